@@ -1,0 +1,243 @@
+//! The vault's one error type.
+
+use std::path::PathBuf;
+
+/// What went wrong inside the vault library.
+///
+/// Every variant names the thing it is about (a file, an entry, a row) so the CLI can print
+/// it as is. No variant ever carries secret material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// There is no vault file at the path.
+    #[error("no vault at {}: run `certvault init` to create one", path.display())]
+    NoVault {
+        /// Where the vault was looked for.
+        path: PathBuf,
+    },
+    /// `init` was asked to create a vault where a file already exists.
+    #[error("a file already exists at {}: refusing to overwrite it", path.display())]
+    VaultExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// The file exists but is not a certvault vault, or is damaged.
+    #[error("{} is not a usable certvault vault: {reason}", path.display())]
+    NotAVault {
+        /// The file.
+        path: PathBuf,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The vault was written by a newer certvault.
+    #[error(
+        "{} has schema version {found}, newer than this certvault understands ({supported}): upgrade certvault",
+        path.display()
+    )]
+    TooNew {
+        /// The vault file.
+        path: PathBuf,
+        /// Schema version found in the file.
+        found: u32,
+        /// Newest schema version this build knows.
+        supported: u32,
+    },
+    /// A file-system operation failed.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done ("cannot read", "cannot create").
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("vault database error while {context}")]
+    Sqlite {
+        /// What the vault was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The passphrase does not open the vault.
+    #[error("wrong passphrase: it does not unlock this vault (nothing was changed)")]
+    WrongPassphrase,
+    /// A passphrase was refused before use.
+    #[error("unusable passphrase: {reason}")]
+    BadPassphrase {
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An operation that needs the data key was called on a locked vault.
+    #[error("the vault is locked: this operation needs the passphrase")]
+    Locked,
+    /// A sealed secret failed authentication.
+    #[error(
+        "the sealed {column} in {table} row {row} does not open: it was altered, copied from another row, or its certificate was swapped"
+    )]
+    Tampered {
+        /// Table of the row.
+        table: &'static str,
+        /// Row id.
+        row: i64,
+        /// Column holding the sealed value.
+        column: &'static str,
+    },
+    /// An input file could not be used.
+    #[error("{source_name}: {problem}")]
+    Input {
+        /// The file (or `--key`, `stdin`, ...) the problem is in.
+        source_name: String,
+        /// What is wrong with it.
+        problem: InputProblem,
+    },
+    /// The private key does not belong to the certificate.
+    #[error("the private key from {key_source} does not match the certificate {subject} from {cert_source}")]
+    KeyMismatch {
+        /// Where the key came from.
+        key_source: String,
+        /// Where the certificate came from.
+        cert_source: String,
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// No entry has that id or name.
+    #[error("no entry with id or name '{query}'")]
+    NotFound {
+        /// What the user asked for.
+        query: String,
+    },
+    /// An id prefix matches several entries.
+    #[error("'{query}' matches several entries ({candidates}); give more of the id or the full name")]
+    Ambiguous {
+        /// What the user asked for.
+        query: String,
+        /// The matching ids, comma separated.
+        candidates: String,
+    },
+    /// A name or tag was refused.
+    #[error("invalid {what} '{value}': {reason}")]
+    InvalidLabel {
+        /// "name", "tag".
+        what: &'static str,
+        /// The offending value.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An export could not be produced.
+    #[error("cannot export {name}: {reason}")]
+    Export {
+        /// The entry.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// What is wrong with an input file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// The input is empty.
+    #[error("the file is empty")]
+    Empty,
+    /// The input is larger than any certificate bundle could be.
+    #[error("the file is {size} bytes, more than the {limit} bytes a certificate bundle may have")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Not PEM, DER or PKCS#12.
+    #[error("not a certificate: neither PEM, DER nor PKCS#12")]
+    Unrecognised,
+    /// A PEM block could not be decoded.
+    #[error("malformed PEM: {detail}")]
+    BadPem {
+        /// What the PEM decoder said, or which block is broken.
+        detail: String,
+    },
+    /// Something other than a certificate where a certificate was expected.
+    #[error("holds {found}, not a certificate{hint}")]
+    NotACertificate {
+        /// What it holds.
+        found: &'static str,
+        /// A hint on what to do, starting with "; " or empty.
+        hint: &'static str,
+    },
+    /// A certificate that x509-parser refuses.
+    #[error("certificate #{index} cannot be parsed: {detail}")]
+    BadCertificate {
+        /// 1-based position in the file.
+        index: usize,
+        /// Parser message.
+        detail: String,
+    },
+    /// A private key that cannot be parsed.
+    #[error("the private key cannot be parsed: {detail}")]
+    BadKey {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A PEM block the importer does not take.
+    #[error("unexpected PEM block '{label}'")]
+    UnexpectedBlock {
+        /// The block's label.
+        label: String,
+    },
+    /// More than one private key.
+    #[error("holds more than one private key")]
+    SeveralKeys,
+    /// An encrypted key or PKCS#12 with no password given.
+    #[error("{what} is encrypted: give its password with {flag}")]
+    NeedsPassword {
+        /// "the private key", "the PKCS#12 bundle".
+        what: &'static str,
+        /// The flag or variable to use.
+        flag: &'static str,
+    },
+    /// The password did not decrypt it.
+    #[error("wrong password for {what}, or the file is damaged")]
+    WrongPassword {
+        /// "the private key", "the PKCS#12 bundle".
+        what: &'static str,
+    },
+    /// A PEM key in the legacy OpenSSL encrypted format.
+    #[error(
+        "the private key uses OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED); convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
+    )]
+    LegacyEncryptedKey,
+    /// A key algorithm the vault does not store.
+    #[error("unsupported key algorithm {oid}")]
+    UnsupportedKey {
+        /// OID of the algorithm.
+        oid: String,
+    },
+    /// A PKCS#12 with no certificate in it.
+    #[error("the PKCS#12 bundle holds no certificate")]
+    EmptyPkcs12,
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+        move |source| Error::Sqlite { context, source }
+    }
+
+    pub(crate) fn input(source_name: impl Into<String>, problem: InputProblem) -> Error {
+        Error::Input {
+            source_name: source_name.into(),
+            problem,
+        }
+    }
+}

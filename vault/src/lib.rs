@@ -1,0 +1,39 @@
+//! certvault's encrypted local store: certificates (public, queryable without a passphrase),
+//! their private keys (sealed with AES-256-GCM under a data key that an Argon2id-derived key
+//! wraps), and a hash-chained audit log. No network.
+//!
+//! ```no_run
+//! use vault::{Bundle, ImportOptions, InputPasswords, ListFilter, Passphrase, Vault};
+//! # fn main() -> Result<(), vault::Error> {
+//! let pass = Passphrase::new("correct horse battery staple".into());
+//! let mut v = Vault::create("vault.db".as_ref(), &pass)?;
+//! let bundle = Bundle::read_files("www.pem".as_ref(), None, None, InputPasswords::default())?;
+//! v.import(vec![bundle], &ImportOptions::default())?;
+//! for entry in v.list(&ListFilter::default())? {
+//!     println!("{} expires {}", entry.name, entry.not_after);
+//! }
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod audit;
+mod crypto;
+mod error;
+mod export;
+mod import;
+mod model;
+mod secret;
+mod store;
+
+pub use crate::{
+    audit::{AuditEvent, AuditProblem, AuditReport},
+    error::{Error, InputProblem, Result},
+    export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
+    import::{Bundle, InputPasswords, MAX_INPUT_BYTES},
+    model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
+    secret::{Passphrase, SecretBytes},
+    store::{
+        ExportOptions, ImportOptions, ImportOutcome, ListFilter, SCHEMA_VERSION, Vault, parse_tag,
+        validate_name,
+    },
+};

@@ -1,0 +1,381 @@
+//! What the vault stores: entries, their versions, and the certificate facts we index.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use x509_parser::{
+    certificate::X509Certificate, extensions::GeneralName, prelude::FromDer, public_key::PublicKey,
+};
+
+use crate::crypto::sha256_hex;
+
+/// Object identifiers we recognise, in dotted form.
+pub(crate) mod oid {
+    pub(crate) const RSA: &str = "1.2.840.113549.1.1.1";
+    pub(crate) const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+    pub(crate) const P256: &str = "1.2.840.10045.3.1.7";
+    pub(crate) const P384: &str = "1.3.132.0.34";
+    pub(crate) const P521: &str = "1.3.132.0.35";
+    pub(crate) const ED25519: &str = "1.3.101.112";
+}
+
+/// Where an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Source {
+    /// Imported from a file.
+    Imported,
+    /// Issued by the vault's own CA.
+    Issued,
+    /// Discovered in ACM, issued by Amazon.
+    AcmAmazonIssued,
+    /// Discovered in ACM, issued by a private CA.
+    AcmPrivate,
+    /// Discovered in ACM, imported there.
+    AcmImported,
+    /// Discovered in IAM.
+    Iam,
+    /// Issued by AWS Private CA.
+    Pca,
+}
+
+impl Source {
+    /// Every source, in display order.
+    pub const ALL: [Source; 7] = [
+        Source::Imported,
+        Source::Issued,
+        Source::AcmAmazonIssued,
+        Source::AcmPrivate,
+        Source::AcmImported,
+        Source::Iam,
+        Source::Pca,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Imported => "imported",
+            Source::Issued => "issued",
+            Source::AcmAmazonIssued => "acm-amazon-issued",
+            Source::AcmPrivate => "acm-private",
+            Source::AcmImported => "acm-imported",
+            Source::Iam => "iam",
+            Source::Pca => "pca",
+        }
+    }
+
+    /// Parses a stored or typed name.
+    pub fn parse(s: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|src| src.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The public-key algorithm of a certificate or key, named as ACM names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyAlgorithm {
+    Rsa(usize),
+    EcP256,
+    EcP384,
+    EcP521,
+    Ed25519,
+    Other(String),
+}
+
+impl KeyAlgorithm {
+    pub(crate) fn name(&self) -> String {
+        match self {
+            KeyAlgorithm::Rsa(bits) => format!("RSA_{bits}"),
+            KeyAlgorithm::EcP256 => "EC_prime256v1".into(),
+            KeyAlgorithm::EcP384 => "EC_secp384r1".into(),
+            KeyAlgorithm::EcP521 => "EC_secp521r1".into(),
+            KeyAlgorithm::Ed25519 => "ED25519".into(),
+            KeyAlgorithm::Other(oid) => format!("OTHER_{oid}"),
+        }
+    }
+
+    pub(crate) fn ec_curve(curve_oid: &str) -> Option<KeyAlgorithm> {
+        match curve_oid {
+            oid::P256 => Some(KeyAlgorithm::EcP256),
+            oid::P384 => Some(KeyAlgorithm::EcP384),
+            oid::P521 => Some(KeyAlgorithm::EcP521),
+            _ => None,
+        }
+    }
+}
+
+/// The public half of a key, in a form that compares equal for a certificate and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublicKeyId {
+    /// RSA modulus and exponent, without leading zero bytes.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// EC curve OID and the encoded point.
+    Ec { curve: String, point: Vec<u8> },
+    /// Ed25519 public key.
+    Ed25519(Vec<u8>),
+    /// Something we cannot compare: never equal to anything.
+    Unknown,
+}
+
+pub(crate) fn strip_leading_zeros(b: &[u8]) -> Vec<u8> {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b[start..].to_vec()
+}
+
+pub(crate) fn bit_length(unsigned_be: &[u8]) -> usize {
+    let b = strip_leading_zeros(unsigned_be);
+    match b.first() {
+        None => 0,
+        Some(&first) => (b.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+    }
+}
+
+/// Facts about one certificate, read once at import and stored as queryable columns.
+#[derive(Debug, Clone)]
+pub(crate) struct CertInfo {
+    pub(crate) subject: String,
+    pub(crate) common_name: Option<String>,
+    pub(crate) issuer: String,
+    pub(crate) sans: Vec<String>,
+    pub(crate) serial: String,
+    pub(crate) not_before: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
+    pub(crate) key_algorithm: KeyAlgorithm,
+    pub(crate) public_key: PublicKeyId,
+    pub(crate) fingerprint: String,
+    pub(crate) is_ca: bool,
+}
+
+impl CertInfo {
+    /// Parses a DER certificate. The error is x509-parser's message.
+    pub(crate) fn from_der(der: &[u8]) -> Result<CertInfo, String> {
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+        if !rest.is_empty() {
+            return Err(format!("{} unexpected bytes after the certificate", rest.len()));
+        }
+        let subject = cert.subject().to_string();
+        let common_name = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned);
+        let sans = match cert.subject_alternative_name() {
+            Ok(Some(ext)) => ext
+                .value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    GeneralName::RFC822Name(m) => Some(format!("email:{m}")),
+                    GeneralName::URI(u) => Some(format!("uri:{u}")),
+                    GeneralName::IPAddress(ip) => Some(format_ip(ip)),
+                    _ => None,
+                })
+                .collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(format!("bad subjectAltName extension: {e}")),
+        };
+        let serial = hex::encode(strip_leading_zeros(cert.raw_serial()));
+        let serial = if serial.is_empty() { "00".into() } else { serial };
+        let validity = cert.validity();
+        let (key_algorithm, public_key) = spki_identity(cert.public_key());
+        let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        Ok(CertInfo {
+            subject,
+            common_name,
+            issuer: cert.issuer().to_string(),
+            sans,
+            serial,
+            not_before: validity.not_before.to_datetime(),
+            not_after: validity.not_after.to_datetime(),
+            key_algorithm,
+            public_key,
+            fingerprint: sha256_hex(der),
+            is_ca,
+        })
+    }
+
+    /// The name an entry gets when none is given: the common name, else the first SAN,
+    /// else the start of the fingerprint.
+    pub(crate) fn default_name(&self) -> String {
+        self.common_name
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| self.sans.first().cloned())
+            .unwrap_or_else(|| format!("cert-{}", &self.fingerprint[..16]))
+    }
+}
+
+fn format_ip(ip: &[u8]) -> String {
+    match ip.len() {
+        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(ip).expect("len 4")).to_string(),
+        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(ip).expect("len 16")).to_string(),
+        _ => format!("ip:{}", hex::encode(ip)),
+    }
+}
+
+fn spki_identity(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+) -> (KeyAlgorithm, PublicKeyId) {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    match alg.as_str() {
+        oid::RSA => match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => (
+                KeyAlgorithm::Rsa(bit_length(rsa.modulus)),
+                PublicKeyId::Rsa {
+                    n: strip_leading_zeros(rsa.modulus),
+                    e: strip_leading_zeros(rsa.exponent),
+                },
+            ),
+            _ => (KeyAlgorithm::Other(alg), PublicKeyId::Unknown),
+        },
+        oid::EC_PUBLIC_KEY => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match KeyAlgorithm::ec_curve(&curve) {
+                Some(ka) => (
+                    ka,
+                    PublicKeyId::Ec {
+                        curve,
+                        point: spki.subject_public_key.data.to_vec(),
+                    },
+                ),
+                None => (KeyAlgorithm::Other(format!("ec-{curve}")), PublicKeyId::Unknown),
+            }
+        }
+        oid::ED25519 => (
+            KeyAlgorithm::Ed25519,
+            PublicKeyId::Ed25519(spki.subject_public_key.data.to_vec()),
+        ),
+        _ => (KeyAlgorithm::Other(alg), PublicKeyId::Unknown),
+    }
+}
+
+/// One logical certificate with the facts of its current version, as `list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntrySummary {
+    /// Stable random id (16 hex digits).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Where it came from.
+    pub source: Source,
+    /// Subject of the current version.
+    pub subject: String,
+    /// Common name of the current version, if any.
+    pub common_name: Option<String>,
+    /// Subject alternative names of the current version.
+    pub sans: Vec<String>,
+    /// Issuer of the current version.
+    pub issuer: String,
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// SHA-256 of the current certificate's DER, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// Key algorithm, as ACM names them (`RSA_2048`, `EC_prime256v1`, ...).
+    pub key_algorithm: String,
+    /// Whether the vault holds the current version's private key.
+    pub has_private_key: bool,
+    /// Number of the current version (1-based).
+    pub version: u32,
+    /// How many versions the entry has.
+    pub version_count: u32,
+    /// Labels.
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// One certificate of a chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainCert {
+    /// Subject.
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// SHA-256 fingerprint, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// One version of an entry, as `show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionDetail {
+    /// Version number (1-based).
+    pub version: u32,
+    /// Whether this is the entry's current version.
+    pub current: bool,
+    /// Subject.
+    pub subject: String,
+    /// Subject alternative names.
+    pub sans: Vec<String>,
+    /// Issuer.
+    pub issuer: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// SHA-256 fingerprint, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// Key algorithm.
+    pub key_algorithm: String,
+    /// Whether the vault holds this version's private key.
+    pub has_private_key: bool,
+    /// The chain, leaf's issuer first.
+    pub chain: Vec<ChainCert>,
+    /// When the version was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: OffsetDateTime,
+}
+
+/// An entry with all its versions, as `show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryDetail {
+    /// The entry and its current version.
+    #[serde(flatten)]
+    pub summary: EntrySummary,
+    /// Every version, newest first.
+    pub versions: Vec<VersionDetail>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_length_ignores_leading_zeros() {
+        assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(bit_length(&[0x01]), 1);
+        assert_eq!(bit_length(&[]), 0);
+        assert_eq!(bit_length(&[0, 0]), 0);
+    }
+
+    #[test]
+    fn source_names_round_trip() {
+        for s in Source::ALL {
+            assert_eq!(Source::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Source::parse("nope"), None);
+    }
+}
