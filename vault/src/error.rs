@@ -148,6 +148,9 @@ pub enum InputProblem {
     /// The input is empty.
     #[error("the file is empty")]
     Empty,
+    /// A directory where a file was expected.
+    #[error("is a directory, not a certificate file; name the files in it")]
+    IsDirectory,
     /// The input is larger than any certificate bundle could be.
     #[error("the file is {size} bytes, more than the {limit} bytes a certificate bundle may have")]
     TooLarge {

@@ -199,13 +199,7 @@ pub(crate) fn read_input(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         source,
     })?;
     if meta.is_dir() {
-        return Err(Error::input(
-            label,
-            InputProblem::NotACertificate {
-                found: "a directory",
-                hint: "; name the certificate files in it",
-            },
-        ));
+        return Err(Error::input(label, InputProblem::IsDirectory));
     }
     let file = std::fs::File::open(path).map_err(|source| Error::Io {
         action: "cannot read",

@@ -907,9 +907,17 @@ impl Vault {
 }
 
 fn default_actor() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        return u;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = fs::metadata("/proc/self") {
+            return format!("uid {}", m.uid());
+        }
+    }
+    "unknown".into()
 }
 
 const SUMMARY_SELECT: &str = "SELECT e.id, e.name, e.source, v.subject, v.common_name, v.sans, v.issuer, v.serial,

@@ -1,0 +1,225 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// certvault: an encrypted vault of TLS certificates, their private keys and CA keys.
+///
+/// Passphrases come from a prompt, an environment variable or a file: never from arguments.
+#[derive(Debug, Parser)]
+#[command(name = "certvault", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The vault file [default: $XDG_DATA_HOME/certvault/vault.db]
+    #[arg(long, global = true, env = "CERTVAULT_PATH", value_name = "PATH")]
+    pub(crate) vault: Option<PathBuf>,
+    /// Output format
+    #[arg(long, global = true, env = "CERTVAULT_OUTPUT", value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+    /// Read the vault passphrase from this file (else $CERTVAULT_PASSPHRASE, else a prompt)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Tables for people
+    Table,
+    /// One JSON document, for scripts
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new vault
+    Init,
+    /// Change the vault passphrase (rewraps the data key only)
+    Passwd(PasswdArgs),
+    /// Import certificates (PEM, DER, PKCS#12), with their chains and keys
+    Import(ImportArgs),
+    /// List entries
+    List(ListArgs),
+    /// Show one entry with all its versions
+    Show(ShowArgs),
+    /// Export a certificate (and, on request, its key)
+    Export(ExportArgs),
+    /// Remove an entry from the vault (never from AWS)
+    Remove(RemoveArgs),
+    /// Show the audit log, or verify it
+    Log(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PasswdArgs {
+    /// Read the new passphrase from this file (else $CERTVAULT_NEW_PASSPHRASE, else a prompt)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) new_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Files to import: each makes (or renews) one entry
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
+    /// The private key, when it is in a separate file (one FILE only)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// Intermediate and root certificates, when they are in a separate file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) chain: Option<PathBuf>,
+    /// Entry name (one FILE only); default: the certificate's common name or first SAN.
+    /// An existing name gets a new version.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Label the entries: key=value (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+    /// Password of PKCS#12 files (else $CERTVAULT_P12_PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) p12_password_file: Option<PathBuf>,
+    /// Password of an encrypted PKCS#8 key (else $CERTVAULT_KEY_PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only certificates expiring within this period (30d, 12h, 2w; expired included); exit 3 if any
+    #[arg(long, value_name = "PERIOD", value_parser = parse_period)]
+    pub(crate) expiring_within: Option<time::Duration>,
+    /// Only entries from this source
+    #[arg(long, value_parser = parse_source)]
+    pub(crate) source: Option<vault::Source>,
+    /// Only certificates with a name (CN or SAN) matching this pattern; `*` is a wildcard
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) domain: Option<String>,
+    /// Only entries with this tag (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// Entry id, id prefix, or name
+    pub(crate) entry: String,
+    /// Print the current certificate and its chain as PEM
+    #[arg(long)]
+    pub(crate) pem: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Certificate and chain; with --with-key an encrypted PKCS#8 key
+    Pem,
+    /// The certificate alone
+    Der,
+    /// PKCS#12 (AES-256-CBC, PBKDF2-SHA256), readable by OpenSSL 3 and Java
+    P12,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Entry id, id prefix, or name
+    pub(crate) entry: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Pem)]
+    pub(crate) format: Format,
+    /// Write here (0600) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Include the private key (encrypted with the export passphrase)
+    #[arg(long)]
+    pub(crate) with_key: bool,
+    /// Write the key unencrypted (PEM only; needs --out)
+    #[arg(long, requires = "with_key")]
+    pub(crate) unencrypted_key: bool,
+    /// Read the export passphrase from this file (else $CERTVAULT_EXPORT_PASSPHRASE, else a prompt)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_passphrase_file: Option<PathBuf>,
+    /// Replace --out if it exists
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Export this version instead of the current one
+    #[arg(long, value_name = "N")]
+    pub(crate) cert_version: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    /// Entry id, id prefix, or name
+    pub(crate) entry: String,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<LogAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogAction {
+    /// Verify the audit log's hash chain; exit 1 naming the first bad event
+    Verify,
+}
+
+/// Parses `30d`, `12h`, `2w`, `90m` or a bare number of days.
+pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "d"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a period: use a number with d, h, w or m, like 30d"))?;
+    if n > 100_000 {
+        return Err(format!("'{s}' is too long a period"));
+    }
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "w" => Ok(time::Duration::weeks(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        _ => Err(format!("unknown unit '{unit}' in '{s}': use d, h, w or m")),
+    }
+}
+
+fn parse_source(s: &str) -> Result<vault::Source, String> {
+    vault::Source::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = vault::Source::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown source '{s}': one of {}", all.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("30d").unwrap(), time::Duration::days(30));
+        assert_eq!(parse_period("30").unwrap(), time::Duration::days(30));
+        assert_eq!(parse_period("2w").unwrap(), time::Duration::weeks(2));
+        assert_eq!(parse_period("12h").unwrap(), time::Duration::hours(12));
+        assert!(parse_period("x").is_err());
+        assert!(parse_period("3y").is_err());
+        assert!(parse_period("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,157 @@
+//! `certvault list`, `show` and `remove`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use comfy_table::Cell;
+use serde_json::json;
+use vault::{ListFilter, parse_tag};
+
+use super::Ctx;
+use crate::{
+    Status, UsageError,
+    cli::{ListArgs, RemoveArgs, ShowArgs},
+    output::{date, note, relative, write_stdout},
+};
+
+pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
+    let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
+    let v = ctx.open()?;
+    let entries = v.list(&ListFilter {
+        expiring_within: args.expiring_within,
+        source: args.source,
+        domain: args.domain,
+        tags,
+    })?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json(&entries)?;
+    } else if entries.is_empty() {
+        note("no entries match");
+    } else {
+        let mut t = p.table(&["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"]);
+        for e in &entries {
+            let names = if e.sans.is_empty() {
+                e.common_name.clone().unwrap_or_default()
+            } else if e.sans.len() > 3 {
+                format!("{}, … (+{})", e.sans[..3].join(", "), e.sans.len() - 3)
+            } else {
+                e.sans.join(", ")
+            };
+            t.add_row(vec![
+                Cell::new(&e.id),
+                Cell::new(&e.name),
+                Cell::new(e.source),
+                p.expiry_cell(e.not_after.date().to_string(), e.not_after),
+                p.expiry_cell(relative(e.not_after), e.not_after),
+                Cell::new(if e.has_private_key { "yes" } else { "-" }),
+                Cell::new(format!("{}/{}", e.version, e.version_count)),
+                Cell::new(names),
+            ]);
+        }
+        p.print_table(&t)?;
+    }
+    // `--expiring-within` is a question: exit 3 says "yes, some are".
+    Ok(if args.expiring_within.is_some() && !entries.is_empty() {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
+}
+
+pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
+    let mut v = ctx.open()?;
+    if args.pem {
+        let out = v.export(
+            &args.entry,
+            vault::ExportOptions {
+                format: vault::ExportFormat::Pem,
+                with_key: false,
+                unencrypted_key: false,
+                passphrase: None,
+                version: None,
+            },
+        )?;
+        write_stdout(out.bytes.expose_secret())?;
+        return Ok(Status::Ok);
+    }
+    let d = v.show(&args.entry)?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json(&d)?;
+        return Ok(Status::Ok);
+    }
+    let s = &d.summary;
+    let mut head = p.table(&[]);
+    let tags = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+    for (k, val) in [
+        ("id", s.id.clone()),
+        ("name", s.name.clone()),
+        ("source", s.source.to_string()),
+        ("subject", s.subject.clone()),
+        ("names", s.sans.join(", ")),
+        ("issuer", s.issuer.clone()),
+        ("serial", s.serial.clone()),
+        ("valid from", date(s.not_before)),
+        ("key", format!("{} ({})", s.key_algorithm, if s.has_private_key { "private key in the vault" } else { "no private key" })),
+        ("sha-256", s.fingerprint_sha256.clone()),
+        ("tags", tags),
+    ] {
+        head.add_row(vec![Cell::new(k), Cell::new(val)]);
+    }
+    head.add_row(vec![
+        Cell::new("valid until"),
+        p.expiry_cell(format!("{} ({})", date(s.not_after), relative(s.not_after)), s.not_after),
+    ]);
+    p.print_table(&head)?;
+    let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
+    for ver in &d.versions {
+        let chain = if ver.chain.is_empty() {
+            "-".to_owned()
+        } else {
+            ver.chain.iter().map(|c| c.subject.as_str()).collect::<Vec<_>>().join(" → ")
+        };
+        t.add_row(vec![
+            Cell::new(ver.version),
+            Cell::new(if ver.current { "current" } else { "" }),
+            Cell::new(&ver.serial),
+            p.expiry_cell(date(ver.not_after), ver.not_after),
+            Cell::new(if ver.has_private_key { "yes" } else { "-" }),
+            Cell::new(chain),
+            Cell::new(&ver.fingerprint_sha256[..16]),
+        ]);
+    }
+    p.print_table(&t)?;
+    Ok(Status::Ok)
+}
+
+pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
+    let mut v = ctx.open()?;
+    let (id, name) = v.resolve(&args.entry)?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(format!(
+                "removing {name} deletes its certificates and private keys from the vault for good; add --yes to confirm"
+            ))
+            .into());
+        }
+        note(&format!(
+            "This deletes {name} ({id}), all its versions and private keys from the vault (ACM is not touched)."
+        ));
+        note("Type the entry name to confirm:");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != name {
+            bail!("not confirmed; nothing was removed");
+        }
+    }
+    let pass = ctx.passphrase(false)?;
+    v.unlock(&pass)?;
+    let (id, name) = v.remove(&id)?;
+    if ctx.printer.json {
+        ctx.printer.json(&json!({ "id": id, "name": name, "removed": true }))?;
+    } else {
+        ctx.printer.line(&format!("removed {name} ({id}) from the vault"))?;
+    }
+    Ok(Status::Ok)
+}

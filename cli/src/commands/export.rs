@@ -1,0 +1,114 @@
+//! `certvault export`.
+
+use std::{io::IsTerminal, path::Path};
+
+use anyhow::{Context, Result};
+use vault::{ExportFormat, ExportOptions};
+
+use super::Ctx;
+use crate::{
+    Status, UsageError,
+    cli::{ExportArgs, Format},
+    output::{note, write_stdout},
+    secrets,
+};
+
+pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
+    let format = match args.format {
+        Format::Pem => ExportFormat::Pem,
+        Format::Der => ExportFormat::Der,
+        Format::P12 => ExportFormat::Pkcs12,
+    };
+    if args.unencrypted_key && args.out.is_none() {
+        return Err(UsageError("an unencrypted key is only written to a file: add --out FILE".into()).into());
+    }
+    if args.with_key && format == ExportFormat::Der {
+        return Err(UsageError("DER holds the certificate alone; use --format pem or p12 to export the key".into()).into());
+    }
+    if let Some(out) = &args.out {
+        if out.exists() && !args.force {
+            return Err(UsageError(format!("{} exists; add --force to replace it", out.display())).into());
+        }
+    } else if format != ExportFormat::Pem && std::io::stdout().is_terminal() {
+        return Err(UsageError("binary output to a terminal: add --out FILE or redirect standard output".into()).into());
+    }
+
+    let mut v = ctx.open()?;
+    // Resolve first so an unknown name fails before any prompt.
+    v.resolve(&args.entry)?;
+    let needs_passphrase = format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
+    let export_pass = if needs_passphrase {
+        Some(secrets::obtain(&secrets::Source {
+            what: "export passphrase",
+            file: args.export_passphrase_file.as_deref(),
+            flag: "--export-passphrase-file",
+            env: "CERTVAULT_EXPORT_PASSPHRASE",
+            confirm: true,
+        })?)
+    } else {
+        None
+    };
+    if args.with_key {
+        let pass = ctx.passphrase(false)?;
+        v.unlock(&pass)?;
+    }
+    let exported = v.export(
+        &args.entry,
+        ExportOptions {
+            format,
+            with_key: args.with_key,
+            unencrypted_key: args.unencrypted_key,
+            passphrase: export_pass.as_ref(),
+            version: args.cert_version,
+        },
+    )?;
+    match &args.out {
+        Some(path) => {
+            write_private_file(path, exported.bytes.expose_secret(), args.force)?;
+            if exported.key_unencrypted {
+                note(&format!(
+                    "warning: {} holds an UNENCRYPTED private key; protect or delete it",
+                    path.display()
+                ));
+            }
+            if ctx.printer.json {
+                ctx.printer.json(&serde_json::json!({
+                    "file": path,
+                    "contains_key": exported.contains_key,
+                    "key_unencrypted": exported.key_unencrypted,
+                }))?;
+            } else {
+                note(&format!("wrote {}", path.display()));
+            }
+        }
+        None => write_stdout(exported.bytes.expose_secret())?,
+    }
+    Ok(Status::Ok)
+}
+
+/// Writes `bytes` to `path` with mode 0600 via a temporary file in the same folder, so a
+/// reader never sees half a file; without `force` an existing file is never replaced.
+fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".certvault-export-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if force {
+        tmp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    } else {
+        tmp.persist_noclobber(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {} (add --force to replace an existing file)", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `certvault log` and `certvault log verify`.
+
+use anyhow::Result;
+use comfy_table::Cell;
+
+use super::Ctx;
+use crate::{
+    Reported, Status,
+    cli::{LogAction, LogArgs},
+    output::date,
+};
+
+pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
+    let p = &ctx.printer;
+    match args.action {
+        None => {
+            let v = ctx.open()?;
+            let events = v.audit_events()?;
+            if p.json {
+                p.json(&events)?;
+            } else {
+                let mut t = p.table(&["#", "WHEN", "WHO", "ACTION", "ENTRY", "DETAIL"]);
+                for e in &events {
+                    t.add_row(vec![
+                        Cell::new(e.seq),
+                        Cell::new(date(e.at)),
+                        Cell::new(&e.actor),
+                        Cell::new(&e.action),
+                        Cell::new(e.entry_name.as_deref().unwrap_or("")),
+                        Cell::new(&e.detail),
+                    ]);
+                }
+                p.print_table(&t)?;
+            }
+            Ok(Status::Ok)
+        }
+        Some(LogAction::Verify) => {
+            let v = ctx.unlock()?;
+            let report = v.verify_audit()?;
+            if p.json {
+                p.json(&report)?;
+            }
+            match report.problem {
+                None => {
+                    if !p.json {
+                        p.line(&format!("audit log intact: {} events verified", report.events))?;
+                    }
+                    Ok(Status::Ok)
+                }
+                Some(problem) => Err(Reported(format!(
+                    "audit log verification FAILED at event #{}: {}",
+                    problem.seq, problem.what
+                ))
+                .into()),
+            }
+        }
+    }
+}

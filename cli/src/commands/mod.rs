@@ -1,0 +1,79 @@
+//! One module per noun; each turns parsed arguments into library calls and output.
+
+mod entries;
+mod export;
+mod import;
+mod init;
+mod log;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use vault::Vault;
+
+use crate::{
+    Status,
+    cli::{Cli, Command, Global},
+    output::Printer,
+    secrets,
+};
+
+/// What every command gets.
+pub(crate) struct Ctx {
+    pub(crate) global: Global,
+    pub(crate) printer: Printer,
+}
+
+impl Ctx {
+    /// The vault path: `--vault`, `$CERTVAULT_PATH`, or the user's data directory.
+    pub(crate) fn vault_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.global.vault {
+            return Ok(p.clone());
+        }
+        let base = dirs::data_dir().context(
+            "cannot tell where your data directory is: set $XDG_DATA_HOME, or give --vault / $CERTVAULT_PATH",
+        )?;
+        Ok(base.join("certvault").join("vault.db"))
+    }
+
+    /// Opens the vault, locked.
+    pub(crate) fn open(&self) -> Result<Vault> {
+        Ok(Vault::open(&self.vault_path()?)?)
+    }
+
+    /// The vault passphrase from `--passphrase-file`, `$CERTVAULT_PASSPHRASE` or a prompt.
+    pub(crate) fn passphrase(&self, confirm: bool) -> Result<vault::Passphrase> {
+        secrets::obtain(&secrets::Source {
+            what: "vault passphrase",
+            file: self.global.passphrase_file.as_deref(),
+            flag: "--passphrase-file",
+            env: "CERTVAULT_PASSPHRASE",
+            confirm,
+        })
+    }
+
+    /// Opens and unlocks the vault.
+    pub(crate) fn unlock(&self) -> Result<Vault> {
+        let mut v = self.open()?;
+        let p = self.passphrase(false)?;
+        v.unlock(&p)?;
+        Ok(v)
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> Result<Status> {
+    let ctx = Ctx {
+        printer: Printer::new(cli.global.output),
+        global: cli.global,
+    };
+    match cli.command {
+        Command::Init => init::init(&ctx),
+        Command::Passwd(a) => init::passwd(&ctx, a),
+        Command::Import(a) => import::import(&ctx, a),
+        Command::List(a) => entries::list(&ctx, a),
+        Command::Show(a) => entries::show(&ctx, a),
+        Command::Remove(a) => entries::remove(&ctx, a),
+        Command::Export(a) => export::export(&ctx, a),
+        Command::Log(a) => log::log(&ctx, a),
+    }
+}
