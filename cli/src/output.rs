@@ -47,7 +47,7 @@ impl Printer {
             .remove_style(TableComponent::RightBorderIntersections)
             .set_content_arrangement(ContentArrangement::Dynamic);
         if !header.is_empty() {
-            t.set_header(header.iter().map(|h| Cell::new(h)));
+            t.set_header(header.iter().map(Cell::new));
         }
         if self.color {
             t.enforce_styling();

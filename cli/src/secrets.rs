@@ -22,10 +22,14 @@ pub(crate) struct Source<'a> {
 
 fn read_file(path: &Path, what: &str) -> Result<Passphrase> {
     if path.is_dir() {
-        bail!("{} is a directory, not a file holding the {what}", path.display());
+        bail!(
+            "{} is a directory, not a file holding the {what}",
+            path.display()
+        );
     }
     let bytes = Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read the {what} from {}", path.display()))?,
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the {what} from {}", path.display()))?,
     );
     let text = Zeroizing::new(
         std::str::from_utf8(&bytes)

@@ -89,9 +89,11 @@ pub(crate) fn append(
     detail: &str,
 ) -> Result<()> {
     let last: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(Error::sqlite("reading the audit log"))?;
     let (prev_seq, prev_mac) = last.unwrap_or((0, Vec::new()));
@@ -190,7 +192,10 @@ pub(crate) fn verify(conn: &Connection, key: &Key) -> Result<AuditReport> {
                 events: count,
                 problem: Some(AuditProblem {
                     seq: ev.seq,
-                    what: format!("event #{} ({}) was altered: its MAC does not verify", ev.seq, ev.action),
+                    what: format!(
+                        "event #{} ({}) was altered: its MAC does not verify",
+                        ev.seq, ev.action
+                    ),
                 }),
             });
         }
@@ -198,7 +203,9 @@ pub(crate) fn verify(conn: &Connection, key: &Key) -> Result<AuditReport> {
         expected_seq += 1;
     }
     let head: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(Error::sqlite("reading the audit log"))?;
     let last_seq = expected_seq - 1;

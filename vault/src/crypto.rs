@@ -79,11 +79,13 @@ impl KdfParams {
 
     /// Derives the key-encryption key from the passphrase.
     pub(crate) fn derive_kek(&self, passphrase: &Passphrase, salt: &[u8]) -> Result<Key> {
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|_| Error::BadPassphrase {
+        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|_| {
+            Error::BadPassphrase {
                 reason: "the vault's key-derivation parameters are invalid",
-            })?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            }
+        })?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(passphrase.expose_secret().as_bytes(), salt, out.as_mut())
@@ -124,7 +126,11 @@ impl Key {
         let mut body = Zeroizing::new(plaintext.to_vec());
         let tag = self
             .aead()
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| Error::Random)?;
         out.extend_from_slice(&body);
         out.extend_from_slice(tag.as_ref());
@@ -138,7 +144,10 @@ impl Key {
         }
         let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).ok()?;
         let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
-        let plain = self.aead().open_in_place(nonce, Aad::from(aad), &mut buf).ok()?;
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .ok()?;
         Some(SecretBytes::new(plain.to_vec()))
     }
 
@@ -163,7 +172,9 @@ impl Key {
         }
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"certvault/v1").extract(self.0.as_ref());
         let info = [purpose];
-        let okm = prk.expand(&info, Len32).expect("32 bytes is a valid HKDF-SHA256 length");
+        let okm = prk
+            .expand(&info, Len32)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
         let mut out = Zeroizing::new([0u8; 32]);
         okm.fill(out.as_mut()).expect("length matches");
         Key(out)
@@ -203,7 +214,10 @@ mod tests {
     fn seal_open_round_trip_and_aad_binding() {
         let k = Key::random().unwrap();
         let sealed = k.seal(b"row 1", b"secret key bytes").unwrap();
-        assert_eq!(k.open(b"row 1", &sealed).unwrap().expose_secret(), b"secret key bytes");
+        assert_eq!(
+            k.open(b"row 1", &sealed).unwrap().expose_secret(),
+            b"secret key bytes"
+        );
         assert!(k.open(b"row 2", &sealed).is_none(), "AAD must bind the row");
     }
 
@@ -214,7 +228,10 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert!(k.open(b"aad", &bad).is_none(), "flip at byte {i} went unnoticed");
+            assert!(
+                k.open(b"aad", &bad).is_none(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         assert!(k.open(b"aad", &sealed[..sealed.len() - 1]).is_none());
     }

@@ -95,7 +95,9 @@ pub enum Error {
         problem: InputProblem,
     },
     /// The private key does not belong to the certificate.
-    #[error("the private key from {key_source} does not match the certificate {subject} from {cert_source}")]
+    #[error(
+        "the private key from {key_source} does not match the certificate {subject} from {cert_source}"
+    )]
     KeyMismatch {
         /// Where the key came from.
         key_source: String,
@@ -111,7 +113,9 @@ pub enum Error {
         query: String,
     },
     /// An id prefix matches several entries.
-    #[error("'{query}' matches several entries ({candidates}); give more of the id or the full name")]
+    #[error(
+        "'{query}' matches several entries ({candidates}); give more of the id or the full name"
+    )]
     Ambiguous {
         /// What the user asked for.
         query: String,

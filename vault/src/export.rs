@@ -64,12 +64,17 @@ pub(crate) fn pkcs8_pem(key: &SecretBytes) -> SecretBytes {
 }
 
 /// A PKCS#8 key encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), as PEM.
-pub(crate) fn encrypted_pkcs8_pem(key: &SecretBytes, passphrase: &Passphrase, name: &str) -> Result<SecretBytes> {
+pub(crate) fn encrypted_pkcs8_pem(
+    key: &SecretBytes,
+    passphrase: &Passphrase,
+    name: &str,
+) -> Result<SecretBytes> {
     let fail = |reason: String| Error::Export {
         name: name.to_owned(),
         reason,
     };
-    let info = pkcs8::PrivateKeyInfo::from_der(key.expose_secret()).map_err(|e| fail(e.to_string()))?;
+    let info =
+        pkcs8::PrivateKeyInfo::from_der(key.expose_secret()).map_err(|e| fail(e.to_string()))?;
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     fill_random(&mut salt)?;
@@ -110,13 +115,20 @@ pub(crate) fn pkcs12(
             }
             store.add_entry(
                 name,
-                KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_key_id.to_vec(), pk, certs)),
+                KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                    local_key_id.to_vec(),
+                    pk,
+                    certs,
+                )),
             );
         }
         None => {
             store.add_entry(name, KeyStoreEntry::Certificate(cert(leaf)?));
             for (i, c) in chain.iter().enumerate() {
-                store.add_entry(&format!("{name}-chain-{}", i + 1), KeyStoreEntry::Certificate(cert(c)?));
+                store.add_entry(
+                    &format!("{name}-chain-{}", i + 1),
+                    KeyStoreEntry::Certificate(cert(c)?),
+                );
             }
         }
     }

@@ -66,8 +66,13 @@ impl Bundle {
         Bundle::from_bytes(
             &main.display().to_string(),
             &main_bytes,
-            key.map(|p| p.display().to_string()).as_deref().zip(key_bytes.as_deref().map(|b| &b[..])),
-            chain.map(|p| p.display().to_string()).as_deref().zip(chain_bytes.as_deref().map(|b| &b[..])),
+            key.map(|p| p.display().to_string())
+                .as_deref()
+                .zip(key_bytes.as_deref().map(|b| &b[..])),
+            chain
+                .map(|p| p.display().to_string())
+                .as_deref()
+                .zip(chain_bytes.as_deref().map(|b| &b[..])),
             passwords,
         )
     }
@@ -81,8 +86,11 @@ impl Bundle {
         passwords: InputPasswords<'_>,
     ) -> Result<Bundle> {
         let main = Contents::parse(label, bytes, passwords)?;
-        let mut keys: Vec<(String, KeyBlob)> =
-            main.keys.into_iter().map(|k| (label.to_owned(), k)).collect();
+        let mut keys: Vec<(String, KeyBlob)> = main
+            .keys
+            .into_iter()
+            .map(|k| (label.to_owned(), k))
+            .collect();
         if let Some((key_label, key_bytes)) = key {
             let c = Contents::parse(key_label, key_bytes, passwords)?;
             if c.keys.is_empty() {
@@ -111,11 +119,17 @@ impl Bundle {
         let mut certs = parse_certs(label, main.certs)?;
         if certs.is_empty() {
             let (found, hint) = if key.is_some() {
-                ("only a private key", "; give the certificate file and pass the key with --key")
+                (
+                    "only a private key",
+                    "; give the certificate file and pass the key with --key",
+                )
             } else {
                 ("nothing usable", "")
             };
-            return Err(Error::input(label, InputProblem::NotACertificate { found, hint }));
+            return Err(Error::input(
+                label,
+                InputProblem::NotACertificate { found, hint },
+            ));
         }
         if let Some((chain_label, chain_bytes)) = chain {
             let c = Contents::parse(chain_label, chain_bytes, passwords)?;
@@ -145,7 +159,9 @@ impl Bundle {
         let leaf_index = match &key {
             Some((key_label, k)) => certs
                 .iter()
-                .position(|c| c.info.public_key != PublicKeyId::Unknown && c.info.public_key == k.public)
+                .position(|c| {
+                    c.info.public_key != PublicKeyId::Unknown && c.info.public_key == k.public
+                })
                 .ok_or_else(|| Error::KeyMismatch {
                     key_source: key_label.clone(),
                     cert_source: label.to_owned(),
@@ -284,10 +300,18 @@ impl Contents {
                 "RSA PRIVATE KEY" | "EC PRIVATE KEY" if encrypted_legacy => {
                     return Err(Error::input(label, InputProblem::LegacyEncryptedKey));
                 }
-                "PRIVATE KEY" => out.keys.push(KeyBlob::Pkcs8(SecretBytes::new(block.into_contents()))),
-                "RSA PRIVATE KEY" => out.keys.push(KeyBlob::Pkcs1(SecretBytes::new(block.into_contents()))),
-                "EC PRIVATE KEY" => out.keys.push(KeyBlob::Sec1(SecretBytes::new(block.into_contents()))),
-                "ENCRYPTED PRIVATE KEY" => out.keys.push(KeyBlob::EncryptedPkcs8(block.into_contents())),
+                "PRIVATE KEY" => out
+                    .keys
+                    .push(KeyBlob::Pkcs8(SecretBytes::new(block.into_contents()))),
+                "RSA PRIVATE KEY" => out
+                    .keys
+                    .push(KeyBlob::Pkcs1(SecretBytes::new(block.into_contents()))),
+                "EC PRIVATE KEY" => out
+                    .keys
+                    .push(KeyBlob::Sec1(SecretBytes::new(block.into_contents()))),
+                "ENCRYPTED PRIVATE KEY" => out
+                    .keys
+                    .push(KeyBlob::EncryptedPkcs8(block.into_contents())),
                 // `openssl ecparam -genkey` writes the curve before the key: harmless.
                 "EC PARAMETERS" => {}
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
@@ -383,19 +407,27 @@ impl Contents {
     }
 
     /// `Ok(None)` when the bytes are not a PKCS#12 file at all.
-    fn parse_pkcs12(label: &str, bytes: &[u8], passwords: InputPasswords<'_>) -> Result<Option<Contents>> {
+    fn parse_pkcs12(
+        label: &str,
+        bytes: &[u8],
+        passwords: InputPasswords<'_>,
+    ) -> Result<Option<Contents>> {
         use p12_keystore::error::Error as P12;
         let attempt = |pw: &str| p12_keystore::Pkcs12Archive::from_pkcs12(bytes, pw);
         let what = "the PKCS#12 bundle";
         let archive = match passwords.pkcs12 {
             Some(pw) => match attempt(pw.expose_secret()) {
                 Ok(a) => a,
-                Err(P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType) => return Ok(None),
+                Err(P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType) => {
+                    return Ok(None);
+                }
                 Err(_) => return Err(Error::input(label, InputProblem::WrongPassword { what })),
             },
             None => match attempt("") {
                 Ok(a) => a,
-                Err(P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType) => return Ok(None),
+                Err(P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType) => {
+                    return Ok(None);
+                }
                 Err(_) => {
                     return Err(Error::input(
                         label,
@@ -411,7 +443,11 @@ impl Contents {
             return Err(Error::input(label, InputProblem::EmptyPkcs12));
         }
         Ok(Some(Contents {
-            certs: archive.certs.iter().map(|c| c.cert.as_der().to_vec()).collect(),
+            certs: archive
+                .certs
+                .iter()
+                .map(|c| c.cert.as_der().to_vec())
+                .collect(),
             keys: archive
                 .keys
                 .iter()
@@ -425,7 +461,9 @@ impl Contents {
 /// failed to parse, rather than some other structure.
 fn looks_like_certificate(bytes: &[u8]) -> bool {
     let mut i = 1;
-    let Some(&len0) = bytes.get(i) else { return false };
+    let Some(&len0) = bytes.get(i) else {
+        return false;
+    };
     i += 1;
     if len0 & 0x80 != 0 {
         i += (len0 & 0x7f) as usize;
@@ -454,9 +492,9 @@ fn leaf_position(certs: &[Cert]) -> usize {
     certs
         .iter()
         .position(|c| {
-            !certs
-                .iter()
-                .any(|other| other.info.fingerprint != c.info.fingerprint && other.info.issuer == c.info.subject)
+            !certs.iter().any(|other| {
+                other.info.fingerprint != c.info.fingerprint && other.info.issuer == c.info.subject
+            })
         })
         .unwrap_or(0)
 }
@@ -478,7 +516,10 @@ fn order_chain(leaf: &Cert, mut rest: Vec<Cert>) -> Vec<Cert> {
     }
     // Duplicates within the chain are dropped.
     for c in rest {
-        if !chain.iter().any(|x| x.info.fingerprint == c.info.fingerprint) {
+        if !chain
+            .iter()
+            .any(|x| x.info.fingerprint == c.info.fingerprint)
+        {
             chain.push(c);
         }
     }
@@ -486,7 +527,10 @@ fn order_chain(leaf: &Cert, mut rest: Vec<Cert>) -> Vec<Cert> {
 }
 
 impl KeyBlob {
-    fn into_private_key(self, password: Option<&Passphrase>) -> std::result::Result<PrivateKey, InputProblem> {
+    fn into_private_key(
+        self,
+        password: Option<&Passphrase>,
+    ) -> std::result::Result<PrivateKey, InputProblem> {
         let bad = |detail: String| InputProblem::BadKey { detail };
         let pkcs8 = match self {
             KeyBlob::Pkcs8(der) => der,
@@ -499,9 +543,11 @@ impl KeyBlob {
                 };
                 let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
                     .map_err(|e| bad(format!("not an encrypted PKCS#8 key: {e}")))?;
-                let doc = info
-                    .decrypt(pw.expose_secret().as_bytes())
-                    .map_err(|_| InputProblem::WrongPassword { what: "the private key" })?;
+                let doc = info.decrypt(pw.expose_secret().as_bytes()).map_err(|_| {
+                    InputProblem::WrongPassword {
+                        what: "the private key",
+                    }
+                })?;
                 SecretBytes::new(doc.as_bytes().to_vec())
             }
             KeyBlob::Pkcs1(der) => {
@@ -534,18 +580,24 @@ impl KeyBlob {
     }
 }
 
-fn wrap_pkcs8(alg: pkcs8::AlgorithmIdentifierRef<'_>, inner: &[u8]) -> std::result::Result<SecretBytes, InputProblem> {
+fn wrap_pkcs8(
+    alg: pkcs8::AlgorithmIdentifierRef<'_>,
+    inner: &[u8],
+) -> std::result::Result<SecretBytes, InputProblem> {
     let info = pkcs8::PrivateKeyInfo::new(alg, inner);
     let mut out = Vec::new();
     info.encode_to_vec(&mut out)
-        .map_err(|e| InputProblem::BadKey { detail: e.to_string() })?;
+        .map_err(|e| InputProblem::BadKey {
+            detail: e.to_string(),
+        })?;
     Ok(SecretBytes::new(out))
 }
 
 /// The public half of a PKCS#8 key, to compare with a certificate's.
 pub(crate) fn public_key_of_pkcs8(der: &[u8]) -> std::result::Result<PublicKeyId, InputProblem> {
     let bad = |detail: String| InputProblem::BadKey { detail };
-    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| bad(format!("not a PKCS#8 key: {e}")))?;
+    let info =
+        pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| bad(format!("not a PKCS#8 key: {e}")))?;
     let alg = info.algorithm.oid.to_string();
     match alg.as_str() {
         oid::RSA => {
@@ -567,7 +619,9 @@ pub(crate) fn public_key_of_pkcs8(der: &[u8]) -> std::result::Result<PublicKeyId
                 .map(|o| o.to_string())
                 .ok_or_else(|| bad("the EC key does not name its curve".into()))?;
             if KeyAlgorithm::ec_curve(&curve).is_none() {
-                return Err(InputProblem::UnsupportedKey { oid: format!("EC curve {curve}") });
+                return Err(InputProblem::UnsupportedKey {
+                    oid: format!("EC curve {curve}"),
+                });
             }
             let point = ec
                 .public_key
@@ -589,7 +643,9 @@ pub(crate) fn public_key_of_pkcs8(der: &[u8]) -> std::result::Result<PublicKeyId
             use ring::signature::KeyPair;
             Ok(PublicKeyId::Ed25519(pair.public_key().as_ref().to_vec()))
         }
-        other => Err(InputProblem::UnsupportedKey { oid: other.to_owned() }),
+        other => Err(InputProblem::UnsupportedKey {
+            oid: other.to_owned(),
+        }),
     }
 }
 
@@ -598,5 +654,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }

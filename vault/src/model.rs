@@ -156,7 +156,10 @@ impl CertInfo {
     pub(crate) fn from_der(der: &[u8]) -> Result<CertInfo, String> {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         if !rest.is_empty() {
-            return Err(format!("{} unexpected bytes after the certificate", rest.len()));
+            return Err(format!(
+                "{} unexpected bytes after the certificate",
+                rest.len()
+            ));
         }
         let subject = cert.subject().to_string();
         let common_name = cert
@@ -182,7 +185,11 @@ impl CertInfo {
             Err(e) => return Err(format!("bad subjectAltName extension: {e}")),
         };
         let serial = hex::encode(strip_leading_zeros(cert.raw_serial()));
-        let serial = if serial.is_empty() { "00".into() } else { serial };
+        let serial = if serial.is_empty() {
+            "00".into()
+        } else {
+            serial
+        };
         let validity = cert.validity();
         let (key_algorithm, public_key) = spki_identity(cert.public_key());
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
@@ -251,7 +258,10 @@ fn spki_identity(
                         point: spki.subject_public_key.data.to_vec(),
                     },
                 ),
-                None => (KeyAlgorithm::Other(format!("ec-{curve}")), PublicKeyId::Unknown),
+                None => (
+                    KeyAlgorithm::Other(format!("ec-{curve}")),
+                    PublicKeyId::Unknown,
+                ),
             }
         }
         oid::ED25519 => (

@@ -254,7 +254,12 @@ pub fn parse_tag(s: &str) -> Result<(String, String)> {
         reason,
     };
     let (k, v) = s.split_once('=').ok_or_else(|| bad("expected key=value"))?;
-    if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_alphanumeric() || "._-:/".contains(c)) {
+    if k.is_empty()
+        || k.len() > 128
+        || !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:/".contains(c))
+    {
         return Err(bad("the key must be 1-128 of A-Z a-z 0-9 . _ - : /"));
     }
     if v.chars().count() > 256 || v.chars().any(char::is_control) {
@@ -301,9 +306,12 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection, from: u32) -> Result<()> {
-    let tx = conn.transaction().map_err(Error::sqlite("starting a migration"))?;
+    let tx = conn
+        .transaction()
+        .map_err(Error::sqlite("starting a migration"))?;
     for (n, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        tx.execute_batch(sql).map_err(Error::sqlite("migrating the schema"))?;
+        tx.execute_batch(sql)
+            .map_err(Error::sqlite("migrating the schema"))?;
         tx.pragma_update(None, "user_version", (n + 1) as u32)
             .map_err(Error::sqlite("migrating the schema"))?;
     }
@@ -328,18 +336,30 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 #[cfg(not(unix))]
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 #[cfg(unix)]
 fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(not(unix))]
@@ -361,7 +381,9 @@ impl Vault {
     pub fn create(path: &Path, passphrase: &Passphrase) -> Result<Vault> {
         check_passphrase(passphrase)?;
         if path.exists() {
-            return Err(Error::VaultExists { path: path.to_owned() });
+            return Err(Error::VaultExists {
+                path: path.to_owned(),
+            });
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.exists() {
@@ -410,7 +432,10 @@ impl Vault {
             keys: None,
             actor: default_actor(),
         };
-        let tx = vault.conn.transaction().map_err(Error::sqlite("creating the vault"))?;
+        let tx = vault
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("creating the vault"))?;
         for (k, v) in [
             ("format", FORMAT.to_owned()),
             ("vault_id", vault_id),
@@ -421,7 +446,14 @@ impl Vault {
         ] {
             set_meta(&tx, k, &v)?;
         }
-        audit::append(&tx, &keys.audit, &vault.actor, "init", None, "vault created")?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &vault.actor,
+            "init",
+            None,
+            "vault created",
+        )?;
         tx.commit().map_err(Error::sqlite("creating the vault"))?;
         vault.keys = Some(keys);
         Ok(vault)
@@ -431,7 +463,9 @@ impl Vault {
     pub fn open(path: &Path) -> Result<Vault> {
         match fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoVault { path: path.to_owned() });
+                return Err(Error::NoVault {
+                    path: path.to_owned(),
+                });
             }
             Err(source) => {
                 return Err(Error::Io {
@@ -471,9 +505,12 @@ impl Vault {
         }
         let format = meta(&conn, "format").map_err(|e| not_a_vault(e.to_string()))?;
         if format.as_deref() != Some(FORMAT) {
-            return Err(not_a_vault("its header does not identify a certvault vault".into()));
+            return Err(not_a_vault(
+                "its header does not identify a certvault vault".into(),
+            ));
         }
-        let vault_id = meta(&conn, "vault_id")?.ok_or_else(|| not_a_vault("its header has no vault id".into()))?;
+        let vault_id = meta(&conn, "vault_id")?
+            .ok_or_else(|| not_a_vault("its header has no vault id".into()))?;
         Ok(Vault {
             conn,
             path: path.to_owned(),
@@ -534,23 +571,44 @@ impl Vault {
         fill_random(&mut salt)?;
         let salt_hex = hex::encode(salt);
         let kek = kdf.derive_kek(new, &salt)?;
-        let wrapped = kek.wrap(&dek_aad(&self.vault_id, &kdf.encode(), &salt_hex), &keys.dek)?;
-        let tx = self.conn.transaction().map_err(Error::sqlite("changing the passphrase"))?;
+        let wrapped = kek.wrap(
+            &dek_aad(&self.vault_id, &kdf.encode(), &salt_hex),
+            &keys.dek,
+        )?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("changing the passphrase"))?;
         set_meta(&tx, "kdf", &kdf.encode())?;
         set_meta(&tx, "kdf_salt", &salt_hex)?;
         set_meta(&tx, "dek_wrapped", &hex::encode(wrapped))?;
-        audit::append(&tx, &keys.audit, &self.actor, "passwd", None, "passphrase changed; data key rewrapped")?;
-        tx.commit().map_err(Error::sqlite("changing the passphrase"))
+        audit::append(
+            &tx,
+            &keys.audit,
+            &self.actor,
+            "passwd",
+            None,
+            "passphrase changed; data key rewrapped",
+        )?;
+        tx.commit()
+            .map_err(Error::sqlite("changing the passphrase"))
     }
 
     /// Imports bundles in one transaction: all or nothing.
-    pub fn import(&mut self, bundles: Vec<Bundle>, opts: &ImportOptions) -> Result<Vec<ImportOutcome>> {
+    pub fn import(
+        &mut self,
+        bundles: Vec<Bundle>,
+        opts: &ImportOptions,
+    ) -> Result<Vec<ImportOutcome>> {
         if let Some(n) = &opts.name {
             validate_name(n)?;
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("starting the import"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("starting the import"))?;
         let mut outcomes = Vec::with_capacity(bundles.len());
         for bundle in bundles {
             let name = opts.name.clone().unwrap_or_else(|| bundle.default_name());
@@ -567,14 +625,18 @@ impl Vault {
             }
             outcomes.push(outcome);
         }
-        tx.commit().map_err(Error::sqlite("committing the import"))?;
+        tx.commit()
+            .map_err(Error::sqlite("committing the import"))?;
         Ok(outcomes)
     }
 
     /// Finds an entry by id, name (case-insensitive) or unique id prefix (4+ characters).
     pub fn resolve(&self, query: &str) -> Result<(String, String)> {
         let by = |sql: &str| -> Result<Vec<(String, String)>> {
-            let mut stmt = self.conn.prepare_cached(sql).map_err(Error::sqlite("finding the entry"))?;
+            let mut stmt = self
+                .conn
+                .prepare_cached(sql)
+                .map_err(Error::sqlite("finding the entry"))?;
             let rows = stmt
                 .query_map([query], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(Error::sqlite("finding the entry"))?;
@@ -586,19 +648,27 @@ impl Vault {
             return Ok(found);
         }
         if query.len() >= 4 && query.chars().all(|c| c.is_ascii_hexdigit()) {
-            let prefixed = by("SELECT id, name FROM entries WHERE substr(id, 1, length(?1)) = lower(?1) LIMIT 6")?;
+            let prefixed = by(
+                "SELECT id, name FROM entries WHERE substr(id, 1, length(?1)) = lower(?1) LIMIT 6",
+            )?;
             match prefixed.len() {
                 0 => {}
                 1 => return Ok(prefixed.into_iter().next().expect("one")),
                 _ => {
                     return Err(Error::Ambiguous {
                         query: query.to_owned(),
-                        candidates: prefixed.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>().join(", "),
+                        candidates: prefixed
+                            .iter()
+                            .map(|(i, _)| i.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     });
                 }
             }
         }
-        Err(Error::NotFound { query: query.to_owned() })
+        Err(Error::NotFound {
+            query: query.to_owned(),
+        })
     }
 
     /// Lists entries (their current versions) matching the filter.
@@ -628,7 +698,10 @@ impl Vault {
         } else {
             " ORDER BY e.name"
         });
-        let mut stmt = self.conn.prepare(&sql).map_err(Error::sqlite("listing entries"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(Error::sqlite("listing entries"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), summary_from_row)
             .map_err(Error::sqlite("listing entries"))?;
@@ -651,11 +724,19 @@ impl Vault {
         let (id, _) = self.resolve(query)?;
         let summary = self
             .conn
-            .query_row(&format!("{SUMMARY_SELECT} WHERE e.id = ?1"), [&id], summary_from_row)
+            .query_row(
+                &format!("{SUMMARY_SELECT} WHERE e.id = ?1"),
+                [&id],
+                summary_from_row,
+            )
             .map_err(Error::sqlite("reading the entry"))?;
         let current: Option<i64> = self
             .conn
-            .query_row("SELECT current_version FROM entries WHERE id = ?1", [&id], |r| r.get(0))
+            .query_row(
+                "SELECT current_version FROM entries WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
             .map_err(Error::sqlite("reading the entry"))?;
         let mut stmt = self
             .conn
@@ -720,7 +801,11 @@ impl Vault {
     }
 
     /// The certificate and chain of an entry's version (current by default), as DER.
-    pub fn certificates(&self, query: &str, version: Option<u32>) -> Result<(String, Vec<u8>, Vec<Vec<u8>>)> {
+    pub fn certificates(
+        &self,
+        query: &str,
+        version: Option<u32>,
+    ) -> Result<(String, Vec<u8>, Vec<Vec<u8>>)> {
         let (id, name) = self.resolve(query)?;
         let (row, der) = self.version_row(&id, &name, version)?;
         Ok((name, der, self.chain_ders(row)?))
@@ -757,7 +842,9 @@ impl Vault {
     fn chain_ders(&self, version_row: i64) -> Result<Vec<Vec<u8>>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position")
+            .prepare_cached(
+                "SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position",
+            )
             .map_err(Error::sqlite("reading the chain"))?;
         let rows = stmt
             .query_map([version_row], |r| r.get(0))
@@ -773,9 +860,15 @@ impl Vault {
         let keys = self.keys()?;
         let sealed: Option<Vec<u8>> = self
             .conn
-            .query_row("SELECT key_sealed FROM versions WHERE id = ?1", [version_row], |r| r.get(0))
+            .query_row(
+                "SELECT key_sealed FROM versions WHERE id = ?1",
+                [version_row],
+                |r| r.get(0),
+            )
             .map_err(Error::sqlite("reading the sealed key"))?;
-        let Some(sealed) = sealed else { return Ok(None) };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
         let aad = key_aad(version_row, &sha256_hex(cert_der));
         keys.dek
             .open(&aad, &sealed)
@@ -799,16 +892,24 @@ impl Vault {
         }
         match opts.format {
             ExportFormat::Der if opts.with_key => {
-                return Err(fail("DER holds the certificate alone; use --format pem or p12 to export the key"));
+                return Err(fail(
+                    "DER holds the certificate alone; use --format pem or p12 to export the key",
+                ));
             }
             ExportFormat::Pkcs12 if opts.unencrypted_key => {
-                return Err(fail("a PKCS#12 file is always encrypted; drop --unencrypted-key"));
+                return Err(fail(
+                    "a PKCS#12 file is always encrypted; drop --unencrypted-key",
+                ));
             }
             ExportFormat::Pkcs12 if opts.passphrase.is_none() => {
                 return Err(fail("a PKCS#12 file needs an export passphrase"));
             }
-            ExportFormat::Pem if opts.with_key && !opts.unencrypted_key && opts.passphrase.is_none() => {
-                return Err(fail("an exported key needs an export passphrase (or --unencrypted-key)"));
+            ExportFormat::Pem
+                if opts.with_key && !opts.unencrypted_key && opts.passphrase.is_none() =>
+            {
+                return Err(fail(
+                    "an exported key needs an export passphrase (or --unencrypted-key)",
+                ));
             }
             _ if opts.unencrypted_key && !opts.with_key => {
                 return Err(fail("--unencrypted-key only makes sense with --with-key"));
@@ -840,14 +941,23 @@ impl Vault {
                         let pw = opts.passphrase.expect("checked above");
                         export::encrypted_pkcs8_pem(k, pw, &name)?
                     };
-                    text.push_str(std::str::from_utf8(key_pem.expose_secret()).expect("PEM is ASCII"));
+                    text.push_str(
+                        std::str::from_utf8(key_pem.expose_secret()).expect("PEM is ASCII"),
+                    );
                 }
                 SecretBytes::new(text.as_bytes().to_vec())
             }
             ExportFormat::Pkcs12 => {
                 let pw = opts.passphrase.expect("checked above");
                 let fp = sha256_hex(&der);
-                SecretBytes::new(export::pkcs12(&name, &der, &chain, key.as_ref(), pw, &hex::decode(&fp[..40]).unwrap_or_default())?)
+                SecretBytes::new(export::pkcs12(
+                    &name,
+                    &der,
+                    &chain,
+                    key.as_ref(),
+                    pw,
+                    &hex::decode(&fp[..40]).unwrap_or_default(),
+                )?)
             }
         };
         if key.is_some() {
@@ -859,10 +969,24 @@ impl Vault {
                     ExportFormat::Der => "DER",
                     ExportFormat::Pkcs12 => "PKCS#12",
                 },
-                if key_unencrypted { "UNENCRYPTED" } else { "encrypted" }
+                if key_unencrypted {
+                    "UNENCRYPTED"
+                } else {
+                    "encrypted"
+                }
             );
-            let tx = self.conn.transaction().map_err(Error::sqlite("recording the export"))?;
-            audit::append(&tx, &keys.audit, &self.actor, "export-key", Some((&id, &name)), &detail)?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(Error::sqlite("recording the export"))?;
+            audit::append(
+                &tx,
+                &keys.audit,
+                &self.actor,
+                "export-key",
+                Some((&id, &name)),
+                &detail,
+            )?;
             tx.commit().map_err(Error::sqlite("recording the export"))?;
         }
         Ok(Exported {
@@ -877,9 +1001,16 @@ impl Vault {
     pub fn remove(&mut self, query: &str) -> Result<(String, String)> {
         let (id, name) = self.resolve(query)?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self.conn.transaction().map_err(Error::sqlite("removing the entry"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("removing the entry"))?;
         let versions: i64 = tx
-            .query_row("SELECT count(*) FROM versions WHERE entry_id = ?1", [&id], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM versions WHERE entry_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
             .map_err(Error::sqlite("removing the entry"))?;
         tx.execute("DELETE FROM entries WHERE id = ?1", [&id])
             .map_err(Error::sqlite("removing the entry"))?;
@@ -952,7 +1083,13 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntrySummary> {
     })
 }
 
-fn import_one(tx: &Transaction<'_>, keys: &Keys, actor: &str, bundle: Bundle, name: &str) -> Result<ImportOutcome> {
+fn import_one(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    actor: &str,
+    bundle: Bundle,
+    name: &str,
+) -> Result<ImportOutcome> {
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
     let existing: Option<(i64, String, String, u32, bool)> = tx
@@ -975,20 +1112,36 @@ fn import_one(tx: &Transaction<'_>, keys: &Keys, actor: &str, bundle: Bundle, na
                 Some((&id, &ename)),
                 &format!("private key added to version {version} ({fp})"),
             )?;
-            return Ok(ImportOutcome::KeyAdded { id, name: ename, version });
+            return Ok(ImportOutcome::KeyAdded {
+                id,
+                name: ename,
+                version,
+            });
         }
-        return Ok(ImportOutcome::AlreadyPresent { id, name: ename, version });
+        return Ok(ImportOutcome::AlreadyPresent {
+            id,
+            name: ename,
+            version,
+        });
     }
 
     let now = now_unix();
     let entry: Option<(String, String)> = tx
-        .query_row("SELECT id, name FROM entries WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT id, name FROM entries WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(Error::sqlite("importing"))?;
     let (id, ename, version, created) = match entry {
         Some((id, ename)) => {
             let max: u32 = tx
-                .query_row("SELECT max(version) FROM versions WHERE entry_id = ?1", [&id], |r| r.get(0))
+                .query_row(
+                    "SELECT max(version) FROM versions WHERE entry_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
                 .map_err(Error::sqlite("importing"))?;
             (id, ename, max + 1, false)
         }
@@ -1060,7 +1213,11 @@ fn import_one(tx: &Transaction<'_>, keys: &Keys, actor: &str, bundle: Bundle, na
         info.subject,
         info.serial,
         info.not_after.date(),
-        if bundle.key.is_some() { ", with private key" } else { "" }
+        if bundle.key.is_some() {
+            ", with private key"
+        } else {
+            ""
+        }
     );
     audit::append(
         tx,
@@ -1073,22 +1230,45 @@ fn import_one(tx: &Transaction<'_>, keys: &Keys, actor: &str, bundle: Bundle, na
     Ok(if created {
         ImportOutcome::Created { id, name: ename }
     } else {
-        ImportOutcome::NewVersion { id, name: ename, version }
+        ImportOutcome::NewVersion {
+            id,
+            name: ename,
+            version,
+        }
     })
 }
 
-fn store_key(tx: &Transaction<'_>, keys: &Keys, row: i64, fingerprint: &str, pkcs8: &[u8]) -> Result<()> {
+fn store_key(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    row: i64,
+    fingerprint: &str,
+    pkcs8: &[u8],
+) -> Result<()> {
     let sealed = keys.dek.seal(&key_aad(row, fingerprint), pkcs8)?;
-    tx.execute("UPDATE versions SET key_sealed = ?2 WHERE id = ?1", params![row, sealed])
-        .map_err(Error::sqlite("storing the sealed key"))?;
+    tx.execute(
+        "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
+        params![row, sealed],
+    )
+    .map_err(Error::sqlite("storing the sealed key"))?;
     Ok(())
 }
 
-fn set_tags(tx: &Transaction<'_>, keys: &Keys, actor: &str, id: &str, tags: &[(String, String)]) -> Result<()> {
+fn set_tags(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    actor: &str,
+    id: &str,
+    tags: &[(String, String)],
+) -> Result<()> {
     let mut changed = Vec::new();
     for (k, v) in tags {
         let old: Option<String> = tx
-            .query_row("SELECT value FROM tags WHERE entry_id = ?1 AND key = ?2", [id, k], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM tags WHERE entry_id = ?1 AND key = ?2",
+                [id, k],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(Error::sqlite("tagging"))?;
         if old.as_deref() != Some(v) {
@@ -1105,7 +1285,14 @@ fn set_tags(tx: &Transaction<'_>, keys: &Keys, actor: &str, id: &str, tags: &[(S
         let name: String = tx
             .query_row("SELECT name FROM entries WHERE id = ?1", [id], |r| r.get(0))
             .map_err(Error::sqlite("tagging"))?;
-        audit::append(tx, &keys.audit, actor, "tag", Some((id, &name)), &changed.join(", "))?;
+        audit::append(
+            tx,
+            &keys.audit,
+            actor,
+            "tag",
+            Some((id, &name)),
+            &changed.join(", "),
+        )?;
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ fn new_vault() -> (tempfile::TempDir, PathBuf, Vault) {
 fn cert_pem(cn: &str, days: i64) -> String {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec![cn.to_owned()]).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(days);
@@ -28,11 +30,20 @@ fn cert_pem(cn: &str, days: i64) -> String {
 }
 
 fn bundle(pem: &str) -> Bundle {
-    Bundle::from_bytes("test.pem", pem.as_bytes(), None, None, InputPasswords::default()).unwrap()
+    Bundle::from_bytes(
+        "test.pem",
+        pem.as_bytes(),
+        None,
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap()
 }
 
 fn import(v: &mut Vault, pem: &str) -> ImportOutcome {
-    v.import(vec![bundle(pem)], &ImportOptions::default()).unwrap().remove(0)
+    v.import(vec![bundle(pem)], &ImportOptions::default())
+        .unwrap()
+        .remove(0)
 }
 
 fn export_key(v: &mut Vault, q: &str) -> Result<Exported> {
@@ -57,8 +68,18 @@ fn raw(path: &Path) -> Connection {
 fn file_and_folder_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let (_d, path, _v) = new_vault();
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
 }
 
 #[test]
@@ -67,7 +88,9 @@ fn wrong_passphrase_is_refused_and_changes_nothing() {
     drop(v);
     let before = fs::read(&path).unwrap();
     let mut v = Vault::open(&path).unwrap();
-    let err = v.unlock(&Passphrase::new("not the passphrase".into())).unwrap_err();
+    let err = v
+        .unlock(&Passphrase::new("not the passphrase".into()))
+        .unwrap_err();
     assert!(matches!(err, Error::WrongPassphrase), "{err}");
     drop(v);
     assert_eq!(fs::read(&path).unwrap(), before);
@@ -76,7 +99,8 @@ fn wrong_passphrase_is_refused_and_changes_nothing() {
 #[test]
 fn short_passphrase_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Vault::create(&dir.path().join("v.db"), &Passphrase::new("short".into())).unwrap_err();
+    let err =
+        Vault::create(&dir.path().join("v.db"), &Passphrase::new("short".into())).unwrap_err();
     assert!(matches!(err, Error::BadPassphrase { .. }));
     assert!(!dir.path().join("v.db").exists());
 }
@@ -85,10 +109,16 @@ fn short_passphrase_is_refused() {
 fn missing_and_foreign_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.db");
-    assert!(matches!(Vault::open(&missing).unwrap_err(), Error::NoVault { .. }));
+    assert!(matches!(
+        Vault::open(&missing).unwrap_err(),
+        Error::NoVault { .. }
+    ));
     let junk = dir.path().join("junk.db");
     fs::write(&junk, vec![7u8; 5000]).unwrap();
-    assert!(matches!(Vault::open(&junk).unwrap_err(), Error::NotAVault { .. }));
+    assert!(matches!(
+        Vault::open(&junk).unwrap_err(),
+        Error::NotAVault { .. }
+    ));
     assert_eq!(fs::read(&junk).unwrap(), vec![7u8; 5000]);
 }
 
@@ -108,12 +138,17 @@ fn flipped_byte_in_sealed_key_is_detected() {
     import(&mut v, &cert_pem("a.example", 90));
     let db = raw(&path);
     let (row, mut sealed): (i64, Vec<u8>) = db
-        .query_row("SELECT id, key_sealed FROM versions", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT id, key_sealed FROM versions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     let mid = sealed.len() / 2;
     sealed[mid] ^= 0x40;
-    db.execute("UPDATE versions SET key_sealed = ?1 WHERE id = ?2", params![sealed, row])
-        .unwrap();
+    db.execute(
+        "UPDATE versions SET key_sealed = ?1 WHERE id = ?2",
+        params![sealed, row],
+    )
+    .unwrap();
     match export_key(&mut v, "a.example") {
         Err(Error::Tampered { row: r, .. }) => assert_eq!(r, row),
         other => panic!("expected Tampered, got {:?}", other.err()),
@@ -127,17 +162,34 @@ fn ciphertext_moved_to_another_row_is_detected() {
     import(&mut v, &cert_pem("b.example", 90));
     let db = raw(&path);
     let sealed_a: Vec<u8> = db
-        .query_row("SELECT key_sealed FROM versions WHERE common_name = 'a.example'", [], |r| r.get(0))
+        .query_row(
+            "SELECT key_sealed FROM versions WHERE common_name = 'a.example'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let row_b: i64 = db
-        .query_row("SELECT id FROM versions WHERE common_name = 'b.example'", [], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM versions WHERE common_name = 'b.example'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    db.execute("UPDATE versions SET key_sealed = ?1 WHERE id = ?2", params![sealed_a, row_b])
-        .unwrap();
+    db.execute(
+        "UPDATE versions SET key_sealed = ?1 WHERE id = ?2",
+        params![sealed_a, row_b],
+    )
+    .unwrap();
     let err = export_key(&mut v, "b.example").err().unwrap();
-    assert!(matches!(err, Error::Tampered { row, .. } if row == row_b), "{err}");
+    assert!(
+        matches!(err, Error::Tampered { row, .. } if row == row_b),
+        "{err}"
+    );
     assert!(err.to_string().contains(&format!("row {row_b}")));
-    assert!(export_key(&mut v, "a.example").is_ok(), "the original row still opens");
+    assert!(
+        export_key(&mut v, "a.example").is_ok(),
+        "the original row still opens"
+    );
 }
 
 #[test]
@@ -146,8 +198,12 @@ fn certificate_swapped_under_a_key_is_detected() {
     import(&mut v, &cert_pem("a.example", 90));
     let other = bundle(&cert_pem("a.example", 90));
     let db = raw(&path);
-    db.execute("UPDATE versions SET cert_der = ?1", params![other.leaf.der]).unwrap();
-    assert!(matches!(export_key(&mut v, "a.example").err().unwrap(), Error::Tampered { .. }));
+    db.execute("UPDATE versions SET cert_der = ?1", params![other.leaf.der])
+        .unwrap();
+    assert!(matches!(
+        export_key(&mut v, "a.example").err().unwrap(),
+        Error::Tampered { .. }
+    ));
 }
 
 #[test]
@@ -161,7 +217,10 @@ fn passwd_rewraps_only_the_data_key() {
     v.change_passphrase(&new).unwrap();
     drop(v);
     let mut v = Vault::open(&path).unwrap();
-    assert!(matches!(v.unlock(&pass()).unwrap_err(), Error::WrongPassphrase));
+    assert!(matches!(
+        v.unlock(&pass()).unwrap_err(),
+        Error::WrongPassphrase
+    ));
     v.unlock(&new).unwrap();
     assert!(export_key(&mut v, "a.example").is_ok());
     let sealed_after: Vec<u8> = raw(&path)
@@ -176,7 +235,10 @@ fn lowered_kdf_parameters_are_refused() {
     let (_d, path, v) = new_vault();
     drop(v);
     raw(&path)
-        .execute("UPDATE meta SET value = 'argon2id$v=19$m=8,t=1,p=1' WHERE key = 'kdf'", [])
+        .execute(
+            "UPDATE meta SET value = 'argon2id$v=19$m=8,t=1,p=1' WHERE key = 'kdf'",
+            [],
+        )
         .unwrap();
     let mut v = Vault::open(&path).unwrap();
     let err = v.unlock(&pass()).unwrap_err();
@@ -187,10 +249,19 @@ fn lowered_kdf_parameters_are_refused() {
 fn duplicates_are_recognised_and_renewals_become_versions() {
     let (_d, _p, mut v) = new_vault();
     let first = cert_pem("www.example", 30);
-    assert!(matches!(import(&mut v, &first), ImportOutcome::Created { .. }));
-    assert!(matches!(import(&mut v, &first), ImportOutcome::AlreadyPresent { version: 1, .. }));
+    assert!(matches!(
+        import(&mut v, &first),
+        ImportOutcome::Created { .. }
+    ));
+    assert!(matches!(
+        import(&mut v, &first),
+        ImportOutcome::AlreadyPresent { version: 1, .. }
+    ));
     let renewed = cert_pem("www.example", 365);
-    assert!(matches!(import(&mut v, &renewed), ImportOutcome::NewVersion { version: 2, .. }));
+    assert!(matches!(
+        import(&mut v, &renewed),
+        ImportOutcome::NewVersion { version: 2, .. }
+    ));
     let listed = v.list(&ListFilter::default()).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].version, 2);
@@ -211,10 +282,17 @@ fn an_older_certificate_does_not_become_current() {
 fn key_added_to_a_certificate_imported_without_it() {
     let (_d, _p, mut v) = new_vault();
     let pem = cert_pem("k.example", 30);
-    let cert_only: String = pem.split("-----BEGIN PRIVATE KEY-----").next().unwrap().to_owned();
+    let cert_only: String = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .next()
+        .unwrap()
+        .to_owned();
     import(&mut v, &cert_only);
     assert!(!v.list(&ListFilter::default()).unwrap()[0].has_private_key);
-    assert!(matches!(import(&mut v, &pem), ImportOutcome::KeyAdded { .. }));
+    assert!(matches!(
+        import(&mut v, &pem),
+        ImportOutcome::KeyAdded { .. }
+    ));
     assert!(v.list(&ListFilter::default()).unwrap()[0].has_private_key);
 }
 
@@ -231,7 +309,13 @@ fn list_filters() {
         },
     )
     .unwrap();
-    let f = |filter: ListFilter| -> Vec<String> { v.list(&filter).unwrap().into_iter().map(|e| e.name).collect() };
+    let f = |filter: ListFilter| -> Vec<String> {
+        v.list(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
     assert_eq!(
         f(ListFilter {
             expiring_within: Some(Duration::days(30)),
@@ -271,7 +355,10 @@ fn resolve_by_id_prefix_and_name() {
     assert_eq!(v.resolve(&id).unwrap().0, id);
     assert_eq!(v.resolve(&id[..6]).unwrap().0, id);
     assert_eq!(v.resolve("X.EXAMPLE").unwrap().0, id);
-    assert!(matches!(v.resolve("nope").unwrap_err(), Error::NotFound { .. }));
+    assert!(matches!(
+        v.resolve("nope").unwrap_err(),
+        Error::NotFound { .. }
+    ));
 }
 
 #[test]
@@ -295,7 +382,11 @@ fn audit_chain_detects_edit_delete_and_truncation() {
     assert!(v.verify_audit().unwrap().problem.is_none());
 
     let db = raw(&path);
-    db.execute("UPDATE audit SET detail = 'nothing happened' WHERE seq = 3", []).unwrap();
+    db.execute(
+        "UPDATE audit SET detail = 'nothing happened' WHERE seq = 3",
+        [],
+    )
+    .unwrap();
     assert_eq!(v.verify_audit().unwrap().problem.unwrap().seq, 3);
     drop(db);
 
@@ -303,7 +394,9 @@ fn audit_chain_detects_edit_delete_and_truncation() {
     for n in 0..4 {
         import(&mut v, &cert_pem(&format!("e{n}.example"), 30));
     }
-    raw(&path).execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq = 2", [])
+        .unwrap();
     let p = v.verify_audit().unwrap().problem.unwrap();
     assert_eq!(p.seq, 2);
     assert!(p.what.contains("missing"));
@@ -312,7 +405,9 @@ fn audit_chain_detects_edit_delete_and_truncation() {
     for n in 0..4 {
         import(&mut v, &cert_pem(&format!("e{n}.example"), 30));
     }
-    raw(&path).execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+    raw(&path)
+        .execute("DELETE FROM audit WHERE seq = 5", [])
+        .unwrap();
     let p = v.verify_audit().unwrap().problem.unwrap();
     assert!(p.what.contains("removed from the end"), "{}", p.what);
 }
@@ -331,13 +426,24 @@ fn migrations_run_from_every_earlier_version() {
         tx.pragma_update(None, "user_version", start).unwrap();
         tx.commit().unwrap();
         migrate(&mut old, start).unwrap();
-        let v: u32 = old.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: u32 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         let schema = |c: &Connection| -> Vec<String> {
-            let mut s = c.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
-            s.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+            let mut s = c
+                .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+                .unwrap();
+            s.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
         };
-        assert_eq!(schema(&old), schema(&conn), "upgrade from {start} gives the fresh schema");
+        assert_eq!(
+            schema(&old),
+            schema(&conn),
+            "upgrade from {start} gives the fresh schema"
+        );
     }
 }
 
@@ -345,8 +451,13 @@ fn migrations_run_from_every_earlier_version() {
 fn a_newer_vault_is_refused() {
     let (_d, path, v) = new_vault();
     drop(v);
-    raw(&path).pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
-    assert!(matches!(Vault::open(&path).unwrap_err(), Error::TooNew { .. }));
+    raw(&path)
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    assert!(matches!(
+        Vault::open(&path).unwrap_err(),
+        Error::TooNew { .. }
+    ));
 }
 
 #[test]

@@ -15,7 +15,11 @@ use crate::{
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
-    let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
     let v = ctx.open()?;
     let entries = v.list(&ListFilter {
         expiring_within: args.expiring_within,
@@ -83,7 +87,12 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     }
     let s = &d.summary;
     let mut head = p.table(&[]);
-    let tags = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+    let tags = s
+        .tags
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     for (k, val) in [
         ("id", s.id.clone()),
         ("name", s.name.clone()),
@@ -93,7 +102,18 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         ("issuer", s.issuer.clone()),
         ("serial", s.serial.clone()),
         ("valid from", date(s.not_before)),
-        ("key", format!("{} ({})", s.key_algorithm, if s.has_private_key { "private key in the vault" } else { "no private key" })),
+        (
+            "key",
+            format!(
+                "{} ({})",
+                s.key_algorithm,
+                if s.has_private_key {
+                    "private key in the vault"
+                } else {
+                    "no private key"
+                }
+            ),
+        ),
         ("sha-256", s.fingerprint_sha256.clone()),
         ("tags", tags),
     ] {
@@ -101,7 +121,10 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     }
     head.add_row(vec![
         Cell::new("valid until"),
-        p.expiry_cell(format!("{} ({})", date(s.not_after), relative(s.not_after)), s.not_after),
+        p.expiry_cell(
+            format!("{} ({})", date(s.not_after), relative(s.not_after)),
+            s.not_after,
+        ),
     ]);
     p.print_table(&head)?;
     let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
@@ -109,7 +132,11 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         let chain = if ver.chain.is_empty() {
             "-".to_owned()
         } else {
-            ver.chain.iter().map(|c| c.subject.as_str()).collect::<Vec<_>>().join(" → ")
+            ver.chain
+                .iter()
+                .map(|c| c.subject.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
         };
         t.add_row(vec![
             Cell::new(ver.version),
@@ -149,9 +176,11 @@ pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
     v.unlock(&pass)?;
     let (id, name) = v.remove(&id)?;
     if ctx.printer.json {
-        ctx.printer.json(&json!({ "id": id, "name": name, "removed": true }))?;
+        ctx.printer
+            .json(&json!({ "id": id, "name": name, "removed": true }))?;
     } else {
-        ctx.printer.line(&format!("removed {name} ({id}) from the vault"))?;
+        ctx.printer
+            .line(&format!("removed {name} ({id}) from the vault"))?;
     }
     Ok(Status::Ok)
 }

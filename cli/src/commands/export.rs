@@ -20,23 +20,37 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
         Format::P12 => ExportFormat::Pkcs12,
     };
     if args.unencrypted_key && args.out.is_none() {
-        return Err(UsageError("an unencrypted key is only written to a file: add --out FILE".into()).into());
+        return Err(UsageError(
+            "an unencrypted key is only written to a file: add --out FILE".into(),
+        )
+        .into());
     }
     if args.with_key && format == ExportFormat::Der {
-        return Err(UsageError("DER holds the certificate alone; use --format pem or p12 to export the key".into()).into());
+        return Err(UsageError(
+            "DER holds the certificate alone; use --format pem or p12 to export the key".into(),
+        )
+        .into());
     }
     if let Some(out) = &args.out {
         if out.exists() && !args.force {
-            return Err(UsageError(format!("{} exists; add --force to replace it", out.display())).into());
+            return Err(UsageError(format!(
+                "{} exists; add --force to replace it",
+                out.display()
+            ))
+            .into());
         }
     } else if format != ExportFormat::Pem && std::io::stdout().is_terminal() {
-        return Err(UsageError("binary output to a terminal: add --out FILE or redirect standard output".into()).into());
+        return Err(UsageError(
+            "binary output to a terminal: add --out FILE or redirect standard output".into(),
+        )
+        .into());
     }
 
     let mut v = ctx.open()?;
     // Resolve first so an unknown name fails before any prompt.
     v.resolve(&args.entry)?;
-    let needs_passphrase = format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
+    let needs_passphrase =
+        format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
     let export_pass = if needs_passphrase {
         Some(secrets::obtain(&secrets::Source {
             what: "export passphrase",
@@ -108,7 +122,12 @@ fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     } else {
         tmp.persist_noclobber(path)
             .map_err(|e| e.error)
-            .with_context(|| format!("cannot write {} (add --force to replace an existing file)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot write {} (add --force to replace an existing file)",
+                    path.display()
+                )
+            })?;
     }
     Ok(())
 }

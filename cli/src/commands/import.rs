@@ -14,17 +14,34 @@ use crate::{
 
 pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
     if args.files.len() > 1 && (args.name.is_some() || args.key.is_some()) {
-        return Err(UsageError("--name and --key apply to a single FILE; import several files without them".into()).into());
+        return Err(UsageError(
+            "--name and --key apply to a single FILE; import several files without them".into(),
+        )
+        .into());
     }
-    let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(n) = &args.name {
         vault::validate_name(n)?;
     }
     // Open first: a missing vault is the first thing to say.
     let mut v = ctx.open()?;
 
-    let p12 = optional_secret(args.p12_password_file.as_deref(), "PKCS#12 password", "--p12-password-file", "CERTVAULT_P12_PASSWORD")?;
-    let keypw = optional_secret(args.key_password_file.as_deref(), "key password", "--key-password-file", "CERTVAULT_KEY_PASSWORD")?;
+    let p12 = optional_secret(
+        args.p12_password_file.as_deref(),
+        "PKCS#12 password",
+        "--p12-password-file",
+        "CERTVAULT_P12_PASSWORD",
+    )?;
+    let keypw = optional_secret(
+        args.key_password_file.as_deref(),
+        "key password",
+        "--key-password-file",
+        "CERTVAULT_KEY_PASSWORD",
+    )?;
     let passwords = InputPasswords {
         pkcs12: p12.as_ref(),
         key: keypw.as_ref(),
@@ -54,7 +71,13 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
     let pass = ctx.passphrase(false)?;
     v.unlock(&pass)?;
     let origins: Vec<String> = bundles.iter().map(|b| b.origin().to_owned()).collect();
-    let outcomes = v.import(bundles, &ImportOptions { name: args.name, tags })?;
+    let outcomes = v.import(
+        bundles,
+        &ImportOptions {
+            name: args.name,
+            tags,
+        },
+    )?;
 
     if ctx.printer.json {
         let rows: Vec<_> = origins
@@ -74,7 +97,9 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
                     format!("{file}: added the private key to {name} version {version} ({id})")
                 }
                 ImportOutcome::AlreadyPresent { id, name, version } => {
-                    format!("{file}: already in the vault as {name} version {version} ({id}); nothing changed")
+                    format!(
+                        "{file}: already in the vault as {name} version {version} ({id}); nothing changed"
+                    )
                 }
             };
             ctx.printer.line(&line)?;

@@ -15,9 +15,11 @@ pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
     let pass = ctx.passphrase(true)?;
     Vault::create(&path, &pass)?;
     if ctx.printer.json {
-        ctx.printer.json(&json!({ "path": path, "created": true }))?;
+        ctx.printer
+            .json(&json!({ "path": path, "created": true }))?;
     } else {
-        ctx.printer.line(&format!("created vault {}", path.display()))?;
+        ctx.printer
+            .line(&format!("created vault {}", path.display()))?;
     }
     Ok(Status::Ok)
 }
@@ -33,7 +35,8 @@ pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
     })?;
     v.change_passphrase(&new)?;
     if ctx.printer.json {
-        ctx.printer.json(&json!({ "path": v.path(), "passphrase_changed": true }))?;
+        ctx.printer
+            .json(&json!({ "path": v.path(), "passphrase_changed": true }))?;
     } else {
         ctx.printer.line("passphrase changed")?;
     }

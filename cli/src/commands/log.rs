@@ -43,7 +43,10 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
             match report.problem {
                 None => {
                     if !p.json {
-                        p.line(&format!("audit log intact: {} events verified", report.events))?;
+                        p.line(&format!(
+                            "audit log intact: {} events verified",
+                            report.events
+                        ))?;
                     }
                     Ok(Status::Ok)
                 }
