@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# Runs every test of certvault: unit tests, end-to-end tests of the `certvault` binary, and
-# interop tests with openssl and Java's keytool. Installs nothing system-wide.
+# Runs every test of certvault: unit tests, end-to-end tests of the `certvault` binary
+# (against a local ACM emulator that the tests start and stop themselves), and interop
+# tests with openssl and Java's keytool. Installs the emulator (moto, pinned) into ./.venv;
+# installs nothing system-wide and needs no AWS account.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-for tool in cargo openssl keytool; do
+for tool in cargo openssl keytool python3; do
   command -v "$tool" >/dev/null || { echo "test.sh: '$tool' is required but not installed" >&2; exit 1; }
 done
+
+# The ACM emulator, pinned (see shared notes on where it differs from AWS).
+MOTO_VERSION=5.2.5
+if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "test.sh: installing the ACM emulator (moto $MOTO_VERSION) into .venv" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    "moto[acm,acmpca,iam,sts]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
+fi
+
+# Safety net: no test may reach AWS. Anything that escapes the tests' own settings goes to
+# a dead loopback port with throw-away credentials, and never to instance metadata.
+export AWS_ENDPOINT_URL=http://127.0.0.1:1
+export AWS_ACCESS_KEY_ID=certvault-tests AWS_SECRET_ACCESS_KEY=certvault-tests
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 
 # The end-to-end tests run the real binary: build it first (they refuse a stale one).
 cargo build --locked -p certvault

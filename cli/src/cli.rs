@@ -27,6 +27,9 @@ pub(crate) struct Global {
     /// Read the vault passphrase from this file (else $CERTVAULT_PASSPHRASE, else a prompt)
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// Configuration file: AWS targets, quotas, retries [default: $XDG_CONFIG_HOME/certvault/config.toml]
+    #[arg(long, global = true, env = "CERTVAULT_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +58,24 @@ pub(crate) enum Command {
     Remove(RemoveArgs),
     /// Show the audit log, or verify it
     Log(LogArgs),
+    /// Find every certificate in ACM (and IAM) in the chosen regions and accounts
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// Regions to scan: r1,r2 or `all` [default: the targets' regions, else $AWS_REGION]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub(crate) regions: Option<Vec<String>>,
+    /// Only this target from the configuration file
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Also bring in IAM server certificates
+    #[arg(long)]
+    pub(crate) include_iam: bool,
+    /// Describe and read every certificate, not only new or changed ones
+    #[arg(long)]
+    pub(crate) deep: bool,
 }
 
 #[derive(Debug, Args)]

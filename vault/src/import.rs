@@ -359,13 +359,13 @@ impl Contents {
         if bytes.first() != Some(&0x30) {
             return Err(Error::input(label, InputProblem::Unrecognised));
         }
-        if let Ok((rest, _)) = x509_parser::certificate::X509Certificate::from_der(bytes) {
-            if rest.is_empty() {
-                return Ok(Contents {
-                    certs: vec![bytes.to_vec()],
-                    keys: Vec::new(),
-                });
-            }
+        if let Ok((rest, _)) = x509_parser::certificate::X509Certificate::from_der(bytes)
+            && rest.is_empty()
+        {
+            return Ok(Contents {
+                certs: vec![bytes.to_vec()],
+                keys: Vec::new(),
+            });
         }
         if x509_parser::certification_request::X509CertificationRequest::from_der(bytes).is_ok() {
             return Err(Error::input(
@@ -392,16 +392,16 @@ impl Contents {
             return Ok(c);
         }
         // A DER certificate x509-parser refuses: say why, rather than "unrecognised".
-        if let Err(e) = x509_parser::certificate::X509Certificate::from_der(bytes) {
-            if looks_like_certificate(bytes) {
-                return Err(Error::input(
-                    label,
-                    InputProblem::BadCertificate {
-                        index: 1,
-                        detail: e.to_string(),
-                    },
-                ));
-            }
+        if let Err(e) = x509_parser::certificate::X509Certificate::from_der(bytes)
+            && looks_like_certificate(bytes)
+        {
+            return Err(Error::input(
+                label,
+                InputProblem::BadCertificate {
+                    index: 1,
+                    detail: e.to_string(),
+                },
+            ));
         }
         Err(Error::input(label, InputProblem::Unrecognised))
     }

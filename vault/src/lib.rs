@@ -16,6 +16,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod acm;
 mod audit;
 mod crypto;
 mod error;
@@ -26,6 +27,10 @@ mod secret;
 mod store;
 
 pub use crate::{
+    acm::{
+        AcmDetail, AcmObservation, AcmRecord, AcmSummary, DnsRecord, Location, ScanOutcome,
+        source_of_kind,
+    },
     audit::{AuditEvent, AuditProblem, AuditReport},
     error::{Error, InputProblem, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},

@@ -309,6 +309,12 @@ pub struct EntrySummary {
     pub version_count: u32,
     /// Labels.
     pub tags: std::collections::BTreeMap<String, String>,
+    /// ARN of the certificate in ACM (the first location it was found in), if any.
+    pub acm_arn: Option<String>,
+    /// That ARN's region.
+    pub region: Option<String>,
+    /// That ARN's account.
+    pub account: Option<String>,
 }
 
 /// One certificate of a chain.
@@ -367,6 +373,8 @@ pub struct EntryDetail {
     pub summary: EntrySummary,
     /// Every version, newest first.
     pub versions: Vec<VersionDetail>,
+    /// Where the certificate was found in ACM or IAM (gone ones included).
+    pub acm: Vec<crate::acm::AcmRecord>,
 }
 
 #[cfg(test)]

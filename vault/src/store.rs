@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -84,6 +84,36 @@ const MIGRATIONS: &[&str] = &[
         detail     TEXT NOT NULL,
         mac        BLOB NOT NULL
     ) STRICT;",
+    // 2: certificates seen in ACM and IAM, one row per ARN.
+    "CREATE TABLE acm_certificates (
+        arn                 TEXT PRIMARY KEY,
+        target              TEXT NOT NULL,
+        account             TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        kind                TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        domain              TEXT NOT NULL,
+        sans                TEXT NOT NULL,
+        key_algorithm       TEXT,
+        in_use              INTEGER,
+        in_use_by           TEXT NOT NULL DEFAULT '[]',
+        renewal_eligibility TEXT,
+        validation_method   TEXT,
+        validation_records  TEXT NOT NULL DEFAULT '[]',
+        failure_reason      TEXT,
+        not_before          INTEGER,
+        not_after           INTEGER,
+        imported_at         INTEGER,
+        issued_at           INTEGER,
+        created_at          INTEGER,
+        fingerprint         TEXT,
+        entry_id            TEXT REFERENCES entries(id) ON DELETE SET NULL,
+        first_seen          INTEGER NOT NULL,
+        last_seen           INTEGER NOT NULL,
+        gone_at             INTEGER
+    ) STRICT;
+    CREATE INDEX acm_by_location ON acm_certificates(target, region);
+    CREATE INDEX acm_by_entry ON acm_certificates(entry_id);",
 ];
 
 const FORMAT: &str = "certvault-vault";
@@ -92,19 +122,19 @@ const MIN_PASSPHRASE_CHARS: usize = 8;
 /// How long to wait for another certvault process holding the vault.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-struct Keys {
-    dek: Key,
-    audit: Key,
+pub(crate) struct Keys {
+    pub(crate) dek: Key,
+    pub(crate) audit: Key,
 }
 
 /// An open vault. Reading certificates needs no passphrase; anything that touches a
 /// private key or changes the vault needs [`Vault::unlock`] first.
 pub struct Vault {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
     vault_id: String,
-    keys: Option<Keys>,
-    actor: String,
+    pub(crate) keys: Option<Keys>,
+    pub(crate) actor: String,
 }
 
 impl std::fmt::Debug for Vault {
@@ -193,7 +223,7 @@ pub struct ExportOptions<'a> {
     pub version: Option<u32>,
 }
 
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -385,14 +415,14 @@ impl Vault {
                 path: path.to_owned(),
             });
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.exists() {
-                create_private_dirs(parent).map_err(|source| Error::Io {
-                    action: "cannot create the folder",
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            create_private_dirs(parent).map_err(|source| Error::Io {
+                action: "cannot create the folder",
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         create_private_file(path).map_err(|source| Error::Io {
             action: "cannot create",
@@ -613,7 +643,9 @@ impl Vault {
         for bundle in bundles {
             let name = opts.name.clone().unwrap_or_else(|| bundle.default_name());
             validate_name(&name)?;
-            let outcome = import_one(&tx, keys, &actor, bundle, &name)?;
+            let origin = bundle.origin().to_owned();
+            let outcome =
+                import_bundle(&tx, keys, &actor, bundle, &name, Source::Imported, &origin)?;
             let id = match &outcome {
                 ImportOutcome::Created { id, .. }
                 | ImportOutcome::NewVersion { id, .. }
@@ -776,7 +808,12 @@ impl Vault {
             v.chain = self.chain_of(row_id)?;
             versions.push(v);
         }
-        Ok(EntryDetail { summary, versions })
+        let acm = self.acm_records_of(&id)?;
+        Ok(EntryDetail {
+            summary,
+            versions,
+            acm,
+        })
     }
 
     fn chain_of(&self, version_row: i64) -> Result<Vec<ChainCert>> {
@@ -798,17 +835,6 @@ impl Vault {
             .map_err(Error::sqlite("reading the chain"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(Error::sqlite("reading the chain"))
-    }
-
-    /// The certificate and chain of an entry's version (current by default), as DER.
-    pub fn certificates(
-        &self,
-        query: &str,
-        version: Option<u32>,
-    ) -> Result<(String, Vec<u8>, Vec<Vec<u8>>)> {
-        let (id, name) = self.resolve(query)?;
-        let (row, der) = self.version_row(&id, &name, version)?;
-        Ok((name, der, self.chain_ders(row)?))
     }
 
     fn version_row(&self, id: &str, name: &str, version: Option<u32>) -> Result<(i64, Vec<u8>)> {
@@ -1054,13 +1080,17 @@ fn default_actor() -> String {
 const SUMMARY_SELECT: &str = "SELECT e.id, e.name, e.source, v.subject, v.common_name, v.sans, v.issuer, v.serial,
         v.not_before, v.not_after, v.fingerprint, v.key_algorithm, v.key_sealed IS NOT NULL, v.version,
         (SELECT count(*) FROM versions c WHERE c.entry_id = e.id),
-        (SELECT json_group_object(t.key, t.value) FROM tags t WHERE t.entry_id = e.id)
+        (SELECT json_group_object(t.key, t.value) FROM tags t WHERE t.entry_id = e.id),
+        (SELECT json_array(a.arn, a.region, a.account) FROM acm_certificates a
+            WHERE a.entry_id = e.id AND a.gone_at IS NULL ORDER BY a.first_seen, a.arn LIMIT 1)
     FROM entries e JOIN versions v ON v.id = e.current_version";
 
 fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntrySummary> {
     let source: String = r.get(2)?;
     let sans: String = r.get(5)?;
     let tags: Option<String> = r.get(15)?;
+    let acm: Option<String> = r.get(16)?;
+    let acm: Option<(String, String, String)> = acm.and_then(|a| serde_json::from_str(&a).ok());
     Ok(EntrySummary {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -1080,15 +1110,22 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntrySummary> {
         tags: tags
             .and_then(|t| serde_json::from_str::<BTreeMap<String, String>>(&t).ok())
             .unwrap_or_default(),
+        acm_arn: acm.as_ref().map(|a| a.0.clone()),
+        region: acm.as_ref().map(|a| a.1.clone()),
+        account: acm.map(|a| a.2),
     })
 }
 
-fn import_one(
+/// Adds one certificate (and key) under `name`: recognised by fingerprint, else a new
+/// version of the entry of that name, else a new entry with `source`. Audited.
+pub(crate) fn import_bundle(
     tx: &Transaction<'_>,
     keys: &Keys,
     actor: &str,
     bundle: Bundle,
     name: &str,
+    source: Source,
+    origin: &str,
 ) -> Result<ImportOutcome> {
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
@@ -1149,7 +1186,7 @@ fn import_one(
             let id = random_hex(8)?;
             tx.execute(
                 "INSERT INTO entries (id, name, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![id, name, Source::Imported.as_str(), now],
+                params![id, name, source.as_str(), now],
             )
             .map_err(Error::sqlite("importing"))?;
             (id, name.to_owned(), 1, true)
@@ -1209,7 +1246,7 @@ fn import_one(
     let detail = format!(
         "{} version {version} from {}: {} (serial {}, expires {}){}",
         if created { "imported" } else { "added" },
-        bundle.origin,
+        origin,
         info.subject,
         info.serial,
         info.not_after.date(),

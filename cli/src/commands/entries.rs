@@ -149,6 +149,33 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         ]);
     }
     p.print_table(&t)?;
+    if !d.acm.is_empty() {
+        let mut t = p.table(&[
+            "ACCOUNT",
+            "REGION",
+            "TYPE",
+            "STATUS",
+            "IN USE BY",
+            "VALIDATION",
+            "ARN",
+        ]);
+        for a in &d.acm {
+            let status = match a.gone_at {
+                Some(_) => "GONE from AWS".to_owned(),
+                None => a.summary.status.clone(),
+            };
+            t.add_row(vec![
+                Cell::new(&a.location.account),
+                Cell::new(&a.location.region),
+                Cell::new(&a.summary.kind),
+                Cell::new(status),
+                Cell::new(a.detail.in_use_by.len()),
+                Cell::new(a.detail.validation_method.as_deref().unwrap_or("-")),
+                Cell::new(&a.summary.arn),
+            ]);
+        }
+        p.print_table(&t)?;
+    }
     Ok(Status::Ok)
 }
 

@@ -1,5 +1,6 @@
 //! One module per noun; each turns parsed arguments into library calls and output.
 
+mod discover;
 mod entries;
 mod export;
 mod import;
@@ -34,6 +35,20 @@ impl Ctx {
             "cannot tell where your data directory is: set $XDG_DATA_HOME, or give --vault / $CERTVAULT_PATH",
         )?;
         Ok(base.join("certvault").join("vault.db"))
+    }
+
+    /// The configuration: `--config` (must exist), else the default file if present.
+    pub(crate) fn config(&self) -> Result<agent::Config> {
+        match &self.global.config {
+            Some(p) => Ok(agent::Config::load(p, true)?),
+            None => match dirs::config_dir() {
+                Some(d) => Ok(agent::Config::load(
+                    &d.join("certvault").join("config.toml"),
+                    false,
+                )?),
+                None => Ok(agent::Config::default()),
+            },
+        }
     }
 
     /// Opens the vault, locked.
@@ -75,5 +90,6 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Remove(a) => entries::remove(&ctx, a),
         Command::Export(a) => export::export(&ctx, a),
         Command::Log(a) => log::log(&ctx, a),
+        Command::Discover(a) => discover::discover(&ctx, a),
     }
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `certvault` binary: one test binary, modules by topic.
 
 mod common;
+mod emulator;
 
 mod bad_input;
+mod discover;
 mod interop;
 mod vault_cli;

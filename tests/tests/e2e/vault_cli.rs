@@ -237,6 +237,8 @@ fn json_fields_are_stable() {
     assert_eq!(
         keys,
         [
+            "account",
+            "acm_arn",
             "common_name",
             "fingerprint_sha256",
             "has_private_key",
@@ -246,6 +248,7 @@ fn json_fields_are_stable() {
             "name",
             "not_after",
             "not_before",
+            "region",
             "sans",
             "serial",
             "source",

@@ -1,0 +1,443 @@
+//! The AWS boundary: small traits for what certvault asks of ACM, IAM and STS, the real
+//! implementation over aws-sdk-rust, and error classification. An in-process fake can stand
+//! in behind the same traits for what the emulator cannot do (throttling, paging).
+
+use std::time::Duration;
+
+use aws_config::{
+    BehaviorVersion, Region, SdkConfig, meta::region::RegionProviderChain, retry::RetryConfig,
+    sts::AssumeRoleProvider, timeout::TimeoutConfig,
+};
+use aws_sdk_acm::{
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    types::{Filters, KeyAlgorithm},
+};
+use time::OffsetDateTime;
+use vault::{AcmDetail, AcmSummary, DnsRecord};
+
+use crate::{
+    config::Target,
+    error::{ApiError, ErrorKind},
+};
+
+/// A certificate and its chain as ACM or IAM hand them out (PEM).
+#[derive(Debug, Clone)]
+pub struct CertificatePem {
+    /// The certificate.
+    pub certificate: String,
+    /// The chain, if any.
+    pub chain: Option<String>,
+}
+
+/// One page of ListCertificates.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// The certificates on this page.
+    pub summaries: Vec<AcmSummary>,
+    /// Where the next page starts.
+    pub next_token: Option<String>,
+}
+
+/// An IAM server certificate's metadata.
+#[derive(Debug, Clone)]
+pub struct IamServerCertificate {
+    /// Its ARN.
+    pub arn: String,
+    /// Its name (what GetServerCertificate takes).
+    pub name: String,
+    /// End of validity.
+    pub expiration: Option<OffsetDateTime>,
+    /// When it was uploaded.
+    pub uploaded: Option<OffsetDateTime>,
+}
+
+/// What certvault asks of ACM in one region.
+pub trait AcmApi: Send + Sync {
+    /// One page of ListCertificates, every key type included.
+    fn list_certificates(
+        &self,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<ListPage, ApiError>> + Send;
+    /// DescribeCertificate.
+    fn describe_certificate(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<(AcmSummary, AcmDetail), ApiError>> + Send;
+    /// GetCertificate.
+    fn get_certificate(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
+}
+
+/// What certvault asks of IAM.
+pub trait IamApi: Send + Sync {
+    /// One page of ListServerCertificates.
+    fn list_server_certificates(
+        &self,
+        marker: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<IamServerCertificate>, Option<String>), ApiError>> + Send;
+    /// GetServerCertificate.
+    fn get_server_certificate(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
+}
+
+/// Makes clients for targets and regions.
+pub trait Connector: Send + Sync {
+    /// Credentials and settings for one target.
+    type Session: Clone + Send + Sync + 'static;
+    /// The ACM client type.
+    type Acm: AcmApi + 'static;
+    /// The IAM client type.
+    type Iam: IamApi + 'static;
+    /// Resolves a target's credentials (assuming its role) and its account id.
+    fn connect(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<(Self::Session, String), ApiError>> + Send;
+    /// An ACM client for one region.
+    fn acm(&self, session: &Self::Session, region: &str) -> Self::Acm;
+    /// An IAM client.
+    fn iam(&self, session: &Self::Session) -> Self::Iam;
+}
+
+/// Every key type, for `Includes.keyTypes`: without it ACM lists only RSA 1024/2048.
+pub fn all_key_types() -> Vec<KeyAlgorithm> {
+    vec![
+        KeyAlgorithm::Rsa1024,
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcPrime256v1,
+        KeyAlgorithm::EcSecp384r1,
+        KeyAlgorithm::EcSecp521r1,
+    ]
+}
+
+/// Turns an SDK error into an [`ApiError`], classified.
+pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    region: &str,
+    err: SdkError<E>,
+) -> ApiError {
+    let (kind, code, message) = match &err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown").to_owned();
+            let status = se.raw().status().as_u16();
+            (
+                ErrorKind::from_code(&code, Some(status)),
+                code,
+                se.err().message().unwrap_or("").to_owned(),
+            )
+        }
+        SdkError::TimeoutError(_) => (
+            ErrorKind::Transient,
+            "Timeout".into(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+        SdkError::DispatchFailure(d) => {
+            let kind = if d.is_io() || d.is_timeout() {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::Other
+            };
+            (
+                kind,
+                "DispatchFailure".into(),
+                DisplayErrorContext(&err).to_string(),
+            )
+        }
+        SdkError::ResponseError(_) => (
+            ErrorKind::Transient,
+            "ResponseError".into(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+        _ => (
+            ErrorKind::Other,
+            "ClientError".into(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+    };
+    ApiError {
+        kind,
+        operation,
+        region: region.to_owned(),
+        code,
+        message,
+        attempts: 1,
+    }
+}
+
+fn time_of(t: Option<&aws_smithy_types::DateTime>) -> Option<OffsetDateTime> {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+}
+
+/// ACM writes key algorithms as `RSA_2048` in some places and `RSA-2048` in others.
+fn key_algorithm_name(k: Option<&KeyAlgorithm>) -> Option<String> {
+    k.map(|k| k.as_str().replace('-', "_"))
+}
+
+/// The real SDK, configured from the environment like every AWS tool.
+#[derive(Debug, Clone, Default)]
+pub struct SdkConnector;
+
+impl SdkConnector {
+    async fn base_config(target: &Target) -> SdkConfig {
+        // Our own retry loop decides what is retried (the SDK would retry
+        // LimitExceededException, which for ACM is a quota, not throttling).
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .region(RegionProviderChain::default_provider().or_else(Region::new("us-east-1")));
+        if let Some(p) = &target.profile {
+            // A target's profile means that profile's credentials: without this, the
+            // default chain would let environment credentials win over it.
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
+        }
+        loader.load().await
+    }
+}
+
+impl Connector for SdkConnector {
+    type Session = SdkConfig;
+    type Acm = SdkAcm;
+    type Iam = SdkIam;
+
+    async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
+        let mut config = SdkConnector::base_config(target).await;
+        if let Some(role) = &target.role_arn {
+            let mut b = AssumeRoleProvider::builder(role)
+                .session_name("certvault")
+                .configure(&config);
+            if let Some(id) = &target.external_id {
+                b = b.external_id(id);
+            }
+            let provider = b.build().await;
+            config = config
+                .into_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+        }
+        let sts = aws_sdk_sts::Client::new(&config);
+        let who = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("GetCallerIdentity", "global", e))?;
+        let account = who.account().unwrap_or("unknown").to_owned();
+        Ok((config, account))
+    }
+
+    fn acm(&self, session: &SdkConfig, region: &str) -> SdkAcm {
+        let conf = aws_sdk_acm::config::Builder::from(session)
+            .region(Region::new(region.to_owned()))
+            .build();
+        SdkAcm {
+            client: aws_sdk_acm::Client::from_conf(conf),
+            region: region.to_owned(),
+        }
+    }
+
+    fn iam(&self, session: &SdkConfig) -> SdkIam {
+        SdkIam {
+            client: aws_sdk_iam::Client::new(session),
+        }
+    }
+}
+
+/// ACM in one region, through aws-sdk-acm.
+#[derive(Debug, Clone)]
+pub struct SdkAcm {
+    client: aws_sdk_acm::Client,
+    region: String,
+}
+
+impl AcmApi for SdkAcm {
+    async fn list_certificates(&self, next_token: Option<String>) -> Result<ListPage, ApiError> {
+        let out = self
+            .client
+            .list_certificates()
+            .includes(
+                Filters::builder()
+                    .set_key_types(Some(all_key_types()))
+                    .build(),
+            )
+            .max_items(1000)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify("ListCertificates", &self.region, e))?;
+        let summaries = out
+            .certificate_summary_list()
+            .iter()
+            .map(|s| AcmSummary {
+                arn: s.certificate_arn().unwrap_or_default().to_owned(),
+                kind: s
+                    .r#type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                status: s
+                    .status()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                domain: s.domain_name().unwrap_or_default().to_owned(),
+                sans: s.subject_alternative_name_summaries().to_vec(),
+                key_algorithm: key_algorithm_name(s.key_algorithm()),
+                in_use: s.in_use(),
+                renewal_eligibility: s.renewal_eligibility().map(|r| r.as_str().to_owned()),
+                not_before: time_of(s.not_before()),
+                not_after: time_of(s.not_after()),
+                imported_at: time_of(s.imported_at()),
+                issued_at: time_of(s.issued_at()),
+                created_at: time_of(s.created_at()),
+            })
+            .collect();
+        Ok(ListPage {
+            summaries,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn describe_certificate(&self, arn: &str) -> Result<(AcmSummary, AcmDetail), ApiError> {
+        let out = self
+            .client
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeCertificate", &self.region, e))?;
+        let Some(c) = out.certificate() else {
+            return Err(ApiError {
+                kind: ErrorKind::Other,
+                operation: "DescribeCertificate",
+                region: self.region.clone(),
+                code: "EmptyResponse".into(),
+                message: format!("no certificate detail for {arn}"),
+                attempts: 1,
+            });
+        };
+        let summary = AcmSummary {
+            arn: arn.to_owned(),
+            kind: c
+                .r#type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            status: c
+                .status()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            domain: c.domain_name().unwrap_or_default().to_owned(),
+            sans: c.subject_alternative_names().to_vec(),
+            key_algorithm: key_algorithm_name(c.key_algorithm()),
+            in_use: Some(!c.in_use_by().is_empty()),
+            renewal_eligibility: c.renewal_eligibility().map(|r| r.as_str().to_owned()),
+            not_before: time_of(c.not_before()),
+            not_after: time_of(c.not_after()),
+            imported_at: time_of(c.imported_at()),
+            issued_at: time_of(c.issued_at()),
+            created_at: time_of(c.created_at()),
+        };
+        let dvo = c.domain_validation_options();
+        let detail = AcmDetail {
+            in_use_by: c.in_use_by().to_vec(),
+            validation_method: dvo
+                .iter()
+                .find_map(|d| d.validation_method())
+                .map(|m| m.as_str().to_owned()),
+            validation_records: dvo
+                .iter()
+                .filter_map(|d| {
+                    d.resource_record().map(|r| DnsRecord {
+                        domain: d.domain_name().to_owned(),
+                        name: r.name().to_owned(),
+                        record_type: r.r#type().as_str().to_owned(),
+                        value: r.value().to_owned(),
+                    })
+                })
+                .collect(),
+            failure_reason: c.failure_reason().map(|f| f.as_str().to_owned()),
+        };
+        Ok((summary, detail))
+    }
+
+    async fn get_certificate(&self, arn: &str) -> Result<CertificatePem, ApiError> {
+        let out = self
+            .client
+            .get_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("GetCertificate", &self.region, e))?;
+        Ok(CertificatePem {
+            certificate: out.certificate().unwrap_or_default().to_owned(),
+            chain: out.certificate_chain().map(str::to_owned),
+        })
+    }
+}
+
+/// IAM (global), through aws-sdk-iam.
+#[derive(Debug, Clone)]
+pub struct SdkIam {
+    client: aws_sdk_iam::Client,
+}
+
+impl IamApi for SdkIam {
+    async fn list_server_certificates(
+        &self,
+        marker: Option<String>,
+    ) -> Result<(Vec<IamServerCertificate>, Option<String>), ApiError> {
+        let out = self
+            .client
+            .list_server_certificates()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| classify("ListServerCertificates", "global", e))?;
+        let certs = out
+            .server_certificate_metadata_list()
+            .iter()
+            .map(|m| IamServerCertificate {
+                arn: m.arn().to_owned(),
+                name: m.server_certificate_name().to_owned(),
+                expiration: time_of(m.expiration()),
+                uploaded: time_of(m.upload_date()),
+            })
+            .collect();
+        let next = if out.is_truncated() {
+            out.marker().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok((certs, next))
+    }
+
+    async fn get_server_certificate(&self, name: &str) -> Result<CertificatePem, ApiError> {
+        let out = self
+            .client
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .map_err(|e| classify("GetServerCertificate", "global", e))?;
+        let c = out.server_certificate();
+        Ok(CertificatePem {
+            certificate: c
+                .map(|c| c.certificate_body().to_owned())
+                .unwrap_or_default(),
+            chain: c.and_then(|c| c.certificate_chain()).map(str::to_owned),
+        })
+    }
+}

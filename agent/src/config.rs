@@ -1,0 +1,295 @@
+//! The configuration file: targets (accounts as a profile or a role to assume, each with
+//! its regions), request-rate quotas, retry policy and concurrency.
+//!
+//! ```toml
+//! [[targets]]
+//! name = "prod"
+//! profile = "prod-readonly"                                  # optional
+//! role_arn = "arn:aws:iam::111111111111:role/certvault"      # optional, assumed from the profile
+//! regions = ["us-east-1", "eu-west-1"]                       # or ["all"]
+//!
+//! [quotas]            # requests per second, per account and region
+//! import_certificate = 1
+//!
+//! [retry]
+//! total_timeout_s = 120
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{
+    error::{Error, Result},
+    regions,
+    retry::RetryPolicy,
+};
+
+/// An account to work in: the default credentials, a profile, or a role to assume.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name used in output and in `--target`.
+    pub name: String,
+    /// AWS profile (else the default credential chain).
+    pub profile: Option<String>,
+    /// Role to assume with the profile's (or default) credentials.
+    pub role_arn: Option<String>,
+    /// External id for the role, if it requires one.
+    pub external_id: Option<String>,
+    /// Regions, or `["all"]`; empty means "the profile's region".
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+/// Request rates under ACM's quotas, per account and region (requests per second).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quotas {
+    /// ListCertificates (ACM quota: 8).
+    pub list_certificates: f64,
+    /// DescribeCertificate (10).
+    pub describe_certificate: f64,
+    /// GetCertificate (10).
+    pub get_certificate: f64,
+    /// ImportCertificate (1).
+    pub import_certificate: f64,
+    /// AddTagsToCertificate (5).
+    pub add_tags_to_certificate: f64,
+    /// ListTagsForCertificate (10).
+    pub list_tags_for_certificate: f64,
+    /// DeleteCertificate (10).
+    pub delete_certificate: f64,
+    /// IAM calls (shared, global).
+    pub iam: f64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        // Published ACM quotas; a little below them is no faster in practice and leaves
+        // headroom for other tools in the same account.
+        Quotas {
+            list_certificates: 8.0,
+            describe_certificate: 10.0,
+            get_certificate: 10.0,
+            import_certificate: 1.0,
+            add_tags_to_certificate: 5.0,
+            list_tags_for_certificate: 10.0,
+            delete_certificate: 10.0,
+            iam: 5.0,
+        }
+    }
+}
+
+/// How much to do at once.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Concurrency {
+    /// Regions (across all targets) worked on at the same time.
+    pub regions: usize,
+    /// Calls in flight within one region.
+    pub per_region: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency {
+            regions: 16,
+            per_region: 4,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Accounts and their regions.
+    pub targets: Vec<Target>,
+    /// Request-rate quotas.
+    pub quotas: Quotas,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Concurrency limits.
+    pub concurrency: Concurrency,
+}
+
+impl Config {
+    /// Reads a configuration file. A missing file at the default location is an empty
+    /// configuration; a missing file that was named explicitly is an error.
+    pub fn load(path: &Path, explicit: bool) -> Result<Config> {
+        let err = |reason: String| Error::Config {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Config::default());
+            }
+            Err(e) => return Err(err(e.to_string())),
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        config.validate().map_err(err)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for t in &self.targets {
+            if t.name.trim().is_empty() {
+                return Err("a target has no name".into());
+            }
+            if !names.insert(&t.name) {
+                return Err(format!("two targets are named '{}'", t.name));
+            }
+            for r in &t.regions {
+                if r != "all" && !regions::is_well_formed(r) {
+                    return Err(format!("target '{}': '{r}' is not a region code", t.name));
+                }
+            }
+            if let Some(arn) = &t.role_arn
+                && (!arn.starts_with("arn:aws") || !arn.contains(":role/"))
+            {
+                return Err(format!("target '{}': '{arn}' is not a role ARN", t.name));
+            }
+        }
+        let q = &self.quotas;
+        for (name, v) in [
+            ("list_certificates", q.list_certificates),
+            ("describe_certificate", q.describe_certificate),
+            ("get_certificate", q.get_certificate),
+            ("import_certificate", q.import_certificate),
+            ("add_tags_to_certificate", q.add_tags_to_certificate),
+            ("list_tags_for_certificate", q.list_tags_for_certificate),
+            ("delete_certificate", q.delete_certificate),
+            ("iam", q.iam),
+        ] {
+            if !(v > 0.0 && v <= 10_000.0) {
+                return Err(format!("quotas.{name} must be a rate above 0"));
+            }
+        }
+        if self.concurrency.regions == 0 || self.concurrency.per_region == 0 {
+            return Err("concurrency limits must be at least 1".into());
+        }
+        if self.retry.max_attempts == 0 {
+            return Err("retry.max_attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The targets to work on: the one named, else all configured, else the default
+    /// credentials as target `default`. `regions` (from `--regions`) replaces each target's.
+    pub fn select(&self, name: Option<&str>, regions: Option<&[String]>) -> Result<Vec<Target>> {
+        let mut chosen: Vec<Target> = match name {
+            Some(n) if self.targets.is_empty() && n == "default" => vec![default_target()],
+            Some(n) => vec![
+                self.targets
+                    .iter()
+                    .find(|t| t.name == n)
+                    .cloned()
+                    .ok_or_else(|| Error::UnknownTarget(n.to_owned()))?,
+            ],
+            None if self.targets.is_empty() => vec![default_target()],
+            None => self.targets.clone(),
+        };
+        if let Some(r) = regions {
+            for t in &mut chosen {
+                t.regions = r.to_vec();
+            }
+        }
+        for t in &mut chosen {
+            t.regions = expand_regions(&t.regions)?;
+        }
+        Ok(chosen)
+    }
+}
+
+fn default_target() -> Target {
+    Target {
+        name: "default".into(),
+        ..Target::default()
+    }
+}
+
+/// Expands `all`, checks codes, removes duplicates (keeping order).
+pub fn expand_regions(list: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for r in list {
+        let r = r.trim();
+        if r == "all" {
+            for code in regions::all_regions() {
+                if !out.contains(&code) {
+                    out.push(code);
+                }
+            }
+        } else if regions::is_well_formed(r) {
+            if !out.iter().any(|x| x == r) {
+                out.push(r.to_owned());
+            }
+        } else {
+            return Err(Error::BadRegion(r.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets_quotas_and_rejects_mistakes() {
+        let c: Config = toml::from_str(
+            r#"
+            [[targets]]
+            name = "prod"
+            role_arn = "arn:aws:iam::111111111111:role/certvault"
+            regions = ["us-east-1", "eu-west-1"]
+            [[targets]]
+            name = "dev"
+            profile = "dev"
+            regions = ["all"]
+            [quotas]
+            import_certificate = 0.5
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.quotas.import_certificate, 0.5);
+        assert_eq!(c.quotas.list_certificates, 8.0);
+        let sel = c.select(Some("dev"), None).unwrap();
+        assert_eq!(sel[0].regions.len(), regions::ACM_REGIONS.len());
+        let sel = c.select(None, Some(&["ap-south-1".into()])).unwrap();
+        assert!(sel.iter().all(|t| t.regions == ["ap-south-1"]));
+        assert!(matches!(
+            c.select(Some("nope"), None),
+            Err(Error::UnknownTarget(_))
+        ));
+
+        let bad = |s: &str| {
+            toml::from_str::<Config>(s)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate())
+        };
+        assert!(bad("[[targets]]\nname = \"a\"\nregions = [\"us_east_1\"]").is_err());
+        assert!(bad("[[targets]]\nname = \"a\"\n[[targets]]\nname = \"a\"").is_err());
+        assert!(bad("[[targets]]\nname = \"a\"\nrole_arn = \"nope\"").is_err());
+        assert!(bad("[quotas]\nimport_certificate = 0").is_err());
+        assert!(bad("[[targets]]\nname = \"a\"\nunknown = 1").is_err());
+    }
+
+    #[test]
+    fn no_config_means_the_default_target() {
+        let c = Config::default();
+        let t = c
+            .select(None, Some(&["us-east-1".into(), "us-east-1".into()]))
+            .unwrap();
+        assert_eq!(t[0].name, "default");
+        assert_eq!(t[0].regions, ["us-east-1"]);
+        assert!(matches!(
+            expand_regions(&["moon-1".into()]),
+            Err(Error::BadRegion(_))
+        ));
+    }
+}

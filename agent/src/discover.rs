@@ -1,0 +1,676 @@
+//! `certvault discover`: find every certificate in ACM (and IAM) across targets and regions
+//! and bring it into the vault.
+//!
+//! Regions are scanned concurrently (bounded), each under its own rate limiters. A listing
+//! that hasn't changed costs only ListCertificates pages: Describe and Get are called for
+//! certificates that are new, changed (ImportedAt, IssuedAt, NotAfter, status) or never read,
+//! or for all with `deep`. The vault is written on the calling task only, one transaction
+//! per region, as results arrive.
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::{sync::Semaphore, task::JoinSet};
+use vault::{
+    AcmDetail, AcmObservation, AcmRecord, AcmSummary, Bundle, InputPasswords, Location, Vault,
+};
+
+use crate::{
+    aws::{AcmApi, CertificatePem, Connector, IamApi},
+    config::{Config, Quotas, Target},
+    error::{ApiError, ErrorKind, Result},
+    regions,
+    retry::{CallCounts, CallStats, RateLimiter, RetryPolicy, with_retry},
+};
+
+/// Statuses whose certificate can be read with GetCertificate.
+const READABLE: &[&str] = &["ISSUED", "EXPIRED", "INACTIVE", "REVOKED"];
+/// The most pages one listing may have before we stop trusting the server's tokens.
+const MAX_PAGES: usize = 10_000;
+/// Findings look this far ahead for expiry.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Options for [`discover`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DiscoverOptions {
+    /// Also scan IAM server certificates.
+    pub include_iam: bool,
+    /// Describe and Get every certificate, changed or not.
+    pub deep: bool,
+}
+
+/// Progress, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Scanning starts over this many locations.
+    Started(usize),
+    /// One location is done.
+    Finished {
+        /// `target/region`.
+        location: String,
+        /// Certificates found there.
+        certificates: usize,
+        /// Whether it failed.
+        failed: bool,
+    },
+}
+
+/// How one location went.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationReport {
+    /// Target name.
+    pub target: String,
+    /// Account id, when credentials resolved.
+    pub account: Option<String>,
+    /// Region, or `global` for IAM.
+    pub region: String,
+    /// `ok`, `failed`, or `skipped` (an opt-in region the account has not enabled).
+    pub status: &'static str,
+    /// Why it failed or was skipped.
+    pub error: Option<ApiError>,
+    /// Certificates listed.
+    pub certificates: usize,
+    /// Certificates by ACM type (`IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`, `IAM`).
+    pub by_type: BTreeMap<String, usize>,
+    /// Certificates that could not be described or read (the rest were recorded).
+    pub certificate_errors: Vec<ApiError>,
+}
+
+/// A certificate worth a look.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Its ARN.
+    pub arn: String,
+    /// Its domain.
+    pub domain: String,
+    /// Target name.
+    pub target: String,
+    /// Account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// ACM type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// ACM status.
+    pub status: String,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+    /// The vault entry, when the certificate was read.
+    pub entry_id: Option<String>,
+}
+
+/// What a security lead wants to read after a scan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Findings {
+    /// Expiring within 30 days.
+    pub expiring: Vec<Finding>,
+    /// Expired.
+    pub expired: Vec<Finding>,
+    /// Issued and attached to nothing (cost and clutter; often forgotten).
+    pub unused: Vec<Finding>,
+    /// Validated by email: renewals need a human to click a link (and since 2024 only
+    /// admin@, administrator@, hostmaster@, postmaster@ and webmaster@ receive it). Move to DNS.
+    pub email_validated: Vec<Finding>,
+    /// Waiting for validation.
+    pub pending_validation: Vec<Finding>,
+    /// Failed, timed out or revoked.
+    pub failed: Vec<Finding>,
+}
+
+/// What changed in the vault.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Changes {
+    /// Entries created.
+    pub created: Vec<String>,
+    /// Entries that got a new version (renewed in ACM).
+    pub new_versions: Vec<String>,
+    /// ARNs found holding certificates the vault already had.
+    pub linked: Vec<String>,
+    /// ARNs gone from ACM (marked, not erased).
+    pub gone: Vec<String>,
+}
+
+/// The outcome of a discovery.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiscoveryReport {
+    /// One row per target and region.
+    pub locations: Vec<LocationReport>,
+    /// Certificates found, by type.
+    pub totals: BTreeMap<String, usize>,
+    /// Certificates found in all.
+    pub total: usize,
+    /// What needs attention.
+    pub findings: Findings,
+    /// What changed in the vault.
+    pub changes: Changes,
+    /// AWS calls made.
+    pub api_calls: CallCounts,
+    /// Wall time.
+    pub elapsed_ms: u128,
+}
+
+impl DiscoveryReport {
+    /// Locations that failed.
+    pub fn failures(&self) -> usize {
+        self.locations
+            .iter()
+            .filter(|l| l.status == "failed")
+            .count()
+    }
+
+    /// Whether anything needs attention (expiring, expired, failed, pending).
+    pub fn needs_attention(&self) -> bool {
+        let f = &self.findings;
+        !(f.expiring.is_empty()
+            && f.expired.is_empty()
+            && f.failed.is_empty()
+            && f.pending_validation.is_empty())
+    }
+}
+
+/// Shared limits for one location's calls.
+struct Limits {
+    policy: RetryPolicy,
+    stats: Arc<CallStats>,
+    list: RateLimiter,
+    describe: RateLimiter,
+    get: RateLimiter,
+    per_region: usize,
+    deep: bool,
+}
+
+impl Limits {
+    fn new(
+        config: &Config,
+        quotas: &Quotas,
+        stats: Arc<CallStats>,
+        deep: bool,
+        iam: bool,
+    ) -> Limits {
+        let (l, d, g) = if iam {
+            (quotas.iam, quotas.iam, quotas.iam)
+        } else {
+            (
+                quotas.list_certificates,
+                quotas.describe_certificate,
+                quotas.get_certificate,
+            )
+        };
+        Limits {
+            policy: config.retry,
+            stats,
+            list: RateLimiter::per_second(l),
+            describe: RateLimiter::per_second(d),
+            get: RateLimiter::per_second(g),
+            per_region: config.concurrency.per_region,
+            deep,
+        }
+    }
+}
+
+/// What one location's scan produced, before it is recorded.
+struct Scan {
+    location: Location,
+    observations: Vec<AcmObservation>,
+    /// The whole listing was read: missing ARNs are gone.
+    complete: bool,
+    error: Option<ApiError>,
+    certificate_errors: Vec<ApiError>,
+}
+
+/// Discovers certificates in every target and region (and IAM), records them in the
+/// vault (which must be unlocked) and reports.
+pub async fn discover<C: Connector>(
+    connector: &C,
+    vault: &mut Vault,
+    config: &Config,
+    targets: &[Target],
+    opts: DiscoverOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<DiscoveryReport> {
+    let started = Instant::now();
+    let stats = Arc::new(CallStats::default());
+    let mut report = DiscoveryReport::default();
+    let region_slots = Arc::new(Semaphore::new(config.concurrency.regions));
+    let mut tasks: JoinSet<Scan> = JoinSet::new();
+    let mut planned = 0;
+
+    if targets.iter().any(|t| t.regions.is_empty()) && !opts.include_iam {
+        return Err(crate::error::Error::NoRegions);
+    }
+    for target in targets {
+        let connected = with_retry(&config.retry, None, &stats, "GetCallerIdentity", || {
+            connector.connect(target)
+        })
+        .await;
+        let (session, account) = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                // No credentials for this target: every one of its regions failed.
+                for region in target
+                    .regions
+                    .iter()
+                    .cloned()
+                    .chain(opts.include_iam.then(|| "global".to_owned()))
+                {
+                    report.locations.push(LocationReport {
+                        target: target.name.clone(),
+                        account: None,
+                        region,
+                        status: "failed",
+                        error: Some(e.clone()),
+                        certificates: 0,
+                        by_type: BTreeMap::new(),
+                        certificate_errors: Vec::new(),
+                    });
+                }
+                continue;
+            }
+        };
+        for region in &target.regions {
+            let location = Location {
+                target: target.name.clone(),
+                account: account.clone(),
+                region: region.clone(),
+            };
+            let known = vault.acm_records(&target.name, region)?;
+            let acm = connector.acm(&session, region);
+            let limits = Limits::new(config, &config.quotas, stats.clone(), opts.deep, false);
+            let slots = region_slots.clone();
+            planned += 1;
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("semaphore open");
+                scan_acm(acm, location, known, limits).await
+            });
+        }
+        if opts.include_iam {
+            let location = Location {
+                target: target.name.clone(),
+                account: account.clone(),
+                region: "global".into(),
+            };
+            let known = vault.acm_records(&target.name, "global")?;
+            let iam = connector.iam(&session);
+            let limits = Limits::new(config, &config.quotas, stats.clone(), opts.deep, true);
+            planned += 1;
+            tasks.spawn(async move { scan_iam(iam, location, known, limits).await });
+        }
+    }
+    progress(Progress::Started(planned));
+
+    while let Some(joined) = tasks.join_next().await {
+        let scan = joined.expect("scan tasks do not panic");
+        let failed = scan.error.is_some();
+        let mut row = LocationReport {
+            target: scan.location.target.clone(),
+            account: Some(scan.location.account.clone()),
+            region: scan.location.region.clone(),
+            status: "ok",
+            error: scan.error.clone(),
+            certificates: scan.observations.len(),
+            by_type: BTreeMap::new(),
+            certificate_errors: scan.certificate_errors,
+        };
+        if let Some(e) = &scan.error {
+            row.status = if e.kind == ErrorKind::AccessDenied && regions::is_opt_in(&row.region) {
+                "skipped"
+            } else {
+                "failed"
+            };
+        }
+        if !failed {
+            let outcome =
+                vault.record_acm_scan(&scan.location, scan.observations, scan.complete)?;
+            let live: Vec<&AcmRecord> = outcome
+                .records
+                .iter()
+                .filter(|r| r.gone_at.is_none())
+                .collect();
+            for r in &live {
+                *row.by_type.entry(r.summary.kind.clone()).or_default() += 1;
+                *report.totals.entry(r.summary.kind.clone()).or_default() += 1;
+                add_findings(&mut report.findings, r);
+            }
+            report.total += live.len();
+            report.changes.created.extend(outcome.created);
+            report.changes.new_versions.extend(outcome.new_versions);
+            report.changes.linked.extend(outcome.linked);
+            report.changes.gone.extend(outcome.gone);
+        }
+        progress(Progress::Finished {
+            location: format!("{}/{}", row.target, row.region),
+            certificates: row.certificates,
+            failed: row.status == "failed",
+        });
+        report.locations.push(row);
+    }
+    report
+        .locations
+        .sort_by(|a, b| (&a.target, &a.region).cmp(&(&b.target, &b.region)));
+    sort_findings(&mut report.findings);
+    report.api_calls = stats.snapshot();
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+fn add_findings(f: &mut Findings, r: &AcmRecord) {
+    let s = &r.summary;
+    let finding = || Finding {
+        arn: s.arn.clone(),
+        domain: s.domain.clone(),
+        target: r.location.target.clone(),
+        account: r.location.account.clone(),
+        region: r.location.region.clone(),
+        kind: s.kind.clone(),
+        status: s.status.clone(),
+        not_after: s.not_after,
+        entry_id: r.entry_id.clone(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let expired = s.status == "EXPIRED" || s.not_after.is_some_and(|t| t <= now);
+    if expired {
+        f.expired.push(finding());
+    } else if s
+        .not_after
+        .is_some_and(|t| t - now <= time::Duration::days(EXPIRY_WARNING_DAYS))
+    {
+        f.expiring.push(finding());
+    }
+    if s.status == "ISSUED" && s.in_use == Some(false) && !expired {
+        f.unused.push(finding());
+    }
+    if r.detail.validation_method.as_deref() == Some("EMAIL") {
+        f.email_validated.push(finding());
+    }
+    match s.status.as_str() {
+        "PENDING_VALIDATION" => f.pending_validation.push(finding()),
+        "FAILED" | "VALIDATION_TIMED_OUT" | "REVOKED" => f.failed.push(finding()),
+        _ => {}
+    }
+}
+
+fn sort_findings(f: &mut Findings) {
+    for list in [
+        &mut f.expiring,
+        &mut f.expired,
+        &mut f.unused,
+        &mut f.email_validated,
+        &mut f.pending_validation,
+        &mut f.failed,
+    ] {
+        list.sort_by(|a, b| {
+            (a.not_after, &a.domain, &a.arn).cmp(&(b.not_after, &b.domain, &b.arn))
+        });
+    }
+}
+
+/// Whether a listed certificate must be described and read again.
+fn needs_detail(s: &AcmSummary, known: Option<&AcmRecord>, deep: bool) -> bool {
+    let Some(k) = known else { return true };
+    // The vault keeps whole seconds, as ACM reports them.
+    let secs = |t: Option<OffsetDateTime>| t.map(OffsetDateTime::unix_timestamp);
+    deep || k.gone_at.is_some()
+        || secs(k.summary.imported_at) != secs(s.imported_at)
+        || secs(k.summary.issued_at) != secs(s.issued_at)
+        || secs(k.summary.not_after) != secs(s.not_after)
+        || k.summary.status != s.status
+        || (k.fingerprint_sha256.is_none() && READABLE.contains(&s.status.as_str()))
+}
+
+fn bundle_from(label: &str, pem: &CertificatePem) -> std::result::Result<Bundle, String> {
+    let mut text = pem.certificate.clone();
+    if let Some(chain) = &pem.chain {
+        text.push('\n');
+        text.push_str(chain);
+    }
+    Bundle::from_bytes(
+        label,
+        text.as_bytes(),
+        None,
+        None,
+        InputPasswords::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) -> ApiError {
+    ApiError {
+        kind: ErrorKind::Validation,
+        operation,
+        region: region.to_owned(),
+        code: "UnreadableCertificate".into(),
+        message: format!("{arn}: {reason}"),
+        attempts: 1,
+    }
+}
+
+async fn scan_acm<A: AcmApi>(
+    acm: A,
+    location: Location,
+    known: BTreeMap<String, AcmRecord>,
+    limits: Limits,
+) -> Scan {
+    let mut scan = Scan {
+        location,
+        observations: Vec::new(),
+        complete: false,
+        error: None,
+        certificate_errors: Vec::new(),
+    };
+    let mut summaries = Vec::new();
+    let mut token = None;
+    for _ in 0..MAX_PAGES {
+        let page = with_retry(
+            &limits.policy,
+            Some(&limits.list),
+            &limits.stats,
+            "ListCertificates",
+            || acm.list_certificates(token.clone()),
+        )
+        .await;
+        match page {
+            Ok(p) => {
+                summaries.extend(p.summaries);
+                token = p.next_token.filter(|t| !t.is_empty());
+                if token.is_none() {
+                    scan.complete = true;
+                    break;
+                }
+            }
+            Err(e) => {
+                scan.error = Some(e);
+                return scan;
+            }
+        }
+    }
+    // A certificate listed twice (a server repeating a page) is taken once.
+    summaries.sort_by(|a, b| a.arn.cmp(&b.arn));
+    summaries.dedup_by(|a, b| a.arn == b.arn);
+
+    let region = scan.location.region.clone();
+    let results: Vec<(AcmObservation, Vec<ApiError>)> = stream::iter(summaries)
+        .map(|s| {
+            let refresh = needs_detail(&s, known.get(&s.arn), limits.deep);
+            let (acm, limits, region) = (&acm, &limits, &region);
+            async move {
+                if !refresh {
+                    return (
+                        AcmObservation {
+                            summary: s,
+                            detail: None,
+                            certificate: None,
+                        },
+                        Vec::new(),
+                    );
+                }
+                observe_acm(acm, limits, region, s).await
+            }
+        })
+        .buffer_unordered(limits.per_region)
+        .collect()
+        .await;
+    for (obs, errors) in results {
+        scan.observations.push(obs);
+        scan.certificate_errors.extend(errors);
+    }
+    scan
+}
+
+/// Describes and reads one certificate; failures are reported, and the listing's summary
+/// is recorded anyway.
+async fn observe_acm<A: AcmApi>(
+    acm: &A,
+    limits: &Limits,
+    region: &str,
+    listed: AcmSummary,
+) -> (AcmObservation, Vec<ApiError>) {
+    let mut errors = Vec::new();
+    let arn = listed.arn.clone();
+    let (summary, detail) = match with_retry(
+        &limits.policy,
+        Some(&limits.describe),
+        &limits.stats,
+        "DescribeCertificate",
+        || acm.describe_certificate(&arn),
+    )
+    .await
+    {
+        Ok((mut described, detail)) => {
+            // The listing knows about use even when Describe's InUseBy is empty.
+            described.in_use = listed.in_use.or(described.in_use);
+            (described, Some(detail))
+        }
+        Err(e) => {
+            errors.push(e);
+            (listed, None)
+        }
+    };
+    let mut certificate = None;
+    if READABLE.contains(&summary.status.as_str()) {
+        match with_retry(
+            &limits.policy,
+            Some(&limits.get),
+            &limits.stats,
+            "GetCertificate",
+            || acm.get_certificate(&arn),
+        )
+        .await
+        {
+            Ok(pem) => match bundle_from(&arn, &pem) {
+                Ok(b) => certificate = Some(b),
+                Err(reason) => errors.push(unreadable("GetCertificate", region, &arn, reason)),
+            },
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    (
+        AcmObservation {
+            summary,
+            detail,
+            certificate,
+        },
+        errors,
+    )
+}
+
+async fn scan_iam<I: IamApi>(
+    iam: I,
+    location: Location,
+    known: BTreeMap<String, AcmRecord>,
+    limits: Limits,
+) -> Scan {
+    let mut scan = Scan {
+        location,
+        observations: Vec::new(),
+        complete: false,
+        error: None,
+        certificate_errors: Vec::new(),
+    };
+    let mut listed = Vec::new();
+    let mut marker = None;
+    for _ in 0..MAX_PAGES {
+        match with_retry(
+            &limits.policy,
+            Some(&limits.list),
+            &limits.stats,
+            "ListServerCertificates",
+            || iam.list_server_certificates(marker.clone()),
+        )
+        .await
+        {
+            Ok((certs, next)) => {
+                listed.extend(certs);
+                marker = next.filter(|m| !m.is_empty());
+                if marker.is_none() {
+                    scan.complete = true;
+                    break;
+                }
+            }
+            Err(e) => {
+                scan.error = Some(e);
+                return scan;
+            }
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    for c in listed {
+        let summary = AcmSummary {
+            arn: c.arn.clone(),
+            kind: "IAM".into(),
+            status: if c.expiration.is_some_and(|t| t <= now) {
+                "EXPIRED"
+            } else {
+                "ISSUED"
+            }
+            .into(),
+            domain: c.name.clone(),
+            sans: Vec::new(),
+            key_algorithm: None,
+            in_use: None,
+            renewal_eligibility: None,
+            not_before: None,
+            not_after: c.expiration,
+            imported_at: c.uploaded,
+            issued_at: None,
+            created_at: c.uploaded,
+        };
+        let mut certificate = None;
+        if needs_detail(&summary, known.get(&c.arn), limits.deep) {
+            match with_retry(
+                &limits.policy,
+                Some(&limits.get),
+                &limits.stats,
+                "GetServerCertificate",
+                || iam.get_server_certificate(&c.name),
+            )
+            .await
+            {
+                Ok(pem) => match bundle_from(&c.arn, &pem) {
+                    Ok(b) => certificate = Some(b),
+                    Err(reason) => scan.certificate_errors.push(unreadable(
+                        "GetServerCertificate",
+                        "global",
+                        &c.arn,
+                        reason,
+                    )),
+                },
+                Err(e) => scan.certificate_errors.push(e),
+            }
+        }
+        scan.observations.push(AcmObservation {
+            summary,
+            detail: Some(AcmDetail::default()).filter(|_| certificate.is_some()),
+            certificate,
+        });
+    }
+    scan
+}
+
+#[cfg(test)]
+#[path = "discover_tests.rs"]
+mod tests;

@@ -1,0 +1,210 @@
+//! `certvault discover`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use comfy_table::{Cell, Color};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Ctx;
+use crate::{
+    Reported, Status,
+    cli::DiscoverArgs,
+    output::{Printer, relative},
+};
+
+pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let mut targets = config.select(args.target.as_deref(), args.regions.as_deref())?;
+    let env_region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .filter(|r| !r.is_empty());
+    for t in &mut targets {
+        if t.regions.is_empty()
+            && let Some(r) = &env_region
+        {
+            t.regions = agent::expand_regions(std::slice::from_ref(r))?;
+        }
+    }
+    let mut vault = ctx.unlock()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} locations {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let progress = |p: agent::Progress| match p {
+        agent::Progress::Started(n) => bar.set_length(n as u64),
+        agent::Progress::Finished { location, .. } => {
+            bar.set_message(location);
+            bar.inc(1);
+        }
+    };
+    let opts = agent::DiscoverOptions {
+        include_iam: args.include_iam,
+        deep: args.deep,
+    };
+    let report = runtime.block_on(agent::discover(
+        &agent::SdkConnector,
+        &mut vault,
+        &config,
+        &targets,
+        opts,
+        &progress,
+    ))?;
+    bar.finish_and_clear();
+
+    let p = &ctx.printer;
+    if p.json {
+        p.json(&report)?;
+    } else {
+        print_report(p, &report)?;
+    }
+    let failed = report.failures();
+    if failed > 0 {
+        return Err(Reported(format!(
+            "{failed} of {} location(s) could not be scanned; the others were recorded",
+            report.locations.len()
+        ))
+        .into());
+    }
+    Ok(if report.needs_attention() {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
+}
+
+fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
+    let accounts: std::collections::BTreeSet<_> = r
+        .locations
+        .iter()
+        .filter_map(|l| l.account.as_deref())
+        .collect();
+    p.line(&format!(
+        "Scanned {} location(s) in {} account(s) in {:.1} s with {} API call(s){}: {} certificate(s).",
+        r.locations.len(),
+        accounts.len(),
+        r.elapsed_ms as f64 / 1000.0,
+        r.api_calls.total,
+        if r.api_calls.throttled > 0 { format!(" ({} throttled and retried)", r.api_calls.throttled) } else { String::new() },
+        r.total
+    ))?;
+    let types = ["IMPORTED", "AMAZON_ISSUED", "PRIVATE", "IAM"];
+    let mut t = p.table(&[
+        "TARGET", "ACCOUNT", "REGION", "STATUS", "CERTS", "IMPORTED", "AMAZON", "PRIVATE", "IAM",
+    ]);
+    for l in &r.locations {
+        let status = Cell::new(l.status);
+        let status = match l.status {
+            "failed" => status.fg(Color::Red),
+            "skipped" => status.fg(Color::Yellow),
+            _ => status,
+        };
+        let mut row = vec![
+            Cell::new(&l.target),
+            Cell::new(l.account.as_deref().unwrap_or("-")),
+            Cell::new(&l.region),
+            status,
+            Cell::new(l.certificates),
+        ];
+        row.extend(
+            types
+                .iter()
+                .map(|k| Cell::new(l.by_type.get(*k).copied().unwrap_or(0))),
+        );
+        t.add_row(row);
+    }
+    p.print_table(&t)?;
+
+    let c = &r.changes;
+    p.line(&format!(
+        "Vault: {} new entr{}, {} new version(s), {} already held, {} gone from AWS (kept in the vault).",
+        c.created.len(),
+        if c.created.len() == 1 { "y" } else { "ies" },
+        c.new_versions.len(),
+        c.linked.len(),
+        c.gone.len()
+    ))?;
+
+    let f = &r.findings;
+    let sections: [(&str, &Vec<agent::Finding>, &str); 6] = [
+        (
+            "Expired",
+            &f.expired,
+            "replace or delete them; anything still using them is failing TLS",
+        ),
+        ("Expiring within 30 days", &f.expiring, "renew them now"),
+        (
+            "Failed validation or revoked",
+            &f.failed,
+            "request them again or delete them",
+        ),
+        (
+            "Pending validation",
+            &f.pending_validation,
+            "create the DNS records shown by `certvault --output json discover`",
+        ),
+        (
+            "Validated by email",
+            &f.email_validated,
+            "renewal needs someone to approve an email, and since 2024 only admin@, administrator@, hostmaster@, postmaster@ and webmaster@ receive it: move to DNS validation so renewals need no human",
+        ),
+        (
+            "In use by nothing",
+            &f.unused,
+            "delete them if nothing will use them",
+        ),
+    ];
+    for (title, list, advice) in sections {
+        if list.is_empty() {
+            continue;
+        }
+        p.line(&format!("\n{title} ({}): {advice}.", list.len()))?;
+        let mut t = p.table(&[
+            "DOMAIN", "TARGET", "REGION", "TYPE", "STATUS", "EXPIRES", "ARN",
+        ]);
+        for x in list {
+            let expires = match x.not_after {
+                Some(na) => p.expiry_cell(format!("{} ({})", na.date(), relative(na)), na),
+                None => Cell::new("-"),
+            };
+            t.add_row(vec![
+                Cell::new(&x.domain),
+                Cell::new(&x.target),
+                Cell::new(&x.region),
+                Cell::new(&x.kind),
+                Cell::new(&x.status),
+                expires,
+                Cell::new(&x.arn),
+            ]);
+        }
+        p.print_table(&t)?;
+    }
+    let errors: Vec<_> = r
+        .locations
+        .iter()
+        .flat_map(|l| {
+            l.error
+                .iter()
+                .chain(l.certificate_errors.iter())
+                .map(move |e| (l, e))
+        })
+        .collect();
+    if !errors.is_empty() {
+        p.line(&format!("\nErrors ({}):", errors.len()))?;
+        for (l, e) in errors {
+            p.line(&format!("  {}/{}: {e}", l.target, l.region))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! What the vault remembers about certificates seen in ACM (and IAM): one row per ARN, the
+//! entry it holds (if its certificate could be read), and when it was last seen or found gone.
+//!
+//! The vault knows nothing of AWS: the agent hands it plain observations; this module only
+//! merges them into the store, in one transaction with their audit events.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{
+    audit,
+    error::{Error, Result},
+    import::Bundle,
+    model::Source,
+    store::{ImportOutcome, Vault, import_bundle, now_unix},
+};
+
+/// Where certificates were looked for: a named target (account, profile or role) and a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    /// The target's name from the configuration (`default` without one).
+    pub target: String,
+    /// The AWS account id.
+    pub account: String,
+    /// The region (`global` for IAM).
+    pub region: String,
+}
+
+/// A DNS record ACM asks for to validate a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DnsRecord {
+    /// The domain being validated.
+    pub domain: String,
+    /// Record name.
+    pub name: String,
+    /// Record type (CNAME).
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// Record value.
+    pub value: String,
+}
+
+/// What a listing says about one certificate (cheap: no Describe or Get).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AcmSummary {
+    /// The certificate's ARN.
+    pub arn: String,
+    /// `IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`, or `IAM`.
+    pub kind: String,
+    /// `ISSUED`, `PENDING_VALIDATION`, `EXPIRED`, `FAILED`, ...
+    pub status: String,
+    /// Main domain name.
+    pub domain: String,
+    /// Subject alternative names, as far as known.
+    pub sans: Vec<String>,
+    /// Key algorithm in ACM's naming.
+    pub key_algorithm: Option<String>,
+    /// Whether anything uses it.
+    pub in_use: Option<bool>,
+    /// `ELIGIBLE` or `INELIGIBLE`.
+    pub renewal_eligibility: Option<String>,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_before: Option<OffsetDateTime>,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+    /// When it was (re)imported.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub imported_at: Option<OffsetDateTime>,
+    /// When Amazon issued it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub issued_at: Option<OffsetDateTime>,
+    /// When the ARN was created.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// What a Describe call adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AcmDetail {
+    /// ARNs of what uses the certificate (load balancers, distributions, ...).
+    pub in_use_by: Vec<String>,
+    /// `DNS` or `EMAIL` (of the first domain), for Amazon-issued certificates.
+    pub validation_method: Option<String>,
+    /// DNS validation records.
+    pub validation_records: Vec<DnsRecord>,
+    /// Why issuance failed, if it did.
+    pub failure_reason: Option<String>,
+}
+
+/// One certificate as observed in one scan.
+#[derive(Debug)]
+pub struct AcmObservation {
+    /// From the listing.
+    pub summary: AcmSummary,
+    /// From Describe, when it was called.
+    pub detail: Option<AcmDetail>,
+    /// The certificate and chain, when they were fetched (not for pending ones).
+    pub certificate: Option<Bundle>,
+}
+
+/// The vault's record of one ARN: the latest summary and detail, and where it lives.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcmRecord {
+    /// Where it lives.
+    #[serde(flatten)]
+    pub location: Location,
+    /// The latest summary.
+    #[serde(flatten)]
+    pub summary: AcmSummary,
+    /// The latest detail.
+    #[serde(flatten)]
+    pub detail: AcmDetail,
+    /// SHA-256 of the certificate last read from it.
+    pub fingerprint_sha256: Option<String>,
+    /// The vault entry holding that certificate.
+    pub entry_id: Option<String>,
+    /// When it was first seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// When it was last seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// When a complete scan of its region no longer found it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub gone_at: Option<OffsetDateTime>,
+}
+
+/// What recording one scan changed.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ScanOutcome {
+    /// Entries created for certificates new to the vault.
+    pub created: Vec<String>,
+    /// Entries that got a new version (renewed or re-imported in ACM).
+    pub new_versions: Vec<String>,
+    /// ARNs found holding a certificate the vault already had.
+    pub linked: Vec<String>,
+    /// ARNs seen before and missing now (marked gone, not erased).
+    pub gone: Vec<String>,
+    /// Every record of the location after the scan, gone ones included.
+    pub records: Vec<AcmRecord>,
+}
+
+fn ts(v: Option<i64>) -> Option<OffsetDateTime> {
+    v.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+}
+
+fn unix(v: Option<OffsetDateTime>) -> Option<i64> {
+    v.map(OffsetDateTime::unix_timestamp)
+}
+
+/// The vault source of a certificate found in ACM or IAM.
+pub fn source_of_kind(kind: &str) -> Source {
+    match kind {
+        "AMAZON_ISSUED" => Source::AcmAmazonIssued,
+        "PRIVATE" => Source::AcmPrivate,
+        "IAM" => Source::Iam,
+        _ => Source::AcmImported,
+    }
+}
+
+const RECORD_SELECT: &str = "SELECT arn, target, account, region, kind, status, domain, sans, key_algorithm, in_use,
+        in_use_by, renewal_eligibility, validation_method, validation_records, failure_reason, not_before, not_after,
+        imported_at, issued_at, created_at, fingerprint, entry_id, first_seen, last_seen, gone_at
+    FROM acm_certificates";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AcmRecord> {
+    let json_vec = |s: String| serde_json::from_str(&s).unwrap_or_default();
+    Ok(AcmRecord {
+        summary: AcmSummary {
+            arn: r.get(0)?,
+            kind: r.get(4)?,
+            status: r.get(5)?,
+            domain: r.get(6)?,
+            sans: json_vec(r.get(7)?),
+            key_algorithm: r.get(8)?,
+            in_use: r.get(9)?,
+            renewal_eligibility: r.get(11)?,
+            not_before: ts(r.get(15)?),
+            not_after: ts(r.get(16)?),
+            imported_at: ts(r.get(17)?),
+            issued_at: ts(r.get(18)?),
+            created_at: ts(r.get(19)?),
+        },
+        location: Location {
+            target: r.get(1)?,
+            account: r.get(2)?,
+            region: r.get(3)?,
+        },
+        detail: AcmDetail {
+            in_use_by: json_vec(r.get(10)?),
+            validation_method: r.get(12)?,
+            validation_records: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+            failure_reason: r.get(14)?,
+        },
+        fingerprint_sha256: r.get(20)?,
+        entry_id: r.get(21)?,
+        first_seen: ts(r.get(22)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        last_seen: ts(r.get(23)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        gone_at: ts(r.get(24)?),
+    })
+}
+
+impl Vault {
+    /// Every record of one target and region (gone ones included), keyed by ARN: what the
+    /// agent compares a new listing with to decide what to Describe and Get.
+    pub fn acm_records(&self, target: &str, region: &str) -> Result<BTreeMap<String, AcmRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{RECORD_SELECT} WHERE target = ?1 AND region = ?2"
+            ))
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let rows = stmt
+            .query_map([target, region], record_from_row)
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let r = r.map_err(Error::sqlite("reading ACM records"))?;
+            out.insert(r.summary.arn.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Every ACM record of an entry.
+    pub fn acm_records_of(&self, entry_id: &str) -> Result<Vec<AcmRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{RECORD_SELECT} WHERE entry_id = ?1 ORDER BY first_seen, arn"
+            ))
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let rows = stmt
+            .query_map([entry_id], record_from_row)
+            .map_err(Error::sqlite("reading ACM records"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::sqlite("reading ACM records"))
+    }
+
+    /// Records one scan of a location in one transaction: upserts every observation,
+    /// creates or renews entries for certificates read, and — when `complete` (the whole
+    /// listing was read) — marks records no longer listed as gone. Audited.
+    pub fn record_acm_scan(
+        &mut self,
+        location: &Location,
+        observations: Vec<AcmObservation>,
+        complete: bool,
+    ) -> Result<ScanOutcome> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let actor = self.actor.clone();
+        let now = now_unix();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording a scan"))?;
+        let mut outcome = ScanOutcome::default();
+        let mut seen = Vec::with_capacity(observations.len());
+        for obs in observations {
+            seen.push(obs.summary.arn.clone());
+            record_one(&tx, keys, &actor, location, obs, now, &mut outcome)?;
+        }
+        if complete {
+            let mut stmt = tx
+                .prepare("SELECT arn, entry_id FROM acm_certificates WHERE target = ?1 AND region = ?2 AND gone_at IS NULL")
+                .map_err(Error::sqlite("recording a scan"))?;
+            let listed: Vec<(String, Option<String>)> = stmt
+                .query_map([&location.target, &location.region], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(Error::sqlite("recording a scan"))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("recording a scan"))?;
+            drop(stmt);
+            for (arn, entry) in listed.into_iter().filter(|(arn, _)| !seen.contains(arn)) {
+                tx.execute(
+                    "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
+                    params![arn, now],
+                )
+                .map_err(Error::sqlite("recording a scan"))?;
+                let name = entry_name(&tx, entry.as_deref())?;
+                audit::append(
+                    &tx,
+                    &keys.audit,
+                    &actor,
+                    "acm-gone",
+                    entry.as_deref().zip(name.as_deref()),
+                    &format!(
+                        "{arn} is no longer in {} ({})",
+                        location.region, location.account
+                    ),
+                )?;
+                outcome.gone.push(arn);
+            }
+        }
+        let mut stmt = tx
+            .prepare(&format!(
+                "{RECORD_SELECT} WHERE target = ?1 AND region = ?2 ORDER BY domain, arn"
+            ))
+            .map_err(Error::sqlite("recording a scan"))?;
+        outcome.records = stmt
+            .query_map([&location.target, &location.region], record_from_row)
+            .map_err(Error::sqlite("recording a scan"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("recording a scan"))?;
+        drop(stmt);
+        tx.commit().map_err(Error::sqlite("recording a scan"))?;
+        Ok(outcome)
+    }
+}
+
+fn entry_name(tx: &Transaction<'_>, id: Option<&str>) -> Result<Option<String>> {
+    let Some(id) = id else { return Ok(None) };
+    tx.query_row("SELECT name FROM entries WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(Error::sqlite("reading the entry"))
+}
+
+/// A name no other entry has: the certificate's own, else qualified by region, else by ARN.
+fn free_name(tx: &Transaction<'_>, base: &str, region: &str, arn: &str) -> Result<String> {
+    let tail: String = arn
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(arn)
+        .chars()
+        .take(8)
+        .collect();
+    for candidate in [
+        base.to_owned(),
+        format!("{base} ({region})"),
+        format!("{base} ({region}, {tail})"),
+    ] {
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM entries WHERE name = ?1)",
+                [&candidate],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("naming an entry"))?;
+        if !taken {
+            return Ok(candidate);
+        }
+    }
+    Ok(format!("{base} ({arn})"))
+}
+
+fn record_one(
+    tx: &Transaction<'_>,
+    keys: &crate::store::Keys,
+    actor: &str,
+    location: &Location,
+    obs: AcmObservation,
+    now: i64,
+    outcome: &mut ScanOutcome,
+) -> Result<()> {
+    let s = &obs.summary;
+    let existing: Option<(Option<String>, Option<String>)> = tx
+        .query_row(
+            "SELECT entry_id, fingerprint FROM acm_certificates WHERE arn = ?1",
+            [&s.arn],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(Error::sqlite("recording a scan"))?;
+    tx.execute(
+        "INSERT INTO acm_certificates (arn, target, account, region, kind, status, domain, sans, key_algorithm, in_use,
+            renewal_eligibility, not_before, not_after, imported_at, issued_at, created_at, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
+         ON CONFLICT(arn) DO UPDATE SET target = excluded.target, account = excluded.account,
+            region = excluded.region, kind = excluded.kind, status = excluded.status, domain = excluded.domain,
+            sans = CASE WHEN excluded.sans = '[]' THEN sans ELSE excluded.sans END,
+            key_algorithm = excluded.key_algorithm, in_use = excluded.in_use,
+            renewal_eligibility = coalesce(excluded.renewal_eligibility, renewal_eligibility),
+            not_before = excluded.not_before, not_after = excluded.not_after, imported_at = excluded.imported_at,
+            issued_at = excluded.issued_at, created_at = excluded.created_at, last_seen = excluded.last_seen,
+            gone_at = NULL",
+        params![
+            s.arn,
+            location.target,
+            location.account,
+            location.region,
+            s.kind,
+            s.status,
+            s.domain,
+            serde_json::to_string(&s.sans).expect("strings serialise"),
+            s.key_algorithm,
+            s.in_use,
+            s.renewal_eligibility,
+            unix(s.not_before),
+            unix(s.not_after),
+            unix(s.imported_at),
+            unix(s.issued_at),
+            unix(s.created_at),
+            now
+        ],
+    )
+    .map_err(Error::sqlite("recording a scan"))?;
+    if let Some(d) = &obs.detail {
+        tx.execute(
+            "UPDATE acm_certificates SET in_use_by = ?2, validation_method = ?3, validation_records = ?4,
+                failure_reason = ?5 WHERE arn = ?1",
+            params![
+                s.arn,
+                serde_json::to_string(&d.in_use_by).expect("strings serialise"),
+                d.validation_method,
+                serde_json::to_string(&d.validation_records).expect("records serialise"),
+                d.failure_reason
+            ],
+        )
+        .map_err(Error::sqlite("recording a scan"))?;
+    }
+    let (known_entry, known_fp) = existing.clone().unwrap_or((None, None));
+    if existing.is_none() {
+        audit::append(
+            tx,
+            &keys.audit,
+            actor,
+            "acm-seen",
+            None,
+            &format!(
+                "{} {} ({}, {}) in {} ({})",
+                s.kind, s.domain, s.status, s.arn, location.region, location.account
+            ),
+        )?;
+    }
+    let Some(bundle) = obs.certificate else {
+        return Ok(());
+    };
+    let fp = bundle.fingerprint().to_owned();
+    if known_fp.as_deref() == Some(fp.as_str()) && known_entry.is_some() {
+        return Ok(());
+    }
+    // Which entry: the one this ARN already feeds; else one holding this very certificate
+    // (imported locally, or deployed from the vault); else a new one.
+    let holder: Option<String> = tx
+        .query_row(
+            "SELECT entry_id FROM versions WHERE fingerprint = ?1",
+            [&fp],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(Error::sqlite("recording a scan"))?;
+    let target_entry = known_entry.clone().or(holder.clone());
+    let name = match &target_entry {
+        Some(id) => entry_name(tx, Some(id))?.unwrap_or_else(|| bundle.default_name()),
+        None => free_name(tx, &bundle.default_name(), &location.region, &s.arn)?,
+    };
+    let origin = format!("{} ({})", s.arn, location.region);
+    let result = import_bundle(
+        tx,
+        keys,
+        actor,
+        bundle,
+        &name,
+        source_of_kind(&s.kind),
+        &origin,
+    )?;
+    let entry_id = match result {
+        ImportOutcome::Created { id, name } => {
+            outcome.created.push(name);
+            id
+        }
+        ImportOutcome::NewVersion { id, name, .. } => {
+            outcome.new_versions.push(name);
+            id
+        }
+        ImportOutcome::KeyAdded { id, .. } | ImportOutcome::AlreadyPresent { id, .. } => {
+            if known_entry.is_none() {
+                outcome.linked.push(s.arn.clone());
+            }
+            id
+        }
+    };
+    tx.execute(
+        "UPDATE acm_certificates SET entry_id = ?2, fingerprint = ?3 WHERE arn = ?1",
+        params![s.arn, entry_id, fp],
+    )
+    .map_err(Error::sqlite("recording a scan"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "acm_tests.rs"]
+mod tests;
