@@ -14,14 +14,18 @@ use crate::cli::Output;
 pub(crate) struct Printer {
     pub(crate) json: bool,
     pub(crate) color: bool,
+    /// stdout is a terminal: fit tables to its width (costly for thousands of rows).
+    pub(crate) tty: bool,
 }
 
 impl Printer {
     pub(crate) fn new(output: Output) -> Printer {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let tty = std::io::stdout().is_terminal();
         Printer {
             json: output == Output::Json,
-            color: std::io::stdout().is_terminal() && !no_color,
+            color: tty && !no_color,
+            tty,
         }
     }
 
@@ -45,7 +49,11 @@ impl Printer {
             .remove_style(TableComponent::MiddleIntersections)
             .remove_style(TableComponent::LeftBorderIntersections)
             .remove_style(TableComponent::RightBorderIntersections)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+            .set_content_arrangement(if self.tty {
+                ContentArrangement::Dynamic
+            } else {
+                ContentArrangement::Disabled
+            });
         if !header.is_empty() {
             t.set_header(header.iter().map(Cell::new));
         }
