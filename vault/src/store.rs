@@ -909,7 +909,11 @@ impl Vault {
     /// Opens the sealed private key of a version row. The AAD is rebuilt from the row id and
     /// the fingerprint of the certificate stored in that row now, so a moved key or a
     /// swapped certificate fails here.
-    pub(crate) fn open_key_of(&self, version_row: i64, cert_der: &[u8]) -> Result<Option<SecretBytes>> {
+    pub(crate) fn open_key_of(
+        &self,
+        version_row: i64,
+        cert_der: &[u8],
+    ) -> Result<Option<SecretBytes>> {
         let keys = self.keys()?;
         let sealed: Option<Vec<u8>> = self
             .conn

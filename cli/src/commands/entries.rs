@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{ListArgs, RemoveArgs, ShowArgs},
-    output::{date, note, relative, write_stdout},
+    output::{Columns, date, note, relative, write_stdout},
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
@@ -33,7 +33,10 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
     } else if entries.is_empty() {
         note("no entries match");
     } else {
-        let mut t = p.table(&["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"]);
+        let mut t = Columns::new(
+            p,
+            &["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"],
+        );
         for e in &entries {
             let names = if e.sans.is_empty() {
                 e.common_name.clone().unwrap_or_default()
@@ -42,18 +45,22 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
             } else {
                 e.sans.join(", ")
             };
-            t.add_row(vec![
-                Cell::new(&e.id),
-                Cell::new(&e.name),
-                Cell::new(e.source),
-                p.expiry_cell(e.not_after.date().to_string(), e.not_after),
-                p.expiry_cell(relative(e.not_after), e.not_after),
-                Cell::new(if e.has_private_key { "yes" } else { "-" }),
-                Cell::new(format!("{}/{}", e.version, e.version_count)),
-                Cell::new(names),
+            let color = Columns::expiry_color(e.not_after);
+            t.row(vec![
+                (e.id.clone(), None),
+                (e.name.clone(), None),
+                (e.source.to_string(), None),
+                (e.not_after.date().to_string(), color),
+                (relative(e.not_after), color),
+                (
+                    (if e.has_private_key { "yes" } else { "-" }).to_owned(),
+                    None,
+                ),
+                (format!("{}/{}", e.version, e.version_count), None),
+                (names, None),
             ]);
         }
-        p.print_table(&t)?;
+        t.print()?;
     }
     // `--expiring-within` is a question: exit 3 says "yes, some are".
     Ok(if args.expiring_within.is_some() && !entries.is_empty() {
