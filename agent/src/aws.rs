@@ -70,6 +70,34 @@ pub trait AcmApi: Send + Sync {
     ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
 }
 
+/// The tag that marks a certificate certvault imported, with the entry id as value: a
+/// crash between ImportCertificate and recording the ARN is adopted, not duplicated.
+pub const ENTRY_TAG: &str = "certvault:entry-id";
+
+/// What certvault writes to ACM.
+pub trait AcmWrite: Send + Sync {
+    /// ImportCertificate: a new certificate (tagged) or, with `arn`, a re-import into it.
+    fn import_certificate(
+        &self,
+        material: &vault::ImportMaterial,
+        arn: Option<&str>,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// AddTagsToCertificate.
+    fn add_tags(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// ListTagsForCertificate.
+    fn list_tags(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ApiError>> + Send;
+    /// DeleteCertificate.
+    fn delete_certificate(&self, arn: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
 /// What certvault asks of IAM.
 pub trait IamApi: Send + Sync {
     /// One page of ListServerCertificates.
@@ -89,7 +117,7 @@ pub trait Connector: Send + Sync {
     /// Credentials and settings for one target.
     type Session: Clone + Send + Sync + 'static;
     /// The ACM client type.
-    type Acm: AcmApi + 'static;
+    type Acm: AcmApi + AcmWrite + 'static;
     /// The IAM client type.
     type Iam: IamApi + 'static;
     /// Resolves a target's credentials (assuming its role) and its account id.
@@ -385,6 +413,86 @@ impl AcmApi for SdkAcm {
             certificate: out.certificate().unwrap_or_default().to_owned(),
             chain: out.certificate_chain().map(str::to_owned),
         })
+    }
+}
+
+fn acm_tags(tags: &[(String, String)]) -> Vec<aws_sdk_acm::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_acm::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+impl AcmWrite for SdkAcm {
+    async fn import_certificate(
+        &self,
+        material: &vault::ImportMaterial,
+        arn: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<String, ApiError> {
+        use aws_sdk_acm::primitives::Blob;
+        // The key goes to ACM over TLS, as ImportCertificate requires; the SDK's copy of it
+        // is not zeroized (a limit of aws-sdk-rust's Blob).
+        let mut req = self
+            .client
+            .import_certificate()
+            .certificate(Blob::new(material.certificate.as_bytes()))
+            .private_key(Blob::new(material.private_key.expose_secret()))
+            .set_certificate_chain(material.chain.as_ref().map(|c| Blob::new(c.as_bytes())))
+            .set_certificate_arn(arn.map(str::to_owned));
+        // Re-imports may not carry tags.
+        if arn.is_none() && !tags.is_empty() {
+            req = req.set_tags(Some(acm_tags(tags)));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("ImportCertificate", &self.region, e))?;
+        Ok(out
+            .certificate_arn()
+            .unwrap_or(arn.unwrap_or_default())
+            .to_owned())
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
+        self.client
+            .add_tags_to_certificate()
+            .certificate_arn(arn)
+            .set_tags(Some(acm_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| classify("AddTagsToCertificate", &self.region, e))?;
+        Ok(())
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let out = self
+            .client
+            .list_tags_for_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("ListTagsForCertificate", &self.region, e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect())
+    }
+
+    async fn delete_certificate(&self, arn: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteCertificate", &self.region, e))?;
+        Ok(())
     }
 }
 

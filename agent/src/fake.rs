@@ -9,7 +9,7 @@ use std::{
 use vault::{AcmDetail, AcmSummary};
 
 use crate::{
-    aws::{AcmApi, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage},
+    aws::{AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage},
     config::Target,
     error::{ApiError, ErrorKind},
 };
@@ -20,6 +20,7 @@ pub(crate) struct FakeCert {
     pub(crate) summary: AcmSummary,
     pub(crate) detail: AcmDetail,
     pub(crate) pem: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
 }
 
 /// Faults to inject, per region.
@@ -37,6 +38,7 @@ pub(crate) struct State {
     pub(crate) faults: BTreeMap<String, Faults>,
     pub(crate) page_size: usize,
     pub(crate) calls: Vec<(String, &'static str)>,
+    pub(crate) clock: i64,
 }
 
 /// The fake account: shared state, cloned into every client.
@@ -147,6 +149,92 @@ impl AcmApi for FakeAcm {
                 attempts: 1,
             }),
         }
+    }
+}
+
+impl AcmWrite for FakeAcm {
+    async fn import_certificate(
+        &self,
+        material: &vault::ImportMaterial,
+        arn: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<String, ApiError> {
+        self.fake.enter(&self.region, "ImportCertificate")?;
+        let mut s = self.fake.state.lock().unwrap();
+        s.clock += 1;
+        let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000 + s.clock).unwrap();
+        let certs = s.certs.entry(self.region.clone()).or_default();
+        let arn = match arn {
+            Some(a) => a.to_owned(),
+            None => format!(
+                "arn:aws:acm:{}:123456789012:certificate/imported-{}",
+                self.region,
+                certs.len()
+            ),
+        };
+        let cert = match certs.iter_mut().find(|c| c.summary.arn == arn) {
+            Some(c) => c,
+            None => {
+                certs.push(FakeCert {
+                    summary: AcmSummary {
+                        arn: arn.clone(),
+                        kind: "IMPORTED".into(),
+                        status: "ISSUED".into(),
+                        ..Default::default()
+                    },
+                    tags: tags.to_vec(),
+                    ..Default::default()
+                });
+                certs.last_mut().unwrap()
+            }
+        };
+        cert.pem = Some(material.certificate.clone());
+        cert.summary.imported_at = Some(now);
+        Ok(arn)
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
+        self.fake.enter(&self.region, "AddTagsToCertificate")?;
+        let mut s = self.fake.state.lock().unwrap();
+        let c = s
+            .certs
+            .get_mut(&self.region)
+            .unwrap()
+            .iter_mut()
+            .find(|c| c.summary.arn == arn)
+            .unwrap();
+        c.tags.extend(tags.iter().cloned());
+        Ok(())
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
+        self.fake.enter(&self.region, "ListTagsForCertificate")?;
+        let s = self.fake.state.lock().unwrap();
+        Ok(s.certs[&self.region]
+            .iter()
+            .find(|c| c.summary.arn == arn)
+            .map(|c| c.tags.clone())
+            .unwrap_or_default())
+    }
+
+    async fn delete_certificate(&self, arn: &str) -> Result<(), ApiError> {
+        self.fake.enter(&self.region, "DeleteCertificate")?;
+        let mut s = self.fake.state.lock().unwrap();
+        let certs = s.certs.get_mut(&self.region).unwrap();
+        if let Some(c) = certs.iter().find(|c| c.summary.arn == arn)
+            && !c.detail.in_use_by.is_empty()
+        {
+            return Err(ApiError {
+                kind: ErrorKind::InUse,
+                operation: "DeleteCertificate",
+                region: self.region.clone(),
+                code: "ResourceInUseException".into(),
+                message: format!("in use by {}", c.detail.in_use_by.join(", ")),
+                attempts: 1,
+            });
+        }
+        certs.retain(|c| c.summary.arn != arn);
+        Ok(())
     }
 }
 

@@ -19,13 +19,15 @@ mod discover;
 mod error;
 #[cfg(test)]
 mod fake;
+mod plan;
+mod reconcile;
 mod regions;
 mod retry;
 
 pub use crate::{
     aws::{
-        AcmApi, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage, SdkConnector,
-        all_key_types,
+        AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, IamApi, IamServerCertificate,
+        ListPage, SdkConnector, all_key_types,
     },
     config::{Concurrency, Config, Quotas, Target, expand_regions},
     discover::{
@@ -33,6 +35,8 @@ pub use crate::{
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Result},
+    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, plan},
+    reconcile::{ACM_KEY_TYPES, StatusRow, SyncOptions, SyncReport, delete_from_acm, sync},
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     retry::{CallCounts, CallStats, RateLimiter, RetryPolicy, with_retry},
 };

@@ -60,6 +60,81 @@ pub(crate) enum Command {
     Log(LogArgs),
     /// Find every certificate in ACM (and IAM) in the chosen regions and accounts
     Discover(DiscoverArgs),
+    /// Deploy entries to ACM regions and keep them there
+    Deploy(DeployArgs),
+    /// Forget deployments (and, with --delete-from-acm, delete the certificates from ACM)
+    Undeploy(UndeployArgs),
+    /// Show every deployment's state, checked against ACM; exit 3 if any is not in sync
+    Status(StatusArgs),
+    /// One reconcile pass over every deployment
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Entries (id, id prefix or name)
+    #[arg(value_name = "ENTRY")]
+    pub(crate) entries: Vec<String>,
+    /// Every entry with a private key
+    #[arg(long, conflicts_with = "entries")]
+    pub(crate) all: bool,
+    /// Every entry with this tag (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+    /// Regions: r1,r2 or `all`
+    #[arg(long, value_delimiter = ',', required = true, value_name = "REGIONS")]
+    pub(crate) regions: Vec<String>,
+    /// Target from the configuration file [default: `default`, the ambient credentials]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Adopt the region's copy of the same certificate, or re-import into an imported
+    /// certificate for the same names, instead of creating a second one
+    #[arg(long)]
+    pub(crate) replace_existing: bool,
+    /// Re-import new versions (and re-create deleted ones) by itself, into the same ARN
+    #[arg(long)]
+    pub(crate) auto_redeploy: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UndeployArgs {
+    /// Entry (id, id prefix or name)
+    pub(crate) entry: String,
+    /// Only these regions [default: all of the entry's]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub(crate) regions: Option<Vec<String>>,
+    /// Only this target
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Also delete the certificate from ACM (refused while anything uses it)
+    #[arg(long)]
+    pub(crate) delete_from_acm: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Only these regions
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub(crate) regions: Option<Vec<String>>,
+    /// Only this entry (id, id prefix or name)
+    #[arg(long, value_name = "ENTRY")]
+    pub(crate) name: Option<String>,
+    /// Read every deployed certificate from ACM, changed or not
+    #[arg(long)]
+    pub(crate) deep: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Read every deployed certificate from ACM, changed or not
+    #[arg(long)]
+    pub(crate) deep: bool,
+    /// Overwrite drifted certificates instead of flagging them
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@
 mod acm;
 mod audit;
 mod crypto;
+mod deploy;
 mod error;
 mod export;
 mod import;
@@ -32,6 +33,7 @@ pub use crate::{
         source_of_kind,
     },
     audit::{AuditEvent, AuditProblem, AuditReport},
+    deploy::{Deployment, DeploymentUpdate, ImportMaterial, pem_certificate_identity},
     error::{Error, InputProblem, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
     import::{Bundle, InputPasswords, MAX_INPUT_BYTES},

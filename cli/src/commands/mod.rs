@@ -1,5 +1,6 @@
 //! One module per noun; each turns parsed arguments into library calls and output.
 
+mod deploy;
 mod discover;
 mod entries;
 mod export;
@@ -51,6 +52,14 @@ impl Ctx {
         }
     }
 
+    /// A runtime for the AWS commands.
+    pub(crate) fn runtime(&self) -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    }
+
     /// Opens the vault, locked.
     pub(crate) fn open(&self) -> Result<Vault> {
         Ok(Vault::open(&self.vault_path()?)?)
@@ -91,5 +100,9 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Export(a) => export::export(&ctx, a),
         Command::Log(a) => log::log(&ctx, a),
         Command::Discover(a) => discover::discover(&ctx, a),
+        Command::Deploy(a) => deploy::deploy(&ctx, a),
+        Command::Undeploy(a) => deploy::undeploy(&ctx, a),
+        Command::Status(a) => deploy::status(&ctx, a),
+        Command::Sync(a) => deploy::sync(&ctx, a),
     }
 }

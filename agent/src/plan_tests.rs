@@ -1,0 +1,454 @@
+//! Table tests and properties of the plan.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn desired(id: i64) -> Desired {
+    Desired {
+        id,
+        entry_id: format!("e{id}"),
+        vault_fingerprint: "v2".into(),
+        arn: Some(format!("arn:{id}")),
+        deployed_fingerprint: Some("v2".into()),
+        imported_at: Some(100),
+        replace_existing: false,
+        auto_redeploy: false,
+        domains: vec!["www.example.com".into()],
+        blocked: None,
+        expired: false,
+    }
+}
+
+fn observed(arn: &str, fp: Option<&str>, imported_at: i64) -> ObservedCert {
+    ObservedCert {
+        arn: arn.into(),
+        kind: "IMPORTED".into(),
+        imported_at: Some(imported_at),
+        domains: vec!["www.example.com".into()],
+        fingerprint: fp.map(str::to_owned),
+        entry_tag: None,
+    }
+}
+
+fn one(d: Desired, certs: Vec<ObservedCert>, force: bool) -> Action {
+    let o = Observed {
+        certs: certs.into_iter().map(|c| (c.arn.clone(), c)).collect(),
+    };
+    let mut a = plan(&[d], &o, PlanOptions { force });
+    assert_eq!(a.len(), 1);
+    a.remove(0)
+}
+
+fn state_of(a: &Action) -> Option<State> {
+    match a {
+        Action::Flag { state, .. } => Some(*state),
+        _ => None,
+    }
+}
+
+#[test]
+fn table() {
+    // (case, desired, observed, force, expected)
+    let unchanged = observed("arn:1", None, 100);
+    let cases: Vec<(&str, Desired, Vec<ObservedCert>, bool, Action)> = vec![
+        (
+            "unchanged since our import",
+            desired(1),
+            vec![unchanged.clone()],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::InSync,
+                detail: None,
+            },
+        ),
+        (
+            "renewed in the vault, no auto-redeploy",
+            Desired {
+                vault_fingerprint: "v3".into(),
+                ..desired(1)
+            },
+            vec![unchanged.clone()],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::Outdated,
+                detail: None,
+            },
+        ),
+        (
+            "renewed in the vault, auto-redeploy: same ARN",
+            Desired {
+                vault_fingerprint: "v3".into(),
+                auto_redeploy: true,
+                ..desired(1)
+            },
+            vec![unchanged.clone()],
+            false,
+            Action::Reimport {
+                id: 1,
+                arn: "arn:1".into(),
+                reason: String::new(),
+            },
+        ),
+        (
+            "someone re-imported another certificate",
+            desired(1),
+            vec![observed("arn:1", Some("evil"), 200)],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::Drifted,
+                detail: None,
+            },
+        ),
+        (
+            "drift with --force is overwritten",
+            desired(1),
+            vec![observed("arn:1", Some("evil"), 200)],
+            true,
+            Action::Reimport {
+                id: 1,
+                arn: "arn:1".into(),
+                reason: String::new(),
+            },
+        ),
+        (
+            "re-imported by someone with our certificate: in sync",
+            desired(1),
+            vec![observed("arn:1", Some("v2"), 300)],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::InSync,
+                detail: None,
+            },
+        ),
+        (
+            "gone from ACM",
+            desired(1),
+            vec![],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::Missing,
+                detail: None,
+            },
+        ),
+        (
+            "gone from ACM with auto-redeploy: re-created",
+            Desired {
+                auto_redeploy: true,
+                ..desired(1)
+            },
+            vec![],
+            false,
+            Action::Import { id: 1 },
+        ),
+        (
+            "expired in the vault",
+            Desired {
+                expired: true,
+                ..desired(1)
+            },
+            vec![unchanged.clone()],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::Expired,
+                detail: None,
+            },
+        ),
+        (
+            "first deploy",
+            Desired {
+                arn: None,
+                deployed_fingerprint: None,
+                imported_at: None,
+                ..desired(1)
+            },
+            vec![observed("arn:other", Some("v2"), 5)],
+            false,
+            Action::Import { id: 1 },
+        ),
+        (
+            "first deploy, replace-existing, same certificate there: adopt",
+            Desired {
+                arn: None,
+                deployed_fingerprint: None,
+                imported_at: None,
+                replace_existing: true,
+                ..desired(1)
+            },
+            vec![observed("arn:other", Some("v2"), 5)],
+            false,
+            Action::Adopt {
+                id: 1,
+                arn: "arn:other".into(),
+                reason: String::new(),
+            },
+        ),
+        (
+            "first deploy, replace-existing, same names: re-import there",
+            Desired {
+                arn: None,
+                deployed_fingerprint: None,
+                imported_at: None,
+                replace_existing: true,
+                ..desired(1)
+            },
+            vec![observed("arn:old", Some("v1"), 5)],
+            false,
+            Action::Reimport {
+                id: 1,
+                arn: "arn:old".into(),
+                reason: String::new(),
+            },
+        ),
+        (
+            "crash between import and record: adopt the tagged one",
+            Desired {
+                arn: None,
+                deployed_fingerprint: None,
+                imported_at: None,
+                ..desired(1)
+            },
+            vec![ObservedCert {
+                entry_tag: Some("e1".into()),
+                ..observed("arn:crash", Some("v2"), 7)
+            }],
+            false,
+            Action::Adopt {
+                id: 1,
+                arn: "arn:crash".into(),
+                reason: String::new(),
+            },
+        ),
+        (
+            "unsupported key: refused before any AWS call",
+            Desired {
+                arn: None,
+                blocked: Some("Ed25519".into()),
+                ..desired(1)
+            },
+            vec![],
+            false,
+            Action::Flag {
+                id: 1,
+                state: State::Failed,
+                detail: None,
+            },
+        ),
+    ];
+    for (case, d, obs, force, expected) in cases {
+        let got = one(d, obs, force);
+        let same = match (&got, &expected) {
+            (Action::Flag { state: a, .. }, Action::Flag { state: b, .. }) => a == b,
+            (Action::Reimport { arn: a, .. }, Action::Reimport { arn: b, .. }) => a == b,
+            (Action::Adopt { arn: a, .. }, Action::Adopt { arn: b, .. }) => a == b,
+            (a, b) => a == b,
+        };
+        assert!(same, "{case}: expected {expected:?}, got {got:?}");
+    }
+}
+
+#[test]
+fn not_in_sync_states_carry_a_reason() {
+    let a = one(
+        Desired {
+            vault_fingerprint: "v3".into(),
+            ..desired(1)
+        },
+        vec![observed("arn:1", None, 100)],
+        false,
+    );
+    assert_eq!(state_of(&a), Some(State::Outdated));
+    assert!(matches!(
+        a,
+        Action::Flag {
+            detail: Some(_),
+            ..
+        }
+    ));
+}
+
+/// Applies a plan to a model of the vault and ACM, as `apply` would.
+fn simulate(desired: &mut [Desired], observed: &mut Observed, actions: &[Action], clock: &mut i64) {
+    for a in actions {
+        let d = desired.iter_mut().find(|d| d.id == a.id()).unwrap();
+        match a {
+            Action::Import { .. } => {
+                *clock += 1;
+                let arn = format!("arn:new:{}:{clock}", d.id);
+                observed.certs.insert(
+                    arn.clone(),
+                    ObservedCert {
+                        arn: arn.clone(),
+                        kind: "IMPORTED".into(),
+                        imported_at: Some(*clock),
+                        domains: d.domains.clone(),
+                        fingerprint: Some(d.vault_fingerprint.clone()),
+                        entry_tag: Some(d.entry_id.clone()),
+                    },
+                );
+                d.arn = Some(arn);
+                d.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                d.imported_at = Some(*clock);
+            }
+            Action::Reimport { arn, .. } => {
+                *clock += 1;
+                let o = observed.certs.get_mut(arn).unwrap();
+                o.fingerprint = Some(d.vault_fingerprint.clone());
+                o.imported_at = Some(*clock);
+                d.arn = Some(arn.clone());
+                d.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                d.imported_at = Some(*clock);
+            }
+            Action::Adopt { arn, .. } => {
+                let o = &observed.certs[arn];
+                d.arn = Some(arn.clone());
+                d.deployed_fingerprint = o.fingerprint.clone();
+                d.imported_at = o.imported_at;
+            }
+            Action::Flag { .. } => {}
+        }
+    }
+}
+
+fn arb_desired(id: i64) -> impl Strategy<Value = Desired> {
+    (
+        prop::option::of(0u8..3),
+        prop::option::of(0u8..3),
+        prop::option::of(0i64..3),
+        0u8..3,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(arn, deployed, imported, vault, replace, auto, blocked)| Desired {
+                id,
+                entry_id: format!("e{id}"),
+                vault_fingerprint: format!("fp{vault}"),
+                arn: arn.map(|a| format!("arn:{a}")),
+                deployed_fingerprint: deployed.map(|f| format!("fp{f}")),
+                imported_at: imported,
+                replace_existing: replace,
+                auto_redeploy: auto,
+                domains: vec!["www.example.com".into()],
+                blocked: blocked.then(|| "blocked".to_owned()),
+                expired: false,
+            },
+        )
+}
+
+fn arb_observed() -> impl Strategy<Value = Observed> {
+    prop::collection::vec(
+        (
+            0u8..3,
+            prop::option::of(0u8..4),
+            0i64..3,
+            prop::option::of(0i64..3),
+        ),
+        0..4,
+    )
+    .prop_map(|v| Observed {
+        certs: v
+            .into_iter()
+            .map(|(a, fp, t, tag)| {
+                let arn = format!("arn:{a}");
+                (
+                    arn.clone(),
+                    ObservedCert {
+                        arn,
+                        kind: "IMPORTED".into(),
+                        imported_at: Some(t),
+                        domains: vec!["www.example.com".into()],
+                        fingerprint: fp.map(|f| format!("fp{f}")),
+                        entry_tag: tag.map(|e| format!("e{e}")),
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+proptest! {
+    /// Applying a plan, then planning again, changes nothing more (with --force, even drift
+    /// is settled in one pass).
+    #[test]
+    fn a_second_plan_changes_nothing(
+        mut desired in (arb_desired(0), arb_desired(1), arb_desired(2)).prop_map(|(a, b, c)| vec![a, b, c]),
+        mut observed in arb_observed(),
+        force in any::<bool>(),
+    ) {
+        // Two deployments sharing an ARN are not a state the vault can reach.
+        let mut seen = std::collections::BTreeSet::new();
+        desired.retain(|d| d.arn.as_ref().is_none_or(|a| seen.insert(a.clone())));
+        let mut clock = 100;
+        let first = plan(&desired, &observed, PlanOptions { force });
+        simulate(&mut desired, &mut observed, &first, &mut clock);
+        let second = plan(&desired, &observed, PlanOptions { force });
+        let changes: Vec<&Action> = second.iter().filter(|a| a.changes()).collect();
+        prop_assert!(changes.is_empty(), "first {:?}\nsecond {:?}", first, second);
+    }
+
+    /// The plan is deterministic and ordered by deployment id.
+    #[test]
+    fn plans_are_deterministic(
+        desired in (arb_desired(2), arb_desired(0), arb_desired(1)).prop_map(|(a, b, c)| vec![a, b, c]),
+        observed in arb_observed(),
+    ) {
+        let a = plan(&desired, &observed, PlanOptions::default());
+        let b = plan(&desired, &observed, PlanOptions::default());
+        prop_assert_eq!(&a, &b);
+        let ids: Vec<i64> = a.iter().map(Action::id).collect();
+        prop_assert_eq!(ids, vec![0, 1, 2]);
+    }
+}
+
+#[test]
+fn regression_first_deploy_never_takes_an_arn_another_deployment_owns() {
+    let owner = desired(1);
+    let newcomer = Desired {
+        id: 2,
+        arn: None,
+        deployed_fingerprint: None,
+        imported_at: None,
+        replace_existing: true,
+        ..desired(2)
+    };
+    let o = Observed {
+        certs: [("arn:1".to_owned(), observed("arn:1", Some("v2"), 100))].into(),
+    };
+    let actions = plan(&[owner, newcomer], &o, PlanOptions::default());
+    assert_eq!(actions[1], Action::Import { id: 2 });
+}
+
+#[test]
+fn regression_two_first_deploys_do_not_claim_the_same_arn() {
+    let a = Desired {
+        id: 1,
+        arn: None,
+        deployed_fingerprint: None,
+        imported_at: None,
+        replace_existing: true,
+        ..desired(1)
+    };
+    let b = Desired {
+        id: 2,
+        arn: None,
+        deployed_fingerprint: None,
+        imported_at: None,
+        replace_existing: true,
+        vault_fingerprint: "v9".into(),
+        ..desired(2)
+    };
+    let o = Observed {
+        certs: [("arn:old".to_owned(), observed("arn:old", Some("v1"), 5))].into(),
+    };
+    let actions = plan(&[a, b], &o, PlanOptions::default());
+    assert!(matches!(&actions[0], Action::Reimport { arn, .. } if arn == "arn:old"));
+    assert_eq!(actions[1], Action::Import { id: 2 });
+}

@@ -1,0 +1,268 @@
+//! `certvault deploy`, `undeploy`, `status` and `sync`.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Result, bail};
+use comfy_table::{Cell, Color};
+
+use super::Ctx;
+use crate::{
+    Reported, Status, UsageError,
+    cli::{DeployArgs, StatusArgs, SyncArgs, UndeployArgs},
+    output::{Printer, date, note},
+};
+
+pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
+    if args.entries.is_empty() && !args.all && args.tags.is_empty() {
+        return Err(
+            UsageError("name the entries to deploy, or use --all or --tag k=v".into()).into(),
+        );
+    }
+    let config = ctx.config()?;
+    let targets = config.select(
+        args.target.as_deref().or(Some("default")),
+        Some(&args.regions),
+    )?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| vault::parse_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut v = ctx.unlock()?;
+    // Resolve every entry first: one unknown name deploys nothing.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for e in &args.entries {
+        entries.push(v.resolve(e)?);
+    }
+    if args.all || !tags.is_empty() {
+        let filter = vault::ListFilter {
+            tags,
+            ..Default::default()
+        };
+        for e in v.list(&filter)? {
+            if e.has_private_key || !args.all {
+                entries.push((e.id, e.name));
+            }
+        }
+    }
+    entries.sort();
+    entries.dedup();
+    if entries.is_empty() {
+        bail!("no entry matches");
+    }
+    let mut only = BTreeSet::new();
+    for (id, _) in &entries {
+        for t in &targets {
+            for region in &t.regions {
+                only.insert(v.add_deployment(
+                    id,
+                    &t.name,
+                    region,
+                    args.replace_existing,
+                    args.auto_redeploy,
+                )?);
+            }
+        }
+    }
+    let opts = agent::SyncOptions {
+        only,
+        ..Default::default()
+    };
+    let report =
+        ctx.runtime()?
+            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    finish(ctx, &report, false)
+}
+
+pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let regions = args
+        .regions
+        .map(|r| agent::expand_regions(&r))
+        .transpose()?;
+    let mut v = ctx.unlock()?;
+    let (id, name) = v.resolve(&args.entry)?;
+    let chosen: Vec<vault::Deployment> = v
+        .deployments()?
+        .into_iter()
+        .filter(|d| d.entry_id == id)
+        .filter(|d| args.target.as_deref().is_none_or(|t| t == d.target))
+        .filter(|d| regions.as_ref().is_none_or(|r| r.contains(&d.region)))
+        .collect();
+    if chosen.is_empty() {
+        bail!("{name} has no deployment matching that");
+    }
+    let runtime = ctx.runtime()?;
+    for d in &chosen {
+        if args.delete_from_acm
+            && let Some(arn) = &d.arn
+        {
+            let target = config
+                .select(Some(&d.target), Some(std::slice::from_ref(&d.region)))?
+                .remove(0);
+            runtime.block_on(agent::delete_from_acm(
+                &agent::SdkConnector,
+                &config,
+                &target,
+                &d.region,
+                arn,
+            ))?;
+            note(&format!("deleted {arn} from ACM ({})", d.region));
+        }
+        v.remove_deployment(d.id)?;
+        ctx.printer.line(&format!(
+            "{name}: forgot the deployment to {}/{}{}",
+            d.target,
+            d.region,
+            if args.delete_from_acm {
+                ""
+            } else {
+                " (ACM untouched; --delete-from-acm deletes it there)"
+            }
+        ))?;
+    }
+    Ok(Status::Ok)
+}
+
+pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let regions = args
+        .regions
+        .map(|r| agent::expand_regions(&r))
+        .transpose()?;
+    let v = ctx.unlock()?;
+    let entry = args.name.as_deref().map(|n| v.resolve(n)).transpose()?;
+    let only: BTreeSet<i64> = v
+        .deployments()?
+        .into_iter()
+        .filter(|d| entry.as_ref().is_none_or(|(id, _)| *id == d.entry_id))
+        .filter(|d| regions.as_ref().is_none_or(|r| r.contains(&d.region)))
+        .map(|d| d.id)
+        .collect();
+    if only.is_empty() {
+        note("no deployments match");
+        if ctx.printer.json {
+            ctx.printer.json(&Vec::<agent::StatusRow>::new())?;
+        }
+        return Ok(Status::Ok);
+    }
+    let mut v = v;
+    let opts = agent::SyncOptions {
+        dry_run: true,
+        deep: args.deep,
+        only,
+        ..Default::default()
+    };
+    let report =
+        ctx.runtime()?
+            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    if ctx.printer.json {
+        ctx.printer.json(&report.deployments)?;
+    } else {
+        print_rows(&ctx.printer, &report, false)?;
+    }
+    if report.failures > 0 {
+        return Err(Reported(format!(
+            "{} deployment(s) could not be checked",
+            report.failures
+        ))
+        .into());
+    }
+    Ok(if report.all_in_sync() {
+        Status::Ok
+    } else {
+        Status::Attention
+    })
+}
+
+pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let mut v = ctx.unlock()?;
+    let opts = agent::SyncOptions {
+        dry_run: args.dry_run,
+        deep: args.deep,
+        force: args.force,
+        only: BTreeSet::new(),
+    };
+    let report =
+        ctx.runtime()?
+            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    finish(ctx, &report, args.dry_run)
+}
+
+fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status> {
+    if ctx.printer.json {
+        ctx.printer.json(report)?;
+    } else {
+        print_rows(&ctx.printer, report, dry_run)?;
+    }
+    if report.failures > 0 {
+        return Err(Reported(format!(
+            "{} deployment(s) failed; the others were applied",
+            report.failures
+        ))
+        .into());
+    }
+    let pending = dry_run && report.changes > 0;
+    Ok(if pending || !report.all_in_sync() {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
+}
+
+fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<()> {
+    let mut t = p.table(&[
+        "NAME",
+        "TARGET",
+        "REGION",
+        "STATE",
+        if dry_run { "WOULD" } else { "DID" },
+        "ARN",
+        "DETAIL",
+    ]);
+    for r in &report.deployments {
+        let state = Cell::new(r.state.as_str());
+        let state = if r.state == agent::State::InSync {
+            state.fg(Color::Green)
+        } else {
+            state.fg(Color::Red)
+        };
+        t.add_row(vec![
+            Cell::new(&r.name),
+            Cell::new(&r.target),
+            Cell::new(&r.region),
+            state,
+            Cell::new(r.action.as_deref().unwrap_or("-")),
+            Cell::new(r.arn.as_deref().unwrap_or("-")),
+            Cell::new(r.detail.as_deref().unwrap_or("")),
+        ]);
+    }
+    p.print_table(&t)?;
+    let not_in_sync = report
+        .deployments
+        .iter()
+        .filter(|r| r.state != agent::State::InSync)
+        .count();
+    p.line(&format!(
+        "{} deployment(s), {} not in sync, {} change(s) {}; {} API call(s){}{}",
+        report.deployments.len(),
+        not_in_sync,
+        report.changes,
+        if dry_run { "planned" } else { "made" },
+        report.api_calls.total,
+        if report.api_calls.throttled > 0 {
+            format!(", {} throttled", report.api_calls.throttled)
+        } else {
+            String::new()
+        },
+        report
+            .deployments
+            .iter()
+            .filter_map(|r| r.last_synced)
+            .max()
+            .map(|t| format!("; last synced {}", date(t)))
+            .unwrap_or_default()
+    ))?;
+    Ok(())
+}
