@@ -56,6 +56,8 @@ pub struct Desired {
     pub deployed_fingerprint: Option<String>,
     /// ACM's ImportedAt (seconds) after that import.
     pub imported_at: Option<i64>,
+    /// NotAfter (seconds) of what was last imported.
+    pub deployed_not_after: Option<i64>,
     /// Adopt an existing certificate on first deploy.
     pub replace_existing: bool,
     /// Re-import new versions (and re-create missing ones) by itself.
@@ -152,6 +154,9 @@ impl Action {
 pub struct PlanOptions {
     /// Overwrite drifted certificates instead of flagging them.
     pub force: bool,
+    /// Push outdated and re-create missing deployments as if they had auto-redeploy
+    /// (an explicit `certvault deploy`).
+    pub push: bool,
 }
 
 fn short(fp: &str) -> &str {
@@ -205,7 +210,7 @@ fn plan_one(
         return plan_first(d, observed, owned);
     };
     let Some(o) = observed.certs.get(arn) else {
-        return if d.auto_redeploy && can_import {
+        return if (d.auto_redeploy || opts.push) && can_import {
             Action::Import { id: d.id }
         } else {
             flag(d, State::Missing, format!("{arn} is no longer in ACM"))
@@ -245,7 +250,7 @@ fn plan_one(
             flag(d, State::Drifted, detail)
         };
     }
-    if d.auto_redeploy && can_import {
+    if (d.auto_redeploy || opts.push) && can_import {
         Action::Reimport {
             id: d.id,
             arn: arn.clone(),

@@ -12,6 +12,7 @@ fn desired(id: i64) -> Desired {
         arn: Some(format!("arn:{id}")),
         deployed_fingerprint: Some("v2".into()),
         imported_at: Some(100),
+        deployed_not_after: None,
         replace_existing: false,
         auto_redeploy: false,
         domains: vec!["www.example.com".into()],
@@ -35,7 +36,7 @@ fn one(d: Desired, certs: Vec<ObservedCert>, force: bool) -> Action {
     let o = Observed {
         certs: certs.into_iter().map(|c| (c.arn.clone(), c)).collect(),
     };
-    let mut a = plan(&[d], &o, PlanOptions { force });
+    let mut a = plan(&[d], &o, PlanOptions { force, push: false });
     assert_eq!(a.len(), 1);
     a.remove(0)
 }
@@ -387,9 +388,9 @@ proptest! {
         let mut seen = std::collections::BTreeSet::new();
         desired.retain(|d| d.arn.as_ref().is_none_or(|a| seen.insert(a.clone())));
         let mut clock = 100;
-        let first = plan(&desired, &observed, PlanOptions { force });
+        let first = plan(&desired, &observed, PlanOptions { force, push: false });
         simulate(&mut desired, &mut observed, &first, &mut clock);
-        let second = plan(&desired, &observed, PlanOptions { force });
+        let second = plan(&desired, &observed, PlanOptions { force, push: false });
         let changes: Vec<&Action> = second.iter().filter(|a| a.changes()).collect();
         prop_assert!(changes.is_empty(), "first {:?}\nsecond {:?}", first, second);
     }

@@ -45,6 +45,8 @@ pub struct SyncOptions {
     pub deep: bool,
     /// Overwrite drifted certificates.
     pub force: bool,
+    /// Push outdated and missing deployments even without auto-redeploy.
+    pub push: bool,
     /// Only these deployments (all when empty).
     pub only: BTreeSet<i64>,
 }
@@ -132,6 +134,7 @@ fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
         arn: d.arn.clone(),
         deployed_fingerprint: d.deployed_fingerprint.clone(),
         imported_at: d.imported_at.map(OffsetDateTime::unix_timestamp),
+        deployed_not_after: d.deployed_not_after.map(OffsetDateTime::unix_timestamp),
         replace_existing: d.replace_existing,
         auto_redeploy: d.auto_redeploy,
         domains: d.domains.clone(),
@@ -230,9 +233,16 @@ impl<A: AcmApi + AcmWrite> RegionJob<A> {
                 fingerprint: None,
                 entry_tag: None,
             };
-            let ours_changed = deployed
-                .get(arn.as_str())
-                .is_some_and(|d| self.deep || d.imported_at != imported_at);
+            // ImportedAt has one-second precision: a different NotAfter also means ACM no
+            // longer holds what we imported.
+            let not_after = s.not_after.map(OffsetDateTime::unix_timestamp);
+            let ours_changed = deployed.get(arn.as_str()).is_some_and(|d| {
+                self.deep
+                    || d.imported_at != imported_at
+                    || (d.deployed_not_after.is_some()
+                        && not_after.is_some()
+                        && d.deployed_not_after != not_after)
+            });
             let candidate = s.kind == "IMPORTED"
                 && !deployed.contains_key(arn.as_str())
                 && first_domains.contains(s.domain.as_str());
@@ -498,7 +508,14 @@ pub async fn sync<C: Connector>(
                 continue;
             }
         };
-        let actions = plan(&job.desired, &observed, PlanOptions { force: opts.force });
+        let actions = plan(
+            &job.desired,
+            &observed,
+            PlanOptions {
+                force: opts.force,
+                push: opts.push,
+            },
+        );
         if opts.dry_run {
             for a in &actions {
                 let d = &by_id[&a.id()];
@@ -618,6 +635,17 @@ fn describe_action(r: &mut StatusRow, a: &Action, observed: &Observed) {
         Action::Flag { state, detail, .. } => {
             r.state = *state;
             r.detail = detail.clone();
+            if let Some(fp) = r
+                .arn
+                .as_ref()
+                .and_then(|a| observed.certs.get(a))
+                .and_then(|o| o.fingerprint.clone())
+            {
+                r.acm_fingerprint = Some(fp);
+            }
+            if *state == State::Missing {
+                r.acm_fingerprint = None;
+            }
         }
         Action::Import { .. } => {
             r.state = if r.arn.is_some() {

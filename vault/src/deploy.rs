@@ -38,6 +38,9 @@ pub struct Deployment {
     /// ACM's ImportedAt after that import.
     #[serde(with = "time::serde::rfc3339::option")]
     pub imported_at: Option<OffsetDateTime>,
+    /// End of validity of what was last imported (for cheap change detection).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deployed_not_after: Option<OffsetDateTime>,
     /// Adopt or re-import into an existing certificate on first deploy.
     pub replace_existing: bool,
     /// Re-import new versions by itself.
@@ -115,7 +118,8 @@ pub struct DeploymentUpdate {
 
 const SELECT: &str = "SELECT d.id, d.entry_id, e.name, d.target, d.region, d.account, d.arn, d.deployed_fingerprint,
         d.imported_at, d.replace_existing, d.auto_redeploy, d.state, d.detail, d.acm_fingerprint, d.last_synced,
-        v.fingerprint, v.key_algorithm, v.not_after, v.not_before, v.key_sealed IS NOT NULL, v.common_name, v.sans
+        v.fingerprint, v.key_algorithm, v.not_after, v.not_before, v.key_sealed IS NOT NULL, v.common_name, v.sans,
+        (SELECT dv.not_after FROM versions dv WHERE dv.fingerprint = d.deployed_fingerprint)
     FROM deployments d JOIN entries e ON e.id = d.entry_id JOIN versions v ON v.id = e.current_version";
 
 fn ts(v: Option<i64>) -> Option<OffsetDateTime> {
@@ -138,6 +142,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         arn: r.get(6)?,
         deployed_fingerprint: r.get(7)?,
         imported_at: ts(r.get(8)?),
+        deployed_not_after: ts(r.get(22)?),
         replace_existing: r.get(9)?,
         auto_redeploy: r.get(10)?,
         state: r.get(11)?,

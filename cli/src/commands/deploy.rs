@@ -66,6 +66,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     }
     let opts = agent::SyncOptions {
         only,
+        push: true,
         ..Default::default()
     };
     let report =
@@ -182,6 +183,7 @@ pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
         dry_run: args.dry_run,
         deep: args.deep,
         force: args.force,
+        push: false,
         only: BTreeSet::new(),
     };
     let report =

@@ -4,6 +4,7 @@ mod common;
 mod emulator;
 
 mod bad_input;
+mod deploy;
 mod discover;
 mod interop;
 mod vault_cli;

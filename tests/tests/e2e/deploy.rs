@@ -1,0 +1,497 @@
+//! `deploy`, `status`, `sync` and `undeploy` against the ACM emulator: three regions,
+//! renewal re-imported into the same ARN, drift, missing, replace-existing, crash adoption,
+//! and refusal of what ACM does not take. (In-use deletes and throttling, which the
+//! emulator lacks, are covered by the agent's in-process fake.)
+
+use std::fs;
+
+use aws_sdk_acm::primitives::Blob;
+use serde_json::Value;
+
+use crate::{
+    common::{Env, fixture, openssl, stderr},
+    emulator::{Emulator, block_on, emulator},
+};
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+
+/// A P-256 certificate and key for `cn`, valid for `days`, as files (and their PEM text).
+fn cert(env: &Env, file: &str, cn: &str, days: u32) -> (String, String) {
+    let params = env.path("p256.params");
+    if !params.exists() {
+        openssl(&[&"ecparam", &"-name", &"prime256v1", &"-out", &params]);
+    }
+    let key = env.path(&format!("{file}.key"));
+    let crt = env.path(&format!("{file}.crt"));
+    openssl(&[
+        &"req",
+        &"-x509",
+        &"-newkey",
+        &format!("ec:{}", params.display()),
+        &"-nodes",
+        &"-keyout",
+        &key,
+        &"-out",
+        &crt,
+        &"-days",
+        &days.to_string(),
+        &"-subj",
+        &format!("/CN={cn}"),
+        &"-addext",
+        &format!("subjectAltName=DNS:{cn}"),
+    ]);
+    (
+        fs::read_to_string(crt).unwrap(),
+        fs::read_to_string(key).unwrap(),
+    )
+}
+
+fn import_files(env: &Env, file: &str, name: Option<&str>) {
+    let mut c = env.cmd();
+    c.arg("import")
+        .arg(env.path(&format!("{file}.crt")))
+        .arg("--key")
+        .arg(env.path(&format!("{file}.key")));
+    if let Some(n) = name {
+        c.args(["--name", n]);
+    }
+    c.assert().success();
+}
+
+fn run(env: &Env, emu: &Emulator, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    let out = cmd.args(["--output", "json"]).args(args).output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        stderr(&out),
+    )
+}
+
+fn rows(v: &Value) -> Vec<Value> {
+    let list = if v.is_array() { v } else { &v["deployments"] };
+    list.as_array().cloned().unwrap_or_default()
+}
+
+fn state_by_region(v: &Value) -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = rows(v)
+        .iter()
+        .map(|d| {
+            (
+                d["region"].as_str().unwrap().to_owned(),
+                d["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    r.sort();
+    r
+}
+
+/// ARNs and SHA-256 fingerprints of every certificate in a region, straight from ACM.
+fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)> {
+    block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk(region).await);
+        let list = acm.list_certificates().send().await.unwrap();
+        let mut out = Vec::new();
+        for s in list.certificate_summary_list() {
+            let arn = s.certificate_arn().unwrap().to_owned();
+            let pem = acm
+                .get_certificate()
+                .certificate_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            let (fp, _) = vault::pem_certificate_identity(pem.certificate().unwrap()).unwrap();
+            out.push((arn, fp));
+        }
+        out
+    })
+}
+
+fn fingerprint(pem_text: &str) -> String {
+    vault::pem_certificate_identity(pem_text).unwrap().0
+}
+
+fn reimport(emu: &Emulator, region: &str, arn: &str, cert: &str, key: &str) {
+    block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk(region).await);
+        acm.import_certificate()
+            .certificate_arn(arn)
+            .certificate(Blob::new(cert.as_bytes()))
+            .private_key(Blob::new(key.as_bytes()))
+            .send()
+            .await
+            .expect("re-import behind certvault's back");
+    });
+}
+
+#[test]
+fn deploy_to_three_regions_and_renewal_is_reimported_into_the_same_arn() {
+    let emu = emulator();
+    let env = Env::init();
+    let (v1, _) = cert(&env, "v1", "www.example.com", 30);
+    import_files(&env, "v1", None);
+    let (code, report, err) = run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "www.example.com",
+            "--regions",
+            &REGIONS.join(","),
+            "--auto-redeploy",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        state_by_region(&report)
+            .iter()
+            .filter(|(_, s)| s == "in-sync")
+            .count(),
+        3,
+        "{report:#}"
+    );
+    let mut arns = Vec::new();
+    for region in REGIONS {
+        let in_acm = acm_contents(&emu, region);
+        assert_eq!(in_acm.len(), 1, "exactly one certificate in {region}");
+        assert_eq!(in_acm[0].1, fingerprint(&v1));
+        arns.push(in_acm[0].0.clone());
+    }
+    // The first import is tagged with the entry id.
+    let tags = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.list_tags_for_certificate()
+            .certificate_arn(&arns[0])
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .to_vec()
+    });
+    let entry_id = env.json(&["list"])[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == agent::ENTRY_TAG && t.value() == Some(entry_id.as_str()))
+    );
+
+    // A no-op status reads listings only, and says all is well.
+    let (code, status, _) = run(&env, &emu, &["status"]);
+    assert_eq!(code, Some(0));
+    for row in rows(&status) {
+        for field in [
+            "name",
+            "entry_id",
+            "account",
+            "region",
+            "arn",
+            "state",
+            "vault_fingerprint",
+            "acm_fingerprint",
+            "detail",
+            "last_synced",
+        ] {
+            assert!(row.get(field).is_some(), "status rows carry {field}");
+        }
+    }
+    let (_, sync_report, _) = run(&env, &emu, &["sync"]);
+    let calls: Vec<&String> = sync_report["api_calls"]["calls"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        calls,
+        ["GetCallerIdentity", "ListCertificates"],
+        "a no-op sync lists only"
+    );
+
+    // Renewal: a new version in the vault is re-imported into the same ARNs.
+    let (v2, _) = cert(&env, "v2", "www.example.com", 400);
+    import_files(&env, "v2", Some("www.example.com"));
+    let (_, dry, _) = run(&env, &emu, &["sync", "--dry-run"]);
+    assert!(
+        state_by_region(&dry).iter().all(|(_, s)| s == "outdated"),
+        "{dry:#}"
+    );
+    assert_eq!(
+        acm_contents(&emu, "eu-west-1")[0].1,
+        fingerprint(&v1),
+        "a dry run changes nothing"
+    );
+    let (code, _, err) = run(&env, &emu, &["sync"]);
+    assert_eq!(code, Some(0), "{err}");
+    for (region, arn) in REGIONS.iter().zip(&arns) {
+        let in_acm = acm_contents(&emu, region);
+        assert_eq!(
+            in_acm,
+            vec![(arn.clone(), fingerprint(&v2))],
+            "same ARN, new certificate in {region}"
+        );
+    }
+    let log = env.json(&["log"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.iter().filter(|a| **a == "acm-import").count(), 3);
+    assert_eq!(actions.iter().filter(|a| **a == "acm-reimport").count(), 3);
+    env.cmd().args(["log", "verify"]).assert().success();
+}
+
+#[test]
+fn drift_and_missing_are_flagged_not_silently_overwritten() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "v1", "api.example.com", 60);
+    import_files(&env, "v1", None);
+    let (code, report, err) = run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "api.example.com",
+            "--regions",
+            "us-east-1,eu-west-1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let arn = |region: &str| {
+        rows(&report)
+            .iter()
+            .find(|r| r["region"] == region)
+            .unwrap()["arn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (us, eu) = (arn("us-east-1"), arn("eu-west-1"));
+
+    // Behind certvault's back: someone re-imports another certificate into us-east-1 and
+    // deletes the eu-west-1 one.
+    let (foreign, foreign_key) = cert(&env, "foreign", "api.example.com", 90);
+    reimport(&emu, "us-east-1", &us, &foreign, &foreign_key);
+    block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("eu-west-1").await);
+        acm.delete_certificate()
+            .certificate_arn(&eu)
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let (code, status, _) = run(&env, &emu, &["status"]);
+    assert_eq!(code, Some(3), "out of sync: exit 3");
+    assert_eq!(
+        state_by_region(&status),
+        [
+            ("eu-west-1".into(), "missing".into()),
+            ("us-east-1".into(), "drifted".into())
+        ]
+    );
+    let drifted = rows(&status)
+        .into_iter()
+        .find(|r| r["region"] == "us-east-1")
+        .unwrap();
+    assert_eq!(drifted["acm_fingerprint"], fingerprint(&foreign).as_str());
+    // The table shows them too (in red on a terminal).
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    let table = cmd.arg("status").output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("drifted"));
+
+    // A plain sync flags drift and does not overwrite it.
+    let (code, _, _) = run(&env, &emu, &["sync"]);
+    assert_eq!(code, Some(3));
+    assert_eq!(acm_contents(&emu, "us-east-1")[0].1, fingerprint(&foreign));
+    // --force overwrites it, into the same ARN.
+    let (_, forced, _) = run(&env, &emu, &["sync", "--force"]);
+    assert_eq!(
+        state_by_region(&forced)[1],
+        ("us-east-1".into(), "in-sync".into())
+    );
+    assert_eq!(
+        acm_contents(&emu, "us-east-1"),
+        vec![(us.clone(), env_fingerprint(&env, "v1"))]
+    );
+    // Missing stays missing without auto-redeploy; an explicit deploy re-creates it.
+    assert!(acm_contents(&emu, "eu-west-1").is_empty());
+    let (code, again, _) = run(
+        &env,
+        &emu,
+        &["deploy", "api.example.com", "--regions", "eu-west-1"],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        state_by_region(&again),
+        [("eu-west-1".into(), "in-sync".into())]
+    );
+    assert_eq!(acm_contents(&emu, "eu-west-1").len(), 1);
+}
+
+fn env_fingerprint(env: &Env, file: &str) -> String {
+    fingerprint(&fs::read_to_string(env.path(&format!("{file}.crt"))).unwrap())
+}
+
+#[test]
+fn replace_existing_adopts_instead_of_duplicating_and_a_crash_is_adopted() {
+    let emu = emulator();
+    let env = Env::init();
+    let (c, k) = cert(&env, "shared", "shared.example.com", 90);
+    import_files(&env, "shared", None);
+    // Already in ACM (imported by hand, untagged).
+    let existing = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-west-2").await);
+        acm.import_certificate()
+            .certificate(Blob::new(c.as_bytes()))
+            .private_key(Blob::new(k.as_bytes()))
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let (code, report, err) = run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "shared.example.com",
+            "--regions",
+            "us-west-2",
+            "--replace-existing",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rows(&report)[0]["arn"], existing.as_str());
+    assert_eq!(rows(&report)[0]["action"], "adopt");
+    assert_eq!(
+        acm_contents(&emu, "us-west-2").len(),
+        1,
+        "adopted, not duplicated"
+    );
+
+    // A crash between ImportCertificate and recording the ARN: the vault has no ARN, ACM
+    // has the certificate tagged with the entry id. The next pass adopts it.
+    let (_, first, _) = run(
+        &env,
+        &emu,
+        &["deploy", "shared.example.com", "--regions", "ca-central-1"],
+    );
+    let imported = rows(&first)[0]["arn"].as_str().unwrap().to_owned();
+    let db = rusqlite::Connection::open(&env.vault).unwrap();
+    db.execute(
+        "UPDATE deployments SET arn = NULL, deployed_fingerprint = NULL, imported_at = NULL, state = 'pending'
+         WHERE region = 'ca-central-1'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let (code, after, err) = run(&env, &emu, &["sync"]);
+    assert_eq!(code, Some(0), "{err}");
+    let row = rows(&after)
+        .into_iter()
+        .find(|r| r["region"] == "ca-central-1")
+        .unwrap();
+    assert_eq!(row["arn"], imported.as_str());
+    assert_eq!(row["action"], "adopt");
+    assert_eq!(
+        acm_contents(&emu, "ca-central-1").len(),
+        1,
+        "no duplicate after the crash"
+    );
+}
+
+#[test]
+fn what_acm_does_not_take_is_refused_before_any_aws_call() {
+    let emu = emulator();
+    let env = Env::init();
+    env.import(&[
+        &fixture("ed25519.pem"),
+        &"--key",
+        &fixture("ed25519.key.pem"),
+    ]);
+    env.import(&[
+        &fixture("expired.pem"),
+        &"--key",
+        &fixture("expired.key.pem"),
+    ]);
+    env.import(&[&fixture("rsa2048.pem")]);
+    for (name, reason) in [
+        ("ed25519.fixture.test", "ACM does not import ED25519 keys"),
+        ("expired.fixture.test", "not valid now"),
+        ("rsa2048.fixture.test", "no private key"),
+    ] {
+        let (code, report, _) = run(&env, &emu, &["deploy", name, "--regions", "us-east-1"]);
+        assert_eq!(code, Some(1), "{name}");
+        let row = &rows(&report)[0];
+        assert_eq!(row["state"], "failed");
+        assert!(
+            row["detail"].as_str().unwrap().contains(reason),
+            "{name}: {row}"
+        );
+    }
+    assert!(
+        acm_contents(&emu, "us-east-1").is_empty(),
+        "nothing reached ACM"
+    );
+}
+
+#[test]
+fn undeploy_forgets_and_deletes_only_when_asked() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "a", "a.example.com", 60);
+    import_files(&env, "a", None);
+    run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "a.example.com",
+            "--regions",
+            "us-east-1,us-east-2",
+        ],
+    );
+    // Removing the entry from the vault never deletes from AWS.
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    cmd.args(["undeploy", "a.example.com", "--regions", "us-east-1"])
+        .assert()
+        .success();
+    assert_eq!(
+        acm_contents(&emu, "us-east-1").len(),
+        1,
+        "forgotten, not deleted"
+    );
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    cmd.args([
+        "undeploy",
+        "a.example.com",
+        "--regions",
+        "us-east-2",
+        "--delete-from-acm",
+    ])
+    .assert()
+    .success();
+    assert!(
+        acm_contents(&emu, "us-east-2").is_empty(),
+        "deleted when asked"
+    );
+    env.cmd()
+        .args(["remove", "a.example.com", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(
+        acm_contents(&emu, "us-east-1").len(),
+        1,
+        "removing the entry leaves AWS alone"
+    );
+    let (code, none, _) = run(&env, &emu, &["status"]);
+    assert_eq!((code, none), (Some(0), serde_json::json!([])));
+}
