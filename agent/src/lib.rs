@@ -15,6 +15,7 @@
 
 mod aws;
 mod config;
+mod daemon;
 mod discover;
 mod error;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use crate::{
         ListPage, SdkConnector, all_key_types,
     },
     config::{Concurrency, Config, Quotas, Target, expand_regions},
+    daemon::{Metrics, run as run_agent, serve_metrics},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,

@@ -68,6 +68,29 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// One reconcile pass over every deployment
     Sync(SyncArgs),
+    /// Keep ACM in sync: a reconcile pass every interval, until SIGTERM or SIGINT
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// Time between passes (30s, 5m, 1h)
+    #[arg(long, default_value = "5m", value_parser = parse_period)]
+    pub(crate) interval: time::Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// Log format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -269,7 +292,7 @@ pub(crate) enum LogAction {
     Verify,
 }
 
-/// Parses `30d`, `12h`, `2w`, `90m` or a bare number of days.
+/// Parses `30d`, `12h`, `2w`, `90m`, `30s` or a bare number of days.
 pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
@@ -287,7 +310,10 @@ pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
         "h" => Ok(time::Duration::hours(n)),
         "w" => Ok(time::Duration::weeks(n)),
         "m" => Ok(time::Duration::minutes(n)),
-        _ => Err(format!("unknown unit '{unit}' in '{s}': use d, h, w or m")),
+        "s" => Ok(time::Duration::seconds(n)),
+        _ => Err(format!(
+            "unknown unit '{unit}' in '{s}': use d, h, w, m or s"
+        )),
     }
 }
 

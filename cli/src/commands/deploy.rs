@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use comfy_table::{Cell, Color};
 
 use super::Ctx;
 use crate::{
     Reported, Status, UsageError,
-    cli::{DeployArgs, StatusArgs, SyncArgs, UndeployArgs},
+    cli::{AgentArgs, DeployArgs, LogFormat, StatusArgs, SyncArgs, UndeployArgs},
     output::{Printer, date, note},
 };
 
@@ -267,4 +267,75 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
             .unwrap_or_default()
     ))?;
     Ok(())
+}
+
+pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
+    let interval = std::time::Duration::try_from(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| UsageError("--interval must be positive".into()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CERTVAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
+    let config = ctx.config()?;
+    let mut v = ctx.open()?;
+    let pass = unattended_passphrase(ctx)?;
+    v.unlock(&pass)?;
+    drop(pass);
+    let runtime = ctx.runtime()?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let metrics = std::sync::Arc::new(std::sync::Mutex::new(agent::Metrics::default()));
+        if let Some(addr) = args.metrics_addr {
+            let bound = agent::serve_metrics(addr, metrics.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+            tracing::info!(%bound, "metrics at http://{bound}/metrics");
+        }
+        tracing::info!(interval_s = interval.as_secs(), vault = %v.path().display(), "agent started");
+        agent::run_agent(&agent::SdkConnector, &mut v, &config, interval, metrics, shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Status::Ok)
+}
+
+/// The passphrase for an unattended agent: `--passphrase-file`, a systemd credential
+/// (`$CREDENTIALS_DIRECTORY/certvault-passphrase`), or `$CERTVAULT_PASSPHRASE`; never a prompt.
+fn unattended_passphrase(ctx: &Ctx) -> Result<vault::Passphrase> {
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|d| std::path::PathBuf::from(d).join("certvault-passphrase"))
+        .filter(|p| p.exists());
+    let file = ctx.global.passphrase_file.clone().or(credential);
+    if file.is_none() && std::env::var_os("CERTVAULT_PASSPHRASE").is_none() {
+        bail!(
+            "the agent runs unattended: give the passphrase with --passphrase-file, a systemd credential named certvault-passphrase, or $CERTVAULT_PASSPHRASE"
+        );
+    }
+    crate::secrets::obtain(&crate::secrets::Source {
+        what: "vault passphrase",
+        file: file.as_deref(),
+        flag: "--passphrase-file",
+        env: "CERTVAULT_PASSPHRASE",
+        confirm: false,
+    })
+}
+
+/// Registers SIGTERM and SIGINT handlers now (so a signal during the first pass is not
+/// fatal) and returns a future that resolves when either arrives.
+fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

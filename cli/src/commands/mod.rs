@@ -104,5 +104,6 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Undeploy(a) => deploy::undeploy(&ctx, a),
         Command::Status(a) => deploy::status(&ctx, a),
         Command::Sync(a) => deploy::sync(&ctx, a),
+        Command::Agent(a) => deploy::agent(&ctx, a),
     }
 }

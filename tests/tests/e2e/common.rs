@@ -97,6 +97,28 @@ impl Env {
         c
     }
 
+    /// `certvault --vault <vault>` as a plain process, for tests that spawn and signal it.
+    pub(crate) fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(bin());
+        for var in [
+            "CERTVAULT_PATH",
+            "CERTVAULT_OUTPUT",
+            "CERTVAULT_PASSPHRASE",
+            "CERTVAULT_NEW_PASSPHRASE",
+            "CERTVAULT_EXPORT_PASSPHRASE",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("NO_COLOR", "1")
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .current_dir(self.dir.path())
+            .arg("--vault")
+            .arg(&self.vault);
+        c
+    }
+
     /// `certvault` without `--vault`, with HOME and XDG dirs inside the scratch directory.
     pub(crate) fn bare(&self) -> Command {
         let mut c = Command::new(bin());

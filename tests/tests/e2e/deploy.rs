@@ -495,3 +495,121 @@ fn undeploy_forgets_and_deletes_only_when_asked() {
     let (code, none, _) = run(&env, &emu, &["status"]);
     assert_eq!((code, none), (Some(0), serde_json::json!([])));
 }
+
+#[test]
+fn the_agent_reimports_a_renewal_by_itself_serves_metrics_and_stops_on_sigterm() {
+    use std::{
+        io::Read,
+        net::TcpStream,
+        time::{Duration, Instant},
+    };
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "v1", "svc.example.com", 30);
+    import_files(&env, "v1", None);
+    let (_, report, _) = run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "svc.example.com",
+            "--regions",
+            "us-east-1",
+            "--auto-redeploy",
+        ],
+    );
+    let arn = rows(&report)[0]["arn"].as_str().unwrap().to_owned();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pass = env.write("pass", crate::common::PASS);
+    let mut cmd = env.std_cmd();
+    emu.env_std(&mut cmd, env.dir.path());
+    let mut agent = cmd
+        .args([
+            "agent",
+            "--interval",
+            "1s",
+            "--log-format",
+            "json",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Renewed in the vault while the agent runs: it re-imports into the same ARN.
+    let (v2, _) = cert(&env, "v2", "svc.example.com", 300);
+    import_files(&env, "v2", Some("svc.example.com"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if acm_contents(&emu, "us-east-1") == vec![(arn.clone(), fingerprint(&v2))] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not re-import the renewal"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let metrics = {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(
+        metrics.contains("certvault_deployments{state=\"in-sync\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("certvault_aws_api_calls_total{operation=\"ImportCertificate\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "certvault_last_successful_reconcile_timestamp_seconds{region=\"us-east-1\"}"
+        )
+    );
+
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(agent.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = agent.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut logs = String::new();
+    agent
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(
+        logs.contains("\"message\":\"reconcile pass\""),
+        "JSON logs: {logs}"
+    );
+    assert!(!logs.contains(crate::common::PASS), "no secret in the logs");
+    assert!(!logs.contains("PRIVATE KEY"));
+}

@@ -129,19 +129,37 @@ impl Emulator {
 
     /// Environment for the certvault binary: the emulator, dummy credentials, no AWS
     /// config files, no instance metadata lookups.
-    pub(crate) fn env(&self, cmd: &mut assert_cmd::Command, scratch: &std::path::Path) {
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", scratch.join("no-aws-config"))
-            .env(
+    fn vars(&self, scratch: &std::path::Path) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone().into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_CONFIG_FILE", scratch.join("no-aws-config").into()),
+            (
                 "AWS_SHARED_CREDENTIALS_FILE",
-                scratch.join("no-aws-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+                scratch.join("no-aws-credentials").into(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Points a certvault command at the emulator.
+    pub(crate) fn env(&self, cmd: &mut assert_cmd::Command, scratch: &std::path::Path) {
+        cmd.env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
+        for (k, v) in self.vars(scratch) {
+            cmd.env(k, v);
+        }
+    }
+
+    /// Same, for a process the test spawns and signals itself.
+    pub(crate) fn env_std(&self, cmd: &mut std::process::Command, scratch: &std::path::Path) {
+        cmd.env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
+        for (k, v) in self.vars(scratch) {
+            cmd.env(k, v);
+        }
     }
 }
 
