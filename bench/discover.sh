@@ -9,11 +9,8 @@ cd "$root"
 N="${1:-500}"
 REGIONS=(us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2)
 
-MOTO_VERSION=5.2.5
-if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet "moto[acm,acmpca,iam,sts]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
-fi
+source scripts/emulator.sh
+ensure_moto
 # The AWS CLI pins its own botocore: keep it in its own venv.
 if ! .venv-awscli/bin/aws --version >/dev/null 2>&1; then
   python3 -m venv .venv-awscli
@@ -23,14 +20,9 @@ cargo build --locked --release --quiet -p certvault
 bin="$root/target/release/certvault"
 
 work="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/" && break; sleep 0.1; done
-
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+start_moto "$work/moto.log"
+trap 'kill $MOTO_PID 2>/dev/null; rm -rf "$work"' EXIT
+use_moto
 .venv/bin/python bench/seed_acm.py "$AWS_ENDPOINT_URL" "$N" "${REGIONS[@]}"
 
 export CERTVAULT_PATH="$work/vault.db" CERTVAULT_PASSPHRASE="benchmark passphrase"

@@ -10,14 +10,9 @@ for tool in cargo openssl keytool python3; do
   command -v "$tool" >/dev/null || { echo "test.sh: '$tool' is required but not installed" >&2; exit 1; }
 done
 
-# The ACM emulator, pinned (see shared notes on where it differs from AWS).
-MOTO_VERSION=5.2.5
-if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-  echo "test.sh: installing the ACM emulator (moto $MOTO_VERSION) into .venv" >&2
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check \
-    "moto[acm,acmpca,iam,sts]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
-fi
+# The ACM emulator, pinned; the tests start and stop it themselves.
+source scripts/emulator.sh
+ensure_moto
 
 # Safety net: no test may reach AWS. Anything that escapes the tests' own settings goes to
 # a dead loopback port with throw-away credentials, and never to instance metadata.
