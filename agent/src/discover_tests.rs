@@ -39,6 +39,7 @@ fn cert(region: &str, n: usize, kind: &str, status: &str, days: i64) -> FakeCert
         },
         detail: AcmDetail::default(),
         pem: (status == "ISSUED").then(|| pem(&cn, days)),
+        tags: Vec::new(),
     }
 }
 

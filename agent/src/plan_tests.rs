@@ -335,6 +335,7 @@ fn arb_desired(id: i64) -> impl Strategy<Value = Desired> {
                 arn: arn.map(|a| format!("arn:{a}")),
                 deployed_fingerprint: deployed.map(|f| format!("fp{f}")),
                 imported_at: imported,
+                deployed_not_after: None,
                 replace_existing: replace,
                 auto_redeploy: auto,
                 domains: vec!["www.example.com".into()],

@@ -717,3 +717,7 @@ pub async fn delete_from_acm<C: Connector>(
     })
     .await
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;
