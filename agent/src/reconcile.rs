@@ -167,6 +167,14 @@ impl RegionLimits {
     }
 }
 
+/// What observing one region gives back: its key, what was seen (or why not), and the job
+/// to apply the plan with.
+type Observation<A> = (
+    (String, String),
+    Result<(Observed, BTreeMap<String, vault::AcmSummary>), ApiError>,
+    RegionJob<A>,
+);
+
 /// A region's work: observe, and (unless dry run) apply what the main task planned.
 struct RegionJob<A> {
     acm: A,
@@ -344,15 +352,14 @@ impl<A: AcmApi + AcmWrite> RegionJob<A> {
                     if let Some(arn) = target_arn
                         && let Some(s) = summaries.get(arn)
                         && let Some(theirs) = &s.key_algorithm
+                        && m.key_algorithm != *theirs
                     {
-                        if m.key_algorithm != *theirs {
-                            u.state = State::Failed.as_str().into();
-                            u.detail = Some(format!(
-                                "the key type changed ({theirs} in ACM, {} in the vault): ACM cannot re-import into the same ARN; undeploy and deploy again to get a new one",
-                                m.key_algorithm
-                            ));
-                            return Ok(());
-                        }
+                        u.state = State::Failed.as_str().into();
+                        u.detail = Some(format!(
+                            "the key type changed ({theirs} in ACM, {} in the vault): ACM cannot re-import into the same ARN; undeploy and deploy again to get a new one",
+                            m.key_algorithm
+                        ));
+                        return Ok(());
                     }
                     let tags = vec![(ENTRY_TAG.to_owned(), desired.entry_id.clone())];
                     let policy = &self.config.retry;
@@ -459,11 +466,7 @@ pub async fn sync<C: Connector>(
     }
 
     // Observe every region concurrently.
-    let mut observing: JoinSet<(
-        (String, String),
-        Result<(Observed, BTreeMap<String, vault::AcmSummary>), ApiError>,
-        RegionJob<C::Acm>,
-    )> = JoinSet::new();
+    let mut observing: JoinSet<Observation<C::Acm>> = JoinSet::new();
     for ((target, region), desired) in groups {
         let session = match &sessions[&target] {
             Ok((s, _)) => s.clone(),
