@@ -131,7 +131,8 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
         .regions
         .map(|r| agent::expand_regions(&r))
         .transpose()?;
-    let v = ctx.unlock()?;
+    // Checking changes nothing: no passphrase needed.
+    let v = ctx.open()?;
     let entry = args.name.as_deref().map(|n| v.resolve(n)).transpose()?;
     let only: BTreeSet<i64> = v
         .deployments()?
@@ -178,7 +179,8 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
 
 pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let mut v = ctx.unlock()?;
+    // A dry run changes nothing and opens no key: no passphrase needed.
+    let mut v = if args.dry_run { ctx.open()? } else { ctx.unlock()? };
     let opts = agent::SyncOptions {
         dry_run: args.dry_run,
         deep: args.deep,

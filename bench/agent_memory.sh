@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Resident memory of `certvault agent` holding N deployments (default 10,000) against the
+# local ACM emulator: deploys N certificates to one region (with the import quota raised,
+# since the emulator enforces none), runs the agent for two passes, and reads its peak and
+# current RSS from /proc. Target: under 100 MB. Loopback only.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+N="${1:-10000}"
+
+source scripts/emulator.sh
+ensure_moto
+cargo build --locked --release --quiet -p certvault
+bin="$root/target/release/certvault"
+work="$(mktemp -d)"
+agent_pid=""
+trap 'kill $MOTO_PID $agent_pid 2>/dev/null; rm -rf "$work"' EXIT
+start_moto "$work/moto.log"
+use_moto
+export XDG_CONFIG_HOME="$work/config" CERTVAULT_PATH="$work/vault.db" CERTVAULT_PASSPHRASE="benchmark passphrase"
+mkdir -p "$work/config/certvault"
+cat >"$work/config/certvault/config.toml" <<TOML
+# The emulator has no quotas; the point here is memory, not pacing.
+[quotas]
+import_certificate = 1000
+describe_certificate = 1000
+list_certificates = 1000
+get_certificate = 1000
+TOML
+
+echo "generating and importing $N certificates ..." >&2
+.venv/bin/python - "$work/certs" "$N" <<'PY'
+import datetime, os, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out)
+now = datetime.datetime.now(datetime.timezone.utc)
+for i in range(n):
+    key = ec.generate_private_key(ec.SECP256R1())
+    cn = f"m{i}.memory.example"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    with open(os.path.join(out, f"{i:05}.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PY
+"$bin" init >/dev/null
+find "$work/certs" -name '*.pem' -print0 | xargs -0 -n 2000 "$bin" import >/dev/null
+echo "deploying $N certificates to us-east-1 ..." >&2
+t0=$(date +%s)
+"$bin" --output json deploy --all --regions us-east-1 >"$work/deploy.json" || true
+t1=$(date +%s)
+python3 -c "import json; r=json.load(open('$work/deploy.json')); print('deployed', len(r['deployments']), 'failures', r['failures'])" >&2
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" agent --interval 5s --metrics-addr "127.0.0.1:$port" 2>"$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 600); do
+  passes=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^certvault_reconcile_passes_total/ {print $2}')
+  [ "${passes:-0}" -ge 2 ] && break
+  sleep 1
+done
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$agent_pid/status")
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status")
+in_sync=$(curl -s "http://127.0.0.1:$port/metrics" | awk -F' ' '/^certvault_deployments\{state="in-sync"\}/ {print $2}')
+pass_s=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^certvault_reconcile_duration_seconds/ {print $2}')
+printf '\n| measure | value |\n|---|---|\n'
+printf '| deployments held by the agent | %s (in sync: %s) |\n' "$N" "$in_sync"
+printf '| deploy of %s certificates (emulator, quotas raised) | %s s |\n' "$N" "$((t1 - t0))"
+printf '| agent peak RSS (VmHWM) after 2 passes | %.1f MB |\n' "$(echo "$hwm / 1024" | bc -l)"
+printf '| agent RSS now | %.1f MB |\n' "$(echo "$rss / 1024" | bc -l)"
+printf '| duration of a no-op pass over %s deployments | %s s |\n' "$N" "$pass_s"
+printf '| target: under 100 MB | %s |\n' "$([ "$hwm" -lt 102400 ] && echo met || echo 'NOT met')"
