@@ -344,21 +344,22 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::NotAVault {
+    // Every failure here means the file cannot be used as a vault (not a database, damaged).
+    let not_a_vault = |e: rusqlite::Error| Error::NotAVault {
         path: path.to_owned(),
         reason: e.to_string(),
-    })?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(Error::sqlite("setting the busy timeout"))?;
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(not_a_vault)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(not_a_vault)?;
     conn.pragma_update(None, "foreign_keys", true)
-        .map_err(Error::sqlite("enabling foreign keys"))?;
+        .map_err(not_a_vault)?;
     // Listing 100,000 entries touches rows spread over a large file: read it through a
     // memory map and a 64 MiB page cache instead of one pread per page. (Per connection;
     // nothing is written.)
     conn.pragma_update(None, "mmap_size", 1i64 << 30)
-        .map_err(Error::sqlite("setting the memory map"))?;
+        .map_err(not_a_vault)?;
     conn.pragma_update(None, "cache_size", -65_536)
-        .map_err(Error::sqlite("setting the page cache"))?;
+        .map_err(not_a_vault)?;
     Ok(conn)
 }
 

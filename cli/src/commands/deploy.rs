@@ -180,7 +180,11 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
 pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
     let config = ctx.config()?;
     // A dry run changes nothing and opens no key: no passphrase needed.
-    let mut v = if args.dry_run { ctx.open()? } else { ctx.unlock()? };
+    let mut v = if args.dry_run {
+        ctx.open()?
+    } else {
+        ctx.unlock()?
+    };
     let opts = agent::SyncOptions {
         dry_run: args.dry_run,
         deep: args.deep,

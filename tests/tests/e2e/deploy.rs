@@ -198,10 +198,16 @@ fn deploy_to_three_regions_and_renewal_is_reimported_into_the_same_arn() {
     // Checking needs no passphrase: it changes nothing and opens no key.
     let mut cmd = env.cmd();
     emu.env(&mut cmd, env.dir.path());
-    cmd.env_remove("CERTVAULT_PASSPHRASE").args(["sync", "--dry-run"]).assert().code(0);
+    cmd.env_remove("CERTVAULT_PASSPHRASE")
+        .args(["sync", "--dry-run"])
+        .assert()
+        .code(0);
     let mut cmd = env.cmd();
     emu.env(&mut cmd, env.dir.path());
-    cmd.env_remove("CERTVAULT_PASSPHRASE").arg("status").assert().code(0);
+    cmd.env_remove("CERTVAULT_PASSPHRASE")
+        .arg("status")
+        .assert()
+        .code(0);
     let (_, sync_report, _) = run(&env, &emu, &["sync"]);
     let calls: Vec<&String> = sync_report["api_calls"]["calls"]
         .as_object()
