@@ -324,7 +324,10 @@ fn corrupt_or_foreign_vault_files_are_refused_untouched() {
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {err}");
             assert!(!err.contains("panicked"), "{what} {args:?}: {err}");
-            assert!(err.contains("is not a usable certvault vault"), "{what} {args:?}: {err}");
+            assert!(
+                err.contains("is not a usable certvault vault"),
+                "{what} {args:?}: {err}"
+            );
             assert_eq!(
                 fs::read(&env.vault).unwrap(),
                 bytes,
