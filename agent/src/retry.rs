@@ -16,7 +16,12 @@ use tokio::time::Instant;
 
 use crate::error::{ApiError, ErrorKind};
 
-/// Spaces calls evenly: at most `rate` per second, no bursts.
+/// Spaces calls evenly: at most `rate` per second, no bursts, with 10% headroom.
+///
+/// Calls spaced at exactly the quota arrive at the service with network and scheduling
+/// jitter, so two of them can land less than one interval apart and be throttled; each
+/// throttle then costs a backoff. 10% slower than the quota avoids that (measured with
+/// bench/deploy.sh: 45 throttled imports and 1.68x the floor without it).
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
@@ -24,10 +29,13 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// Headroom under the quota.
+    const HEADROOM: f64 = 1.1;
+
     /// A limiter for `per_second` calls per second (values below 0.01 count as 0.01).
     pub fn per_second(per_second: f64) -> RateLimiter {
         RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / per_second.max(0.01)),
+            interval: Duration::from_secs_f64(Self::HEADROOM / per_second.max(0.01)),
             next: Mutex::new(None),
         }
     }
@@ -230,15 +238,15 @@ mod tests {
         }
         assert_eq!(
             start.elapsed(),
-            Duration::from_secs(4),
-            "5 calls at 1/s take 4 s, not less"
+            Duration::from_millis(4400),
+            "5 calls at 1/s take 4 s and the headroom, not less"
         );
         let fast = RateLimiter::per_second(10.0);
         let start = Instant::now();
         for _ in 0..11 {
             fast.acquire().await;
         }
-        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(start.elapsed(), Duration::from_millis(1100));
     }
 
     #[tokio::test(start_paused = true)]
