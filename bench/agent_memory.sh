@@ -63,7 +63,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 "$bin" agent --interval 5s --metrics-addr "127.0.0.1:$port" 2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 600); do
-  passes=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^certvault_reconcile_passes_total/ {print $2}')
+  # The endpoint may not listen yet: a failed poll is not an error.
+  passes=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^certvault_reconcile_passes_total/ {print $2}') || passes=0
   [ "${passes:-0}" -ge 2 ] && break
   sleep 1
 done
