@@ -449,15 +449,31 @@ pub async fn sync<C: Connector>(
         .collect();
     let mut sessions: BTreeMap<String, Result<(C::Session, String), ApiError>> = BTreeMap::new();
     for name in targets {
-        let target = config
-            .targets
-            .iter()
-            .find(|t| t.name == name)
-            .cloned()
-            .unwrap_or_else(|| Target {
+        // Only `default` means the ambient credentials. A deployment whose target has left
+        // the configuration must fail, not fall back to whatever account is ambient.
+        let target = match config.targets.iter().find(|t| t.name == name) {
+            Some(t) => t.clone(),
+            None if name == "default" => Target {
                 name: name.clone(),
                 ..Target::default()
-            });
+            },
+            None => {
+                sessions.insert(
+                    name.clone(),
+                    Err(ApiError {
+                        kind: ErrorKind::Validation,
+                        operation: "Configuration",
+                        region: "global".into(),
+                        code: "UnknownTarget".into(),
+                        message: format!(
+                            "target '{name}' is not in the configuration; nothing was sent to AWS"
+                        ),
+                        attempts: 0,
+                    }),
+                );
+                continue;
+            }
+        };
         let connected = with_retry(&config.retry, None, &stats, "GetCallerIdentity", || {
             connector.connect(&target)
         })

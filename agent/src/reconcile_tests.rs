@@ -176,3 +176,27 @@ async fn deleting_a_certificate_in_use_is_refused_with_what_uses_it() {
         .unwrap();
     assert!(fake.state.lock().unwrap().certs["us-east-1"].is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn regression_a_target_gone_from_the_config_never_falls_back_to_ambient_credentials() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    v.add_deployment("a.example.com", "prod", "us-east-1", false, false)
+        .unwrap();
+    let report = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.deployments[0].state, State::Failed);
+    assert!(
+        report.deployments[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("'prod' is not in the configuration")
+    );
+    assert_eq!(
+        fake.calls("ListCertificates") + fake.calls("ImportCertificate"),
+        0,
+        "nothing sent to AWS"
+    );
+}

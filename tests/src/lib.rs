@@ -2,7 +2,7 @@
 //! certificate generation with rcgen.
 #![warn(missing_docs)]
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PublicKeyData,
@@ -45,17 +45,6 @@ impl TestCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             issuer: Issuer::new(params, key),
-        })
-    }
-
-    /// Reloads a CA from its PEM certificate and key.
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<TestCa> {
-        let key = KeyPair::from_pem(key_pem).context("CA key")?;
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).context("CA certificate")?;
-        Ok(TestCa {
-            cert_pem: cert_pem.to_owned(),
-            key_pem: key_pem.to_owned(),
-            issuer,
         })
     }
 
@@ -118,9 +107,4 @@ pub fn self_signed(cn: &str, days: i64) -> Result<(String, String)> {
     let cert = leaf_params(&[cn], now - Duration::days(1), now + Duration::days(days))?
         .self_signed(&key)?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-/// A new P-256 key pair.
-pub fn new_key() -> Result<KeyPair> {
-    Ok(KeyPair::generate()?)
 }

@@ -205,7 +205,7 @@ impl Vault {
         Ok(dep)
     }
 
-    /// Every deployment (optionally only some ids), ordered by name, target, region.
+    /// Every deployment, ordered by name, target, region.
     pub fn deployments(&self) -> Result<Vec<Deployment>> {
         let mut stmt = self
             .conn

@@ -36,8 +36,6 @@ pub struct Exported {
     pub contains_key: bool,
     /// Whether that key is unencrypted.
     pub key_unencrypted: bool,
-    /// Whether the bytes are binary (DER, PKCS#12).
-    pub binary: bool,
 }
 
 pub(crate) fn pem_cert(der: &[u8]) -> String {

@@ -1052,7 +1052,6 @@ impl Vault {
             bytes,
             contains_key: key.is_some(),
             key_unencrypted,
-            binary: opts.format != ExportFormat::Pem,
         })
     }
 
