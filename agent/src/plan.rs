@@ -285,8 +285,14 @@ fn plan_first(
     owned: &std::collections::BTreeSet<String>,
 ) -> Action {
     let free = || observed.certs.values().filter(|o| !owned.contains(&o.arn));
-    // A certificate tagged with our entry id is ours: imported just before a crash.
-    if let Some(o) = free().find(|o| o.entry_tag.as_deref() == Some(d.entry_id.as_str())) {
+    // A certificate tagged with our entry id is ours: imported just before a crash. One that
+    // already holds the vault's certificate is preferred over one holding something else.
+    let ours = |o: &&ObservedCert| o.entry_tag.as_deref() == Some(d.entry_id.as_str());
+    let tagged = free()
+        .filter(ours)
+        .find(|o| o.fingerprint.as_deref() == Some(d.vault_fingerprint.as_str()))
+        .or_else(|| free().find(ours));
+    if let Some(o) = tagged {
         return match &o.fingerprint {
             Some(fp) if *fp == d.vault_fingerprint => Action::Adopt {
                 id: d.id,
@@ -301,6 +307,9 @@ fn plan_first(
             _ => flag(d, State::Failed, d.blocked.clone()),
         };
     }
+    // --replace-existing never takes a certificate tagged with another entry: certvault put
+    // it there for that entry (perhaps from another vault sharing the account).
+    let free = || free().filter(|o| o.entry_tag.is_none());
     if d.replace_existing {
         if let Some(o) =
             free().find(|o| o.fingerprint.as_deref() == Some(d.vault_fingerprint.as_str()))

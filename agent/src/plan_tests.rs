@@ -352,21 +352,29 @@ fn arb_observed() -> impl Strategy<Value = Observed> {
             prop::option::of(0u8..4),
             0i64..3,
             prop::option::of(0i64..3),
+            (any::<bool>(), any::<bool>()),
         ),
         0..4,
     )
     .prop_map(|v| Observed {
         certs: v
             .into_iter()
-            .map(|(a, fp, t, tag)| {
+            .map(|(a, fp, t, tag, (issued, other_names))| {
                 let arn = format!("arn:{a}");
                 (
                     arn.clone(),
                     ObservedCert {
                         arn,
-                        kind: "IMPORTED".into(),
+                        kind: if issued { "AMAZON_ISSUED" } else { "IMPORTED" }.into(),
                         imported_at: Some(t),
-                        domains: vec!["www.example.com".into()],
+                        domains: vec![
+                            if other_names {
+                                "api.example.com"
+                            } else {
+                                "www.example.com"
+                            }
+                            .into(),
+                        ],
                         fingerprint: fp.map(|f| format!("fp{f}")),
                         entry_tag: tag.map(|e| format!("e{e}")),
                     },
@@ -384,14 +392,15 @@ proptest! {
         mut desired in (arb_desired(0), arb_desired(1), arb_desired(2)).prop_map(|(a, b, c)| vec![a, b, c]),
         mut observed in arb_observed(),
         force in any::<bool>(),
+        push in any::<bool>(),
     ) {
         // Two deployments sharing an ARN are not a state the vault can reach.
         let mut seen = std::collections::BTreeSet::new();
         desired.retain(|d| d.arn.as_ref().is_none_or(|a| seen.insert(a.clone())));
         let mut clock = 100;
-        let first = plan(&desired, &observed, PlanOptions { force, push: false });
+        let first = plan(&desired, &observed, PlanOptions { force, push });
         simulate(&mut desired, &mut observed, &first, &mut clock);
-        let second = plan(&desired, &observed, PlanOptions { force, push: false });
+        let second = plan(&desired, &observed, PlanOptions { force, push });
         let changes: Vec<&Action> = second.iter().filter(|a| a.changes()).collect();
         prop_assert!(changes.is_empty(), "first {:?}\nsecond {:?}", first, second);
     }
@@ -453,4 +462,58 @@ fn regression_two_first_deploys_do_not_claim_the_same_arn() {
     let actions = plan(&[a, b], &o, PlanOptions::default());
     assert!(matches!(&actions[0], Action::Reimport { arn, .. } if arn == "arn:old"));
     assert_eq!(actions[1], Action::Import { id: 2 });
+}
+
+/// Found by `a_second_plan_changes_nothing` in CI: with two certificates tagged with its
+/// entry, a first deploy took the one not holding its certificate (and, blocked, failed)
+/// while the other held exactly the vault's certificate.
+#[test]
+fn regression_a_crash_left_twice_adopts_the_copy_that_matches() {
+    let d = Desired {
+        arn: None,
+        deployed_fingerprint: None,
+        imported_at: None,
+        blocked: Some("no private key".into()),
+        ..desired(1)
+    };
+    let stale = ObservedCert {
+        entry_tag: Some("e1".into()),
+        ..observed("arn:a", Some("v1"), 5)
+    };
+    let matching = ObservedCert {
+        entry_tag: Some("e1".into()),
+        ..observed("arn:b", Some("v2"), 6)
+    };
+    let a = one(d, vec![stale, matching], false);
+    assert!(
+        matches!(&a, Action::Adopt { arn, .. } if arn == "arn:b"),
+        "{a:?}"
+    );
+}
+
+/// Found with the case above: `--replace-existing` took over a certificate tagged with
+/// another entry, which that entry's own first deploy would then adopt again.
+#[test]
+fn regression_replace_existing_leaves_certificates_tagged_for_other_entries() {
+    let d = Desired {
+        arn: None,
+        deployed_fingerprint: None,
+        imported_at: None,
+        replace_existing: true,
+        ..desired(1)
+    };
+    let others = ObservedCert {
+        entry_tag: Some("e7".into()),
+        ..observed("arn:other", Some("v9"), 5)
+    };
+    assert_eq!(
+        one(d.clone(), vec![others.clone()], false),
+        Action::Import { id: 1 }
+    );
+    let untagged = observed("arn:old", Some("v9"), 5);
+    let a = one(d, vec![others, untagged], false);
+    assert!(
+        matches!(&a, Action::Reimport { arn, .. } if arn == "arn:old"),
+        "{a:?}"
+    );
 }
