@@ -7,7 +7,7 @@
 //! first deployments looking for something to adopt.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
     time::Instant,
 };
@@ -413,8 +413,6 @@ pub async fn sync<C: Connector>(
         .into_iter()
         .filter(|d| opts.only.is_empty() || opts.only.contains(&d.id))
         .collect();
-    let by_id: BTreeMap<i64, Deployment> = chosen.iter().map(|d| (d.id, d.clone())).collect();
-
     // Group by target and region; resolve each target once.
     let mut groups: BTreeMap<(String, String), Vec<Desired>> = BTreeMap::new();
     for d in &chosen {
@@ -423,6 +421,7 @@ pub async fn sync<C: Connector>(
             .or_default()
             .push(desired_of(d, now));
     }
+    let by_id: HashMap<i64, Deployment> = chosen.into_iter().map(|d| (d.id, d)).collect();
     let mut report = SyncReport::default();
     let mut rows: BTreeMap<i64, StatusRow> = BTreeMap::new();
     let row_of = |d: &Deployment| StatusRow {
@@ -558,15 +557,11 @@ pub async fn sync<C: Connector>(
         }
         applying.spawn(async move {
             let mut out = Vec::with_capacity(actions.len());
+            let desired: HashMap<i64, &Desired> = job.desired.iter().map(|d| (d.id, d)).collect();
             for a in actions {
-                let d = job
-                    .desired
-                    .iter()
-                    .find(|d| d.id == a.id())
-                    .expect("planned from these")
-                    .clone();
+                let d = desired[&a.id()];
                 let mut u = job
-                    .apply(&a, &d, materials.get(&a.id()), &summaries, &observed)
+                    .apply(&a, d, materials.get(&a.id()), &summaries, &observed)
                     .await;
                 u.account = account.clone();
                 out.push((a, u));
@@ -575,10 +570,10 @@ pub async fn sync<C: Connector>(
         });
     }
     while let Some(joined) = applying.join_next().await {
-        for (action, u) in joined.expect("apply tasks do not panic") {
+        let mut done = joined.expect("apply tasks do not panic");
+        for (_, u) in &mut done {
             let d = &by_id[&u.id];
             // A state change is worth an audit event even when ACM was not touched.
-            let mut u = u;
             if u.event.is_none() && u.state != d.state {
                 u.event = Some((
                     "deployment-state".into(),
@@ -595,13 +590,16 @@ pub async fn sync<C: Connector>(
                     ),
                 ));
             }
-            vault.update_deployment(&u)?;
+        }
+        vault.update_deployments(done.iter().map(|(_, u)| u))?;
+        for (action, u) in done {
+            let d = &by_id[&u.id];
             let mut r = row_of(d);
-            r.account = u.account.clone().or(r.account);
-            r.arn = u.arn.clone().or(r.arn);
-            r.acm_fingerprint = u.acm_fingerprint.clone().or(r.acm_fingerprint);
+            r.account = u.account.or(r.account);
+            r.arn = u.arn.or(r.arn);
+            r.acm_fingerprint = u.acm_fingerprint.or(r.acm_fingerprint);
             r.state = parse_state(&u.state);
-            r.detail = u.detail.clone();
+            r.detail = u.detail;
             r.last_synced = Some(OffsetDateTime::now_utc());
             if action.changes() && r.state != State::Failed {
                 report.changes += 1;

@@ -257,40 +257,58 @@ impl Vault {
 
     /// Records what a reconcile step found or did, with its audit event, in one transaction.
     pub fn update_deployment(&mut self, u: &DeploymentUpdate) -> Result<()> {
+        self.update_deployments([u])
+    }
+
+    /// Records what a region's reconcile steps found or did, with their audit events, in
+    /// one transaction (one commit per region and pass, not one per deployment).
+    pub fn update_deployments<'a>(
+        &mut self,
+        updates: impl IntoIterator<Item = &'a DeploymentUpdate>,
+    ) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let tx = self
             .conn
             .transaction()
             .map_err(Error::sqlite("recording a reconcile"))?;
-        tx.execute(
-            "UPDATE deployments SET state = ?2, detail = ?3, account = coalesce(?4, account), arn = coalesce(?5, arn),
-                deployed_fingerprint = coalesce(?6, deployed_fingerprint), imported_at = coalesce(?7, imported_at),
-                acm_fingerprint = coalesce(?8, acm_fingerprint), last_synced = ?9
-             WHERE id = ?1",
-            params![
-                u.id,
-                u.state,
-                u.detail,
-                u.account,
-                u.arn,
-                u.deployed_fingerprint,
-                u.imported_at.map(OffsetDateTime::unix_timestamp),
-                u.acm_fingerprint,
-                now_unix()
-            ],
-        )
-        .map_err(Error::sqlite("recording a reconcile"))?;
-        if let Some((action, detail)) = &u.event {
-            let entry: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT e.id, e.name FROM deployments d JOIN entries e ON e.id = d.entry_id WHERE d.id = ?1",
-                    [u.id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+        let now = now_unix();
+        {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE deployments SET state = ?2, detail = ?3, account = coalesce(?4, account), arn = coalesce(?5, arn),
+                        deployed_fingerprint = coalesce(?6, deployed_fingerprint), imported_at = coalesce(?7, imported_at),
+                        acm_fingerprint = coalesce(?8, acm_fingerprint), last_synced = ?9
+                     WHERE id = ?1",
                 )
-                .optional()
                 .map_err(Error::sqlite("recording a reconcile"))?;
-            let entry_ref = entry.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
-            audit::append(&tx, &keys.audit, &self.actor, action, entry_ref, detail)?;
+            let mut entry_of = tx
+                .prepare_cached(
+                    "SELECT e.id, e.name FROM deployments d JOIN entries e ON e.id = d.entry_id WHERE d.id = ?1",
+                )
+                .map_err(Error::sqlite("recording a reconcile"))?;
+            for u in updates {
+                update
+                    .execute(params![
+                        u.id,
+                        u.state,
+                        u.detail,
+                        u.account,
+                        u.arn,
+                        u.deployed_fingerprint,
+                        u.imported_at.map(OffsetDateTime::unix_timestamp),
+                        u.acm_fingerprint,
+                        now
+                    ])
+                    .map_err(Error::sqlite("recording a reconcile"))?;
+                if let Some((action, detail)) = &u.event {
+                    let entry: Option<(String, String)> = entry_of
+                        .query_row([u.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                        .map_err(Error::sqlite("recording a reconcile"))?;
+                    let entry_ref = entry.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+                    audit::append(&tx, &keys.audit, &self.actor, action, entry_ref, detail)?;
+                }
+            }
         }
         tx.commit().map_err(Error::sqlite("recording a reconcile"))
     }

@@ -611,6 +611,15 @@ impl Vault {
         self.actor = actor.into();
     }
 
+    /// For a long-running process (the agent): read the file through SQLite's own 8 MiB
+    /// page cache instead of a memory map, so the pages it touched do not stay resident.
+    /// Listing is a little slower; the agent reads each deployment once per pass.
+    pub fn without_memory_map(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "mmap_size", 0i64)
+            .map_err(Error::sqlite("configuring the vault connection"))
+    }
+
     /// The vault file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -291,10 +291,11 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     }
     let config = ctx.config()?;
     let mut v = ctx.open()?;
+    v.without_memory_map()?;
     let pass = unattended_passphrase(ctx)?;
     v.unlock(&pass)?;
     drop(pass);
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.agent_runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         let metrics = std::sync::Arc::new(std::sync::Mutex::new(agent::Metrics::default()));

@@ -60,6 +60,16 @@ impl Ctx {
             .context("cannot start the async runtime")
     }
 
+    /// The runtime of the long-running agent: one thread. Its work is waiting on AWS
+    /// (regions still run concurrently); a single thread keeps one malloc arena, where
+    /// worker threads would each keep their own high-water mark of a pass resident.
+    pub(crate) fn agent_runtime(&self) -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    }
+
     /// Opens the vault, locked.
     pub(crate) fn open(&self) -> Result<Vault> {
         Ok(Vault::open(&self.vault_path()?)?)

@@ -573,12 +573,23 @@ fn the_agent_reimports_a_renewal_by_itself_serves_metrics_and_stops_on_sigterm()
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let metrics = {
+    // The pass that re-imported records its metrics when it ends: poll until it has.
+    let scrape = || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         text
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let text = scrape();
+        if text.contains("certvault_aws_api_calls_total{operation=\"ImportCertificate\"}")
+            || Instant::now() >= deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     };
     assert!(
         metrics.contains("certvault_deployments{state=\"in-sync\"}"),
