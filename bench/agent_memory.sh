@@ -78,6 +78,6 @@ printf '\n| measure | value |\n|---|---|\n'
 printf '| deployments held by the agent | %s (in sync: %s) |\n' "$N" "$in_sync"
 printf '| deploy of %s certificates (emulator, quotas raised) | %s s |\n' "$N" "$((t1 - t0))"
 printf '| agent peak RSS (VmHWM) after 2 passes (includes Argon2id'"'"'s 64 MiB at unlock) | %.1f MB |\n' "$(echo "$hwm / 1024" | bc -l)"
-printf '| agent RSS now | %.1f MB (anonymous %.1f MB, file-backed: the mapped vault %.1f MB) |\n' "$(echo "$rss / 1024" | bc -l)" "$(echo "$anon / 1024" | bc -l)" "$(echo "$file / 1024" | bc -l)"
+printf '| agent RSS now | %.1f MB (anonymous %.1f MB, file-backed: the binary and libraries %.1f MB) |\n' "$(echo "$rss / 1024" | bc -l)" "$(echo "$anon / 1024" | bc -l)" "$(echo "$file / 1024" | bc -l)"
 printf '| duration of a no-op pass over %s deployments | %s s |\n' "$N" "$pass_s"
 printf '| target: under 100 MB | %s |\n' "$([ "$hwm" -lt 102400 ] && echo met || echo 'NOT met')"
