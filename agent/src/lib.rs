@@ -38,7 +38,9 @@ pub use crate::{
     },
     error::{ApiError, Error, ErrorKind, Result},
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, plan},
-    reconcile::{ACM_KEY_TYPES, StatusRow, SyncOptions, SyncReport, delete_from_acm, sync},
+    reconcile::{
+        ACM_KEY_TYPES, StatusRow, SyncOptions, SyncReport, delete_from_acm, not_importable, sync,
+    },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     retry::{CallCounts, CallStats, RateLimiter, RetryPolicy, with_retry},
 };

@@ -105,25 +105,42 @@ impl SyncReport {
     }
 }
 
-/// Why a deployment cannot be imported, checked before any AWS call.
-fn blocked(d: &Deployment, now: OffsetDateTime) -> Option<String> {
-    if !d.has_private_key {
+/// Why a certificate cannot be imported into ACM, if it cannot: no private key, a key type
+/// ACM does not take, or not valid at `now`. Checked by `deploy` before anything is
+/// recorded, and by every pass before any AWS call.
+pub fn not_importable(
+    has_private_key: bool,
+    key_algorithm: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Option<String> {
+    if !has_private_key {
         return Some("the vault holds no private key for it: import the key first".into());
     }
-    if !ACM_KEY_TYPES.contains(&d.key_algorithm.as_str()) {
+    if !ACM_KEY_TYPES.contains(&key_algorithm) {
         return Some(format!(
-            "ACM does not import {} keys (RSA 1024-4096 and EC P-256/P-384/P-521 only); nothing was sent to AWS",
-            d.key_algorithm
+            "ACM does not import {key_algorithm} keys (RSA 1024-4096 and EC P-256/P-384/P-521 only); nothing was sent to AWS"
         ));
     }
-    if d.not_before > now || d.not_after <= now {
+    if not_before > now || not_after <= now {
         return Some(format!(
             "the certificate is not valid now (valid {} to {}); ACM refuses it",
-            d.not_before.date(),
-            d.not_after.date()
+            not_before.date(),
+            not_after.date()
         ));
     }
     None
+}
+
+fn blocked(d: &Deployment, now: OffsetDateTime) -> Option<String> {
+    not_importable(
+        d.has_private_key,
+        &d.key_algorithm,
+        d.not_before,
+        d.not_after,
+        now,
+    )
 }
 
 fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {

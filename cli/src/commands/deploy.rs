@@ -29,26 +29,59 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
         .map(|t| vault::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
     let mut v = ctx.unlock()?;
-    // Resolve every entry first: one unknown name deploys nothing.
+    // Check every entry first: one unknown name, or one named entry ACM cannot take, and
+    // nothing is recorded or sent. Entries picked by --all or --tag that ACM cannot take
+    // are skipped with a note.
+    let now = time::OffsetDateTime::now_utc();
+    let why_not = |e: &vault::EntrySummary| {
+        agent::not_importable(
+            e.has_private_key,
+            &e.key_algorithm,
+            e.not_before,
+            e.not_after,
+            now,
+        )
+    };
     let mut entries: Vec<(String, String)> = Vec::new();
+    let mut refused = Vec::new();
     for e in &args.entries {
-        entries.push(v.resolve(e)?);
+        let e = v.show(e)?.summary;
+        match why_not(&e) {
+            Some(why) => refused.push(format!("  {}: {why}", e.name)),
+            None => entries.push((e.id, e.name)),
+        }
+    }
+    if !refused.is_empty() {
+        bail!(
+            "cannot deploy (nothing was recorded or sent to AWS):\n{}",
+            refused.join("\n")
+        );
     }
     if args.all || !tags.is_empty() {
         let filter = vault::ListFilter {
             tags,
             ..Default::default()
         };
+        let mut keyless = 0;
         for e in v.list(&filter)? {
-            if e.has_private_key || !args.all {
-                entries.push((e.id, e.name));
+            match why_not(&e) {
+                // Discovered certificates have no key: counted, not listed one by one.
+                Some(_) if !e.has_private_key => keyless += 1,
+                Some(why) => note(&format!("skipping {}: {why}", e.name)),
+                None => entries.push((e.id, e.name)),
             }
+        }
+        if keyless > 0 {
+            note(&format!(
+                "skipping {keyless} entr{} without a private key (discovered or imported without one)",
+                if keyless == 1 { "y" } else { "ies" }
+            ));
         }
     }
     entries.sort();
     entries.dedup();
     if entries.is_empty() {
-        bail!("no entry matches");
+        bail!("no entry to deploy: none matches, or none can be imported into ACM");
     }
     let mut only = BTreeSet::new();
     for (id, _) in &entries {

@@ -420,38 +420,83 @@ fn replace_existing_adopts_instead_of_duplicating_and_a_crash_is_adopted() {
 }
 
 #[test]
-fn what_acm_does_not_take_is_refused_before_any_aws_call() {
+fn what_acm_does_not_take_is_refused_before_anything_is_recorded() {
     let emu = emulator();
     let env = Env::init();
     env.import(&[
         &fixture("ed25519.pem"),
         &"--key",
         &fixture("ed25519.key.pem"),
+        &"--tag",
+        &"env=prod",
     ]);
     env.import(&[
         &fixture("expired.pem"),
         &"--key",
         &fixture("expired.key.pem"),
+        &"--tag",
+        &"env=prod",
     ]);
-    env.import(&[&fixture("rsa2048.pem")]);
-    for (name, reason) in [
+    env.import(&[&fixture("rsa2048.pem"), &"--tag", &"env=prod"]);
+    let refusals = [
         ("ed25519.fixture.test", "ACM does not import ED25519 keys"),
         ("expired.fixture.test", "not valid now"),
         ("rsa2048.fixture.test", "no private key"),
-    ] {
-        let (code, report, _) = run(&env, &emu, &["deploy", name, "--regions", "us-east-1"]);
-        assert_eq!(code, Some(1), "{name}");
-        let row = &rows(&report)[0];
-        assert_eq!(row["state"], "failed");
-        assert!(
-            row["detail"].as_str().unwrap().contains(reason),
-            "{name}: {row}"
-        );
+    ];
+    // Named: refused with the reason, and the vault is left exactly as it was.
+    for (name, reason) in refusals {
+        let before = env.vault_bytes();
+        let (code, _, err) = run(&env, &emu, &["deploy", name, "--regions", "us-east-1"]);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(reason), "{name}: {err}");
+        assert!(err.contains("nothing was recorded"), "{err}");
+        assert_eq!(env.vault_bytes(), before, "{name}: the vault changed");
     }
+    // One bad name among good ones: nothing deployed either.
+    cert(&env, "ok", "ok.example.com", 30);
+    env.import(&[
+        &env.path("ok.crt"),
+        &"--key",
+        &env.path("ok.key"),
+        &"--tag",
+        &"env=prod",
+    ]);
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &[
+            "deploy",
+            "ok.example.com",
+            "ed25519.fixture.test",
+            "--regions",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(rows(&env.json(&["status"])).is_empty());
     assert!(
         acm_contents(&emu, "us-east-1").is_empty(),
         "nothing reached ACM"
     );
+    // Picked by --tag: the ones ACM cannot take are skipped with a note, the rest deployed.
+    let args = ["deploy", "--tag", "env=prod", "--regions", "us-east-1"];
+    let (code, report, err) = run(&env, &emu, &args);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("skipping ed25519.fixture.test: ACM does not import ED25519 keys"),
+        "{err}"
+    );
+    assert!(err.contains("skipping expired.fixture.test"), "{err}");
+    assert!(
+        err.contains("skipping 1 entry without a private key"),
+        "{err}"
+    );
+    let deployed: Vec<String> = rows(&report)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(deployed, vec!["ok.example.com".to_owned()]);
+    assert_eq!(acm_contents(&emu, "us-east-1").len(), 1);
 }
 
 #[test]
