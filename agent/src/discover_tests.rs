@@ -39,6 +39,7 @@ fn cert(region: &str, n: usize, kind: &str, status: &str, days: i64) -> FakeCert
         },
         detail: AcmDetail::default(),
         pem: (status == "ISSUED").then(|| pem(&cn, days)),
+        chain: None,
         tags: Vec::new(),
     }
 }
@@ -154,6 +155,7 @@ async fn throttling_is_retried_and_counted() {
         Faults {
             throttle_first: 3,
             always: None,
+            ..Default::default()
         },
     );
     let (_d, mut v) = vault();
@@ -179,6 +181,7 @@ async fn a_failing_region_is_reported_and_the_others_still_recorded() {
             Faults {
                 throttle_first: 0,
                 always: Some("AccessDeniedException"),
+                ..Default::default()
             },
         );
         s.faults.insert(
@@ -186,6 +189,7 @@ async fn a_failing_region_is_reported_and_the_others_still_recorded() {
             Faults {
                 throttle_first: 0,
                 always: Some("LimitExceededException"),
+                ..Default::default()
             },
         );
     }
@@ -227,6 +231,7 @@ async fn a_failing_region_is_reported_and_the_others_still_recorded() {
         Faults {
             throttle_first: 0,
             always: Some("AccessDeniedException"),
+            ..Default::default()
         },
     );
     let r = run(&fake, &mut v, &["us-east-1"], false).await;
@@ -243,6 +248,7 @@ async fn throttled_past_the_budget_fails_the_region_only() {
         Faults {
             throttle_first: 0,
             always: Some("ThrottlingException"),
+            ..Default::default()
         },
     );
     let (_d, mut v) = vault();

@@ -1,5 +1,6 @@
 //! An in-process ACM/IAM stand-in behind the same traits as the SDK, for what the emulator
-//! cannot do: paging, throttling, quota errors, access denied, email validation, statuses.
+//! cannot do: paging, throttling, quota errors, access denied, lost answers, credentials
+//! that start resolving to another account, email validation, statuses.
 
 use std::{
     collections::BTreeMap,
@@ -14,12 +15,16 @@ use crate::{
     error::{ApiError, ErrorKind},
 };
 
+/// The account the fake's credentials resolve to unless told otherwise.
+pub(crate) const ACCOUNT: &str = "123456789012";
+
 /// One fake certificate.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FakeCert {
     pub(crate) summary: AcmSummary,
     pub(crate) detail: AcmDetail,
     pub(crate) pem: Option<String>,
+    pub(crate) chain: Option<String>,
     pub(crate) tags: Vec<(String, String)>,
 }
 
@@ -30,15 +35,54 @@ pub(crate) struct Faults {
     pub(crate) throttle_first: u32,
     /// Answer every call with this error code.
     pub(crate) always: Option<&'static str>,
+    /// ImportCertificate does its work, then the answer is lost (the client sees a 500):
+    /// this many times.
+    pub(crate) lose_import_answers: u32,
+    /// Every call of these operations fails with this error code.
+    pub(crate) fail_ops: BTreeMap<&'static str, &'static str>,
+    /// Describe, Get and ListTags of these ARNs fail with this error code.
+    pub(crate) fail_arns: BTreeMap<String, &'static str>,
+    /// DescribeCertificate of a certificate this fake imported fails (AccessDenied).
+    pub(crate) fail_describe_of_imported: bool,
+    /// ListCertificates leaves these ARNs out (a lagging or inconsistent listing).
+    pub(crate) unlisted: Vec<String>,
+}
+
+/// Something to run when a call arrives (to change the world in the middle of a pass).
+#[derive(Clone, Default)]
+pub(crate) struct Hook(pub(crate) Option<Arc<dyn Fn(&'static str) + Send + Sync>>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Hook(set)"
+        } else {
+            "Hook(none)"
+        })
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// Certificates by location: the region for [`ACCOUNT`], `account/region` otherwise.
     pub(crate) certs: BTreeMap<String, Vec<FakeCert>>,
     pub(crate) faults: BTreeMap<String, Faults>,
     pub(crate) page_size: usize,
     pub(crate) calls: Vec<(String, &'static str)>,
     pub(crate) clock: i64,
+    /// The account credentials resolve to now (default [`ACCOUNT`]).
+    pub(crate) account: Option<String>,
+    /// Called (outside the lock) before every call is answered.
+    pub(crate) hook: Hook,
+    imported: Vec<String>,
+}
+
+fn location(account: &str, region: &str) -> String {
+    if account == ACCOUNT {
+        region.to_owned()
+    } else {
+        format!("{account}/{region}")
+    }
 }
 
 /// The fake account: shared state, cloned into every client.
@@ -68,43 +112,153 @@ impl Fake {
             .count()
     }
 
-    fn enter(&self, region: &str, op: &'static str) -> Result<(), ApiError> {
+    /// Faults of a region, to change.
+    pub(crate) fn faults(&self, region: &str, f: impl FnOnce(&mut Faults)) {
+        f(self
+            .state
+            .lock()
+            .unwrap()
+            .faults
+            .entry(region.to_owned())
+            .or_default());
+    }
+
+    /// Certificates of a location (`region`, or `account/region`).
+    pub(crate) fn certs(&self, loc: &str) -> Vec<FakeCert> {
+        self.state
+            .lock()
+            .unwrap()
+            .certs
+            .get(loc)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn enter(&self, region: &str, op: &'static str, arn: Option<&str>) -> Result<(), ApiError> {
+        let hook = self.state.lock().unwrap().hook.clone();
+        if let Some(h) = hook.0 {
+            h(op);
+        }
         let mut s = self.state.lock().unwrap();
         s.calls.push((region.to_owned(), op));
+        let imported = arn.is_some_and(|a| s.imported.iter().any(|i| i == a));
         let f = s.faults.entry(region.to_owned()).or_default();
         let code = if let Some(code) = f.always {
             Some(code)
         } else if f.throttle_first > 0 {
             f.throttle_first -= 1;
             Some("ThrottlingException")
+        } else if let Some(code) = f.fail_ops.get(op) {
+            Some(*code)
+        } else if let Some(code) = arn.and_then(|a| f.fail_arns.get(a)) {
+            Some(*code)
+        } else if op == "DescribeCertificate" && imported && f.fail_describe_of_imported {
+            Some("AccessDeniedException")
         } else {
             None
         };
         match code {
             None => Ok(()),
-            Some(code) => Err(ApiError {
-                kind: ErrorKind::from_code(code, Some(400)),
-                operation: op,
-                region: region.to_owned(),
-                code: code.into(),
-                message: "injected by the fake".into(),
-                attempts: 1,
-            }),
+            Some(code) => Err(err(region, op, code, "injected by the fake")),
         }
+    }
+}
+
+/// The common name and DNS names of a PEM certificate, as ACM lists them.
+fn names_of(pem_text: &str) -> Option<(Option<String>, Vec<String>)> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let der = pem::parse(pem_text).ok()?.into_contents();
+    let (_, c) = X509Certificate::from_der(&der).ok()?;
+    let cn = c
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|n| n.as_str().ok())
+        .map(str::to_owned);
+    let sans = c
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|e| {
+            e.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((cn, sans))
+}
+
+fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
+    let status = match code {
+        "InternalFailure" => 500,
+        _ => 400,
+    };
+    ApiError {
+        kind: ErrorKind::from_code(code, Some(status)),
+        operation: op,
+        region: region.to_owned(),
+        code: code.into(),
+        message: message.into(),
+        attempts: 1,
     }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakeAcm {
     fake: Fake,
+    account: String,
     region: String,
+}
+
+impl FakeAcm {
+    fn loc(&self) -> String {
+        location(&self.account, &self.region)
+    }
+
+    fn find<T>(
+        &self,
+        op: &'static str,
+        arn: &str,
+        f: impl FnOnce(&FakeCert) -> T,
+    ) -> Result<T, ApiError> {
+        let s = self.fake.state.lock().unwrap();
+        s.certs
+            .get(&self.loc())
+            .and_then(|certs| certs.iter().find(|c| c.summary.arn == arn))
+            .map(f)
+            .ok_or_else(|| {
+                err(
+                    &self.region,
+                    op,
+                    "ResourceNotFoundException",
+                    &format!("Could not find certificate {arn}."),
+                )
+            })
+    }
 }
 
 impl AcmApi for FakeAcm {
     async fn list_certificates(&self, next_token: Option<String>) -> Result<ListPage, ApiError> {
-        self.fake.enter(&self.region, "ListCertificates")?;
+        self.fake.enter(&self.region, "ListCertificates", None)?;
         let s = self.fake.state.lock().unwrap();
-        let all = s.certs.get(&self.region).cloned().unwrap_or_default();
+        let hidden = s
+            .faults
+            .get(&self.region)
+            .map(|f| f.unlisted.clone())
+            .unwrap_or_default();
+        let all: Vec<FakeCert> = s
+            .certs
+            .get(&self.loc())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| !hidden.contains(&c.summary.arn))
+            .collect();
         let size = if s.page_size == 0 {
             usize::MAX
         } else {
@@ -119,35 +273,27 @@ impl AcmApi for FakeAcm {
     }
 
     async fn describe_certificate(&self, arn: &str) -> Result<(AcmSummary, AcmDetail), ApiError> {
-        self.fake.enter(&self.region, "DescribeCertificate")?;
-        let s = self.fake.state.lock().unwrap();
-        let c = s.certs[&self.region]
-            .iter()
-            .find(|c| c.summary.arn == arn)
-            .unwrap();
-        Ok((c.summary.clone(), c.detail.clone()))
+        self.fake
+            .enter(&self.region, "DescribeCertificate", Some(arn))?;
+        self.find("DescribeCertificate", arn, |c| {
+            (c.summary.clone(), c.detail.clone())
+        })
     }
 
     async fn get_certificate(&self, arn: &str) -> Result<CertificatePem, ApiError> {
-        self.fake.enter(&self.region, "GetCertificate")?;
-        let s = self.fake.state.lock().unwrap();
-        let c = s.certs[&self.region]
-            .iter()
-            .find(|c| c.summary.arn == arn)
-            .unwrap();
-        match &c.pem {
-            Some(pem) => Ok(CertificatePem {
-                certificate: pem.clone(),
-                chain: None,
+        self.fake.enter(&self.region, "GetCertificate", Some(arn))?;
+        let found = self.find("GetCertificate", arn, |c| (c.pem.clone(), c.chain.clone()))?;
+        match found {
+            (Some(pem), chain) => Ok(CertificatePem {
+                certificate: pem,
+                chain,
             }),
-            None => Err(ApiError {
-                kind: ErrorKind::NotFound,
-                operation: "GetCertificate",
-                region: self.region.clone(),
-                code: "RequestInProgressException".into(),
-                message: "no certificate yet".into(),
-                attempts: 1,
-            }),
+            (None, _) => Err(err(
+                &self.region,
+                "GetCertificate",
+                "RequestInProgressException",
+                "no certificate yet",
+            )),
         }
     }
 }
@@ -159,19 +305,31 @@ impl AcmWrite for FakeAcm {
         arn: Option<&str>,
         tags: &[(String, String)],
     ) -> Result<String, ApiError> {
-        self.fake.enter(&self.region, "ImportCertificate")?;
+        self.fake.enter(&self.region, "ImportCertificate", arn)?;
         let mut s = self.fake.state.lock().unwrap();
         s.clock += 1;
         let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000 + s.clock).unwrap();
-        let certs = s.certs.entry(self.region.clone()).or_default();
+        let loc = self.loc();
+        let n = s.imported.len();
+        let certs = s.certs.entry(loc).or_default();
         let arn = match arn {
-            Some(a) => a.to_owned(),
+            Some(a) => {
+                if !certs.iter().any(|c| c.summary.arn == a) {
+                    return Err(err(
+                        &self.region,
+                        "ImportCertificate",
+                        "ResourceNotFoundException",
+                        &format!("Could not find certificate {a}."),
+                    ));
+                }
+                a.to_owned()
+            }
             None => format!(
-                "arn:aws:acm:{}:123456789012:certificate/imported-{}",
-                self.region,
-                certs.len()
+                "arn:aws:acm:{}:{}:certificate/imported-{n}",
+                self.region, self.account
             ),
         };
+        let domains = vault::pem_certificate_identity(&material.certificate);
         let cert = match certs.iter_mut().find(|c| c.summary.arn == arn) {
             Some(c) => c,
             None => {
@@ -189,51 +347,73 @@ impl AcmWrite for FakeAcm {
             }
         };
         cert.pem = Some(material.certificate.clone());
+        cert.chain = material.chain.clone();
         cert.summary.imported_at = Some(now);
+        if let Some((_, key_algorithm)) = domains {
+            cert.summary.key_algorithm = Some(key_algorithm);
+        }
+        if let Some((cn, sans)) = names_of(&material.certificate) {
+            cert.summary.domain = cn.or_else(|| sans.first().cloned()).unwrap_or_default();
+            cert.summary.sans = sans;
+        }
+        s.imported.push(arn.clone());
+        let f = s.faults.entry(self.region.clone()).or_default();
+        if f.lose_import_answers > 0 {
+            f.lose_import_answers -= 1;
+            return Err(err(
+                &self.region,
+                "ImportCertificate",
+                "InternalFailure",
+                "the answer was lost (injected by the fake)",
+            ));
+        }
         Ok(arn)
     }
 
     async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
-        self.fake.enter(&self.region, "AddTagsToCertificate")?;
+        self.fake
+            .enter(&self.region, "AddTagsToCertificate", Some(arn))?;
+        self.find("AddTagsToCertificate", arn, |_| ())?;
         let mut s = self.fake.state.lock().unwrap();
+        let loc = self.loc();
         let c = s
             .certs
-            .get_mut(&self.region)
+            .get_mut(&loc)
             .unwrap()
             .iter_mut()
             .find(|c| c.summary.arn == arn)
             .unwrap();
-        c.tags.extend(tags.iter().cloned());
+        for (k, v) in tags {
+            c.tags.retain(|(old, _)| old != k);
+            c.tags.push((k.clone(), v.clone()));
+        }
         Ok(())
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
-        self.fake.enter(&self.region, "ListTagsForCertificate")?;
-        let s = self.fake.state.lock().unwrap();
-        Ok(s.certs[&self.region]
-            .iter()
-            .find(|c| c.summary.arn == arn)
-            .map(|c| c.tags.clone())
-            .unwrap_or_default())
+        self.fake
+            .enter(&self.region, "ListTagsForCertificate", Some(arn))?;
+        self.find("ListTagsForCertificate", arn, |c| c.tags.clone())
     }
 
     async fn delete_certificate(&self, arn: &str) -> Result<(), ApiError> {
-        self.fake.enter(&self.region, "DeleteCertificate")?;
-        let mut s = self.fake.state.lock().unwrap();
-        let certs = s.certs.get_mut(&self.region).unwrap();
-        if let Some(c) = certs.iter().find(|c| c.summary.arn == arn)
-            && !c.detail.in_use_by.is_empty()
-        {
-            return Err(ApiError {
-                kind: ErrorKind::InUse,
-                operation: "DeleteCertificate",
-                region: self.region.clone(),
-                code: "ResourceInUseException".into(),
-                message: format!("in use by {}", c.detail.in_use_by.join(", ")),
-                attempts: 1,
-            });
+        self.fake
+            .enter(&self.region, "DeleteCertificate", Some(arn))?;
+        let in_use = self.find("DeleteCertificate", arn, |c| c.detail.in_use_by.clone())?;
+        if !in_use.is_empty() {
+            return Err(err(
+                &self.region,
+                "DeleteCertificate",
+                "ResourceInUseException",
+                &format!("in use by {}", in_use.join(", ")),
+            ));
         }
-        certs.retain(|c| c.summary.arn != arn);
+        let mut s = self.fake.state.lock().unwrap();
+        let loc = self.loc();
+        s.certs
+            .get_mut(&loc)
+            .unwrap()
+            .retain(|c| c.summary.arn != arn);
         Ok(())
     }
 }
@@ -255,22 +435,30 @@ impl IamApi for FakeIam {
 }
 
 impl Connector for Fake {
-    type Session = ();
+    type Session = String;
     type Acm = FakeAcm;
     type Iam = FakeIam;
 
-    async fn connect(&self, _target: &Target) -> Result<((), String), ApiError> {
-        Ok(((), "123456789012".into()))
+    async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
+        let account = self
+            .state
+            .lock()
+            .unwrap()
+            .account
+            .clone()
+            .unwrap_or_else(|| ACCOUNT.to_owned());
+        Ok((account.clone(), account))
     }
 
-    fn acm(&self, _session: &(), region: &str) -> FakeAcm {
+    fn acm(&self, session: &String, region: &str) -> FakeAcm {
         FakeAcm {
             fake: self.clone(),
+            account: session.clone(),
             region: region.to_owned(),
         }
     }
 
-    fn iam(&self, _session: &()) -> FakeIam {
+    fn iam(&self, _session: &String) -> FakeIam {
         FakeIam
     }
 }

@@ -2,8 +2,24 @@
 //! a region that refuses access, and deleting a certificate that is in use.
 
 use super::*;
-use crate::fake::{Fake, Faults};
+use crate::fake::{Fake, FakeCert, Faults};
 use vault::{Bundle, ImportOptions, InputPasswords, Passphrase};
+
+/// A fresh self-signed P-256 certificate and key for `cn`, valid for 90 days.
+fn fresh_bundle(cn: &str) -> Bundle {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(90);
+    let pem = format!(
+        "{}{}",
+        p.self_signed(&key).unwrap().pem(),
+        key.serialize_pem()
+    );
+    Bundle::from_bytes(cn, pem.as_bytes(), None, None, InputPasswords::default()).unwrap()
+}
 
 fn vault_with(names: &[&str]) -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();
@@ -13,22 +29,22 @@ fn vault_with(names: &[&str]) -> (tempfile::TempDir, Vault) {
     )
     .unwrap();
     for cn in names {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(vec![(*cn).to_owned()]).unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, *cn);
-        let now = OffsetDateTime::now_utc();
-        p.not_before = now - time::Duration::days(1);
-        p.not_after = now + time::Duration::days(90);
-        let pem = format!(
-            "{}{}",
-            p.self_signed(&key).unwrap().pem(),
-            key.serialize_pem()
-        );
-        let b =
-            Bundle::from_bytes(cn, pem.as_bytes(), None, None, InputPasswords::default()).unwrap();
-        v.import(vec![b], &ImportOptions::default()).unwrap();
+        v.import(vec![fresh_bundle(cn)], &ImportOptions::default())
+            .unwrap();
     }
     (dir, v)
+}
+
+/// Adds `bundle` under `name` (a new entry, or a renewal of the entry of that name).
+fn add(v: &mut Vault, name: &str, bundle: Bundle) {
+    v.import(
+        vec![bundle],
+        &ImportOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -39,6 +55,7 @@ async fn throttled_imports_are_retried_and_every_region_is_deployed() {
         Faults {
             throttle_first: 4,
             always: None,
+            ..Default::default()
         },
     );
     let (_d, mut v) = vault_with(&["a.example.com", "b.example.com"]);
@@ -104,6 +121,7 @@ async fn a_region_that_refuses_access_fails_alone() {
         Faults {
             throttle_first: 0,
             always: Some("AccessDeniedException"),
+            ..Default::default()
         },
     );
     let (_d, mut v) = vault_with(&["a.example.com"]);
@@ -198,5 +216,452 @@ async fn regression_a_target_gone_from_the_config_never_falls_back_to_ambient_cr
         fake.calls("ListCertificates") + fake.calls("ImportCertificate"),
         0,
         "nothing sent to AWS"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions: each is a way the sync engine broke its promises (issue "Sync you can
+// trust"), reproduced with the in-process fake because the emulator cannot lose answers,
+// switch accounts under a profile or fail one call on purpose.
+// ---------------------------------------------------------------------------------------
+
+fn deploy(v: &mut Vault, name: &str, region: &str, replace: bool, auto: bool) -> i64 {
+    v.add_deployment(name, "default", region, replace, auto)
+        .unwrap()
+}
+
+async fn pass(fake: &Fake, v: &mut Vault) -> SyncReport {
+    sync(fake, v, &Config::default(), &SyncOptions::default())
+        .await
+        .unwrap()
+}
+
+fn row<'a>(r: &'a SyncReport, name: &str, region: &str) -> &'a StatusRow {
+    r.deployments
+        .iter()
+        .find(|d| d.name == name && d.region == region)
+        .unwrap_or_else(|| panic!("no row for {name} in {region}: {r:#?}"))
+}
+
+/// A second connection to the vault file, the way another process (or an attacker) sees it.
+fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.path().join("v.db")).unwrap()
+}
+
+/// Certificates in a fake location tagged for `entry`.
+fn tagged(fake: &Fake, loc: &str, entry: &str) -> usize {
+    fake.certs(loc)
+        .iter()
+        .filter(|c| c.tags.iter().any(|(k, v)| k == ENTRY_TAG && v == entry))
+        .count()
+}
+
+fn entry_id(v: &Vault, name: &str) -> String {
+    v.resolve(name).unwrap().0
+}
+
+/// Issue item 1: a target whose credentials start resolving to another account (a
+/// re-pointed profile) made every ARN look missing and, with auto-redeploy, imported every
+/// certificate and key into that other account.
+#[tokio::test(start_paused = true)]
+async fn regression_credentials_resolving_to_another_account_never_import_there() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, true);
+    assert!(pass(&fake, &mut v).await.all_in_sync());
+    fake.state.lock().unwrap().account = Some("999999999999".into());
+    let imports = fake.calls("ImportCertificate");
+    let r = pass(&fake, &mut v).await;
+    let d = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(d.state, State::Failed, "{d:#?}");
+    let detail = d.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("123456789012") && detail.contains("999999999999"),
+        "both accounts named: {detail}"
+    );
+    assert_eq!(fake.calls("ImportCertificate"), imports, "nothing sent");
+    assert!(fake.certs("999999999999/us-east-1").is_empty());
+}
+
+/// Issue item 1, second half: a deployment is `missing` only when DescribeCertificate says
+/// the ARN is gone, not because a listing left it out.
+#[tokio::test(start_paused = true)]
+async fn regression_a_certificate_left_out_of_a_listing_is_not_missing() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, true);
+    let r = pass(&fake, &mut v).await;
+    let arn = row(&r, "a.example.com", "us-east-1").arn.clone().unwrap();
+    fake.faults("us-east-1", |f| f.unlisted = vec![arn.clone()]);
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(row(&r, "a.example.com", "us-east-1").state, State::InSync);
+    assert_eq!(fake.certs("us-east-1").len(), 1, "no second copy");
+    // Gone for real: then it is missing (and, with auto-redeploy, re-created).
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .get_mut("us-east-1")
+        .unwrap()
+        .clear();
+    let r = pass(&fake, &mut v).await;
+    let d = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(d.state, State::InSync, "{d:#?}");
+    assert_ne!(
+        d.arn.as_deref(),
+        Some(arn.as_str()),
+        "re-created under a new ARN"
+    );
+}
+
+/// Issue item 2: one entry whose key cannot be opened aborted the whole pass.
+#[tokio::test(start_paused = true)]
+async fn regression_one_unopenable_key_fails_only_its_deployment() {
+    let fake = Fake::default();
+    let (dir, mut v) = vault_with(&["a.example.com", "b.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    deploy(&mut v, "b.example.com", "us-east-1", false, false);
+    deploy(&mut v, "b.example.com", "eu-west-1", false, false);
+    db(&dir)
+        .execute(
+            "UPDATE versions SET key_sealed = randomblob(length(key_sealed)) WHERE entry_id = (SELECT id FROM entries WHERE name = 'a.example.com')",
+            [],
+        )
+        .unwrap();
+    let r = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
+        .await
+        .expect("the pass goes on");
+    let a = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(a.state, State::Failed);
+    assert!(
+        a.detail.as_deref().unwrap().contains("does not open"),
+        "{a:#?}"
+    );
+    assert_eq!(row(&r, "b.example.com", "us-east-1").state, State::InSync);
+    assert_eq!(row(&r, "b.example.com", "eu-west-1").state, State::InSync);
+    assert_eq!(r.failures, 1);
+}
+
+/// Issue item 2: an entry removed (by another process) in the middle of a pass aborted it.
+#[tokio::test(start_paused = true)]
+async fn regression_an_entry_removed_mid_pass_fails_only_its_deployment() {
+    let fake = Fake::default();
+    let (dir, mut v) = vault_with(&["a.example.com", "b.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    deploy(&mut v, "b.example.com", "us-east-1", false, false);
+    let path = dir.path().join("v.db");
+    let removed = std::sync::atomic::AtomicBool::new(false);
+    fake.state.lock().unwrap().hook = crate::fake::Hook(Some(std::sync::Arc::new(move |op| {
+        if op == "ListCertificates" && !removed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "foreign_keys", true).unwrap();
+            c.execute("DELETE FROM entries WHERE name = 'a.example.com'", [])
+                .unwrap();
+        }
+    })));
+    let r = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
+        .await
+        .expect("the pass goes on");
+    assert_eq!(row(&r, "b.example.com", "us-east-1").state, State::InSync);
+    assert_eq!(
+        tagged(&fake, "us-east-1", &entry_id(&v, "b.example.com")),
+        1
+    );
+}
+
+/// Issue item 2: one unrelated certificate whose tags could not be read (another team's,
+/// being deleted) failed the whole region.
+#[tokio::test(start_paused = true)]
+async fn regression_an_unreadable_foreign_certificate_does_not_fail_the_region() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com", "b.example.com"]);
+    let foreign = "arn:aws:acm:us-east-1:123456789012:certificate/theirs";
+    fake.add(
+        "us-east-1",
+        FakeCert {
+            summary: vault::AcmSummary {
+                arn: foreign.into(),
+                kind: "IMPORTED".into(),
+                status: "ISSUED".into(),
+                domain: "a.example.com".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    fake.faults("us-east-1", |f| {
+        f.fail_arns.insert(foreign.into(), "AccessDeniedException");
+    });
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    deploy(&mut v, "b.example.com", "us-east-1", false, false);
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(
+        row(&r, "b.example.com", "us-east-1").state,
+        State::InSync,
+        "{r:#?}"
+    );
+    // `a` shares its name with the unreadable certificate, which could be an earlier import
+    // of its own: it waits (failed, with the reason) rather than risk a second copy.
+    let a = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(a.state, State::Failed);
+    assert!(a.detail.as_deref().unwrap().contains(foreign), "{a:#?}");
+}
+
+/// Issue item 3: ImportCertificate was retried after a lost answer (ACM had imported), so
+/// a second tagged copy was made and the first orphaned.
+#[tokio::test(start_paused = true)]
+async fn regression_a_lost_import_answer_is_adopted_not_imported_twice() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    fake.faults("us-east-1", |f| f.lose_import_answers = 1);
+    let first = pass(&fake, &mut v).await;
+    let second = pass(&fake, &mut v).await;
+    assert_eq!(
+        fake.certs("us-east-1").len(),
+        1,
+        "exactly one copy: {first:#?}"
+    );
+    let d = row(&second, "a.example.com", "us-east-1");
+    assert_eq!(d.state, State::InSync, "{d:#?}");
+    assert_eq!(
+        d.arn.as_deref(),
+        Some(fake.certs("us-east-1")[0].summary.arn.as_str())
+    );
+}
+
+/// Issue item 3: a re-created certificate's ARN was recorded only after Describe
+/// succeeded; when it failed, the next pass imported yet another copy.
+#[tokio::test(start_paused = true)]
+async fn regression_a_recreated_certificate_is_recorded_even_when_describe_fails() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, true);
+    pass(&fake, &mut v).await;
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .get_mut("us-east-1")
+        .unwrap()
+        .clear();
+    fake.faults("us-east-1", |f| f.fail_describe_of_imported = true);
+    pass(&fake, &mut v).await;
+    fake.faults("us-east-1", |f| f.fail_describe_of_imported = false);
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(fake.certs("us-east-1").len(), 1, "one re-created copy");
+    assert_eq!(row(&r, "a.example.com", "us-east-1").state, State::InSync);
+}
+
+/// Issue item 3: tag adoption ran only for deployments without an ARN, so a re-create
+/// whose earlier attempt was not recorded imported again.
+#[tokio::test(start_paused = true)]
+async fn regression_a_recreate_adopts_its_tagged_copy() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, true);
+    pass(&fake, &mut v).await;
+    // The ARN is gone; a copy tagged for the entry (an unrecorded re-create) is there.
+    let entry = entry_id(&v, "a.example.com");
+    let mut copy = fake.certs("us-east-1").remove(0);
+    copy.summary.arn = "arn:aws:acm:us-east-1:123456789012:certificate/unrecorded".into();
+    copy.summary.domain = "a.example.com".into();
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .insert("us-east-1".into(), vec![copy]);
+    let imports = fake.calls("ImportCertificate");
+    let r = pass(&fake, &mut v).await;
+    let d = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(d.state, State::InSync, "{d:#?}");
+    assert_eq!(
+        d.arn.as_deref(),
+        Some("arn:aws:acm:us-east-1:123456789012:certificate/unrecorded")
+    );
+    assert_eq!(
+        fake.calls("ImportCertificate"),
+        imports,
+        "adopted, not imported"
+    );
+    assert_eq!(tagged(&fake, "us-east-1", &entry), 1);
+}
+
+/// Issue item 5: an in-sync result recorded ImportedAt but not the deployed fingerprint,
+/// so the next pass called it outdated and re-imported for nothing.
+#[tokio::test(start_paused = true)]
+async fn regression_in_sync_records_the_deployed_fingerprint() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    let r = pass(&fake, &mut v).await;
+    let arn = row(&r, "a.example.com", "us-east-1").arn.clone().unwrap();
+    // A renewal lands in the vault; someone pushes it into the ARN out of band.
+    add(&mut v, "a.example.com", fresh_bundle("a.example.com"));
+    crate::aws::AcmWrite::import_certificate(
+        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &v.import_material("a.example.com").unwrap(),
+        Some(&arn),
+        &[],
+    )
+    .await
+    .unwrap();
+    let imports = fake.calls("ImportCertificate");
+    for _ in 0..3 {
+        let r = pass(&fake, &mut v).await;
+        assert_eq!(
+            row(&r, "a.example.com", "us-east-1").state,
+            State::InSync,
+            "{r:#?}"
+        );
+    }
+    assert_eq!(
+        fake.calls("ImportCertificate"),
+        imports,
+        "nothing re-imported"
+    );
+}
+
+/// Issue item 6: --replace-existing took over an ARN another deployment had adopted: the
+/// owned set was built from the selection only, and adoption never tagged the ARN.
+#[tokio::test(start_paused = true)]
+async fn regression_replace_existing_never_takes_an_arn_another_deployment_adopted() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["x.example.com"]);
+    // The region already holds x's certificate, imported by hand (untagged).
+    let m = v.import_material("x.example.com").unwrap();
+    let by_hand = crate::aws::AcmWrite::import_certificate(
+        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &m,
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
+    let x = deploy(&mut v, "x.example.com", "us-east-1", true, false);
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(
+        row(&r, "x.example.com", "us-east-1").arn.as_deref(),
+        Some(by_hand.as_str())
+    );
+    let entry = entry_id(&v, "x.example.com");
+    assert_eq!(
+        tagged(&fake, "us-east-1", &entry),
+        1,
+        "adoption tags the ARN"
+    );
+    // Another entry for the same names, deployed on its own with --replace-existing.
+    add(&mut v, "x-second", fresh_bundle("x.example.com"));
+    let y = deploy(&mut v, "x-second", "us-east-1", true, false);
+    let opts = SyncOptions {
+        only: [y].into(),
+        push: true,
+        ..Default::default()
+    };
+    let r = sync(&fake, &mut v, &Config::default(), &opts)
+        .await
+        .unwrap();
+    assert_ne!(
+        row(&r, "x-second", "us-east-1").arn.as_deref(),
+        Some(by_hand.as_str()),
+        "{r:#?}"
+    );
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(row(&r, "x.example.com", "us-east-1").state, State::InSync);
+    assert_eq!(row(&r, "x.example.com", "us-east-1").id, x);
+}
+
+/// A leaf for `cn` issued by a fresh intermediate under a fresh root, with its chain and
+/// key; and a second, different chain for the same leaf (a cross-signed intermediate).
+fn chained(cn: &str) -> (Bundle, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let now = OffsetDateTime::now_utc();
+    let ca = |name: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(3650);
+        p
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = ca("Root A").self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::new(ca("Root A"), root_key);
+    let other_key = KeyPair::generate().unwrap();
+    let other_root = ca("Root B").self_signed(&other_key).unwrap();
+    let other_issuer = Issuer::new(ca("Root B"), other_key);
+    let int_key = KeyPair::generate().unwrap();
+    let int = ca("Issuing CA").signed_by(&int_key, &root_issuer).unwrap();
+    let cross = ca("Issuing CA").signed_by(&int_key, &other_issuer).unwrap();
+    let int_issuer = Issuer::new(ca("Issuing CA"), int_key);
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec![cn.to_owned()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(90);
+    let leaf = p.signed_by(&key, &int_issuer).unwrap();
+    let text = format!(
+        "{}{}{}{}",
+        leaf.pem(),
+        int.pem(),
+        root.pem(),
+        key.serialize_pem()
+    );
+    let b = Bundle::from_bytes(cn, text.as_bytes(), None, None, InputPasswords::default()).unwrap();
+    (b, format!("{}{}", cross.pem(), other_root.pem()))
+}
+
+/// Issue item 7: only the leaf was compared, even with --deep, so a certificate served
+/// with another chain read in-sync.
+#[tokio::test(start_paused = true)]
+async fn regression_deep_compares_the_whole_chain() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&[]);
+    let (b, other_chain) = chained("c.example.com");
+    add(&mut v, "c.example.com", b);
+    deploy(&mut v, "c.example.com", "us-east-1", false, false);
+    assert!(pass(&fake, &mut v).await.all_in_sync());
+    // Our leaf, re-imported by someone with another chain: ImportedAt moves.
+    {
+        let mut s = fake.state.lock().unwrap();
+        let c = &mut s.certs.get_mut("us-east-1").unwrap()[0];
+        c.chain = Some(other_chain.clone());
+        c.summary.imported_at = c
+            .summary
+            .imported_at
+            .map(|t| t + time::Duration::seconds(5));
+    }
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(
+        row(&r, "c.example.com", "us-east-1").state,
+        State::Drifted,
+        "{r:#?}"
+    );
+    // With ImportedAt unchanged, only --deep reads it.
+    let (_d, mut v) = vault_with(&[]);
+    let fake = Fake::default();
+    let (b, other_chain) = chained("d.example.com");
+    add(&mut v, "d.example.com", b);
+    deploy(&mut v, "d.example.com", "us-east-1", false, false);
+    pass(&fake, &mut v).await;
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .get_mut("us-east-1")
+        .unwrap()[0]
+        .chain = Some(other_chain);
+    let deep = SyncOptions {
+        deep: true,
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = sync(&fake, &mut v, &Config::default(), &deep)
+        .await
+        .unwrap();
+    assert_eq!(
+        row(&r, "d.example.com", "us-east-1").state,
+        State::Drifted,
+        "{r:#?}"
     );
 }

@@ -195,6 +195,11 @@ impl Bundle {
         &self.origin
     }
 
+    /// Notes about the input (certificates dropped because they are not part of the chain).
+    pub fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether a private key came with the certificate.
     pub fn has_key(&self) -> bool {
         self.key.is_some()
@@ -659,3 +664,7 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
         .filter(|w| *w == needle)
         .count()
 }
+
+#[cfg(test)]
+#[path = "import_tests.rs"]
+mod tests;

@@ -16,7 +16,7 @@ use crate::{
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
 /// A P-256 certificate and key for `cn`, valid for `days`, as files (and their PEM text).
-fn cert(env: &Env, file: &str, cn: &str, days: u32) -> (String, String) {
+pub(crate) fn cert(env: &Env, file: &str, cn: &str, days: u32) -> (String, String) {
     let params = env.path("p256.params");
     if !params.exists() {
         openssl(&[&"ecparam", &"-name", &"prime256v1", &"-out", &params]);
@@ -46,7 +46,7 @@ fn cert(env: &Env, file: &str, cn: &str, days: u32) -> (String, String) {
     )
 }
 
-fn import_files(env: &Env, file: &str, name: Option<&str>) {
+pub(crate) fn import_files(env: &Env, file: &str, name: Option<&str>) {
     let mut c = env.cmd();
     c.arg("import")
         .arg(env.path(&format!("{file}.crt")))
@@ -58,7 +58,7 @@ fn import_files(env: &Env, file: &str, name: Option<&str>) {
     c.assert().success();
 }
 
-fn run(env: &Env, emu: &Emulator, args: &[&str]) -> (Option<i32>, Value, String) {
+pub(crate) fn run(env: &Env, emu: &Emulator, args: &[&str]) -> (Option<i32>, Value, String) {
     let mut cmd = env.cmd();
     emu.env(&mut cmd, env.dir.path());
     let out = cmd.args(["--output", "json"]).args(args).output().unwrap();
@@ -69,12 +69,12 @@ fn run(env: &Env, emu: &Emulator, args: &[&str]) -> (Option<i32>, Value, String)
     )
 }
 
-fn rows(v: &Value) -> Vec<Value> {
+pub(crate) fn rows(v: &Value) -> Vec<Value> {
     let list = if v.is_array() { v } else { &v["deployments"] };
     list.as_array().cloned().unwrap_or_default()
 }
 
-fn state_by_region(v: &Value) -> Vec<(String, String)> {
+pub(crate) fn state_by_region(v: &Value) -> Vec<(String, String)> {
     let mut r: Vec<(String, String)> = rows(v)
         .iter()
         .map(|d| {
@@ -89,7 +89,7 @@ fn state_by_region(v: &Value) -> Vec<(String, String)> {
 }
 
 /// ARNs and SHA-256 fingerprints of every certificate in a region, straight from ACM.
-fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)> {
+pub(crate) fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)> {
     block_on(async {
         let acm = aws_sdk_acm::Client::new(&emu.sdk(region).await);
         let list = acm.list_certificates().send().await.unwrap();
@@ -109,11 +109,11 @@ fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)> {
     })
 }
 
-fn fingerprint(pem_text: &str) -> String {
+pub(crate) fn fingerprint(pem_text: &str) -> String {
     vault::pem_certificate_identity(pem_text).unwrap().0
 }
 
-fn reimport(emu: &Emulator, region: &str, arn: &str, cert: &str, key: &str) {
+pub(crate) fn reimport(emu: &Emulator, region: &str, arn: &str, cert: &str, key: &str) {
     block_on(async {
         let acm = aws_sdk_acm::Client::new(&emu.sdk(region).await);
         acm.import_certificate()
@@ -345,7 +345,7 @@ fn drift_and_missing_are_flagged_not_silently_overwritten() {
     assert_eq!(acm_contents(&emu, "eu-west-1").len(), 1);
 }
 
-fn env_fingerprint(env: &Env, file: &str) -> String {
+pub(crate) fn env_fingerprint(env: &Env, file: &str) -> String {
     fingerprint(&fs::read_to_string(env.path(&format!("{file}.crt"))).unwrap())
 }
 

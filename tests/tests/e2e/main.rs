@@ -7,4 +7,5 @@ mod bad_input;
 mod deploy;
 mod discover;
 mod interop;
+mod sync_trust;
 mod vault_cli;

@@ -1,0 +1,173 @@
+//! Chains: ordered by who signed whom, strays dropped, corrections accepted.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - Duration::days(1);
+    p.not_after = now + Duration::days(3650);
+    p
+}
+
+fn root(cn: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let p = ca_params(cn);
+    let pem = p.self_signed(&key).unwrap().pem();
+    Ca {
+        pem,
+        issuer: Issuer::new(p, key),
+    }
+}
+
+fn intermediate(parent: &Ca, cn: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let p = ca_params(cn);
+    let pem = p.signed_by(&key, &parent.issuer).unwrap().pem();
+    Ca {
+        pem,
+        issuer: Issuer::new(p, key),
+    }
+}
+
+/// A leaf for `cn` signed by `ca`: (certificate PEM, key PEM).
+fn leaf(ca: &Ca, cn: &str) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec![cn.to_owned()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - Duration::days(1);
+    p.not_after = now + Duration::days(90);
+    (
+        p.signed_by(&key, &ca.issuer).unwrap().pem(),
+        key.serialize_pem(),
+    )
+}
+
+fn fp(pem_text: &str) -> String {
+    crate::deploy::pem_certificate_identity(pem_text).unwrap().0
+}
+
+fn chain_fps(b: &Bundle) -> Vec<String> {
+    b.chain.iter().map(|c| c.info.fingerprint.clone()).collect()
+}
+
+fn read(text: &str) -> Bundle {
+    Bundle::from_bytes(
+        "in.pem",
+        text.as_bytes(),
+        None,
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap()
+}
+
+/// Issue item 7: chains were ordered by subject name, so of two intermediates with the
+/// same name (a re-keyed issuing CA) the first in the file was taken even when the other
+/// had signed the leaf; the real issuer was appended after the root.
+#[test]
+fn regression_chains_are_ordered_by_signature_not_subject_name() {
+    let r = root("Test Root");
+    let old = intermediate(&r, "Issuing CA");
+    let new = intermediate(&r, "Issuing CA");
+    let (cert, key) = leaf(&new, "www.example.com");
+    let b = read(&format!("{cert}{}{}{}{key}", old.pem, new.pem, r.pem));
+    assert_eq!(b.leaf.info.fingerprint, fp(&cert));
+    assert_eq!(chain_fps(&b), [fp(&new.pem), fp(&r.pem)]);
+    assert!(
+        b.notes()
+            .iter()
+            .any(|n| n.contains("Issuing CA") && n.contains("not part of")),
+        "the other intermediate is dropped with a note: {:?}",
+        b.notes()
+    );
+}
+
+/// Issue item 7: certificates that are not part of the chain were kept, after it.
+#[test]
+fn regression_certificates_outside_the_chain_are_dropped_with_a_note() {
+    let r = root("Test Root");
+    let i = intermediate(&r, "Issuing CA");
+    let stranger = root("Somebody Else's Root");
+    let (cert, key) = leaf(&i, "www.example.com");
+    // Any order in the file.
+    let b = read(&format!("{}{}{cert}{}{key}", stranger.pem, r.pem, i.pem));
+    assert_eq!(chain_fps(&b), [fp(&i.pem), fp(&r.pem)]);
+    assert_eq!(b.notes().len(), 1, "{:?}", b.notes());
+    assert!(b.notes()[0].contains("Somebody Else's Root"));
+    // Without a key, the leaf is still the one that signed nothing else here.
+    let b = read(&format!("{}{}{}{cert}", r.pem, stranger.pem, i.pem));
+    assert_eq!(b.leaf.info.fingerprint, fp(&cert));
+    assert_eq!(chain_fps(&b), [fp(&i.pem), fp(&r.pem)]);
+}
+
+/// A name match alone is not enough: a certificate that names the right issuer but was
+/// signed by another key is not its issuer.
+#[test]
+fn an_impostor_with_the_issuers_name_is_not_taken_for_it() {
+    let r = root("Test Root");
+    let i = intermediate(&r, "Issuing CA");
+    let impostor = root("Issuing CA");
+    let (cert, key) = leaf(&i, "www.example.com");
+    let b = read(&format!("{cert}{}{}{key}", impostor.pem, i.pem));
+    assert_eq!(chain_fps(&b), [fp(&i.pem)]);
+}
+
+/// Issue item 7: a known leaf imported again with a different, valid chain could not
+/// correct the chain the vault held (it was "already present").
+#[test]
+fn regression_a_known_leaf_with_a_corrected_chain_updates_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = crate::Vault::create(
+        &dir.path().join("v.db"),
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .unwrap();
+    let r = root("Test Root");
+    let i = intermediate(&r, "Issuing CA");
+    let (cert, key) = leaf(&i, "www.example.com");
+    // First imported with the intermediate alone, then with the whole chain.
+    v.import(
+        vec![read(&format!("{cert}{}{key}", i.pem))],
+        &Default::default(),
+    )
+    .unwrap();
+    let chain = |v: &crate::Vault| -> Vec<String> {
+        v.show("www.example.com").unwrap().versions[0]
+            .chain
+            .iter()
+            .map(|c| c.fingerprint_sha256.clone())
+            .collect()
+    };
+    assert_eq!(chain(&v), [fp(&i.pem)]);
+    v.import(
+        vec![read(&format!("{cert}{}{}", i.pem, r.pem))],
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(chain(&v), [fp(&i.pem), fp(&r.pem)]);
+    let shown = v.show("www.example.com").unwrap();
+    assert_eq!(shown.versions.len(), 1, "still one version");
+    assert!(
+        v.audit_events()
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "chain-updated"),
+        "audited"
+    );
+    // A bare leaf (no chain) changes nothing; the key stays usable.
+    v.import(vec![read(&cert)], &Default::default()).unwrap();
+    assert_eq!(chain(&v), [fp(&i.pem), fp(&r.pem)]);
+}
