@@ -10,6 +10,7 @@ use aws_config::{
 };
 use aws_sdk_acm::{
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    operation::RequestId,
     types::{Filters, KeyAlgorithm},
 };
 use time::OffsetDateTime;
@@ -74,6 +75,31 @@ pub trait AcmApi: Send + Sync {
 /// crash between ImportCertificate and recording the ARN is adopted, not duplicated.
 pub const ENTRY_TAG: &str = "certvault:entry-id";
 
+/// The most pages one listing may have before we stop trusting the server's tokens.
+pub const MAX_LIST_PAGES: usize = 10_000;
+
+/// What ImportCertificate answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The certificate's ARN.
+    pub arn: String,
+    /// AWS's request id, for the audit log.
+    pub request_id: Option<String>,
+}
+
+/// The account and region an ACM ARN names (`arn:aws:acm:REGION:ACCOUNT:certificate/ID`).
+pub fn arn_location(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (service == "acm" && !account.is_empty()).then_some((account, region))
+}
+
 /// What certvault writes to ACM.
 pub trait AcmWrite: Send + Sync {
     /// ImportCertificate: a new certificate (tagged) or, with `arn`, a re-import into it.
@@ -82,20 +108,23 @@ pub trait AcmWrite: Send + Sync {
         material: &vault::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
-    ) -> impl Future<Output = Result<String, ApiError>> + Send;
-    /// AddTagsToCertificate.
+    ) -> impl Future<Output = Result<Written, ApiError>> + Send;
+    /// AddTagsToCertificate; the request id.
     fn add_tags(
         &self,
         arn: &str,
         tags: &[(String, String)],
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
     /// ListTagsForCertificate.
     fn list_tags(
         &self,
         arn: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, ApiError>> + Send;
-    /// DeleteCertificate.
-    fn delete_certificate(&self, arn: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// DeleteCertificate; the request id.
+    fn delete_certificate(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
 }
 
 /// What certvault asks of IAM.
@@ -195,6 +224,7 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         code,
         message,
         attempts: 1,
+        request_id: err.request_id().map(str::to_owned),
     }
 }
 
@@ -265,8 +295,16 @@ impl Connector for SdkConnector {
             .send()
             .await
             .map_err(|e| classify("GetCallerIdentity", "global", e))?;
-        let account = who.account().unwrap_or("unknown").to_owned();
-        Ok((config, account))
+        let Some(account) = who.account().filter(|a| !a.is_empty()) else {
+            return Err(ApiError::local(
+                ErrorKind::Other,
+                "GetCallerIdentity",
+                "global",
+                "NoAccount",
+                "STS did not say which account the credentials belong to".into(),
+            ));
+        };
+        Ok((config, account.to_owned()))
     }
 
     fn acm(&self, session: &SdkConfig, region: &str) -> SdkAcm {
@@ -355,6 +393,7 @@ impl AcmApi for SdkAcm {
                 code: "EmptyResponse".into(),
                 message: format!("no certificate detail for {arn}"),
                 attempts: 1,
+                request_id: out.request_id().map(str::to_owned),
             });
         };
         let summary = AcmSummary {
@@ -434,7 +473,7 @@ impl AcmWrite for SdkAcm {
         material: &vault::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
-    ) -> Result<String, ApiError> {
+    ) -> Result<Written, ApiError> {
         use aws_sdk_acm::primitives::Blob;
         // The key goes to ACM over TLS, as ImportCertificate requires; the SDK's copy of it
         // is not zeroized (a limit of aws-sdk-rust's Blob).
@@ -453,21 +492,29 @@ impl AcmWrite for SdkAcm {
             .send()
             .await
             .map_err(|e| classify("ImportCertificate", &self.region, e))?;
-        Ok(out
-            .certificate_arn()
-            .unwrap_or(arn.unwrap_or_default())
-            .to_owned())
+        Ok(Written {
+            arn: out
+                .certificate_arn()
+                .unwrap_or(arn.unwrap_or_default())
+                .to_owned(),
+            request_id: out.request_id().map(str::to_owned),
+        })
     }
 
-    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
-        self.client
+    async fn add_tags(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<Option<String>, ApiError> {
+        let out = self
+            .client
             .add_tags_to_certificate()
             .certificate_arn(arn)
             .set_tags(Some(acm_tags(tags)))
             .send()
             .await
             .map_err(|e| classify("AddTagsToCertificate", &self.region, e))?;
-        Ok(())
+        Ok(out.request_id().map(str::to_owned))
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -485,14 +532,15 @@ impl AcmWrite for SdkAcm {
             .collect())
     }
 
-    async fn delete_certificate(&self, arn: &str) -> Result<(), ApiError> {
-        self.client
+    async fn delete_certificate(&self, arn: &str) -> Result<Option<String>, ApiError> {
+        let out = self
+            .client
             .delete_certificate()
             .certificate_arn(arn)
             .send()
             .await
             .map_err(|e| classify("DeleteCertificate", &self.region, e))?;
-        Ok(())
+        Ok(out.request_id().map(str::to_owned))
     }
 }
 

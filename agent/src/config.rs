@@ -100,6 +100,34 @@ impl Default for Concurrency {
     }
 }
 
+/// How a reconcile pass behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSettings {
+    /// After an ImportCertificate whose answer was lost (or a crash while it was under
+    /// way), how long to keep looking for the copy it may have made before importing again:
+    /// ACM's listing can lag behind an import.
+    pub import_settle_s: u64,
+    /// Resolving a target's credentials and account gives up after this long.
+    pub connect_timeout_s: u64,
+    /// Results are recorded at least every this many steps.
+    pub commit_every: usize,
+    /// On SIGTERM, calls in flight get this long to finish before they are abandoned (an
+    /// abandoned import is looked for on the next pass, never repeated blindly).
+    pub stop_grace_s: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            import_settle_s: 60,
+            connect_timeout_s: 30,
+            commit_every: 50,
+            stop_grace_s: 8,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -112,6 +140,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Concurrency limits.
     pub concurrency: Concurrency,
+    /// Reconcile settings.
+    pub sync: SyncSettings,
 }
 
 impl Config {
@@ -171,6 +201,12 @@ impl Config {
         }
         if self.concurrency.regions == 0 || self.concurrency.per_region == 0 {
             return Err("concurrency limits must be at least 1".into());
+        }
+        if self.sync.commit_every == 0 || self.sync.commit_every > 10_000 {
+            return Err("sync.commit_every must be between 1 and 10000".into());
+        }
+        if self.sync.connect_timeout_s == 0 {
+            return Err("sync.connect_timeout_s must be at least 1".into());
         }
         if self.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());

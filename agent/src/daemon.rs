@@ -1,8 +1,14 @@
-//! `certvault agent`: reconcile passes on an interval until told to stop, with a Prometheus
-//! endpoint. The vault stays on this task; the metrics server only reads a snapshot.
+//! `certvault agent`: reconcile passes on an interval until told to stop, with a small HTTP
+//! endpoint for Prometheus and health checks. The vault stays on this task; the endpoint
+//! only reads a snapshot.
+//!
+//! Each pass takes the vault's writer lock (waiting up to the lock timeout for a CLI
+//! command that holds it, else skipping the pass) and releases it after. SIGTERM or SIGINT
+//! stops a pass between steps: calls in flight finish, results are recorded, and the agent
+//! exits 0.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -12,78 +18,165 @@ use time::OffsetDateTime;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
+    sync::Semaphore,
 };
-use vault::{ListFilter, Vault};
+use tokio_util::sync::CancellationToken;
+use vault::Vault;
 
 use crate::{
     aws::Connector,
     config::Config,
     error::Result,
+    plan::State,
     reconcile::{SyncOptions, SyncReport, sync},
-    retry::CallCounts,
+    retry::{CallCounts, jitter_unit},
 };
 
-/// What the metrics endpoint serves.
+/// How the agent runs.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentOptions {
+    /// Time between passes (each wait is spread by ±10 %).
+    pub interval: Duration,
+    /// How long a pass waits for the writer lock before it is skipped.
+    pub lock_timeout: Duration,
+}
+
+/// Upper bounds of the pass-duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// How the last pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// No pass yet.
+    #[default]
+    None,
+    /// Every deployment was checked or applied without failure.
+    Ok,
+    /// Some deployments failed (the others were applied).
+    Failures,
+    /// Stopped between steps (SIGTERM), or the vault could not be written.
+    Halted,
+    /// The writer lock was held by another process for the whole lock timeout.
+    Busy,
+    /// The pass could not run at all (the vault could not be read).
+    Error,
+}
+
+impl Outcome {
+    const ALL: [(Outcome, &'static str); 5] = [
+        (Outcome::Ok, "ok"),
+        (Outcome::Failures, "failures"),
+        (Outcome::Halted, "halted"),
+        (Outcome::Busy, "busy"),
+        (Outcome::Error, "error"),
+    ];
+}
+
+/// What the endpoint serves.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
-    /// Deployments by state, from the last pass.
-    pub deployments_by_state: BTreeMap<String, u64>,
-    /// Vault certificates (current versions) expiring within 30 days, expired included.
-    pub expiring_30d: u64,
-    /// Last successful reconcile per region (unix seconds).
-    pub last_success_by_region: BTreeMap<String, i64>,
-    /// AWS calls since start, by operation.
-    pub api_calls: BTreeMap<String, u64>,
-    /// AWS errors since start, by operation.
-    pub api_errors: BTreeMap<String, u64>,
-    /// Throttled AWS calls since start.
-    pub throttled: u64,
+    /// Deployments by (target, region, state), from the last pass.
+    pub deployments: BTreeMap<(String, String, String), u64>,
+    /// End of validity of what each deployment serves: (entry, target, region) -> unix s.
+    pub not_after: BTreeMap<(String, String, String), i64>,
+    /// Last pass in which a (target, region) had no failure (unix seconds).
+    pub last_success: BTreeMap<(String, String), i64>,
+    /// AWS calls since start: (operation, target, region) -> (calls, errors, throttled).
+    pub api: BTreeMap<(String, String, String), (u64, u64, u64)>,
     /// Reconcile passes since start.
     pub passes: u64,
-    /// Passes that failed outright.
+    /// Passes that did not end `ok`.
     pub failed_passes: u64,
-    /// Duration of the last pass, seconds.
-    pub last_pass_seconds: f64,
+    /// Pass durations: counts per bucket of [`DURATION_BUCKETS`], then the sum and count.
+    pub duration_buckets: [u64; DURATION_BUCKETS.len()],
+    /// Sum of pass durations, seconds.
+    pub duration_sum: f64,
+    /// Passes that ran (and were timed).
+    pub duration_count: u64,
+    /// How the last pass ended.
+    pub last_outcome: Outcome,
+    /// Failed deployments in the last pass.
+    pub last_failures: u64,
+    /// When the last pass finished (unix seconds).
+    pub last_pass_finished: Option<i64>,
+    /// The vault is unlocked (the agent can act).
+    pub unlocked: bool,
 }
 
 impl Metrics {
-    fn absorb(&mut self, report: &SyncReport, expiring: u64) {
+    fn absorb(&mut self, report: &SyncReport) {
         self.passes += 1;
-        self.expiring_30d = expiring;
-        self.last_pass_seconds = report.elapsed_ms as f64 / 1000.0;
-        self.deployments_by_state.clear();
-        for state in [
-            "in-sync", "outdated", "drifted", "missing", "expired", "pending", "failed",
-        ] {
-            self.deployments_by_state.insert(state.to_owned(), 0);
+        let secs = report.elapsed_ms as f64 / 1000.0;
+        for (i, le) in DURATION_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.duration_buckets[i] += 1;
+            }
         }
+        self.duration_sum += secs;
+        self.duration_count += 1;
+        self.deployments.clear();
+        self.not_after.clear();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut failed_regions = std::collections::BTreeSet::new();
+        let mut failed_locations = std::collections::BTreeSet::new();
         for d in &report.deployments {
             *self
-                .deployments_by_state
-                .entry(d.state.as_str().to_owned())
+                .deployments
+                .entry((d.target.clone(), d.region.clone(), d.state.as_str().into()))
                 .or_default() += 1;
-            if d.state == crate::plan::State::Failed {
-                failed_regions.insert(d.region.clone());
+            self.not_after.insert(
+                (d.name.clone(), d.target.clone(), d.region.clone()),
+                d.not_after.unix_timestamp(),
+            );
+            if d.state == State::Failed {
+                failed_locations.insert((d.target.clone(), d.region.clone()));
             }
         }
-        for d in &report.deployments {
-            if !failed_regions.contains(&d.region) {
-                self.last_success_by_region.insert(d.region.clone(), now);
+        if report.halted.is_none() {
+            for d in &report.deployments {
+                let key = (d.target.clone(), d.region.clone());
+                if !failed_locations.contains(&key) {
+                    self.last_success.insert(key, now);
+                }
             }
         }
+        self.last_failures = report.failures as u64;
+        self.last_outcome = if report.halted.is_some() {
+            Outcome::Halted
+        } else if report.failures > 0 {
+            Outcome::Failures
+        } else {
+            Outcome::Ok
+        };
+        if self.last_outcome != Outcome::Ok {
+            self.failed_passes += 1;
+        }
+        self.last_pass_finished = Some(now);
         self.add_calls(&report.api_calls);
     }
 
     fn add_calls(&mut self, c: &CallCounts) {
-        for (op, n) in &c.calls {
-            *self.api_calls.entry(op.clone()).or_default() += n;
+        for l in &c.by_location {
+            let e = self
+                .api
+                .entry((l.operation.clone(), l.target.clone(), l.region.clone()))
+                .or_default();
+            e.0 += l.calls;
+            e.1 += l.errors;
+            e.2 += l.throttled;
         }
-        for (op, n) in &c.errors {
-            *self.api_errors.entry(op.clone()).or_default() += n;
-        }
-        self.throttled += c.throttled;
+    }
+
+    fn ended_without_pass(&mut self, outcome: Outcome) {
+        self.passes += 1;
+        self.failed_passes += 1;
+        self.last_outcome = outcome;
+    }
+
+    /// Whether the agent is ready: unlocked, and a pass has finished.
+    pub fn ready(&self) -> bool {
+        self.unlocked && self.last_pass_finished.is_some()
     }
 
     /// The Prometheus text exposition.
@@ -96,49 +189,72 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        let labelled = |label: &str, m: &BTreeMap<String, u64>| -> Vec<(String, String)> {
-            m.iter()
-                .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string()))
-                .collect()
-        };
         family(
             "certvault_deployments",
             "gauge",
-            "Deployments by state at the last reconcile.",
-            labelled("state", &self.deployments_by_state),
+            "Deployments by target, region and state at the last pass.",
+            self.deployments
+                .iter()
+                .map(|((t, r, s), n)| {
+                    (
+                        labels(&[("target", t), ("region", r), ("state", s)]),
+                        n.to_string(),
+                    )
+                })
+                .collect(),
         );
         family(
-            "certvault_certificates_expiring_30d",
+            "certvault_certificate_not_after_timestamp_seconds",
             "gauge",
-            "Vault certificates expiring within 30 days (expired included).",
-            vec![(String::new(), self.expiring_30d.to_string())],
+            "End of validity of the certificate each deployment serves (alert on time() minus this).",
+            self.not_after
+                .iter()
+                .map(|((e, t, r), v)| {
+                    (
+                        labels(&[("entry", e), ("target", t), ("region", r)]),
+                        v.to_string(),
+                    )
+                })
+                .collect(),
         );
         family(
             "certvault_last_successful_reconcile_timestamp_seconds",
             "gauge",
-            "Last reconcile of a region without failures.",
-            self.last_success_by_region
+            "Last pass in which a target and region had no failure.",
+            self.last_success
                 .iter()
-                .map(|(r, t)| (format!("{{region=\"{r}\"}}"), t.to_string()))
+                .map(|((t, r), v)| (labels(&[("target", t), ("region", r)]), v.to_string()))
                 .collect(),
         );
+        let api = |i: usize| -> Vec<(String, String)> {
+            self.api
+                .iter()
+                .map(|((o, t, r), c)| {
+                    let v = [c.0, c.1, c.2][i];
+                    (
+                        labels(&[("operation", o), ("target", t), ("region", r)]),
+                        v.to_string(),
+                    )
+                })
+                .collect()
+        };
         family(
             "certvault_aws_api_calls_total",
             "counter",
-            "AWS calls by operation.",
-            labelled("operation", &self.api_calls),
+            "AWS calls (every attempt) by operation, target and region.",
+            api(0),
         );
         family(
             "certvault_aws_api_errors_total",
             "counter",
-            "Failed AWS calls by operation.",
-            labelled("operation", &self.api_errors),
+            "Failed AWS calls by operation, target and region.",
+            api(1),
         );
         family(
             "certvault_aws_throttled_total",
             "counter",
-            "AWS calls answered with throttling.",
-            vec![(String::new(), self.throttled.to_string())],
+            "AWS calls answered with throttling, by operation, target and region.",
+            api(2),
         );
         family(
             "certvault_reconcile_passes_total",
@@ -149,33 +265,112 @@ impl Metrics {
         family(
             "certvault_reconcile_failed_passes_total",
             "counter",
-            "Passes that failed outright.",
+            "Passes that did not end ok (failures, halted, busy, error).",
             vec![(String::new(), self.failed_passes.to_string())],
         );
+        let mut buckets: Vec<(String, String)> = DURATION_BUCKETS
+            .iter()
+            .zip(self.duration_buckets)
+            .map(|(le, n)| (format!("_bucket{{le=\"{le}\"}}"), n.to_string()))
+            .collect();
+        buckets.push((
+            "_bucket{le=\"+Inf\"}".into(),
+            self.duration_count.to_string(),
+        ));
+        buckets.push(("_sum".into(), self.duration_sum.to_string()));
+        buckets.push(("_count".into(), self.duration_count.to_string()));
+        let _ = writeln!(
+            out,
+            "# HELP certvault_reconcile_duration_seconds Duration of reconcile passes.\n# TYPE certvault_reconcile_duration_seconds histogram"
+        );
+        for (suffix, v) in buckets {
+            let _ = writeln!(out, "certvault_reconcile_duration_seconds{suffix} {v}");
+        }
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
         family(
-            "certvault_reconcile_duration_seconds",
+            "certvault_last_reconcile_outcome",
             "gauge",
-            "Duration of the last pass.",
-            vec![(String::new(), self.last_pass_seconds.to_string())],
+            "How the last pass ended: 1 for the outcome that applies, 0 for the others.",
+            Outcome::ALL
+                .iter()
+                .map(|(o, name)| {
+                    (
+                        labels(&[("outcome", name)]),
+                        u8::from(*o == self.last_outcome).to_string(),
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "certvault_last_reconcile_failures",
+            "gauge",
+            "Deployments that failed in the last pass.",
+            vec![(String::new(), self.last_failures.to_string())],
+        );
+        family(
+            "certvault_agent_ready",
+            "gauge",
+            "1 when the vault is unlocked and a pass has finished.",
+            vec![(String::new(), u8::from(self.ready()).to_string())],
         );
         out
     }
 }
 
-/// Serves `GET /metrics` (Prometheus text) on `addr` until the runtime stops.
+/// `{k="v",...}` with Prometheus escaping of the values.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+/// At most this many connections to the endpoint at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Serves `GET /metrics` (Prometheus text), `/healthz` (the process is alive) and
+/// `/readyz` (unlocked, and a pass has finished) on `addr` until the runtime stops.
 pub async fn serve_metrics(
     addr: SocketAddr,
     metrics: Arc<Mutex<Metrics>>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(50);
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (mut sock, _) = match listener.accept().await {
+                Ok(c) => {
+                    backoff = Duration::from_millis(50);
+                    c
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let mut buf = [0u8; 2048];
                 let n =
                     match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
@@ -183,12 +378,29 @@ pub async fn serve_metrics(
                         _ => return,
                     };
                 let request = String::from_utf8_lossy(&buf[..n]);
-                let (status, body) = if request.starts_with("GET /metrics ")
-                    || request.starts_with("GET /metrics?")
-                {
-                    ("200 OK", metrics.lock().expect("metrics lock").render())
-                } else {
-                    ("404 Not Found", "only /metrics is served here\n".to_owned())
+                let path = request
+                    .strip_prefix("GET ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(|p| p.split('?').next().unwrap_or(p))
+                    .unwrap_or("");
+                let (status, body) = match path {
+                    "/metrics" => ("200 OK", metrics.lock().expect("metrics lock").render()),
+                    "/healthz" => ("200 OK", "ok\n".to_owned()),
+                    "/readyz" => {
+                        if metrics.lock().expect("metrics lock").ready() {
+                            ("200 OK", "ready\n".to_owned())
+                        } else {
+                            (
+                                "503 Service Unavailable",
+                                "not ready: no pass has finished yet, or the vault is locked\n"
+                                    .to_owned(),
+                            )
+                        }
+                    }
+                    _ => (
+                        "404 Not Found",
+                        "served here: /metrics, /healthz, /readyz\n".to_owned(),
+                    ),
                 };
                 let response = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -202,64 +414,156 @@ pub async fn serve_metrics(
     Ok(bound)
 }
 
-/// Reconcile passes every `interval` until `shutdown` resolves; a pass in flight finishes
-/// first. Failures of a pass are logged and retried at the next one.
+/// Takes the writer lock, waiting up to `timeout` (or until `stop`): `Err(holder)` if busy.
+async fn take_lock(
+    vault: &mut Vault,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<std::result::Result<(), String>> {
+    let start = tokio::time::Instant::now();
+    loop {
+        match vault.try_lock_writer("agent")? {
+            None => return Ok(Ok(())),
+            Some(holder) if start.elapsed() >= timeout || stop.is_cancelled() => {
+                return Ok(Err(holder));
+            }
+            Some(_) => {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Reconcile passes every `interval` (±10 %) until `shutdown` resolves. A shutdown during
+/// a pass stops it between steps; a failed pass is logged and tried again at the next.
 pub async fn run<C: Connector>(
     connector: &C,
     vault: &mut Vault,
     config: &Config,
-    interval: Duration,
+    opts: AgentOptions,
     metrics: Arc<Mutex<Metrics>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(shutdown);
+    let stop = CancellationToken::new();
+    let mut shutting_down = false;
+    // The last state logged per deployment: a change is logged once, when it happens.
+    let mut known: HashMap<i64, (State, Option<String>)> = HashMap::new();
+    metrics.lock().expect("metrics lock").unlocked = true;
     loop {
-        let opts = SyncOptions::default();
-        match sync(connector, vault, config, &opts).await {
-            Ok(report) => {
-                let expiring = vault
-                    .list(&ListFilter {
-                        expiring_within: Some(time::Duration::days(30)),
-                        ..Default::default()
-                    })
-                    .map(|l| l.len() as u64)
-                    .unwrap_or(0);
-                for d in &report.deployments {
-                    if d.action.is_some() || d.state != crate::plan::State::InSync {
-                        tracing::info!(
-                            entry = %d.name, target = %d.target, region = %d.region, state = d.state.as_str(),
-                            action = d.action.as_deref().unwrap_or("none"), arn = d.arn.as_deref().unwrap_or(""),
-                            detail = d.detail.as_deref().unwrap_or(""), "deployment"
-                        );
+        let locked = {
+            let taking = take_lock(vault, opts.lock_timeout, &stop);
+            tokio::pin!(taking);
+            loop {
+                tokio::select! {
+                    r = &mut taking => break r,
+                    () = &mut shutdown, if !shutting_down => {
+                        shutting_down = true;
+                        stop.cancel();
                     }
                 }
-                tracing::info!(
-                    deployments = report.deployments.len(),
-                    changes = report.changes,
-                    failures = report.failures,
-                    api_calls = report.api_calls.total,
-                    throttled = report.api_calls.throttled,
-                    elapsed_ms = report.elapsed_ms as u64,
-                    "reconcile pass"
-                );
+            }
+        };
+        match locked {
+            Ok(Ok(())) => {
+                let sync_opts = SyncOptions {
+                    stop: stop.child_token(),
+                    ..SyncOptions::default()
+                };
+                let result = {
+                    let pass = sync(connector, vault, config, &sync_opts);
+                    tokio::pin!(pass);
+                    loop {
+                        tokio::select! {
+                            r = &mut pass => break r,
+                            () = &mut shutdown, if !shutting_down => {
+                                shutting_down = true;
+                                tracing::info!("stopping: finishing the calls in flight and recording them");
+                                stop.cancel();
+                            }
+                        }
+                    }
+                };
+                vault.release_writer();
+                match result {
+                    Ok(report) => {
+                        log_pass(&report, &mut known);
+                        metrics.lock().expect("metrics lock").absorb(&report);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reconcile pass failed");
+                        metrics
+                            .lock()
+                            .expect("metrics lock")
+                            .ended_without_pass(Outcome::Error);
+                    }
+                }
+            }
+            Ok(Err(holder)) if !shutting_down => {
+                tracing::warn!(%holder, "vault busy: this pass is skipped");
                 metrics
                     .lock()
                     .expect("metrics lock")
-                    .absorb(&report, expiring);
+                    .ended_without_pass(Outcome::Busy);
             }
+            Ok(Err(_)) => {}
             Err(e) => {
-                tracing::error!(error = %e, "reconcile pass failed");
-                metrics.lock().expect("metrics lock").failed_passes += 1;
+                tracing::error!(error = %e, "cannot take the vault's writer lock");
+                metrics
+                    .lock()
+                    .expect("metrics lock")
+                    .ended_without_pass(Outcome::Error);
             }
         }
+        if shutting_down {
+            tracing::info!("stopped");
+            return Ok(());
+        }
+        let wait = opts.interval.mul_f64((1.0 + 0.1 * jitter_unit()).max(0.0));
         tokio::select! {
             () = &mut shutdown => {
-                tracing::info!("stopping: the last pass has finished");
+                tracing::info!("stopped");
                 return Ok(());
             }
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+fn log_pass(report: &SyncReport, known: &mut HashMap<i64, (State, Option<String>)>) {
+    let mut seen = std::collections::HashSet::new();
+    for d in &report.deployments {
+        seen.insert(d.id);
+        let now = (d.state, d.detail.clone());
+        let changed = known.get(&d.id) != Some(&now);
+        if d.action.is_some() || (changed && !(known.is_empty() && d.state == State::InSync)) {
+            let level_warn = !matches!(d.state, State::InSync | State::Pending);
+            let (entry, target, region) = (&d.name, &d.target, &d.region);
+            let action = d.action.as_deref().unwrap_or("none");
+            let arn = d.arn.as_deref().unwrap_or("");
+            let detail = d.detail.as_deref().unwrap_or("");
+            if level_warn {
+                tracing::warn!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
+            } else {
+                tracing::info!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
+            }
+        }
+        known.insert(d.id, now);
+    }
+    known.retain(|id, _| seen.contains(id));
+    tracing::info!(
+        deployments = report.deployments.len(),
+        changes = report.changes,
+        failures = report.failures,
+        halted = report.halted.as_deref().unwrap_or(""),
+        api_calls = report.api_calls.total,
+        throttled = report.api_calls.throttled,
+        elapsed_ms = report.elapsed_ms as u64,
+        "reconcile pass"
+    );
 }
 
 #[cfg(test)]
@@ -269,17 +573,34 @@ mod tests {
     #[test]
     fn metrics_render_as_prometheus_text() {
         let mut m = Metrics::default();
-        m.deployments_by_state.insert("in-sync".into(), 3);
-        m.api_calls.insert("ListCertificates".into(), 7);
-        m.last_success_by_region
-            .insert("us-east-1".into(), 1_800_000_000);
+        m.deployments
+            .insert(("prod".into(), "us-east-1".into(), "in-sync".into()), 3);
+        m.api.insert(
+            ("ListCertificates".into(), "prod".into(), "us-east-1".into()),
+            (7, 1, 1),
+        );
+        m.last_success
+            .insert(("prod".into(), "us-east-1".into()), 1_800_000_000);
+        m.not_after.insert(
+            ("we\"ird\\name".into(), "prod".into(), "us-east-1".into()),
+            1_900_000_000,
+        );
         let text = m.render();
-        assert!(text.contains("certvault_deployments{state=\"in-sync\"} 3"));
-        assert!(text.contains("certvault_aws_api_calls_total{operation=\"ListCertificates\"} 7"));
         assert!(text.contains(
-            "certvault_last_successful_reconcile_timestamp_seconds{region=\"us-east-1\"} 1800000000"
+            "certvault_deployments{target=\"prod\",region=\"us-east-1\",state=\"in-sync\"} 3"
         ));
-        assert!(text.contains("# TYPE certvault_aws_throttled_total counter"));
+        assert!(text.contains(
+            "certvault_aws_api_calls_total{operation=\"ListCertificates\",target=\"prod\",region=\"us-east-1\"} 7"
+        ));
+        assert!(text.contains(
+            "certvault_last_successful_reconcile_timestamp_seconds{target=\"prod\",region=\"us-east-1\"} 1800000000"
+        ));
+        assert!(text.contains(
+            "certvault_certificate_not_after_timestamp_seconds{entry=\"we\\\"ird\\\\name\",target=\"prod\",region=\"us-east-1\"} 1900000000"
+        ));
+        assert!(text.contains("# TYPE certvault_reconcile_duration_seconds histogram"));
+        assert!(text.contains("certvault_last_reconcile_outcome{outcome=\"ok\"} 0"));
+        assert!(!text.contains("expiring_30d"));
         assert_eq!(text.matches("# HELP certvault_deployments ").count(), 1);
     }
 }

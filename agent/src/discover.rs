@@ -13,22 +13,21 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::{sync::Semaphore, task::JoinSet};
+use tokio_util::sync::CancellationToken;
 use vault::{
     AcmDetail, AcmObservation, AcmRecord, AcmSummary, Bundle, InputPasswords, Location, Vault,
 };
 
 use crate::{
-    aws::{AcmApi, CertificatePem, Connector, IamApi},
+    aws::{AcmApi, CertificatePem, Connector, IamApi, MAX_LIST_PAGES},
     config::{Config, Quotas, Target},
     error::{ApiError, ErrorKind, Result},
     regions,
-    retry::{CallCounts, CallStats, RateLimiter, RetryPolicy, with_retry},
+    retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
 /// Statuses whose certificate can be read with GetCertificate.
 const READABLE: &[&str] = &["ISSUED", "EXPIRED", "INACTIVE", "REVOKED"];
-/// The most pages one listing may have before we stop trusting the server's tokens.
-const MAX_PAGES: usize = 10_000;
 /// Findings look this far ahead for expiry.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
@@ -172,40 +171,21 @@ impl DiscoveryReport {
     }
 }
 
-/// Shared limits for one location's calls.
+/// Limits and counting for one location's calls.
 struct Limits {
-    policy: RetryPolicy,
-    stats: Arc<CallStats>,
-    list: RateLimiter,
-    describe: RateLimiter,
-    get: RateLimiter,
+    scope: Scope,
+    rates: Arc<RegionLimits>,
     per_region: usize,
     deep: bool,
 }
 
 impl Limits {
-    fn new(
-        config: &Config,
-        quotas: &Quotas,
-        stats: Arc<CallStats>,
-        deep: bool,
-        iam: bool,
-    ) -> Limits {
-        let (l, d, g) = if iam {
-            (quotas.iam, quotas.iam, quotas.iam)
-        } else {
-            (
-                quotas.list_certificates,
-                quotas.describe_certificate,
-                quotas.get_certificate,
-            )
-        };
+    /// Calls are counted under the target and region, and limited per (account, region):
+    /// targets that resolve to one account share its quotas.
+    fn new(config: &Config, pool: &LimiterPool, scope: Scope, account: &str, deep: bool) -> Limits {
         Limits {
-            policy: config.retry,
-            stats,
-            list: RateLimiter::per_second(l),
-            describe: RateLimiter::per_second(d),
-            get: RateLimiter::per_second(g),
+            rates: pool.get(account, &scope.region),
+            scope,
             per_region: config.concurrency.per_region,
             deep,
         }
@@ -234,6 +214,15 @@ pub async fn discover<C: Connector>(
 ) -> Result<DiscoveryReport> {
     let started = Instant::now();
     let stats = Arc::new(CallStats::default());
+    let stop = CancellationToken::new();
+    let acm_pool = LimiterPool::new(config.quotas);
+    // IAM is global and has its own (lower) rate.
+    let iam_pool = LimiterPool::new(Quotas {
+        list_certificates: config.quotas.iam,
+        describe_certificate: config.quotas.iam,
+        get_certificate: config.quotas.iam,
+        ..config.quotas
+    });
     let mut report = DiscoveryReport::default();
     let region_slots = Arc::new(Semaphore::new(config.concurrency.regions));
     let mut tasks: JoinSet<Scan> = JoinSet::new();
@@ -243,10 +232,32 @@ pub async fn discover<C: Connector>(
         return Err(crate::error::Error::NoRegions);
     }
     for target in targets {
-        let connected = with_retry(&config.retry, None, &stats, "GetCallerIdentity", || {
-            connector.connect(target)
-        })
-        .await;
+        let scope = Scope::new(
+            config.retry,
+            stats.clone(),
+            &target.name,
+            "global",
+            stop.clone(),
+        );
+        let connected = tokio::time::timeout(
+            std::time::Duration::from_secs(config.sync.connect_timeout_s),
+            scope.call(None, "GetCallerIdentity", Idempotence::Safe, || {
+                connector.connect(target)
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::local(
+                ErrorKind::Transient,
+                "GetCallerIdentity",
+                "global",
+                "Timeout",
+                format!(
+                    "resolving the credentials of target '{}' took more than {}s",
+                    target.name, config.sync.connect_timeout_s
+                ),
+            ))
+        });
         let (session, account) = match connected {
             Ok(c) => c,
             Err(e) => {
@@ -279,7 +290,13 @@ pub async fn discover<C: Connector>(
             };
             let known = vault.acm_records(&target.name, region)?;
             let acm = connector.acm(&session, region);
-            let limits = Limits::new(config, &config.quotas, stats.clone(), opts.deep, false);
+            let limits = Limits::new(
+                config,
+                &acm_pool,
+                scope.in_region(region),
+                &account,
+                opts.deep,
+            );
             let slots = region_slots.clone();
             planned += 1;
             tasks.spawn(async move {
@@ -295,7 +312,7 @@ pub async fn discover<C: Connector>(
             };
             let known = vault.acm_records(&target.name, "global")?;
             let iam = connector.iam(&session);
-            let limits = Limits::new(config, &config.quotas, stats.clone(), opts.deep, true);
+            let limits = Limits::new(config, &iam_pool, scope.clone(), &account, opts.deep);
             planned += 1;
             tasks.spawn(async move { scan_iam(iam, location, known, limits).await });
         }
@@ -445,6 +462,7 @@ fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) 
         code: "UnreadableCertificate".into(),
         message: format!("{arn}: {reason}"),
         attempts: 1,
+        request_id: None,
     }
 }
 
@@ -463,15 +481,16 @@ async fn scan_acm<A: AcmApi>(
     };
     let mut summaries = Vec::new();
     let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let page = with_retry(
-            &limits.policy,
-            Some(&limits.list),
-            &limits.stats,
-            "ListCertificates",
-            || acm.list_certificates(token.clone()),
-        )
-        .await;
+    for _ in 0..MAX_LIST_PAGES {
+        let page = limits
+            .scope
+            .call(
+                Some(&limits.rates.list),
+                "ListCertificates",
+                Idempotence::Safe,
+                || acm.list_certificates(token.clone()),
+            )
+            .await;
         match page {
             Ok(p) => {
                 summaries.extend(p.summaries);
@@ -530,14 +549,15 @@ async fn observe_acm<A: AcmApi>(
 ) -> (AcmObservation, Vec<ApiError>) {
     let mut errors = Vec::new();
     let arn = listed.arn.clone();
-    let (summary, detail) = match with_retry(
-        &limits.policy,
-        Some(&limits.describe),
-        &limits.stats,
-        "DescribeCertificate",
-        || acm.describe_certificate(&arn),
-    )
-    .await
+    let (summary, detail) = match limits
+        .scope
+        .call(
+            Some(&limits.rates.describe),
+            "DescribeCertificate",
+            Idempotence::Safe,
+            || acm.describe_certificate(&arn),
+        )
+        .await
     {
         Ok((mut described, detail)) => {
             // The listing knows about use even when Describe's InUseBy is empty.
@@ -551,14 +571,15 @@ async fn observe_acm<A: AcmApi>(
     };
     let mut certificate = None;
     if READABLE.contains(&summary.status.as_str()) {
-        match with_retry(
-            &limits.policy,
-            Some(&limits.get),
-            &limits.stats,
-            "GetCertificate",
-            || acm.get_certificate(&arn),
-        )
-        .await
+        match limits
+            .scope
+            .call(
+                Some(&limits.rates.get),
+                "GetCertificate",
+                Idempotence::Safe,
+                || acm.get_certificate(&arn),
+            )
+            .await
         {
             Ok(pem) => match bundle_from(&arn, &pem) {
                 Ok(b) => certificate = Some(b),
@@ -593,15 +614,16 @@ async fn scan_iam<I: IamApi>(
     };
     let mut listed = Vec::new();
     let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        match with_retry(
-            &limits.policy,
-            Some(&limits.list),
-            &limits.stats,
-            "ListServerCertificates",
-            || iam.list_server_certificates(marker.clone()),
-        )
-        .await
+    for _ in 0..MAX_LIST_PAGES {
+        match limits
+            .scope
+            .call(
+                Some(&limits.rates.list),
+                "ListServerCertificates",
+                Idempotence::Safe,
+                || iam.list_server_certificates(marker.clone()),
+            )
+            .await
         {
             Ok((certs, next)) => {
                 listed.extend(certs);
@@ -641,14 +663,15 @@ async fn scan_iam<I: IamApi>(
         };
         let mut certificate = None;
         if needs_detail(&summary, known.get(&c.arn), limits.deep) {
-            match with_retry(
-                &limits.policy,
-                Some(&limits.get),
-                &limits.stats,
-                "GetServerCertificate",
-                || iam.get_server_certificate(&c.name),
-            )
-            .await
+            match limits
+                .scope
+                .call(
+                    Some(&limits.rates.get),
+                    "GetServerCertificate",
+                    Idempotence::Safe,
+                    || iam.get_server_certificate(&c.name),
+                )
+                .await
             {
                 Ok(pem) => match bundle_from(&c.arn, &pem) {
                     Ok(b) => certificate = Some(b),

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     InUse,
     /// Anything else: not retried.
     Other,
+    /// Not sent: the pass was stopped (SIGTERM) before this call went out.
+    Stopped,
 }
 
 impl ErrorKind {
@@ -84,7 +86,8 @@ impl ErrorKind {
 
 /// One failed AWS call (after retries).
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
-#[error("{operation} in {region} failed after {attempts} attempt(s): {code}: {message}")]
+#[error("{operation} in {region} failed after {attempts} attempt(s): {code}: {message}{}",
+    request_id.as_deref().map(|r| format!(" (request {r})")).unwrap_or_default())]
 pub struct ApiError {
     /// How it was classified.
     pub kind: ErrorKind,
@@ -98,6 +101,37 @@ pub struct ApiError {
     pub message: String,
     /// How many attempts were made.
     pub attempts: u32,
+    /// AWS's request id, when the service answered.
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    /// A failure found before anything was sent (configuration, a stopped pass).
+    pub(crate) fn local(
+        kind: ErrorKind,
+        operation: &'static str,
+        region: &str,
+        code: &str,
+        message: String,
+    ) -> ApiError {
+        ApiError {
+            kind,
+            operation,
+            region: region.to_owned(),
+            code: code.to_owned(),
+            message,
+            attempts: 0,
+            request_id: None,
+        }
+    }
+
+    /// Whether the call may have been carried out although no answer said so: a timeout,
+    /// a 5xx, a dropped connection. A non-idempotent call that fails this way is never
+    /// repeated blindly; the caller looks first.
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind == ErrorKind::Transient
+            || (self.kind == ErrorKind::Other && self.code == "DispatchFailure")
+    }
 }
 
 /// What can go wrong in the agent.

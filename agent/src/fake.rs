@@ -10,7 +10,10 @@ use std::{
 use vault::{AcmDetail, AcmSummary};
 
 use crate::{
-    aws::{AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage},
+    aws::{
+        AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage,
+        Written,
+    },
     config::Target,
     error::{ApiError, ErrorKind},
 };
@@ -46,6 +49,9 @@ pub(crate) struct Faults {
     pub(crate) fail_describe_of_imported: bool,
     /// ListCertificates leaves these ARNs out (a lagging or inconsistent listing).
     pub(crate) unlisted: Vec<String>,
+    /// DeleteCertificate answers ResourceInUseException this many times although nothing
+    /// is listed in InUseBy (ACM noticing a detach late).
+    pub(crate) in_use_after_detach: u32,
 }
 
 /// Something to run when a call arrives (to change the world in the middle of a pass).
@@ -205,6 +211,7 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         code: code.into(),
         message: message.into(),
         attempts: 1,
+        request_id: Some(format!("fake-{op}")),
     }
 }
 
@@ -304,7 +311,7 @@ impl AcmWrite for FakeAcm {
         material: &vault::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
-    ) -> Result<String, ApiError> {
+    ) -> Result<Written, ApiError> {
         self.fake.enter(&self.region, "ImportCertificate", arn)?;
         let mut s = self.fake.state.lock().unwrap();
         s.clock += 1;
@@ -367,10 +374,17 @@ impl AcmWrite for FakeAcm {
                 "the answer was lost (injected by the fake)",
             ));
         }
-        Ok(arn)
+        Ok(Written {
+            arn,
+            request_id: Some(format!("fake-import-{n}")),
+        })
     }
 
-    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
+    async fn add_tags(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<Option<String>, ApiError> {
         self.fake
             .enter(&self.region, "AddTagsToCertificate", Some(arn))?;
         self.find("AddTagsToCertificate", arn, |_| ())?;
@@ -387,7 +401,7 @@ impl AcmWrite for FakeAcm {
             c.tags.retain(|(old, _)| old != k);
             c.tags.push((k.clone(), v.clone()));
         }
-        Ok(())
+        Ok(Some("fake-tags".into()))
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -396,11 +410,18 @@ impl AcmWrite for FakeAcm {
         self.find("ListTagsForCertificate", arn, |c| c.tags.clone())
     }
 
-    async fn delete_certificate(&self, arn: &str) -> Result<(), ApiError> {
+    async fn delete_certificate(&self, arn: &str) -> Result<Option<String>, ApiError> {
         self.fake
             .enter(&self.region, "DeleteCertificate", Some(arn))?;
         let in_use = self.find("DeleteCertificate", arn, |c| c.detail.in_use_by.clone())?;
-        if !in_use.is_empty() {
+        let late = {
+            let mut s = self.fake.state.lock().unwrap();
+            let f = s.faults.entry(self.region.clone()).or_default();
+            let late = f.in_use_after_detach > 0;
+            f.in_use_after_detach = f.in_use_after_detach.saturating_sub(1);
+            late
+        };
+        if !in_use.is_empty() || late {
             return Err(err(
                 &self.region,
                 "DeleteCertificate",
@@ -414,7 +435,7 @@ impl AcmWrite for FakeAcm {
             .get_mut(&loc)
             .unwrap()
             .retain(|c| c.summary.arn != arn);
-        Ok(())
+        Ok(Some("fake-delete".into()))
     }
 }
 

@@ -13,34 +13,44 @@
 //! ```
 #![warn(missing_docs)]
 
+mod apply;
 mod aws;
 mod config;
 mod daemon;
+mod delete;
 mod discover;
 mod error;
 #[cfg(test)]
 mod fake;
+mod observe;
 mod plan;
 mod reconcile;
 mod regions;
 mod retry;
 
+pub use tokio_util::sync::CancellationToken;
+
 pub use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, IamApi, IamServerCertificate,
-        ListPage, SdkConnector, all_key_types,
+        ListPage, MAX_LIST_PAGES, SdkConnector, Written, all_key_types, arn_location,
     },
-    config::{Concurrency, Config, Quotas, Target, expand_regions},
-    daemon::{Metrics, run as run_agent, serve_metrics},
+    config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
+    daemon::{AgentOptions, Metrics, run as run_agent, serve_metrics},
+    delete::{DeleteRequest, Deleted, delete_from_acm},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Result},
-    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, plan},
+    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     reconcile::{
-        ACM_KEY_TYPES, StatusRow, SyncOptions, SyncReport, delete_from_acm, not_importable, sync,
+        ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
+        SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
-    retry::{CallCounts, CallStats, RateLimiter, RetryPolicy, with_retry},
+    retry::{
+        CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
+        RetryPolicy, Scope,
+    },
 };

@@ -1,5 +1,7 @@
 //! Table tests and properties of the plan.
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 
 use super::*;
@@ -8,9 +10,13 @@ fn desired(id: i64) -> Desired {
     Desired {
         id,
         entry_id: format!("e{id}"),
+        account: None,
         vault_fingerprint: "v2".into(),
+        vault_chain: "c".into(),
         arn: Some(format!("arn:{id}")),
         deployed_fingerprint: Some("v2".into()),
+        deployed_chain: Some("c".into()),
+        import_started: None,
         imported_at: Some(100),
         deployed_not_after: None,
         replace_existing: false,
@@ -28,15 +34,42 @@ fn observed(arn: &str, fp: Option<&str>, imported_at: i64) -> ObservedCert {
         imported_at: Some(imported_at),
         domains: vec!["www.example.com".into()],
         fingerprint: fp.map(str::to_owned),
+        chain: fp.map(|_| "c".to_owned()),
         entry_tag: None,
     }
 }
 
+/// Observations with every deployed ARN that is not listed confirmed gone.
+fn seen(desired: &[&Desired], certs: Vec<ObservedCert>) -> Observed {
+    let certs: BTreeMap<String, ObservedCert> =
+        certs.into_iter().map(|c| (c.arn.clone(), c)).collect();
+    let gone = desired
+        .iter()
+        .filter_map(|d| d.arn.clone())
+        .filter(|a| !certs.contains_key(a))
+        .collect();
+    Observed {
+        account: ACCOUNT.into(),
+        now: 1_000_000,
+        certs,
+        gone,
+        ..Observed::default()
+    }
+}
+
+const ACCOUNT: &str = "123456789012";
+
+fn opts(force: bool) -> PlanOptions {
+    PlanOptions {
+        force,
+        push: false,
+        settle_secs: 60,
+    }
+}
+
 fn one(d: Desired, certs: Vec<ObservedCert>, force: bool) -> Action {
-    let o = Observed {
-        certs: certs.into_iter().map(|c| (c.arn.clone(), c)).collect(),
-    };
-    let mut a = plan(&[d], &o, PlanOptions { force, push: false });
+    let o = seen(&[&d], certs);
+    let mut a = plan(&[d], &o, opts(force));
     assert_eq!(a.len(), 1);
     a.remove(0)
 }
@@ -290,52 +323,90 @@ fn simulate(desired: &mut [Desired], observed: &mut Observed, actions: &[Action]
                         imported_at: Some(*clock),
                         domains: d.domains.clone(),
                         fingerprint: Some(d.vault_fingerprint.clone()),
+                        chain: Some(d.vault_chain.clone()),
                         entry_tag: Some(d.entry_id.clone()),
                     },
                 );
                 d.arn = Some(arn);
+                d.account = Some(observed.account.clone());
                 d.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                d.deployed_chain = Some(d.vault_chain.clone());
                 d.imported_at = Some(*clock);
+                d.import_started = None;
             }
             Action::Reimport { arn, .. } => {
                 *clock += 1;
                 let o = observed.certs.get_mut(arn).unwrap();
                 o.fingerprint = Some(d.vault_fingerprint.clone());
+                o.chain = Some(d.vault_chain.clone());
                 o.imported_at = Some(*clock);
+                o.entry_tag = Some(d.entry_id.clone());
                 d.arn = Some(arn.clone());
+                d.account = Some(observed.account.clone());
                 d.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                d.deployed_chain = Some(d.vault_chain.clone());
                 d.imported_at = Some(*clock);
+                d.import_started = None;
             }
             Action::Adopt { arn, .. } => {
-                let o = &observed.certs[arn];
+                let o = observed.certs.get_mut(arn).unwrap();
+                o.entry_tag = Some(d.entry_id.clone());
                 d.arn = Some(arn.clone());
+                d.account = Some(observed.account.clone());
                 d.deployed_fingerprint = o.fingerprint.clone();
+                d.deployed_chain = o.chain.clone();
                 d.imported_at = o.imported_at;
+                d.import_started = None;
             }
-            Action::Flag { .. } => {}
+            Action::Flag { state, .. } => {
+                if *state == State::InSync {
+                    d.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                    d.deployed_chain = Some(d.vault_chain.clone());
+                    d.imported_at = d
+                        .arn
+                        .as_ref()
+                        .and_then(|a| observed.certs.get(a))
+                        .and_then(|o| o.imported_at);
+                }
+            }
         }
     }
 }
 
 fn arb_desired(id: i64) -> impl Strategy<Value = Desired> {
     (
-        prop::option::of(0u8..3),
-        prop::option::of(0u8..3),
-        prop::option::of(0i64..3),
-        0u8..3,
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
+        (
+            prop::option::of(0u8..3),
+            prop::option::of(0u8..3),
+            prop::option::of(0i64..3),
+            0u8..3,
+        ),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        (
+            0u8..2,
+            prop::option::of(0u8..2),
+            prop::option::of(0u8..2),
+            prop::option::of(prop::bool::ANY),
+        ),
     )
         .prop_map(
-            move |(arn, deployed, imported, vault, replace, auto, blocked)| Desired {
+            move |(
+                (arn, deployed, imported, vault),
+                (replace, auto, blocked),
+                (chain, deployed_chain, account, started_long_ago),
+            )| Desired {
                 id,
                 entry_id: format!("e{id}"),
+                account: account.map(|a| if a == 0 { ACCOUNT } else { "999999999999" }.into()),
                 vault_fingerprint: format!("fp{vault}"),
+                vault_chain: format!("c{chain}"),
                 arn: arn.map(|a| format!("arn:{a}")),
                 deployed_fingerprint: deployed.map(|f| format!("fp{f}")),
+                deployed_chain: deployed_chain.map(|c| format!("c{c}")),
                 imported_at: imported,
                 deployed_not_after: None,
+                import_started: started_long_ago
+                    .map(|long_ago| if long_ago { 0 } else { 1_000_000 - 5 }),
                 replace_existing: replace,
                 auto_redeploy: auto,
                 domains: vec!["www.example.com".into()],
@@ -346,47 +417,85 @@ fn arb_desired(id: i64) -> impl Strategy<Value = Desired> {
 }
 
 fn arb_observed() -> impl Strategy<Value = Observed> {
-    prop::collection::vec(
-        (
-            0u8..3,
-            prop::option::of(0u8..4),
-            0i64..3,
-            prop::option::of(0i64..3),
-            (any::<bool>(), any::<bool>()),
+    (
+        prop::collection::vec(
+            (
+                0u8..3,
+                prop::option::of(0u8..4),
+                0i64..3,
+                prop::option::of(0i64..3),
+                (any::<bool>(), any::<bool>(), prop::option::of(0u8..2)),
+            ),
+            0..4,
         ),
-        0..4,
+        prop::collection::btree_set(0u8..4, 0..2),
+        prop::collection::btree_set(0u8..4, 0..2),
     )
-    .prop_map(|v| Observed {
-        certs: v
-            .into_iter()
-            .map(|(a, fp, t, tag, (issued, other_names))| {
-                let arn = format!("arn:{a}");
-                (
-                    arn.clone(),
-                    ObservedCert {
-                        arn,
-                        kind: if issued { "AMAZON_ISSUED" } else { "IMPORTED" }.into(),
-                        imported_at: Some(t),
-                        domains: vec![
-                            if other_names {
-                                "api.example.com"
-                            } else {
-                                "www.example.com"
-                            }
-                            .into(),
-                        ],
-                        fingerprint: fp.map(|f| format!("fp{f}")),
-                        entry_tag: tag.map(|e| format!("e{e}")),
-                    },
-                )
-            })
-            .collect(),
-    })
+        .prop_map(|(v, unreadable, claimed)| {
+            let unreadable: BTreeMap<String, String> = unreadable
+                .into_iter()
+                .map(|a| (format!("arn:{a}"), "injected".to_owned()))
+                .collect();
+            let mut o = Observed {
+                account: ACCOUNT.into(),
+                now: 1_000_000,
+                certs: v
+                    .into_iter()
+                    .map(|(a, fp, t, tag, (issued, other_names, chain))| {
+                        let arn = format!("arn:{a}");
+                        (
+                            arn.clone(),
+                            ObservedCert {
+                                arn,
+                                kind: if issued { "AMAZON_ISSUED" } else { "IMPORTED" }.into(),
+                                imported_at: Some(t),
+                                domains: vec![
+                                    if other_names {
+                                        "api.example.com"
+                                    } else {
+                                        "www.example.com"
+                                    }
+                                    .into(),
+                                ],
+                                fingerprint: fp.map(|f| format!("fp{f}")),
+                                chain: chain.map(|c| format!("c{c}")),
+                                entry_tag: tag.map(|e| format!("e{e}")),
+                            },
+                        )
+                    })
+                    .collect(),
+                claimed: claimed.into_iter().map(|a| format!("arn:{a}")).collect(),
+                ..Observed::default()
+            };
+            // What could not be read has no tag or certificate known.
+            for (arn, c) in &mut o.certs {
+                if unreadable.contains_key(arn) {
+                    c.entry_tag = None;
+                    c.fingerprint = None;
+                    c.chain = None;
+                }
+            }
+            o.unreadable = unreadable;
+            o
+        })
+}
+
+/// Deployed ARNs that are neither listed nor unreadable: described and found gone.
+fn settle_gone(desired: &[Desired], observed: &mut Observed) {
+    for d in desired {
+        if let Some(a) = &d.arn
+            && !observed.certs.contains_key(a)
+            && !observed.unreadable.contains_key(a)
+        {
+            observed.gone.insert(a.clone());
+        }
+    }
 }
 
 proptest! {
     /// Applying a plan, then planning again, changes nothing more (with --force, even drift
-    /// is settled in one pass).
+    /// is settled in one pass); and no ARN ends up with two deployments, nor is one that
+    /// belongs elsewhere taken.
     #[test]
     fn a_second_plan_changes_nothing(
         mut desired in (arb_desired(0), arb_desired(1), arb_desired(2)).prop_map(|(a, b, c)| vec![a, b, c]),
@@ -394,15 +503,34 @@ proptest! {
         force in any::<bool>(),
         push in any::<bool>(),
     ) {
-        // Two deployments sharing an ARN are not a state the vault can reach.
-        let mut seen = std::collections::BTreeSet::new();
+        // Two deployments sharing an ARN, or one owning a claimed ARN, are not states the
+        // vault can reach.
+        let mut seen = observed.claimed.clone();
         desired.retain(|d| d.arn.as_ref().is_none_or(|a| seen.insert(a.clone())));
+        settle_gone(&desired, &mut observed);
+        let opts = PlanOptions { force, push, settle_secs: 60 };
         let mut clock = 100;
-        let first = plan(&desired, &observed, PlanOptions { force, push });
+        let first = plan(&desired, &observed, opts);
+        let before: Vec<Desired> = desired.clone();
         simulate(&mut desired, &mut observed, &first, &mut clock);
-        let second = plan(&desired, &observed, PlanOptions { force, push });
+        let second = plan(&desired, &observed, opts);
         let changes: Vec<&Action> = second.iter().filter(|a| a.changes()).collect();
         prop_assert!(changes.is_empty(), "first {:?}\nsecond {:?}", first, second);
+        let mut arns = std::collections::BTreeSet::new();
+        for d in &desired {
+            if let Some(a) = &d.arn {
+                prop_assert!(arns.insert(a.clone()), "two deployments on {a}");
+                let had = before.iter().any(|b| b.id == d.id && b.arn.as_deref() == Some(a));
+                prop_assert!(had || !observed.claimed.contains(a), "took claimed {a}");
+            }
+        }
+        // Nothing is sent for a deployment pinned to another account.
+        for a in &first {
+            let d = before.iter().find(|d| d.id == a.id()).unwrap();
+            if account_problem(d, &observed.account).is_some() {
+                prop_assert!(!a.changes(), "{a:?} for {d:?}");
+            }
+        }
     }
 
     /// The plan is deterministic and ordered by deployment id.
@@ -431,7 +559,9 @@ fn regression_first_deploy_never_takes_an_arn_another_deployment_owns() {
         ..desired(2)
     };
     let o = Observed {
+        account: ACCOUNT.into(),
         certs: [("arn:1".to_owned(), observed("arn:1", Some("v2"), 100))].into(),
+        ..Observed::default()
     };
     let actions = plan(&[owner, newcomer], &o, PlanOptions::default());
     assert_eq!(actions[1], Action::Import { id: 2 });
@@ -457,7 +587,9 @@ fn regression_two_first_deploys_do_not_claim_the_same_arn() {
         ..desired(2)
     };
     let o = Observed {
+        account: ACCOUNT.into(),
         certs: [("arn:old".to_owned(), observed("arn:old", Some("v1"), 5))].into(),
+        ..Observed::default()
     };
     let actions = plan(&[a, b], &o, PlanOptions::default());
     assert!(matches!(&actions[0], Action::Reimport { arn, .. } if arn == "arn:old"));

@@ -1,28 +1,41 @@
 //! One reconcile pass: observe (the vault's deployments, ACM's listings) → [`plan`] (pure)
-//! → apply (idempotent steps), regions and targets in parallel, each region under its own
-//! rate limiters. The vault is read and written on the calling task only.
+//! → apply (idempotent steps), regions and targets in parallel, each (account, region)
+//! under its own rate limiters. The vault is read and written on the calling task only;
+//! region tasks report over a channel.
 //!
-//! A no-op pass reads ListCertificates pages only: GetCertificate is called for a deployed
-//! ARN only when its ImportedAt moved (or with `deep`), and tags and details only for
-//! first deployments looking for something to adopt.
+//! Promises kept here (see the module docs of `plan`, `observe` and `apply` for the rest):
+//! - failures stay local: one deployment's, certificate's or region's error becomes that
+//!   deployment's `failed` state; every other step is applied and recorded, nothing in
+//!   flight elsewhere is cancelled;
+//! - results are recorded as they come: an import's ARN at once, the rest at least every
+//!   `sync.commit_every` steps;
+//! - a stop (SIGTERM) lets calls in flight finish (up to `sync.stop_grace_s`), records
+//!   everything, and starts nothing new; the next pass resumes without duplicates.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
+use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::task::JoinSet;
+use tokio::{
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
 use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
-    aws::{AcmApi, AcmWrite, Connector, ENTRY_TAG},
+    apply::{Applier, Event},
+    aws::{AcmApi, AcmWrite, Connector},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
-    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, plan},
-    retry::{CallCounts, CallStats, RateLimiter, with_retry},
+    observe::{Observation, observe},
+    plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
+    retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
 /// Key types ACM imports.
@@ -35,6 +48,13 @@ pub const ACM_KEY_TYPES: &[&str] = &[
     "EC_secp384r1",
     "EC_secp521r1",
 ];
+
+/// ImportCertificate's limits on what it is sent (bytes, PEM).
+pub const ACM_MAX_CERTIFICATE: usize = 32_768;
+/// See [`ACM_MAX_CERTIFICATE`].
+pub const ACM_MAX_PRIVATE_KEY: usize = 5_120;
+/// See [`ACM_MAX_CERTIFICATE`].
+pub const ACM_MAX_CHAIN: usize = 2_097_152;
 
 /// Options for [`sync`].
 #[derive(Debug, Clone, Default)]
@@ -49,6 +69,11 @@ pub struct SyncOptions {
     pub push: bool,
     /// Only these deployments (all when empty).
     pub only: BTreeSet<i64>,
+    /// Cancel to stop the pass between steps (SIGTERM): calls in flight finish, results
+    /// are recorded, nothing new is started.
+    pub stop: CancellationToken,
+    /// How long to wait for the writer lock if this pass must take it.
+    pub lock_timeout: Duration,
 }
 
 /// One deployment after the pass, as `status` shows it.
@@ -74,6 +99,9 @@ pub struct StatusRow {
     pub vault_fingerprint: String,
     /// What ACM holds, when known.
     pub acm_fingerprint: Option<String>,
+    /// End of validity of what is deployed (else of the vault's current certificate).
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
     /// Why it is not in sync, or what was done.
     pub detail: Option<String>,
     /// The step planned (dry run) or taken.
@@ -92,6 +120,9 @@ pub struct SyncReport {
     pub changes: usize,
     /// Deployments whose step failed, or whose region could not be read.
     pub failures: usize,
+    /// Why the pass ended before every step ran (stopped, or the vault could not be
+    /// written); the steps not run keep their state.
+    pub halted: Option<String>,
     /// AWS calls made.
     pub api_calls: CallCounts,
     /// Wall time.
@@ -133,6 +164,32 @@ pub fn not_importable(
     None
 }
 
+/// Why ImportCertificate would refuse this material (sizes), if it would; nothing is sent.
+pub fn material_problem(m: &ImportMaterial) -> Option<String> {
+    let mut why = Vec::new();
+    if m.certificate.len() > ACM_MAX_CERTIFICATE {
+        why.push(format!(
+            "the certificate is {} bytes as PEM (ACM takes at most {ACM_MAX_CERTIFICATE})",
+            m.certificate.len()
+        ));
+    }
+    let key = m.private_key.expose_secret().len();
+    if key > ACM_MAX_PRIVATE_KEY {
+        why.push(format!(
+            "the private key is {key} bytes as PEM (ACM takes at most {ACM_MAX_PRIVATE_KEY})"
+        ));
+    }
+    if let Some(c) = &m.chain
+        && c.len() > ACM_MAX_CHAIN
+    {
+        why.push(format!(
+            "the chain is {} bytes as PEM (ACM takes at most {ACM_MAX_CHAIN})",
+            c.len()
+        ));
+    }
+    (!why.is_empty()).then(|| format!("{}; nothing was sent to AWS", why.join("; ")))
+}
+
 fn blocked(d: &Deployment, now: OffsetDateTime) -> Option<String> {
     not_importable(
         d.has_private_key,
@@ -147,11 +204,15 @@ fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
     Desired {
         id: d.id,
         entry_id: d.entry_id.clone(),
+        account: d.account.clone(),
         vault_fingerprint: d.vault_fingerprint.clone(),
+        vault_chain: d.vault_chain.clone(),
         arn: d.arn.clone(),
         deployed_fingerprint: d.deployed_fingerprint.clone(),
+        deployed_chain: d.deployed_chain.clone(),
         imported_at: d.imported_at.map(OffsetDateTime::unix_timestamp),
         deployed_not_after: d.deployed_not_after.map(OffsetDateTime::unix_timestamp),
+        import_started: d.import_started_at.map(OffsetDateTime::unix_timestamp),
         replace_existing: d.replace_existing,
         auto_redeploy: d.auto_redeploy,
         domains: d.domains.clone(),
@@ -160,263 +221,168 @@ fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
     }
 }
 
-/// Per-region limiters for a pass.
-struct RegionLimits {
-    list: RateLimiter,
-    get: RateLimiter,
-    describe: RateLimiter,
-    import: RateLimiter,
-    tags: RateLimiter,
-    list_tags: RateLimiter,
-}
-
-impl RegionLimits {
-    fn new(config: &Config) -> RegionLimits {
-        let q = &config.quotas;
-        RegionLimits {
-            list: RateLimiter::per_second(q.list_certificates),
-            get: RateLimiter::per_second(q.get_certificate),
-            describe: RateLimiter::per_second(q.describe_certificate),
-            import: RateLimiter::per_second(q.import_certificate),
-            tags: RateLimiter::per_second(q.add_tags_to_certificate),
-            list_tags: RateLimiter::per_second(q.list_tags_for_certificate),
-        }
-    }
-}
-
-/// What observing one region gives back: its key, what was seen (or why not), and the job
-/// to apply the plan with.
-type Observation<A> = (
-    (String, String),
-    Result<(Observed, BTreeMap<String, vault::AcmSummary>), ApiError>,
-    RegionJob<A>,
-);
-
-/// A region's work: observe, and (unless dry run) apply what the main task planned.
+/// A region's work: observe, then (unless a dry run) apply what the vault's task planned.
 struct RegionJob<A> {
     acm: A,
-    region: String,
+    scope: Scope,
+    limits: Arc<RegionLimits>,
+    account: String,
     desired: Vec<Desired>,
-    limits: RegionLimits,
-    config: Config,
-    stats: Arc<CallStats>,
     deep: bool,
+    per_region: usize,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-fn fingerprint_of_pem(pem_text: &str) -> Option<String> {
-    vault::pem_certificate_identity(pem_text).map(|(fp, _)| fp)
-}
+type Events<A> = mpsc::UnboundedSender<Event<RegionJob<A>>>;
 
-impl<A: AcmApi + AcmWrite> RegionJob<A> {
-    async fn observe(&self) -> Result<(Observed, BTreeMap<String, vault::AcmSummary>), ApiError> {
-        let policy = &self.config.retry;
-        let mut summaries = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = with_retry(
-                policy,
-                Some(&self.limits.list),
-                &self.stats,
-                "ListCertificates",
-                || self.acm.list_certificates(token.clone()),
-            )
-            .await?;
-            for s in page.summaries {
-                summaries.insert(s.arn.clone(), s);
-            }
-            token = page.next_token.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
-            }
-        }
-        let mut observed = Observed::default();
-        let deployed: BTreeMap<&str, &Desired> = self
-            .desired
-            .iter()
-            .filter_map(|d| d.arn.as_deref().map(|a| (a, d)))
-            .collect();
-        let first_domains: BTreeSet<&str> = self
-            .desired
-            .iter()
-            .filter(|d| d.arn.is_none())
-            .flat_map(|d| d.domains.iter().map(String::as_str))
-            .collect();
-        for (arn, s) in &summaries {
-            let imported_at = s.imported_at.map(OffsetDateTime::unix_timestamp);
-            let mut cert = ObservedCert {
-                arn: arn.clone(),
-                kind: s.kind.clone(),
-                imported_at,
-                domains: {
-                    let mut d: Vec<String> = std::iter::once(s.domain.clone())
-                        .chain(s.sans.iter().cloned())
-                        .collect();
-                    d.sort();
-                    d.dedup();
-                    d
-                },
-                fingerprint: None,
-                entry_tag: None,
-            };
-            // ImportedAt has one-second precision: a different NotAfter also means ACM no
-            // longer holds what we imported.
-            let not_after = s.not_after.map(OffsetDateTime::unix_timestamp);
-            let ours_changed = deployed.get(arn.as_str()).is_some_and(|d| {
-                self.deep
-                    || d.imported_at != imported_at
-                    || (d.deployed_not_after.is_some()
-                        && not_after.is_some()
-                        && d.deployed_not_after != not_after)
-            });
-            let candidate = s.kind == "IMPORTED"
-                && !deployed.contains_key(arn.as_str())
-                && first_domains.contains(s.domain.as_str());
-            if candidate {
-                let tags = with_retry(
-                    policy,
-                    Some(&self.limits.list_tags),
-                    &self.stats,
-                    "ListTagsForCertificate",
-                    || self.acm.list_tags(arn),
-                )
-                .await?;
-                cert.entry_tag = tags
-                    .into_iter()
-                    .find(|(k, _)| k == ENTRY_TAG)
-                    .map(|(_, v)| v);
-                let (described, _) = with_retry(
-                    policy,
-                    Some(&self.limits.describe),
-                    &self.stats,
-                    "DescribeCertificate",
-                    || self.acm.describe_certificate(arn),
-                )
-                .await?;
-                let mut d: Vec<String> = std::iter::once(described.domain)
-                    .chain(described.sans)
-                    .collect();
-                d.sort();
-                d.dedup();
-                cert.domains = d;
-            }
-            if ours_changed || candidate {
-                let pem = with_retry(
-                    policy,
-                    Some(&self.limits.get),
-                    &self.stats,
-                    "GetCertificate",
-                    || self.acm.get_certificate(arn),
-                )
-                .await?;
-                cert.fingerprint = fingerprint_of_pem(&pem.certificate);
-            }
-            observed.certs.insert(arn.clone(), cert);
-        }
-        Ok((observed, summaries))
+fn row_of(d: &Deployment) -> StatusRow {
+    StatusRow {
+        id: d.id,
+        name: d.name.clone(),
+        entry_id: d.entry_id.clone(),
+        target: d.target.clone(),
+        account: d.account.clone(),
+        region: d.region.clone(),
+        arn: d.arn.clone(),
+        state: State::parse(&d.state).unwrap_or(State::Pending),
+        vault_fingerprint: d.vault_fingerprint.clone(),
+        acm_fingerprint: d.acm_fingerprint.clone(),
+        not_after: d.deployed_not_after.unwrap_or(d.not_after),
+        detail: d.detail.clone(),
+        action: None,
+        last_synced: d.last_synced,
     }
+}
 
-    /// Applies one step; returns what to record.
-    async fn apply(
-        &self,
-        action: &Action,
-        desired: &Desired,
-        material: Option<&ImportMaterial>,
-        summaries: &BTreeMap<String, vault::AcmSummary>,
-        observed: &Observed,
-    ) -> DeploymentUpdate {
-        let mut u = DeploymentUpdate {
-            id: desired.id,
-            state: State::InSync.as_str().into(),
-            detail: None,
-            account: None,
-            arn: None,
-            deployed_fingerprint: None,
-            imported_at: None,
-            acm_fingerprint: None,
-            event: None,
+fn failed_update(id: i64, detail: String) -> DeploymentUpdate {
+    DeploymentUpdate {
+        id,
+        state: State::Failed.as_str().into(),
+        detail: Some(detail.clone()),
+        account: None,
+        arn: None,
+        deployed_fingerprint: None,
+        deployed_chain: None,
+        import_settled: false,
+        imported_at: None,
+        acm_fingerprint: None,
+        event: Some(("acm-error".into(), detail)),
+    }
+}
+
+/// What the vault's task keeps while a pass runs.
+struct Pass<'v> {
+    vault: &'v mut Vault,
+    by_id: HashMap<i64, Deployment>,
+    rows: BTreeMap<i64, StatusRow>,
+    pending: Vec<(Option<Action>, DeploymentUpdate)>,
+    commit_every: usize,
+    changes: usize,
+    halted: Option<String>,
+    stop: CancellationToken,
+}
+
+impl Pass<'_> {
+    /// Keeps a step's outcome, recording a batch when it is full.
+    fn done(&mut self, action: Option<Action>, mut u: DeploymentUpdate) {
+        let Some(d) = self.by_id.get(&u.id) else {
+            return;
         };
-        let result: Result<(), ApiError> = async {
-            match action {
-                Action::Flag { state, detail, .. } => {
-                    u.state = state.as_str().into();
-                    u.detail = detail.clone();
-                    if *state == State::InSync {
-                        u.acm_fingerprint = Some(desired.vault_fingerprint.clone());
-                        // A re-import by someone else with our certificate: remember its time.
-                        u.imported_at = desired
-                            .arn
-                            .as_ref()
-                            .and_then(|a| summaries.get(a))
-                            .and_then(|s| s.imported_at);
-                    } else if let Some(o) = desired.arn.as_ref().and_then(|a| observed.certs.get(a)) {
-                        u.acm_fingerprint = o.fingerprint.clone();
-                    }
-                }
-                Action::Adopt { arn, reason, .. } => {
-                    let o = &observed.certs[arn];
-                    u.arn = Some(arn.clone());
-                    u.deployed_fingerprint = o.fingerprint.clone();
-                    u.acm_fingerprint = o.fingerprint.clone();
-                    u.imported_at = summaries.get(arn).and_then(|s| s.imported_at);
-                    u.event = Some(("acm-adopt".into(), format!("adopted {arn} in {}: {reason}", self.region)));
-                }
-                Action::Import { .. } | Action::Reimport { .. } => {
-                    let m = material.expect("material prepared for imports");
-                    let (target_arn, reason) = match action {
-                        Action::Reimport { arn, reason, .. } => (Some(arn.as_str()), reason.clone()),
-                        _ => (None, "first import".to_owned()),
-                    };
-                    if let Some(arn) = target_arn
-                        && let Some(s) = summaries.get(arn)
-                        && let Some(theirs) = &s.key_algorithm
-                        && m.key_algorithm != *theirs
-                    {
-                        u.state = State::Failed.as_str().into();
-                        u.detail = Some(format!(
-                            "the key type changed ({theirs} in ACM, {} in the vault): ACM cannot re-import into the same ARN; undeploy and deploy again to get a new one",
-                            m.key_algorithm
-                        ));
-                        return Ok(());
-                    }
-                    let tags = vec![(ENTRY_TAG.to_owned(), desired.entry_id.clone())];
-                    let policy = &self.config.retry;
-                    let arn = with_retry(policy, Some(&self.limits.import), &self.stats, "ImportCertificate", || {
-                        self.acm.import_certificate(m, target_arn, &tags)
-                    })
-                    .await?;
-                    if target_arn.is_some() {
-                        // Re-imports cannot carry tags; keep ours on it for adoption.
-                        with_retry(policy, Some(&self.limits.tags), &self.stats, "AddTagsToCertificate", || {
-                            self.acm.add_tags(&arn, &tags)
-                        })
-                        .await?;
-                    }
-                    let (described, _) = with_retry(policy, Some(&self.limits.describe), &self.stats, "DescribeCertificate", || {
-                        self.acm.describe_certificate(&arn)
-                    })
-                    .await?;
-                    u.arn = Some(arn.clone());
-                    u.deployed_fingerprint = Some(m.fingerprint.clone());
-                    u.acm_fingerprint = Some(m.fingerprint.clone());
-                    u.imported_at = described.imported_at;
-                    let verb = if target_arn.is_some() { "acm-reimport" } else { "acm-import" };
-                    u.event = Some((verb.into(), format!("{arn} in {}: {reason}", self.region)));
+        // A state change is worth an audit event even when ACM was not touched.
+        if u.event.is_none() && u.state != d.state {
+            u.event = Some((
+                "deployment-state".into(),
+                format!(
+                    "{}/{}: {} -> {}{}",
+                    d.target,
+                    d.region,
+                    d.state,
+                    u.state,
+                    u.detail
+                        .as_ref()
+                        .map(|x| format!(" ({x})"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        self.pending.push((action, u));
+        if self.pending.len() >= self.commit_every {
+            self.flush();
+        }
+    }
+
+    /// Records what is pending, in one transaction (one by one if that fails, so one bad
+    /// row does not lose the others).
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        if let Err(e) = self.vault.update_deployments(batch.iter().map(|(_, u)| u)) {
+            tracing::warn!(error = %e, "recording a batch failed; recording one by one");
+            for (_, u) in &batch {
+                if let Err(e) = self.vault.update_deployment(u) {
+                    self.halt(format!("the vault could not be written: {e}"));
                 }
             }
-            Ok(())
         }
-        .await;
-        if let Err(e) = result {
-            u.state = State::Failed.as_str().into();
-            u.detail = Some(e.to_string());
-            u.event = Some(("acm-error".into(), e.to_string()));
+        let now = OffsetDateTime::now_utc();
+        for (action, u) in batch {
+            let Some(d) = self.by_id.get(&u.id) else {
+                continue;
+            };
+            let mut r = row_of(d);
+            if u.deployed_fingerprint.as_deref() == Some(d.vault_fingerprint.as_str()) {
+                r.not_after = d.not_after;
+            }
+            r.account = u.account.or(r.account);
+            r.arn = u.arn.or(r.arn);
+            r.acm_fingerprint = u.acm_fingerprint.or(r.acm_fingerprint);
+            r.state = State::parse(&u.state).unwrap_or(State::Failed);
+            r.detail = u.detail;
+            r.last_synced = Some(now);
+            if let Some(a) = action
+                && a.changes()
+                && r.state != State::Failed
+                && r.state != State::Pending
+            {
+                self.changes += 1;
+                r.action = Some(action_name(&a).into());
+            }
+            self.rows.insert(u.id, r);
         }
-        u
+    }
+
+    fn halt(&mut self, why: String) {
+        if self.halted.is_none() {
+            tracing::error!(reason = %why, "stopping the pass");
+            self.halted = Some(why);
+        }
+        self.stop.cancel();
     }
 }
 
-/// Runs one reconcile pass over the vault's deployments (or `opts.only`).
+/// Runs one reconcile pass over the vault's deployments (or `opts.only`). Unless it is a
+/// dry run, it needs the writer lock: taken here (waiting up to `opts.lock_timeout`) if
+/// the caller does not hold it.
 pub async fn sync<C: Connector>(
+    connector: &C,
+    vault: &mut Vault,
+    config: &Config,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    let took_lock = !opts.dry_run && !vault.holds_writer_lock();
+    if took_lock {
+        vault.lock_writer("sync", opts.lock_timeout)?;
+    }
+    let result = run_pass(connector, vault, config, opts).await;
+    if took_lock {
+        vault.release_writer();
+    }
+    result
+}
+
+async fn run_pass<C: Connector>(
     connector: &C,
     vault: &mut Vault,
     config: &Config,
@@ -425,12 +391,13 @@ pub async fn sync<C: Connector>(
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
     let stats = Arc::new(CallStats::default());
+    let stop = opts.stop.child_token();
     let all = vault.deployments()?;
+    let every_arn: BTreeSet<String> = all.iter().filter_map(|d| d.arn.clone()).collect();
     let chosen: Vec<Deployment> = all
         .into_iter()
         .filter(|d| opts.only.is_empty() || opts.only.contains(&d.id))
         .collect();
-    // Group by target and region; resolve each target once.
     let mut groups: BTreeMap<(String, String), Vec<Desired>> = BTreeMap::new();
     for d in &chosen {
         groups
@@ -438,194 +405,153 @@ pub async fn sync<C: Connector>(
             .or_default()
             .push(desired_of(d, now));
     }
-    let by_id: HashMap<i64, Deployment> = chosen.into_iter().map(|d| (d.id, d)).collect();
-    let mut report = SyncReport::default();
-    let mut rows: BTreeMap<i64, StatusRow> = BTreeMap::new();
-    let row_of = |d: &Deployment| StatusRow {
-        id: d.id,
-        name: d.name.clone(),
-        entry_id: d.entry_id.clone(),
-        target: d.target.clone(),
-        account: d.account.clone(),
-        region: d.region.clone(),
-        arn: d.arn.clone(),
-        state: State::Pending,
-        vault_fingerprint: d.vault_fingerprint.clone(),
-        acm_fingerprint: d.acm_fingerprint.clone(),
-        detail: None,
-        action: None,
-        last_synced: d.last_synced,
+    let mut pass = Pass {
+        by_id: chosen.into_iter().map(|d| (d.id, d)).collect(),
+        vault,
+        rows: BTreeMap::new(),
+        pending: Vec::new(),
+        commit_every: config.sync.commit_every.max(1),
+        changes: 0,
+        halted: None,
+        stop: stop.clone(),
     };
 
-    let targets: Vec<String> = groups
-        .keys()
-        .map(|(t, _)| t.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut sessions: BTreeMap<String, Result<(C::Session, String), ApiError>> = BTreeMap::new();
-    for name in targets {
-        // Only `default` means the ambient credentials. A deployment whose target has left
-        // the configuration must fail, not fall back to whatever account is ambient.
-        let target = match config.targets.iter().find(|t| t.name == name) {
-            Some(t) => t.clone(),
-            None if name == "default" => Target {
-                name: name.clone(),
-                ..Target::default()
-            },
-            None => {
-                sessions.insert(
-                    name.clone(),
-                    Err(ApiError {
-                        kind: ErrorKind::Validation,
-                        operation: "Configuration",
-                        region: "global".into(),
-                        code: "UnknownTarget".into(),
-                        message: format!(
-                            "target '{name}' is not in the configuration; nothing was sent to AWS"
-                        ),
-                        attempts: 0,
-                    }),
-                );
-                continue;
-            }
-        };
-        let connected = with_retry(&config.retry, None, &stats, "GetCallerIdentity", || {
-            connector.connect(&target)
-        })
-        .await;
-        sessions.insert(name, connected);
-    }
+    let sessions = connect_all(connector, config, &groups, &stats, &stop).await;
+    let pool = LimiterPool::new(config.quotas);
+    let slots = Arc::new(Semaphore::new(config.concurrency.regions.max(1)));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event<RegionJob<C::Acm>>>();
+    let mut tasks: JoinSet<()> = JoinSet::new();
 
-    // Observe every region concurrently.
-    let mut observing: JoinSet<Observation<C::Acm>> = JoinSet::new();
     for ((target, region), desired) in groups {
-        let session = match &sessions[&target] {
-            Ok((s, _)) => s.clone(),
+        let (session, account) = match &sessions[&target] {
+            Ok(s) => s.clone(),
             Err(e) => {
                 for d in &desired {
-                    let mut r = row_of(&by_id[&d.id]);
-                    r.state = State::Failed;
-                    r.detail = Some(format!("target {target}: {e}"));
-                    rows.insert(d.id, r);
+                    fail(&mut pass, opts, d.id, format!("target {target}: {e}"));
                 }
                 continue;
             }
         };
+        // Deployments pinned to another account than the credentials resolve to: failed,
+        // with both accounts named, and not even observed.
+        let (desired, mismatched): (Vec<Desired>, Vec<Desired>) = desired
+            .into_iter()
+            .partition(|d| account_problem(d, &account).is_none());
+        for d in &mismatched {
+            let why = account_problem(d, &account).unwrap_or_default();
+            fail(&mut pass, opts, d.id, format!("target {target}: {why}"));
+        }
+        if desired.is_empty() {
+            continue;
+        }
+        let scope = Scope::new(config.retry, stats.clone(), &target, &region, stop.clone());
         let job = RegionJob {
             acm: connector.acm(&session, &region),
-            region: region.clone(),
+            limits: pool.get(&account, &region),
+            scope,
+            account,
             desired,
-            limits: RegionLimits::new(config),
-            config: config.clone(),
-            stats: stats.clone(),
             deep: opts.deep,
+            per_region: config.concurrency.per_region,
+            _slot: None,
         };
-        observing.spawn(async move {
-            let observed = job.observe().await;
-            ((target, region), observed, job)
+        let tx = tx.clone();
+        let slots = slots.clone();
+        let key = (target, region);
+        tasks.spawn(async move {
+            let mut job = job;
+            // At most `concurrency.regions` regions at once; the slot is held until the
+            // region's steps are applied.
+            job._slot = slots.acquire_owned().await.ok();
+            let result = observe(
+                &job.acm,
+                &job.scope,
+                &job.limits,
+                &job.desired,
+                &job.account,
+                job.deep,
+                job.per_region,
+            )
+            .await;
+            let _ = tx.send(Event::Observed {
+                key,
+                result,
+                job: Box::new(job),
+            });
         });
     }
 
-    let mut applying: JoinSet<Vec<(Action, DeploymentUpdate)>> = JoinSet::new();
-    while let Some(joined) = observing.join_next().await {
-        let ((target, _region), observed, job) = joined.expect("observe tasks do not panic");
-        let account = sessions[&target].as_ref().ok().map(|(_, a)| a.clone());
-        let (observed, summaries) = match observed {
-            Ok(o) => o,
-            Err(e) => {
-                for d in &job.desired {
-                    let mut r = row_of(&by_id[&d.id]);
-                    r.state = State::Failed;
-                    r.detail = Some(e.to_string());
-                    rows.insert(d.id, r);
-                }
-                continue;
+    let plan_opts = PlanOptions {
+        force: opts.force,
+        push: opts.push,
+        settle_secs: config.sync.import_settle_s as i64,
+    };
+    let grace = Duration::from_secs(config.sync.stop_grace_s);
+    let mut stop_deadline: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if stop.is_cancelled() && stop_deadline.is_none() {
+            stop_deadline = Some(tokio::time::Instant::now() + grace);
+            if pass.halted.is_none() {
+                pass.halted =
+                    Some("stopped: calls in flight finished, nothing new was started".into());
+            }
+        }
+        let deadline = async {
+            match stop_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
             }
         };
-        let actions = plan(
-            &job.desired,
-            &observed,
-            PlanOptions {
-                force: opts.force,
-                push: opts.push,
-            },
-        );
-        if opts.dry_run {
-            for a in &actions {
-                let d = &by_id[&a.id()];
-                let mut r = row_of(d);
-                r.account = account.clone().or(r.account);
-                describe_action(&mut r, a, &observed);
-                if a.changes() {
-                    report.changes += 1;
+        tokio::select! {
+            biased;
+            Some(ev) = rx.recv() => handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks),
+            joined = tasks.join_next(), if !tasks.is_empty() => {
+                if let Some(Err(e)) = joined && e.is_panic() {
+                    pass.halt(format!("internal error: a region task panicked ({e})"));
                 }
-                rows.insert(a.id(), r);
             }
-            continue;
+            () = deadline => {
+                tracing::warn!(grace_s = grace.as_secs(), "calls still in flight after the grace period: abandoned (an abandoned import is looked for on the next pass)");
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                while let Ok(ev) = rx.try_recv() {
+                    handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks);
+                }
+                tasks.abort_all();
+                break;
+            }
+            _ = tick.tick() => pass.flush(),
+            () = stop.cancelled(), if stop_deadline.is_none() => {}
         }
-        // Key material for imports is opened here, on the vault's task, and moved into
-        // the region's task; it never leaves memory except to ACM.
-        let mut materials: BTreeMap<i64, ImportMaterial> = BTreeMap::new();
-        for a in &actions {
-            if matches!(a, Action::Import { .. } | Action::Reimport { .. }) {
-                materials.insert(a.id(), vault.import_material(&by_id[&a.id()].entry_id)?);
+        if tasks.is_empty() {
+            // Every task has ended: take what they said last.
+            while let Ok(ev) = rx.try_recv() {
+                handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks);
+            }
+            if tasks.is_empty() {
+                break;
             }
         }
-        applying.spawn(async move {
-            let mut out = Vec::with_capacity(actions.len());
-            let desired: HashMap<i64, &Desired> = job.desired.iter().map(|d| (d.id, d)).collect();
-            for a in actions {
-                let d = desired[&a.id()];
-                let mut u = job
-                    .apply(&a, d, materials.get(&a.id()), &summaries, &observed)
-                    .await;
-                u.account = account.clone();
-                out.push((a, u));
-            }
-            out
-        });
     }
-    while let Some(joined) = applying.join_next().await {
-        let mut done = joined.expect("apply tasks do not panic");
-        for (_, u) in &mut done {
-            let d = &by_id[&u.id];
-            // A state change is worth an audit event even when ACM was not touched.
-            if u.event.is_none() && u.state != d.state {
-                u.event = Some((
-                    "deployment-state".into(),
-                    format!(
-                        "{}/{}: {} -> {}{}",
-                        d.target,
-                        d.region,
-                        d.state,
-                        u.state,
-                        u.detail
-                            .as_ref()
-                            .map(|x| format!(" ({x})"))
-                            .unwrap_or_default()
-                    ),
+    pass.flush();
+
+    // Deployments no step reached keep their stored state.
+    let mut report = SyncReport::default();
+    for (id, d) in &pass.by_id {
+        if !pass.rows.contains_key(id) {
+            let mut r = row_of(d);
+            if pass.halted.is_some() {
+                r.detail = Some(format!(
+                    "not reached this pass ({}); last known state kept",
+                    pass.halted.as_deref().unwrap_or_default()
                 ));
             }
-        }
-        vault.update_deployments(done.iter().map(|(_, u)| u))?;
-        for (action, u) in done {
-            let d = &by_id[&u.id];
-            let mut r = row_of(d);
-            r.account = u.account.or(r.account);
-            r.arn = u.arn.or(r.arn);
-            r.acm_fingerprint = u.acm_fingerprint.or(r.acm_fingerprint);
-            r.state = parse_state(&u.state);
-            r.detail = u.detail;
-            r.last_synced = Some(OffsetDateTime::now_utc());
-            if action.changes() && r.state != State::Failed {
-                report.changes += 1;
-                r.action = Some(action_name(&action).into());
-            }
-            rows.insert(u.id, r);
+            pass.rows.insert(*id, r);
         }
     }
-    report.deployments = rows.into_values().collect();
+    report.deployments = std::mem::take(&mut pass.rows).into_values().collect();
     report
         .deployments
         .sort_by(|a, b| (&a.name, &a.target, &a.region).cmp(&(&b.name, &b.target, &b.region)));
@@ -634,24 +560,254 @@ pub async fn sync<C: Connector>(
         .iter()
         .filter(|d| d.state == State::Failed)
         .count();
+    report.changes = pass.changes;
+    report.halted = pass.halted.take();
     report.api_calls = stats.snapshot();
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
 }
 
-fn parse_state(s: &str) -> State {
-    [
-        State::InSync,
-        State::Outdated,
-        State::Drifted,
-        State::Missing,
-        State::Expired,
-        State::Pending,
-        State::Failed,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
-    .unwrap_or(State::Failed)
+/// Records a failure found before anything was sent (a dry run only reports it).
+fn fail(pass: &mut Pass<'_>, opts: &SyncOptions, id: i64, detail: String) {
+    if opts.dry_run {
+        if let Some(d) = pass.by_id.get(&id) {
+            let mut r = row_of(d);
+            r.state = State::Failed;
+            r.detail = Some(detail);
+            pass.rows.insert(id, r);
+        }
+        return;
+    }
+    pass.done(None, failed_update(id, detail));
+}
+
+/// Resolves every target's credentials and account, concurrently, each under a timeout.
+async fn connect_all<C: Connector>(
+    connector: &C,
+    config: &Config,
+    groups: &BTreeMap<(String, String), Vec<Desired>>,
+    stats: &Arc<CallStats>,
+    stop: &CancellationToken,
+) -> BTreeMap<String, std::result::Result<(C::Session, String), ApiError>> {
+    let names: BTreeSet<String> = groups.keys().map(|(t, _)| t.clone()).collect();
+    let timeout = Duration::from_secs(config.sync.connect_timeout_s);
+    stream::iter(names)
+        .map(|name| async move {
+            // Only `default` means the ambient credentials. A deployment whose target has
+            // left the configuration must fail, not fall back to whatever account is ambient.
+            let target = match config.targets.iter().find(|t| t.name == name) {
+                Some(t) => t.clone(),
+                None if name == "default" => Target {
+                    name: name.clone(),
+                    ..Target::default()
+                },
+                None => {
+                    let e = ApiError::local(
+                        ErrorKind::Validation,
+                        "Configuration",
+                        "global",
+                        "UnknownTarget",
+                        format!(
+                            "target '{name}' is not in the configuration; nothing was sent to AWS"
+                        ),
+                    );
+                    return (name, Err(e));
+                }
+            };
+            let scope = Scope::new(config.retry, stats.clone(), &name, "global", stop.clone());
+            let connected = tokio::time::timeout(
+                timeout,
+                scope.call(None, "GetCallerIdentity", Idempotence::Safe, || {
+                    connector.connect(&target)
+                }),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::local(
+                    ErrorKind::Transient,
+                    "GetCallerIdentity",
+                    "global",
+                    "Timeout",
+                    format!(
+                        "resolving the credentials of target '{name}' took more than {}s",
+                        timeout.as_secs()
+                    ),
+                ))
+            });
+            (name, connected)
+        })
+        .buffer_unordered(config.concurrency.regions.max(1))
+        .collect()
+        .await
+}
+
+/// Handles one event from a region task.
+fn handle<A: AcmApi + AcmWrite + 'static>(
+    pass: &mut Pass<'_>,
+    ev: Event<RegionJob<A>>,
+    opts: &SyncOptions,
+    plan_opts: &PlanOptions,
+    every_arn: &BTreeSet<String>,
+    tx: &Events<A>,
+    tasks: &mut JoinSet<()>,
+) {
+    match ev {
+        Event::ImportStarting { id, ack } => {
+            let r = pass
+                .vault
+                .record_import_started(id, OffsetDateTime::now_utc())
+                .map_err(|e| e.to_string());
+            if let Err(why) = &r {
+                pass.halt(format!("the vault could not be written: {why}"));
+            }
+            let _ = ack.send(r);
+        }
+        Event::Imported(rec) => {
+            if let Err(e) = pass.vault.record_imported(&rec) {
+                // The certificate is in ACM, tagged with its entry: the next pass adopts it.
+                pass.halt(format!(
+                    "the vault could not record {} ({e}); the next pass adopts it by its tag",
+                    rec.arn
+                ));
+            }
+        }
+        Event::Done(b) => {
+            let (action, u) = *b;
+            pass.done(Some(action), u);
+        }
+        Event::Observed { key, result, job } => {
+            let (target, _region) = key;
+            match result {
+                Ok(observation) => plan_region(
+                    pass,
+                    *job,
+                    observation,
+                    opts,
+                    plan_opts,
+                    every_arn,
+                    tx,
+                    tasks,
+                ),
+                Err(e) if e.kind == ErrorKind::Stopped => {}
+                Err(e) => {
+                    for d in &job.desired {
+                        fail(pass, opts, d.id, format!("target {target}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Plans a region that was observed; a dry run reports, anything else starts applying.
+#[allow(clippy::too_many_arguments)]
+fn plan_region<A: AcmApi + AcmWrite + 'static>(
+    pass: &mut Pass<'_>,
+    job: RegionJob<A>,
+    observation: Observation,
+    opts: &SyncOptions,
+    plan_opts: &PlanOptions,
+    every_arn: &BTreeSet<String>,
+    tx: &Events<A>,
+    tasks: &mut JoinSet<()>,
+) {
+    let Observation {
+        mut observed,
+        summaries,
+    } = observation;
+    let mine: BTreeSet<&str> = job
+        .desired
+        .iter()
+        .filter_map(|d| d.arn.as_deref())
+        .collect();
+    observed.claimed = every_arn
+        .iter()
+        .filter(|a| !mine.contains(a.as_str()))
+        .cloned()
+        .collect();
+    let mut actions = plan(&job.desired, &observed, *plan_opts);
+    if opts.dry_run {
+        for a in &actions {
+            let Some(d) = pass.by_id.get(&a.id()) else {
+                continue;
+            };
+            let mut r = row_of(d);
+            r.account = Some(job.account.clone());
+            describe_action(&mut r, a, &observed);
+            if a.changes() {
+                pass.changes += 1;
+            }
+            pass.rows.insert(a.id(), r);
+        }
+        return;
+    }
+    // Key material is opened here, on the vault's task, and moved into the region's task;
+    // it never leaves memory except to ACM. A key that cannot be opened, or material ACM
+    // would refuse, fails that deployment alone.
+    let mut materials: BTreeMap<i64, ImportMaterial> = BTreeMap::new();
+    for a in &mut actions {
+        if !matches!(a, Action::Import { .. } | Action::Reimport { .. }) {
+            continue;
+        }
+        let id = a.id();
+        let Some(d) = pass.by_id.get(&id) else {
+            continue;
+        };
+        let problem = match pass.vault.import_material(&d.entry_id) {
+            Ok(m) => match material_problem(&m) {
+                None => {
+                    materials.insert(id, m);
+                    None
+                }
+                Some(why) => Some(why),
+            },
+            Err(e) => Some(format!("{e}; nothing was sent to AWS")),
+        };
+        if let Some(why) = problem {
+            *a = Action::Flag {
+                id,
+                state: State::Failed,
+                detail: Some(why),
+            };
+        }
+    }
+    let mut claimed = every_arn.clone();
+    for a in &actions {
+        if let Action::Adopt { arn, .. } | Action::Reimport { arn, .. } = a {
+            claimed.insert(arn.clone());
+        }
+    }
+    let tx = tx.clone();
+    tasks.spawn(async move {
+        let job = job;
+        let desired: HashMap<i64, &Desired> = job.desired.iter().map(|d| (d.id, d)).collect();
+        let applier = Applier {
+            acm: &job.acm,
+            scope: &job.scope,
+            limits: &job.limits,
+            account: &job.account,
+            tx: &tx,
+            summaries: &summaries,
+            observed: &observed,
+            claimed: &claimed,
+        };
+        stream::iter(actions)
+            .for_each_concurrent(job.per_region.max(1), |a| {
+                let d = desired[&a.id()];
+                let m = materials.get(&a.id());
+                let applier = &applier;
+                let tx = &tx;
+                async move {
+                    if applier.scope.stop.is_cancelled() && a.changes() {
+                        return;
+                    }
+                    if let Some(u) = applier.apply(&a, d, m).await {
+                        let _ = tx.send(Event::Done(Box::new((a, u))));
+                    }
+                }
+            })
+            .await;
+    });
 }
 
 fn action_name(a: &Action) -> &'static str {
@@ -713,43 +869,6 @@ fn describe_action(r: &mut StatusRow, a: &Action, observed: &Observed) {
             r.detail = Some(format!("would adopt {arn}: {reason}"));
         }
     }
-}
-
-/// Deletes a deployment's certificate from ACM after checking nothing uses it.
-pub async fn delete_from_acm<C: Connector>(
-    connector: &C,
-    config: &Config,
-    target: &Target,
-    region: &str,
-    arn: &str,
-) -> std::result::Result<(), ApiError> {
-    let stats = CallStats::default();
-    let (session, _) = with_retry(&config.retry, None, &stats, "GetCallerIdentity", || {
-        connector.connect(target)
-    })
-    .await?;
-    let acm = connector.acm(&session, region);
-    let (_, detail) = with_retry(&config.retry, None, &stats, "DescribeCertificate", || {
-        acm.describe_certificate(arn)
-    })
-    .await?;
-    if !detail.in_use_by.is_empty() {
-        return Err(ApiError {
-            kind: ErrorKind::InUse,
-            operation: "DeleteCertificate",
-            region: region.to_owned(),
-            code: "ResourceInUseException".into(),
-            message: format!(
-                "{arn} is in use by {}: detach it there first (load balancer listeners, CloudFront distributions, API Gateway domains, Nitro Enclaves role associations); ACM can take minutes to notice",
-                detail.in_use_by.join(", ")
-            ),
-            attempts: 1,
-        });
-    }
-    with_retry(&config.retry, None, &stats, "DeleteCertificate", || {
-        acm.delete_certificate(arn)
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! a region that refuses access, and deleting a certificate that is in use.
 
 use super::*;
-use crate::fake::{Fake, FakeCert, Faults};
+use crate::{
+    aws::ENTRY_TAG,
+    fake::{Fake, FakeCert, Faults},
+};
 use vault::{Bundle, ImportOptions, InputPasswords, Passphrase};
 
 /// A fresh self-signed P-256 certificate and key for `cn`, valid for 90 days.
@@ -145,54 +148,6 @@ async fn a_region_that_refuses_access_fails_alone() {
         2,
         "access denied is not retried"
     );
-}
-
-#[tokio::test(start_paused = true)]
-async fn deleting_a_certificate_in_use_is_refused_with_what_uses_it() {
-    let fake = Fake::default();
-    let (_d, mut v) = vault_with(&["a.example.com"]);
-    v.add_deployment("a.example.com", "default", "us-east-1", false, false)
-        .unwrap();
-    let report = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
-        .await
-        .unwrap();
-    let arn = report.deployments[0].arn.clone().unwrap();
-    let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/1";
-    fake.state
-        .lock()
-        .unwrap()
-        .certs
-        .get_mut("us-east-1")
-        .unwrap()[0]
-        .detail
-        .in_use_by = vec![lb.into()];
-    let target = Target {
-        name: "default".into(),
-        ..Default::default()
-    };
-    let err = delete_from_acm(&fake, &Config::default(), &target, "us-east-1", &arn)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InUse);
-    assert!(err.message.contains(lb), "{}", err.message);
-    assert_eq!(
-        fake.calls("DeleteCertificate"),
-        0,
-        "refused before asking ACM"
-    );
-    fake.state
-        .lock()
-        .unwrap()
-        .certs
-        .get_mut("us-east-1")
-        .unwrap()[0]
-        .detail
-        .in_use_by
-        .clear();
-    delete_from_acm(&fake, &Config::default(), &target, "us-east-1", &arn)
-        .await
-        .unwrap();
-    assert!(fake.state.lock().unwrap().certs["us-east-1"].is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -537,7 +492,8 @@ async fn regression_replace_existing_never_takes_an_arn_another_deployment_adopt
         &[],
     )
     .await
-    .unwrap();
+    .unwrap()
+    .arn;
     let x = deploy(&mut v, "x.example.com", "us-east-1", true, false);
     let r = pass(&fake, &mut v).await;
     assert_eq!(

@@ -30,6 +30,10 @@ pub(crate) struct Global {
     /// Configuration file: AWS targets, quotas, retries [default: $XDG_CONFIG_HOME/certvault/config.toml]
     #[arg(long, global = true, env = "CERTVAULT_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// How long a command that writes on AWS's behalf (deploy, undeploy, sync, discover,
+    /// each agent pass) waits for another one to finish before giving up (0s: do not wait)
+    #[arg(long, global = true, value_name = "PERIOD", default_value = "30s", value_parser = parse_period)]
+    pub(crate) lock_timeout: time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,9 +133,14 @@ pub(crate) struct UndeployArgs {
     /// Only this target
     #[arg(long, value_name = "NAME")]
     pub(crate) target: Option<String>,
-    /// Also delete the certificate from ACM (refused while anything uses it)
+    /// Also delete the certificate from ACM: only if it carries this entry's tag or holds
+    /// its certificate, and nothing uses it
     #[arg(long)]
     pub(crate) delete_from_acm: bool,
+    /// While ACM says "in use" although nothing is listed as using it (it notices a detach
+    /// only after minutes), keep trying this long
+    #[arg(long, value_name = "PERIOD", default_value = "10m", value_parser = parse_period, requires = "delete_from_acm")]
+    pub(crate) wait: time::Duration,
 }
 
 #[derive(Debug, Args)]

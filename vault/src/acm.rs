@@ -15,7 +15,7 @@ use crate::{
     error::{Error, Result},
     import::Bundle,
     model::Source,
-    store::{ImportOutcome, Vault, import_bundle, now_unix},
+    store::{Arrival, ImportOutcome, Vault, import_bundle, now_unix},
 };
 
 /// Where certificates were looked for: a named target (account, profile or role) and a region.
@@ -141,6 +141,9 @@ pub struct ScanOutcome {
     pub linked: Vec<String>,
     /// ARNs seen before and missing now (marked gone, not erased).
     pub gone: Vec<String>,
+    /// Deployed ARNs found holding a certificate the vault did not put there: recorded as
+    /// drift, never as a version of the entry.
+    pub drifted: Vec<String>,
     /// Every record of the location after the scan, gone ones included.
     pub records: Vec<AcmRecord>,
 }
@@ -430,11 +433,66 @@ fn record_one(
         return Ok(());
     };
     let fp = bundle.fingerprint().to_owned();
+    // A deployed ARN: only the deployment's own certificate links to its entry; anything
+    // else there is drift, recorded as such and never made a version of the entry.
+    let deployed: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, entry_id FROM deployments WHERE arn = ?1 ORDER BY id LIMIT 1",
+            [&s.arn],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(Error::sqlite("recording a scan"))?;
+    if let Some((deployment, owner)) = deployed {
+        let ours: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM versions WHERE entry_id = ?1 AND fingerprint = ?2)",
+                params![owner, fp],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("recording a scan"))?;
+        let first_sight = known_fp.as_deref() != Some(fp.as_str());
+        tx.execute(
+            "UPDATE acm_certificates SET entry_id = ?2, fingerprint = ?3 WHERE arn = ?1",
+            params![s.arn, owner, fp],
+        )
+        .map_err(Error::sqlite("recording a scan"))?;
+        if ours {
+            if known_entry.is_none() {
+                outcome.linked.push(s.arn.clone());
+            }
+        } else if first_sight {
+            let detail = format!(
+                "ACM holds {} (SHA-256), which the vault did not put there (found by discover)",
+                &fp[..16]
+            );
+            tx.execute(
+                "UPDATE deployments SET state = 'drifted', detail = ?2, acm_fingerprint = ?3 WHERE id = ?1",
+                params![deployment, detail, fp],
+            )
+            .map_err(Error::sqlite("recording a scan"))?;
+            let name = entry_name(tx, Some(&owner))?;
+            audit::append(
+                tx,
+                &keys.audit,
+                actor,
+                "acm-drift",
+                name.as_deref().map(|n| (owner.as_str(), n)),
+                &format!(
+                    "{} in {} ({}) holds {fp}, not a version of this entry: flagged drifted",
+                    s.arn, location.region, location.account
+                ),
+            )?;
+            outcome.drifted.push(s.arn.clone());
+        }
+        return Ok(());
+    }
     if known_fp.as_deref() == Some(fp.as_str()) && known_entry.is_some() {
         return Ok(());
     }
-    // Which entry: the one this ARN already feeds; else one holding this very certificate
-    // (imported locally, or deployed from the vault); else a new one.
+    // Which entry: one holding this very certificate (imported locally, or deployed from the
+    // vault); else the discovered entry this ARN feeds (ACM renewed it); else a new one. An
+    // entry the vault owns (imported, issued) never takes a version from ACM.
     let holder: Option<String> = tx
         .query_row(
             "SELECT entry_id FROM versions WHERE fingerprint = ?1",
@@ -443,7 +501,19 @@ fn record_one(
         )
         .optional()
         .map_err(Error::sqlite("recording a scan"))?;
-    let target_entry = known_entry.clone().or(holder.clone());
+    let follows: Option<String> = match &known_entry {
+        Some(id) => tx
+            .query_row("SELECT source FROM entries WHERE id = ?1", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(Error::sqlite("recording a scan"))?
+            .and_then(|src| Source::parse(&src))
+            .filter(|src| src.is_discovered())
+            .map(|_| id.clone()),
+        None => None,
+    };
+    let target_entry = holder.or(follows);
     let name = match &target_entry {
         Some(id) => entry_name(tx, Some(id))?.unwrap_or_else(|| bundle.default_name()),
         None => free_name(tx, &bundle.default_name(), &location.region, &s.arn)?,
@@ -454,9 +524,12 @@ fn record_one(
         keys,
         actor,
         bundle,
-        &name,
-        source_of_kind(&s.kind),
-        &origin,
+        Arrival {
+            name: &name,
+            source: source_of_kind(&s.kind),
+            origin: &origin,
+            update_chain: false,
+        },
     )?;
     let entry_id = match result {
         ImportOutcome::Created { id, name } => {
@@ -467,7 +540,9 @@ fn record_one(
             outcome.new_versions.push(name);
             id
         }
-        ImportOutcome::KeyAdded { id, .. } | ImportOutcome::AlreadyPresent { id, .. } => {
+        ImportOutcome::KeyAdded { id, .. }
+        | ImportOutcome::ChainUpdated { id, .. }
+        | ImportOutcome::AlreadyPresent { id, .. } => {
             if known_entry.is_none() {
                 outcome.linked.push(s.arn.clone());
             }

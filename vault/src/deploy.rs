@@ -35,6 +35,13 @@ pub struct Deployment {
     pub arn: Option<String>,
     /// Fingerprint of what was last imported there.
     pub deployed_fingerprint: Option<String>,
+    /// [`crate::chain_fingerprint`] of the chain last imported there (unknown for
+    /// deployments made before schema 4).
+    pub deployed_chain: Option<String>,
+    /// When a first import (or re-create) was sent whose answer has not been recorded: the
+    /// certificate may be in ACM already, under an ARN the vault does not know.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub import_started_at: Option<OffsetDateTime>,
     /// ACM's ImportedAt after that import.
     #[serde(with = "time::serde::rfc3339::option")]
     pub imported_at: Option<OffsetDateTime>,
@@ -56,6 +63,8 @@ pub struct Deployment {
     pub last_synced: Option<OffsetDateTime>,
     /// The vault's current certificate for the entry.
     pub vault_fingerprint: String,
+    /// [`crate::chain_fingerprint`] of its chain.
+    pub vault_chain: String,
     /// Its key algorithm.
     pub key_algorithm: String,
     /// Its end of validity.
@@ -81,8 +90,21 @@ pub struct ImportMaterial {
     pub private_key: SecretBytes,
     /// The certificate's fingerprint.
     pub fingerprint: String,
+    /// [`crate::chain_fingerprint`] of the chain.
+    pub chain_fingerprint: String,
     /// Its key algorithm, in ACM's naming.
     pub key_algorithm: String,
+}
+
+impl std::fmt::Debug for ImportMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportMaterial")
+            .field("fingerprint", &self.fingerprint)
+            .field("chain_fingerprint", &self.chain_fingerprint)
+            .field("key_algorithm", &self.key_algorithm)
+            .field("private_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 /// SHA-256 fingerprint and key algorithm (ACM's naming) of a PEM certificate, as ACM
@@ -91,6 +113,27 @@ pub fn pem_certificate_identity(pem_text: &str) -> Option<(String, String)> {
     let der = pem::parse(pem_text).ok()?.into_contents();
     let info = crate::model::CertInfo::from_der(&der).ok()?;
     Some((info.fingerprint, info.key_algorithm.name()))
+}
+
+/// An ARN ImportCertificate returned, to record at once.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The deployment.
+    pub deployment: i64,
+    /// Its entry (for the audit event, even if the deployment is gone).
+    pub entry_id: String,
+    /// The ARN.
+    pub arn: String,
+    /// The account it was imported into.
+    pub account: String,
+    /// What was imported.
+    pub fingerprint: String,
+    /// Its chain.
+    pub chain: String,
+    /// Audit action (`acm-import`, `acm-reimport`).
+    pub action: String,
+    /// Audit detail (with the AWS request id).
+    pub detail: String,
 }
 
 /// The result of one reconcile step, to record.
@@ -106,8 +149,13 @@ pub struct DeploymentUpdate {
     pub account: Option<String>,
     /// New ARN (import, adoption), if any.
     pub arn: Option<String>,
-    /// New deployed fingerprint (after an import), if any.
+    /// New deployed fingerprint (after an import, or found in sync), if any.
     pub deployed_fingerprint: Option<String>,
+    /// The chain deployed with it, if known.
+    pub deployed_chain: Option<String>,
+    /// The outcome of an earlier import whose answer was lost is settled (found, or known
+    /// not to have happened): forget when it started.
+    pub import_settled: bool,
     /// ACM's ImportedAt after an import, if known.
     pub imported_at: Option<OffsetDateTime>,
     /// What ACM holds now, if known.
@@ -119,7 +167,10 @@ pub struct DeploymentUpdate {
 const SELECT: &str = "SELECT d.id, d.entry_id, e.name, d.target, d.region, d.account, d.arn, d.deployed_fingerprint,
         d.imported_at, d.replace_existing, d.auto_redeploy, d.state, d.detail, d.acm_fingerprint, d.last_synced,
         v.fingerprint, v.key_algorithm, v.not_after, v.not_before, v.key_sealed IS NOT NULL, v.common_name, v.sans,
-        (SELECT dv.not_after FROM versions dv WHERE dv.fingerprint = d.deployed_fingerprint)
+        (SELECT dv.not_after FROM versions dv WHERE dv.fingerprint = d.deployed_fingerprint),
+        d.deployed_chain, d.import_started_at,
+        (SELECT group_concat(fingerprint, ',') FROM
+            (SELECT c.fingerprint FROM chain_certs c WHERE c.version_id = v.id ORDER BY c.position))
     FROM deployments d JOIN entries e ON e.id = d.entry_id JOIN versions v ON v.id = e.current_version";
 
 fn ts(v: Option<i64>) -> Option<OffsetDateTime> {
@@ -141,6 +192,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         account: r.get(5)?,
         arn: r.get(6)?,
         deployed_fingerprint: r.get(7)?,
+        deployed_chain: r.get(23)?,
+        import_started_at: ts(r.get(24)?),
         imported_at: ts(r.get(8)?),
         deployed_not_after: ts(r.get(22)?),
         replace_existing: r.get(9)?,
@@ -150,6 +203,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         acm_fingerprint: r.get(13)?,
         last_synced: ts(r.get(14)?),
         vault_fingerprint: r.get(15)?,
+        vault_chain: {
+            let joined: Option<String> = r.get(25)?;
+            let fps: Vec<&str> = joined
+                .as_deref()
+                .map(|j| j.split(',').collect())
+                .unwrap_or_default();
+            crate::chain::chain_fingerprint(&fps)
+        },
         key_algorithm: r.get(16)?,
         not_after: ts(r.get(17)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         not_before: ts(r.get(18)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
@@ -275,9 +336,11 @@ impl Vault {
         {
             let mut update = tx
                 .prepare_cached(
-                    "UPDATE deployments SET state = ?2, detail = ?3, account = coalesce(?4, account), arn = coalesce(?5, arn),
+                    "UPDATE deployments SET state = ?2, detail = ?3, account = coalesce(account, ?4), arn = coalesce(?5, arn),
                         deployed_fingerprint = coalesce(?6, deployed_fingerprint), imported_at = coalesce(?7, imported_at),
-                        acm_fingerprint = coalesce(?8, acm_fingerprint), last_synced = ?9
+                        acm_fingerprint = coalesce(?8, acm_fingerprint), last_synced = ?9,
+                        deployed_chain = coalesce(?10, deployed_chain),
+                        import_started_at = CASE WHEN ?11 THEN NULL ELSE import_started_at END
                      WHERE id = ?1",
                 )
                 .map_err(Error::sqlite("recording a reconcile"))?;
@@ -297,7 +360,9 @@ impl Vault {
                         u.deployed_fingerprint,
                         u.imported_at.map(OffsetDateTime::unix_timestamp),
                         u.acm_fingerprint,
-                        now
+                        now,
+                        u.deployed_chain,
+                        u.import_settled
                     ])
                     .map_err(Error::sqlite("recording a reconcile"))?;
                 if let Some((action, detail)) = &u.event {
@@ -338,12 +403,86 @@ impl Vault {
         })?;
         let chain = self.chain_ders_of(row)?;
         let chain_pem: String = chain.iter().map(|c| export::pem_cert(c)).collect();
+        let chain_fps: Vec<String> = chain.iter().map(|c| sha256_hex(c)).collect();
         Ok(ImportMaterial {
             certificate: export::pem_cert(&der),
             chain: (!chain_pem.is_empty()).then_some(chain_pem),
             private_key: export::pkcs8_pem(&key),
             fingerprint: sha256_hex(&der),
+            chain_fingerprint: crate::chain::chain_fingerprint(&chain_fps),
             key_algorithm,
         })
+    }
+
+    /// Records that a first import (or re-create) is about to be sent, in its own
+    /// transaction, before it is sent: if the answer is lost or the process dies, the next
+    /// pass knows a copy may be in ACM and looks for it before importing again.
+    pub fn record_import_started(&mut self, deployment: i64, at: OffsetDateTime) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE deployments SET import_started_at = ?2 WHERE id = ?1",
+                params![deployment, at.unix_timestamp()],
+            )
+            .map_err(Error::sqlite("recording an import"))?;
+        Ok(())
+    }
+
+    /// Records the ARN ImportCertificate returned, with its audit event, in its own
+    /// transaction, the moment it returns. `false` when the deployment no longer exists
+    /// (removed while the import was under way): the event is recorded anyway.
+    pub fn record_imported(&mut self, r: &Imported) -> Result<bool> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording an import"))?;
+        let changed = tx
+            .execute(
+                "UPDATE deployments SET arn = ?2, account = coalesce(account, ?3), deployed_fingerprint = ?4,
+                    deployed_chain = ?5, acm_fingerprint = ?4, imported_at = NULL, import_started_at = NULL,
+                    state = 'in-sync', detail = NULL, last_synced = ?6
+                 WHERE id = ?1",
+                params![r.deployment, r.arn, r.account, r.fingerprint, r.chain, now_unix()],
+            )
+            .map_err(Error::sqlite("recording an import"))?;
+        let entry: Option<(String, String)> = tx
+            .query_row(
+                "SELECT id, name FROM entries WHERE id = ?1",
+                [&r.entry_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("recording an import"))?;
+        let detail = if changed == 1 {
+            r.detail.clone()
+        } else {
+            format!(
+                "{} (the deployment was removed meanwhile; the certificate stays in ACM, tagged for entry {})",
+                r.detail, r.entry_id
+            )
+        };
+        audit::append(
+            &tx,
+            &keys.audit,
+            &self.actor,
+            &r.action,
+            entry.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            &detail,
+        )?;
+        tx.commit().map_err(Error::sqlite("recording an import"))?;
+        Ok(changed == 1)
+    }
+
+    /// SHA-256 fingerprints of every version of an entry.
+    pub fn entry_fingerprints(&self, entry: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT fingerprint FROM versions WHERE entry_id = ?1 ORDER BY version")
+            .map_err(Error::sqlite("reading versions"))?;
+        let rows = stmt
+            .query_map([entry], |r| r.get(0))
+            .map_err(Error::sqlite("reading versions"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("reading versions"))
     }
 }

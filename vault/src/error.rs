@@ -140,6 +140,20 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Another process is writing to the vault (deploy, sync, discover, the agent).
+    #[error(
+        "the vault {} is busy: {holder} is working on it (waited {:.1} s; --lock-timeout waits longer)",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    Busy {
+        /// The vault file.
+        path: PathBuf,
+        /// Who holds the writer lock.
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
     /// The random number generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -227,6 +241,14 @@ pub enum InputProblem {
     UnsupportedKey {
         /// OID of the algorithm.
         oid: String,
+    },
+    /// More certificates than a certificate and its chain could have.
+    #[error("holds {found} certificates; a certificate with its chain has at most {limit}")]
+    TooManyCertificates {
+        /// How many were found.
+        found: usize,
+        /// The limit.
+        limit: usize,
     },
     /// A PKCS#12 with no certificate in it.
     #[error("the PKCS#12 bundle holds no certificate")]

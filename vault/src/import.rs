@@ -9,6 +9,7 @@ use pkcs8::der::{Decode, Encode, asn1::AnyRef};
 use zeroize::Zeroizing;
 
 use crate::{
+    chain::{leaf_position, order_chain},
     error::{Error, InputProblem, Result},
     model::{CertInfo, KeyAlgorithm, PublicKeyId, oid, strip_leading_zeros},
     secret::{Passphrase, SecretBytes},
@@ -17,6 +18,10 @@ use crate::{
 /// The largest input file read: ACM's own limits are 32 KiB per certificate, so a bundle
 /// larger than this is not a certificate bundle.
 pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+/// The most certificates one input may hold: a certificate with its chain has a handful,
+/// and building a chain compares every pair.
+pub const MAX_CERTIFICATES: usize = 50;
 
 /// Passwords for encrypted inputs, when the user gave them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,6 +54,8 @@ pub struct Bundle {
     pub(crate) chain: Vec<Cert>,
     pub(crate) key: Option<PrivateKey>,
     pub(crate) origin: String,
+    /// What was left out, for the user to read.
+    pub(crate) notes: Vec<String>,
 }
 
 impl Bundle {
@@ -153,6 +160,15 @@ impl Bundle {
             }
             certs.extend(chain_certs);
         }
+        if certs.len() > MAX_CERTIFICATES {
+            return Err(Error::input(
+                label,
+                InputProblem::TooManyCertificates {
+                    found: certs.len(),
+                    limit: MAX_CERTIFICATES,
+                },
+            ));
+        }
 
         // The leaf is the certificate the key belongs to; without a key, the one no other
         // certificate in the input was issued by.
@@ -170,13 +186,24 @@ impl Bundle {
             None => leaf_position(&certs),
         };
         let leaf = certs.remove(leaf_index);
-        certs.retain(|c| c.info.fingerprint != leaf.info.fingerprint);
-        let chain = order_chain(&leaf, certs);
+        let (chain, dropped) = order_chain(&leaf, certs);
+        let notes = dropped
+            .iter()
+            .map(|c| {
+                format!(
+                    "{label}: left out {} (SHA-256 {}…): it is not part of the chain of {}",
+                    c.info.subject,
+                    &c.info.fingerprint[..16],
+                    leaf.info.subject
+                )
+            })
+            .collect();
         Ok(Bundle {
             leaf,
             chain,
             key: key.map(|(_, k)| k),
             origin: label.to_owned(),
+            notes,
         })
     }
 
@@ -196,8 +223,13 @@ impl Bundle {
     }
 
     /// Notes about the input (certificates dropped because they are not part of the chain).
-    pub fn notes(&self) -> Vec<String> {
-        Vec::new()
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The certificate as PEM.
+    pub fn leaf_pem(&self) -> String {
+        crate::export::pem_cert(&self.leaf.der)
     }
 
     /// Whether a private key came with the certificate.
@@ -490,45 +522,6 @@ fn parse_certs(label: &str, ders: Vec<Vec<u8>>) -> Result<Vec<Cert>> {
             )),
         })
         .collect()
-}
-
-/// The certificate that issued none of the others (first such, in input order).
-fn leaf_position(certs: &[Cert]) -> usize {
-    certs
-        .iter()
-        .position(|c| {
-            !certs.iter().any(|other| {
-                other.info.fingerprint != c.info.fingerprint && other.info.issuer == c.info.subject
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// Orders the rest as a chain from the leaf upwards (each certifying the previous one);
-/// certificates that do not fit are kept, after the chain, in input order.
-fn order_chain(leaf: &Cert, mut rest: Vec<Cert>) -> Vec<Cert> {
-    let mut chain = Vec::with_capacity(rest.len());
-    let mut current_issuer = leaf.info.issuer.clone();
-    let mut current_subject = leaf.info.subject.clone();
-    while current_issuer != current_subject {
-        let Some(pos) = rest.iter().position(|c| c.info.subject == current_issuer) else {
-            break;
-        };
-        let next = rest.remove(pos);
-        current_issuer = next.info.issuer.clone();
-        current_subject = next.info.subject.clone();
-        chain.push(next);
-    }
-    // Duplicates within the chain are dropped.
-    for c in rest {
-        if !chain
-            .iter()
-            .any(|x| x.info.fingerprint == c.info.fingerprint)
-        {
-            chain.push(c);
-        }
-    }
-    chain
 }
 
 impl KeyBlob {

@@ -18,11 +18,13 @@
 
 mod acm;
 mod audit;
+mod chain;
 mod crypto;
 mod deploy;
 mod error;
 mod export;
 mod import;
+mod lock;
 mod model;
 mod secret;
 mod store;
@@ -33,10 +35,12 @@ pub use crate::{
         source_of_kind,
     },
     audit::{AuditEvent, AuditProblem, AuditReport},
-    deploy::{Deployment, DeploymentUpdate, ImportMaterial, pem_certificate_identity},
+    chain::{ServedIdentity, chain_fingerprint, served_identity},
+    deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
     error::{Error, InputProblem, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
-    import::{Bundle, InputPasswords, MAX_INPUT_BYTES},
+    import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
+    lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     secret::{Passphrase, SecretBytes},
     store::{

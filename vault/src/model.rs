@@ -3,7 +3,10 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_parser::{
-    certificate::X509Certificate, extensions::GeneralName, prelude::FromDer, public_key::PublicKey,
+    certificate::X509Certificate,
+    extensions::{GeneralName, ParsedExtension},
+    prelude::FromDer,
+    public_key::PublicKey,
 };
 
 use crate::crypto::sha256_hex;
@@ -62,6 +65,15 @@ impl Source {
             Source::Iam => "iam",
             Source::Pca => "pca",
         }
+    }
+
+    /// Whether entries from this source were found in AWS (they follow their ARN: an ACM
+    /// renewal becomes a version) rather than held by the vault (imported or issued).
+    pub fn is_discovered(self) -> bool {
+        matches!(
+            self,
+            Source::AcmAmazonIssued | Source::AcmPrivate | Source::AcmImported | Source::Iam
+        )
     }
 
     /// Parses a stored or typed name.
@@ -149,6 +161,12 @@ pub(crate) struct CertInfo {
     pub(crate) public_key: PublicKeyId,
     pub(crate) fingerprint: String,
     pub(crate) is_ca: bool,
+    /// The subject and issuer names as encoded (DER), for exact comparison.
+    pub(crate) subject_raw: Vec<u8>,
+    pub(crate) issuer_raw: Vec<u8>,
+    /// Subject and authority key identifiers, when the certificate carries them.
+    pub(crate) subject_key_id: Option<Vec<u8>>,
+    pub(crate) authority_key_id: Option<Vec<u8>>,
 }
 
 impl CertInfo {
@@ -193,6 +211,17 @@ impl CertInfo {
         let validity = cert.validity();
         let (key_algorithm, public_key) = spki_identity(cert.public_key());
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        let mut subject_key_id = None;
+        let mut authority_key_id = None;
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => subject_key_id = Some(id.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec());
+                }
+                _ => {}
+            }
+        }
         Ok(CertInfo {
             subject,
             common_name,
@@ -205,6 +234,10 @@ impl CertInfo {
             public_key,
             fingerprint: sha256_hex(der),
             is_ca,
+            subject_raw: cert.subject().as_raw().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+            subject_key_id,
+            authority_key_id,
         })
     }
 

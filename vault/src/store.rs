@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -134,7 +134,85 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (entry_id, target, region)
     ) STRICT;
     CREATE INDEX deployments_by_location ON deployments(target, region);",
+    // 4: the chain last deployed (so a corrected chain is re-imported), the start of a first
+    // import whose answer has not come back (so it is looked for, not repeated), and chains
+    // rebuilt by signature (see `normalize_chains`).
+    "ALTER TABLE deployments ADD COLUMN deployed_chain TEXT;
+    ALTER TABLE deployments ADD COLUMN import_started_at INTEGER;
+    CREATE INDEX deployments_by_arn ON deployments(arn);",
 ];
+
+/// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by
+/// subject name and kept certificates that are not part of the chain after it.
+fn normalize_chains(tx: &Transaction<'_>) -> Result<()> {
+    use crate::{chain::order_chain, import::Cert, model::CertInfo};
+    let versions: Vec<(i64, Vec<u8>)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, cert_der FROM versions WHERE id IN (SELECT DISTINCT version_id FROM chain_certs)",
+            )
+            .map_err(Error::sqlite("rebuilding chains"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::sqlite("rebuilding chains"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("rebuilding chains"))?
+    };
+    let parse = |der: Vec<u8>| CertInfo::from_der(&der).ok().map(|info| Cert { der, info });
+    for (id, der) in versions {
+        let stored: Vec<Vec<u8>> = {
+            let mut stmt = tx
+                .prepare("SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position")
+                .map_err(Error::sqlite("rebuilding chains"))?;
+            let rows = stmt
+                .query_map([id], |r| r.get(0))
+                .map_err(Error::sqlite("rebuilding chains"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("rebuilding chains"))?
+        };
+        let Some(leaf) = parse(der) else { continue };
+        let Some(certs) = stored.into_iter().map(parse).collect::<Option<Vec<Cert>>>() else {
+            continue;
+        };
+        let before: Vec<String> = certs.iter().map(|c| c.info.fingerprint.clone()).collect();
+        let (chain, _) = order_chain(&leaf, certs);
+        let after: Vec<String> = chain.iter().map(|c| c.info.fingerprint.clone()).collect();
+        if before != after {
+            write_chain(tx, id, &chain)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a version's chain.
+pub(crate) fn write_chain(
+    tx: &Transaction<'_>,
+    version_row: i64,
+    chain: &[crate::import::Cert],
+) -> Result<()> {
+    tx.execute(
+        "DELETE FROM chain_certs WHERE version_id = ?1",
+        [version_row],
+    )
+    .map_err(Error::sqlite("writing the chain"))?;
+    for (pos, c) in chain.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                version_row,
+                pos as i64,
+                c.der,
+                c.info.subject,
+                c.info.issuer,
+                c.info.fingerprint,
+                c.info.not_after.unix_timestamp()
+            ],
+        )
+        .map_err(Error::sqlite("writing the chain"))?;
+    }
+    Ok(())
+}
 
 const FORMAT: &str = "certvault-vault";
 const MIN_PASSPHRASE_CHARS: usize = 8;
@@ -155,6 +233,7 @@ pub struct Vault {
     vault_id: String,
     pub(crate) keys: Option<Keys>,
     pub(crate) actor: String,
+    writer: Option<crate::lock::WriterLock>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -202,6 +281,16 @@ pub enum ImportOutcome {
         /// Entry name.
         name: String,
         /// The version the key was added to.
+        version: u32,
+    },
+    /// The certificate was already in the vault with another chain: the chain was replaced
+    /// (and its deployments will be re-imported).
+    ChainUpdated {
+        /// Entry id.
+        id: String,
+        /// Entry name.
+        name: String,
+        /// The version whose chain changed.
         version: u32,
     },
     /// The certificate was already in the vault: nothing changed.
@@ -371,6 +460,9 @@ fn migrate(conn: &mut Connection, from: u32) -> Result<()> {
     for (n, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         tx.execute_batch(sql)
             .map_err(Error::sqlite("migrating the schema"))?;
+        if n + 1 == 4 {
+            normalize_chains(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (n + 1) as u32)
             .map_err(Error::sqlite("migrating the schema"))?;
     }
@@ -490,6 +582,7 @@ impl Vault {
             vault_id: vault_id.clone(),
             keys: None,
             actor: default_actor(),
+            writer: None,
         };
         let tx = vault
             .conn
@@ -576,6 +669,7 @@ impl Vault {
             vault_id,
             keys: None,
             actor: default_actor(),
+            writer: None,
         })
     }
 
@@ -618,6 +712,45 @@ impl Vault {
         self.conn
             .pragma_update(None, "mmap_size", 0i64)
             .map_err(Error::sqlite("configuring the vault connection"))
+    }
+
+    /// Takes the writer lock for `command`, waiting up to `timeout` for another writer
+    /// (deploy, sync, discover, the agent) to finish; then fails naming it. Released by
+    /// [`Vault::release_writer`], on drop, or by the kernel when the process dies.
+    pub fn lock_writer(&mut self, command: &str, timeout: std::time::Duration) -> Result<()> {
+        if self.writer.is_none() {
+            self.writer = Some(crate::lock::lock(&self.path, command, timeout)?);
+        }
+        Ok(())
+    }
+
+    /// Takes the writer lock if it is free: `Ok(None)` when taken (or already held),
+    /// `Ok(Some(holder))` when another process holds it. For callers that wait without
+    /// blocking a thread.
+    pub fn try_lock_writer(&mut self, command: &str) -> Result<Option<String>> {
+        if self.writer.is_some() {
+            return Ok(None);
+        }
+        match crate::lock::try_lock(&self.path, command)? {
+            Ok(l) => {
+                self.writer = Some(l);
+                Ok(None)
+            }
+            Err(holder) => Ok(Some(holder.map_or_else(
+                || "another certvault process".to_owned(),
+                |h| h.to_string(),
+            ))),
+        }
+    }
+
+    /// Releases the writer lock, if held.
+    pub fn release_writer(&mut self) {
+        self.writer = None;
+    }
+
+    /// Whether this process holds the writer lock.
+    pub fn holds_writer_lock(&self) -> bool {
+        self.writer.is_some()
     }
 
     /// The vault file.
@@ -682,12 +815,23 @@ impl Vault {
             let name = opts.name.clone().unwrap_or_else(|| bundle.default_name());
             validate_name(&name)?;
             let origin = bundle.origin().to_owned();
-            let outcome =
-                import_bundle(&tx, keys, &actor, bundle, &name, Source::Imported, &origin)?;
+            let outcome = import_bundle(
+                &tx,
+                keys,
+                &actor,
+                bundle,
+                Arrival {
+                    name: &name,
+                    source: Source::Imported,
+                    origin: &origin,
+                    update_chain: true,
+                },
+            )?;
             let id = match &outcome {
                 ImportOutcome::Created { id, .. }
                 | ImportOutcome::NewVersion { id, .. }
                 | ImportOutcome::KeyAdded { id, .. }
+                | ImportOutcome::ChainUpdated { id, .. }
                 | ImportOutcome::AlreadyPresent { id, .. } => id.clone(),
             };
             if !opts.tags.is_empty() {
@@ -1093,6 +1237,34 @@ impl Vault {
         Ok((id, name))
     }
 
+    /// Writes an audit event for something done outside the vault on its behalf (deleting
+    /// a certificate from ACM, say).
+    pub fn record_event(&mut self, action: &str, entry: Option<&str>, detail: &str) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording an event"))?;
+        let named: Option<(String, String)> = match entry {
+            Some(id) => tx
+                .query_row("SELECT id, name FROM entries WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(Error::sqlite("recording an event"))?,
+            None => None,
+        };
+        audit::append(
+            &tx,
+            &keys.audit,
+            &self.actor,
+            action,
+            named.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            detail,
+        )?;
+        tx.commit().map_err(Error::sqlite("recording an event"))
+    }
+
     /// Every audit event, oldest first. Needs no passphrase; [`Vault::verify_audit`] does.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
         audit::events(&self.conn)
@@ -1159,15 +1331,32 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntrySummary> {
 
 /// Adds one certificate (and key) under `name`: recognised by fingerprint, else a new
 /// version of the entry of that name, else a new entry with `source`. Audited.
+/// Where a bundle being imported comes from, and what it may change.
+pub(crate) struct Arrival<'a> {
+    /// The entry name it goes under (unless its certificate is known).
+    pub(crate) name: &'a str,
+    /// The source of a new entry.
+    pub(crate) source: Source,
+    /// For the audit log: the file, or the ARN and region.
+    pub(crate) origin: &'a str,
+    /// Whether a different chain for a known certificate replaces the stored one (explicit
+    /// imports only: what ACM serves never rewrites the vault).
+    pub(crate) update_chain: bool,
+}
+
 pub(crate) fn import_bundle(
     tx: &Transaction<'_>,
     keys: &Keys,
     actor: &str,
     bundle: Bundle,
-    name: &str,
-    source: Source,
-    origin: &str,
+    arrival: Arrival<'_>,
 ) -> Result<ImportOutcome> {
+    let Arrival {
+        name,
+        source,
+        origin,
+        update_chain,
+    } = arrival;
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
     let existing: Option<(i64, String, String, u32, bool)> = tx
@@ -1180,6 +1369,51 @@ pub(crate) fn import_bundle(
         .optional()
         .map_err(Error::sqlite("importing"))?;
     if let Some((row, id, ename, version, has_key)) = existing {
+        // A corrected chain for a certificate the vault holds (explicit imports only: what
+        // ACM serves never rewrites the vault's chain).
+        let mut chain_updated = false;
+        if update_chain && !bundle.chain.is_empty() {
+            let stored: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT fingerprint FROM chain_certs WHERE version_id = ?1 ORDER BY position",
+                    )
+                    .map_err(Error::sqlite("importing"))?;
+                let rows = stmt
+                    .query_map([row], |r| r.get(0))
+                    .map_err(Error::sqlite("importing"))?;
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(Error::sqlite("importing"))?
+            };
+            let new: Vec<String> = bundle
+                .chain
+                .iter()
+                .map(|c| c.info.fingerprint.clone())
+                .collect();
+            if stored != new {
+                write_chain(tx, row, &bundle.chain)?;
+                let short = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        v.iter().map(|f| &f[..16]).collect::<Vec<_>>().join(" > ")
+                    }
+                };
+                audit::append(
+                    tx,
+                    &keys.audit,
+                    actor,
+                    "chain-updated",
+                    Some((&id, &ename)),
+                    &format!(
+                        "chain of version {version} from {origin}: was {}, now {}",
+                        short(&stored),
+                        short(&new)
+                    ),
+                )?;
+                chain_updated = true;
+            }
+        }
         if let (Some(key), false) = (&bundle.key, has_key) {
             store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
             audit::append(
@@ -1191,6 +1425,13 @@ pub(crate) fn import_bundle(
                 &format!("private key added to version {version} ({fp})"),
             )?;
             return Ok(ImportOutcome::KeyAdded {
+                id,
+                name: ename,
+                version,
+            });
+        }
+        if chain_updated {
+            return Ok(ImportOutcome::ChainUpdated {
                 id,
                 name: ename,
                 version,
@@ -1260,22 +1501,7 @@ pub(crate) fn import_bundle(
     if let Some(key) = &bundle.key {
         store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
     }
-    for (pos, c) in bundle.chain.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                row,
-                pos as i64,
-                c.der,
-                c.info.subject,
-                c.info.issuer,
-                c.info.fingerprint,
-                c.info.not_after.unix_timestamp()
-            ],
-        )
-        .map_err(Error::sqlite("importing the chain"))?;
-    }
+    write_chain(tx, row, &bundle.chain)?;
     // The current version is the newest certificate: latest expiry, then latest added.
     tx.execute(
         "UPDATE entries SET updated_at = ?2, current_version =

@@ -28,12 +28,12 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
         .iter()
         .map(|t| vault::parse_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut v = ctx.unlock()?;
+    let mut v = ctx.unlock_writer("deploy")?;
     // Check every entry first: one unknown name, or one named entry ACM cannot take, and
     // nothing is recorded or sent. Entries picked by --all or --tag that ACM cannot take
     // are skipped with a note.
     let now = time::OffsetDateTime::now_utc();
-    let why_not = |e: &vault::EntrySummary| {
+    let why_not = |v: &vault::Vault, e: &vault::EntrySummary| {
         agent::not_importable(
             e.has_private_key,
             &e.key_algorithm,
@@ -41,12 +41,22 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
             e.not_after,
             now,
         )
+        .map(Ok)
+        .or_else(|| {
+            // What ImportCertificate would refuse for its size: found before anything is
+            // recorded. (A key that cannot be opened is reported as such.)
+            match v.import_material(&e.id) {
+                Ok(m) => agent::material_problem(&m).map(Ok),
+                Err(err) => Some(Err(err)),
+            }
+        })
+        .transpose()
     };
     let mut entries: Vec<(String, String)> = Vec::new();
     let mut refused = Vec::new();
     for e in &args.entries {
         let e = v.show(e)?.summary;
-        match why_not(&e) {
+        match why_not(&v, &e)? {
             Some(why) => refused.push(format!("  {}: {why}", e.name)),
             None => entries.push((e.id, e.name)),
         }
@@ -64,7 +74,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
         };
         let mut keyless = 0;
         for e in v.list(&filter)? {
-            match why_not(&e) {
+            match why_not(&v, &e)? {
                 // Discovered certificates have no key: counted, not listed one by one.
                 Some(_) if !e.has_private_key => keyless += 1,
                 Some(why) => note(&format!("skipping {}: {why}", e.name)),
@@ -100,12 +110,33 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     let opts = agent::SyncOptions {
         only,
         push: true,
+        lock_timeout: ctx.lock_timeout(),
         ..Default::default()
     };
-    let report =
-        ctx.runtime()?
-            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    let report = run_pass(ctx, &mut v, &config, opts)?;
     finish(ctx, &report, false)
+}
+
+/// Runs one pass; SIGINT or SIGTERM stops it between steps (calls in flight finish and
+/// are recorded).
+fn run_pass(
+    ctx: &Ctx,
+    v: &mut vault::Vault,
+    config: &agent::Config,
+    opts: agent::SyncOptions,
+) -> Result<agent::SyncReport> {
+    ctx.runtime()?.block_on(async {
+        let stop = opts.stop.clone();
+        let signals = shutdown_signal()?;
+        let watcher = tokio::spawn(async move {
+            signals.await;
+            note("stopping: finishing the calls in flight and recording them");
+            stop.cancel();
+        });
+        let report = agent::sync(&agent::SdkConnector, v, config, &opts).await;
+        watcher.abort();
+        Ok(report?)
+    })
 }
 
 pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
@@ -114,8 +145,10 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
         .regions
         .map(|r| agent::expand_regions(&r))
         .transpose()?;
-    let mut v = ctx.unlock()?;
+    let mut v = ctx.unlock_writer("undeploy")?;
     let (id, name) = v.resolve(&args.entry)?;
+    let fingerprints = v.entry_fingerprints(&id)?;
+    let wait = std::time::Duration::try_from(args.wait).unwrap_or_default();
     let chosen: Vec<vault::Deployment> = v
         .deployments()?
         .into_iter()
@@ -134,14 +167,41 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
             let target = config
                 .select(Some(&d.target), Some(std::slice::from_ref(&d.region)))?
                 .remove(0);
-            runtime.block_on(agent::delete_from_acm(
-                &agent::SdkConnector,
-                &config,
-                &target,
-                &d.region,
+            let req = agent::DeleteRequest {
+                target: &target,
+                region: &d.region,
                 arn,
-            ))?;
-            note(&format!("deleted {arn} from ACM ({})", d.region));
+                account: d.account.as_deref(),
+                entry_id: &id,
+                fingerprints: &fingerprints,
+                wait,
+            };
+            match runtime.block_on(agent::delete_from_acm(&agent::SdkConnector, &config, req)) {
+                Ok(agent::Deleted::Deleted { request_id }) => {
+                    v.record_event(
+                        "acm-delete",
+                        Some(&id),
+                        &format!(
+                            "deleted {arn} from ACM ({}){}",
+                            d.region,
+                            request_id
+                                .map(|r| format!(" (request {r})"))
+                                .unwrap_or_default()
+                        ),
+                    )?;
+                    note(&format!("deleted {arn} from ACM ({})", d.region));
+                }
+                Ok(agent::Deleted::AlreadyGone) => {
+                    note(&format!("{arn} was already gone from ACM ({})", d.region));
+                }
+                Err(e) => {
+                    bail!(
+                        "{name}: cannot delete from ACM, so the deployment to {}/{} is kept: {e}",
+                        d.target,
+                        d.region
+                    );
+                }
+            }
         }
         v.remove_deployment(d.id)?;
         ctx.printer.line(&format!(
@@ -212,22 +272,20 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
 
 pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
     let config = ctx.config()?;
-    // A dry run changes nothing and opens no key: no passphrase needed.
+    // A dry run changes nothing and opens no key: no passphrase needed, no lock taken.
     let mut v = if args.dry_run {
         ctx.open()?
     } else {
-        ctx.unlock()?
+        ctx.unlock_writer("sync")?
     };
     let opts = agent::SyncOptions {
         dry_run: args.dry_run,
         deep: args.deep,
         force: args.force,
-        push: false,
-        only: BTreeSet::new(),
+        lock_timeout: ctx.lock_timeout(),
+        ..Default::default()
     };
-    let report =
-        ctx.runtime()?
-            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    let report = run_pass(ctx, &mut v, &config, opts)?;
     finish(ctx, &report, args.dry_run)
 }
 
@@ -237,11 +295,22 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
     } else {
         print_rows(&ctx.printer, report, dry_run)?;
     }
-    if report.failures > 0 {
+    if let Some(why) = &report.halted {
         return Err(Reported(format!(
-            "{} deployment(s) failed; the others were applied",
-            report.failures
+            "the pass ended early ({why}); what was done is recorded, the rest is done by the next pass"
         ))
+        .into());
+    }
+    if report.failures > 0 {
+        let total = report.deployments.len();
+        return Err(Reported(if total == report.failures {
+            format!("{total} deployment(s) failed")
+        } else {
+            format!(
+                "{} of {total} deployment(s) failed; the others were applied",
+                report.failures
+            )
+        })
         .into());
     }
     let pending = dry_run && report.changes > 0;
@@ -328,6 +397,10 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     let pass = unattended_passphrase(ctx)?;
     v.unlock(&pass)?;
     drop(pass);
+    let opts = agent::AgentOptions {
+        interval,
+        lock_timeout: ctx.lock_timeout(),
+    };
     let runtime = ctx.agent_runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
@@ -336,10 +409,10 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
             let bound = agent::serve_metrics(addr, metrics.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
-            tracing::info!(%bound, "metrics at http://{bound}/metrics");
+            tracing::info!(%bound, "metrics at http://{bound}/metrics (and /healthz, /readyz)");
         }
         tracing::info!(interval_s = interval.as_secs(), vault = %v.path().display(), "agent started");
-        agent::run_agent(&agent::SdkConnector, &mut v, &config, interval, metrics, shutdown).await?;
+        agent::run_agent(&agent::SdkConnector, &mut v, &config, opts, metrics, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(Status::Ok)

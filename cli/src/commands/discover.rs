@@ -27,7 +27,7 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
             t.regions = agent::expand_regions(std::slice::from_ref(r))?;
         }
     }
-    let mut vault = ctx.unlock()?;
+    let mut vault = ctx.unlock_writer("discover")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -71,6 +71,11 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
     let pass = ctx.passphrase(false)?;
     v.unlock(&pass)?;
     let origins: Vec<String> = bundles.iter().map(|b| b.origin().to_owned()).collect();
+    for b in &bundles {
+        for n in b.notes() {
+            note(&format!("note: {n}"));
+        }
+    }
     let outcomes = v.import(
         bundles,
         &ImportOptions {
@@ -96,6 +101,9 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
                 ImportOutcome::KeyAdded { id, name, version } => {
                     format!("{file}: added the private key to {name} version {version} ({id})")
                 }
+                ImportOutcome::ChainUpdated { id, name, version } => format!(
+                    "{file}: replaced the chain of {name} version {version} ({id}); deployments with it are re-imported by the next pass (or `certvault deploy`)"
+                ),
                 ImportOutcome::AlreadyPresent { id, name, version } => {
                     format!(
                         "{file}: already in the vault as {name} version {version} ({id}); nothing changed"

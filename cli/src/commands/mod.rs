@@ -93,6 +93,19 @@ impl Ctx {
         v.unlock(&p)?;
         Ok(v)
     }
+
+    /// `--lock-timeout` as a standard duration.
+    pub(crate) fn lock_timeout(&self) -> std::time::Duration {
+        std::time::Duration::try_from(self.global.lock_timeout).unwrap_or_default()
+    }
+
+    /// Opens and unlocks the vault, and takes its writer lock for `command` (waiting up to
+    /// `--lock-timeout` for another writer).
+    pub(crate) fn unlock_writer(&self, command: &str) -> Result<Vault> {
+        let mut v = self.unlock()?;
+        v.lock_writer(command, self.lock_timeout())?;
+        Ok(v)
+    }
 }
 
 pub(crate) fn run(cli: Cli) -> Result<Status> {

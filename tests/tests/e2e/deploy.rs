@@ -109,6 +109,32 @@ pub(crate) fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)
     })
 }
 
+/// NotAfter of a PEM certificate, unix seconds.
+fn not_after(pem_text: &str) -> i64 {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            std::io::Write::write_all(c.stdin.as_mut().unwrap(), pem_text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let date = text
+        .trim()
+        .trim_start_matches("notAfter=")
+        .trim_end_matches('Z');
+    time::PrimitiveDateTime::parse(
+        date,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap()
+    .assume_utc()
+    .unix_timestamp()
+}
+
 pub(crate) fn fingerprint(pem_text: &str) -> String {
     vault::pem_certificate_identity(pem_text).unwrap().0
 }
@@ -629,7 +655,7 @@ fn the_agent_reimports_a_renewal_by_itself_serves_metrics_and_stops_on_sigterm()
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         let text = scrape();
-        if text.contains("certvault_aws_api_calls_total{operation=\"ImportCertificate\"}")
+        if text.contains("certvault_aws_api_calls_total{operation=\"ImportCertificate\"")
             || Instant::now() >= deadline
         {
             break text;
@@ -637,18 +663,42 @@ fn the_agent_reimports_a_renewal_by_itself_serves_metrics_and_stops_on_sigterm()
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(
-        metrics.contains("certvault_deployments{state=\"in-sync\"}"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("certvault_aws_api_calls_total{operation=\"ImportCertificate\"} 1"),
+        metrics.contains(
+            "certvault_deployments{target=\"default\",region=\"us-east-1\",state=\"in-sync\"} 1"
+        ),
         "{metrics}"
     );
     assert!(
         metrics.contains(
-            "certvault_last_successful_reconcile_timestamp_seconds{region=\"us-east-1\"}"
-        )
+            "certvault_aws_api_calls_total{operation=\"ImportCertificate\",target=\"default\",region=\"us-east-1\"} 1"
+        ),
+        "{metrics}"
     );
+    assert!(metrics.contains(
+        "certvault_last_successful_reconcile_timestamp_seconds{target=\"default\",region=\"us-east-1\"}"
+    ));
+    assert!(
+        metrics.contains(&format!(
+            "certvault_certificate_not_after_timestamp_seconds{{entry=\"svc.example.com\",target=\"default\",region=\"us-east-1\"}} {}",
+            not_after(&v2)
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("certvault_last_reconcile_outcome{outcome=\"ok\"} 1"));
+    assert!(metrics.contains("certvault_reconcile_duration_seconds_count"));
+    let get = |path: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(
+            &mut s,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(get("/readyz").starts_with("HTTP/1.1 200"));
 
     let status = std::process::Command::new("kill")
         .arg("-TERM")

@@ -101,7 +101,7 @@ impl Emulator {
     }
 
     /// Clears every region and account.
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         let status = http(self.port, "POST", "/moto-api/reset").expect("reset the emulator");
         assert_eq!(status, 200, "emulator reset");
     }
@@ -151,6 +151,17 @@ impl Emulator {
         for (k, v) in self.vars(scratch) {
             cmd.env(k, v);
         }
+    }
+
+    /// Points a certvault command at `endpoint` (a proxy in front of the emulator).
+    pub(crate) fn env_via(
+        &self,
+        cmd: &mut assert_cmd::Command,
+        scratch: &std::path::Path,
+        endpoint: &str,
+    ) {
+        self.env(cmd, scratch);
+        cmd.env("AWS_ENDPOINT_URL", endpoint);
     }
 
     /// Same, for a process the test spawns and signals itself.

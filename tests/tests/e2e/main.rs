@@ -2,10 +2,12 @@
 
 mod common;
 mod emulator;
+mod proxy;
 
 mod bad_input;
 mod deploy;
 mod discover;
+mod faults;
 mod interop;
 mod sync_trust;
 mod vault_cli;

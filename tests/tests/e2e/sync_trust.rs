@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Imports `n` fresh self-signed certificates (with keys) named `host-I.<domain>`.
-fn import_many(env: &Env, n: usize, domain: &str) -> Vec<String> {
+pub(crate) fn import_many(env: &Env, n: usize, domain: &str) -> Vec<String> {
     let mut files = Vec::new();
     let mut names = Vec::new();
     for i in 0..n {
@@ -32,10 +32,12 @@ fn import_many(env: &Env, n: usize, domain: &str) -> Vec<String> {
 }
 
 /// A config with ImportCertificate allowed at `rate` per second.
-fn config(env: &Env, file: &str, rate: f64) -> String {
+pub(crate) fn config(env: &Env, file: &str, rate: f64) -> String {
     env.write(
         file,
-        format!("[quotas]\nimport_certificate = {rate}\nadd_tags_to_certificate = {rate}\n"),
+        format!(
+            "[quotas]\nimport_certificate = {rate}\nadd_tags_to_certificate = {rate}\n[sync]\nimport_settle_s = 0\n"
+        ),
     )
     .to_str()
     .unwrap()

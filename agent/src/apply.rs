@@ -1,0 +1,429 @@
+//! Applying a region's plan: each step talks to ACM and reports back over a channel to the
+//! task that owns the vault, which records it.
+//!
+//! - Before a first import (or re-create) is sent, its start is recorded (and acknowledged):
+//!   if the answer is lost or the process dies, the next pass knows to look before acting.
+//! - The ARN ImportCertificate returns is recorded at once, in its own transaction, before
+//!   anything else is asked of ACM.
+//! - A first import whose answer was lost is never sent again: the next step is looking for
+//!   a copy tagged with the entry; finding none, the deployment waits for the next pass.
+//! - Adopting an ARN tags it with the entry id, so a later lookup finds it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use vault::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
+
+use crate::{
+    aws::{AcmApi, AcmWrite, ENTRY_TAG, Written, arn_location},
+    error::{ApiError, ErrorKind},
+    observe::{list_all, names},
+    plan::{Action, Desired, Observed, State},
+    retry::{Idempotence, RegionLimits, Scope},
+};
+
+/// What a region's tasks tell the vault's task.
+pub(crate) enum Event<J> {
+    /// A region was observed: plan it and hand back the steps (or say why not).
+    Observed {
+        key: (String, String),
+        result: Result<crate::observe::Observation, ApiError>,
+        job: Box<J>,
+    },
+    /// A first import is about to be sent: record when, then answer.
+    ImportStarting {
+        id: i64,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    /// ImportCertificate returned this ARN: record it now.
+    Imported(Box<Imported>),
+    /// A step finished: record its outcome (batched).
+    Done(Box<(Action, DeploymentUpdate)>),
+}
+
+/// Everything one region's steps need.
+pub(crate) struct Applier<'a, A, J> {
+    pub(crate) acm: &'a A,
+    pub(crate) scope: &'a Scope,
+    pub(crate) limits: &'a RegionLimits,
+    pub(crate) account: &'a str,
+    pub(crate) tx: &'a mpsc::UnboundedSender<Event<J>>,
+    pub(crate) summaries: &'a BTreeMap<String, AcmSummary>,
+    pub(crate) observed: &'a Observed,
+    /// ARNs the vault's deployments own (for the lookup after a lost answer).
+    pub(crate) claimed: &'a BTreeSet<String>,
+}
+
+fn update(id: i64, state: State, detail: Option<String>) -> DeploymentUpdate {
+    DeploymentUpdate {
+        id,
+        state: state.as_str().into(),
+        detail,
+        account: None,
+        arn: None,
+        deployed_fingerprint: None,
+        deployed_chain: None,
+        import_settled: false,
+        imported_at: None,
+        acm_fingerprint: None,
+        event: None,
+    }
+}
+
+fn with_request(text: String, request_id: Option<&str>) -> String {
+    match request_id {
+        Some(r) => format!("{text} (request {r})"),
+        None => text,
+    }
+}
+
+impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
+    /// Applies one step. `None` when the pass was stopped before it was sent (nothing to
+    /// record: the deployment keeps its state).
+    pub(crate) async fn apply(
+        &self,
+        action: &Action,
+        d: &Desired,
+        material: Option<&ImportMaterial>,
+    ) -> Option<DeploymentUpdate> {
+        let mut u = update(d.id, State::InSync, None);
+        u.account = Some(self.account.to_owned());
+        let result = match action {
+            Action::Flag { state, detail, .. } => {
+                u.state = state.as_str().into();
+                u.detail = detail.clone();
+                if *state == State::InSync {
+                    // Record what is there (it may have been re-imported by someone with our
+                    // certificate): the next pass compares with this, not an older import.
+                    u.deployed_fingerprint = Some(d.vault_fingerprint.clone());
+                    u.deployed_chain = Some(d.vault_chain.clone());
+                    u.acm_fingerprint = Some(d.vault_fingerprint.clone());
+                    u.imported_at = d
+                        .arn
+                        .as_ref()
+                        .and_then(|a| self.summaries.get(a))
+                        .and_then(|s| s.imported_at);
+                } else if let Some(o) = d.arn.as_ref().and_then(|a| self.observed.certs.get(a)) {
+                    u.acm_fingerprint = o.fingerprint.clone();
+                }
+                Ok(())
+            }
+            Action::Adopt { arn, reason, .. } => self.adopt(d, arn, reason, &mut u).await,
+            Action::Import { .. } | Action::Reimport { .. } => {
+                let Some(m) = material else {
+                    u.state = State::Failed.as_str().into();
+                    u.detail = Some("internal error: no key material was prepared".into());
+                    return Some(u);
+                };
+                self.import(action, d, m, &mut u).await
+            }
+        };
+        match result {
+            Ok(()) => Some(u),
+            Err(e) if e.kind == ErrorKind::Stopped => None,
+            Err(e) => {
+                u.state = State::Failed.as_str().into();
+                u.detail = Some(e.to_string());
+                u.event = Some(("acm-error".into(), e.to_string()));
+                Some(u)
+            }
+        }
+    }
+
+    async fn adopt(
+        &self,
+        d: &Desired,
+        arn: &str,
+        reason: &str,
+        u: &mut DeploymentUpdate,
+    ) -> Result<(), ApiError> {
+        let o = self.observed.certs.get(arn);
+        let tagged = o.and_then(|o| o.entry_tag.as_deref()) == Some(d.entry_id.as_str());
+        let mut note = String::new();
+        let mut request = None;
+        if !tagged {
+            let tags = [(ENTRY_TAG.to_owned(), d.entry_id.clone())];
+            match self
+                .scope
+                .call(
+                    Some(&self.limits.add_tags),
+                    "AddTagsToCertificate",
+                    Idempotence::Safe,
+                    || self.acm.add_tags(arn, &tags),
+                )
+                .await
+            {
+                Ok(r) => {
+                    request = r;
+                    note = format!("; tagged {ENTRY_TAG}={}", d.entry_id);
+                }
+                Err(e) if e.kind == ErrorKind::Stopped => return Err(e),
+                Err(e) => note = format!("; could not tag it ({e})"),
+            }
+        }
+        u.arn = Some(arn.to_owned());
+        u.deployed_fingerprint = o.and_then(|o| o.fingerprint.clone());
+        u.deployed_chain = o.and_then(|o| o.chain.clone());
+        u.acm_fingerprint = u.deployed_fingerprint.clone();
+        u.imported_at = self.summaries.get(arn).and_then(|s| s.imported_at);
+        u.import_settled = true;
+        u.event = Some((
+            "acm-adopt".into(),
+            with_request(
+                format!("adopted {arn} in {}: {reason}{note}", self.scope.region),
+                request.as_deref(),
+            ),
+        ));
+        Ok(())
+    }
+
+    async fn import(
+        &self,
+        action: &Action,
+        d: &Desired,
+        m: &ImportMaterial,
+        u: &mut DeploymentUpdate,
+    ) -> Result<(), ApiError> {
+        let region = &self.scope.region;
+        let (target_arn, reason) = match action {
+            Action::Reimport { arn, reason, .. } => (Some(arn.as_str()), reason.clone()),
+            _ => match &d.arn {
+                Some(gone) => (None, format!("re-created: {gone} is gone")),
+                None => (None, "first import".to_owned()),
+            },
+        };
+        if let Some(arn) = target_arn
+            && let Some(s) = self.summaries.get(arn)
+            && let Some(theirs) = &s.key_algorithm
+            && m.key_algorithm != *theirs
+        {
+            u.state = State::Failed.as_str().into();
+            u.detail = Some(format!(
+                "the key type changed ({theirs} in ACM, {} in the vault): ACM cannot re-import into the same ARN; undeploy and deploy again to get a new one (then move listeners with `certvault rotate`)",
+                m.key_algorithm
+            ));
+            return Ok(());
+        }
+        let tags = vec![(ENTRY_TAG.to_owned(), d.entry_id.clone())];
+        let sent = match target_arn {
+            // Into the same ARN: doing it twice is doing it once.
+            Some(arn) => {
+                self.scope
+                    .call(
+                        Some(&self.limits.import),
+                        "ImportCertificate",
+                        Idempotence::Safe,
+                        || self.acm.import_certificate(m, Some(arn), &[]),
+                    )
+                    .await
+            }
+            // A new certificate: record that it is being sent, then send it once.
+            None => {
+                self.scope
+                    .call(
+                        Some(&self.limits.import),
+                        "ImportCertificate",
+                        Idempotence::Unsafe,
+                        || async {
+                            self.starting(d.id).await?;
+                            self.acm.import_certificate(m, None, &tags).await
+                        },
+                    )
+                    .await
+            }
+        };
+        let written = match sent {
+            Ok(w) => w,
+            Err(e) if target_arn.is_none() && e.outcome_unknown() => {
+                return self.after_lost_answer(d, m, e, u).await;
+            }
+            Err(e) => {
+                // The service answered: nothing was imported.
+                u.import_settled = target_arn.is_none();
+                return Err(e);
+            }
+        };
+        if arn_location(&written.arn) != Some((self.account, region.as_str())) {
+            u.state = State::Failed.as_str().into();
+            u.detail = Some(format!(
+                "ImportCertificate answered with {}, which is not an ARN of account {} in {region}; it was not recorded",
+                written.arn, self.account
+            ));
+            u.event = Some(("acm-error".into(), u.detail.clone().unwrap_or_default()));
+            return Ok(());
+        }
+        let verb = if target_arn.is_some() {
+            "acm-reimport"
+        } else {
+            "acm-import"
+        };
+        self.record(d, m, &written, verb, &reason);
+        if target_arn.is_some() {
+            // Re-imports cannot carry tags (and some tools drop them): keep ours on it.
+            match self
+                .scope
+                .call(
+                    Some(&self.limits.add_tags),
+                    "AddTagsToCertificate",
+                    Idempotence::Safe,
+                    || self.acm.add_tags(&written.arn, &tags),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::Stopped => {}
+                Err(e) => {
+                    tracing::warn!(arn = %written.arn, error = %e, "could not re-tag after a re-import");
+                }
+            }
+        }
+        u.arn = Some(written.arn.clone());
+        u.deployed_fingerprint = Some(m.fingerprint.clone());
+        u.deployed_chain = Some(m.chain_fingerprint.clone());
+        u.acm_fingerprint = Some(m.fingerprint.clone());
+        u.import_settled = true;
+        // ImportedAt, so the next pass knows this import is ours without reading it back.
+        if let Ok((described, _)) = self
+            .scope
+            .call(
+                Some(&self.limits.describe),
+                "DescribeCertificate",
+                Idempotence::Safe,
+                || self.acm.describe_certificate(&written.arn),
+            )
+            .await
+        {
+            u.imported_at = described.imported_at;
+        }
+        Ok(())
+    }
+
+    /// Records the start of a first import and waits until it is recorded.
+    async fn starting(&self, id: i64) -> Result<(), ApiError> {
+        let (ack, done) = oneshot::channel();
+        let refused = |why: String| {
+            ApiError::local(
+                ErrorKind::Other,
+                "ImportCertificate",
+                &self.scope.region,
+                "NotRecorded",
+                format!("not sent: the vault could not record the import first ({why})"),
+            )
+        };
+        self.tx
+            .send(Event::ImportStarting { id, ack })
+            .map_err(|_| refused("the pass is ending".into()))?;
+        done.await
+            .map_err(|_| refused("the pass is ending".into()))?
+            .map_err(refused)
+    }
+
+    fn record(&self, d: &Desired, m: &ImportMaterial, w: &Written, verb: &str, reason: &str) {
+        let _ = self.tx.send(Event::Imported(Box::new(Imported {
+            deployment: d.id,
+            entry_id: d.entry_id.clone(),
+            arn: w.arn.clone(),
+            account: self.account.to_owned(),
+            fingerprint: m.fingerprint.clone(),
+            chain: m.chain_fingerprint.clone(),
+            action: verb.to_owned(),
+            detail: with_request(
+                format!("{} in {}: {reason}", w.arn, self.scope.region),
+                w.request_id.as_deref(),
+            ),
+        })));
+    }
+
+    /// ImportCertificate may have imported although no answer said so: look for a copy
+    /// tagged with the entry before anything else; never send it again blindly.
+    async fn after_lost_answer(
+        &self,
+        d: &Desired,
+        m: &ImportMaterial,
+        lost: ApiError,
+        u: &mut DeploymentUpdate,
+    ) -> Result<(), ApiError> {
+        let found = self.find_tagged(d).await;
+        match found {
+            Ok(Some(arn)) => {
+                let w = Written {
+                    arn: arn.clone(),
+                    request_id: None,
+                };
+                self.record(
+                    d,
+                    m,
+                    &w,
+                    "acm-import",
+                    &format!("first import; its answer was lost ({lost}) and the copy it made was found by its tag"),
+                );
+                u.arn = Some(arn);
+                u.deployed_fingerprint = Some(m.fingerprint.clone());
+                u.deployed_chain = Some(m.chain_fingerprint.clone());
+                u.acm_fingerprint = Some(m.fingerprint.clone());
+                u.imported_at = self.summaries_after(&w.arn).await;
+                u.import_settled = true;
+                Ok(())
+            }
+            Ok(None) => {
+                u.state = State::Pending.as_str().into();
+                u.detail = Some(format!(
+                    "ImportCertificate's answer was lost ({lost}); no copy tagged for this entry is listed yet, so nothing was sent again: the next pass looks first"
+                ));
+                u.event = Some(("acm-error".into(), u.detail.clone().unwrap_or_default()));
+                Ok(())
+            }
+            Err(e) if e.kind == ErrorKind::Stopped => Err(e),
+            Err(e) => {
+                u.state = State::Pending.as_str().into();
+                u.detail = Some(format!(
+                    "ImportCertificate's answer was lost ({lost}) and looking for its copy failed ({e}): the next pass looks again before importing"
+                ));
+                u.event = Some(("acm-error".into(), u.detail.clone().unwrap_or_default()));
+                Ok(())
+            }
+        }
+    }
+
+    async fn summaries_after(&self, arn: &str) -> Option<OffsetDateTime> {
+        self.scope
+            .call(
+                Some(&self.limits.describe),
+                "DescribeCertificate",
+                Idempotence::Safe,
+                || self.acm.describe_certificate(arn),
+            )
+            .await
+            .ok()
+            .and_then(|(s, _)| s.imported_at)
+    }
+
+    /// An unclaimed imported certificate for the entry's names, tagged with its id.
+    async fn find_tagged(&self, d: &Desired) -> Result<Option<String>, ApiError> {
+        let listed = list_all(self.acm, self.scope, self.limits).await?;
+        for (arn, s) in listed {
+            if s.kind != "IMPORTED"
+                || self.claimed.contains(&arn)
+                || !names(&s.domain, &s.sans)
+                    .iter()
+                    .any(|n| d.domains.contains(n))
+            {
+                continue;
+            }
+            let tags = self
+                .scope
+                .call(
+                    Some(&self.limits.list_tags),
+                    "ListTagsForCertificate",
+                    Idempotence::Safe,
+                    || self.acm.list_tags(&arn),
+                )
+                .await?;
+            if tags.iter().any(|(k, v)| k == ENTRY_TAG && *v == d.entry_id) {
+                return Ok(Some(arn));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,173 @@
+//! One writer at a time: an operating-system lock on a file beside the vault
+//! (`vault.db.lock`), taken by everything that talks to AWS on the vault's behalf (deploy,
+//! undeploy, sync, discover, each agent pass). The kernel releases it when the holder exits,
+//! however it exits, so a crash never leaves the vault locked. Readers never take it.
+//!
+//! The holder writes who it is (pid, host, command, since) into the file, so a refused
+//! writer can say whom it waited for.
+
+use std::{
+    fs::{File, OpenOptions, TryLockError},
+    io::{Read, Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+/// Who holds the writer lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// The command (`deploy`, `sync`, `agent`, ...).
+    pub command: String,
+    /// When it took the lock.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`certvault {}` (pid {} on {}, since {})",
+            self.command,
+            self.pid,
+            self.host,
+            self.since
+                .replace_nanosecond(0)
+                .unwrap_or(self.since)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A held writer lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct WriterLock {
+    _file: File,
+}
+
+pub(crate) fn lock_path(vault: &Path) -> PathBuf {
+    let mut p = vault.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn open(path: &Path) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|source| Error::Io {
+        action: "cannot open the writer lock",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(4096).read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// Tries once: `Ok(Ok(lock))`, or `Ok(Err(holder))` when another process holds it (the
+/// holder is `None` if it has not written its name yet).
+pub(crate) fn try_lock(
+    vault: &Path,
+    command: &str,
+) -> Result<std::result::Result<WriterLock, Option<LockHolder>>> {
+    let path = lock_path(vault);
+    let mut file = open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(Err(read_holder(&mut file))),
+        Err(TryLockError::Error(source)) => {
+            return Err(Error::Io {
+                action: "cannot take the writer lock",
+                path,
+                source,
+            });
+        }
+    }
+    let me = LockHolder {
+        pid: std::process::id(),
+        host: host_name(),
+        command: command.to_owned(),
+        since: OffsetDateTime::now_utc(),
+    };
+    let text = serde_json::to_string(&me).expect("holder serialises");
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(text.as_bytes()))
+        .and_then(|()| file.flush());
+    written.map_err(|source| Error::Io {
+        action: "cannot write the writer lock",
+        path,
+        source,
+    })?;
+    Ok(Ok(WriterLock { _file: file }))
+}
+
+/// Waits up to `timeout` for the lock, checking every 100 ms.
+pub(crate) fn lock(vault: &Path, command: &str, timeout: Duration) -> Result<WriterLock> {
+    let start = Instant::now();
+    loop {
+        match try_lock(vault, command)? {
+            Ok(l) => return Ok(l),
+            Err(holder) if start.elapsed() >= timeout => {
+                return Err(Error::Busy {
+                    path: vault.to_owned(),
+                    holder: holder.map_or_else(
+                        || "another certvault process (it has not said which yet)".to_owned(),
+                        |h| h.to_string(),
+                    ),
+                    waited: start.elapsed(),
+                });
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100).min(timeout)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_naming_the_first_and_a_release_lets_it_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("v.db");
+        let first = lock(&vault, "sync", Duration::ZERO).unwrap();
+        let err = lock(&vault, "deploy", Duration::from_millis(250)).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`certvault sync`"), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains("since"), "{msg}");
+        drop(first);
+        lock(&vault, "deploy", Duration::ZERO).unwrap();
+    }
+}
