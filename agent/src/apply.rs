@@ -9,7 +9,10 @@
 //!   a copy tagged with the entry; finding none, the deployment waits for the next pass.
 //! - Adopting an ARN tags it with the entry id, so a later lookup finds it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -36,6 +39,9 @@ pub(crate) enum Event<J> {
         id: i64,
         ack: oneshot::Sender<Result<(), String>>,
     },
+    /// A first import whose start was recorded was not sent after all (stopped while
+    /// throttled or waiting): forget the start.
+    ImportAbandoned { id: i64 },
     /// ImportCertificate returned this ARN: record it now.
     Imported(Box<Imported>),
     /// A step finished: record its outcome (batched).
@@ -51,8 +57,9 @@ pub(crate) struct Applier<'a, A, J> {
     pub(crate) tx: &'a mpsc::UnboundedSender<Event<J>>,
     pub(crate) summaries: &'a BTreeMap<String, AcmSummary>,
     pub(crate) observed: &'a Observed,
-    /// ARNs the vault's deployments own (for the lookup after a lost answer).
-    pub(crate) claimed: &'a BTreeSet<String>,
+    /// ARNs owned by deployments, or claimed earlier in this pass, shared by every region
+    /// task (for the lookup after a lost answer).
+    pub(crate) claimed: &'a Arc<Mutex<BTreeSet<String>>>,
 }
 
 fn update(id: i64, state: State, detail: Option<String>) -> DeploymentUpdate {
@@ -138,6 +145,14 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         reason: &str,
         u: &mut DeploymentUpdate,
     ) -> Result<(), ApiError> {
+        if arn_location(arn) != Some((self.account, self.scope.region.as_str())) {
+            u.state = State::Failed.as_str().into();
+            u.detail = Some(format!(
+                "{arn} is not an ARN of account {} in {}: not adopted",
+                self.account, self.scope.region
+            ));
+            return Ok(());
+        }
         let o = self.observed.certs.get(arn);
         let tagged = o.and_then(|o| o.entry_tag.as_deref()) == Some(d.entry_id.as_str());
         let mut note = String::new();
@@ -235,6 +250,11 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         };
         let written = match sent {
             Ok(w) => w,
+            Err(e) if target_arn.is_none() && e.kind == ErrorKind::Stopped => {
+                // Only throttled attempts (which ACM did not carry out) came before the stop.
+                let _ = self.tx.send(Event::ImportAbandoned { id: d.id });
+                return Err(e);
+            }
             Err(e) if target_arn.is_none() && e.outcome_unknown() => {
                 return self.after_lost_answer(d, m, e, u).await;
             }
@@ -258,6 +278,10 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         } else {
             "acm-import"
         };
+        self.claimed
+            .lock()
+            .expect("claims lock")
+            .insert(written.arn.clone());
         self.record(d, m, &written, verb, &reason);
         if target_arn.is_some() {
             // Re-imports cannot carry tags (and some tools drop them): keep ours on it.
@@ -316,7 +340,18 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
             .map_err(|_| refused("the pass is ending".into()))?;
         done.await
             .map_err(|_| refused("the pass is ending".into()))?
-            .map_err(refused)
+            .map_err(refused)?;
+        // A stop that came while the start was being recorded: do not send.
+        if self.scope.stop.is_cancelled() {
+            return Err(ApiError::local(
+                ErrorKind::Stopped,
+                "ImportCertificate",
+                &self.scope.region,
+                "Stopped",
+                "not sent: the pass was stopped".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn record(&self, d: &Desired, m: &ImportMaterial, w: &Written, verb: &str, reason: &str) {
@@ -347,6 +382,35 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         let found = self.find_tagged(d).await;
         match found {
             Ok(Some(arn)) => {
+                // What does the copy hold? An older lost import may have left it: then it
+                // gets the current material (into the same ARN) before it is recorded.
+                let holds = self
+                    .scope
+                    .call(
+                        Some(&self.limits.get),
+                        "GetCertificate",
+                        Idempotence::Safe,
+                        || self.acm.get_certificate(&arn),
+                    )
+                    .await?;
+                let current = vault::served_identity(&holds.certificate, holds.chain.as_deref())
+                    .is_some_and(|s| {
+                        s.fingerprint == m.fingerprint && s.chain_fingerprint == m.chain_fingerprint
+                    });
+                if !current {
+                    self.scope
+                        .call(
+                            Some(&self.limits.import),
+                            "ImportCertificate",
+                            Idempotence::Safe,
+                            || self.acm.import_certificate(m, Some(&arn), &[]),
+                        )
+                        .await?;
+                }
+                self.claimed
+                    .lock()
+                    .expect("claims lock")
+                    .insert(arn.clone());
                 let w = Written {
                     arn: arn.clone(),
                     request_id: None,
@@ -356,7 +420,10 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
                     m,
                     &w,
                     "acm-import",
-                    &format!("first import; its answer was lost ({lost}) and the copy it made was found by its tag"),
+                    &format!(
+                        "first import; its answer was lost ({lost}) and the copy it made was found by its tag{}",
+                        if current { "" } else { " (and re-imported: it held an older certificate)" }
+                    ),
                 );
                 u.arn = Some(arn);
                 u.deployed_fingerprint = Some(m.fingerprint.clone());
@@ -404,7 +471,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         let listed = list_all(self.acm, self.scope, self.limits).await?;
         for (arn, s) in listed {
             if s.kind != "IMPORTED"
-                || self.claimed.contains(&arn)
+                || self.claimed.lock().expect("claims lock").contains(&arn)
                 || !names(&s.domain, &s.sans)
                     .iter()
                     .any(|n| d.domains.contains(n))

@@ -141,6 +141,12 @@ pub trait IamApi: Send + Sync {
     ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
 }
 
+/// Who the credentials of a session belong to, asked again just before secrets are sent.
+pub trait StsApi: Send + Sync {
+    /// STS GetCallerIdentity: the account id.
+    fn account(&self) -> impl Future<Output = Result<String, ApiError>> + Send;
+}
+
 /// Makes clients for targets and regions.
 pub trait Connector: Send + Sync {
     /// Credentials and settings for one target.
@@ -149,6 +155,8 @@ pub trait Connector: Send + Sync {
     type Acm: AcmApi + AcmWrite + 'static;
     /// The IAM client type.
     type Iam: IamApi + 'static;
+    /// The STS client type.
+    type Sts: StsApi + 'static;
     /// Resolves a target's credentials (assuming its role) and its account id.
     fn connect(
         &self,
@@ -158,6 +166,8 @@ pub trait Connector: Send + Sync {
     fn acm(&self, session: &Self::Session, region: &str) -> Self::Acm;
     /// An IAM client.
     fn iam(&self, session: &Self::Session) -> Self::Iam;
+    /// An STS client.
+    fn sts(&self, session: &Self::Session) -> Self::Sts;
 }
 
 /// Every key type, for `Includes.keyTypes`: without it ACM lists only RSA 1024/2048.
@@ -271,6 +281,7 @@ impl Connector for SdkConnector {
     type Session = SdkConfig;
     type Acm = SdkAcm;
     type Iam = SdkIam;
+    type Sts = SdkSts;
 
     async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
         let mut config = SdkConnector::base_config(target).await;
@@ -289,22 +300,18 @@ impl Connector for SdkConnector {
                 )
                 .build();
         }
-        let sts = aws_sdk_sts::Client::new(&config);
-        let who = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| classify("GetCallerIdentity", "global", e))?;
-        let Some(account) = who.account().filter(|a| !a.is_empty()) else {
-            return Err(ApiError::local(
-                ErrorKind::Other,
-                "GetCallerIdentity",
-                "global",
-                "NoAccount",
-                "STS did not say which account the credentials belong to".into(),
-            ));
-        };
-        Ok((config, account.to_owned()))
+        let account = SdkSts {
+            client: aws_sdk_sts::Client::new(&config),
+        }
+        .account()
+        .await?;
+        Ok((config, account))
+    }
+
+    fn sts(&self, session: &SdkConfig) -> SdkSts {
+        SdkSts {
+            client: aws_sdk_sts::Client::new(session),
+        }
     }
 
     fn acm(&self, session: &SdkConfig, region: &str) -> SdkAcm {
@@ -320,6 +327,33 @@ impl Connector for SdkConnector {
     fn iam(&self, session: &SdkConfig) -> SdkIam {
         SdkIam {
             client: aws_sdk_iam::Client::new(session),
+        }
+    }
+}
+
+/// STS, through aws-sdk-sts.
+#[derive(Debug, Clone)]
+pub struct SdkSts {
+    client: aws_sdk_sts::Client,
+}
+
+impl StsApi for SdkSts {
+    async fn account(&self) -> Result<String, ApiError> {
+        let who = self
+            .client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("GetCallerIdentity", "global", e))?;
+        match who.account().filter(|a| !a.is_empty()) {
+            Some(a) => Ok(a.to_owned()),
+            None => Err(ApiError::local(
+                ErrorKind::Other,
+                "GetCallerIdentity",
+                "global",
+                "NoAccount",
+                "STS did not say which account the credentials belong to".into(),
+            )),
         }
     }
 }

@@ -205,6 +205,12 @@ impl Config {
         if self.sync.commit_every == 0 || self.sync.commit_every > 10_000 {
             return Err("sync.commit_every must be between 1 and 10000".into());
         }
+        if self.sync.stop_grace_s > 300 {
+            return Err("sync.stop_grace_s must be at most 300".into());
+        }
+        if self.sync.import_settle_s > 86_400 {
+            return Err("sync.import_settle_s must be at most 86400 (a day)".into());
+        }
         if self.sync.connect_timeout_s == 0 {
             return Err("sync.connect_timeout_s must be at least 1".into());
         }

@@ -117,17 +117,21 @@ pub async fn delete_from_acm<C: Connector>(
         Err(e) if gone(&e) => return Ok(Deleted::AlreadyGone),
         Err(e) => return Err(e),
     };
-    // Whose is it? Our tag, or one of the entry's certificates.
-    let tags = scope
-        .call(
-            Some(&limits.list_tags),
-            "ListTagsForCertificate",
-            Idempotence::Safe,
-            || acm.list_tags(req.arn),
-        )
-        .await?;
-    let tag = tags.iter().find(|(k, _)| k == ENTRY_TAG).map(|(_, v)| v);
-    if tag.map(String::as_str) != Some(req.entry_id) {
+    // Whose is it? Our tag, or one of the entry's certificates. Checked again before every
+    // attempt: the retries below can span minutes.
+    let ours = || async {
+        let tags = scope
+            .call(
+                Some(&limits.list_tags),
+                "ListTagsForCertificate",
+                Idempotence::Safe,
+                || acm.list_tags(req.arn),
+            )
+            .await?;
+        let tag = tags.iter().find(|(k, _)| k == ENTRY_TAG).map(|(_, v)| v);
+        if tag.map(String::as_str) == Some(req.entry_id) {
+            return Ok(());
+        }
         let pem = scope
             .call(
                 Some(&limits.get),
@@ -138,24 +142,30 @@ pub async fn delete_from_acm<C: Connector>(
             .await?;
         let held =
             vault::served_identity(&pem.certificate, pem.chain.as_deref()).map(|s| s.fingerprint);
-        if !held
+        if held
             .as_ref()
             .is_some_and(|fp| req.fingerprints.contains(fp))
         {
-            return Err(refuse(
-                region,
-                "NotThisEntry",
-                format!(
-                    "{} holds certificate {} and is tagged {}: it is not this entry's, so nothing was deleted",
-                    req.arn,
-                    held.as_deref().map_or("(unreadable)", |f| &f[..16]),
-                    tag.map_or_else(
-                        || format!("without {ENTRY_TAG}"),
-                        |t| format!("{ENTRY_TAG}={t}")
-                    )
-                ),
-            ));
+            return Ok(());
         }
+        Err(refuse(
+            region,
+            "NotThisEntry",
+            format!(
+                "{} holds certificate {} and is tagged {}: it is not this entry's, so nothing was deleted",
+                req.arn,
+                held.as_deref().map_or("(unreadable)", |f| &f[..16]),
+                tag.map_or_else(
+                    || format!("without {ENTRY_TAG}"),
+                    |t| format!("{ENTRY_TAG}={t}")
+                )
+            ),
+        ))
+    };
+    match ours().await {
+        Ok(()) => {}
+        Err(e) if gone(&e) => return Ok(Deleted::AlreadyGone),
+        Err(e) => return Err(e),
     }
     if !detail.in_use_by.is_empty() {
         return Err(in_use(region, req.arn, &detail.in_use_by));
@@ -163,7 +173,16 @@ pub async fn delete_from_acm<C: Connector>(
     // ACM notices a detach only after minutes: "in use" with nothing listed is retried.
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(5);
+    let mut first = true;
     loop {
+        if !first {
+            match ours().await {
+                Ok(()) => {}
+                Err(e) if gone(&e) => return Ok(Deleted::AlreadyGone),
+                Err(e) => return Err(e),
+            }
+        }
+        first = false;
         match scope
             .call(
                 Some(&limits.delete),

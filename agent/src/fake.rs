@@ -12,7 +12,7 @@ use vault::{AcmDetail, AcmSummary};
 use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage,
-        Written,
+        StsApi, Written,
     },
     config::Target,
     error::{ApiError, ErrorKind},
@@ -455,10 +455,27 @@ impl IamApi for FakeIam {
     }
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct FakeSts(Fake);
+
+impl StsApi for FakeSts {
+    async fn account(&self) -> Result<String, ApiError> {
+        Ok(self
+            .0
+            .state
+            .lock()
+            .unwrap()
+            .account
+            .clone()
+            .unwrap_or_else(|| ACCOUNT.to_owned()))
+    }
+}
+
 impl Connector for Fake {
     type Session = String;
     type Acm = FakeAcm;
     type Iam = FakeIam;
+    type Sts = FakeSts;
 
     async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
         let account = self
@@ -481,5 +498,9 @@ impl Connector for Fake {
 
     fn iam(&self, _session: &String) -> FakeIam {
         FakeIam
+    }
+
+    fn sts(&self, _session: &String) -> FakeSts {
+        FakeSts(self.clone())
     }
 }

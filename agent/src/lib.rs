@@ -33,7 +33,7 @@ pub use tokio_util::sync::CancellationToken;
 pub use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, IamApi, IamServerCertificate,
-        ListPage, MAX_LIST_PAGES, SdkConnector, Written, all_key_types, arn_location,
+        ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written, all_key_types, arn_location,
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
     daemon::{AgentOptions, Metrics, run as run_agent, serve_metrics},

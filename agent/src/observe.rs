@@ -172,7 +172,12 @@ pub(crate) async fn observe<A: AcmApi + AcmWrite>(
         if let Some(d) = deployed.get(arn.as_str()) {
             // ImportedAt has one-second precision: a different NotAfter also means ACM no
             // longer holds what we imported.
+            // Read it, too, when what is there is not known for sure: no ImportedAt on
+            // either side, or a deployment from before the vault tracked chains.
             let changed = deep
+                || d.imported_at.is_none()
+                || imported_at.is_none()
+                || d.deployed_chain.is_none()
                 || d.imported_at != imported_at
                 || (d.deployed_not_after.is_some()
                     && not_after.is_some()

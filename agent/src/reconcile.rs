@@ -30,7 +30,7 @@ use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
     apply::{Applier, Event},
-    aws::{AcmApi, AcmWrite, Connector},
+    aws::{AcmApi, AcmWrite, Connector, StsApi},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
     observe::{Observation, observe},
@@ -222,8 +222,9 @@ fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
 }
 
 /// A region's work: observe, then (unless a dry run) apply what the vault's task planned.
-struct RegionJob<A> {
+struct RegionJob<A, S> {
     acm: A,
+    sts: S,
     scope: Scope,
     limits: Arc<RegionLimits>,
     account: String,
@@ -233,7 +234,7 @@ struct RegionJob<A> {
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-type Events<A> = mpsc::UnboundedSender<Event<RegionJob<A>>>;
+type Events<A, S> = mpsc::UnboundedSender<Event<RegionJob<A, S>>>;
 
 fn row_of(d: &Deployment) -> StatusRow {
     StatusRow {
@@ -280,6 +281,13 @@ struct Pass<'v> {
     changes: usize,
     halted: Option<String>,
     stop: CancellationToken,
+    /// ARNs owned by a deployment or claimed by a step of this pass: shared with the
+    /// region tasks, so no two deployments ever take the same one.
+    claimed: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    /// Consecutive batches the vault was too busy to take.
+    busy: u32,
+    /// Results that could not be recorded, with why.
+    unrecorded: Vec<(i64, String)>,
 }
 
 impl Pass<'_> {
@@ -311,23 +319,50 @@ impl Pass<'_> {
         }
     }
 
-    /// Records what is pending, in one transaction (one by one if that fails, so one bad
-    /// row does not lose the others).
+    /// Records what is pending, in one transaction. When another process holds the vault
+    /// (busy), the batch waits for the next try; any other failure is retried row by row,
+    /// so one bad row does not lose the others. Only what was recorded is reported as done.
     fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
-        if let Err(e) = self.vault.update_deployments(batch.iter().map(|(_, u)| u)) {
-            tracing::warn!(error = %e, "recording a batch failed; recording one by one");
-            for (_, u) in &batch {
-                if let Err(e) = self.vault.update_deployment(u) {
-                    self.halt(format!("the vault could not be written: {e}"));
-                }
+        let written: Vec<(Option<Action>, DeploymentUpdate)> = match self
+            .vault
+            .update_deployments(batch.iter().map(|(_, u)| u))
+        {
+            Ok(()) => {
+                self.busy = 0;
+                batch
             }
-        }
+            Err(e) if e.is_busy() => {
+                self.busy += 1;
+                tracing::warn!(error = %e, waiting = batch.len(), "the vault is busy; recording later");
+                self.pending = batch;
+                if self.busy >= 3 {
+                    self.halt(format!(
+                        "the vault stayed busy ({e}): another process holds it"
+                    ));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a batch failed; recording one by one");
+                let mut ok = Vec::with_capacity(batch.len());
+                for (a, u) in batch {
+                    match self.vault.update_deployment(&u) {
+                        Ok(()) => ok.push((a, u)),
+                        Err(e) => {
+                            self.halt(format!("the vault could not be written: {e}"));
+                            self.unrecorded.push((u.id, e.to_string()));
+                        }
+                    }
+                }
+                ok
+            }
+        };
         let now = OffsetDateTime::now_utc();
-        for (action, u) in batch {
+        for (action, u) in written {
             let Some(d) = self.by_id.get(&u.id) else {
                 continue;
             };
@@ -414,23 +449,40 @@ async fn run_pass<C: Connector>(
         changes: 0,
         halted: None,
         stop: stop.clone(),
+        claimed: Arc::new(std::sync::Mutex::new(every_arn.clone())),
+        busy: 0,
+        unrecorded: Vec::new(),
     };
 
-    let sessions = connect_all(connector, config, &groups, &stats, &stop).await;
+    let grace = Duration::from_secs(config.sync.stop_grace_s);
+    // A stop while targets connect: calls in flight get the grace period, no more.
+    let sessions = tokio::select! {
+        s = connect_all(connector, config, &groups, &stats, &stop) => s,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => BTreeMap::new(),
+    };
     let pool = LimiterPool::new(config.quotas);
     let slots = Arc::new(Semaphore::new(config.concurrency.regions.max(1)));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event<RegionJob<C::Acm>>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event<RegionJob<C::Acm, C::Sts>>>();
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut task_regions: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
+    // One deployment per entry, account and region: two targets that resolve to the same
+    // account would otherwise keep two copies there.
+    let mut placed: HashMap<(String, String, String), (i64, String)> = HashMap::new();
 
     for ((target, region), desired) in groups {
-        let (session, account) = match &sessions[&target] {
-            Ok(s) => s.clone(),
-            Err(e) => {
+        let (session, account) = match sessions.get(&target) {
+            Some(Ok(s)) => s.clone(),
+            Some(Err(e)) if e.kind != ErrorKind::Stopped => {
                 for d in &desired {
                     fail(&mut pass, opts, d.id, format!("target {target}: {e}"));
                 }
                 continue;
             }
+            // Stopped before this target was reached: its deployments keep their state.
+            _ => continue,
         };
         // Deployments pinned to another account than the credentials resolve to: failed,
         // with both accounts named, and not even observed.
@@ -441,12 +493,35 @@ async fn run_pass<C: Connector>(
             let why = account_problem(d, &account).unwrap_or_default();
             fail(&mut pass, opts, d.id, format!("target {target}: {why}"));
         }
+        let mut unique = Vec::with_capacity(desired.len());
+        for d in desired {
+            match placed.get(&(d.entry_id.clone(), account.clone(), region.clone())) {
+                Some((first, other)) => fail(
+                    &mut pass,
+                    opts,
+                    d.id,
+                    format!(
+                        "the entry is already deployed to account {account} in {region} through target {other} (deployment {first}); a second deployment there would be a second copy: undeploy one of them"
+                    ),
+                ),
+                None => {
+                    placed.insert(
+                        (d.entry_id.clone(), account.clone(), region.clone()),
+                        (d.id, target.clone()),
+                    );
+                    unique.push(d);
+                }
+            }
+        }
+        let desired = unique;
         if desired.is_empty() {
             continue;
         }
         let scope = Scope::new(config.retry, stats.clone(), &target, &region, stop.clone());
+        let ids: Vec<i64> = desired.iter().map(|d| d.id).collect();
         let job = RegionJob {
             acm: connector.acm(&session, &region),
+            sts: connector.sts(&session),
             limits: pool.get(&account, &region),
             scope,
             account,
@@ -458,7 +533,7 @@ async fn run_pass<C: Connector>(
         let tx = tx.clone();
         let slots = slots.clone();
         let key = (target, region);
-        tasks.spawn(async move {
+        let handle = tasks.spawn(async move {
             let mut job = job;
             // At most `concurrency.regions` regions at once; the slot is held until the
             // region's steps are applied.
@@ -479,6 +554,7 @@ async fn run_pass<C: Connector>(
                 job: Box::new(job),
             });
         });
+        task_regions.insert(handle.id(), ids);
     }
 
     let plan_opts = PlanOptions {
@@ -486,7 +562,6 @@ async fn run_pass<C: Connector>(
         push: opts.push,
         settle_secs: config.sync.import_settle_s as i64,
     };
-    let grace = Duration::from_secs(config.sync.stop_grace_s);
     let mut stop_deadline: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -506,10 +581,17 @@ async fn run_pass<C: Connector>(
         };
         tokio::select! {
             biased;
-            Some(ev) = rx.recv() => handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks),
-            joined = tasks.join_next(), if !tasks.is_empty() => {
-                if let Some(Err(e)) = joined && e.is_panic() {
-                    pass.halt(format!("internal error: a region task panicked ({e})"));
+            Some(ev) = rx.recv() => handle(&mut pass, ev, opts, &plan_opts, &tx, &mut tasks, &mut task_regions),
+            joined = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                if let Some(Err(e)) = joined
+                    && e.is_panic()
+                {
+                    // A bug, not AWS: that region's deployments fail, the others go on.
+                    for id in task_regions.remove(&e.id()).unwrap_or_default() {
+                        if !pass.rows.contains_key(&id) {
+                            fail(&mut pass, opts, id, format!("internal error: the region's task panicked ({e}); nothing more was sent"));
+                        }
+                    }
                 }
             }
             () = deadline => {
@@ -517,7 +599,7 @@ async fn run_pass<C: Connector>(
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
                 while let Ok(ev) = rx.try_recv() {
-                    handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks);
+                    handle(&mut pass, ev, opts, &plan_opts, &tx, &mut tasks, &mut task_regions);
                 }
                 tasks.abort_all();
                 break;
@@ -528,14 +610,47 @@ async fn run_pass<C: Connector>(
         if tasks.is_empty() {
             // Every task has ended: take what they said last.
             while let Ok(ev) = rx.try_recv() {
-                handle(&mut pass, ev, opts, &plan_opts, &every_arn, &tx, &mut tasks);
+                handle(
+                    &mut pass,
+                    ev,
+                    opts,
+                    &plan_opts,
+                    &tx,
+                    &mut tasks,
+                    &mut task_regions,
+                );
             }
             if tasks.is_empty() {
                 break;
             }
         }
     }
-    pass.flush();
+    // The last results: a busy vault gets a few more tries.
+    for _ in 0..3 {
+        pass.flush();
+        if pass.pending.is_empty() {
+            break;
+        }
+    }
+    if !pass.pending.is_empty() {
+        let left = std::mem::take(&mut pass.pending);
+        pass.halt(format!(
+            "{} result(s) could not be recorded: the vault stayed busy",
+            left.len()
+        ));
+        for (_, u) in left {
+            pass.unrecorded.push((u.id, "the vault stayed busy".into()));
+        }
+    }
+    for (id, why) in std::mem::take(&mut pass.unrecorded) {
+        if let Some(d) = pass.by_id.get(&id) {
+            let mut r = row_of(d);
+            r.detail = Some(format!(
+                "done in ACM this pass but not recorded ({why}); the next pass finds it there"
+            ));
+            pass.rows.insert(id, r);
+        }
+    }
 
     // Deployments no step reached keep their stored state.
     let mut report = SyncReport::default();
@@ -642,14 +757,14 @@ async fn connect_all<C: Connector>(
 }
 
 /// Handles one event from a region task.
-fn handle<A: AcmApi + AcmWrite + 'static>(
+fn handle<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
     pass: &mut Pass<'_>,
-    ev: Event<RegionJob<A>>,
+    ev: Event<RegionJob<A, S>>,
     opts: &SyncOptions,
     plan_opts: &PlanOptions,
-    every_arn: &BTreeSet<String>,
-    tx: &Events<A>,
+    tx: &Events<A, S>,
     tasks: &mut JoinSet<()>,
+    task_regions: &mut HashMap<tokio::task::Id, Vec<i64>>,
 ) {
     match ev {
         Event::ImportStarting { id, ack } => {
@@ -662,7 +777,16 @@ fn handle<A: AcmApi + AcmWrite + 'static>(
             }
             let _ = ack.send(r);
         }
+        Event::ImportAbandoned { id } => {
+            if let Err(e) = pass.vault.clear_import_started(id) {
+                tracing::warn!(error = %e, "could not forget an import that was not sent; the next pass waits before importing");
+            }
+        }
         Event::Imported(rec) => {
+            pass.claimed
+                .lock()
+                .expect("claims lock")
+                .insert(rec.arn.clone());
             if let Err(e) = pass.vault.record_imported(&rec) {
                 // The certificate is in ACM, tagged with its entry: the next pass adopts it.
                 pass.halt(format!(
@@ -684,9 +808,9 @@ fn handle<A: AcmApi + AcmWrite + 'static>(
                     observation,
                     opts,
                     plan_opts,
-                    every_arn,
                     tx,
                     tasks,
+                    task_regions,
                 ),
                 Err(e) if e.kind == ErrorKind::Stopped => {}
                 Err(e) => {
@@ -701,15 +825,15 @@ fn handle<A: AcmApi + AcmWrite + 'static>(
 
 /// Plans a region that was observed; a dry run reports, anything else starts applying.
 #[allow(clippy::too_many_arguments)]
-fn plan_region<A: AcmApi + AcmWrite + 'static>(
+fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
     pass: &mut Pass<'_>,
-    job: RegionJob<A>,
+    job: RegionJob<A, S>,
     observation: Observation,
     opts: &SyncOptions,
     plan_opts: &PlanOptions,
-    every_arn: &BTreeSet<String>,
-    tx: &Events<A>,
+    tx: &Events<A, S>,
     tasks: &mut JoinSet<()>,
+    task_regions: &mut HashMap<tokio::task::Id, Vec<i64>>,
 ) {
     let Observation {
         mut observed,
@@ -720,12 +844,24 @@ fn plan_region<A: AcmApi + AcmWrite + 'static>(
         .iter()
         .filter_map(|d| d.arn.as_deref())
         .collect();
-    observed.claimed = every_arn
+    observed.claimed = pass
+        .claimed
+        .lock()
+        .expect("claims lock")
         .iter()
         .filter(|a| !mine.contains(a.as_str()))
         .cloned()
         .collect();
     let mut actions = plan(&job.desired, &observed, *plan_opts);
+    // Regions are planned one at a time, here: what this plan takes, no later plan can.
+    {
+        let mut claimed = pass.claimed.lock().expect("claims lock");
+        for a in &actions {
+            if let Action::Adopt { arn, .. } | Action::Reimport { arn, .. } = a {
+                claimed.insert(arn.clone());
+            }
+        }
+    }
     if opts.dry_run {
         for a in &actions {
             let Some(d) = pass.by_id.get(&a.id()) else {
@@ -771,16 +907,44 @@ fn plan_region<A: AcmApi + AcmWrite + 'static>(
             };
         }
     }
-    let mut claimed = every_arn.clone();
-    for a in &actions {
-        if let Action::Adopt { arn, .. } | Action::Reimport { arn, .. } = a {
-            claimed.insert(arn.clone());
-        }
-    }
+    let claimed = pass.claimed.clone();
     let tx = tx.clone();
-    tasks.spawn(async move {
+    let ids: Vec<i64> = job.desired.iter().map(|d| d.id).collect();
+    let handle = tasks.spawn(async move {
         let job = job;
+        let mut actions = actions;
         let desired: HashMap<i64, &Desired> = job.desired.iter().map(|d| (d.id, d)).collect();
+        // Just before any key leaves: are these still the account's credentials?
+        if actions.iter().any(|a| matches!(a, Action::Import { .. } | Action::Reimport { .. })) {
+            let who = job
+                .scope
+                .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+                    job.sts.account()
+                })
+                .await;
+            let refusal = match who {
+                Ok(a) if a == job.account => None,
+                Ok(a) => Some(format!(
+                    "the target's credentials now resolve to account {a}, not {} as when the pass began: nothing was sent",
+                    job.account
+                )),
+                Err(e) if e.kind == ErrorKind::Stopped => return,
+                Err(e) => Some(format!(
+                    "cannot confirm the account before sending keys ({e}): nothing was sent"
+                )),
+            };
+            if let Some(why) = refusal {
+                for a in &mut actions {
+                    if matches!(a, Action::Import { .. } | Action::Reimport { .. }) {
+                        *a = Action::Flag {
+                            id: a.id(),
+                            state: State::Failed,
+                            detail: Some(why.clone()),
+                        };
+                    }
+                }
+            }
+        }
         let applier = Applier {
             acm: &job.acm,
             scope: &job.scope,
@@ -808,6 +972,7 @@ fn plan_region<A: AcmApi + AcmWrite + 'static>(
             })
             .await;
     });
+    task_regions.insert(handle.id(), ids);
 }
 
 fn action_name(a: &Action) -> &'static str {

@@ -621,3 +621,156 @@ async fn regression_deep_compares_the_whole_chain() {
         "{r:#?}"
     );
 }
+
+/// Review finding: two targets whose credentials resolve to one account each had a
+/// deployment of the same entry in the same region: two copies.
+#[tokio::test(start_paused = true)]
+async fn one_entry_is_deployed_once_per_account_and_region_whatever_the_targets() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    let config = Config {
+        targets: vec![
+            Target {
+                name: "prod".into(),
+                ..Default::default()
+            },
+            Target {
+                name: "prod-ci".into(),
+                ..Default::default()
+            },
+        ],
+        ..Config::default()
+    };
+    v.add_deployment("a.example.com", "prod", "us-east-1", false, false)
+        .unwrap();
+    let second = v
+        .add_deployment("a.example.com", "prod-ci", "us-east-1", false, false)
+        .unwrap();
+    let r = sync(&fake, &mut v, &config, &SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.certs("us-east-1").len(), 1, "{r:#?}");
+    let d = r.deployments.iter().find(|d| d.id == second).unwrap();
+    assert_eq!(d.state, State::Failed);
+    assert!(
+        d.detail.as_deref().unwrap().contains("already deployed"),
+        "{d:#?}"
+    );
+}
+
+/// Review finding: two entries for the same names, deployed with --replace-existing through
+/// two targets of one account, both took the same untagged certificate in one pass.
+#[tokio::test(start_paused = true)]
+async fn two_plans_in_one_pass_never_take_the_same_arn() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["x.example.com"]);
+    add(&mut v, "x-other", fresh_bundle("x.example.com"));
+    // An untagged certificate for the same names, imported by hand.
+    let by_hand = crate::aws::AcmWrite::import_certificate(
+        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &vault_with(&["x.example.com"])
+            .1
+            .import_material("x.example.com")
+            .unwrap(),
+        None,
+        &[],
+    )
+    .await
+    .unwrap()
+    .arn;
+    let config = Config {
+        targets: vec![
+            Target {
+                name: "one".into(),
+                ..Default::default()
+            },
+            Target {
+                name: "two".into(),
+                ..Default::default()
+            },
+        ],
+        ..Config::default()
+    };
+    v.add_deployment("x.example.com", "one", "us-east-1", true, false)
+        .unwrap();
+    v.add_deployment("x-other", "two", "us-east-1", true, false)
+        .unwrap();
+    let r = sync(&fake, &mut v, &config, &SyncOptions::default())
+        .await
+        .unwrap();
+    let on_it: Vec<&StatusRow> = r
+        .deployments
+        .iter()
+        .filter(|d| d.arn.as_deref() == Some(by_hand.as_str()))
+        .collect();
+    assert_eq!(on_it.len(), 1, "{r:#?}");
+    assert!(r.all_in_sync(), "{r:#?}");
+}
+
+/// Review finding: a deployment recorded before chains were tracked was marked in sync
+/// with the vault's chain without ACM's being read. It is read once, then recorded.
+#[tokio::test(start_paused = true)]
+async fn a_deployment_from_before_chain_tracking_is_read_once() {
+    let fake = Fake::default();
+    let (dir, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    pass(&fake, &mut v).await;
+    db(&dir)
+        .execute("UPDATE deployments SET deployed_chain = NULL", [])
+        .unwrap();
+    let gets = fake.calls("GetCertificate");
+    assert!(pass(&fake, &mut v).await.all_in_sync());
+    assert_eq!(fake.calls("GetCertificate"), gets + 1, "read once");
+    assert!(pass(&fake, &mut v).await.all_in_sync());
+    assert_eq!(fake.calls("GetCertificate"), gets + 1, "then known");
+}
+
+/// Review finding: a listing without ImportedAt (and none recorded) left a deployment
+/// "not read yet" forever.
+#[tokio::test(start_paused = true)]
+async fn a_certificate_listed_without_imported_at_is_read_not_left_pending() {
+    let fake = Fake::default();
+    let (dir, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    pass(&fake, &mut v).await;
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .get_mut("us-east-1")
+        .unwrap()[0]
+        .summary
+        .imported_at = None;
+    db(&dir)
+        .execute("UPDATE deployments SET imported_at = NULL", [])
+        .unwrap();
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(
+        row(&r, "a.example.com", "us-east-1").state,
+        State::InSync,
+        "{r:#?}"
+    );
+}
+
+/// Review finding: the account was checked when the pass began; credentials that change
+/// account during the pass (a refreshed profile) must not receive a key.
+#[tokio::test(start_paused = true)]
+async fn credentials_that_change_account_during_a_pass_receive_no_key() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    let state = fake.state.clone();
+    fake.state.lock().unwrap().hook = crate::fake::Hook(Some(std::sync::Arc::new(move |op| {
+        if op == "ListCertificates" {
+            state.lock().unwrap().account = Some("999999999999".into());
+        }
+    })));
+    let r = pass(&fake, &mut v).await;
+    let d = row(&r, "a.example.com", "us-east-1");
+    assert_eq!(d.state, State::Failed);
+    assert!(
+        d.detail.as_deref().unwrap().contains("999999999999"),
+        "{d:#?}"
+    );
+    assert_eq!(fake.calls("ImportCertificate"), 0, "nothing sent");
+}

@@ -415,7 +415,7 @@ impl Scope {
                     }
                     tokio::select! {
                         biased;
-                        () = self.stop.cancelled() => return Err(e),
+                        () = self.stop.cancelled() => return Err(self.stopped(operation)),
                         () = tokio::time::sleep(delay) => {}
                     }
                 }

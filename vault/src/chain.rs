@@ -112,8 +112,9 @@ pub struct ServedIdentity {
     pub fingerprint: String,
     /// Its key algorithm, in ACM's naming.
     pub key_algorithm: String,
-    /// [`chain_fingerprint`] of the chain built from the leaf: certificates in the served
-    /// chain that issue nothing in the path are left out.
+    /// [`chain_fingerprint`] of the chain as served, in the order served. Certificates at
+    /// the end that are not part of the leaf's path are left out (the emulator appends a
+    /// root of its own there); anything out of order or out of place counts.
     pub chain_fingerprint: String,
 }
 
@@ -128,8 +129,16 @@ pub fn served_identity(certificate_pem: &str, chain_pem: Option<&str>) -> Option
         .take(crate::import::MAX_CERTIFICATES)
         .filter_map(cert_of_pem)
         .collect();
-    let (chain, _) = order_chain(&leaf, rest);
-    let fps: Vec<&str> = chain.iter().map(|c| c.info.fingerprint.as_str()).collect();
+    let (path, _) = order_chain(&leaf, rest.clone());
+    let in_path = |c: &Cert| {
+        path.iter()
+            .any(|p| p.info.fingerprint == c.info.fingerprint)
+    };
+    let keep = rest.iter().rposition(in_path).map_or(0, |i| i + 1);
+    let fps: Vec<&str> = rest[..keep]
+        .iter()
+        .map(|c| c.info.fingerprint.as_str())
+        .collect();
     Some(ServedIdentity {
         fingerprint: leaf.info.fingerprint.clone(),
         key_algorithm: leaf.info.key_algorithm.name(),

@@ -427,6 +427,17 @@ impl Vault {
         Ok(())
     }
 
+    /// Forgets a recorded import start: the import was not sent after all.
+    pub fn clear_import_started(&mut self, deployment: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE deployments SET import_started_at = NULL WHERE id = ?1",
+                [deployment],
+            )
+            .map_err(Error::sqlite("recording an import"))?;
+        Ok(())
+    }
+
     /// Records the ARN ImportCertificate returned, with its audit event, in its own
     /// transaction, the moment it returns. `false` when the deployment no longer exists
     /// (removed while the import was under way): the event is recorded anyway.

@@ -171,3 +171,78 @@ fn regression_a_known_leaf_with_a_corrected_chain_updates_its_chain() {
     v.import(vec![read(&cert)], &Default::default()).unwrap();
     assert_eq!(chain(&v), [fp(&i.pem), fp(&r.pem)]);
 }
+
+/// Schema 4 rebuilds chains stored by earlier versions (ordered by subject name, strays
+/// kept after them).
+#[test]
+fn upgrading_to_schema_4_rebuilds_stored_chains_by_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let mut v = crate::Vault::create(
+        &path,
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .unwrap();
+    let r = root("Test Root");
+    let i = intermediate(&r, "Issuing CA");
+    let stranger = root("Stray Root");
+    let (cert, key) = leaf(&i, "www.example.com");
+    v.import(
+        vec![read(&format!("{cert}{}{}{key}", i.pem, r.pem))],
+        &Default::default(),
+    )
+    .unwrap();
+    drop(v);
+    // What schema 3 could have stored: the root first, a stray in the middle.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let der = |p: &str| ::pem::parse(p).unwrap().into_contents();
+        c.execute("DELETE FROM chain_certs", []).unwrap();
+        for (pos, p) in [&r.pem, &stranger.pem, &i.pem].into_iter().enumerate() {
+            c.execute(
+                "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
+                 VALUES (1, ?1, ?2, 's', 'i', ?3, 0)",
+                rusqlite::params![pos as i64, der(p), fp(p)],
+            )
+            .unwrap();
+        }
+        c.execute_batch(
+            "DROP INDEX deployments_by_arn;
+             ALTER TABLE deployments DROP COLUMN deployed_chain;
+             ALTER TABLE deployments DROP COLUMN import_started_at;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let v = crate::Vault::open(&path).unwrap();
+    let chain: Vec<String> = v.show("www.example.com").unwrap().versions[0]
+        .chain
+        .iter()
+        .map(|c| c.fingerprint_sha256.clone())
+        .collect();
+    assert_eq!(chain, [fp(&i.pem), fp(&r.pem)]);
+}
+
+/// Review finding: the served chain was rebuilt before it was compared, so a chain served
+/// in the wrong order, or with something in the middle, compared equal to the right one.
+#[test]
+fn a_served_chain_is_compared_in_the_order_served() {
+    let r = root("Test Root");
+    let i = intermediate(&r, "Issuing CA");
+    let stray = root("Appended Root");
+    let (cert, _) = leaf(&i, "www.example.com");
+    let id = |chain: &str| crate::chain::served_identity(&cert, Some(chain)).unwrap();
+    let right = id(&format!("{}{}", i.pem, r.pem));
+    assert_eq!(
+        right.chain_fingerprint,
+        crate::chain::chain_fingerprint(&[fp(&i.pem), fp(&r.pem)])
+    );
+    assert_ne!(id(&format!("{}{}", r.pem, i.pem)), right, "reversed");
+    assert_ne!(
+        id(&format!("{}{}{}", i.pem, stray.pem, r.pem)),
+        right,
+        "something in between"
+    );
+    // A root the emulator appends after the path does not count.
+    assert_eq!(id(&format!("{}{}{}", i.pem, r.pem, stray.pem)), right);
+}

@@ -170,4 +170,25 @@ mod tests {
         drop(first);
         lock(&vault, "deploy", Duration::ZERO).unwrap();
     }
+
+    /// Review finding: the same vault reached through a symlink had a second lock file,
+    /// so two writers could run at once.
+    #[test]
+    fn a_vault_reached_through_a_symlink_shares_its_lock_and_hard_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("vault.db");
+        let pass = crate::Passphrase::new("correct horse battery staple".into());
+        drop(crate::Vault::create(&real, &pass).unwrap());
+        let link = dir.path().join("elsewhere.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut a = crate::Vault::open(&real).unwrap();
+        let mut b = crate::Vault::open(&link).unwrap();
+        a.lock_writer("agent", Duration::ZERO).unwrap();
+        let err = b.lock_writer("deploy", Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("`certvault agent`"), "{err}");
+        let hard = dir.path().join("hard.db");
+        std::fs::hard_link(&real, &hard).unwrap();
+        let err = crate::Vault::open(&hard).unwrap_err().to_string();
+        assert!(err.contains("hard links"), "{err}");
+    }
 }

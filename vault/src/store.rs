@@ -550,6 +550,11 @@ impl Vault {
             path: path.to_owned(),
             source,
         })?;
+        let path = &fs::canonicalize(path).map_err(|source| Error::Io {
+            action: "cannot resolve",
+            path: path.to_owned(),
+            source,
+        })?;
         match Vault::initialise(path, passphrase) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -632,8 +637,32 @@ impl Vault {
                     reason: "it is a directory".into(),
                 });
             }
-            Ok(_) => {}
+            Ok(m) => {
+                // Under two names, SQLite's journal and the writer lock would each be kept
+                // twice, and two writers could run at once.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::MetadataExt;
+                    if m.nlink() > 1 {
+                        return Err(Error::NotAVault {
+                            path: path.to_owned(),
+                            reason: format!(
+                                "it has {} hard links; a vault must have one name (copy it with `certvault backup` instead of linking it)",
+                                m.nlink()
+                            ),
+                        });
+                    }
+                }
+                let _ = m;
+            }
         }
+        // One name for the file however it was reached (a symlink, `..`): the writer lock
+        // lives beside the real file.
+        let path = &fs::canonicalize(path).map_err(|source| Error::Io {
+            action: "cannot resolve",
+            path: path.to_owned(),
+            source,
+        })?;
         let not_a_vault = |reason: String| Error::NotAVault {
             path: path.to_owned(),
             reason,
@@ -703,6 +732,14 @@ impl Vault {
     /// Sets who is recorded as the actor of audit events (default: `$USER`).
     pub fn set_actor(&mut self, actor: impl Into<String>) {
         self.actor = actor.into();
+    }
+
+    /// How long a write waits for another process's write transaction (default 10 s). A
+    /// long-running process that must stay responsive (the agent) sets it shorter.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<()> {
+        self.conn
+            .busy_timeout(wait)
+            .map_err(Error::sqlite("configuring the vault connection"))
     }
 
     /// For a long-running process (the agent): read the file through SQLite's own 8 MiB

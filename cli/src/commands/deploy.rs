@@ -125,7 +125,8 @@ fn run_pass(
     config: &agent::Config,
     opts: agent::SyncOptions,
 ) -> Result<agent::SyncReport> {
-    ctx.runtime()?.block_on(async {
+    let runtime = ctx.runtime()?;
+    let report = runtime.block_on(async {
         let stop = opts.stop.clone();
         let signals = shutdown_signal()?;
         let watcher = tokio::spawn(async move {
@@ -135,8 +136,11 @@ fn run_pass(
         });
         let report = agent::sync(&agent::SdkConnector, v, config, &opts).await;
         watcher.abort();
-        Ok(report?)
-    })
+        anyhow::Ok(report?)
+    });
+    // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    report
 }
 
 pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
@@ -164,6 +168,18 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
         if args.delete_from_acm
             && let Some(arn) = &d.arn
         {
+            if let Some(other) = v
+                .deployments()?
+                .into_iter()
+                .find(|o| o.id != d.id && o.arn.as_deref() == Some(arn.as_str()))
+            {
+                bail!(
+                    "{name}: {arn} is also recorded for {} ({}/{}): nothing was deleted and the deployment is kept",
+                    other.name,
+                    other.target,
+                    other.region
+                );
+            }
             let target = config
                 .select(Some(&d.target), Some(std::slice::from_ref(&d.region)))?
                 .remove(0);
@@ -394,6 +410,8 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     let config = ctx.config()?;
     let mut v = ctx.open()?;
     v.without_memory_map()?;
+    // One thread does everything: it must not sit in SQLite's busy wait for long.
+    v.set_busy_timeout(std::time::Duration::from_secs(2))?;
     let pass = unattended_passphrase(ctx)?;
     v.unlock(&pass)?;
     drop(pass);
@@ -402,7 +420,7 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
         lock_timeout: ctx.lock_timeout(),
     };
     let runtime = ctx.agent_runtime()?;
-    runtime.block_on(async {
+    let ran = runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         let metrics = std::sync::Arc::new(std::sync::Mutex::new(agent::Metrics::default()));
         if let Some(addr) = args.metrics_addr {
@@ -414,7 +432,10 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
         tracing::info!(interval_s = interval.as_secs(), vault = %v.path().display(), "agent started");
         agent::run_agent(&agent::SdkConnector, &mut v, &config, opts, metrics, shutdown).await?;
         anyhow::Ok(())
-    })?;
+    });
+    // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    ran?;
     Ok(Status::Ok)
 }
 

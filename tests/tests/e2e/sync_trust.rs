@@ -392,3 +392,58 @@ fn regression_a_target_repointed_to_another_account_receives_nothing() {
     assert_eq!(in_other, 0, "nothing imported into the other account");
     let _ = (ACCOUNT, Value::Null);
 }
+
+/// Deleting the right thing: a foreign ARN written into a deployment row (someone with
+/// write access to the vault file) is not deleted by `undeploy --delete-from-acm`; the
+/// command refuses, says what it found, and keeps the deployment.
+#[test]
+fn undeploy_never_deletes_a_certificate_that_is_not_the_entrys() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "ours", "ours.example.com", 60);
+    import_files(&env, "ours", None);
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &["deploy", "ours.example.com", "--regions", "us-east-1"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // Another team's certificate, imported by hand.
+    let (theirs, theirs_key) = cert(&env, "theirs", "theirs.example.com", 60);
+    let foreign = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.import_certificate()
+            .certificate(aws_sdk_acm::primitives::Blob::new(theirs.as_bytes()))
+            .private_key(aws_sdk_acm::primitives::Blob::new(theirs_key.as_bytes()))
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    rusqlite::Connection::open(&env.vault)
+        .unwrap()
+        .execute("UPDATE deployments SET arn = ?1", [&foreign])
+        .unwrap();
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    let out = cmd
+        .args(["undeploy", "ours.example.com", "--delete-from-acm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("not this entry's") && msg.contains(&foreign),
+        "{msg}"
+    );
+    assert!(
+        acm_contents(&emu, "us-east-1")
+            .iter()
+            .any(|(a, _)| *a == foreign),
+        "the foreign certificate is still there"
+    );
+    let (_, status, _) = run(&env, &emu, &["status"]);
+    assert_eq!(rows(&status).len(), 1, "the deployment is kept");
+}
