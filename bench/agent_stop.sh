@@ -2,14 +2,15 @@
 # How promptly the agent stops on SIGTERM in the middle of a long region, and that nothing
 # is lost or duplicated: N certificates (default 500) deployed to one region of the local
 # emulator, then deleted behind certvault's back; the agent (auto-redeploy, ACM's real
-# import quota of 1/s) re-creates them one per second; after 20 s it gets SIGTERM. Reports
+# quotas) first confirms each is gone (DescribeCertificate, 10/s: about 55 s for 500), then
+# re-creates them one per second; after 90 s it gets SIGTERM. Reports
 # how long it took to exit, how many it had re-created, and what a resuming sync finds.
 # Loopback only.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 N="${1:-500}"
-RUN_FOR="${2:-20}"
+RUN_FOR="${2:-90}"
 
 source scripts/emulator.sh
 ensure_moto

@@ -96,7 +96,7 @@ run status
 echo "(drifted, in red on a terminal; exit code 3. \`certvault sync --force\` would put the vault's certificate back)"
 
 run log verify
-step "stopping the agent (SIGTERM: it finishes its pass and exits) and the emulator"
+step "stopping the agent (SIGTERM: it stops between steps, records what it did, and exits) and the emulator"
 kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
 tail -n 1 agent.log | sed 's/^/  agent: /'
 step "done: everything was in $work and is removed now"

@@ -570,6 +570,40 @@ fn log_pass(report: &SyncReport, known: &mut HashMap<i64, (State, Option<String>
 mod tests {
     use super::*;
 
+    /// Two writers: an agent pass waits for the writer lock a CLI command holds, then skips
+    /// the pass (and says so in its metrics) rather than write beside it.
+    #[tokio::test(start_paused = true)]
+    async fn an_agent_pass_skips_while_another_writer_holds_the_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let pass = vault::Passphrase::new("correct horse battery".into());
+        let mut agent_vault = Vault::create(&path, &pass).unwrap();
+        let mut cli = Vault::open(&path).unwrap();
+        cli.lock_writer("deploy", Duration::ZERO).unwrap();
+        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let fake = crate::fake::Fake::default();
+        let opts = AgentOptions {
+            interval: Duration::from_secs(3600),
+            lock_timeout: Duration::from_secs(2),
+        };
+        let shutdown = tokio::time::sleep(Duration::from_secs(10));
+        run(
+            &fake,
+            &mut agent_vault,
+            &Config::default(),
+            opts,
+            metrics.clone(),
+            shutdown,
+        )
+        .await
+        .unwrap();
+        let m = metrics.lock().unwrap();
+        assert_eq!(m.last_outcome, Outcome::Busy);
+        assert_eq!(fake.calls("ListCertificates"), 0);
+        drop(m);
+        drop(cli);
+    }
+
     #[test]
     fn metrics_render_as_prometheus_text() {
         let mut m = Metrics::default();

@@ -774,3 +774,83 @@ async fn credentials_that_change_account_during_a_pass_receive_no_key() {
     );
     assert_eq!(fake.calls("ImportCertificate"), 0, "nothing sent");
 }
+
+/// Issue item 7: a known leaf imported again with a corrected chain has its chain replaced,
+/// and is re-imported where it is deployed (same ARN).
+#[tokio::test(start_paused = true)]
+async fn a_corrected_chain_is_reimported_into_the_same_arn() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&[]);
+    let (b, other_chain) = chained("c.example.com");
+    let leaf = b.leaf_pem();
+    add(&mut v, "c.example.com", b);
+    deploy(&mut v, "c.example.com", "us-east-1", false, true);
+    let r = pass(&fake, &mut v).await;
+    let arn = row(&r, "c.example.com", "us-east-1").arn.clone().unwrap();
+    let corrected = Bundle::from_bytes(
+        "corrected.pem",
+        format!("{leaf}{other_chain}").as_bytes(),
+        None,
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap();
+    let out = v
+        .import(vec![corrected], &ImportOptions::default())
+        .unwrap();
+    assert!(
+        matches!(out[0], vault::ImportOutcome::ChainUpdated { .. }),
+        "{out:?}"
+    );
+    let r = pass(&fake, &mut v).await;
+    let d = row(&r, "c.example.com", "us-east-1");
+    assert_eq!(d.action.as_deref(), Some("re-import"), "{d:#?}");
+    assert_eq!(d.arn.as_deref(), Some(arn.as_str()), "same ARN");
+    let served = fake.certs("us-east-1")[0].chain.clone().unwrap();
+    assert_eq!(
+        vault::served_identity(&leaf, Some(&served))
+            .unwrap()
+            .chain_fingerprint,
+        vault::served_identity(&leaf, Some(&other_chain))
+            .unwrap()
+            .chain_fingerprint
+    );
+    assert!(pass(&fake, &mut v).await.all_in_sync());
+}
+
+/// What ImportCertificate refuses (here a certificate over 32 KiB) is refused before
+/// anything is sent.
+#[tokio::test(start_paused = true)]
+async fn a_certificate_over_acms_size_limit_is_never_sent() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&[]);
+    let names: Vec<String> = (0..1500)
+        .map(|i| format!("host-{i:04}.a-rather-long-name.example.com"))
+        .collect();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(names).unwrap();
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(90);
+    let pem = format!(
+        "{}{}",
+        p.self_signed(&key).unwrap().pem(),
+        key.serialize_pem()
+    );
+    let b = Bundle::from_bytes(
+        "big.pem",
+        pem.as_bytes(),
+        None,
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap();
+    add(&mut v, "big", b);
+    let m = v.import_material("big").unwrap();
+    let why = material_problem(&m).expect("too large");
+    assert!(why.contains("32768"), "{why}");
+    deploy(&mut v, "big", "us-east-1", false, false);
+    let r = pass(&fake, &mut v).await;
+    assert_eq!(row(&r, "big", "us-east-1").state, State::Failed);
+    assert_eq!(fake.calls("ImportCertificate"), 0);
+}

@@ -464,10 +464,33 @@ fn what_acm_does_not_take_is_refused_before_anything_is_recorded() {
         &"env=prod",
     ]);
     env.import(&[&fixture("rsa2048.pem"), &"--tag", &"env=prod"]);
+    // Over ImportCertificate's 32 KiB for a certificate: 1,500 names.
+    let big = {
+        let names: Vec<String> = std::iter::once("big.example.com".to_owned())
+            .chain((0..1500).map(|i| format!("host-{i:04}.a-rather-long-name.example.com")))
+            .collect();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(names).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "big.example.com");
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(90);
+        env.write(
+            "big.pem",
+            format!(
+                "{}{}",
+                p.self_signed(&key).unwrap().pem(),
+                key.serialize_pem()
+            ),
+        )
+    };
+    env.import(&[&big, &"--tag", &"env=prod"]);
     let refusals = [
         ("ed25519.fixture.test", "ACM does not import ED25519 keys"),
         ("expired.fixture.test", "not valid now"),
         ("rsa2048.fixture.test", "no private key"),
+        ("big.example.com", "ACM takes at most 32768"),
     ];
     // Named: refused with the reason, and the vault is left exactly as it was.
     for (name, reason) in refusals {
@@ -513,6 +536,7 @@ fn what_acm_does_not_take_is_refused_before_anything_is_recorded() {
         "{err}"
     );
     assert!(err.contains("skipping expired.fixture.test"), "{err}");
+    assert!(err.contains("skipping big.example.com"), "{err}");
     assert!(
         err.contains("skipping 1 entry without a private key"),
         "{err}"
