@@ -26,28 +26,7 @@ printf '[quotas]\nimport_certificate = 1000\nadd_tags_to_certificate = 1000\ndes
 printf '# ACM'"'"'s published quotas (the defaults)\n' >"$work/real.toml"
 
 echo "generating and importing $N certificates ..." >&2
-.venv/bin/python - "$work/certs" "$N" <<'PY'
-import datetime, os, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-out, n = sys.argv[1], int(sys.argv[2])
-os.makedirs(out)
-now = datetime.datetime.now(datetime.timezone.utc)
-for i in range(n):
-    key = ec.generate_private_key(ec.SECP256R1())
-    cn = f"s{i}.stop.example"
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    with open(os.path.join(out, f"{i:05}.pem"), "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-PY
+.venv/bin/python bench/gen_certs.py "$work/certs" "$N" stop.example
 "$bin" init >/dev/null
 find "$work/certs" -name '*.pem' -print0 | xargs -0 -n 2000 "$bin" import >/dev/null
 "$bin" --config "$work/fast.toml" deploy --all --regions us-east-1 --auto-redeploy >/dev/null

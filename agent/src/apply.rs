@@ -62,22 +62,6 @@ pub(crate) struct Applier<'a, A, J> {
     pub(crate) claimed: &'a Arc<Mutex<BTreeSet<String>>>,
 }
 
-fn update(id: i64, state: State, detail: Option<String>) -> DeploymentUpdate {
-    DeploymentUpdate {
-        id,
-        state: state.as_str().into(),
-        detail,
-        account: None,
-        arn: None,
-        deployed_fingerprint: None,
-        deployed_chain: None,
-        import_settled: false,
-        imported_at: None,
-        acm_fingerprint: None,
-        event: None,
-    }
-}
-
 fn with_request(text: String, request_id: Option<&str>) -> String {
     match request_id {
         Some(r) => format!("{text} (request {r})"),
@@ -94,7 +78,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         d: &Desired,
         material: Option<&ImportMaterial>,
     ) -> Option<DeploymentUpdate> {
-        let mut u = update(d.id, State::InSync, None);
+        let mut u = DeploymentUpdate::new(d.id, State::InSync.as_str(), None);
         u.account = Some(self.account.to_owned());
         let result = match action {
             Action::Flag { state, detail, .. } => {
@@ -308,18 +292,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         u.acm_fingerprint = Some(m.fingerprint.clone());
         u.import_settled = true;
         // ImportedAt, so the next pass knows this import is ours without reading it back.
-        if let Ok((described, _)) = self
-            .scope
-            .call(
-                Some(&self.limits.describe),
-                "DescribeCertificate",
-                Idempotence::Safe,
-                || self.acm.describe_certificate(&written.arn),
-            )
-            .await
-        {
-            u.imported_at = described.imported_at;
-        }
+        u.imported_at = self.imported_at(&written.arn).await;
         Ok(())
     }
 
@@ -429,7 +402,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
                 u.deployed_fingerprint = Some(m.fingerprint.clone());
                 u.deployed_chain = Some(m.chain_fingerprint.clone());
                 u.acm_fingerprint = Some(m.fingerprint.clone());
-                u.imported_at = self.summaries_after(&w.arn).await;
+                u.imported_at = self.imported_at(&w.arn).await;
                 u.import_settled = true;
                 Ok(())
             }
@@ -453,7 +426,8 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
         }
     }
 
-    async fn summaries_after(&self, arn: &str) -> Option<OffsetDateTime> {
+    /// ACM's ImportedAt of `arn`, if it can be read.
+    async fn imported_at(&self, arn: &str) -> Option<OffsetDateTime> {
         self.scope
             .call(
                 Some(&self.limits.describe),

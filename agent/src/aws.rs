@@ -170,6 +170,37 @@ pub trait Connector: Send + Sync {
     fn sts(&self, session: &Self::Session) -> Self::Sts;
 }
 
+/// Resolves a target's credentials and account through `scope` (counted, stoppable), giving
+/// up after `timeout`.
+pub(crate) async fn connect_within<C: Connector>(
+    connector: &C,
+    target: &Target,
+    scope: &crate::retry::Scope,
+    timeout: Duration,
+) -> Result<(C::Session, String), ApiError> {
+    let call = scope.call(
+        None,
+        "GetCallerIdentity",
+        crate::retry::Idempotence::Safe,
+        || connector.connect(target),
+    );
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::local(
+                ErrorKind::Transient,
+                "GetCallerIdentity",
+                "global",
+                "Timeout",
+                format!(
+                    "resolving the credentials of target '{}' took more than {}s",
+                    target.name,
+                    timeout.as_secs()
+                ),
+            ))
+        })
+}
+
 /// Every key type, for `Includes.keyTypes`: without it ACM lists only RSA 1024/2048.
 pub fn all_key_types() -> Vec<KeyAlgorithm> {
     vec![

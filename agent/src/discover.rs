@@ -19,7 +19,7 @@ use vault::{
 };
 
 use crate::{
-    aws::{AcmApi, CertificatePem, Connector, IamApi, MAX_LIST_PAGES},
+    aws::{AcmApi, CertificatePem, Connector, IamApi, MAX_LIST_PAGES, connect_within},
     config::{Config, Quotas, Target},
     error::{ApiError, ErrorKind, Result},
     regions,
@@ -239,25 +239,13 @@ pub async fn discover<C: Connector>(
             "global",
             stop.clone(),
         );
-        let connected = tokio::time::timeout(
+        let connected = connect_within(
+            connector,
+            target,
+            &scope,
             std::time::Duration::from_secs(config.sync.connect_timeout_s),
-            scope.call(None, "GetCallerIdentity", Idempotence::Safe, || {
-                connector.connect(target)
-            }),
         )
-        .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::local(
-                ErrorKind::Transient,
-                "GetCallerIdentity",
-                "global",
-                "Timeout",
-                format!(
-                    "resolving the credentials of target '{}' took more than {}s",
-                    target.name, config.sync.connect_timeout_s
-                ),
-            ))
-        });
+        .await;
         let (session, account) = match connected {
             Ok(c) => c,
             Err(e) => {

@@ -30,7 +30,7 @@ use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
     apply::{Applier, Event},
-    aws::{AcmApi, AcmWrite, Connector, StsApi},
+    aws::{AcmApi, AcmWrite, Connector, StsApi, connect_within},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
     observe::{Observation, observe},
@@ -257,17 +257,8 @@ fn row_of(d: &Deployment) -> StatusRow {
 
 fn failed_update(id: i64, detail: String) -> DeploymentUpdate {
     DeploymentUpdate {
-        id,
-        state: State::Failed.as_str().into(),
-        detail: Some(detail.clone()),
-        account: None,
-        arn: None,
-        deployed_fingerprint: None,
-        deployed_chain: None,
-        import_settled: false,
-        imported_at: None,
-        acm_fingerprint: None,
-        event: Some(("acm-error".into(), detail)),
+        event: Some(("acm-error".into(), detail.clone())),
+        ..DeploymentUpdate::new(id, State::Failed.as_str(), Some(detail))
     }
 }
 
@@ -730,25 +721,7 @@ async fn connect_all<C: Connector>(
                 }
             };
             let scope = Scope::new(config.retry, stats.clone(), &name, "global", stop.clone());
-            let connected = tokio::time::timeout(
-                timeout,
-                scope.call(None, "GetCallerIdentity", Idempotence::Safe, || {
-                    connector.connect(&target)
-                }),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(ApiError::local(
-                    ErrorKind::Transient,
-                    "GetCallerIdentity",
-                    "global",
-                    "Timeout",
-                    format!(
-                        "resolving the credentials of target '{name}' took more than {}s",
-                        timeout.as_secs()
-                    ),
-                ))
-            });
+            let connected = connect_within(connector, &target, &scope, timeout).await;
             (name, connected)
         })
         .buffer_unordered(config.concurrency.regions.max(1))

@@ -115,6 +115,25 @@ pub fn pem_certificate_identity(pem_text: &str) -> Option<(String, String)> {
     Some((info.fingerprint, info.key_algorithm.name()))
 }
 
+impl DeploymentUpdate {
+    /// A state to record, nothing else changed.
+    pub fn new(id: i64, state: &str, detail: Option<String>) -> DeploymentUpdate {
+        DeploymentUpdate {
+            id,
+            state: state.to_owned(),
+            detail,
+            account: None,
+            arn: None,
+            deployed_fingerprint: None,
+            deployed_chain: None,
+            import_settled: false,
+            imported_at: None,
+            acm_fingerprint: None,
+            event: None,
+        }
+    }
+}
+
 /// An ARN ImportCertificate returned, to record at once.
 #[derive(Debug, Clone)]
 pub struct Imported {
