@@ -12,10 +12,11 @@ use time::OffsetDateTime;
 
 use crate::{
     audit,
+    entries::{Arrival, ImportOutcome, import_bundle},
     error::{Error, Result},
     import::Bundle,
     model::Source,
-    store::{Arrival, ImportOutcome, Vault, import_bundle, now_unix},
+    store::{Vault, now_unix},
 };
 
 /// Where certificates were looked for: a named target (account, profile or role) and a region.

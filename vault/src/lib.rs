@@ -21,11 +21,13 @@ mod audit;
 mod chain;
 mod crypto;
 mod deploy;
+mod entries;
 mod error;
 mod export;
 mod import;
 mod lock;
 mod model;
+mod schema;
 mod secret;
 mod store;
 
@@ -37,14 +39,13 @@ pub use crate::{
     audit::{AuditEvent, AuditProblem, AuditReport},
     chain::{ServedIdentity, chain_fingerprint, served_identity},
     deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
+    entries::{ExportOptions, ImportOptions, ImportOutcome, ListFilter, parse_tag, validate_name},
     error::{Error, InputProblem, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
     import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
     lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
+    schema::SCHEMA_VERSION,
     secret::{Passphrase, SecretBytes},
-    store::{
-        ExportOptions, ImportOptions, ImportOutcome, ListFilter, SCHEMA_VERSION, Vault, parse_tag,
-        validate_name,
-    },
+    store::Vault,
 };

@@ -1,7 +1,18 @@
 //! Tests of the store: key hierarchy, tamper detection, audit chain, migrations, queries.
 
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+use time::{Duration, OffsetDateTime};
+
 use super::*;
-use crate::{ExportFormat, InputPasswords};
+use crate::{
+    Bundle, ExportFormat, ExportOptions, Exported, ImportOptions, ImportOutcome, InputPasswords,
+    ListFilter, Passphrase, Result, Source,
+    entries::glob_match,
+    parse_tag,
+    schema::{MIGRATIONS, SCHEMA_VERSION, migrate},
+};
 use rcgen::{CertificateParams, KeyPair};
 
 fn pass() -> Passphrase {

@@ -1,0 +1,231 @@
+//! The vault file's schema: numbered forward migrations tracked in `PRAGMA user_version`,
+//! the connection settings, and the header (`meta`) table.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+
+use crate::{
+    entries::write_chain,
+    error::{Error, Result},
+};
+
+/// The newest schema this build writes; see [`MIGRATIONS`].
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE entries (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        source          TEXT NOT NULL,
+        current_version INTEGER,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX entries_current ON entries(current_version);
+    CREATE TABLE versions (
+        id            INTEGER PRIMARY KEY,
+        entry_id      TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        version       INTEGER NOT NULL,
+        cert_der      BLOB NOT NULL,
+        fingerprint   TEXT NOT NULL UNIQUE,
+        subject       TEXT NOT NULL,
+        common_name   TEXT,
+        issuer        TEXT NOT NULL,
+        serial        TEXT NOT NULL,
+        sans          TEXT NOT NULL,
+        not_before    INTEGER NOT NULL,
+        not_after     INTEGER NOT NULL,
+        key_algorithm TEXT NOT NULL,
+        is_ca         INTEGER NOT NULL,
+        key_sealed    BLOB,
+        created_at    INTEGER NOT NULL,
+        UNIQUE (entry_id, version)
+    ) STRICT;
+    CREATE INDEX versions_not_after ON versions(not_after);
+    CREATE TABLE chain_certs (
+        version_id  INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        cert_der    BLOB NOT NULL,
+        subject     TEXT NOT NULL,
+        issuer      TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        not_after   INTEGER NOT NULL,
+        PRIMARY KEY (version_id, position)
+    ) STRICT;
+    CREATE TABLE tags (
+        entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (entry_id, key)
+    ) STRICT;
+    CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY,
+        at_us      INTEGER NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        entry_id   TEXT,
+        entry_name TEXT,
+        detail     TEXT NOT NULL,
+        mac        BLOB NOT NULL
+    ) STRICT;",
+    // 2: certificates seen in ACM and IAM, one row per ARN.
+    "CREATE TABLE acm_certificates (
+        arn                 TEXT PRIMARY KEY,
+        target              TEXT NOT NULL,
+        account             TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        kind                TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        domain              TEXT NOT NULL,
+        sans                TEXT NOT NULL,
+        key_algorithm       TEXT,
+        in_use              INTEGER,
+        in_use_by           TEXT NOT NULL DEFAULT '[]',
+        renewal_eligibility TEXT,
+        validation_method   TEXT,
+        validation_records  TEXT NOT NULL DEFAULT '[]',
+        failure_reason      TEXT,
+        not_before          INTEGER,
+        not_after           INTEGER,
+        imported_at         INTEGER,
+        issued_at           INTEGER,
+        created_at          INTEGER,
+        fingerprint         TEXT,
+        entry_id            TEXT REFERENCES entries(id) ON DELETE SET NULL,
+        first_seen          INTEGER NOT NULL,
+        last_seen           INTEGER NOT NULL,
+        gone_at             INTEGER
+    ) STRICT;
+    CREATE INDEX acm_by_location ON acm_certificates(target, region);
+    CREATE INDEX acm_by_entry ON acm_certificates(entry_id);",
+    // 3: deployments of entries to ACM: what should be where, and what was done.
+    "CREATE TABLE deployments (
+        id                   INTEGER PRIMARY KEY,
+        entry_id             TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        target               TEXT NOT NULL,
+        region               TEXT NOT NULL,
+        account              TEXT,
+        arn                  TEXT,
+        deployed_fingerprint TEXT,
+        imported_at          INTEGER,
+        replace_existing     INTEGER NOT NULL,
+        auto_redeploy        INTEGER NOT NULL,
+        state                TEXT NOT NULL DEFAULT 'pending',
+        detail               TEXT,
+        acm_fingerprint      TEXT,
+        last_synced          INTEGER,
+        created_at           INTEGER NOT NULL,
+        UNIQUE (entry_id, target, region)
+    ) STRICT;
+    CREATE INDEX deployments_by_location ON deployments(target, region);",
+    // 4: the chain last deployed (so a corrected chain is re-imported), the start of a first
+    // import whose answer has not come back (so it is looked for, not repeated), and chains
+    // rebuilt by signature (see `normalize_chains`).
+    "ALTER TABLE deployments ADD COLUMN deployed_chain TEXT;
+    ALTER TABLE deployments ADD COLUMN import_started_at INTEGER;
+    CREATE INDEX deployments_by_arn ON deployments(arn);",
+];
+
+/// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by
+/// subject name and kept certificates that are not part of the chain after it.
+fn normalize_chains(tx: &Transaction<'_>) -> Result<()> {
+    use crate::{chain::order_chain, import::Cert, model::CertInfo};
+    let versions: Vec<(i64, Vec<u8>)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, cert_der FROM versions WHERE id IN (SELECT DISTINCT version_id FROM chain_certs)",
+            )
+            .map_err(Error::sqlite("rebuilding chains"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::sqlite("rebuilding chains"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("rebuilding chains"))?
+    };
+    let parse = |der: Vec<u8>| CertInfo::from_der(&der).ok().map(|info| Cert { der, info });
+    for (id, der) in versions {
+        let stored: Vec<Vec<u8>> = {
+            let mut stmt = tx
+                .prepare("SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position")
+                .map_err(Error::sqlite("rebuilding chains"))?;
+            let rows = stmt
+                .query_map([id], |r| r.get(0))
+                .map_err(Error::sqlite("rebuilding chains"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("rebuilding chains"))?
+        };
+        let Some(leaf) = parse(der) else { continue };
+        let Some(certs) = stored.into_iter().map(parse).collect::<Option<Vec<Cert>>>() else {
+            continue;
+        };
+        let before: Vec<String> = certs.iter().map(|c| c.info.fingerprint.clone()).collect();
+        let (chain, _) = order_chain(&leaf, certs);
+        let after: Vec<String> = chain.iter().map(|c| c.info.fingerprint.clone()).collect();
+        if before != after {
+            write_chain(tx, id, &chain)?;
+        }
+    }
+    Ok(())
+}
+
+/// How long to wait for another certvault process holding the vault.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    // Every failure here means the file cannot be used as a vault (not a database, damaged).
+    let not_a_vault = |e: rusqlite::Error| Error::NotAVault {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(not_a_vault)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(not_a_vault)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(not_a_vault)?;
+    // Listing 100,000 entries touches rows spread over a large file: read it through a
+    // memory map (pages are read in place, so the page cache can stay small: 8 MiB)
+    // instead of one pread per page. (Per connection;
+    // nothing is written.)
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)
+        .map_err(not_a_vault)?;
+    conn.pragma_update(None, "cache_size", -8_192)
+        .map_err(not_a_vault)?;
+    Ok(conn)
+}
+
+pub(crate) fn migrate(conn: &mut Connection, from: u32) -> Result<()> {
+    let tx = conn
+        .transaction()
+        .map_err(Error::sqlite("starting a migration"))?;
+    for (n, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(sql)
+            .map_err(Error::sqlite("migrating the schema"))?;
+        if n + 1 == 4 {
+            normalize_chains(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", (n + 1) as u32)
+            .map_err(Error::sqlite("migrating the schema"))?;
+    }
+    tx.commit().map_err(Error::sqlite("migrating the schema"))
+}
+
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(Error::sqlite("reading the vault header"))
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map_err(Error::sqlite("writing the vault header"))?;
+    Ok(())
+}
