@@ -327,9 +327,28 @@ pub async fn discover<C: Connector>(
                 "failed"
             };
         }
-        if !failed {
-            let outcome =
-                vault.record_acm_scan(&scan.location, scan.observations, scan.complete)?;
+        let recorded = if failed {
+            None
+        } else {
+            match vault.record_acm_scan(&scan.location, scan.observations, scan.complete) {
+                Ok(o) => Some(o),
+                // One location's record failing (a row changed outside certvault, say)
+                // fails that location; the others are still recorded.
+                Err(e @ vault::Error::RowTampered { .. }) => {
+                    row.status = "failed";
+                    row.error = Some(ApiError::local(
+                        ErrorKind::Other,
+                        "RecordDiscovery",
+                        &row.region,
+                        "RowTampered",
+                        e.to_string(),
+                    ));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(outcome) = recorded {
             let live: Vec<&AcmRecord> = outcome
                 .records
                 .iter()

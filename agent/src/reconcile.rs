@@ -424,6 +424,39 @@ async fn run_pass<C: Connector>(
         .into_iter()
         .filter(|d| opts.only.is_empty() || opts.only.contains(&d.id))
         .collect();
+    // Rows changed outside certvault (a deployment pointed at another entry, a version
+    // moved under it) are not acted on: refused, named, audited. (A dry run, with the vault
+    // locked, cannot check; it sends nothing.)
+    let tampered = if opts.dry_run {
+        BTreeMap::new()
+    } else {
+        vault.deployment_problems()?
+    };
+    let mut refused_rows: Vec<StatusRow> = Vec::new();
+    let chosen: Vec<Deployment> = chosen
+        .into_iter()
+        .filter(|d| match tampered.get(&d.id) {
+            None => true,
+            Some(bad) => {
+                let mut r = row_of(d);
+                r.state = State::Failed;
+                r.detail = Some(
+                    vault::Error::RowTampered {
+                        table: bad.table,
+                        row: bad.row.clone(),
+                    }
+                    .to_string(),
+                );
+                refused_rows.push(r);
+                false
+            }
+        })
+        .collect();
+    for r in &refused_rows {
+        if let Some(bad) = tampered.get(&r.id) {
+            vault.record_integrity_failure(bad, &format!("reconciling deployment {}", r.id))?;
+        }
+    }
     let mut groups: BTreeMap<(String, String), Vec<Desired>> = BTreeMap::new();
     for d in &chosen {
         groups
@@ -643,6 +676,9 @@ async fn run_pass<C: Connector>(
         }
     }
 
+    for r in refused_rows {
+        pass.rows.insert(r.id, r);
+    }
     // Deployments no step reached keep their stored state.
     let mut report = SyncReport::default();
     for (id, d) in &pass.by_id {
@@ -870,7 +906,18 @@ fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
                 }
                 Some(why) => Some(why),
             },
-            Err(e) => Some(format!("{e}; nothing was sent to AWS")),
+            Err(e) => {
+                if let vault::Error::RowTampered { table, row } = &e {
+                    let bad = vault::BadRow {
+                        table,
+                        row: row.clone(),
+                    };
+                    let _ = pass
+                        .vault
+                        .record_integrity_failure(&bad, &format!("sending deployment {id}"));
+                }
+                Some(format!("{e}; nothing was sent to AWS"))
+            }
         };
         if let Some(why) = problem {
             *a = Action::Flag {

@@ -203,6 +203,18 @@ fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.path().join("v.db")).unwrap()
 }
 
+/// Puts the vault in a state an older certvault could have left (rows changed with `sql`),
+/// then seals it as the first unlock after an upgrade does.
+fn as_if_older(dir: &tempfile::TempDir, v: &mut Vault, sql: &str) {
+    db(dir)
+        .execute_batch(&format!(
+            "{sql}; DELETE FROM meta WHERE key = 'row_integrity';"
+        ))
+        .unwrap();
+    v.unlock(&Passphrase::new("correct horse battery".into()))
+        .unwrap();
+}
+
 /// Certificates in a fake location tagged for `entry`.
 fn tagged(fake: &Fake, loc: &str, entry: &str) -> usize {
     fake.certs(loc)
@@ -277,12 +289,13 @@ async fn regression_one_unopenable_key_fails_only_its_deployment() {
     deploy(&mut v, "a.example.com", "us-east-1", false, false);
     deploy(&mut v, "b.example.com", "us-east-1", false, false);
     deploy(&mut v, "b.example.com", "eu-west-1", false, false);
-    db(&dir)
-        .execute(
-            "UPDATE versions SET key_sealed = randomblob(length(key_sealed)) WHERE entry_id = (SELECT id FROM entries WHERE name = 'a.example.com')",
-            [],
-        )
-        .unwrap();
+    // A key that does not open although its row is intact (sealed again afterwards).
+    as_if_older(
+        &dir,
+        &mut v,
+        "UPDATE versions SET key_sealed = randomblob(length(key_sealed))
+         WHERE entry_id = (SELECT id FROM entries WHERE name = 'a.example.com')",
+    );
     let r = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
         .await
         .expect("the pass goes on");
@@ -715,9 +728,7 @@ async fn a_deployment_from_before_chain_tracking_is_read_once() {
     let (dir, mut v) = vault_with(&["a.example.com"]);
     deploy(&mut v, "a.example.com", "us-east-1", false, false);
     pass(&fake, &mut v).await;
-    db(&dir)
-        .execute("UPDATE deployments SET deployed_chain = NULL", [])
-        .unwrap();
+    as_if_older(&dir, &mut v, "UPDATE deployments SET deployed_chain = NULL");
     let gets = fake.calls("GetCertificate");
     assert!(pass(&fake, &mut v).await.all_in_sync());
     assert_eq!(fake.calls("GetCertificate"), gets + 1, "read once");
@@ -741,9 +752,7 @@ async fn a_certificate_listed_without_imported_at_is_read_not_left_pending() {
         .unwrap()[0]
         .summary
         .imported_at = None;
-    db(&dir)
-        .execute("UPDATE deployments SET imported_at = NULL", [])
-        .unwrap();
+    as_if_older(&dir, &mut v, "UPDATE deployments SET imported_at = NULL");
     let r = pass(&fake, &mut v).await;
     assert_eq!(
         row(&r, "a.example.com", "us-east-1").state,

@@ -62,6 +62,9 @@ pub(crate) enum Command {
     Remove(RemoveArgs),
     /// Show the audit log, or verify it
     Log(LogArgs),
+    /// Check every row of the vault and the audit log for changes made outside certvault;
+    /// exit 1 naming each bad row
+    Verify,
     /// Find every certificate in ACM (and IAM) in the chosen regions and accounts
     Discover(DiscoverArgs),
     /// Deploy entries to ACM regions and keep them there

@@ -15,6 +15,7 @@ use crate::{
     entries::{Arrival, ImportOutcome, import_bundle},
     error::{Error, Result},
     import::Bundle,
+    integrity,
     model::Source,
     store::{Vault, now_unix},
 };
@@ -254,6 +255,16 @@ impl Vault {
         observations: Vec<AcmObservation>,
         complete: bool,
     ) -> Result<ScanOutcome> {
+        let r = self.record_acm_scan_checked(location, observations, complete);
+        self.audit_refusal(r, "recording a discovery")
+    }
+
+    fn record_acm_scan_checked(
+        &mut self,
+        location: &Location,
+        observations: Vec<AcmObservation>,
+        complete: bool,
+    ) -> Result<ScanOutcome> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
         let now = now_unix();
@@ -280,11 +291,13 @@ impl Vault {
                 .map_err(Error::sqlite("recording a scan"))?;
             drop(stmt);
             for (arn, entry) in listed.into_iter().filter(|(arn, _)| !seen.contains(arn)) {
+                integrity::require(&tx, &keys.rows, &integrity::ACM, &arn)?;
                 tx.execute(
                     "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
                     params![arn, now],
                 )
                 .map_err(Error::sqlite("recording a scan"))?;
+                integrity::seal_one(&tx, &keys.rows, &integrity::ACM, &arn)?;
                 let name = entry_name(&tx, entry.as_deref())?;
                 audit::append(
                     &tx,
@@ -360,6 +373,20 @@ fn record_one(
     now: i64,
     outcome: &mut ScanOutcome,
 ) -> Result<()> {
+    let arn = obs.summary.arn.clone();
+    merge_one(tx, keys, actor, location, obs, now, outcome)?;
+    integrity::seal_one(tx, &keys.rows, &integrity::ACM, &arn)
+}
+
+fn merge_one(
+    tx: &Transaction<'_>,
+    keys: &crate::store::Keys,
+    actor: &str,
+    location: &Location,
+    obs: AcmObservation,
+    now: i64,
+    outcome: &mut ScanOutcome,
+) -> Result<()> {
     let s = &obs.summary;
     let existing: Option<(Option<String>, Option<String>)> = tx
         .query_row(
@@ -369,6 +396,11 @@ fn record_one(
         )
         .optional()
         .map_err(Error::sqlite("recording a scan"))?;
+    // What the vault remembers of this ARN decides what the observation becomes: it must
+    // be what certvault wrote.
+    if existing.is_some() {
+        integrity::require(tx, &keys.rows, &integrity::ACM, &s.arn)?;
+    }
     tx.execute(
         "INSERT INTO acm_certificates (arn, target, account, region, kind, status, domain, sans, key_algorithm, in_use,
             renewal_eligibility, not_before, not_after, imported_at, issued_at, created_at, first_seen, last_seen)

@@ -7,11 +7,13 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use std::collections::BTreeMap;
+
 use crate::{
     audit,
     crypto::sha256_hex,
     error::{Error, Result},
-    export,
+    export, integrity,
     secret::SecretBytes,
     store::{Vault, now_unix},
 };
@@ -249,12 +251,36 @@ impl Vault {
         replace_existing: bool,
         auto_redeploy: bool,
     ) -> Result<i64> {
+        let r = self.add_deployment_checked(entry, target, region, replace_existing, auto_redeploy);
+        self.audit_refusal(r, "recording a deployment")
+    }
+
+    fn add_deployment_checked(
+        &mut self,
+        entry: &str,
+        target: &str,
+        region: &str,
+        replace_existing: bool,
+        auto_redeploy: bool,
+    ) -> Result<i64> {
         let (id, name) = self.resolve(entry)?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let tx = self
             .conn
             .transaction()
             .map_err(Error::sqlite("recording a deployment"))?;
+        integrity::require(&tx, &keys.rows, &integrity::ENTRIES, &id)?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM deployments WHERE entry_id = ?1 AND target = ?2 AND region = ?3",
+                params![id, target, region],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("recording a deployment"))?;
+        if let Some(dep) = existing {
+            integrity::require(&tx, &keys.rows, &integrity::DEPLOYMENTS, &dep)?;
+        }
         tx.execute(
             "INSERT INTO deployments (entry_id, target, region, replace_existing, auto_redeploy, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -270,6 +296,7 @@ impl Vault {
                 |r| r.get(0),
             )
             .map_err(Error::sqlite("recording a deployment"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::DEPLOYMENTS, &dep)?;
         audit::append(
             &tx,
             &keys.audit,
@@ -369,6 +396,9 @@ impl Vault {
                 )
                 .map_err(Error::sqlite("recording a reconcile"))?;
             for u in updates {
+                // Checked in the same transaction: a row changed while the pass ran is not
+                // sealed again with the change in it.
+                integrity::require(&tx, &keys.rows, &integrity::DEPLOYMENTS, &u.id)?;
                 update
                     .execute(params![
                         u.id,
@@ -384,6 +414,7 @@ impl Vault {
                         u.import_settled
                     ])
                     .map_err(Error::sqlite("recording a reconcile"))?;
+                integrity::seal_one(&tx, &keys.rows, &integrity::DEPLOYMENTS, &u.id)?;
                 if let Some((action, detail)) = &u.event {
                     let entry: Option<(String, String)> = entry_of
                         .query_row([u.id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -410,6 +441,9 @@ impl Vault {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .map_err(Error::sqlite("reading the certificate"))?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
+        integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
         if sealed.is_none() {
             return Err(Error::Export {
                 name,
@@ -437,24 +471,90 @@ impl Vault {
     /// transaction, before it is sent: if the answer is lost or the process dies, the next
     /// pass knows a copy may be in ACM and looks for it before importing again.
     pub fn record_import_started(&mut self, deployment: i64, at: OffsetDateTime) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE deployments SET import_started_at = ?2 WHERE id = ?1",
-                params![deployment, at.unix_timestamp()],
-            )
-            .map_err(Error::sqlite("recording an import"))?;
-        Ok(())
+        self.update_sealed_deployment(
+            deployment,
+            "UPDATE deployments SET import_started_at = ?2 WHERE id = ?1",
+            Some(at.unix_timestamp()),
+        )
     }
 
     /// Forgets a recorded import start: the import was not sent after all.
     pub fn clear_import_started(&mut self, deployment: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE deployments SET import_started_at = NULL WHERE id = ?1",
-                [deployment],
-            )
+        self.update_sealed_deployment(
+            deployment,
+            "UPDATE deployments SET import_started_at = ?2 WHERE id = ?1",
+            None,
+        )
+    }
+
+    /// Checks a deployment row, changes it with `sql` (`?1` the id, `?2` the value), and
+    /// seals it again, in one transaction.
+    fn update_sealed_deployment(&mut self, id: i64, sql: &str, value: Option<i64>) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let tx = self
+            .conn
+            .transaction()
             .map_err(Error::sqlite("recording an import"))?;
-        Ok(())
+        integrity::require(&tx, &keys.rows, &integrity::DEPLOYMENTS, &id)?;
+        tx.execute(sql, params![id, value])
+            .map_err(Error::sqlite("recording an import"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::DEPLOYMENTS, &id)?;
+        tx.commit().map_err(Error::sqlite("recording an import"))
+    }
+
+    /// Deployments whose rows (the deployment, its entry, the entry's current version) fail
+    /// their integrity check, with the first bad row of each. Needs the vault unlocked.
+    pub fn deployment_problems(&self) -> Result<BTreeMap<i64, crate::BadRow>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let bad_deployments = integrity::check(
+            &self.conn,
+            &keys.rows,
+            &integrity::DEPLOYMENTS,
+            "1 = 1",
+            &[],
+        )?;
+        let bad_entries = integrity::check(
+            &self.conn,
+            &keys.rows,
+            &integrity::ENTRIES,
+            "id IN (SELECT entry_id FROM deployments)",
+            &[],
+        )?;
+        let bad_versions = integrity::check(
+            &self.conn,
+            &keys.rows,
+            &integrity::VERSIONS,
+            "id IN (SELECT e.current_version FROM entries e JOIN deployments d ON d.entry_id = e.id)",
+            &[],
+        )?;
+        let mut out = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT d.id, d.entry_id, e.current_version FROM deployments d LEFT JOIN entries e ON e.id = d.entry_id")
+            .map_err(Error::sqlite("checking deployments"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })
+            .map_err(Error::sqlite("checking deployments"))?;
+        for row in rows {
+            let (id, entry, version) = row.map_err(Error::sqlite("checking deployments"))?;
+            let found = bad_deployments
+                .iter()
+                .find(|b| b.row == id.to_string())
+                .or_else(|| bad_entries.iter().find(|b| b.row == entry))
+                .or_else(|| {
+                    version.and_then(|v| bad_versions.iter().find(|b| b.row == v.to_string()))
+                });
+            if let Some(b) = found {
+                out.insert(id, b.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// Records the ARN ImportCertificate returned, with its audit event, in its own
@@ -466,6 +566,16 @@ impl Vault {
             .conn
             .transaction()
             .map_err(Error::sqlite("recording an import"))?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
+                [r.deployment],
+                |row| row.get(0),
+            )
+            .map_err(Error::sqlite("recording an import"))?;
+        if exists {
+            integrity::require(&tx, &keys.rows, &integrity::DEPLOYMENTS, &r.deployment)?;
+        }
         let changed = tx
             .execute(
                 "UPDATE deployments SET arn = ?2, account = coalesce(account, ?3), deployed_fingerprint = ?4,
@@ -475,6 +585,9 @@ impl Vault {
                 params![r.deployment, r.arn, r.account, r.fingerprint, r.chain, now_unix()],
             )
             .map_err(Error::sqlite("recording an import"))?;
+        if changed == 1 {
+            integrity::seal_one(&tx, &keys.rows, &integrity::DEPLOYMENTS, &r.deployment)?;
+        }
         let entry: Option<(String, String)> = tx
             .query_row(
                 "SELECT id, name FROM entries WHERE id = ?1",

@@ -12,6 +12,7 @@ use crate::{
     error::{Error, Result},
     export::{self, ExportFormat, Exported},
     import::Bundle,
+    integrity,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     secret::{Passphrase, SecretBytes},
     store::{Keys, Vault, now_unix, random_hex},
@@ -108,7 +109,15 @@ pub(crate) fn ts(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-pub(crate) fn key_aad(row: i64, fingerprint: &str) -> Vec<u8> {
+/// The AAD a private key is sealed under: its row, its entry, and the certificate it
+/// belongs to. Moved to another row or entry, or with the certificate swapped, it does not
+/// open.
+pub(crate) fn key_aad(row: i64, entry: &str, fingerprint: &str) -> Vec<u8> {
+    format!("certvault/v2\0versions\0{row}\0{entry}\0key_sealed\0{fingerprint}").into_bytes()
+}
+
+/// The AAD of schema 4 and earlier (no entry), for the one-time upgrade.
+pub(crate) fn key_aad_v1(row: i64, fingerprint: &str) -> Vec<u8> {
     format!("certvault/v1\0versions\0{row}\0key_sealed\0{fingerprint}").into_bytes()
 }
 
@@ -214,6 +223,15 @@ pub(crate) fn write_chain(
 impl Vault {
     /// Imports bundles in one transaction: all or nothing.
     pub fn import(
+        &mut self,
+        bundles: Vec<Bundle>,
+        opts: &ImportOptions,
+    ) -> Result<Vec<ImportOutcome>> {
+        let r = self.import_checked(bundles, opts);
+        self.audit_refusal(r, "an import")
+    }
+
+    fn import_checked(
         &mut self,
         bundles: Vec<Bundle>,
         opts: &ImportOptions,
@@ -487,18 +505,18 @@ impl Vault {
         cert_der: &[u8],
     ) -> Result<Option<SecretBytes>> {
         let keys = self.keys()?;
-        let sealed: Option<Vec<u8>> = self
+        let (sealed, entry): (Option<Vec<u8>>, String) = self
             .conn
             .query_row(
-                "SELECT key_sealed FROM versions WHERE id = ?1",
+                "SELECT key_sealed, entry_id FROM versions WHERE id = ?1",
                 [version_row],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(Error::sqlite("reading the sealed key"))?;
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        let aad = key_aad(version_row, &sha256_hex(cert_der));
+        let aad = key_aad(version_row, &entry, &sha256_hex(cert_der));
         keys.dek
             .open(&aad, &sealed)
             .map(Some)
@@ -511,6 +529,11 @@ impl Vault {
 
     /// Exports an entry's version. Exporting a key needs the vault unlocked and is audited.
     pub fn export(&mut self, query: &str, opts: ExportOptions<'_>) -> Result<Exported> {
+        let r = self.export_checked(query, opts);
+        self.audit_refusal(r, "an export")
+    }
+
+    fn export_checked(&mut self, query: &str, opts: ExportOptions<'_>) -> Result<Exported> {
         let (id, name) = self.resolve(query)?;
         let fail = |reason: &str| Error::Export {
             name: name.clone(),
@@ -546,6 +569,14 @@ impl Vault {
             _ => {}
         }
         let (row, der) = self.version_row(&id, &name, opts.version)?;
+        // What is handed out must be what certvault stored (a version moved under another
+        // entry, a chain edited): checked whenever the vault is unlocked, always for a key.
+        if let Some(keys) = self.keys.as_ref() {
+            integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
+            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        } else if opts.with_key {
+            return Err(Error::Locked);
+        }
         let chain = self.chain_ders_of(row)?;
         let key = if opts.with_key {
             let k = self
@@ -734,6 +765,8 @@ pub(crate) fn import_bundle(
         .optional()
         .map_err(Error::sqlite("importing"))?;
     if let Some((row, id, ename, version, has_key)) = existing {
+        integrity::require(tx, &keys.rows, &integrity::ENTRIES, &id)?;
+        integrity::require(tx, &keys.rows, &integrity::VERSIONS, &row)?;
         // A corrected chain for a certificate the vault holds (explicit imports only: what
         // ACM serves never rewrites the vault's chain).
         let mut chain_updated = false;
@@ -781,6 +814,7 @@ pub(crate) fn import_bundle(
         }
         if let (Some(key), false) = (&bundle.key, has_key) {
             store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
+            integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
             audit::append(
                 tx,
                 &keys.audit,
@@ -796,6 +830,7 @@ pub(crate) fn import_bundle(
             });
         }
         if chain_updated {
+            integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
             return Ok(ImportOutcome::ChainUpdated {
                 id,
                 name: ename,
@@ -820,6 +855,7 @@ pub(crate) fn import_bundle(
         .map_err(Error::sqlite("importing"))?;
     let (id, ename, version, created) = match entry {
         Some((id, ename)) => {
+            integrity::require(tx, &keys.rows, &integrity::ENTRIES, &id)?;
             let max: u32 = tx
                 .query_row(
                     "SELECT max(version) FROM versions WHERE entry_id = ?1",
@@ -888,6 +924,8 @@ pub(crate) fn import_bundle(
             ""
         }
     );
+    integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
+    integrity::seal_one(tx, &keys.rows, &integrity::ENTRIES, &id)?;
     audit::append(
         tx,
         &keys.audit,
@@ -914,7 +952,12 @@ fn store_key(
     fingerprint: &str,
     pkcs8: &[u8],
 ) -> Result<()> {
-    let sealed = keys.dek.seal(&key_aad(row, fingerprint), pkcs8)?;
+    let entry: String = tx
+        .query_row("SELECT entry_id FROM versions WHERE id = ?1", [row], |r| {
+            r.get(0)
+        })
+        .map_err(Error::sqlite("storing the sealed key"))?;
+    let sealed = keys.dek.seal(&key_aad(row, &entry, fingerprint), pkcs8)?;
     tx.execute(
         "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
         params![row, sealed],
@@ -951,6 +994,7 @@ fn set_tags(
         }
     }
     if !changed.is_empty() {
+        integrity::seal(tx, &keys.rows, &integrity::TAGS, "entry_id = ?1", &[&id])?;
         let name: String = tx
             .query_row("SELECT name FROM entries WHERE id = ?1", [id], |r| r.get(0))
             .map_err(Error::sqlite("tagging"))?;

@@ -86,6 +86,16 @@ pub enum Error {
         /// Column holding the sealed value.
         column: &'static str,
     },
+    /// A row failed its integrity check: it was changed outside certvault.
+    #[error(
+        "{table} row {row} fails its integrity check: it was changed outside certvault, so it is not acted on (nothing was sent to AWS); `certvault verify` lists every such row"
+    )]
+    RowTampered {
+        /// The table.
+        table: &'static str,
+        /// The row.
+        row: String,
+    },
     /// An input file could not be used.
     #[error("{source_name}: {problem}")]
     Input {

@@ -210,6 +210,12 @@ fn upgrading_to_schema_4_rebuilds_stored_chains_by_signature() {
             "DROP INDEX deployments_by_arn;
              ALTER TABLE deployments DROP COLUMN deployed_chain;
              ALTER TABLE deployments DROP COLUMN import_started_at;
+             ALTER TABLE entries DROP COLUMN mac;
+             ALTER TABLE versions DROP COLUMN mac;
+             ALTER TABLE tags DROP COLUMN mac;
+             ALTER TABLE deployments DROP COLUMN mac;
+             ALTER TABLE acm_certificates DROP COLUMN mac;
+             DELETE FROM meta WHERE key = 'row_integrity';
              PRAGMA user_version = 3;",
         )
         .unwrap();

@@ -25,6 +25,7 @@ mod entries;
 mod error;
 mod export;
 mod import;
+mod integrity;
 mod lock;
 mod model;
 mod schema;
@@ -43,9 +44,10 @@ pub use crate::{
     error::{Error, InputProblem, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
     import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
+    integrity::BadRow,
     lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     schema::SCHEMA_VERSION,
     secret::{Passphrase, SecretBytes},
-    store::Vault,
+    store::{Vault, VerifyReport},
 };

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -131,6 +131,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE deployments ADD COLUMN deployed_chain TEXT;
     ALTER TABLE deployments ADD COLUMN import_started_at INTEGER;
     CREATE INDEX deployments_by_arn ON deployments(arn);",
+    // 5: a MAC on every row that drives a decision (see `integrity`); sealed at the first
+    // unlock after the upgrade.
+    "ALTER TABLE entries ADD COLUMN mac BLOB;
+    ALTER TABLE versions ADD COLUMN mac BLOB;
+    ALTER TABLE tags ADD COLUMN mac BLOB;
+    ALTER TABLE deployments ADD COLUMN mac BLOB;
+    ALTER TABLE acm_certificates ADD COLUMN mac BLOB;",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

@@ -21,9 +21,39 @@ use crate::{
 const FORMAT: &str = "certvault-vault";
 const MIN_PASSPHRASE_CHARS: usize = 8;
 
+/// What `certvault verify` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    /// Rows checked.
+    pub rows: u64,
+    /// Rows that fail their check (changed outside certvault, or unsealed).
+    pub bad_rows: Vec<crate::BadRow>,
+    /// The audit chain.
+    pub audit: AuditReport,
+}
+
+impl VerifyReport {
+    /// Whether everything checked out.
+    pub fn intact(&self) -> bool {
+        self.bad_rows.is_empty() && self.audit.problem.is_none()
+    }
+}
+
 pub(crate) struct Keys {
     pub(crate) dek: Key,
     pub(crate) audit: Key,
+    /// MACs of rows (see `integrity`): its own label, not the audit key.
+    pub(crate) rows: Key,
+}
+
+impl Keys {
+    pub(crate) fn from_dek(dek: Key) -> Keys {
+        Keys {
+            audit: dek.derive(b"audit-log"),
+            rows: dek.derive(b"row-mac"),
+            dek,
+        }
+    }
 }
 
 /// An open vault. Reading certificates needs no passphrase; anything that touches a
@@ -162,10 +192,7 @@ impl Vault {
         let kek = kdf.derive_kek(passphrase, &salt)?;
         let dek = Key::random()?;
         let wrapped = kek.wrap(&dek_aad(&vault_id, &kdf.encode(), &salt_hex), &dek)?;
-        let keys = Keys {
-            audit: dek.derive(b"audit-log"),
-            dek,
-        };
+        let keys = Keys::from_dek(dek);
         let mut vault = Vault {
             conn,
             path: path.to_owned(),
@@ -185,6 +212,10 @@ impl Vault {
             ("kdf_salt", salt_hex),
             ("dek_wrapped", hex::encode(wrapped)),
             ("created_at", now_unix().to_string()),
+            (
+                crate::integrity::SEALED_META,
+                crate::integrity::SEALED_V1.to_owned(),
+            ),
         ] {
             set_meta(&tx, k, &v)?;
         }
@@ -307,11 +338,82 @@ impl Vault {
         let dek = kek
             .unwrap(&dek_aad(&self.vault_id, &kdf_s, &salt_hex), &wrapped)
             .ok_or(Error::WrongPassphrase)?;
-        self.keys = Some(Keys {
-            audit: dek.derive(b"audit-log"),
-            dek,
-        });
+        self.keys = Some(Keys::from_dek(dek));
+        self.upgrade_integrity()?;
         Ok(())
+    }
+
+    /// Seals every row of a vault made before schema 5 (and binds each sealed key to its
+    /// entry), once, at the first unlock after the upgrade; audited. Until then nothing
+    /// that needs the passphrase has acted on the vault (it could not unlock).
+    fn upgrade_integrity(&mut self) -> Result<()> {
+        use crate::integrity::{SEALED_META, SEALED_V1, seal_all};
+        if meta(&self.conn, SEALED_META)?.as_deref() == Some(SEALED_V1) {
+            return Ok(());
+        }
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::sqlite("sealing the vault's rows"))?;
+        // Another process may have done it meanwhile.
+        if meta(&tx, SEALED_META)?.as_deref() == Some(SEALED_V1) {
+            return Ok(());
+        }
+        let sealed_keys: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, entry_id, cert_der, key_sealed FROM versions WHERE key_sealed IS NOT NULL",
+                )
+                .map_err(Error::sqlite("sealing the vault's rows"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(Error::sqlite("sealing the vault's rows"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("sealing the vault's rows"))?
+        };
+        let (mut rebound, mut unopenable) = (0, 0);
+        for (row, entry, der, sealed) in sealed_keys {
+            let fp = crate::crypto::sha256_hex(&der);
+            match keys
+                .dek
+                .open(&crate::entries::key_aad_v1(row, &fp), &sealed)
+            {
+                Some(plain) => {
+                    let resealed = keys.dek.seal(
+                        &crate::entries::key_aad(row, &entry, &fp),
+                        plain.expose_secret(),
+                    )?;
+                    tx.execute(
+                        "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
+                        rusqlite::params![row, resealed],
+                    )
+                    .map_err(Error::sqlite("sealing the vault's rows"))?;
+                    rebound += 1;
+                }
+                // Already unusable (tampered): it stays as it is and keeps failing to open.
+                None => unopenable += 1,
+            }
+        }
+        let rows = seal_all(&tx, &keys.rows)?;
+        set_meta(&tx, SEALED_META, SEALED_V1)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &self.actor,
+            "integrity-upgrade",
+            None,
+            &format!(
+                "schema 5: {rows} row(s) sealed with MACs; {rebound} private key(s) bound to their entries{}",
+                if unopenable > 0 {
+                    format!("; {unopenable} key(s) that did not open left as they were")
+                } else {
+                    String::new()
+                }
+            ),
+        )?;
+        tx.commit()
+            .map_err(Error::sqlite("sealing the vault's rows"))
     }
 
     /// Sets who is recorded as the actor of audit events (default: `$USER`).
@@ -443,6 +545,41 @@ impl Vault {
             detail,
         )?;
         tx.commit().map_err(Error::sqlite("recording an event"))
+    }
+
+    /// Checks every row of every sealed table and the audit chain. Needs the passphrase.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let keys = self.keys()?;
+        let (rows, bad_rows) = crate::integrity::check_all(&self.conn, &keys.rows)?;
+        let audit = audit::verify(&self.conn, &keys.audit)?;
+        Ok(VerifyReport {
+            rows,
+            bad_rows,
+            audit,
+        })
+    }
+
+    /// Passes `r` on; a refusal because a row failed its integrity check is audited first
+    /// (in its own transaction: the refused one was rolled back).
+    pub(crate) fn audit_refusal<T>(&mut self, r: Result<T>, doing: &str) -> Result<T> {
+        if let Err(Error::RowTampered { table, row }) = &r {
+            let bad = crate::BadRow {
+                table,
+                row: row.clone(),
+            };
+            let _ = self.record_integrity_failure(&bad, doing);
+        }
+        r
+    }
+
+    /// Records that rows failed their integrity check when something was about to act on
+    /// them (the refusal itself is the caller's).
+    pub fn record_integrity_failure(&mut self, bad: &crate::BadRow, refused: &str) -> Result<()> {
+        self.record_event(
+            "integrity-failure",
+            None,
+            &format!("{bad} fails its integrity check; refused: {refused}"),
+        )
     }
 
     /// Every audit event, oldest first. Needs no passphrase; [`Vault::verify_audit`] does.

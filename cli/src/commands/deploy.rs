@@ -164,7 +164,26 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
         bail!("{name} has no deployment matching that");
     }
     let runtime = ctx.runtime()?;
+    let tampered = if args.delete_from_acm {
+        v.deployment_problems()?
+    } else {
+        Default::default()
+    };
     for d in &chosen {
+        if args.delete_from_acm
+            && let Some(bad) = tampered.get(&d.id)
+        {
+            v.record_integrity_failure(bad, "deleting from ACM")?;
+            bail!(
+                "{name}: cannot delete from ACM, so the deployment to {}/{} is kept: {}",
+                d.target,
+                d.region,
+                vault::Error::RowTampered {
+                    table: bad.table,
+                    row: bad.row.clone()
+                }
+            );
+        }
         if args.delete_from_acm
             && let Some(arn) = &d.arn
         {

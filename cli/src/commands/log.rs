@@ -59,3 +59,50 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
         }
     }
 }
+
+/// `certvault verify`: every sealed row, and the audit chain.
+pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
+    let p = &ctx.printer;
+    let v = ctx.unlock()?;
+    let report = v.verify()?;
+    if p.json {
+        p.json(&report)?;
+    } else {
+        for bad in &report.bad_rows {
+            p.line(&format!(
+                "BAD  {bad}: changed outside certvault (or never sealed)"
+            ))?;
+        }
+        if let Some(problem) = &report.audit.problem {
+            p.line(&format!(
+                "BAD  audit log at event #{}: {}",
+                problem.seq, problem.what
+            ))?;
+        }
+        p.line(&format!(
+            "{} row(s) and {} audit event(s) checked; {} bad row(s); audit log {}",
+            report.rows,
+            report.audit.events,
+            report.bad_rows.len(),
+            if report.audit.problem.is_none() {
+                "intact"
+            } else {
+                "NOT intact"
+            }
+        ))?;
+    }
+    if report.intact() {
+        Ok(Status::Ok)
+    } else {
+        Err(Reported(format!(
+            "the vault failed verification: {} bad row(s){}",
+            report.bad_rows.len(),
+            if report.audit.problem.is_some() {
+                " and a broken audit log"
+            } else {
+                ""
+            }
+        ))
+        .into())
+    }
+}

@@ -122,6 +122,7 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Remove(a) => entries::remove(&ctx, a),
         Command::Export(a) => export::export(&ctx, a),
         Command::Log(a) => log::log(&ctx, a),
+        Command::Verify => log::verify(&ctx),
         Command::Discover(a) => discover::discover(&ctx, a),
         Command::Deploy(a) => deploy::deploy(&ctx, a),
         Command::Undeploy(a) => deploy::undeploy(&ctx, a),

@@ -414,23 +414,38 @@ fn replace_existing_adopts_instead_of_duplicating_and_a_crash_is_adopted() {
         "adopted, not duplicated"
     );
 
-    // A crash between ImportCertificate and recording the ARN: the vault has no ARN, ACM
-    // has the certificate tagged with the entry id. The next pass adopts it.
-    let (_, first, _) = run(
+    // A crash between ImportCertificate and recording the ARN leaves what this makes: the
+    // certificate in ACM, tagged with the entry id, and no ARN in the vault. (The rows
+    // themselves cannot be edited to fake it: they are sealed. kill -9 at random moments is
+    // tested in `faults`.) The next deploy adopts it.
+    let entry = env.json(&["show", "shared.example.com"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let imported = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("ca-central-1").await);
+        acm.import_certificate()
+            .certificate(Blob::new(c.as_bytes()))
+            .private_key(Blob::new(k.as_bytes()))
+            .tags(
+                aws_sdk_acm::types::Tag::builder()
+                    .key(agent::ENTRY_TAG)
+                    .value(&entry)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let (code, after, err) = run(
         &env,
         &emu,
         &["deploy", "shared.example.com", "--regions", "ca-central-1"],
     );
-    let imported = rows(&first)[0]["arn"].as_str().unwrap().to_owned();
-    let db = rusqlite::Connection::open(&env.vault).unwrap();
-    db.execute(
-        "UPDATE deployments SET arn = NULL, deployed_fingerprint = NULL, imported_at = NULL, state = 'pending'
-         WHERE region = 'ca-central-1'",
-        [],
-    )
-    .unwrap();
-    drop(db);
-    let (code, after, err) = run(&env, &emu, &["sync"]);
     assert_eq!(code, Some(0), "{err}");
     let row = rows(&after)
         .into_iter()

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `certvault` binary: one test binary, modules by topic.
 
+mod attacks;
 mod common;
 mod emulator;
 mod proxy;

@@ -1,0 +1,301 @@
+//! Row integrity: every row that drives a decision carries an HMAC-SHA256, under a key the
+//! data key derives for this purpose alone (HKDF, label `row-mac`), over a canonical
+//! encoding of its columns, its id and its parents' ids.
+//!
+//! One specification per table names the columns; sealing and checking read them with the
+//! same SQL, so they cannot disagree. A row changed outside certvault (one `sqlite3 UPDATE`
+//! pointing a deployment at another entry, a version moved under another entry, a foreign
+//! ARN written into a deployment) no longer matches its MAC: whatever needs the passphrase
+//! checks the rows it acts on first and refuses, naming the row.
+//!
+//! Rows of a vault made before schema 5 are sealed once, at the first unlock after the
+//! upgrade (audited); from then on a row without a MAC is a row that was tampered with.
+
+use rusqlite::{Connection, params_from_iter, types::ValueRef};
+
+use crate::{
+    crypto::Key,
+    error::{Error, Result},
+};
+
+/// The header key that says every row is sealed (and keys use the v2 AAD).
+pub(crate) const SEALED_META: &str = "row_integrity";
+/// Its value for this format.
+pub(crate) const SEALED_V1: &str = "v1";
+
+/// What a table's MAC covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spec {
+    /// The table.
+    pub(crate) table: &'static str,
+    /// How a row is named in messages (an SQL expression).
+    pub(crate) name: &'static str,
+    /// What identifies a row for an UPDATE (an SQL expression compared with `?1`).
+    pub(crate) key: &'static str,
+    /// The columns (SQL expressions) the MAC covers, in order.
+    pub(crate) fields: &'static str,
+}
+
+/// Entries: the name, the source, and which version is current.
+pub(crate) const ENTRIES: Spec = Spec {
+    table: "entries",
+    name: "id",
+    key: "id",
+    fields: "id, name, source, current_version",
+};
+
+/// Versions: the entry they belong to, the certificate and everything read from it, the
+/// sealed key, and the chain (each certificate of it, in order).
+pub(crate) const VERSIONS: Spec = Spec {
+    table: "versions",
+    name: "id",
+    key: "id",
+    fields: "id, entry_id, version, cert_der, fingerprint, subject, common_name, issuer, serial, sans,
+        not_before, not_after, key_algorithm, is_ca, key_sealed,
+        (SELECT group_concat(hex(c.cert_der) || ':' || c.subject || ':' || c.issuer || ':' ||
+                c.fingerprint || ':' || c.not_after, '|')
+           FROM (SELECT * FROM chain_certs c WHERE c.version_id = versions.id ORDER BY c.position) c)",
+};
+
+/// Tags: entry, key, value.
+pub(crate) const TAGS: Spec = Spec {
+    table: "tags",
+    name: "entry_id || '/' || key",
+    key: "rowid",
+    fields: "entry_id, key, value",
+};
+
+/// Deployments: which entry goes where (target, region, account, ARN), its options, and
+/// what was last deployed there.
+pub(crate) const DEPLOYMENTS: Spec = Spec {
+    table: "deployments",
+    name: "id",
+    key: "id",
+    fields: "id, entry_id, target, region, account, arn, replace_existing, auto_redeploy,
+        deployed_fingerprint, deployed_chain, imported_at, import_started_at",
+};
+
+/// What discovery saw at an ARN: where, what kind, what it held, which entry it feeds.
+pub(crate) const ACM: Spec = Spec {
+    table: "acm_certificates",
+    name: "arn",
+    key: "arn",
+    fields: "arn, target, account, region, kind, status, domain, sans, key_algorithm, in_use,
+        in_use_by, renewal_eligibility, validation_method, validation_records, failure_reason,
+        not_before, not_after, imported_at, issued_at, created_at, fingerprint, entry_id, gone_at",
+};
+
+/// Every sealed table.
+pub(crate) const ALL: [Spec; 5] = [ENTRIES, VERSIONS, TAGS, DEPLOYMENTS, ACM];
+
+/// A row that fails its check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadRow {
+    /// The table.
+    pub table: &'static str,
+    /// The row (its id, or `entry/key` for tags, or the ARN).
+    pub row: String,
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} row {}", self.table, self.row)
+    }
+}
+
+fn encode(table: &str, row: &rusqlite::Row<'_>, from: usize, count: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"certvault/row/v1\0");
+    out.extend_from_slice(table.as_bytes());
+    out.push(0);
+    for i in from..from + count {
+        let v = row
+            .get_ref(i)
+            .map_err(Error::sqlite("reading a row to check"))?;
+        let (tag, bytes): (u8, Vec<u8>) = match v {
+            ValueRef::Null => (0, Vec::new()),
+            ValueRef::Integer(n) => (1, n.to_be_bytes().to_vec()),
+            ValueRef::Real(r) => (2, r.to_be_bytes().to_vec()),
+            ValueRef::Text(t) => (3, t.to_vec()),
+            ValueRef::Blob(b) => (4, b.to_vec()),
+        };
+        out.push(tag);
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+fn field_count(spec: &Spec) -> usize {
+    // Top-level commas only (the chain sub-select has its own).
+    let mut depth = 0i32;
+    let mut n = 1;
+    let mut quoted = false;
+    for c in spec.fields.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// Seals the rows of `spec` that `filter` (an SQL condition on the table, with `?` params)
+/// selects.
+pub(crate) fn seal(
+    conn: &Connection,
+    key: &Key,
+    spec: &Spec,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
+    let n = field_count(spec);
+    let sql = format!(
+        "SELECT {key}, {fields} FROM {table} WHERE {filter}",
+        key = spec.key,
+        fields = spec.fields,
+        table = spec.table,
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(Error::sqlite("sealing rows"))?;
+    let mut rows = stmt
+        .query(params_from_iter(args.iter()))
+        .map_err(Error::sqlite("sealing rows"))?;
+    let mut macs: Vec<(rusqlite::types::Value, [u8; 32])> = Vec::new();
+    while let Some(row) = rows.next().map_err(Error::sqlite("sealing rows"))? {
+        let id: rusqlite::types::Value = row.get(0).map_err(Error::sqlite("sealing rows"))?;
+        macs.push((id, key.mac(&encode(spec.table, row, 1, n)?)));
+    }
+    drop(rows);
+    let mut update = conn
+        .prepare_cached(&format!(
+            "UPDATE {} SET mac = ?2 WHERE {} = ?1",
+            spec.table, spec.key
+        ))
+        .map_err(Error::sqlite("sealing rows"))?;
+    for (id, mac) in macs {
+        update
+            .execute(rusqlite::params![id, &mac[..]])
+            .map_err(Error::sqlite("sealing rows"))?;
+    }
+    Ok(())
+}
+
+/// Seals one row of `spec`, identified by its key column.
+pub(crate) fn seal_one(
+    conn: &Connection,
+    key: &Key,
+    spec: &Spec,
+    id: &dyn rusqlite::ToSql,
+) -> Result<()> {
+    seal(conn, key, spec, &format!("{} = ?1", spec.key), &[id])
+}
+
+/// Fails naming the row when one row of `spec` does not pass its check.
+pub(crate) fn require(
+    conn: &Connection,
+    key: &Key,
+    spec: &Spec,
+    id: &dyn rusqlite::ToSql,
+) -> Result<()> {
+    match check(conn, key, spec, &format!("{} = ?1", spec.key), &[id])?
+        .into_iter()
+        .next()
+    {
+        None => Ok(()),
+        Some(bad) => Err(Error::RowTampered {
+            table: bad.table,
+            row: bad.row,
+        }),
+    }
+}
+
+/// Seals every row of every table.
+pub(crate) fn seal_all(conn: &Connection, key: &Key) -> Result<u64> {
+    let mut n = 0;
+    for spec in &ALL {
+        seal(conn, key, spec, "1 = 1", &[])?;
+        n += conn
+            .query_row(&format!("SELECT count(*) FROM {}", spec.table), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(Error::sqlite("sealing rows"))? as u64;
+    }
+    Ok(n)
+}
+
+/// The rows of `spec` selected by `filter` that fail their check (a missing MAC fails).
+pub(crate) fn check(
+    conn: &Connection,
+    key: &Key,
+    spec: &Spec,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<BadRow>> {
+    let n = field_count(spec);
+    let sql = format!(
+        "SELECT {name}, mac, {fields} FROM {table} WHERE {filter}",
+        name = spec.name,
+        fields = spec.fields,
+        table = spec.table,
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(Error::sqlite("checking rows"))?;
+    let mut rows = stmt
+        .query(params_from_iter(args.iter()))
+        .map_err(Error::sqlite("checking rows"))?;
+    let mut bad = Vec::new();
+    while let Some(row) = rows.next().map_err(Error::sqlite("checking rows"))? {
+        let name: String = match row.get_ref(0).map_err(Error::sqlite("checking rows"))? {
+            ValueRef::Integer(i) => i.to_string(),
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let mac: Option<Vec<u8>> = row.get(1).map_err(Error::sqlite("checking rows"))?;
+        let ok = match mac {
+            Some(m) => key.verify_mac(&encode(spec.table, row, 2, n)?, &m),
+            None => false,
+        };
+        if !ok {
+            bad.push(BadRow {
+                table: spec.table,
+                row: name,
+            });
+        }
+    }
+    Ok(bad)
+}
+
+/// Checks every row of every table.
+pub(crate) fn check_all(conn: &Connection, key: &Key) -> Result<(u64, Vec<BadRow>)> {
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for spec in &ALL {
+        bad.extend(check(conn, key, spec, "1 = 1", &[])?);
+        n += conn
+            .query_row(&format!("SELECT count(*) FROM {}", spec.table), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(Error::sqlite("checking rows"))? as u64;
+    }
+    Ok((n, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_counts_skip_the_commas_inside_sub_selects() {
+        assert_eq!(field_count(&ENTRIES), 4);
+        assert_eq!(field_count(&VERSIONS), 16);
+        assert_eq!(field_count(&TAGS), 3);
+        assert_eq!(field_count(&DEPLOYMENTS), 12);
+        assert_eq!(field_count(&ACM), 23);
+    }
+}
