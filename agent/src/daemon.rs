@@ -488,6 +488,13 @@ pub async fn run<C: Connector>(
                     }
                 };
                 vault.release_writer();
+                // Rotated under us: what this process holds no longer opens anything.
+                if let Err(e @ crate::error::Error::Vault(vault::Error::DataKeyRotated { .. })) =
+                    result
+                {
+                    tracing::error!(error = %e, "stopping");
+                    return Err(e);
+                }
                 match result {
                     Ok(report) => {
                         log_pass(&report, &mut known);

@@ -401,6 +401,14 @@ pub async fn sync<C: Connector>(
     if took_lock {
         vault.lock_writer("sync", opts.lock_timeout)?;
     }
+    if !opts.dry_run
+        && let Err(e) = vault.ensure_data_key_current()
+    {
+        if took_lock {
+            vault.release_writer();
+        }
+        return Err(e.into());
+    }
     let result = run_pass(connector, vault, config, opts).await;
     if took_lock {
         vault.release_writer();

@@ -65,6 +65,8 @@ pub(crate) enum Command {
     /// Check every row of the vault and the audit log for changes made outside certvault;
     /// exit 1 naming each bad row
     Verify,
+    /// Write a consistent copy of the vault (safe while the agent runs)
+    Backup(BackupArgs),
     /// Find every certificate in ACM (and IAM) in the chosen regions and accounts
     Discover(DiscoverArgs),
     /// Deploy entries to ACM regions and keep them there
@@ -193,6 +195,20 @@ pub(crate) struct PasswdArgs {
     /// Read the new passphrase from this file (else $CERTVAULT_NEW_PASSPHRASE, else a prompt)
     #[arg(long, value_name = "FILE")]
     pub(crate) new_passphrase_file: Option<PathBuf>,
+    /// Also replace the data key: every private key sealed again and every row MACed again
+    /// under a new one, so an old copy of the vault and its passphrase open nothing added
+    /// afterwards (a running agent must be restarted)
+    #[arg(long)]
+    pub(crate) rotate_data_key: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// Where to write the copy (0600)
+    pub(crate) out: PathBuf,
+    /// Replace OUT if it exists
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -301,7 +317,32 @@ pub(crate) struct LogArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum LogAction {
     /// Verify the audit log's hash chain; exit 1 naming the first bad event
-    Verify,
+    Verify(LogVerifyArgs),
+    /// Print the newest event's number and digest, to keep outside the vault
+    Head,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogVerifyArgs {
+    /// An anchor kept outside the vault (`log head`): event N must be there with this
+    /// digest, or the log was trimmed or rolled back
+    #[arg(long, value_name = "N:DIGEST", value_parser = parse_anchor)]
+    pub(crate) expect_head: Option<(i64, String)>,
+}
+
+fn parse_anchor(s: &str) -> Result<(i64, String), String> {
+    let (n, d) = s.split_once(':').ok_or_else(|| {
+        format!("'{s}' is not an anchor: expected N:DIGEST, as `certvault log head` prints")
+    })?;
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{n}' is not an event number"))?;
+    if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("'{d}' is not a digest (64 hex digits)"));
+    }
+    Ok((n, d.to_ascii_lowercase()))
 }
 
 /// Parses `30d`, `12h`, `2w`, `90m`, `30s` or a bare number of days.

@@ -162,6 +162,55 @@ fn read_all(conn: &Connection) -> Result<Vec<(AuditEvent, Vec<u8>)>> {
         .map_err(Error::sqlite("reading the audit log"))
 }
 
+/// The anchor of event `upto` (the newest when `None`): its number and a SHA-256 chained
+/// over every event's content up to it (the MACs left out, so rotating the data key, which
+/// re-keys the MACs, keeps anchors valid). Kept outside the vault (a ticket, journald), it
+/// shows a trimmed or rolled-back log: `log verify --expect-head N:DIGEST`.
+pub(crate) fn anchor(conn: &Connection, upto: Option<i64>) -> Result<Option<(i64, String)>> {
+    let mut h = [0u8; 32];
+    let mut found = None;
+    for (ev, _) in read_all(conn)? {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"certvault/audit-anchor/v1\0");
+        ctx.update(&h);
+        ctx.update(&encode(&ev, &[]));
+        h.copy_from_slice(ctx.finish().as_ref());
+        found = Some((ev.seq, hex::encode(h)));
+        if upto == Some(ev.seq) {
+            break;
+        }
+    }
+    Ok(match (upto, found) {
+        (Some(n), Some((seq, d))) if seq == n => Some((seq, d)),
+        (Some(_), _) => None,
+        (None, f) => f,
+    })
+}
+
+/// MACs every event again under `key` (after the data key was rotated), in order.
+pub(crate) fn rekey(conn: &Connection, key: &Key) -> Result<()> {
+    let mut prev: Vec<u8> = Vec::new();
+    let mut last = 0;
+    for (ev, _) in read_all(conn)? {
+        let mac = key.mac(&encode(&ev, &prev));
+        conn.execute(
+            "UPDATE audit SET mac = ?2 WHERE seq = ?1",
+            params![ev.seq, &mac[..]],
+        )
+        .map_err(Error::sqlite("re-keying the audit log"))?;
+        prev = mac.to_vec();
+        last = ev.seq;
+    }
+    let head = key.mac(&head_input(last, &prev));
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![HEAD_KEY, format!("{last}:{}", hex::encode(head))],
+    )
+    .map_err(Error::sqlite("re-keying the audit log"))?;
+    Ok(())
+}
+
 /// Every event, oldest first (no verification).
 pub(crate) fn events(conn: &Connection) -> Result<Vec<AuditEvent>> {
     Ok(read_all(conn)?.into_iter().map(|(e, _)| e).collect())

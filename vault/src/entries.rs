@@ -682,6 +682,9 @@ impl Vault {
             &format!("removed with {versions} version(s) and their keys"),
         )?;
         tx.commit().map_err(Error::sqlite("removing the entry"))?;
+        // Deleted means gone: secure_delete zeroed the rows; the write-ahead log that still
+        // held them is folded into the file and emptied.
+        self.scrub()?;
         Ok((id, name))
     }
 }

@@ -150,6 +150,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The data key was rotated by another process after this one unlocked.
+    #[error(
+        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it: start it again to unlock with the new key",
+        path.display()
+    )]
+    DataKeyRotated {
+        /// The vault file.
+        path: PathBuf,
+    },
     /// Another process is writing to the vault (deploy, sync, discover, the agent).
     #[error(
         "the vault {} is busy: {holder} is working on it (waited {:.1} s; --lock-timeout waits longer)",

@@ -195,6 +195,10 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connectio
     conn.busy_timeout(BUSY_TIMEOUT).map_err(not_a_vault)?;
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(not_a_vault)?;
+    // What is deleted (a removed entry's sealed key, an old wrapped data key) is overwritten
+    // with zeros, not left in a free page.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(not_a_vault)?;
     // Listing 100,000 entries touches rows spread over a large file: read it through a
     // memory map (pages are read in place, so the page cache can stay small: 8 MiB)
     // instead of one pread per page. (Per connection;

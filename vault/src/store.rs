@@ -19,6 +19,8 @@ use crate::{
 };
 
 const FORMAT: &str = "certvault-vault";
+/// Header key that changes whenever the data key is rotated.
+const DEK_GENERATION: &str = "dek_generation";
 const MIN_PASSPHRASE_CHARS: usize = 8;
 
 /// What `certvault verify` found.
@@ -65,6 +67,8 @@ pub struct Vault {
     pub(crate) keys: Option<Keys>,
     pub(crate) actor: String,
     writer: Option<crate::lock::WriterLock>,
+    /// The data key's generation when this process unlocked (see `rotate_data_key`).
+    dek_generation: Option<String>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -200,6 +204,7 @@ impl Vault {
             keys: None,
             actor: default_actor(),
             writer: None,
+            dek_generation: None,
         };
         let tx = vault
             .conn
@@ -315,6 +320,7 @@ impl Vault {
             keys: None,
             actor: default_actor(),
             writer: None,
+            dek_generation: None,
         })
     }
 
@@ -339,7 +345,20 @@ impl Vault {
             .unwrap(&dek_aad(&self.vault_id, &kdf_s, &salt_hex), &wrapped)
             .ok_or(Error::WrongPassphrase)?;
         self.keys = Some(Keys::from_dek(dek));
+        self.dek_generation = meta(&self.conn, DEK_GENERATION)?;
         self.upgrade_integrity()?;
+        Ok(())
+    }
+
+    /// Fails when another process rotated the data key since this one unlocked: what it
+    /// holds in memory would no longer open or seal anything (a long-running agent must be
+    /// restarted to unlock again).
+    pub fn ensure_data_key_current(&self) -> Result<()> {
+        if self.keys.is_some() && meta(&self.conn, DEK_GENERATION)? != self.dek_generation {
+            return Err(Error::DataKeyRotated {
+                path: self.path.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -516,7 +535,204 @@ impl Vault {
             "passphrase changed; data key rewrapped",
         )?;
         tx.commit()
-            .map_err(Error::sqlite("changing the passphrase"))
+            .map_err(Error::sqlite("changing the passphrase"))?;
+        // The data key wrapped under the old passphrase survives nowhere.
+        self.scrub()
+    }
+
+    /// Folds the write-ahead log into the file and empties it, so what a change deleted or
+    /// replaced survives nowhere (with `secure_delete`, deleted content is zeroed in the
+    /// file). Waits a little for readers; reports a reader that holds on.
+    pub(crate) fn scrub(&self) -> Result<()> {
+        for _ in 0..50 {
+            let (busy, _, _): (i64, i64, i64) = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(Error::sqlite("emptying the write-ahead log"))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(Error::Busy {
+            path: self.path.clone(),
+            holder: "another certvault process reading the vault".into(),
+            waited: std::time::Duration::from_secs(5),
+        })
+    }
+
+    /// Rotates the data key: a new random one, every private key sealed again under it,
+    /// every row and the audit log MACed again under the keys it derives, and the new key
+    /// wrapped under `passphrase` — in one transaction, after checking every row and the
+    /// audit log. An old copy of the vault and the passphrase it had open nothing added
+    /// afterwards. Returns how many keys and rows were sealed again.
+    pub fn rotate_data_key(&mut self, passphrase: &Passphrase) -> Result<(u64, u64)> {
+        check_passphrase(passphrase)?;
+        let report = self.verify()?;
+        if let Some(bad) = report.bad_rows.first() {
+            return Err(Error::RowTampered {
+                table: bad.table,
+                row: bad.row.clone(),
+            });
+        }
+        if let Some(p) = &report.audit.problem {
+            return Err(Error::NotAVault {
+                path: self.path.clone(),
+                reason: format!(
+                    "its audit log does not verify (event #{}: {}); the data key is not rotated over it",
+                    p.seq, p.what
+                ),
+            });
+        }
+        let old = self.keys.as_ref().ok_or(Error::Locked)?;
+        let new = Keys::from_dek(Key::random()?);
+        let kdf = KdfParams::DEFAULT;
+        let mut salt = [0u8; 16];
+        fill_random(&mut salt)?;
+        let salt_hex = hex::encode(salt);
+        let wrapped = kdf
+            .derive_kek(passphrase, &salt)?
+            .wrap(&dek_aad(&self.vault_id, &kdf.encode(), &salt_hex), &new.dek)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::sqlite("rotating the data key"))?;
+        let sealed_keys: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, entry_id, cert_der, key_sealed FROM versions WHERE key_sealed IS NOT NULL",
+                )
+                .map_err(Error::sqlite("rotating the data key"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(Error::sqlite("rotating the data key"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("rotating the data key"))?
+        };
+        let mut resealed = 0;
+        for (row, entry, der, sealed) in sealed_keys {
+            let aad = crate::entries::key_aad(row, &entry, &crate::crypto::sha256_hex(&der));
+            let plain = old.dek.open(&aad, &sealed).ok_or(Error::Tampered {
+                table: "versions",
+                row,
+                column: "key_sealed",
+            })?;
+            let again = new.dek.seal(&aad, plain.expose_secret())?;
+            tx.execute(
+                "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
+                rusqlite::params![row, again],
+            )
+            .map_err(Error::sqlite("rotating the data key"))?;
+            resealed += 1;
+        }
+        let rows = crate::integrity::seal_all(&tx, &new.rows)?;
+        audit::rekey(&tx, &new.audit)?;
+        set_meta(&tx, "kdf", &kdf.encode())?;
+        set_meta(&tx, "kdf_salt", &salt_hex)?;
+        set_meta(&tx, "dek_wrapped", &hex::encode(wrapped))?;
+        let generation = random_hex(8)?;
+        set_meta(&tx, DEK_GENERATION, &generation)?;
+        audit::append(
+            &tx,
+            &new.audit,
+            &self.actor,
+            "passwd",
+            None,
+            &format!(
+                "data key rotated: {resealed} private key(s) and {rows} row(s) sealed again, the audit log re-keyed; passphrase set"
+            ),
+        )?;
+        tx.commit()
+            .map_err(Error::sqlite("rotating the data key"))?;
+        self.keys = Some(new);
+        self.dek_generation = Some(generation);
+        self.scrub()?;
+        Ok((resealed, rows))
+    }
+
+    /// Writes a consistent copy of the vault to `out` with SQLite's online backup (safe
+    /// while an agent writes), file mode 0600, through a temporary file renamed into place;
+    /// an existing `out` is replaced only with `force`. Returns the audit anchor the copy
+    /// holds. Needs no passphrase: the copy is as encrypted as the vault.
+    pub fn backup(&self, out: &Path, force: bool) -> Result<Option<(i64, String)>> {
+        if out.exists() && !force {
+            return Err(Error::Io {
+                action: "refusing to overwrite (add --force)",
+                path: out.to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            });
+        }
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{}.certvault-backup-{}",
+            out.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            random_hex(4)?
+        ));
+        create_private_file(&tmp).map_err(|source| Error::Io {
+            action: "cannot create",
+            path: tmp.clone(),
+            source,
+        })?;
+        let copied = (|| -> Result<Option<(i64, String)>> {
+            {
+                let mut dest =
+                    Connection::open(&tmp).map_err(Error::sqlite("writing the backup"))?;
+                let b = rusqlite::backup::Backup::new(&self.conn, &mut dest)
+                    .map_err(Error::sqlite("writing the backup"))?;
+                b.run_to_completion(256, std::time::Duration::from_millis(5), None)
+                    .map_err(Error::sqlite("writing the backup"))?;
+            }
+            // The copy is a vault of its own: one file, no write-ahead log beside it.
+            let dest = Connection::open(&tmp).map_err(Error::sqlite("writing the backup"))?;
+            dest.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(Error::sqlite("writing the backup"))?;
+            let anchor = audit::anchor(&dest, None)?;
+            drop(dest);
+            Ok(anchor)
+        })();
+        let anchor = match copied {
+            Ok(a) => a,
+            Err(e) => {
+                remove_vault_files(&tmp);
+                return Err(e);
+            }
+        };
+        fs::rename(&tmp, out).map_err(|source| Error::Io {
+            action: "cannot move the backup to",
+            path: out.to_owned(),
+            source,
+        })?;
+        remove_vault_files(&tmp);
+        Ok(anchor)
+    }
+
+    /// The audit log's anchor: the newest event's number and digest (see `log head`).
+    pub fn audit_anchor(&self) -> Result<Option<(i64, String)>> {
+        audit::anchor(&self.conn, None)
+    }
+
+    /// Checks the audit log against an anchor kept outside the vault: event `seq` must be
+    /// there and hash to `digest`. A trimmed or rolled-back log fails, naming what differs.
+    pub fn check_audit_anchor(&self, seq: i64, digest: &str) -> Result<Option<String>> {
+        Ok(match audit::anchor(&self.conn, Some(seq))? {
+            Some((_, d)) if d.eq_ignore_ascii_case(digest) => None,
+            Some(_) => Some(format!(
+                "event #{seq} is not the one anchored: the log was rewritten or rolled back"
+            )),
+            None => {
+                let newest = audit::anchor(&self.conn, None)?.map_or(0, |(s, _)| s);
+                Some(format!(
+                    "the log ends at event #{newest}, before the anchored #{seq}: events were removed from the end, or the vault was rolled back to an older copy"
+                ))
+            }
+        })
     }
 
     /// Writes an audit event for something done outside the vault on its behalf (deleting

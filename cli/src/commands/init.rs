@@ -25,7 +25,12 @@ pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
 }
 
 pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
-    let mut v = ctx.unlock()?;
+    // Rotating rewrites every key and row: not beside a sync or the agent's pass.
+    let mut v = if args.rotate_data_key {
+        ctx.unlock_writer("passwd")?
+    } else {
+        ctx.unlock()?
+    };
     let new = secrets::obtain(&secrets::Source {
         what: "new vault passphrase",
         file: args.new_passphrase_file.as_deref(),
@@ -33,6 +38,22 @@ pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
         env: "CERTVAULT_NEW_PASSPHRASE",
         confirm: true,
     })?;
+    if args.rotate_data_key {
+        let (keys, rows) = v.rotate_data_key(&new)?;
+        let head = v.audit_anchor()?.map(|(s, d)| format!("{s}:{d}"));
+        if ctx.printer.json {
+            ctx.printer.json(&json!({
+                "path": v.path(), "passphrase_changed": true, "data_key_rotated": true,
+                "keys_resealed": keys, "rows_resealed": rows, "audit_head": head,
+            }))?;
+        } else {
+            ctx.printer.line(&format!(
+                "passphrase changed and data key rotated: {keys} private key(s) and {rows} row(s) sealed again; restart a running agent. Audit head now {}",
+                head.as_deref().unwrap_or("(empty)")
+            ))?;
+        }
+        return Ok(Status::Ok);
+    }
     v.change_passphrase(&new)?;
     if ctx.printer.json {
         ctx.printer

@@ -34,9 +34,29 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
             }
             Ok(Status::Ok)
         }
-        Some(LogAction::Verify) => {
+        Some(LogAction::Head) => {
+            let v = ctx.open()?;
+            match v.audit_anchor()? {
+                Some((seq, digest)) => {
+                    if p.json {
+                        p.json(&serde_json::json!({ "seq": seq, "digest": digest, "anchor": format!("{seq}:{digest}") }))?;
+                    } else {
+                        p.line(&format!("{seq}:{digest}"))?;
+                    }
+                    Ok(Status::Ok)
+                }
+                None => Err(Reported("the audit log is empty".into()).into()),
+            }
+        }
+        Some(LogAction::Verify(a)) => {
             let v = ctx.unlock()?;
-            let report = v.verify_audit()?;
+            let mut report = v.verify_audit()?;
+            if report.problem.is_none()
+                && let Some((seq, digest)) = &a.expect_head
+                && let Some(what) = v.check_audit_anchor(*seq, digest)?
+            {
+                report.problem = Some(vault::AuditProblem { seq: *seq, what });
+            }
             if p.json {
                 p.json(&report)?;
             }
@@ -44,8 +64,11 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
                 None => {
                     if !p.json {
                         p.line(&format!(
-                            "audit log intact: {} events verified",
-                            report.events
+                            "audit log intact: {} events verified{}",
+                            report.events,
+                            a.expect_head
+                                .map(|(n, _)| format!(", event #{n} matches its anchor"))
+                                .unwrap_or_default()
                         ))?;
                     }
                     Ok(Status::Ok)
@@ -105,4 +128,22 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
         ))
         .into())
     }
+}
+
+/// `certvault backup OUT`.
+pub(crate) fn backup(ctx: &Ctx, args: crate::cli::BackupArgs) -> Result<Status> {
+    let p = &ctx.printer;
+    let v = ctx.open()?;
+    let anchor = v.backup(&args.out, args.force)?;
+    let anchor = anchor.map(|(s, d)| format!("{s}:{d}"));
+    if p.json {
+        p.json(&serde_json::json!({ "path": args.out, "audit_head": anchor }))?;
+    } else {
+        p.line(&format!(
+            "backup written to {} (0600); its audit log ends at {}",
+            args.out.display(),
+            anchor.as_deref().unwrap_or("(empty)")
+        ))?;
+    }
+    Ok(Status::Ok)
 }

@@ -123,6 +123,7 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Export(a) => export::export(&ctx, a),
         Command::Log(a) => log::log(&ctx, a),
         Command::Verify => log::verify(&ctx),
+        Command::Backup(a) => log::backup(&ctx, a),
         Command::Discover(a) => discover::discover(&ctx, a),
         Command::Deploy(a) => deploy::deploy(&ctx, a),
         Command::Undeploy(a) => deploy::undeploy(&ctx, a),

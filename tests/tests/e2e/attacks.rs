@@ -199,3 +199,170 @@ fn an_older_vault_is_sealed_at_its_first_unlock() {
         audit_actions(&env)
     );
 }
+
+/// Attack 3: after `remove`, the sealed key stayed in a free page; carved out and put back,
+/// it exported a working key. Now its bytes are nowhere in the vault file or its WAL.
+#[test]
+fn regression_a_removed_key_is_gone_from_the_file_and_its_wal() {
+    let env = Env::init();
+    cert(&env, "a", "gone.example.com", 60);
+    import_files(&env, "a", None);
+    let sealed: Vec<u8> = rusqlite::Connection::open(&env.vault)
+        .unwrap()
+        .query_row("SELECT key_sealed FROM versions", [], |r| r.get(0))
+        .unwrap();
+    assert!(sealed.len() > 64);
+    env.cmd()
+        .args(["remove", "gone.example.com", "--yes"])
+        .assert()
+        .success();
+    let probe = &sealed[20..52];
+    for suffix in ["", "-wal"] {
+        let mut p = env.vault.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(bytes) = std::fs::read(std::path::PathBuf::from(&p)) {
+            assert!(
+                !bytes.windows(probe.len()).any(|w| w == probe),
+                "the removed key's bytes are still in {}",
+                std::path::PathBuf::from(p).display()
+            );
+        }
+    }
+}
+
+/// Attack 3, second half: `passwd` kept the data key, so an old copy of the vault and its
+/// old passphrase opened every key added later. After `passwd --rotate-data-key`, the old
+/// key header (put back into the current file) opens nothing added afterwards.
+#[test]
+fn regression_an_old_backup_and_passphrase_open_nothing_added_after_rotation() {
+    let env = Env::init();
+    cert(&env, "a", "before.example.com", 60);
+    import_files(&env, "a", None);
+    let old_copy = env.path("old-copy.db");
+    env.cmd().arg("backup").arg(&old_copy).assert().success();
+    let new_pass = env.write("new.pass", "an entirely new passphrase");
+    env.cmd()
+        .args(["passwd", "--rotate-data-key", "--new-passphrase-file"])
+        .arg(&new_pass)
+        .assert()
+        .success();
+    cert(&env, "b", "after.example.com", 60);
+    env.cmd()
+        .args(["--passphrase-file"])
+        .arg(&new_pass)
+        .arg("import")
+        .arg(env.path("b.crt"))
+        .arg("--key")
+        .arg(env.path("b.key"))
+        .assert()
+        .success();
+    // The attacker: the old key header (kdf, salt, wrapped data key) in the current file.
+    {
+        let old = rusqlite::Connection::open(&old_copy).unwrap();
+        let cur = rusqlite::Connection::open(&env.vault).unwrap();
+        for key in ["kdf", "kdf_salt", "dek_wrapped"] {
+            let v: String = old
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .unwrap();
+            cur.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [key, &v])
+                .unwrap();
+        }
+        cur.execute("DELETE FROM meta WHERE key = 'dek_generation'", [])
+            .unwrap();
+    }
+    let pass = env.write("export.pass", "a long export passphrase");
+    let out = env
+        .cmd()
+        .args([
+            "export",
+            "after.example.com",
+            "--with-key",
+            "--export-passphrase-file",
+        ])
+        .arg(&pass)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the old passphrase opened a new key"
+    );
+    assert!(!stdout(&out).contains("PRIVATE KEY"));
+}
+
+/// Attack 5: the audit log could be trimmed (newest event deleted, older head restored)
+/// and still verify. An anchor kept outside the vault shows it.
+#[test]
+fn regression_a_trimmed_audit_log_fails_against_its_anchor() {
+    let env = Env::init();
+    cert(&env, "a", "a.example.com", 60);
+    import_files(&env, "a", None);
+    let saved_head: String = rusqlite::Connection::open(&env.vault)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    env.cmd()
+        .args(["remove", "a.example.com", "--yes"])
+        .assert()
+        .success();
+    let anchor = stdout(&env.cmd().args(["log", "head"]).output().unwrap())
+        .trim()
+        .to_owned();
+    assert!(anchor.contains(':'), "{anchor}");
+    // Trim the newest event (the removal) and restore the head from before it.
+    sql(
+        &env,
+        &format!(
+            "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit);
+             UPDATE meta SET value = '{saved_head}' WHERE key = 'audit_head';"
+        ),
+    );
+    env.cmd().args(["log", "verify"]).assert().success();
+    let out = env
+        .cmd()
+        .args(["log", "verify", "--expect-head", &anchor])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("removed from the end"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `backup` writes a consistent 0600 copy that verifies on its own, refuses to overwrite
+/// without --force, and prints the audit anchor it holds.
+#[test]
+fn backup_is_private_consistent_and_anchored() {
+    let env = Env::init();
+    cert(&env, "a", "a.example.com", 60);
+    import_files(&env, "a", None);
+    let out = env.path("copy.db");
+    let done = env.cmd().arg("backup").arg(&out).output().unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    let head = stdout(&env.cmd().args(["log", "head"]).output().unwrap());
+    assert!(stdout(&done).contains(head.trim()), "{}", stdout(&done));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    env.bare()
+        .arg("--vault")
+        .arg(&out)
+        .arg("verify")
+        .assert()
+        .success();
+    let again = env.cmd().arg("backup").arg(&out).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"));
+    env.cmd()
+        .arg("backup")
+        .arg(&out)
+        .arg("--force")
+        .assert()
+        .success();
+}
