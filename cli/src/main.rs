@@ -38,6 +38,11 @@ pub(crate) struct UsageError(pub(crate) String);
 pub(crate) struct Reported(pub(crate) String);
 
 fn main() -> ExitCode {
+    // First, before any thread or child exists: secrets out of the environment.
+    if let Err(e) = secrets::scrub_environment() {
+        output::note(&format!("error: {e:#}"));
+        return ExitCode::from(exit::ERROR);
+    }
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(Status::Ok) => ExitCode::SUCCESS,

@@ -431,6 +431,7 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     v.without_memory_map()?;
     // One thread does everything: it must not sit in SQLite's busy wait for long.
     v.set_busy_timeout(std::time::Duration::from_secs(2))?;
+    crate::secrets::no_core_dumps()?;
     let pass = unattended_passphrase(ctx)?;
     v.unlock(&pass)?;
     drop(pass);
@@ -465,7 +466,7 @@ fn unattended_passphrase(ctx: &Ctx) -> Result<vault::Passphrase> {
         .map(|d| std::path::PathBuf::from(d).join("certvault-passphrase"))
         .filter(|p| p.exists());
     let file = ctx.global.passphrase_file.clone().or(credential);
-    if file.is_none() && std::env::var_os("CERTVAULT_PASSPHRASE").is_none() {
+    if file.is_none() && !crate::secrets::has_secret_var("CERTVAULT_PASSPHRASE") {
         bail!(
             "the agent runs unattended: give the passphrase with --passphrase-file, a systemd credential named certvault-passphrase, or $CERTVAULT_PASSPHRASE"
         );

@@ -123,7 +123,7 @@ fn optional_secret(
     flag: &str,
     env: &str,
 ) -> Result<Option<vault::Passphrase>> {
-    if file.is_none() && std::env::var_os(env).is_none() {
+    if file.is_none() && !secrets::has_secret_var(env) {
         return Ok(None);
     }
     secrets::obtain(&secrets::Source {

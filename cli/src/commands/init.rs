@@ -12,6 +12,7 @@ pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
     if path.exists() {
         return Err(vault::Error::VaultExists { path }.into());
     }
+    secrets::no_core_dumps()?;
     let pass = ctx.passphrase(true)?;
     Vault::create(&path, &pass)?;
     if ctx.printer.json {

@@ -88,6 +88,7 @@ impl Ctx {
 
     /// Opens and unlocks the vault.
     pub(crate) fn unlock(&self) -> Result<Vault> {
+        secrets::no_core_dumps()?;
         let mut v = self.open()?;
         let p = self.passphrase(false)?;
         v.unlock(&p)?;

@@ -366,3 +366,83 @@ fn backup_is_private_consistent_and_anchored() {
         .assert()
         .success();
 }
+
+/// Attack 2: a profile's `credential_process`, run while `deploy` worked, saw
+/// CERTVAULT_PASSPHRASE in its environment; the agent kept it in /proc/PID/environ.
+#[test]
+fn regression_no_child_and_no_proc_environ_sees_the_passphrase() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "a", "leak.example.com", 60);
+    import_files(&env, "a", None);
+    let dump = env.path("child-env.txt");
+    let script = env.write(
+        "creds.sh",
+        format!(
+            "#!/bin/sh\nenv > '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            dump.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let aws_config = env.write(
+        "aws-config",
+        format!(
+            "[profile leak]\ncredential_process = {}\nregion = us-east-1\n",
+            script.display()
+        ),
+    );
+    let config = env.write(
+        "targets.toml",
+        "[[targets]]\nname = \"leaky\"\nprofile = \"leak\"\nregions = [\"us-east-1\"]\n",
+    );
+    let mut cmd = env.cmd();
+    emu.env(&mut cmd, env.dir.path());
+    let out = cmd
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("CERTVAULT_EXPORT_PASSPHRASE", "another secret value")
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "deploy",
+            "leak.example.com",
+            "--target",
+            "leaky",
+            "--regions",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&dump).expect("the credential process ran");
+    assert!(
+        !seen.contains(crate::common::PASS),
+        "the child saw the passphrase"
+    );
+    assert!(!seen.contains("another secret value"));
+    assert!(!seen.contains("CERTVAULT_PASSPHRASE"));
+
+    // The agent's /proc/PID/environ.
+    let mut cmd = env.std_cmd();
+    emu.env_std(&mut cmd, env.dir.path());
+    let mut agent = cmd
+        .env("CERTVAULT_PASSPHRASE", crate::common::PASS)
+        .args(["agent", "--interval", "1h"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let environ = std::fs::read(format!("/proc/{}/environ", agent.id()));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    match environ {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(crate::common::PASS), "in /proc/PID/environ");
+            assert!(!text.contains("CERTVAULT_PASSPHRASE="));
+        }
+        // Not dumpable: other processes cannot read it at all.
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
+    }
+}
