@@ -574,6 +574,7 @@ fn merge_one(
             id
         }
         ImportOutcome::KeyAdded { id, .. }
+        | ImportOutcome::KeyReplaced { id, .. }
         | ImportOutcome::ChainUpdated { id, .. }
         | ImportOutcome::AlreadyPresent { id, .. } => {
             if known_entry.is_none() {

@@ -56,6 +56,16 @@ pub enum ImportOutcome {
         /// The version the key was added to.
         version: u32,
     },
+    /// The certificate was already in the vault with a private key that does not work with
+    /// it: the key was replaced by the one imported.
+    KeyReplaced {
+        /// Entry id.
+        id: String,
+        /// Entry name.
+        name: String,
+        /// The version whose key was replaced.
+        version: u32,
+    },
     /// The certificate was already in the vault with another chain: the chain was replaced
     /// (and its deployments will be re-imported).
     ChainUpdated {
@@ -266,6 +276,7 @@ impl Vault {
                 ImportOutcome::Created { id, .. }
                 | ImportOutcome::NewVersion { id, .. }
                 | ImportOutcome::KeyAdded { id, .. }
+                | ImportOutcome::KeyReplaced { id, .. }
                 | ImportOutcome::ChainUpdated { id, .. }
                 | ImportOutcome::AlreadyPresent { id, .. } => id.clone(),
             };
@@ -832,6 +843,32 @@ pub(crate) fn import_bundle(
                 version,
             });
         }
+        if let (Some(key), true) = (&bundle.key, has_key) {
+            // A stored key that does not work (imported before keys were checked for real)
+            // is replaced by one that does.
+            let stored_works = open_sealed(tx, keys, row)?.is_some_and(|k| {
+                crate::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
+            });
+            if !stored_works {
+                store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
+                integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
+                audit::append(
+                    tx,
+                    &keys.audit,
+                    actor,
+                    "key-replaced",
+                    Some((&id, &ename)),
+                    &format!(
+                        "version {version} ({fp}) held a private key that does not work with its certificate; replaced with one that does"
+                    ),
+                )?;
+                return Ok(ImportOutcome::KeyReplaced {
+                    id,
+                    name: ename,
+                    version,
+                });
+            }
+        }
         if chain_updated {
             integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
             return Ok(ImportOutcome::ChainUpdated {
@@ -902,8 +939,12 @@ pub(crate) fn import_bundle(
     )
     .map_err(Error::sqlite("importing"))?;
     let row = tx.last_insert_rowid();
+    let mut reused = None;
     if let Some(key) = &bundle.key {
         store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
+    } else if !created {
+        // A renewal over the same key pair, imported without the key: the vault has it.
+        reused = reuse_key(tx, keys, &id, row, &bundle)?;
     }
     write_chain(tx, row, &bundle.chain)?;
     // The current version is the newest certificate: latest expiry, then latest added.
@@ -921,10 +962,10 @@ pub(crate) fn import_bundle(
         info.subject,
         info.serial,
         info.not_after.date(),
-        if bundle.key.is_some() {
-            ", with private key"
-        } else {
-            ""
+        match (bundle.key.is_some(), reused) {
+            (true, _) => ", with private key".to_owned(),
+            (false, Some(v)) => format!(", with the private key of version {v} (same key pair)"),
+            (false, None) => String::new(),
         }
     );
     integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
@@ -946,6 +987,66 @@ pub(crate) fn import_bundle(
             version,
         }
     })
+}
+
+/// Opens the sealed key of a version row, if it has one that opens.
+fn open_sealed(tx: &Transaction<'_>, keys: &Keys, row: i64) -> Result<Option<SecretBytes>> {
+    let (sealed, entry, der): (Option<Vec<u8>>, String, Vec<u8>) = tx
+        .query_row(
+            "SELECT key_sealed, entry_id, cert_der FROM versions WHERE id = ?1",
+            [row],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(Error::sqlite("reading the sealed key"))?;
+    Ok(sealed.and_then(|s| keys.dek.open(&key_aad(row, &entry, &sha256_hex(&der)), &s)))
+}
+
+/// For a new version imported without its key: the key of an earlier version of the entry
+/// whose certificate has the same public key (and that works with the new certificate),
+/// sealed again for the new row. The version it came from, if any.
+fn reuse_key(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    entry: &str,
+    row: i64,
+    bundle: &Bundle,
+) -> Result<Option<u32>> {
+    let earlier: Vec<(i64, u32, Vec<u8>)> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, version, cert_der FROM versions
+                 WHERE entry_id = ?1 AND id != ?2 AND key_sealed IS NOT NULL ORDER BY version DESC",
+            )
+            .map_err(Error::sqlite("importing"))?;
+        let rows = stmt
+            .query_map(params![entry, row], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(Error::sqlite("importing"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("importing"))?
+    };
+    for (old_row, version, der) in earlier {
+        let same_pair = crate::model::CertInfo::from_der(&der)
+            .is_ok_and(|i| i.public_key == bundle.leaf.info.public_key);
+        if !same_pair {
+            continue;
+        }
+        integrity::require(tx, &keys.rows, &integrity::VERSIONS, &old_row)?;
+        if let Some(k) = open_sealed(tx, keys, old_row)?
+            && crate::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
+        {
+            store_key(
+                tx,
+                keys,
+                row,
+                &bundle.leaf.info.fingerprint,
+                k.expose_secret(),
+            )?;
+            return Ok(Some(version));
+        }
+    }
+    Ok(None)
 }
 
 fn store_key(

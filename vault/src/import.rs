@@ -186,6 +186,21 @@ impl Bundle {
             None => leaf_position(&certs),
         };
         let leaf = certs.remove(leaf_index);
+        // Matching public halves is not enough (a key can carry the right public point and
+        // a wrong private scalar): the key must work.
+        if let Some((key_label, k)) = &key
+            && let Err(why) = crate::keycheck::pairwise(&leaf.der, k.pkcs8.expose_secret())
+        {
+            return Err(Error::input(
+                key_label,
+                InputProblem::BadKey {
+                    detail: format!(
+                        "it does not work with the certificate {}: {why}",
+                        leaf.info.subject
+                    ),
+                },
+            ));
+        }
         let (chain, dropped) = order_chain(&leaf, certs);
         let notes = dropped
             .iter()

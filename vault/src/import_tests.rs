@@ -252,3 +252,209 @@ fn a_served_chain_is_compared_in_the_order_served() {
     // A root the emulator appends after the path does not count.
     assert_eq!(id(&format!("{}{}{}", i.pem, r.pem, stray.pem)), right);
 }
+
+/// A self-signed certificate for `cn` over `key`.
+fn self_signed_with(key: &KeyPair, cn: &str, days: i64) -> String {
+    let mut p = CertificateParams::new(vec![cn.to_owned()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - Duration::days(1);
+    p.not_after = now + Duration::days(days);
+    p.self_signed(key).unwrap().pem()
+}
+
+/// The PKCS#8 PEM of `key` with one byte of its private part flipped (its public part, and
+/// so its "match" with the certificate, untouched).
+fn with_flipped_private_part(key_pem: &str) -> String {
+    let der = ::pem::parse(key_pem).unwrap().into_contents();
+    let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+    let secret: Vec<u8> = match info.algorithm.oid.to_string().as_str() {
+        oid::EC_PUBLIC_KEY => sec1::EcPrivateKey::from_der(info.private_key)
+            .unwrap()
+            .private_key
+            .to_vec(),
+        oid::RSA => pkcs1::RsaPrivateKey::from_der(info.private_key)
+            .unwrap()
+            .private_exponent
+            .as_bytes()
+            .to_vec(),
+        other => panic!("{other}"),
+    };
+    let at = der
+        .windows(secret.len())
+        .position(|w| w == secret.as_slice())
+        .unwrap();
+    let mut bad = der.clone();
+    bad[at + secret.len() / 2] ^= 0x01;
+    ::pem::encode(&::pem::Pem::new("PRIVATE KEY", bad))
+}
+
+/// Issue "The vault guards its metadata", item 5: the key/certificate check compared only
+/// the public part, so an EC key with a flipped scalar was accepted (and then blocked the
+/// real key forever).
+#[test]
+fn regression_a_key_with_a_flipped_private_part_is_refused() {
+    for (alg, what) in [
+        (&rcgen::PKCS_ECDSA_P256_SHA256, "P-256"),
+        (&rcgen::PKCS_ECDSA_P384_SHA384, "P-384"),
+        (&rcgen::PKCS_RSA_SHA256, "RSA"),
+    ] {
+        let key = if what == "RSA" {
+            let pem = std::process::Command::new("openssl")
+                .args([
+                    "genpkey",
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    "rsa_keygen_bits:2048",
+                ])
+                .output()
+                .unwrap()
+                .stdout;
+            KeyPair::from_pem_and_sign_algo(std::str::from_utf8(&pem).unwrap(), alg).unwrap()
+        } else {
+            KeyPair::generate_for(alg).unwrap()
+        };
+        let cert = self_signed_with(&key, "www.example.com", 90);
+        let good = key.serialize_pem();
+        assert!(
+            Bundle::from_bytes(
+                "good.pem",
+                format!("{cert}{good}").as_bytes(),
+                None,
+                None,
+                InputPasswords::default()
+            )
+            .is_ok(),
+            "{what}"
+        );
+        let bad = with_flipped_private_part(&good);
+        let err = Bundle::from_bytes(
+            "cert.pem",
+            cert.as_bytes(),
+            Some(("bad.key", bad.as_bytes())),
+            None,
+            InputPasswords::default(),
+        )
+        .expect_err(what)
+        .to_string();
+        assert!(
+            err.contains("bad.key") && err.contains("does not work"),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// A P-521 key (which ring cannot sign with) is checked by its scalar, with OpenSSL's keys.
+#[test]
+fn a_p521_key_is_checked_by_its_scalar() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let crt = dir.path().join("c.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+            "-nodes",
+            "-subj",
+            "/CN=p521.example.com",
+            "-days",
+            "30",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let cert = std::fs::read_to_string(&crt).unwrap();
+    let good = std::fs::read_to_string(&key).unwrap();
+    Bundle::from_bytes(
+        "c.pem",
+        cert.as_bytes(),
+        Some(("k.pem", good.as_bytes())),
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap();
+    let bad = with_flipped_private_part(&good);
+    let err = Bundle::from_bytes(
+        "c.pem",
+        cert.as_bytes(),
+        Some(("k.pem", bad.as_bytes())),
+        None,
+        InputPasswords::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not work"), "{err}");
+}
+
+/// A certificate stored with a key that does not work (imported before keys were checked)
+/// gets the right key when it is imported again with it.
+#[test]
+fn a_bogus_stored_key_is_replaced_by_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = crate::Vault::create(
+        &dir.path().join("v.db"),
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = self_signed_with(&key, "www.example.com", 90);
+    let good = read(&format!("{cert}{}", key.serialize_pem()));
+    // As an earlier certvault stored it: the certificate with a key that does not work.
+    let bad_pem = with_flipped_private_part(&key.serialize_pem());
+    let bad_der = ::pem::parse(&bad_pem).unwrap().into_contents();
+    let mut bogus = read(&cert);
+    bogus.key = Some(PrivateKey {
+        public: good.key.as_ref().unwrap().public.clone(),
+        pkcs8: SecretBytes::new(bad_der),
+    });
+    v.import(vec![bogus], &Default::default()).unwrap();
+    let out = v.import(vec![good], &Default::default()).unwrap();
+    assert!(
+        matches!(out[0], crate::ImportOutcome::KeyReplaced { .. }),
+        "{out:?}"
+    );
+    assert!(
+        v.audit_events()
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "key-replaced")
+    );
+}
+
+/// A renewal over the same key pair, imported without its key, gets the key the vault
+/// already holds (sealed again for the new row): it can be deployed and exported.
+#[test]
+fn a_renewal_over_the_same_key_pair_reuses_the_sealed_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = crate::Vault::create(
+        &dir.path().join("v.db"),
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .unwrap();
+    let key = KeyPair::generate().unwrap();
+    let first = self_signed_with(&key, "www.example.com", 30);
+    v.import(
+        vec![read(&format!("{first}{}", key.serialize_pem()))],
+        &Default::default(),
+    )
+    .unwrap();
+    let renewed = self_signed_with(&key, "www.example.com", 300);
+    v.import(vec![read(&renewed)], &Default::default()).unwrap();
+    let shown = v.show("www.example.com").unwrap();
+    assert_eq!(shown.versions.len(), 2);
+    assert!(
+        shown.versions[0].current && shown.versions[0].has_private_key,
+        "{shown:#?}"
+    );
+    let m = v.import_material("www.example.com").unwrap();
+    assert_eq!(m.fingerprint, fp(&renewed));
+}

@@ -26,6 +26,7 @@ mod error;
 mod export;
 mod import;
 mod integrity;
+mod keycheck;
 mod lock;
 mod model;
 mod schema;

@@ -71,6 +71,16 @@ fn export_key(v: &mut Vault, q: &str) -> Result<Exported> {
     )
 }
 
+/// The row MACs catch a tampered row first; to test the layer under them (the sealed
+/// key's AAD), the tampered rows are sealed again, as an attacker who had the MAC key but
+/// not the data key would.
+fn reseal(path: &Path, v: &mut Vault) {
+    raw(path)
+        .execute("DELETE FROM meta WHERE key = 'row_integrity'", [])
+        .unwrap();
+    v.unlock(&pass()).unwrap();
+}
+
 fn raw(path: &Path) -> Connection {
     Connection::open(path).unwrap()
 }
@@ -160,6 +170,14 @@ fn flipped_byte_in_sealed_key_is_detected() {
         params![sealed, row],
     )
     .unwrap();
+    assert!(matches!(
+        export_key(&mut v, "a.example"),
+        Err(Error::RowTampered {
+            table: "versions",
+            ..
+        })
+    ));
+    reseal(&path, &mut v);
     match export_key(&mut v, "a.example") {
         Err(Error::Tampered { row: r, .. }) => assert_eq!(r, row),
         other => panic!("expected Tampered, got {:?}", other.err()),
@@ -191,6 +209,11 @@ fn ciphertext_moved_to_another_row_is_detected() {
         params![sealed_a, row_b],
     )
     .unwrap();
+    assert!(matches!(
+        export_key(&mut v, "b.example"),
+        Err(Error::RowTampered { .. })
+    ));
+    reseal(&path, &mut v);
     let err = export_key(&mut v, "b.example").err().unwrap();
     assert!(
         matches!(err, Error::Tampered { row, .. } if row == row_b),
@@ -211,6 +234,11 @@ fn certificate_swapped_under_a_key_is_detected() {
     let db = raw(&path);
     db.execute("UPDATE versions SET cert_der = ?1", params![other.leaf.der])
         .unwrap();
+    assert!(matches!(
+        export_key(&mut v, "a.example").err().unwrap(),
+        Error::RowTampered { .. }
+    ));
+    reseal(&path, &mut v);
     assert!(matches!(
         export_key(&mut v, "a.example").err().unwrap(),
         Error::Tampered { .. }
@@ -488,4 +516,30 @@ fn tags_are_validated() {
     assert!(parse_tag("env").is_err());
     assert!(parse_tag("=x").is_err());
     assert!(parse_tag("bad key=x").is_err());
+}
+
+/// The sealed key's AAD binds its entry: a version moved under another entry does not open
+/// its key, even with its row sealed again.
+#[test]
+fn a_version_moved_to_another_entry_does_not_open_its_key() {
+    let (_d, path, mut v) = new_vault();
+    import(&mut v, &cert_pem("a.example", 90));
+    import(&mut v, &cert_pem("b.example", 90));
+    raw(&path)
+        .execute_batch(
+            "UPDATE versions SET entry_id = (SELECT id FROM entries WHERE name = 'b.example'), version = 2
+                 WHERE common_name = 'a.example';
+             UPDATE entries SET current_version = (SELECT id FROM versions WHERE common_name = 'a.example')
+                 WHERE name = 'b.example';",
+        )
+        .unwrap();
+    assert!(matches!(
+        export_key(&mut v, "b.example"),
+        Err(Error::RowTampered { .. })
+    ));
+    reseal(&path, &mut v);
+    assert!(matches!(
+        export_key(&mut v, "b.example"),
+        Err(Error::Tampered { .. })
+    ));
 }

@@ -101,6 +101,9 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
                 ImportOutcome::KeyAdded { id, name, version } => {
                     format!("{file}: added the private key to {name} version {version} ({id})")
                 }
+                ImportOutcome::KeyReplaced { id, name, version } => format!(
+                    "{file}: replaced the private key of {name} version {version} ({id}), which did not work with its certificate"
+                ),
                 ImportOutcome::ChainUpdated { id, name, version } => format!(
                     "{file}: replaced the chain of {name} version {version} ({id}); deployments with it are re-imported by the next pass (or `certvault deploy`)"
                 ),
