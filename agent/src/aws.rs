@@ -280,7 +280,31 @@ fn key_algorithm_name(k: Option<&KeyAlgorithm>) -> Option<String> {
 
 /// The real SDK, configured from the environment like every AWS tool.
 #[derive(Debug, Clone, Default)]
-pub struct SdkConnector;
+pub struct SdkConnector {
+    /// Send private keys to a plain `http://` endpoint that is not on a loopback address
+    /// (`--allow-insecure-endpoint`). Off: such an endpoint gets no key.
+    pub allow_insecure_endpoint: bool,
+}
+
+/// Why a private key must not go to `endpoint`, if it must not: plain HTTP to anything but
+/// a loopback address (an emulator on this machine).
+pub fn insecure_endpoint(endpoint: &str) -> Option<String> {
+    let rest = endpoint.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        format!(
+            "the ACM endpoint {endpoint} is plain HTTP on a host that is not this machine: no private key is sent there (use https, or --allow-insecure-endpoint if you mean it)"
+        )
+    })
+}
 
 impl SdkConnector {
     async fn base_config(target: &Target) -> SdkConfig {
@@ -349,9 +373,28 @@ impl Connector for SdkConnector {
         let conf = aws_sdk_acm::config::Builder::from(session)
             .region(Region::new(region.to_owned()))
             .build();
+        // Where the client will send requests: ACM's own endpoint setting, else the
+        // general one (as the SDK resolves it), else AWS's (HTTPS).
+        let endpoint = session
+            .service_config()
+            .and_then(|c| {
+                c.load_config(
+                    aws_types::service_config::ServiceConfigKey::builder()
+                        .service_id("ACM")
+                        .env("AWS_ENDPOINT_URL")
+                        .profile("endpoint_url")
+                        .build()
+                        .expect("all fields set"),
+                )
+            })
+            .or_else(|| session.endpoint_url().map(str::to_owned));
         SdkAcm {
             client: aws_sdk_acm::Client::from_conf(conf),
             region: region.to_owned(),
+            refuse_keys: endpoint
+                .as_deref()
+                .and_then(insecure_endpoint)
+                .filter(|_| !self.allow_insecure_endpoint),
         }
     }
 
@@ -394,6 +437,8 @@ impl StsApi for SdkSts {
 pub struct SdkAcm {
     client: aws_sdk_acm::Client,
     region: String,
+    /// Why no private key may be sent through this client, if so.
+    refuse_keys: Option<String>,
 }
 
 impl AcmApi for SdkAcm {
@@ -540,6 +585,15 @@ impl AcmWrite for SdkAcm {
         tags: &[(String, String)],
     ) -> Result<Written, ApiError> {
         use aws_sdk_acm::primitives::Blob;
+        if let Some(why) = &self.refuse_keys {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "ImportCertificate",
+                &self.region,
+                "InsecureEndpoint",
+                why.clone(),
+            ));
+        }
         // The key goes to ACM over TLS, as ImportCertificate requires; the SDK's copy of it
         // is not zeroized (a limit of aws-sdk-rust's Blob).
         let mut req = self
@@ -660,5 +714,80 @@ impl IamApi for SdkIam {
                 .unwrap_or_default(),
             chain: c.and_then(|c| c.certificate_chain()).map(str::to_owned),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_go_to_https_or_this_machine_only() {
+        for ok in [
+            "https://acm.us-east-1.amazonaws.com",
+            "http://127.0.0.1:5000",
+            "http://localhost:4566/",
+            "http://[::1]:8080",
+            "https://10.1.2.3",
+        ] {
+            assert_eq!(insecure_endpoint(ok), None, "{ok}");
+        }
+        for bad in [
+            "http://10.1.2.3:4566",
+            "http://acm.example.com",
+            "http://[2001:db8::1]:80",
+        ] {
+            assert!(insecure_endpoint(bad).is_some(), "{bad}");
+        }
+    }
+
+    /// Issue "The vault guards its metadata", item 5: keys were sent to plain-http
+    /// endpoints without a word. (No network: the refusal comes before anything is sent;
+    /// 192.0.2.1 is a documentation address that nothing answers.)
+    #[tokio::test]
+    async fn regression_no_key_goes_to_a_plain_http_endpoint_elsewhere() {
+        let session = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url("http://192.0.2.1:4566")
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = vault::Vault::create(
+            &dir.path().join("v.db"),
+            &vault::Passphrase::new("correct horse battery".into()),
+        )
+        .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["a.example.com".to_owned()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(30);
+        let pem = format!(
+            "{}{}",
+            p.self_signed(&key).unwrap().pem(),
+            key.serialize_pem()
+        );
+        let b =
+            vault::Bundle::from_bytes("a", pem.as_bytes(), None, None, Default::default()).unwrap();
+        v.import(
+            vec![b],
+            &vault::ImportOptions {
+                name: Some("a".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let m = v.import_material("a").unwrap();
+        let acm = SdkConnector::default().acm(&session, "us-east-1");
+        let e = acm.import_certificate(&m, None, &[]).await.unwrap_err();
+        assert_eq!(e.code, "InsecureEndpoint", "{e}");
+        let allowed = SdkConnector {
+            allow_insecure_endpoint: true,
+        }
+        .acm(&session, "us-east-1");
+        assert!(allowed.refuse_keys.is_none());
     }
 }

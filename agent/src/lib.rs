@@ -7,7 +7,7 @@
 //! use agent::{Config, DiscoverOptions, SdkConnector, discover};
 //! let config = Config::default();
 //! let targets = config.select(None, Some(&["us-east-1".to_owned(), "eu-west-1".to_owned()]))?;
-//! let report = discover(&SdkConnector, vault, &config, &targets, DiscoverOptions::default(), &|_| {}).await?;
+//! let report = discover(&SdkConnector::default(), vault, &config, &targets, DiscoverOptions::default(), &|_| {}).await?;
 //! println!("{} certificates, {} API calls", report.total, report.api_calls.total);
 //! # Ok(()) }
 //! ```
@@ -34,6 +34,7 @@ pub use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, IamApi, IamServerCertificate,
         ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written, all_key_types, arn_location,
+        insecure_endpoint,
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
     daemon::{AgentOptions, Metrics, run as run_agent, serve_metrics},

@@ -34,6 +34,10 @@ pub(crate) struct Global {
     /// each agent pass) waits for another one to finish before giving up (0s: do not wait)
     #[arg(long, global = true, value_name = "PERIOD", default_value = "30s", value_parser = parse_period)]
     pub(crate) lock_timeout: time::Duration,
+    /// Send private keys to a plain-http ACM endpoint that is not this machine (for a test
+    /// setup you trust; never needed with AWS)
+    #[arg(long, global = true)]
+    pub(crate) allow_insecure_endpoint: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

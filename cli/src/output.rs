@@ -36,9 +36,9 @@ impl Printer {
         write_stdout(s.as_bytes())
     }
 
-    /// Prints a line of text.
+    /// Prints a line of text (control characters from certificates or AWS escaped).
     pub(crate) fn line(&self, text: &str) -> Result<()> {
-        write_stdout(format!("{text}\n").as_bytes())
+        write_stdout(format!("{}\n", clean_lines(text)).as_bytes())
     }
 
     /// A table in our house style.
@@ -71,7 +71,7 @@ impl Printer {
 
     /// A cell coloured by how soon `not_after` comes: red when past, yellow within 30 days.
     pub(crate) fn expiry_cell(&self, text: String, not_after: OffsetDateTime) -> Cell {
-        let cell = Cell::new(text);
+        let cell = cell(text);
         match expiry_state(not_after) {
             Expiry::Expired => cell.fg(Color::Red),
             Expiry::Soon => cell.fg(Color::Yellow),
@@ -99,7 +99,12 @@ impl Columns {
 
     /// Adds a row of (text, ANSI colour code) cells.
     pub(crate) fn row(&mut self, cells: Vec<(String, Option<&'static str>)>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|(t, c)| (clean(&t).into_owned(), c))
+                .collect(),
+        );
     }
 
     /// The colour code for a certificate expiring at `not_after`.
@@ -198,7 +203,68 @@ pub(crate) fn error_chain(e: impl Into<anyhow::Error>) -> String {
     format!("{:#}", e.into())
 }
 
-/// A line on stderr for people (progress, confirmations), never data.
+/// A line on stderr for people (progress, confirmations, errors), never data.
 pub(crate) fn note(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
+    let _ = writeln!(std::io::stderr(), "{}", clean_lines(text));
+}
+
+/// Whether a character can drive a terminal (or reorder what it shows): C0 and C1 controls,
+/// DEL, and the bidirectional overrides and isolates.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from certificates or AWS, made safe to show: every character that could drive a
+/// terminal (escape sequences, a bell, a title change) or break a table (a newline) is
+/// written as `\x1b` or `\u{202e}`.
+pub(crate) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let n = c as u32;
+            if n < 0x100 {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Like [`clean`], keeping the line breaks of a message of several lines.
+pub(crate) fn clean_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|l| clean(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A table cell of text from certificates or AWS.
+pub(crate) fn cell(text: impl std::fmt::Display) -> Cell {
+    Cell::new(clean(&text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        assert_eq!(clean("www.example.com"), "www.example.com");
+        assert_eq!(clean("a\x1b]0;pwned\x07b"), "a\\x1b]0;pwned\\x07b");
+        assert_eq!(clean("\x1b[2J"), "\\x1b[2J");
+        assert_eq!(clean("evil\u{202e}moc.elgoog"), "evil\\u{202e}moc.elgoog");
+        assert_eq!(clean("two\nlines"), "two\\x0alines");
+        assert_eq!(
+            clean_lines("first\nsecond \x1b[31m"),
+            "first\nsecond \\x1b[31m"
+        );
+        assert_eq!(clean("\u{9b}31m"), "\\x9b31m");
+    }
 }

@@ -15,7 +15,7 @@ use crate::{
 pub(crate) const EXPORT_KDF_ITERATIONS: u32 = 600_000;
 
 /// The shortest export passphrase accepted (OpenSSL refuses shorter ones).
-pub const MIN_EXPORT_PASSPHRASE: usize = 4;
+pub const MIN_EXPORT_PASSPHRASE: usize = 12;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub(crate) fn pem_cert(der: &[u8]) -> String {
 
 pub(crate) fn check_passphrase(p: &Passphrase) -> Result<(), &'static str> {
     if p.expose_secret().chars().count() < MIN_EXPORT_PASSPHRASE {
-        return Err("the export passphrase must have at least 4 characters");
+        return Err("the export passphrase must have at least 12 characters");
     }
     Ok(())
 }

@@ -809,18 +809,30 @@ impl Vault {
     }
 }
 
+/// Who acts, as the operating system knows it (not `$USER`, which anyone can set): the
+/// real user's name and uid, and the host: `alice (uid 1000) on build-7`.
 fn default_actor() -> String {
-    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
-        return u;
+    let uid = rustix::process::getuid().as_raw();
+    let name = user_name(uid);
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    match name {
+        Some(n) => format!("{n} (uid {uid}) on {host}"),
+        None => format!("uid {uid} on {host}"),
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = fs::metadata("/proc/self") {
-            return format!("uid {}", m.uid());
-        }
-    }
-    "unknown".into()
+}
+
+/// The name of `uid` in /etc/passwd, if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _ = f.next()?;
+        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ fn import(v: &mut Vault, pem: &str) -> ImportOutcome {
 }
 
 fn export_key(v: &mut Vault, q: &str) -> Result<Exported> {
-    let p = Passphrase::new("export-pass".into());
+    let p = Passphrase::new("export-passphrase".into());
     v.export(
         q,
         ExportOptions {

@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 
 use super::Ctx;
 use crate::{
     Reported, Status, UsageError,
     cli::{AgentArgs, DeployArgs, LogFormat, StatusArgs, SyncArgs, UndeployArgs},
-    output::{Printer, date, note},
+    output::{Printer, cell, date, note},
 };
 
 pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
@@ -134,7 +134,7 @@ fn run_pass(
             note("stopping: finishing the calls in flight and recording them");
             stop.cancel();
         });
-        let report = agent::sync(&agent::SdkConnector, v, config, &opts).await;
+        let report = agent::sync(&ctx.connector(), v, config, &opts).await;
         watcher.abort();
         anyhow::Ok(report?)
     });
@@ -211,7 +211,7 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
                 fingerprints: &fingerprints,
                 wait,
             };
-            match runtime.block_on(agent::delete_from_acm(&agent::SdkConnector, &config, req)) {
+            match runtime.block_on(agent::delete_from_acm(&ctx.connector(), &config, req)) {
                 Ok(agent::Deleted::Deleted { request_id }) => {
                     v.record_event(
                         "acm-delete",
@@ -283,9 +283,9 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
         only,
         ..Default::default()
     };
-    let report =
-        ctx.runtime()?
-            .block_on(agent::sync(&agent::SdkConnector, &mut v, &config, &opts))?;
+    let report = ctx
+        .runtime()?
+        .block_on(agent::sync(&ctx.connector(), &mut v, &config, &opts))?;
     if ctx.printer.json {
         ctx.printer.json(&report.deployments)?;
     } else {
@@ -367,20 +367,20 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
         "DETAIL",
     ]);
     for r in &report.deployments {
-        let state = Cell::new(r.state.as_str());
+        let state = cell(r.state.as_str());
         let state = if r.state == agent::State::InSync {
             state.fg(Color::Green)
         } else {
             state.fg(Color::Red)
         };
         t.add_row(vec![
-            Cell::new(&r.name),
-            Cell::new(&r.target),
-            Cell::new(&r.region),
+            cell(&r.name),
+            cell(&r.target),
+            cell(&r.region),
             state,
-            Cell::new(r.action.as_deref().unwrap_or("-")),
-            Cell::new(r.arn.as_deref().unwrap_or("-")),
-            Cell::new(r.detail.as_deref().unwrap_or("")),
+            cell(r.action.as_deref().unwrap_or("-")),
+            cell(r.arn.as_deref().unwrap_or("-")),
+            cell(r.detail.as_deref().unwrap_or("")),
         ]);
     }
     p.print_table(&t)?;
@@ -423,8 +423,27 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match args.log_format {
+        // JSON escapes what it carries.
         LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs.init(),
+        // Text: colour only on a terminal without NO_COLOR, and values from certificates or
+        // AWS cannot drive the terminal a log is read on.
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            let color = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(color)
+                .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                    |w, field, value| {
+                        let text = crate::output::clean(&format!("{value:?}")).into_owned();
+                        if field.name() == "message" {
+                            write!(w, "{text}")
+                        } else {
+                            write!(w, "{}={text}", field.name())
+                        }
+                    },
+                ))
+                .init()
+        }
     }
     let config = ctx.config()?;
     let mut v = ctx.open()?;
@@ -450,7 +469,7 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
             tracing::info!(%bound, "metrics at http://{bound}/metrics (and /healthz, /readyz)");
         }
         tracing::info!(interval_s = interval.as_secs(), vault = %v.path().display(), "agent started");
-        agent::run_agent(&agent::SdkConnector, &mut v, &config, opts, metrics, shutdown).await?;
+        agent::run_agent(&ctx.connector(), &mut v, &config, opts, metrics, shutdown).await?;
         anyhow::Ok(())
     });
     // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for it.

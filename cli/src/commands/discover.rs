@@ -3,14 +3,14 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
 use crate::{
     Reported, Status,
     cli::DiscoverArgs,
-    output::{Printer, relative},
+    output::{Printer, cell, relative},
 };
 
 pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
@@ -54,7 +54,7 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
         deep: args.deep,
     };
     let report = runtime.block_on(agent::discover(
-        &agent::SdkConnector,
+        &ctx.connector(),
         &mut vault,
         &config,
         &targets,
@@ -104,23 +104,23 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         "TARGET", "ACCOUNT", "REGION", "STATUS", "CERTS", "IMPORTED", "AMAZON", "PRIVATE", "IAM",
     ]);
     for l in &r.locations {
-        let status = Cell::new(l.status);
+        let status = cell(l.status);
         let status = match l.status {
             "failed" => status.fg(Color::Red),
             "skipped" => status.fg(Color::Yellow),
             _ => status,
         };
         let mut row = vec![
-            Cell::new(&l.target),
-            Cell::new(l.account.as_deref().unwrap_or("-")),
-            Cell::new(&l.region),
+            cell(&l.target),
+            cell(l.account.as_deref().unwrap_or("-")),
+            cell(&l.region),
             status,
-            Cell::new(l.certificates),
+            cell(l.certificates),
         ];
         row.extend(
             types
                 .iter()
-                .map(|k| Cell::new(l.by_type.get(*k).copied().unwrap_or(0))),
+                .map(|k| cell(l.by_type.get(*k).copied().unwrap_or(0))),
         );
         t.add_row(row);
     }
@@ -176,16 +176,16 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         for x in list {
             let expires = match x.not_after {
                 Some(na) => p.expiry_cell(format!("{} ({})", na.date(), relative(na)), na),
-                None => Cell::new("-"),
+                None => cell("-"),
             };
             t.add_row(vec![
-                Cell::new(&x.domain),
-                Cell::new(&x.target),
-                Cell::new(&x.region),
-                Cell::new(&x.kind),
-                Cell::new(&x.status),
+                cell(&x.domain),
+                cell(&x.target),
+                cell(&x.region),
+                cell(&x.kind),
+                cell(&x.status),
                 expires,
-                Cell::new(&x.arn),
+                cell(&x.arn),
             ]);
         }
         p.print_table(&t)?;

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
-use comfy_table::Cell;
 use serde_json::json;
 use vault::{ListFilter, parse_tag};
 
@@ -11,7 +10,7 @@ use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{ListArgs, RemoveArgs, ShowArgs},
-    output::{Columns, date, note, relative, write_stdout},
+    output::{Columns, cell, date, note, relative, write_stdout},
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
@@ -124,10 +123,10 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         ("sha-256", s.fingerprint_sha256.clone()),
         ("tags", tags),
     ] {
-        head.add_row(vec![Cell::new(k), Cell::new(val)]);
+        head.add_row(vec![cell(k), cell(val)]);
     }
     head.add_row(vec![
-        Cell::new("valid until"),
+        cell("valid until"),
         p.expiry_cell(
             format!("{} ({})", date(s.not_after), relative(s.not_after)),
             s.not_after,
@@ -146,13 +145,13 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
                 .join(" → ")
         };
         t.add_row(vec![
-            Cell::new(ver.version),
-            Cell::new(if ver.current { "current" } else { "" }),
-            Cell::new(&ver.serial),
+            cell(ver.version),
+            cell(if ver.current { "current" } else { "" }),
+            cell(&ver.serial),
             p.expiry_cell(date(ver.not_after), ver.not_after),
-            Cell::new(if ver.has_private_key { "yes" } else { "-" }),
-            Cell::new(chain),
-            Cell::new(&ver.fingerprint_sha256[..16]),
+            cell(if ver.has_private_key { "yes" } else { "-" }),
+            cell(chain),
+            cell(&ver.fingerprint_sha256[..16]),
         ]);
     }
     p.print_table(&t)?;
@@ -172,13 +171,13 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
                 None => a.summary.status.clone(),
             };
             t.add_row(vec![
-                Cell::new(&a.location.account),
-                Cell::new(&a.location.region),
-                Cell::new(&a.summary.kind),
-                Cell::new(status),
-                Cell::new(a.detail.in_use_by.len()),
-                Cell::new(a.detail.validation_method.as_deref().unwrap_or("-")),
-                Cell::new(&a.summary.arn),
+                cell(&a.location.account),
+                cell(&a.location.region),
+                cell(&a.summary.kind),
+                cell(status),
+                cell(a.detail.in_use_by.len()),
+                cell(a.detail.validation_method.as_deref().unwrap_or("-")),
+                cell(&a.summary.arn),
             ]);
         }
         p.print_table(&t)?;

@@ -1,13 +1,12 @@
 //! `certvault log` and `certvault log verify`.
 
 use anyhow::Result;
-use comfy_table::Cell;
 
 use super::Ctx;
 use crate::{
     Reported, Status,
     cli::{LogAction, LogArgs},
-    output::date,
+    output::{cell, date},
 };
 
 pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
@@ -22,12 +21,12 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
                 let mut t = p.table(&["#", "WHEN", "WHO", "ACTION", "ENTRY", "DETAIL"]);
                 for e in &events {
                     t.add_row(vec![
-                        Cell::new(e.seq),
-                        Cell::new(date(e.at)),
-                        Cell::new(&e.actor),
-                        Cell::new(&e.action),
-                        Cell::new(e.entry_name.as_deref().unwrap_or("")),
-                        Cell::new(&e.detail),
+                        cell(e.seq),
+                        cell(date(e.at)),
+                        cell(&e.actor),
+                        cell(&e.action),
+                        cell(e.entry_name.as_deref().unwrap_or("")),
+                        cell(&e.detail),
                     ]);
                 }
                 p.print_table(&t)?;

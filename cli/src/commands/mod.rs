@@ -95,6 +95,13 @@ impl Ctx {
         Ok(v)
     }
 
+    /// The AWS side, as the global options ask.
+    pub(crate) fn connector(&self) -> agent::SdkConnector {
+        agent::SdkConnector {
+            allow_insecure_endpoint: self.global.allow_insecure_endpoint,
+        }
+    }
+
     /// `--lock-timeout` as a standard duration.
     pub(crate) fn lock_timeout(&self) -> std::time::Duration {
         std::time::Duration::try_from(self.global.lock_timeout).unwrap_or_default()

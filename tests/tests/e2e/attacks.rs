@@ -446,3 +446,52 @@ fn regression_no_child_and_no_proc_environ_sees_the_passphrase() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
     }
 }
+
+/// Attack 5: subject, O= and SAN values reached the terminal raw (`ESC ]0;… BEL` retitles
+/// the window, `ESC [2J` clears it) through `list`, `show` and `log`.
+#[test]
+fn regression_certificate_text_cannot_drive_the_terminal() {
+    let env = Env::init();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p =
+        rcgen::CertificateParams::new(vec!["evil\u{1b}[2J.example.com".to_owned()]).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "title\u{1b}]0;pwned\u{7}");
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "clear\u{1b}[2J\u{9b}31m");
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(30);
+    let file = env.write(
+        "evil.pem",
+        format!(
+            "{}{}",
+            p.self_signed(&key).unwrap().pem(),
+            key.serialize_pem()
+        ),
+    );
+    let imported = env
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .arg("--name")
+        .arg("evil")
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    for args in [&["list"][..], &["show", "evil"], &["log"]] {
+        let out = env.cmd().args(args).output().unwrap();
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{9b}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(
+            text.contains("\\x1b"),
+            "{args:?} shows the escape, escaped: {text}"
+        );
+    }
+    // JSON carries the values exactly, escaped the JSON way.
+    let json = env.json(&["show", "evil"]);
+    assert!(json["subject"].as_str().unwrap().contains('\u{1b}'));
+}

@@ -317,7 +317,7 @@ fn we_read_what_openssl_writes() {
     }
 
     // Round trip: the key we give back is the key openssl made.
-    let pw = env.write("epw", "round trip");
+    let pw = env.write("epw", "round trip passphrase");
     for (name, cert) in [
         ("rsa-pkcs1.openssl.test", &rsa_c),
         ("ec-p521.openssl.test", &p521_c),

@@ -132,7 +132,7 @@ fn passwd_rewraps_and_the_old_passphrase_stops_working() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("wrong passphrase"));
-    let epw = env.write("epw", "export-pass");
+    let epw = env.write("epw", "export-passphrase");
     env.cmd()
         .env("CERTVAULT_PASSPHRASE", "the new passphrase")
         .args([
@@ -551,7 +551,7 @@ fn export_formats_and_their_rules() {
         ])
         .assert()
         .code(2);
-    let short = env.write("short", "abc");
+    let short = env.write("short", "elevenchars");
     env.cmd()
         .args([
             "export",
@@ -566,7 +566,7 @@ fn export_formats_and_their_rules() {
         .arg(env.path("x.p12"))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("at least 4 characters"));
+        .stderr(predicate::str::contains("at least 12 characters"));
     assert!(!env.path("x.p12").exists());
 
     // Key exports are audited, with whether they were encrypted.
