@@ -1,6 +1,8 @@
 //! Shared helpers for certvault's end-to-end tests, fixture generator and benchmarks:
-//! certificate generation with rcgen.
+//! certificate generation with rcgen, and DER editing for malicious inputs.
 #![warn(missing_docs)]
+
+pub mod der_edit;
 
 use anyhow::Result;
 use rcgen::{

@@ -45,9 +45,38 @@ impl KdfParams {
         t: 3,
         p: 1,
     };
+    /// The strongest parameters a vault may be opened with, for the same reason: raised, they
+    /// would make unlocking allocate gigabytes and run for minutes before failing. 4 GiB,
+    /// 64 passes, 64 lanes; certvault writes [`KdfParams::DEFAULT`].
+    pub(crate) const MAXIMUM: KdfParams = KdfParams {
+        m_kib: 4 * 1024 * 1024,
+        t: 64,
+        p: 64,
+    };
 
-    pub(crate) fn is_at_least_minimum(&self) -> bool {
-        self.m_kib >= Self::MINIMUM.m_kib && self.t >= Self::MINIMUM.t && self.p >= Self::MINIMUM.p
+    /// Whether the parameters lie within [`KdfParams::MINIMUM`] and [`KdfParams::MAXIMUM`]
+    /// (and Argon2 takes them); if not, which one does not, for a "damaged header" message.
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        let (min, max) = (Self::MINIMUM, Self::MAXIMUM);
+        for (name, value, low, high, unit) in [
+            ("memory m", self.m_kib, min.m_kib, max.m_kib, " KiB"),
+            ("passes t", self.t, min.t, max.t, ""),
+            ("lanes p", self.p, min.p, max.p, ""),
+        ] {
+            if value < low {
+                return Err(format!(
+                    "Argon2 {name} = {value}{unit} is below the minimum of {low}{unit}"
+                ));
+            }
+            if value > high {
+                return Err(format!(
+                    "Argon2 {name} = {value}{unit} is above the maximum of {high}{unit}"
+                ));
+            }
+        }
+        argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map(drop)
+            .map_err(|e| format!("Argon2 refuses its parameters: {e}"))
     }
 
     /// A stable text form, also bound into the DEK wrapping's AAD.
@@ -55,25 +84,35 @@ impl KdfParams {
         format!("argon2id$v=19$m={},t={},p={}", self.m_kib, self.t, self.p)
     }
 
-    pub(crate) fn decode(s: &str) -> Option<KdfParams> {
-        let rest = s.strip_prefix("argon2id$v=19$")?;
-        let mut m = None;
-        let mut t = None;
-        let mut p = None;
+    /// Reads [`KdfParams::encode`]'s form; an error names what is wrong with it.
+    pub(crate) fn decode(s: &str) -> std::result::Result<KdfParams, String> {
+        let rest = s
+            .strip_prefix("argon2id$v=19$")
+            .ok_or("the key derivation is not Argon2id version 19")?;
+        let mut values = [None; 3];
         for part in rest.split(',') {
-            let (k, v) = part.split_once('=')?;
-            let v: u32 = v.parse().ok()?;
-            match k {
-                "m" => m = Some(v),
-                "t" => t = Some(v),
-                "p" => p = Some(v),
-                _ => return None,
+            let (k, v) = part
+                .split_once('=')
+                .ok_or("the Argon2 parameters are not name=value pairs")?;
+            let slot = match k {
+                "m" => 0,
+                "t" => 1,
+                "p" => 2,
+                _ => return Err("the Argon2 parameters include an unknown one".into()),
+            };
+            let v: u32 = v
+                .parse()
+                .map_err(|_| format!("Argon2 parameter {k} is not a number below 2^32"))?;
+            if values[slot].replace(v).is_some() {
+                return Err(format!("Argon2 parameter {k} is given twice"));
             }
         }
-        Some(KdfParams {
-            m_kib: m?,
-            t: t?,
-            p: p?,
+        let [m, t, p] = values;
+        let missing = |k: &str| format!("Argon2 parameter {k} is missing");
+        Ok(KdfParams {
+            m_kib: m.ok_or_else(|| missing("m"))?,
+            t: t.ok_or_else(|| missing("t"))?,
+            p: p.ok_or_else(|| missing("p"))?,
         })
     }
 
@@ -154,6 +193,25 @@ impl Key {
     /// Wraps another key (the DEK under the KEK).
     pub(crate) fn wrap(&self, aad: &[u8], key: &Key) -> Result<Vec<u8>> {
         self.seal(aad, key.0.as_ref())
+    }
+
+    /// Whether `wrapped` has the shape [`Key::wrap`] gives it (its format byte, a nonce, 32
+    /// bytes of key and a tag), which no passphrase can change; if not, what is wrong.
+    pub(crate) fn check_wrapped_shape(wrapped: &[u8]) -> std::result::Result<(), String> {
+        const LEN: usize = 1 + NONCE_LEN + 32 + TAG_LEN;
+        if wrapped.len() != LEN {
+            return Err(format!(
+                "the wrapped data key has {} bytes, not {LEN}",
+                wrapped.len()
+            ));
+        }
+        if wrapped[0] != SEAL_V1 {
+            return Err(format!(
+                "the wrapped data key has format {}, not {SEAL_V1}",
+                wrapped[0]
+            ));
+        }
+        Ok(())
     }
 
     /// Unwraps a key wrapped with [`Key::wrap`].
@@ -253,20 +311,32 @@ mod tests {
     }
 
     #[test]
-    fn kdf_params_round_trip_and_minimum() {
+    fn kdf_params_round_trip_and_bounds() {
         let p = KdfParams::DEFAULT;
-        assert_eq!(KdfParams::decode(&p.encode()), Some(p));
-        assert!(p.is_at_least_minimum());
+        assert_eq!(KdfParams::decode(&p.encode()), Ok(p));
+        assert_eq!(p.check(), Ok(()));
+        assert_eq!(KdfParams::MINIMUM.check(), Ok(()));
+        assert_eq!(KdfParams::MAXIMUM.check(), Ok(()));
+        let with = |m_kib, t, p| KdfParams { m_kib, t, p }.check().unwrap_err();
+        assert!(with(1024, 3, 1).contains("memory m = 1024 KiB is below the minimum"));
         assert!(
-            !KdfParams {
-                m_kib: 1024,
-                t: 1,
-                p: 1
-            }
-            .is_at_least_minimum()
+            with(8 * 1024 * 1024, 3, 4).contains("memory m = 8388608 KiB is above the maximum")
         );
-        assert_eq!(KdfParams::decode("argon2id$v=19$m=1,t=2"), None);
-        assert_eq!(KdfParams::decode("scrypt"), None);
+        assert!(with(65536, 65, 4).contains("passes t = 65 is above"));
+        assert!(with(65536, 3, 0).contains("lanes p = 0 is below"));
+        assert!(with(65536, 3, 1 << 24).contains("lanes p = 16777216 is above"));
+        for (header, says) in [
+            ("argon2id$v=19$m=1,t=2", "p is missing"),
+            ("scrypt", "not Argon2id"),
+            ("argon2id$v=19$m=1,t=2,p=3,t=2", "t is given twice"),
+            ("argon2id$v=19$m=99999999999,t=2,p=3", "m is not a number"),
+            ("argon2id$v=19$m=1,t=2,p=3,x=1", "unknown"),
+            ("argon2id$v=19$m=1;t=2", "not a number"),
+            ("argon2id$v=19$m", "name=value"),
+        ] {
+            let err = KdfParams::decode(header).unwrap_err();
+            assert!(err.contains(says), "{header}: {err}");
+        }
     }
 
     #[test]

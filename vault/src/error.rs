@@ -272,6 +272,121 @@ pub enum InputProblem {
     /// A PKCS#12 with no certificate in it.
     #[error("the PKCS#12 bundle holds no certificate")]
     EmptyPkcs12,
+    /// An encrypted key or PKCS#12 bundle asks for more key-derivation work or memory than
+    /// is accepted; refused before any key is derived.
+    #[error("{part} asks for {cost} ({} is accepted)", cost.accepted(*limit))]
+    KdfTooCostly {
+        /// The part of the file: "the private key's encryption", "the PKCS#12 bundle's MAC".
+        part: &'static str,
+        /// The parameter and the value the file asks for.
+        cost: KdfCost,
+        /// The most accepted for that parameter (iterations, N, or bytes).
+        limit: u64,
+    },
+    /// A key derivation whose cost cannot be bounded because it is not known.
+    #[error("{part} uses the key derivation {oid}, which is not supported")]
+    UnknownKdf {
+        /// The part of the file, as in [`InputProblem::KdfTooCostly`].
+        part: &'static str,
+        /// Its OID.
+        oid: String,
+    },
+}
+
+/// A key-derivation parameter an encrypted input sets, with the value it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KdfCost {
+    /// PBKDF2 iterations (`None`: more than 2^64).
+    Pbkdf2Iterations(Option<u64>),
+    /// Iterations of the PKCS#12 key derivation, for a MAC or a legacy PBE (`None`: more
+    /// than 2^64).
+    Pkcs12Iterations(Option<u64>),
+    /// scrypt's cost parameter N.
+    ScryptN(u64),
+    /// scrypt's memory work, 128 · r · N · p bytes.
+    ScryptWork {
+        /// N.
+        n: u64,
+        /// r.
+        r: u16,
+        /// p.
+        p: u16,
+    },
+    /// The PBKDF2 and PKCS#12 KDF derivations of a PKCS#12 bundle together.
+    TotalIterations {
+        /// How many derivations.
+        derivations: u32,
+        /// Their iterations in all.
+        iterations: u64,
+    },
+    /// The scrypt derivations of a PKCS#12 bundle together.
+    TotalScryptWork {
+        /// How many derivations.
+        derivations: u32,
+        /// Their memory work in all, in bytes.
+        bytes: u64,
+    },
+}
+
+impl KdfCost {
+    /// What is accepted, in words, given the limit.
+    fn accepted(&self, limit: u64) -> String {
+        match self {
+            KdfCost::Pbkdf2Iterations(_)
+            | KdfCost::Pkcs12Iterations(_)
+            | KdfCost::TotalIterations { .. } => format!("at most {limit}"),
+            KdfCost::ScryptN(n) if *n > limit => format!("at most {}", power_of_two(limit)),
+            KdfCost::ScryptN(_) => format!("a power of two from 2 to {}", power_of_two(limit)),
+            KdfCost::ScryptWork { .. } | KdfCost::TotalScryptWork { .. } => {
+                format!("at most {} MiB", limit >> 20)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for KdfCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count =
+            |n: &Option<u64>| n.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string());
+        match self {
+            KdfCost::Pbkdf2Iterations(n) => write!(f, "PBKDF2 with iterations = {}", count(n)),
+            KdfCost::Pkcs12Iterations(n) => {
+                write!(f, "PKCS#12 key derivation with iterations = {}", count(n))
+            }
+            KdfCost::ScryptN(n) => write!(f, "scrypt with N = {}", power_of_two(*n)),
+            KdfCost::ScryptWork { n, r, p } => {
+                let bytes = 128 * u128::from(*r) * u128::from(*n) * u128::from(*p);
+                write!(
+                    f,
+                    "scrypt with 128·r·N·p = {} MiB (N = {}, r = {r}, p = {p})",
+                    bytes.div_ceil(1 << 20),
+                    power_of_two(*n)
+                )
+            }
+            KdfCost::TotalIterations {
+                derivations,
+                iterations,
+            } => write!(
+                f,
+                "{derivations} key derivations with {iterations} iterations in all"
+            ),
+            KdfCost::TotalScryptWork { derivations, bytes } => write!(
+                f,
+                "{derivations} scrypt derivations with {} MiB of memory work in all",
+                bytes.div_ceil(1 << 20)
+            ),
+        }
+    }
+}
+
+/// `2^k` for a power of two, the number otherwise.
+fn power_of_two(n: u64) -> String {
+    if n.is_power_of_two() {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        n.to_string()
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -465,6 +465,10 @@ impl Contents {
         passwords: InputPasswords<'_>,
     ) -> Result<Option<Contents>> {
         use p12_keystore::error::Error as P12;
+        // The bundle sets the cost of its key derivations: bound them before p12-keystore
+        // runs any, with the password it will be given.
+        let password = passwords.pkcs12.map_or("", |pw| pw.expose_secret());
+        crate::pbe::check_pkcs12(bytes, password).map_err(|p| Error::input(label, p))?;
         let attempt = |pw: &str| p12_keystore::Pkcs12Archive::from_pkcs12(bytes, pw);
         let what = "the PKCS#12 bundle";
         let archive = match passwords.pkcs12 {
@@ -548,14 +552,16 @@ impl KeyBlob {
         let pkcs8 = match self {
             KeyBlob::Pkcs8(der) => der,
             KeyBlob::EncryptedPkcs8(der) => {
+                let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
+                    .map_err(|e| bad(format!("not an encrypted PKCS#8 key: {e}")))?;
+                // Before anything else: the file sets the cost of deriving its key.
+                crate::pbe::check_encrypted_pkcs8(&info.encryption_algorithm)?;
                 let Some(pw) = password else {
                     return Err(InputProblem::NeedsPassword {
                         what: "the private key",
                         flag: "--key-password-file",
                     });
                 };
-                let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
-                    .map_err(|e| bad(format!("not an encrypted PKCS#8 key: {e}")))?;
                 let doc = info.decrypt(pw.expose_secret().as_bytes()).map_err(|_| {
                     InputProblem::WrongPassword {
                         what: "the private key",

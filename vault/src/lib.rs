@@ -29,6 +29,7 @@ mod integrity;
 mod keycheck;
 mod lock;
 mod model;
+mod pbe;
 mod schema;
 mod secret;
 mod store;
@@ -42,12 +43,13 @@ pub use crate::{
     chain::{ServedIdentity, chain_fingerprint, served_identity},
     deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
     entries::{ExportOptions, ImportOptions, ImportOutcome, ListFilter, parse_tag, validate_name},
-    error::{Error, InputProblem, Result},
+    error::{Error, InputProblem, KdfCost, Result},
     export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
     import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
     integrity::BadRow,
     lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
+    pbe::{MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N},
     schema::SCHEMA_VERSION,
     secret::{Passphrase, SecretBytes},
     store::{Vault, VerifyReport},

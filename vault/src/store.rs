@@ -22,6 +22,10 @@ const FORMAT: &str = "certvault-vault";
 /// Header key that changes whenever the data key is rotated.
 const DEK_GENERATION: &str = "dek_generation";
 const MIN_PASSPHRASE_CHARS: usize = 8;
+/// The salt lengths a key header may have: Argon2's minimum, and far more than the 16 bytes
+/// certvault writes.
+const MIN_SALT_BYTES: usize = 8;
+const MAX_SALT_BYTES: usize = 64;
 
 /// What `certvault verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -325,21 +329,30 @@ impl Vault {
     }
 
     /// Unlocks the vault with its passphrase. A wrong passphrase changes nothing.
+    ///
+    /// The key header is checked before the passphrase is tried: a header no passphrase
+    /// could open, or one asking Argon2 for less than 64 MiB and 3 passes or for more than
+    /// 4 GiB, 64 passes or 64 lanes, is reported as damaged.
     pub fn unlock(&mut self, passphrase: &Passphrase) -> Result<()> {
         let damaged = |what: &str| Error::NotAVault {
             path: self.path.clone(),
             reason: format!("its key header is damaged ({what})"),
         };
         let kdf_s = meta(&self.conn, "kdf")?.ok_or_else(|| damaged("no kdf"))?;
-        let kdf = KdfParams::decode(&kdf_s).ok_or_else(|| damaged("unknown kdf parameters"))?;
-        if !kdf.is_at_least_minimum() {
-            return Err(damaged("kdf parameters below the minimum"));
-        }
+        let kdf = KdfParams::decode(&kdf_s).map_err(|e| damaged(&e))?;
+        kdf.check().map_err(|e| damaged(&e))?;
         let salt_hex = meta(&self.conn, "kdf_salt")?.ok_or_else(|| damaged("no salt"))?;
         let salt = hex::decode(&salt_hex).map_err(|_| damaged("bad salt"))?;
+        if !(MIN_SALT_BYTES..=MAX_SALT_BYTES).contains(&salt.len()) {
+            return Err(damaged(&format!(
+                "the salt has {} bytes; {MIN_SALT_BYTES} to {MAX_SALT_BYTES} are accepted",
+                salt.len()
+            )));
+        }
         let wrapped = meta(&self.conn, "dek_wrapped")?
             .and_then(|w| hex::decode(w).ok())
             .ok_or_else(|| damaged("no wrapped data key"))?;
+        Key::check_wrapped_shape(&wrapped).map_err(|e| damaged(&e))?;
         let kek = kdf.derive_kek(passphrase, &salt)?;
         let dek = kek
             .unwrap(&dek_aad(&self.vault_id, &kdf_s, &salt_hex), &wrapped)

@@ -284,6 +284,93 @@ fn lowered_kdf_parameters_are_refused() {
     assert!(err.to_string().contains("below the minimum"), "{err}");
 }
 
+/// Unlocks `path` on another thread and waits at most a second: a header asking Argon2 for
+/// gigabytes would still be deriving long after.
+fn unlock_within_a_second(path: &Path) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(Vault::open(&path).and_then(|mut v| v.unlock(&pass())));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(1))
+        .expect("still unlocking after a second: the header was not checked before Argon2")
+}
+
+/// Input bombs: a header edited to ask Argon2 for 8 GiB took a minute and then said "wrong
+/// passphrase". It is damaged, and said so at once.
+#[test]
+fn header_asking_argon2_for_8_gib_is_reported_damaged_within_a_second() {
+    let (_d, path, v) = new_vault();
+    drop(v);
+    raw(&path)
+        .execute(
+            "UPDATE meta SET value = 'argon2id$v=19$m=8388608,t=3,p=4' WHERE key = 'kdf'",
+            [],
+        )
+        .unwrap();
+    let err = unlock_within_a_second(&path).unwrap_err();
+    assert!(matches!(err, Error::NotAVault { .. }), "{err:?}");
+    assert!(
+        err.to_string().ends_with(
+            "is not a usable certvault vault: its key header is damaged (Argon2 memory m = 8388608 KiB is above the maximum of 4194304 KiB)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn damaged_key_headers_are_reported_as_damaged_not_as_a_wrong_passphrase() {
+    for (key, value, says) in [
+        (
+            "kdf",
+            "argon2id$v=19$m=65536,t=1000,p=4",
+            "passes t = 1000 is above the maximum of 64",
+        ),
+        (
+            "kdf",
+            "argon2id$v=19$m=65536,t=3,p=0",
+            "lanes p = 0 is below the minimum of 1",
+        ),
+        (
+            "kdf",
+            "argon2id$v=19$m=65536,t=3,p=100000",
+            "lanes p = 100000 is above the maximum of 64",
+        ),
+        (
+            "kdf",
+            "argon2id$v=19$m=4294967295,t=3,p=4",
+            "memory m = 4294967295 KiB is above",
+        ),
+        (
+            "kdf",
+            "argon2id$v=19$m=65536,t=3,p=4,m=8388608",
+            "m is given twice",
+        ),
+        (
+            "kdf",
+            "argon2id$v=19$m=9999999999,t=3,p=4",
+            "m is not a number",
+        ),
+        ("kdf_salt", "00112233", "the salt has 4 bytes"),
+        (
+            "dek_wrapped",
+            "01",
+            "the wrapped data key has 1 bytes, not 61",
+        ),
+    ] {
+        let (_d, path, v) = new_vault();
+        drop(v);
+        raw(&path)
+            .execute("UPDATE meta SET value = ?1 WHERE key = ?2", [value, key])
+            .unwrap();
+        let err = unlock_within_a_second(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("its key header is damaged") && err.contains(says),
+            "{key} = {value}: {err}"
+        );
+    }
+}
+
 #[test]
 fn duplicates_are_recognised_and_renewals_become_versions() {
     let (_d, _p, mut v) = new_vault();
