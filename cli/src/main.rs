@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Every freed allocation is wiped: a key copied by code we do not control (the AWS SDK
+/// builds a request body around it) does not outlive its use in freed memory.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 /// Exit codes, as documented in the README.
 pub(crate) mod exit {
     /// Something failed.

@@ -1,6 +1,12 @@
 //! End-to-end tests of the `certvault` binary: one test binary, modules by topic.
 
 mod attacks;
+/// The allocator of the `certvault` binary (every freed allocation wiped), so what the
+/// memory test finds is what the binary leaves.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 mod common;
 mod emulator;
 mod proxy;
@@ -10,5 +16,6 @@ mod deploy;
 mod discover;
 mod faults;
 mod interop;
+mod memory;
 mod sync_trust;
 mod vault_cli;
