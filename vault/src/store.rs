@@ -73,6 +73,10 @@ pub struct Vault {
     writer: Option<crate::lock::WriterLock>,
     /// The data key's generation when this process unlocked (see `rotate_data_key`).
     dek_generation: Option<String>,
+    /// The schema version this process upgraded the file from, to audit at unlock.
+    migrated_from: Option<u32>,
+    /// A removal's write-ahead log could not be emptied yet.
+    wal_dirty: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -209,6 +213,8 @@ impl Vault {
             actor: default_actor(),
             writer: None,
             dek_generation: None,
+            migrated_from: None,
+            wal_dirty: false,
         };
         let tx = vault
             .conn
@@ -306,6 +312,7 @@ impl Vault {
                 supported: SCHEMA_VERSION,
             });
         }
+        let migrated_from = (version < SCHEMA_VERSION).then_some(version);
         if version < SCHEMA_VERSION {
             migrate(&mut conn, version)?;
         }
@@ -325,6 +332,8 @@ impl Vault {
             actor: default_actor(),
             writer: None,
             dek_generation: None,
+            migrated_from,
+            wal_dirty: false,
         })
     }
 
@@ -359,6 +368,14 @@ impl Vault {
             .ok_or(Error::WrongPassphrase)?;
         self.keys = Some(Keys::from_dek(dek));
         self.dek_generation = meta(&self.conn, DEK_GENERATION)?;
+        if let Some(from) = self.migrated_from.take() {
+            // Opening upgraded the schema (no key to audit with then): said now.
+            self.record_event(
+                "schema-upgrade",
+                None,
+                &format!("vault schema upgraded from version {from} to {SCHEMA_VERSION}"),
+            )?;
+        }
         self.upgrade_integrity()?;
         Ok(())
     }
@@ -550,13 +567,14 @@ impl Vault {
         tx.commit()
             .map_err(Error::sqlite("changing the passphrase"))?;
         // The data key wrapped under the old passphrase survives nowhere.
-        self.scrub()
+        self.scrub().map(drop)
     }
 
     /// Folds the write-ahead log into the file and empties it, so what a change deleted or
     /// replaced survives nowhere (with `secure_delete`, deleted content is zeroed in the
-    /// file). Waits a little for readers; reports a reader that holds on.
-    pub(crate) fn scrub(&self) -> Result<()> {
+    /// file). Waits up to 5 s for readers (the agent between two reads); `false` when one
+    /// still holds on (the log is emptied by a later checkpoint; `wal_emptied` says so).
+    pub(crate) fn scrub(&mut self) -> Result<bool> {
         for _ in 0..50 {
             let (busy, _, _): (i64, i64, i64) = self
                 .conn
@@ -565,15 +583,19 @@ impl Vault {
                 })
                 .map_err(Error::sqlite("emptying the write-ahead log"))?;
             if busy == 0 {
-                return Ok(());
+                self.wal_dirty = false;
+                return Ok(true);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        Err(Error::Busy {
-            path: self.path.clone(),
-            holder: "another certvault process reading the vault".into(),
-            waited: std::time::Duration::from_secs(5),
-        })
+        self.wal_dirty = true;
+        Ok(false)
+    }
+
+    /// Whether the write-ahead log was emptied after the last removal (another process
+    /// reading the vault can hold it for a while).
+    pub fn wal_emptied(&self) -> bool {
+        !self.wal_dirty
     }
 
     /// Rotates the data key: a new random one, every private key sealed again under it,

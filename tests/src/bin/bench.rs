@@ -189,6 +189,8 @@ struct Report {
     matched: usize,
     expected_matches: usize,
     unlock: Vec<Duration>,
+    /// `certvault verify` over the big vault (every row's MAC and the audit chain).
+    verify: Timing,
     vault_bytes: u64,
     load_before: Option<String>,
     load_after: Option<String>,
@@ -259,6 +261,7 @@ impl<'a> Bench<'a> {
         let list = self.time_list()?;
         let (list_json, matched) = self.time_list_json()?;
         let unlock = self.time_unlock()?;
+        let verify = self.time_verify()?;
         let vault_bytes = vault_size(&self.big_vault)?;
         Ok(Report {
             quick: self.quick,
@@ -274,6 +277,7 @@ impl<'a> Bench<'a> {
             matched,
             expected_matches: self.expected_matches(),
             unlock,
+            verify,
             vault_bytes,
             load_before,
             load_after: load_average(),
@@ -384,6 +388,14 @@ impl<'a> Bench<'a> {
             ));
         }
         Ok((timing, entries.len()))
+    }
+
+    /// Times `certvault verify` on the big vault once (unlock included).
+    fn time_verify(&self) -> Result<Timing> {
+        progress("timing verify over the big vault, 1 run");
+        let mut cmd = self.certvault(&self.big_vault);
+        cmd.arg("verify").stdout(Stdio::null());
+        run_timed(&mut cmd, "certvault verify", &[0]).map(|(t, _)| t)
     }
 
     /// Times `Vault::unlock` alone (Argon2id with the vault's parameters).
@@ -723,6 +735,10 @@ fn table_rows(r: &Report) -> Vec<Row> {
         Row::info(
             format!("`Vault::unlock` (library), median of {}", r.unlock.len()),
             format!("{} (min {})", duration(unlock), duration(min(&r.unlock))),
+        ),
+        Row::info(
+            format!("`verify` over {big} entries (every row's MAC, the audit chain; unlock included)"),
+            with_cpu(r.verify),
         ),
         Row::info(
             format!("vault file size, {big} entries"),

@@ -198,6 +198,12 @@ fn an_older_vault_is_sealed_at_its_first_unlock() {
         "{:?}",
         audit_actions(&env)
     );
+    assert!(
+        audit_actions(&env)
+            .iter()
+            .any(|a| a.starts_with("schema-upgrade: vault schema upgraded from version 4")),
+        "migrations are events"
+    );
 }
 
 /// Attack 3: after `remove`, the sealed key stayed in a free page; carved out and put back,
