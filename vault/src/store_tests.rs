@@ -630,3 +630,24 @@ fn a_version_moved_to_another_entry_does_not_open_its_key() {
         Err(Error::Tampered { .. })
     ));
 }
+
+/// After `passwd --rotate-data-key` in one process, another that unlocked earlier (the
+/// agent) holds a data key that opens nothing: it is told so, and acts on nothing.
+#[test]
+fn a_process_holding_the_old_data_key_learns_of_a_rotation() {
+    let (_d, path, mut v) = new_vault();
+    import(&mut v, &cert_pem("a.example", 90));
+    let mut agent = Vault::open(&path).unwrap();
+    agent.unlock(&pass()).unwrap();
+    agent.ensure_data_key_current().unwrap();
+    v.rotate_data_key(&Passphrase::new("a new passphrase entirely".into()))
+        .unwrap();
+    assert!(matches!(
+        agent.ensure_data_key_current(),
+        Err(Error::DataKeyRotated { .. })
+    ));
+    // The rotating process itself carries on with the new key.
+    v.ensure_data_key_current().unwrap();
+    export_key(&mut v, "a.example").unwrap();
+    assert!(v.verify().unwrap().intact());
+}
