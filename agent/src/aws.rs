@@ -373,21 +373,26 @@ impl Connector for SdkConnector {
         let conf = aws_sdk_acm::config::Builder::from(session)
             .region(Region::new(region.to_owned()))
             .build();
-        // Where the client will send requests: ACM's own endpoint setting, else the
-        // general one (as the SDK resolves it), else AWS's (HTTPS).
-        let endpoint = session
-            .service_config()
-            .and_then(|c| {
-                c.load_config(
-                    aws_types::service_config::ServiceConfigKey::builder()
-                        .service_id("ACM")
-                        .env("AWS_ENDPOINT_URL")
-                        .profile("endpoint_url")
-                        .build()
-                        .expect("all fields set"),
-                )
-            })
-            .or_else(|| session.endpoint_url().map(str::to_owned));
+        // Where the client will send requests, resolved as the SDK resolves it: one set in
+        // code; else ACM's own setting (AWS_ENDPOINT_URL_ACM, a profile's services section);
+        // else the general one; else AWS's (HTTPS).
+        let endpoint = if session.get_origin("endpoint_url").is_client_config() {
+            session.endpoint_url().map(str::to_owned)
+        } else {
+            session
+                .service_config()
+                .and_then(|c| {
+                    c.load_config(
+                        aws_types::service_config::ServiceConfigKey::builder()
+                            .service_id("ACM")
+                            .env("AWS_ENDPOINT_URL")
+                            .profile("endpoint_url")
+                            .build()
+                            .expect("all fields set"),
+                    )
+                })
+                .or_else(|| session.endpoint_url().map(str::to_owned))
+        };
         SdkAcm {
             client: aws_sdk_acm::Client::from_conf(conf),
             region: region.to_owned(),

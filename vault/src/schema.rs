@@ -223,8 +223,20 @@ pub(crate) fn migrate(conn: &mut Connection, from: u32) -> Result<()> {
         tx.pragma_update(None, "user_version", (n + 1) as u32)
             .map_err(Error::sqlite("migrating the schema"))?;
     }
+    // Whoever opened the file may not hold the key to audit with: the first unlock does,
+    // from this note (the earliest version is kept if several upgrades wait).
+    if from > 0 {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![PENDING_UPGRADE, from.to_string()],
+        )
+        .map_err(Error::sqlite("migrating the schema"))?;
+    }
     tx.commit().map_err(Error::sqlite("migrating the schema"))
 }
+
+/// Header key noting a schema upgrade not yet in the audit log.
+pub(crate) const PENDING_UPGRADE: &str = "schema_upgraded_from";
 
 pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

@@ -73,8 +73,6 @@ pub struct Vault {
     writer: Option<crate::lock::WriterLock>,
     /// The data key's generation when this process unlocked (see `rotate_data_key`).
     dek_generation: Option<String>,
-    /// The schema version this process upgraded the file from, to audit at unlock.
-    migrated_from: Option<u32>,
     /// A removal's write-ahead log could not be emptied yet.
     wal_dirty: bool,
 }
@@ -213,7 +211,6 @@ impl Vault {
             actor: default_actor(),
             writer: None,
             dek_generation: None,
-            migrated_from: None,
             wal_dirty: false,
         };
         let tx = vault
@@ -312,7 +309,6 @@ impl Vault {
                 supported: SCHEMA_VERSION,
             });
         }
-        let migrated_from = (version < SCHEMA_VERSION).then_some(version);
         if version < SCHEMA_VERSION {
             migrate(&mut conn, version)?;
         }
@@ -332,7 +328,6 @@ impl Vault {
             actor: default_actor(),
             writer: None,
             dek_generation: None,
-            migrated_from,
             wal_dirty: false,
         })
     }
@@ -368,13 +363,19 @@ impl Vault {
             .ok_or(Error::WrongPassphrase)?;
         self.keys = Some(Keys::from_dek(dek));
         self.dek_generation = meta(&self.conn, DEK_GENERATION)?;
-        if let Some(from) = self.migrated_from.take() {
-            // Opening upgraded the schema (no key to audit with then): said now.
+        if let Some(from) = meta(&self.conn, crate::schema::PENDING_UPGRADE)? {
+            // A process without the key upgraded the schema (opening it): said now.
             self.record_event(
                 "schema-upgrade",
                 None,
                 &format!("vault schema upgraded from version {from} to {SCHEMA_VERSION}"),
             )?;
+            self.conn
+                .execute(
+                    "DELETE FROM meta WHERE key = ?1",
+                    [crate::schema::PENDING_UPGRADE],
+                )
+                .map_err(Error::sqlite("recording a schema upgrade"))?;
         }
         self.upgrade_integrity()?;
         Ok(())

@@ -209,7 +209,9 @@ pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
     v.unlock(&pass)?;
     let (id, name) = v.remove(&id)?;
     if !v.wal_emptied() {
-        note("note: another process is reading the vault, so its write-ahead log still holds the removed rows; they are gone from it at the next checkpoint, when that process lets go");
+        note(
+            "note: another process is reading the vault, so its write-ahead log still holds the removed rows; they are gone from it at the next checkpoint, when that process lets go",
+        );
     }
     if ctx.printer.json {
         ctx.printer

@@ -737,7 +737,9 @@ fn table_rows(r: &Report) -> Vec<Row> {
             format!("{} (min {})", duration(unlock), duration(min(&r.unlock))),
         ),
         Row::info(
-            format!("`verify` over {big} entries (every row's MAC, the audit chain; unlock included)"),
+            format!(
+                "`verify` over {big} entries (every row's MAC, the audit chain; unlock included)"
+            ),
             with_cpu(r.verify),
         ),
         Row::info(
