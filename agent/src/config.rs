@@ -142,6 +142,8 @@ pub struct Config {
     pub concurrency: Concurrency,
     /// Reconcile settings.
     pub sync: SyncSettings,
+    /// Regions newer than this build's list (`regions = [...]` accepts them then).
+    pub extra_regions: Vec<String>,
 }
 
 impl Config {
@@ -178,10 +180,18 @@ impl Config {
                     return Err(format!("target '{}': '{r}' is not a region code", t.name));
                 }
             }
+            if let Err(e) = expand_regions(&t.regions, &self.extra_regions) {
+                return Err(format!("target '{}': {e}", t.name));
+            }
             if let Some(arn) = &t.role_arn
                 && (!arn.starts_with("arn:aws") || !arn.contains(":role/"))
             {
                 return Err(format!("target '{}': '{arn}' is not a role ARN", t.name));
+            }
+        }
+        for r in &self.extra_regions {
+            if !regions::is_well_formed(r) {
+                return Err(format!("extra_regions: '{r}' is not a region code"));
             }
         }
         let q = &self.quotas;
@@ -241,7 +251,7 @@ impl Config {
             }
         }
         for t in &mut chosen {
-            t.regions = expand_regions(&t.regions)?;
+            t.regions = expand_regions(&t.regions, &self.extra_regions)?;
         }
         Ok(chosen)
     }
@@ -254,8 +264,14 @@ fn default_target() -> Target {
     }
 }
 
-/// Expands `all`, checks codes, removes duplicates (keeping order).
-pub fn expand_regions(list: &[String]) -> Result<Vec<String>> {
+/// Expands `all`, checks each code against the regions ACM is offered in (and
+/// `extra_regions`), removes duplicates (keeping order). An unknown code is refused with
+/// the closest known one: a typo must not become a deployment retried on every pass.
+pub fn expand_regions(list: &[String], extra: &[String]) -> Result<Vec<String>> {
+    let known: Vec<String> = regions::all_regions()
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
     let mut out: Vec<String> = Vec::new();
     for r in list {
         let r = r.trim();
@@ -265,12 +281,21 @@ pub fn expand_regions(list: &[String]) -> Result<Vec<String>> {
                     out.push(code);
                 }
             }
-        } else if regions::is_well_formed(r) {
+        } else if known.iter().any(|k| k == r) {
             if !out.iter().any(|x| x == r) {
                 out.push(r.to_owned());
             }
         } else {
-            return Err(Error::BadRegion(r.to_owned()));
+            let suggestion = known
+                .iter()
+                .map(|k| (strsim::levenshtein(k, r), k))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, k)| k.clone());
+            return Err(Error::UnknownRegion {
+                region: r.to_owned(),
+                suggestion,
+            });
         }
     }
     Ok(out)
@@ -330,8 +355,18 @@ mod tests {
         assert_eq!(t[0].name, "default");
         assert_eq!(t[0].regions, ["us-east-1"]);
         assert!(matches!(
-            expand_regions(&["moon-1".into()]),
-            Err(Error::BadRegion(_))
+            expand_regions(&["moon-1".into()], &[]),
+            Err(Error::UnknownRegion { suggestion: None, .. })
         ));
+        match expand_regions(&["us-est-1".into()], &[]) {
+            Err(Error::UnknownRegion { suggestion, .. }) => {
+                assert_eq!(suggestion.as_deref(), Some("us-east-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            expand_regions(&["xx-new-1".into()], &["xx-new-1".into()]).unwrap(),
+            ["xx-new-1"]
+        );
     }
 }

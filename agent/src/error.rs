@@ -152,9 +152,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A region code is not one.
-    #[error("'{0}' is not a region code (like us-east-1)")]
-    BadRegion(String),
+    /// A region code that is not one of the regions ACM is offered in.
+    #[error(
+        "unknown region '{region}'{}; a region newer than this certvault can be added with `extra_regions = [\"...\"]` in the configuration",
+        suggestion.as_deref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default()
+    )]
+    UnknownRegion {
+        /// What was given.
+        region: String,
+        /// The closest known region, if one is close.
+        suggestion: Option<String>,
+    },
     /// No region to work on.
     #[error(
         "no regions to scan: pass --regions r1,r2 (or all), set AWS_REGION, or list regions for the target in the config file"

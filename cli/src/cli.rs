@@ -349,27 +349,33 @@ fn parse_anchor(s: &str) -> Result<(i64, String), String> {
     Ok((n, d.to_ascii_lowercase()))
 }
 
-/// Parses `30d`, `12h`, `2w`, `90m`, `30s` or a bare number of days.
+/// Parses `30s`, `90m`, `12h`, `30d` or `2w`. A bare number is refused: `--interval 5`
+/// once meant five days.
 pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
-        None => (s, "d"),
+        None if !s.is_empty() => {
+            return Err(format!(
+                "'{s}' has no unit: write {s}s, {s}m, {s}h, {s}d or {s}w (seconds, minutes, hours, days, weeks)"
+            ));
+        }
+        None => return Err("an empty period: use a number with a unit, like 30d".into()),
     };
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a period: use a number with d, h, w or m, like 30d"))?;
+        .map_err(|_| format!("'{s}' is not a period: use a number with s, m, h, d or w, like 30d"))?;
     if n > 100_000 {
         return Err(format!("'{s}' is too long a period"));
     }
     match unit {
-        "d" => Ok(time::Duration::days(n)),
-        "h" => Ok(time::Duration::hours(n)),
-        "w" => Ok(time::Duration::weeks(n)),
-        "m" => Ok(time::Duration::minutes(n)),
         "s" => Ok(time::Duration::seconds(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" => Ok(time::Duration::days(n)),
+        "w" => Ok(time::Duration::weeks(n)),
         _ => Err(format!(
-            "unknown unit '{unit}' in '{s}': use d, h, w, m or s"
+            "unknown unit '{unit}' in '{s}': use s, m, h, d or w (seconds, minutes, hours, days, weeks)"
         )),
     }
 }
@@ -388,7 +394,9 @@ mod tests {
     #[test]
     fn periods() {
         assert_eq!(parse_period("30d").unwrap(), time::Duration::days(30));
-        assert_eq!(parse_period("30").unwrap(), time::Duration::days(30));
+        let bare = parse_period("30").unwrap_err();
+        assert!(bare.contains("no unit") && bare.contains("30d"), "{bare}");
+        assert_eq!(parse_period("45s").unwrap(), time::Duration::seconds(45));
         assert_eq!(parse_period("2w").unwrap(), time::Duration::weeks(2));
         assert_eq!(parse_period("12h").unwrap(), time::Duration::hours(12));
         assert!(parse_period("x").is_err());

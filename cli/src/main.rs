@@ -59,7 +59,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::ERROR);
             }
             output::note(&format!("error: {e:#}"));
-            if e.downcast_ref::<UsageError>().is_some() {
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || matches!(
+                    e.downcast_ref::<agent::Error>(),
+                    Some(agent::Error::UnknownRegion { .. })
+                );
+            if usage {
                 ExitCode::from(exit::USAGE)
             } else {
                 ExitCode::from(exit::ERROR)

@@ -147,7 +147,7 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
     let config = ctx.config()?;
     let regions = args
         .regions
-        .map(|r| agent::expand_regions(&r))
+        .map(|r| agent::expand_regions(&r, &config.extra_regions))
         .transpose()?;
     let mut v = ctx.unlock_writer("undeploy")?;
     let (id, name) = v.resolve(&args.entry)?;
@@ -257,7 +257,7 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
     let config = ctx.config()?;
     let regions = args
         .regions
-        .map(|r| agent::expand_regions(&r))
+        .map(|r| agent::expand_regions(&r, &config.extra_regions))
         .transpose()?;
     // Checking changes nothing: no passphrase needed.
     let v = ctx.open()?;

@@ -24,7 +24,7 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
         if t.regions.is_empty()
             && let Some(r) = &env_region
         {
-            t.regions = agent::expand_regions(std::slice::from_ref(r))?;
+            t.regions = agent::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
         }
     }
     let mut vault = ctx.unlock_writer("discover")?;
