@@ -9,7 +9,7 @@ use aws_config::{
     sts::AssumeRoleProvider, timeout::TimeoutConfig,
 };
 use aws_sdk_acm::{
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    error::{ProvideErrorMetadata, SdkError},
     operation::RequestId,
     types::{Filters, KeyAlgorithm},
 };
@@ -230,33 +230,17 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 se.err().message().unwrap_or("").to_owned(),
             )
         }
-        SdkError::TimeoutError(_) => (
-            ErrorKind::Transient,
-            "Timeout".into(),
-            DisplayErrorContext(&err).to_string(),
-        ),
+        SdkError::TimeoutError(_) => (ErrorKind::Transient, "Timeout".into(), causes(&err)),
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_io() || d.is_timeout() {
                 ErrorKind::Transient
             } else {
                 ErrorKind::Other
             };
-            (
-                kind,
-                "DispatchFailure".into(),
-                DisplayErrorContext(&err).to_string(),
-            )
+            (kind, "DispatchFailure".into(), causes(&err))
         }
-        SdkError::ResponseError(_) => (
-            ErrorKind::Transient,
-            "ResponseError".into(),
-            DisplayErrorContext(&err).to_string(),
-        ),
-        _ => (
-            ErrorKind::Other,
-            "ClientError".into(),
-            DisplayErrorContext(&err).to_string(),
-        ),
+        SdkError::ResponseError(_) => (ErrorKind::Transient, "ResponseError".into(), causes(&err)),
+        _ => (ErrorKind::Other, "ClientError".into(), causes(&err)),
     };
     ApiError {
         kind,
@@ -267,6 +251,21 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         attempts: 1,
         request_id: err.request_id().map(str::to_owned),
     }
+}
+
+/// An error and its causes, as words (`dispatch failure: io error: … Connection refused`),
+/// each said once: never the SDK's `Debug` dump.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 fn time_of(t: Option<&aws_smithy_types::DateTime>) -> Option<OffsetDateTime> {
@@ -725,6 +724,23 @@ impl IamApi for SdkIam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Outer(#[source] Middle);
+    #[derive(Debug, thiserror::Error)]
+    #[error("io error: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    /// Issue "The first hour": a failure's detail was the SDK error's `Debug` dump.
+    #[test]
+    fn a_transport_failure_reads_as_words_each_said_once() {
+        let e = Outer(Middle(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        )));
+        assert_eq!(causes(&e), "dispatch failure: io error: Connection refused");
+    }
 
     #[test]
     fn keys_go_to_https_or_this_machine_only() {

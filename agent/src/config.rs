@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(t[0].regions, ["us-east-1"]);
         assert!(matches!(
             expand_regions(&["moon-1".into()], &[]),
-            Err(Error::UnknownRegion { suggestion: None, .. })
+            Err(Error::UnknownRegion {
+                suggestion: None,
+                ..
+            })
         ));
         match expand_regions(&["us-est-1".into()], &[]) {
             Err(Error::UnknownRegion { suggestion, .. }) => {

@@ -86,7 +86,8 @@ impl ErrorKind {
 
 /// One failed AWS call (after retries).
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
-#[error("{operation} in {region} failed after {attempts} attempt(s): {code}: {message}{}",
+#[error("{operation} in {region}: {code}: {message}{}{}",
+    if *attempts > 1 { format!(" (after {attempts} attempts)") } else { String::new() },
     request_id.as_deref().map(|r| format!(" (request {r})")).unwrap_or_default())]
 pub struct ApiError {
     /// How it was classified.
@@ -211,6 +212,27 @@ mod tests {
         assert_eq!(
             ErrorKind::from_code("Whatever", Some(400)),
             ErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn an_aws_error_reads_as_operation_region_code_message() {
+        let mut e = ApiError::local(
+            ErrorKind::AccessDenied,
+            "ImportCertificate",
+            "eu-west-1",
+            "AccessDenied",
+            "not allowed".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "ImportCertificate in eu-west-1: AccessDenied: not allowed"
+        );
+        e.attempts = 3;
+        e.request_id = Some("r-1".into());
+        assert_eq!(
+            e.to_string(),
+            "ImportCertificate in eu-west-1: AccessDenied: not allowed (after 3 attempts) (request r-1)"
         );
     }
 }

@@ -362,9 +362,9 @@ pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
         }
         None => return Err("an empty period: use a number with a unit, like 30d".into()),
     };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a period: use a number with s, m, h, d or w, like 30d"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("'{s}' is not a period: use a number with s, m, h, d or w, like 30d")
+    })?;
     if n > 100_000 {
         return Err(format!("'{s}' is too long a period"));
     }
