@@ -44,8 +44,8 @@ pub(crate) enum Event<J> {
     ImportAbandoned { id: i64 },
     /// ImportCertificate returned this ARN: record it now.
     Imported(Box<Imported>),
-    /// A step finished: record its outcome (batched).
-    Done(Box<(Action, DeploymentUpdate)>),
+    /// A step finished: record its outcome (batched), with the AWS error that failed it.
+    Done(Box<(Action, DeploymentUpdate, Option<ApiError>)>),
 }
 
 /// Everything one region's steps need.
@@ -70,14 +70,15 @@ fn with_request(text: String, request_id: Option<&str>) -> String {
 }
 
 impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
-    /// Applies one step. `None` when the pass was stopped before it was sent (nothing to
-    /// record: the deployment keeps its state).
+    /// Applies one step: its outcome, and the AWS error that failed it if one did. `None`
+    /// when the pass was stopped before it was sent (nothing to record: the deployment
+    /// keeps its state).
     pub(crate) async fn apply(
         &self,
         action: &Action,
         d: &Desired,
         material: Option<&ImportMaterial>,
-    ) -> Option<DeploymentUpdate> {
+    ) -> Option<(DeploymentUpdate, Option<ApiError>)> {
         let mut u = DeploymentUpdate::new(d.id, State::InSync.as_str(), None);
         u.account = Some(self.account.to_owned());
         let result = match action {
@@ -105,19 +106,19 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
                 let Some(m) = material else {
                     u.state = State::Failed.as_str().into();
                     u.detail = Some("internal error: no key material was prepared".into());
-                    return Some(u);
+                    return Some((u, None));
                 };
                 self.import(action, d, m, &mut u).await
             }
         };
         match result {
-            Ok(()) => Some(u),
+            Ok(()) => Some((u, None)),
             Err(e) if e.kind == ErrorKind::Stopped => None,
             Err(e) => {
                 u.state = State::Failed.as_str().into();
                 u.detail = Some(e.to_string());
                 u.event = Some(("acm-error".into(), e.to_string()));
-                Some(u)
+                Some((u, Some(e)))
             }
         }
     }

@@ -109,6 +109,9 @@ pub struct StatusRow {
     /// When it was last reconciled.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_synced: Option<OffsetDateTime>,
+    /// The AWS error that failed it in this pass, as `{kind, operation, region, code,
+    /// message, attempts, request_id}` (`detail` says it in words).
+    pub error: Option<ApiError>,
 }
 
 /// The outcome of a pass.
@@ -252,6 +255,7 @@ fn row_of(d: &Deployment) -> StatusRow {
         detail: d.detail.clone(),
         action: None,
         last_synced: d.last_synced,
+        error: None,
     }
 }
 
@@ -279,14 +283,20 @@ struct Pass<'v> {
     busy: u32,
     /// Results that could not be recorded, with why.
     unrecorded: Vec<(i64, String)>,
+    /// The AWS errors that failed deployments in this pass, for the report.
+    errors: HashMap<i64, ApiError>,
 }
 
 impl Pass<'_> {
-    /// Keeps a step's outcome, recording a batch when it is full.
-    fn done(&mut self, action: Option<Action>, mut u: DeploymentUpdate) {
+    /// Keeps a step's outcome (and the AWS error that failed it), recording a batch when
+    /// it is full.
+    fn done(&mut self, action: Option<Action>, mut u: DeploymentUpdate, error: Option<ApiError>) {
         let Some(d) = self.by_id.get(&u.id) else {
             return;
         };
+        if let Some(e) = error {
+            self.errors.insert(u.id, e);
+        }
         // A state change is worth an audit event even when ACM was not touched.
         if u.event.is_none() && u.state != d.state {
             u.event = Some((
@@ -366,6 +376,7 @@ impl Pass<'_> {
             r.acm_fingerprint = u.acm_fingerprint.or(r.acm_fingerprint);
             r.state = State::parse(&u.state).unwrap_or(State::Failed);
             r.detail = u.detail;
+            r.error = self.errors.remove(&u.id);
             r.last_synced = Some(now);
             if let Some(a) = action
                 && a.changes()
@@ -484,6 +495,7 @@ async fn run_pass<C: Connector>(
         claimed: Arc::new(std::sync::Mutex::new(every_arn.clone())),
         busy: 0,
         unrecorded: Vec::new(),
+        errors: HashMap::new(),
     };
 
     let grace = Duration::from_secs(config.sync.stop_grace_s);
@@ -509,7 +521,7 @@ async fn run_pass<C: Connector>(
             Some(Ok(s)) => s.clone(),
             Some(Err(e)) if e.kind != ErrorKind::Stopped => {
                 for d in &desired {
-                    fail(&mut pass, opts, d.id, format!("target {target}: {e}"));
+                    fail(&mut pass, opts, d.id, format!("target {target}: {e}"), Some(e));
                 }
                 continue;
             }
@@ -523,7 +535,7 @@ async fn run_pass<C: Connector>(
             .partition(|d| account_problem(d, &account).is_none());
         for d in &mismatched {
             let why = account_problem(d, &account).unwrap_or_default();
-            fail(&mut pass, opts, d.id, format!("target {target}: {why}"));
+            fail(&mut pass, opts, d.id, format!("target {target}: {why}"), None);
         }
         let mut unique = Vec::with_capacity(desired.len());
         for d in desired {
@@ -535,6 +547,7 @@ async fn run_pass<C: Connector>(
                     format!(
                         "the entry is already deployed to account {account} in {region} through target {other} (deployment {first}); a second deployment there would be a second copy: undeploy one of them"
                     ),
+                    None,
                 ),
                 None => {
                     placed.insert(
@@ -621,7 +634,7 @@ async fn run_pass<C: Connector>(
                     // A bug, not AWS: that region's deployments fail, the others go on.
                     for id in task_regions.remove(&e.id()).unwrap_or_default() {
                         if !pass.rows.contains_key(&id) {
-                            fail(&mut pass, opts, id, format!("internal error: the region's task panicked ({e}); nothing more was sent"));
+                            fail(&mut pass, opts, id, format!("internal error: the region's task panicked ({e}); nothing more was sent"), None);
                         }
                     }
                 }
@@ -718,17 +731,24 @@ async fn run_pass<C: Connector>(
 }
 
 /// Records a failure found before anything was sent (a dry run only reports it).
-fn fail(pass: &mut Pass<'_>, opts: &SyncOptions, id: i64, detail: String) {
+fn fail(
+    pass: &mut Pass<'_>,
+    opts: &SyncOptions,
+    id: i64,
+    detail: String,
+    error: Option<&ApiError>,
+) {
     if opts.dry_run {
         if let Some(d) = pass.by_id.get(&id) {
             let mut r = row_of(d);
             r.state = State::Failed;
             r.detail = Some(detail);
+            r.error = error.cloned();
             pass.rows.insert(id, r);
         }
         return;
     }
-    pass.done(None, failed_update(id, detail));
+    pass.done(None, failed_update(id, detail), error.cloned());
 }
 
 /// Resolves every target's credentials and account, concurrently, each under a timeout.
@@ -813,8 +833,8 @@ fn handle<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
             }
         }
         Event::Done(b) => {
-            let (action, u) = *b;
-            pass.done(Some(action), u);
+            let (action, u, error) = *b;
+            pass.done(Some(action), u, error);
         }
         Event::Observed { key, result, job } => {
             let (target, _region) = key;
@@ -832,7 +852,7 @@ fn handle<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
                 Err(e) if e.kind == ErrorKind::Stopped => {}
                 Err(e) => {
                     for d in &job.desired {
-                        fail(pass, opts, d.id, format!("target {target}: {e}"));
+                        fail(pass, opts, d.id, format!("target {target}: {e}"), Some(&e));
                     }
                 }
             }
@@ -993,8 +1013,8 @@ fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
                     if applier.scope.stop.is_cancelled() && a.changes() {
                         return;
                     }
-                    if let Some(u) = applier.apply(&a, d, m).await {
-                        let _ = tx.send(Event::Done(Box::new((a, u))));
+                    if let Some((u, error)) = applier.apply(&a, d, m).await {
+                        let _ = tx.send(Event::Done(Box::new((a, u, error))));
                     }
                 }
             })
