@@ -376,7 +376,7 @@ fn plan_one(
         "the vault's chain for it changed".to_owned()
     } else {
         format!(
-            "renewed: {} replaces {}",
+            "renewed: the vault's certificate {} replaces {} in ACM (SHA-256)",
             short(&d.vault_fingerprint),
             short(&acm)
         )

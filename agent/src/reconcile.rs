@@ -160,8 +160,8 @@ pub fn not_importable(
     if not_before > now || not_after <= now {
         return Some(format!(
             "the certificate is not valid now (valid {} to {}); ACM refuses it",
-            not_before.date(),
-            not_after.date()
+            vault::text::timestamp(not_before),
+            vault::text::timestamp(not_after)
         ));
     }
     None
@@ -680,8 +680,8 @@ async fn run_pass<C: Connector>(
     if !pass.pending.is_empty() {
         let left = std::mem::take(&mut pass.pending);
         pass.halt(format!(
-            "{} result(s) could not be recorded: the vault stayed busy",
-            left.len()
+            "{} could not be recorded: the vault stayed busy",
+            vault::text::count(left.len(), "result", "results")
         ));
         for (_, u) in left {
             pass.unrecorded.push((u.id, "the vault stayed busy".into()));

@@ -18,17 +18,24 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// The vault file [default: $XDG_DATA_HOME/certvault/vault.db]
-    #[arg(long, global = true, env = "CERTVAULT_PATH", value_name = "PATH")]
+    /// The vault file [env: CERTVAULT_PATH; default: $XDG_DATA_HOME/certvault/vault.db]
+    // The variables are read by hand, not with clap's `env`: clap would show an option set
+    // from the environment in every usage line, as if it had to be given.
+    #[arg(long, global = true, value_name = "PATH")]
     pub(crate) vault: Option<PathBuf>,
-    /// Output format
-    #[arg(long, global = true, env = "CERTVAULT_OUTPUT", value_enum, default_value_t = Output::Table)]
-    pub(crate) output: Output,
+    /// Output format [env: CERTVAULT_OUTPUT; default: table]
+    #[arg(long, global = true, value_enum)]
+    pub(crate) output: Option<Output>,
+    /// Tables show every value in full, however wide (on a terminal, the widest columns
+    /// are otherwise shortened with … to fit)
+    #[arg(long, global = true)]
+    pub(crate) wide: bool,
     /// Read the vault passphrase from this file (else $CERTVAULT_PASSPHRASE, else a prompt)
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Configuration file: AWS targets, quotas, retries [default: $XDG_CONFIG_HOME/certvault/config.toml]
-    #[arg(long, global = true, env = "CERTVAULT_CONFIG", value_name = "FILE")]
+    /// Configuration file: AWS targets, quotas, retries [env: CERTVAULT_CONFIG; default:
+    /// $XDG_CONFIG_HOME/certvault/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// How long a command that writes on AWS's behalf (deploy, undeploy, sync, discover,
     /// each agent pass) waits for another one to finish before giving up (0s: do not wait)
@@ -83,6 +90,24 @@ pub(crate) enum Command {
     Sync(SyncArgs),
     /// Keep ACM in sync: a reconcile pass every interval, until SIGTERM or SIGINT
     Agent(AgentArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one page per command into a folder
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write certvault.1 and certvault-COMMAND.1 here instead of printing certvault.1
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +264,9 @@ pub(crate) struct ImportArgs {
     /// Password of an encrypted PKCS#8 key (else $CERTVAULT_KEY_PASSWORD)
     #[arg(long, value_name = "FILE")]
     pub(crate) key_password_file: Option<PathBuf>,
+    /// Say what happened to every file (several files otherwise get one summary line)
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use comfy_table::{Cell, Color, ContentArrangement, Table, TableComponent, presets};
 use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use time::OffsetDateTime;
 
 use crate::cli::Output;
@@ -14,18 +14,19 @@ use crate::cli::Output;
 pub(crate) struct Printer {
     pub(crate) json: bool,
     pub(crate) color: bool,
-    /// stdout is a terminal: fit tables to its width (costly for thousands of rows).
-    pub(crate) tty: bool,
+    /// The width tables must fit in: the terminal's, when stdout is one and `--wide` was
+    /// not given. `None`: nothing is shortened (a pipe or file gets every character).
+    pub(crate) width: Option<usize>,
 }
 
 impl Printer {
-    pub(crate) fn new(output: Output) -> Printer {
+    pub(crate) fn new(output: Output, wide: bool) -> Printer {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let tty = std::io::stdout().is_terminal();
         Printer {
             json: output == Output::Json,
             color: tty && !no_color,
-            tty,
+            width: (tty && !wide).then(terminal_width),
         }
     }
 
@@ -41,115 +42,246 @@ impl Printer {
         write_stdout(format!("{}\n", clean_lines(text)).as_bytes())
     }
 
-    /// A table in our house style.
-    pub(crate) fn table(&self, header: &[&str]) -> Table {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
-            .remove_style(TableComponent::HorizontalLines)
-            .remove_style(TableComponent::MiddleIntersections)
-            .remove_style(TableComponent::LeftBorderIntersections)
-            .remove_style(TableComponent::RightBorderIntersections)
-            .set_content_arrangement(if self.tty {
-                ContentArrangement::Dynamic
-            } else {
-                ContentArrangement::Disabled
-            });
-        if !header.is_empty() {
-            t.set_header(header.iter().map(Cell::new));
-        }
-        if self.color {
-            t.enforce_styling();
-        } else {
-            t.force_no_tty();
-        }
-        t
-    }
-
-    pub(crate) fn print_table(&self, t: &Table) -> Result<()> {
-        write_stdout(format!("{t}\n").as_bytes())
-    }
-
-    /// A cell coloured by how soon `not_after` comes: red when past, yellow within 30 days.
-    pub(crate) fn expiry_cell(&self, text: String, not_after: OffsetDateTime) -> Cell {
-        let cell = cell(text);
-        match expiry_state(not_after) {
-            Expiry::Expired => cell.fg(Color::Red),
-            Expiry::Soon => cell.fg(Color::Yellow),
-            Expiry::Fine => cell,
-        }
-    }
-}
-
-/// A plain column table for long listings: comfy-table spends ~10 µs per row on layout,
-/// which for `list` over 100,000 entries is most of the command's time (see bench/).
-pub(crate) struct Columns {
-    header: Vec<&'static str>,
-    rows: Vec<Vec<(String, Option<&'static str>)>>,
-    color: bool,
-}
-
-impl Columns {
-    pub(crate) fn new(p: &Printer, header: &[&'static str]) -> Columns {
-        Columns {
+    /// A table in our house style; an empty header makes a two-column "field value" table.
+    pub(crate) fn table(&self, header: &[&'static str]) -> Table {
+        Table {
             header: header.to_vec(),
+            columns: vec![Shorten::End; header.len()],
             rows: Vec::new(),
-            color: p.color,
+            color: self.color,
+            width: self.width,
         }
     }
+}
 
-    /// Adds a row of (text, ANSI colour code) cells.
-    pub(crate) fn row(&mut self, cells: Vec<(String, Option<&'static str>)>) {
-        self.rows.push(
-            cells
-                .into_iter()
-                .map(|(t, c)| (clean(&t).into_owned(), c))
-                .collect(),
-        );
-    }
+/// The width of the terminal on stdout: what the terminal says, else `$COLUMNS`, else 80.
+fn terminal_width() -> usize {
+    rustix::termios::tcgetwinsize(std::io::stdout())
+        .ok()
+        .map(|w| usize::from(w.ws_col))
+        .filter(|w| *w > 0)
+        .or_else(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .filter(|w| *w > 0)
+        })
+        .unwrap_or(80)
+}
 
-    /// The colour code for a certificate expiring at `not_after`.
-    pub(crate) fn expiry_color(not_after: OffsetDateTime) -> Option<&'static str> {
-        match expiry_state(not_after) {
-            Expiry::Expired => Some("31"),
-            Expiry::Soon => Some("33"),
-            Expiry::Fine => None,
+/// A terminal colour for a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Color {
+    Red,
+    Yellow,
+    Green,
+}
+
+impl Color {
+    fn ansi(self) -> &'static str {
+        match self {
+            Color::Red => "31",
+            Color::Yellow => "33",
+            Color::Green => "32",
         }
     }
+}
 
-    pub(crate) fn print(&self) -> Result<()> {
-        let mut width: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+/// One cell: its text (made safe to show) and colour.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    text: String,
+    color: Option<Color>,
+}
+
+impl Cell {
+    /// The same cell in `color` (on a terminal without NO_COLOR).
+    pub(crate) fn fg(mut self, color: Color) -> Cell {
+        self.color = Some(color);
+        self
+    }
+}
+
+/// Where a column too wide for the terminal loses characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shorten {
+    /// `www.example.c…`: names, messages.
+    End,
+    /// `arn:aws:acm:…/5f3e-9b1c`: identifiers whose end tells them apart.
+    Middle,
+}
+
+/// A table for people: fitted to the terminal (the widest columns shortened with `…`),
+/// full width anywhere else. Plain string building: `list` prints 100,000 rows of it.
+pub(crate) struct Table {
+    header: Vec<&'static str>,
+    columns: Vec<Shorten>,
+    rows: Vec<Vec<Cell>>,
+    color: bool,
+    width: Option<usize>,
+}
+
+/// Columns are never shortened below this many characters (or their header's width).
+const MIN_COLUMN: usize = 8;
+
+impl Table {
+    /// Column `i` is shortened in its middle (ARNs, fingerprints), not at its end.
+    pub(crate) fn shorten_middle(&mut self, i: usize) -> &mut Table {
+        if let Some(c) = self.columns.get_mut(i) {
+            *c = Shorten::Middle;
+        }
+        self
+    }
+
+    pub(crate) fn add_row(&mut self, cells: Vec<Cell>) {
+        if self.columns.len() < cells.len() {
+            self.columns.resize(cells.len(), Shorten::End);
+        }
+        self.rows.push(cells);
+    }
+
+    /// The widths each column gets: its widest cell, then, if the table is wider than the
+    /// terminal, the widest columns narrowed one character at a time until it fits (or
+    /// every column is at its minimum).
+    fn widths(&self) -> Vec<usize> {
+        let n = self.columns.len().max(self.header.len());
+        let mut width: Vec<usize> = (0..n)
+            .map(|i| self.header.get(i).map_or(0, |h| h.width()))
+            .collect();
         for r in &self.rows {
-            for (i, (text, _)) in r.iter().enumerate() {
-                width[i] = width[i].max(text.chars().count());
+            for (i, c) in r.iter().enumerate() {
+                width[i] = width[i].max(c.text.width());
             }
         }
+        let Some(limit) = self.width else {
+            return width;
+        };
+        let floor: Vec<usize> = (0..n)
+            .map(|i| {
+                let header = self.header.get(i).map_or(0, |h| h.width());
+                width[i].min(MIN_COLUMN.max(header))
+            })
+            .collect();
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len();
+        let mut excess = total(&width).saturating_sub(limit);
+        while excess > 0 {
+            // The widest column that can still give a character.
+            let Some(i) = (0..n)
+                .filter(|&i| width[i] > floor[i])
+                .max_by_key(|&i| (width[i], std::cmp::Reverse(i)))
+            else {
+                break;
+            };
+            // Down to the next widest (or as far as needed), in one step.
+            let next = (0..n)
+                .filter(|&j| j != i && width[j] < width[i])
+                .map(|j| width[j])
+                .max()
+                .unwrap_or(0)
+                .max(floor[i]);
+            let give = (width[i] - next).clamp(1, excess);
+            width[i] -= give;
+            excess -= give;
+        }
+        width
+    }
+
+    /// The table as text, ending with a newline.
+    pub(crate) fn render(&self) -> String {
+        let width = self.widths();
         let total: usize = width.iter().sum::<usize>() + 2 * width.len();
-        let mut out = String::with_capacity((self.rows.len() + 3) * (total + 16));
-        let line = |out: &mut String, cells: &mut dyn Iterator<Item = (&str, Option<&str>)>| {
+        let mut out = String::with_capacity((self.rows.len() + 4) * (total + 16));
+        let line = |out: &mut String, cells: &mut dyn Iterator<Item = (&str, Option<Color>)>| {
             for (i, (text, color)) in cells.enumerate() {
-                let pad = width[i] - text.chars().count();
+                let text = fit(text, width[i], self.columns[i]);
+                let pad = width[i].saturating_sub(text.width());
+                out.push(' ');
                 match color.filter(|_| self.color) {
-                    Some(c) => out.push_str(&format!(" \x1b[{c}m{text}\x1b[0m{:pad$} ", "")),
-                    None => {
-                        out.push(' ');
-                        out.push_str(text);
-                        out.extend(std::iter::repeat_n(' ', pad + 1));
+                    Some(c) => {
+                        out.push_str(&format!("\x1b[{}m{text}\x1b[0m", c.ansi()));
                     }
+                    None => out.push_str(&text),
                 }
+                out.extend(std::iter::repeat_n(' ', pad + 1));
             }
+            // No trailing blanks: a line is as long as what it shows.
+            let kept = out.trim_end_matches(' ').len();
+            out.truncate(kept);
             out.push('\n');
         };
         out.push_str(&"─".repeat(total));
         out.push('\n');
-        line(&mut out, &mut self.header.iter().map(|h| (*h, None)));
-        out.push_str(&"═".repeat(total));
-        out.push('\n');
+        if !self.header.is_empty() {
+            line(&mut out, &mut self.header.iter().map(|h| (*h, None)));
+            out.push_str(&"═".repeat(total));
+            out.push('\n');
+        }
         for r in &self.rows {
-            line(&mut out, &mut r.iter().map(|(t, c)| (t.as_str(), *c)));
+            line(&mut out, &mut r.iter().map(|c| (c.text.as_str(), c.color)));
         }
         out.push_str(&"─".repeat(total));
         out.push('\n');
-        write_stdout(out.as_bytes())
+        out
+    }
+
+    pub(crate) fn print(&self) -> Result<()> {
+        write_stdout(self.render().as_bytes())
+    }
+}
+
+/// `text` in at most `width` columns, shortened with `…` where `how` says.
+fn fit(text: &str, width: usize, how: Shorten) -> std::borrow::Cow<'_, str> {
+    if text.width() <= width {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    if width == 0 {
+        return std::borrow::Cow::Borrowed("");
+    }
+    let room = width - 1;
+    let take = |chars: &mut dyn Iterator<Item = char>, room: usize| {
+        let mut kept = String::new();
+        let mut used = 0;
+        for c in chars {
+            let w = c.width().unwrap_or(0);
+            if used + w > room {
+                break;
+            }
+            used += w;
+            kept.push(c);
+        }
+        kept
+    };
+    let out = match how {
+        Shorten::End => format!("{}…", take(&mut text.chars(), room)),
+        Shorten::Middle => {
+            let tail_room = room / 2;
+            let head = take(&mut text.chars(), room - tail_room);
+            let tail: String = take(&mut text.chars().rev(), tail_room)
+                .chars()
+                .rev()
+                .collect();
+            format!("{head}…{tail}")
+        }
+    };
+    std::borrow::Cow::Owned(out)
+}
+
+/// The colour for a certificate expiring at `not_after`: red when past, yellow within 30
+/// days.
+pub(crate) fn expiry_color(not_after: OffsetDateTime) -> Option<Color> {
+    match expiry_state(not_after) {
+        Expiry::Expired => Some(Color::Red),
+        Expiry::Soon => Some(Color::Yellow),
+        Expiry::Fine => None,
+    }
+}
+
+/// A cell coloured by how soon `not_after` comes.
+pub(crate) fn expiry_cell(text: impl std::fmt::Display, not_after: OffsetDateTime) -> Cell {
+    let c = cell(text);
+    match expiry_color(not_after) {
+        Some(color) => c.fg(color),
+        None => c,
     }
 }
 
@@ -171,22 +303,20 @@ pub(crate) fn expiry_state(not_after: OffsetDateTime) -> Expiry {
     }
 }
 
-/// "in 12 days", "3 days ago".
+/// When a certificate expires, from now: "in 12 days", "expired 1 day ago".
 pub(crate) fn relative(not_after: OffsetDateTime) -> String {
-    let d = not_after - OffsetDateTime::now_utc();
-    let days = d.whole_days();
-    if d.is_negative() {
-        format!("expired {} days ago", -days)
-    } else if days == 0 {
-        format!("in {} hours", d.whole_hours())
+    let now = OffsetDateTime::now_utc();
+    let r = vault::text::relative_to(not_after, now);
+    if not_after <= now {
+        format!("expired {r}")
     } else {
-        format!("in {days} days")
+        r
     }
 }
 
+/// A moment for people: RFC 3339, whole seconds, UTC (as every command prints it).
 pub(crate) fn date(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
+    vault::text::timestamp(t)
 }
 
 /// Writes to stdout; a closed pipe (`certvault list | head`) is not an error.
@@ -247,7 +377,10 @@ pub(crate) fn clean_lines(text: &str) -> String {
 
 /// A table cell of text from certificates or AWS.
 pub(crate) fn cell(text: impl std::fmt::Display) -> Cell {
-    Cell::new(clean(&text.to_string()))
+    Cell {
+        text: clean(&text.to_string()).into_owned(),
+        color: None,
+    }
 }
 
 #[cfg(test)]

@@ -342,9 +342,7 @@ impl Vault {
             .optional()
             .map_err(Error::sqlite("removing a deployment"))?;
         let Some((entry, name, target, region, arn)) = found else {
-            return Err(Error::NotFound {
-                query: format!("deployment {id}"),
-            });
+            return Err(Error::NoSuchDeployment { id });
         };
         tx.execute("DELETE FROM deployments WHERE id = ?1", [id])
             .map_err(Error::sqlite("removing a deployment"))?;

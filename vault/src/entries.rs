@@ -328,7 +328,38 @@ impl Vault {
         }
         Err(Error::NotFound {
             query: query.to_owned(),
+            hint: self.not_found_hint(query),
         })
+    }
+
+    /// What to try when `query` names no entry: more digits, or a search by the names in
+    /// the certificates.
+    fn not_found_hint(&self, query: &str) -> String {
+        if !query.is_empty() && query.len() < 4 && query.chars().all(|c| c.is_ascii_hexdigit()) {
+            return ": an id prefix needs at least 4 hex digits (`certvault list` shows the ids)"
+                .into();
+        }
+        let named_in = self
+            .list(&ListFilter {
+                domain: Some(query.to_owned()),
+                ..Default::default()
+            })
+            .unwrap_or_default();
+        let command = format!("`certvault list --domain {query}`");
+        match named_in.as_slice() {
+            [] if query.contains('.') => format!(
+                ": no certificate names it either; {command} finds entries by the names in their certificates"
+            ),
+            [] => ": `certvault list` shows every entry's id and name".into(),
+            [one] => format!(
+                ": it is a name in the certificate of {} ({}): give that entry's name or id",
+                one.name, one.id
+            ),
+            many => format!(
+                ": it is a name in the certificates of {} entries; {command} lists them",
+                many.len()
+            ),
+        }
     }
 
     /// Lists entries (their current versions) matching the filter.
@@ -485,12 +516,31 @@ impl Vault {
                 .optional(),
         }
         .map_err(Error::sqlite("reading the version"))?;
-        found.ok_or_else(|| Error::NotFound {
-            query: match version {
-                Some(n) => format!("{name} version {n}"),
-                None => name.to_owned(),
-            },
-        })
+        match (found, version) {
+            (Some(f), _) => Ok(f),
+            (None, Some(n)) => {
+                let last: u32 = self
+                    .conn
+                    .query_row(
+                        "SELECT COALESCE(MAX(version), 0) FROM versions WHERE entry_id = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::sqlite("reading the versions"))?;
+                Err(Error::NoSuchVersion {
+                    name: name.to_owned(),
+                    version: n,
+                    versions: match last {
+                        1 => "version 1 only".into(),
+                        n => format!("versions 1 to {n}"),
+                    },
+                })
+            }
+            (None, None) => Err(Error::NotFound {
+                query: name.to_owned(),
+                hint: String::new(),
+            }),
+        }
     }
 
     pub(crate) fn chain_ders_of(&self, version_row: i64) -> Result<Vec<Vec<u8>>> {
@@ -690,7 +740,10 @@ impl Vault {
             &self.actor,
             "remove",
             Some((&id, &name)),
-            &format!("removed with {versions} version(s) and their keys"),
+            &format!(
+                "removed with {} and their keys",
+                crate::text::count(versions, "version", "versions")
+            ),
         )?;
         tx.commit().map_err(Error::sqlite("removing the entry"))?;
         // Deleted means gone: secure_delete zeroed the rows; the write-ahead log that still
@@ -961,7 +1014,7 @@ pub(crate) fn import_bundle(
         origin,
         info.subject,
         info.serial,
-        info.not_after.date(),
+        crate::text::timestamp(info.not_after),
         match (bundle.key.is_some(), reused) {
             (true, _) => ", with private key".to_owned(),
             (false, Some(v)) => format!(", with the private key of version {v} (same key pair)"),

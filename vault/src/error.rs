@@ -117,10 +117,28 @@ pub enum Error {
         subject: String,
     },
     /// No entry has that id or name.
-    #[error("no entry with id or name '{query}'")]
+    #[error("no entry with id or name '{query}'{hint}")]
     NotFound {
         /// What the user asked for.
         query: String,
+        /// What to try instead (starts with `: `), or nothing.
+        hint: String,
+    },
+    /// The entry has no such version.
+    #[error("{name} has no version {version}: it has {versions}")]
+    NoSuchVersion {
+        /// The entry's name.
+        name: String,
+        /// The version asked for.
+        version: u32,
+        /// The versions it has: `1` or `1 to 3`.
+        versions: String,
+    },
+    /// No deployment has that number (it was removed meanwhile).
+    #[error("deployment {id} is not in the vault (removed meanwhile?)")]
+    NoSuchDeployment {
+        /// The deployment's number.
+        id: i64,
     },
     /// An id prefix matches several entries.
     #[error(

@@ -325,8 +325,9 @@ impl Contents {
         let begins = count(bytes, b"-----BEGIN ");
         if blocks.len() != begins {
             return Err(bad(format!(
-                "{begins} BEGIN line(s) but only {} complete block(s): the file is truncated or a block lacks its END line",
-                blocks.len()
+                "{} but only {}: the file is truncated or a block lacks its END line",
+                crate::text::count(begins, "BEGIN line", "BEGIN lines"),
+                crate::text::count(blocks.len(), "complete block", "complete blocks")
             )));
         }
         let mut out = Contents {

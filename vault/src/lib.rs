@@ -33,6 +33,7 @@ mod pbe;
 mod schema;
 mod secret;
 mod store;
+pub mod text;
 
 pub use crate::{
     acm::{

@@ -40,11 +40,7 @@ impl std::fmt::Display for LockHolder {
             self.command,
             self.pid,
             self.host,
-            self.since
-                .replace_nanosecond(0)
-                .unwrap_or(self.since)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
+            crate::text::timestamp(self.since)
         )
     }
 }

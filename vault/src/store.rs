@@ -16,6 +16,7 @@ use crate::{
     error::{Error, Result},
     schema::{SCHEMA_VERSION, meta, migrate, open_connection, set_meta},
     secret::Passphrase,
+    text::count,
 };
 
 const FORMAT: &str = "certvault-vault";
@@ -454,9 +455,14 @@ impl Vault {
             "integrity-upgrade",
             None,
             &format!(
-                "schema 5: {rows} row(s) sealed with MACs; {rebound} private key(s) bound to their entries{}",
+                "schema 5: {} sealed with MACs; {} bound to their entries{}",
+                count(rows, "row", "rows"),
+                count(rebound, "private key", "private keys"),
                 if unopenable > 0 {
-                    format!("; {unopenable} key(s) that did not open left as they were")
+                    format!(
+                        "; {} that did not open left as they were",
+                        count(unopenable, "key", "keys")
+                    )
                 } else {
                     String::new()
                 }
@@ -677,7 +683,9 @@ impl Vault {
             "passwd",
             None,
             &format!(
-                "data key rotated: {resealed} private key(s) and {rows} row(s) sealed again, the audit log re-keyed; passphrase set"
+                "data key rotated: {} and {} sealed again, the audit log re-keyed; passphrase set",
+                count(resealed, "private key", "private keys"),
+                count(rows, "row", "rows")
             ),
         )?;
         tx.commit()

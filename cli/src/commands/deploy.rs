@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
-use comfy_table::Color;
+use vault::text::count;
 
 use super::Ctx;
 use crate::{
     Reported, Status, UsageError,
     cli::{AgentArgs, DeployArgs, LogFormat, StatusArgs, SyncArgs, UndeployArgs},
-    output::{Printer, cell, date, note},
+    output::{Color, Printer, cell, date, note},
 };
 
 pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
@@ -23,11 +23,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
         args.target.as_deref().or(Some("default")),
         Some(&args.regions),
     )?;
-    let tags = args
-        .tags
-        .iter()
-        .map(|t| vault::parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = super::tags(&args.tags)?;
     let mut v = ctx.unlock_writer("deploy")?;
     // Check every entry first: one unknown name, or one named entry ACM cannot take, and
     // nothing is recorded or sent. Entries picked by --all or --tag that ACM cannot take
@@ -83,8 +79,8 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
         }
         if keyless > 0 {
             note(&format!(
-                "skipping {keyless} entr{} without a private key (discovered or imported without one)",
-                if keyless == 1 { "y" } else { "ies" }
+                "skipping {} without a private key (discovered or imported without one)",
+                count(keyless, "entry", "entries")
             ));
         }
     }
@@ -293,8 +289,8 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
     }
     if report.failures > 0 {
         return Err(Reported(format!(
-            "{} deployment(s) could not be checked",
-            report.failures
+            "{} could not be checked",
+            count(report.failures, "deployment", "deployments")
         ))
         .into());
     }
@@ -337,15 +333,17 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
         .into());
     }
     if report.failures > 0 {
-        let total = report.deployments.len();
-        return Err(Reported(if total == report.failures {
-            format!("{total} deployment(s) failed")
-        } else {
-            format!(
-                "{} of {total} deployment(s) failed; the others were applied",
-                report.failures
-            )
-        })
+        return Err(Reported(failed_of(
+            report.failures,
+            report.deployments.len(),
+            ("deployment", "deployments"),
+            "failed",
+            if dry_run {
+                "the others are as shown"
+            } else {
+                "the others were applied"
+            },
+        ))
         .into());
     }
     let pending = dry_run && report.changes > 0;
@@ -354,6 +352,26 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
     } else {
         Status::Ok
     })
+}
+
+/// "1 deployment failed", "both deployments failed", "2 of 5 deployments failed; the others
+/// were applied": the others are named only when there are some.
+pub(crate) fn failed_of(
+    failed: usize,
+    total: usize,
+    (one, many): (&str, &str),
+    verb: &str,
+    others: &str,
+) -> String {
+    if failed >= total {
+        match total {
+            1 => format!("the {one} {verb}"),
+            2 => format!("both {many} {verb}"),
+            _ => format!("all {} {verb}", count(total, one, many)),
+        }
+    } else {
+        format!("{failed} of {} {verb}; {others}", count(total, one, many))
+    }
 }
 
 fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<()> {
@@ -383,19 +401,20 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
             cell(r.detail.as_deref().unwrap_or("")),
         ]);
     }
-    p.print_table(&t)?;
+    t.shorten_middle(5);
+    t.print()?;
     let not_in_sync = report
         .deployments
         .iter()
         .filter(|r| r.state != agent::State::InSync)
         .count();
     p.line(&format!(
-        "{} deployment(s), {} not in sync, {} change(s) {}; {} API call(s){}{}",
-        report.deployments.len(),
+        "{}, {} not in sync, {} {}; {}{}{}",
+        count(report.deployments.len(), "deployment", "deployments"),
         not_in_sync,
-        report.changes,
+        count(report.changes, "change", "changes"),
         if dry_run { "planned" } else { "made" },
-        report.api_calls.total,
+        count(report.api_calls.total, "API call", "API calls"),
         if report.api_calls.throttled > 0 {
             format!(", {} throttled", report.api_calls.throttled)
         } else {
@@ -431,7 +450,10 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
             use std::io::IsTerminal;
             let color = std::io::stderr().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            // The timestamp style of every command: RFC 3339, whole seconds, UTC.
+            let timer = tracing_subscriber::fmt::time::UtcTime::new(vault::text::TIMESTAMP_FORMAT);
             logs.with_ansi(color)
+                .with_timer(timer)
                 .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
                     |w, field, value| {
                         let text = crate::output::clean(&format!("{value:?}")).into_owned();

@@ -3,14 +3,14 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use comfy_table::Color;
+use vault::text::count;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
 use crate::{
     Reported, Status,
     cli::DiscoverArgs,
-    output::{Printer, cell, relative},
+    output::{Color, Printer, cell, date, expiry_cell, relative},
 };
 
 pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
@@ -71,9 +71,12 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
     }
     let failed = report.failures();
     if failed > 0 {
-        return Err(Reported(format!(
-            "{failed} of {} location(s) could not be scanned; the others were recorded",
-            report.locations.len()
+        return Err(Reported(super::deploy::failed_of(
+            failed,
+            report.locations.len(),
+            ("location", "locations"),
+            "could not be scanned",
+            "the others were recorded",
         ))
         .into());
     }
@@ -91,13 +94,17 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         .filter_map(|l| l.account.as_deref())
         .collect();
     p.line(&format!(
-        "Scanned {} location(s) in {} account(s) in {:.1} s with {} API call(s){}: {} certificate(s).",
-        r.locations.len(),
-        accounts.len(),
+        "Scanned {} in {} in {:.1} s with {}{}: {}.",
+        count(r.locations.len(), "location", "locations"),
+        count(accounts.len(), "account", "accounts"),
         r.elapsed_ms as f64 / 1000.0,
-        r.api_calls.total,
-        if r.api_calls.throttled > 0 { format!(" ({} throttled and retried)", r.api_calls.throttled) } else { String::new() },
-        r.total
+        count(r.api_calls.total, "API call", "API calls"),
+        if r.api_calls.throttled > 0 {
+            format!(" ({} throttled and retried)", r.api_calls.throttled)
+        } else {
+            String::new()
+        },
+        count(r.total, "certificate", "certificates")
     ))?;
     let types = ["IMPORTED", "AMAZON_ISSUED", "PRIVATE", "IAM"];
     let mut t = p.table(&[
@@ -124,14 +131,13 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         );
         t.add_row(row);
     }
-    p.print_table(&t)?;
+    t.print()?;
 
     let c = &r.changes;
     p.line(&format!(
-        "Vault: {} new entr{}, {} new version(s), {} already held, {} gone from AWS (kept in the vault).",
-        c.created.len(),
-        if c.created.len() == 1 { "y" } else { "ies" },
-        c.new_versions.len(),
+        "Vault: {}, {}, {} already held, {} gone from AWS (kept in the vault).",
+        count(c.created.len(), "new entry", "new entries"),
+        count(c.new_versions.len(), "new version", "new versions"),
         c.linked.len(),
         c.gone.len()
     ))?;
@@ -175,7 +181,7 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         ]);
         for x in list {
             let expires = match x.not_after {
-                Some(na) => p.expiry_cell(format!("{} ({})", na.date(), relative(na)), na),
+                Some(na) => expiry_cell(format!("{} ({})", date(na), relative(na)), na),
                 None => cell("-"),
             };
             t.add_row(vec![
@@ -188,7 +194,8 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
                 cell(&x.arn),
             ]);
         }
-        p.print_table(&t)?;
+        t.shorten_middle(6);
+        t.print()?;
     }
     let errors: Vec<_> = r
         .locations

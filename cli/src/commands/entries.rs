@@ -4,21 +4,17 @@ use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use serde_json::json;
-use vault::{ListFilter, parse_tag};
+use vault::ListFilter;
 
 use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{ListArgs, RemoveArgs, ShowArgs},
-    output::{Columns, cell, date, note, relative, write_stdout},
+    output::{cell, date, expiry_cell, note, relative, write_stdout},
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
-    let tags = args
-        .tags
-        .iter()
-        .map(|t| parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = super::tags(&args.tags)?;
     let v = ctx.open()?;
     let entries = v.list(&ListFilter {
         expiring_within: args.expiring_within,
@@ -32,10 +28,7 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
     } else if entries.is_empty() {
         note("no entries match");
     } else {
-        let mut t = Columns::new(
-            p,
-            &["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"],
-        );
+        let mut t = p.table(&["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"]);
         for e in &entries {
             let names = if e.sans.is_empty() {
                 e.common_name.clone().unwrap_or_default()
@@ -44,19 +37,15 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
             } else {
                 e.sans.join(", ")
             };
-            let color = Columns::expiry_color(e.not_after);
-            t.row(vec![
-                (e.id.clone(), None),
-                (e.name.clone(), None),
-                (e.source.to_string(), None),
-                (e.not_after.date().to_string(), color),
-                (relative(e.not_after), color),
-                (
-                    (if e.has_private_key { "yes" } else { "-" }).to_owned(),
-                    None,
-                ),
-                (format!("{}/{}", e.version, e.version_count), None),
-                (names, None),
+            t.add_row(vec![
+                cell(&e.id),
+                cell(&e.name),
+                cell(e.source),
+                expiry_cell(date(e.not_after), e.not_after),
+                expiry_cell(relative(e.not_after), e.not_after),
+                cell(if e.has_private_key { "yes" } else { "-" }),
+                cell(format!("{}/{}", e.version, e.version_count)),
+                cell(names),
             ]);
         }
         t.print()?;
@@ -108,6 +97,17 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         ("issuer", s.issuer.clone()),
         ("serial", s.serial.clone()),
         ("valid from", date(s.not_before)),
+    ] {
+        head.add_row(vec![cell(k), cell(val)]);
+    }
+    head.add_row(vec![
+        cell("valid until"),
+        expiry_cell(
+            format!("{} ({})", date(s.not_after), relative(s.not_after)),
+            s.not_after,
+        ),
+    ]);
+    for (k, val) in [
         (
             "key",
             format!(
@@ -125,14 +125,7 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     ] {
         head.add_row(vec![cell(k), cell(val)]);
     }
-    head.add_row(vec![
-        cell("valid until"),
-        p.expiry_cell(
-            format!("{} ({})", date(s.not_after), relative(s.not_after)),
-            s.not_after,
-        ),
-    ]);
-    p.print_table(&head)?;
+    head.print()?;
     let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
     for ver in &d.versions {
         let chain = if ver.chain.is_empty() {
@@ -148,13 +141,13 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
             cell(ver.version),
             cell(if ver.current { "current" } else { "" }),
             cell(&ver.serial),
-            p.expiry_cell(date(ver.not_after), ver.not_after),
+            expiry_cell(date(ver.not_after), ver.not_after),
             cell(if ver.has_private_key { "yes" } else { "-" }),
             cell(chain),
             cell(&ver.fingerprint_sha256[..16]),
         ]);
     }
-    p.print_table(&t)?;
+    t.print()?;
     if !d.acm.is_empty() {
         let mut t = p.table(&[
             "ACCOUNT",
@@ -180,7 +173,8 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
                 cell(&a.summary.arn),
             ]);
         }
-        p.print_table(&t)?;
+        t.shorten_middle(6);
+        t.print()?;
     }
     Ok(Status::Ok)
 }

@@ -19,6 +19,12 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
         Format::Der => ExportFormat::Der,
         Format::P12 => ExportFormat::Pkcs12,
     };
+    if args.unencrypted_key && format == ExportFormat::Pkcs12 {
+        return Err(UsageError(
+            "a PKCS#12 file is always encrypted with the export passphrase: drop --unencrypted-key (it is for --format pem)".into(),
+        )
+        .into());
+    }
     if args.unencrypted_key && args.out.is_none() {
         return Err(UsageError(
             "an unencrypted key is only written to a file: add --out FILE".into(),
@@ -32,12 +38,12 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
         .into());
     }
     if let Some(out) = &args.out {
+        // Not a usage error (exit 1): the command line is right, the file is in the way.
         if out.exists() && !args.force {
-            return Err(UsageError(format!(
-                "{} exists; add --force to replace it",
+            anyhow::bail!(
+                "{} exists; nothing was written (add --force to replace it)",
                 out.display()
-            ))
-            .into());
+            );
         }
     } else if format != ExportFormat::Pem && std::io::stdout().is_terminal() {
         return Err(UsageError(

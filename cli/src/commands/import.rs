@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use serde_json::json;
-use vault::{Bundle, ImportOptions, ImportOutcome, InputPasswords, parse_tag};
+use vault::{Bundle, ImportOptions, ImportOutcome, InputPasswords, text::count};
 
 use super::Ctx;
 use crate::{
@@ -19,13 +19,9 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
         )
         .into());
     }
-    let tags = args
-        .tags
-        .iter()
-        .map(|t| parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = super::tags(&args.tags)?;
     if let Some(n) = &args.name {
-        vault::validate_name(n)?;
+        vault::validate_name(n).map_err(|e| UsageError(format!("--name: {e}")))?;
     }
     // Open first: a missing vault is the first thing to say.
     let mut v = ctx.open()?;
@@ -62,8 +58,12 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
             note(&format!("error: {}", error_chain(e)));
         }
         return Err(Reported(format!(
-            "{failed} of {} file(s) cannot be imported; nothing was imported",
-            args.files.len()
+            "{} cannot be imported; nothing was imported",
+            if args.files.len() == 1 {
+                "the file".to_owned()
+            } else {
+                format!("{failed} of {} files", args.files.len())
+            }
         ))
         .into());
     }
@@ -91,32 +91,78 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
             .map(|(file, o)| json!({ "file": file, "result": o }))
             .collect();
         ctx.printer.json(&rows)?;
-    } else {
+    } else if outcomes.len() == 1 || args.verbose {
         for (file, o) in origins.iter().zip(&outcomes) {
-            let line = match o {
-                ImportOutcome::Created { id, name } => format!("{file}: created {name} ({id})"),
-                ImportOutcome::NewVersion { id, name, version } => {
-                    format!("{file}: added version {version} to {name} ({id})")
-                }
-                ImportOutcome::KeyAdded { id, name, version } => {
-                    format!("{file}: added the private key to {name} version {version} ({id})")
-                }
-                ImportOutcome::KeyReplaced { id, name, version } => format!(
-                    "{file}: replaced the private key of {name} version {version} ({id}), which did not work with its certificate"
-                ),
-                ImportOutcome::ChainUpdated { id, name, version } => format!(
-                    "{file}: replaced the chain of {name} version {version} ({id}); deployments with it are re-imported by the next pass (or `certvault deploy`)"
-                ),
-                ImportOutcome::AlreadyPresent { id, name, version } => {
-                    format!(
-                        "{file}: already in the vault as {name} version {version} ({id}); nothing changed"
-                    )
-                }
-            };
-            ctx.printer.line(&line)?;
+            ctx.printer.line(&format!("{file}: {}", describe(o)))?;
         }
+    } else {
+        ctx.printer.line(&summary(&outcomes))?;
     }
     Ok(Status::Ok)
+}
+
+/// What happened to one file.
+fn describe(o: &ImportOutcome) -> String {
+    match o {
+        ImportOutcome::Created { id, name } => format!("created {name} ({id})"),
+        ImportOutcome::NewVersion { id, name, version } => {
+            format!("added version {version} to {name} ({id})")
+        }
+        ImportOutcome::KeyAdded { id, name, version } => {
+            format!("added the private key to {name} version {version} ({id})")
+        }
+        ImportOutcome::KeyReplaced { id, name, version } => format!(
+            "replaced the private key of {name} version {version} ({id}), which did not work with its certificate"
+        ),
+        ImportOutcome::ChainUpdated { id, name, version } => format!(
+            "replaced the chain of {name} version {version} ({id}); deployments with it are re-imported by the next pass (or `certvault deploy`)"
+        ),
+        ImportOutcome::AlreadyPresent { id, name, version } => format!(
+            "already in the vault as {name} version {version} ({id}); nothing changed"
+        ),
+    }
+}
+
+/// One line for a bulk import: `imported 150 files: 120 new entries, 20 new versions,
+/// 10 already present`.
+fn summary(outcomes: &[ImportOutcome]) -> String {
+    let (mut created, mut versions, mut present, mut keys, mut replaced, mut chains) =
+        (0, 0, 0, 0, 0, 0);
+    for o in outcomes {
+        match o {
+            ImportOutcome::Created { .. } => created += 1,
+            ImportOutcome::NewVersion { .. } => versions += 1,
+            ImportOutcome::AlreadyPresent { .. } => present += 1,
+            ImportOutcome::KeyAdded { .. } => keys += 1,
+            ImportOutcome::KeyReplaced { .. } => replaced += 1,
+            ImportOutcome::ChainUpdated { .. } => chains += 1,
+        }
+    }
+    let mut parts = vec![
+        count(created, "new entry", "new entries"),
+        count(versions, "new version", "new versions"),
+        format!("{present} already present"),
+    ];
+    if keys > 0 {
+        parts.push(format!("{} added", count(keys, "private key", "private keys")));
+    }
+    if replaced > 0 {
+        parts.push(format!(
+            "{} that did not work replaced",
+            count(replaced, "private key", "private keys")
+        ));
+    }
+    if chains > 0 {
+        parts.push(format!(
+            "{} replaced (deployments with them are re-imported by the next pass)",
+            count(chains, "chain", "chains")
+        ));
+    }
+    format!(
+        "imported {}: {} (-v lists every file)",
+        count(outcomes.len(), "file", "files"),
+        parts.join(", ")
+    )
 }
 
 /// A password that is only needed for some inputs: from its file or variable, else none.

@@ -19,8 +19,17 @@ pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
         ctx.printer
             .json(&json!({ "path": path, "created": true }))?;
     } else {
-        ctx.printer
-            .line(&format!("created vault {}", path.display()))?;
+        ctx.printer.line(&format!(
+            "created vault {} (readable by you only)
+
+Next:
+  certvault import www.pem --key www.key    # a certificate and its private key (PEM, DER or PKCS#12)
+  certvault list                            # what the vault holds, soonest expiry first with --expiring-within 30d
+
+Keep the passphrase safe: if it is lost, nothing in the vault can be opened, and no one can recover it.
+Keep a copy of the vault too: certvault backup FILE",
+            path.display()
+        ))?;
     }
     Ok(Status::Ok)
 }
@@ -49,7 +58,9 @@ pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
             }))?;
         } else {
             ctx.printer.line(&format!(
-                "passphrase changed and data key rotated: {keys} private key(s) and {rows} row(s) sealed again; restart a running agent. Audit head now {}",
+                "passphrase changed and data key rotated: {} and {} sealed again; restart a running agent. Audit head now {}",
+                vault::text::count(keys, "private key", "private keys"),
+                vault::text::count(rows, "row", "rows"),
                 head.as_deref().unwrap_or("(empty)")
             ))?;
         }

@@ -1,6 +1,7 @@
 //! `certvault log` and `certvault log verify`.
 
 use anyhow::Result;
+use vault::text::count;
 
 use super::Ctx;
 use crate::{
@@ -29,7 +30,7 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
                         cell(&e.detail),
                     ]);
                 }
-                p.print_table(&t)?;
+                t.print()?;
             }
             Ok(Status::Ok)
         }
@@ -102,10 +103,10 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
             ))?;
         }
         p.line(&format!(
-            "{} row(s) and {} audit event(s) checked; {} bad row(s); audit log {}",
-            report.rows,
-            report.audit.events,
-            report.bad_rows.len(),
+            "{} and {} checked; {}; audit log {}",
+            count(report.rows, "row", "rows"),
+            count(report.audit.events, "audit event", "audit events"),
+            count(report.bad_rows.len(), "bad row", "bad rows"),
             if report.audit.problem.is_none() {
                 "intact"
             } else {
@@ -117,8 +118,8 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
         Ok(Status::Ok)
     } else {
         Err(Reported(format!(
-            "the vault failed verification: {} bad row(s){}",
-            report.bad_rows.len(),
+            "the vault failed verification: {}{}",
+            count(report.bad_rows.len(), "bad row", "bad rows"),
             if report.audit.problem.is_some() {
                 " and a broken audit log"
             } else {

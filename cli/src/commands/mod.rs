@@ -7,15 +7,18 @@ mod export;
 mod import;
 mod init;
 mod log;
+mod shell;
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use vault::Vault;
 
+use clap::ValueEnum as _;
+
 use crate::{
-    Status,
-    cli::{Cli, Command, Global},
+    Status, UsageError,
+    cli::{Cli, Command, Global, Output},
     output::Printer,
     secrets,
 };
@@ -32,6 +35,9 @@ impl Ctx {
         if let Some(p) = &self.global.vault {
             return Ok(p.clone());
         }
+        if let Some(p) = env_value("CERTVAULT_PATH") {
+            return Ok(PathBuf::from(p));
+        }
         let base = dirs::data_dir().context(
             "cannot tell where your data directory is: set $XDG_DATA_HOME, or give --vault / $CERTVAULT_PATH",
         )?;
@@ -40,7 +46,12 @@ impl Ctx {
 
     /// The configuration: `--config` (must exist), else the default file if present.
     pub(crate) fn config(&self) -> Result<agent::Config> {
-        match &self.global.config {
+        let chosen = self
+            .global
+            .config
+            .clone()
+            .or_else(|| env_value("CERTVAULT_CONFIG").map(PathBuf::from));
+        match &chosen {
             Some(p) => Ok(agent::Config::load(p, true)?),
             None => match dirs::config_dir() {
                 Some(d) => Ok(agent::Config::load(
@@ -116,9 +127,40 @@ impl Ctx {
     }
 }
 
+/// `--tag k=v` values; a malformed one is a usage error.
+pub(crate) fn tags(raw: &[String]) -> Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|t| vault::parse_tag(t).map_err(|e| UsageError(format!("--tag: {e}")).into()))
+        .collect()
+}
+
+/// A setting from the environment; unset and empty are the same.
+fn env_value(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// `--output`, else `$CERTVAULT_OUTPUT`, else tables.
+fn output_format(flag: Option<Output>) -> Result<Output> {
+    if let Some(o) = flag {
+        return Ok(o);
+    }
+    let Some(v) = env_value("CERTVAULT_OUTPUT") else {
+        return Ok(Output::Table);
+    };
+    v.to_str()
+        .and_then(|s| Output::from_str(s, true).ok())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "$CERTVAULT_OUTPUT is '{}': it must be table or json",
+                v.to_string_lossy()
+            ))
+            .into()
+        })
+}
+
 pub(crate) fn run(cli: Cli) -> Result<Status> {
     let ctx = Ctx {
-        printer: Printer::new(cli.global.output),
+        printer: Printer::new(output_format(cli.global.output)?, cli.global.wide),
         global: cli.global,
     };
     match cli.command {
@@ -138,5 +180,7 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Status(a) => deploy::status(&ctx, a),
         Command::Sync(a) => deploy::sync(&ctx, a),
         Command::Agent(a) => deploy::agent(&ctx, a),
+        Command::Completions(a) => shell::completions(a),
+        Command::Man(a) => shell::man(&ctx, a),
     }
 }

@@ -1,0 +1,75 @@
+//! Words for people, the same in every command: counts with the right noun, and one
+//! timestamp style (RFC 3339, whole seconds, UTC).
+
+use time::{
+    OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem,
+    macros::format_description,
+};
+
+/// The one timestamp style for people, in UTC: `2026-12-01T17:34:01Z`.
+pub const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// `1 deployment`, `2 deployments`, `0 entries` (for any integer type).
+pub fn count<N: std::fmt::Display + TryInto<u8> + Copy>(n: N, one: &str, many: &str) -> String {
+    let singular = matches!(n.try_into(), Ok(1u8));
+    format!("{n} {}", if singular { one } else { many })
+}
+
+/// A moment for people: `2026-12-01T17:34:01Z` (RFC 3339, whole seconds, UTC).
+pub fn timestamp(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(TIMESTAMP_FORMAT)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// How far `t` is from `now`, in the largest whole unit: `in 12 days`, `in 1 hour`,
+/// `1 day ago`, `3 minutes ago`.
+pub fn relative_to(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let d = t - now;
+    let abs = d.abs();
+    let amount = if abs.whole_days() >= 1 {
+        count(abs.whole_days(), "day", "days")
+    } else if abs.whole_hours() >= 1 {
+        count(abs.whole_hours(), "hour", "hours")
+    } else if abs.whole_minutes() >= 1 {
+        count(abs.whole_minutes(), "minute", "minutes")
+    } else {
+        count(abs.whole_seconds(), "second", "seconds")
+    };
+    if d.is_negative() {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::{Duration, macros::datetime};
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "deployment", "deployments"), "1 deployment");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(count(2, "entry", "entries"), "2 entries");
+    }
+
+    #[test]
+    fn one_timestamp_style() {
+        let t = datetime!(2026-12-01 17:34:01.104368 +02:00);
+        assert_eq!(timestamp(t), "2026-12-01T15:34:01Z");
+    }
+
+    #[test]
+    fn relative_times_in_whole_units() {
+        let now = datetime!(2026-12-01 12:00 UTC);
+        assert_eq!(relative_to(now - Duration::days(1), now), "1 day ago");
+        assert_eq!(relative_to(now - Duration::hours(30), now), "1 day ago");
+        assert_eq!(relative_to(now + Duration::days(12), now), "in 12 days");
+        assert_eq!(relative_to(now + Duration::minutes(90), now), "in 1 hour");
+        assert_eq!(relative_to(now - Duration::minutes(5), now), "5 minutes ago");
+        assert_eq!(relative_to(now + Duration::seconds(1), now), "in 1 second");
+    }
+}
