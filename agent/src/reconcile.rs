@@ -521,7 +521,13 @@ async fn run_pass<C: Connector>(
             Some(Ok(s)) => s.clone(),
             Some(Err(e)) if e.kind != ErrorKind::Stopped => {
                 for d in &desired {
-                    fail(&mut pass, opts, d.id, format!("target {target}: {e}"), Some(e));
+                    fail(
+                        &mut pass,
+                        opts,
+                        d.id,
+                        format!("target {target}: {e}"),
+                        Some(e),
+                    );
                 }
                 continue;
             }
@@ -535,7 +541,13 @@ async fn run_pass<C: Connector>(
             .partition(|d| account_problem(d, &account).is_none());
         for d in &mismatched {
             let why = account_problem(d, &account).unwrap_or_default();
-            fail(&mut pass, opts, d.id, format!("target {target}: {why}"), None);
+            fail(
+                &mut pass,
+                opts,
+                d.id,
+                format!("target {target}: {why}"),
+                None,
+            );
         }
         let mut unique = Vec::with_capacity(desired.len());
         for d in desired {

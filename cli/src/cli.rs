@@ -17,6 +17,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// The vault file [env: CERTVAULT_PATH; default: $XDG_DATA_HOME/certvault/vault.db]
     // The variables are read by hand, not with clap's `env`: clap would show an option set

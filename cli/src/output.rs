@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 use serde::Serialize;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use time::OffsetDateTime;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::cli::Output;
 
@@ -109,6 +109,8 @@ pub(crate) enum Shorten {
     End,
     /// `arn:aws:acm:…/5f3e-9b1c`: identifiers whose end tells them apart.
     Middle,
+    /// Never: ids, timestamps, states.
+    Never,
 }
 
 /// A table for people: fitted to the terminal (the widest columns shortened with `…`),
@@ -122,13 +124,23 @@ pub(crate) struct Table {
 }
 
 /// Columns are never shortened below this many characters (or their header's width).
-const MIN_COLUMN: usize = 8;
+const MIN_COLUMN: usize = 6;
 
 impl Table {
     /// Column `i` is shortened in its middle (ARNs, fingerprints), not at its end.
     pub(crate) fn shorten_middle(&mut self, i: usize) -> &mut Table {
         if let Some(c) = self.columns.get_mut(i) {
             *c = Shorten::Middle;
+        }
+        self
+    }
+
+    /// Columns never shortened: ids, timestamps, states, counts (a cut one is useless).
+    pub(crate) fn keep(&mut self, columns: &[usize]) -> &mut Table {
+        for &i in columns {
+            if let Some(c) = self.columns.get_mut(i) {
+                *c = Shorten::Never;
+            }
         }
         self
     }
@@ -158,6 +170,9 @@ impl Table {
         };
         let floor: Vec<usize> = (0..n)
             .map(|i| {
+                if self.columns.get(i) == Some(&Shorten::Never) {
+                    return width[i];
+                }
                 let header = self.header.get(i).map_or(0, |h| h.width());
                 width[i].min(MIN_COLUMN.max(header))
             })
@@ -252,7 +267,7 @@ fn fit(text: &str, width: usize, how: Shorten) -> std::borrow::Cow<'_, str> {
         kept
     };
     let out = match how {
-        Shorten::End => format!("{}…", take(&mut text.chars(), room)),
+        Shorten::End | Shorten::Never => format!("{}…", take(&mut text.chars(), room)),
         Shorten::Middle => {
             let tail_room = room / 2;
             let head = take(&mut text.chars(), room - tail_room);
@@ -386,6 +401,60 @@ pub(crate) fn cell(text: impl std::fmt::Display) -> Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(width: Option<usize>) -> Table {
+        let p = Printer {
+            json: false,
+            color: false,
+            width,
+        };
+        let mut t = p.table(&["ID", "WHEN", "ARN", "DETAIL"]);
+        t.add_row(vec![
+            cell("690dd7b27d7f7070"),
+            cell("2026-12-01T17:34:01Z"),
+            cell("arn:aws:acm:eu-west-1:123456789012:certificate/5f3e9b1c-0000-4000-8000-00000000abcd"),
+            cell("ImportCertificate in eu-west-1: AccessDenied: User is not authorized to perform acm:ImportCertificate"),
+        ]);
+        t.keep(&[1]).shorten_middle(2);
+        t
+    }
+
+    /// Issue "The first hour": tables ignored the terminal's width.
+    #[test]
+    fn a_table_fits_the_terminal_and_shortens_its_widest_columns() {
+        for width in [60, 80, 100, 132] {
+            let text = table(Some(width)).render();
+            for line in text.lines() {
+                assert!(
+                    line.width() <= width,
+                    "{width}: {line:?} is {} wide",
+                    line.width()
+                );
+            }
+            // The kept column is whole; the ARN keeps its end.
+            assert!(text.contains("2026-12-01T17:34:01Z"), "{text}");
+            assert!(text.contains("abcd"), "{text}");
+            assert!(text.contains('…'), "{text}");
+        }
+    }
+
+    #[test]
+    fn off_a_terminal_nothing_is_cut() {
+        let text = table(None).render();
+        assert!(!text.contains('…'));
+        assert!(text.contains("perform acm:ImportCertificate"));
+        assert!(text.contains("certificate/5f3e9b1c-0000-4000-8000-00000000abcd"));
+    }
+
+    #[test]
+    fn shortening_counts_columns_not_bytes() {
+        assert_eq!(fit("www.example.com", 8, Shorten::End), "www.exa…");
+        assert_eq!(fit("abcdefghij", 7, Shorten::Middle), "abc…hij");
+        assert_eq!(fit("bücher.example", 7, Shorten::End), "bücher…");
+        // Wide characters take two columns each.
+        assert_eq!(fit("日本語ドメイン", 7, Shorten::End), "日本語…");
+        assert_eq!(fit("short", 8, Shorten::End), "short");
+    }
 
     #[test]
     fn control_characters_cannot_reach_the_terminal() {

@@ -2,8 +2,7 @@
 //! timestamp style (RFC 3339, whole seconds, UTC).
 
 use time::{
-    OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem,
-    macros::format_description,
+    OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem, macros::format_description,
 };
 
 /// The one timestamp style for people, in UTC: `2026-12-01T17:34:01Z`.
@@ -69,7 +68,10 @@ mod tests {
         assert_eq!(relative_to(now - Duration::hours(30), now), "1 day ago");
         assert_eq!(relative_to(now + Duration::days(12), now), "in 12 days");
         assert_eq!(relative_to(now + Duration::minutes(90), now), "in 1 hour");
-        assert_eq!(relative_to(now - Duration::minutes(5), now), "5 minutes ago");
+        assert_eq!(
+            relative_to(now - Duration::minutes(5), now),
+            "5 minutes ago"
+        );
         assert_eq!(relative_to(now + Duration::seconds(1), now), "in 1 second");
     }
 }

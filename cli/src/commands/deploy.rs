@@ -401,7 +401,7 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
             cell(r.detail.as_deref().unwrap_or("")),
         ]);
     }
-    t.shorten_middle(5);
+    t.keep(&[2, 3, 4]).shorten_middle(5);
     t.print()?;
     let not_in_sync = report
         .deployments

@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use vault::text::count;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vault::text::count;
 
 use super::Ctx;
 use crate::{
@@ -131,6 +131,7 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         );
         t.add_row(row);
     }
+    t.keep(&[1, 2, 3, 4, 5, 6, 7, 8]);
     t.print()?;
 
     let c = &r.changes;
@@ -194,7 +195,7 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
                 cell(&x.arn),
             ]);
         }
-        t.shorten_middle(6);
+        t.keep(&[2, 3, 4, 5]).shorten_middle(6);
         t.print()?;
     }
     let errors: Vec<_> = r

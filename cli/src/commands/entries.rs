@@ -48,6 +48,7 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
                 cell(names),
             ]);
         }
+        t.keep(&[3, 4, 5, 6]);
         t.print()?;
     }
     // `--expiring-within` is a question: exit 3 says "yes, some are".
@@ -125,6 +126,7 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     ] {
         head.add_row(vec![cell(k), cell(val)]);
     }
+    head.keep(&[0]);
     head.print()?;
     let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
     for ver in &d.versions {
@@ -147,6 +149,7 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
             cell(&ver.fingerprint_sha256[..16]),
         ]);
     }
+    t.keep(&[0, 1, 3, 4, 6]).shorten_middle(2);
     t.print()?;
     if !d.acm.is_empty() {
         let mut t = p.table(&[
@@ -173,7 +176,7 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
                 cell(&a.summary.arn),
             ]);
         }
-        t.shorten_middle(6);
+        t.keep(&[0, 1, 2, 3, 4, 5]).shorten_middle(6);
         t.print()?;
     }
     Ok(Status::Ok)

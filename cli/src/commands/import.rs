@@ -117,9 +117,9 @@ fn describe(o: &ImportOutcome) -> String {
         ImportOutcome::ChainUpdated { id, name, version } => format!(
             "replaced the chain of {name} version {version} ({id}); deployments with it are re-imported by the next pass (or `certvault deploy`)"
         ),
-        ImportOutcome::AlreadyPresent { id, name, version } => format!(
-            "already in the vault as {name} version {version} ({id}); nothing changed"
-        ),
+        ImportOutcome::AlreadyPresent { id, name, version } => {
+            format!("already in the vault as {name} version {version} ({id}); nothing changed")
+        }
     }
 }
 
@@ -144,7 +144,10 @@ fn summary(outcomes: &[ImportOutcome]) -> String {
         format!("{present} already present"),
     ];
     if keys > 0 {
-        parts.push(format!("{} added", count(keys, "private key", "private keys")));
+        parts.push(format!(
+            "{} added",
+            count(keys, "private key", "private keys")
+        ));
     }
     if replaced > 0 {
         parts.push(format!(

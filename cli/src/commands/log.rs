@@ -30,6 +30,7 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
                         cell(&e.detail),
                     ]);
                 }
+                t.keep(&[0, 1, 3]);
                 t.print()?;
             }
             Ok(Status::Ok)

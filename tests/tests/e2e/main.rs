@@ -15,6 +15,7 @@ mod bad_input;
 mod deploy;
 mod discover;
 mod faults;
+mod first_hour;
 mod interop;
 mod memory;
 mod sync_trust;
