@@ -148,7 +148,7 @@ fn verify_names_every_row_changed_outside_certvault() {
     let (code, out, err) = verify(&env);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
-        out.contains("0 bad row(s)") && out.contains("intact"),
+        out.contains("0 bad rows") && out.contains("intact"),
         "{out}"
     );
     sql(

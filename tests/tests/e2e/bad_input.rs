@@ -385,7 +385,7 @@ fn cases(env: &Env) -> Vec<Case> {
         Case {
             name: "one bad file among good ones imports nothing",
             args: vec![fx("rsa2048.pem"), "random.bin".into(), fx("ec384.pem")],
-            expect: &["random.bin", "1 of 3 file(s)", "nothing was imported"],
+            expect: &["random.bin", "1 of 3 files", "nothing was imported"],
         },
         Case {
             name: "a chain file that holds a key",

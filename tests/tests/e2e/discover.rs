@@ -358,7 +358,7 @@ fn a_failing_account_is_reported_and_does_not_stop_the_others() {
     let (code, report, err) = discover(&env, &emu, &["--config", config.to_str().unwrap()]);
     assert_eq!(code, Some(1), "something failed: {err}");
     assert!(
-        err.contains("2 of 3 location(s) could not be scanned"),
+        err.contains("2 of 3 locations could not be scanned"),
         "{err}"
     );
     let locs = report["locations"].as_array().unwrap();
@@ -390,7 +390,7 @@ fn discover_needs_regions_and_a_vault_and_checks_its_arguments() {
     emu.env(&mut cmd, env.dir.path());
     cmd.args(["discover", "--regions", "moon-base"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicates::str::contains("moon-base"));
     let mut cmd = env.cmd();
     emu.env(&mut cmd, env.dir.path());

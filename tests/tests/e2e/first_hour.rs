@@ -92,6 +92,8 @@ fn shape(v: &Value) -> Value {
 /// stdout and stderr.
 fn transcript(env: &Env, args: &[&str], setup: impl FnOnce(&mut assert_cmd::Command)) -> String {
     let mut cmd = env.cmd();
+    // clap wraps help at $COLUMNS when it is set.
+    cmd.env_remove("COLUMNS");
     setup(&mut cmd);
     let out = cmd.args(args).output().expect("run certvault");
     format!(
@@ -524,15 +526,19 @@ fn shell_completions_and_manual_pages() {
             "complete.sh",
             stdout(&env.bare().args(["completions", "bash"]).output().unwrap()),
         );
-        let status = Command::new("bash")
+        let out = Command::new("bash")
             .arg("-c")
             .arg(format!(
                 "source {} && complete -p certvault",
                 script.display()
             ))
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "bash accepts the completion script");
+        assert!(
+            out.status.success() && stdout(&out).contains("certvault"),
+            "bash accepts the completion script: {}",
+            stderr(&out)
+        );
     }
     let page = stdout(&env.bare().arg("man").output().unwrap());
     assert!(

@@ -480,7 +480,7 @@ fn export_formats_and_their_rules() {
         .args(["export", "ec256.fixture.test", "--out"])
         .arg(&out_file)
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("--force"));
     assert_eq!(fs::read(&out_file).unwrap(), before);
     env.cmd()
