@@ -8,10 +8,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 N="${1:-10000}"
 
+source scripts/lib.sh
 source scripts/emulator.sh
 ensure_moto
 cargo build --locked --release --quiet -p certvault
-bin="$root/target/release/certvault"
+bin="$(cargo_bin release certvault)"
 work="$(mktemp -d)"
 agent_pid=""
 trap 'kill $MOTO_PID $agent_pid 2>/dev/null; rm -rf "$work"' EXIT

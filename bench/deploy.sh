@@ -12,10 +12,11 @@ N="${1:-20}"
 REGIONS=(us-east-1 eu-west-1 ap-southeast-2 sa-east-1)
 R=${#REGIONS[@]}
 
+source scripts/lib.sh
 source scripts/emulator.sh
 ensure_moto
 cargo build --locked --release --quiet -p certvault
-bin="$root/target/release/certvault"
+bin="$(cargo_bin release certvault)"
 work="$(mktemp -d)"
 proxy_pid=""
 trap 'kill $MOTO_PID $proxy_pid 2>/dev/null; rm -rf "$work"' EXIT

@@ -9,6 +9,7 @@ cd "$root"
 N="${1:-500}"
 REGIONS=(us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2)
 
+source scripts/lib.sh
 source scripts/emulator.sh
 ensure_moto
 # The AWS CLI pins its own botocore: keep it in its own venv.
@@ -17,7 +18,7 @@ if ! .venv-awscli/bin/aws --version >/dev/null 2>&1; then
   .venv-awscli/bin/pip install --quiet "awscli==1.46.3"
 fi
 cargo build --locked --release --quiet -p certvault
-bin="$root/target/release/certvault"
+bin="$(cargo_bin release certvault)"
 
 work="$(mktemp -d)"
 start_moto "$work/moto.log"

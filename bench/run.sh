@@ -32,8 +32,10 @@ while (($#)); do
 done
 
 cd "$root"
+source scripts/lib.sh
 cargo build --release -p certvault -p certvault-tests --bins
 
-# Honour a custom target directory (a relative one is relative to the workspace root).
-target="${CARGO_TARGET_DIR:-target}"
-exec "$target/release/certvault-bench" --certvault "$target/release/certvault" "${args[@]}"
+# Wherever cargo builds (CARGO_TARGET_DIR, a cargo config, or ./target).
+bench="$(cargo_bin release certvault-bench)"
+certvault="$(cargo_bin release certvault)"
+exec "$bench" --certvault "$certvault" "${args[@]}"

@@ -1,5 +1,6 @@
-# Sourced by scripts/test.sh, scripts/demo.sh and bench/discover.sh: the local ACM
-# emulator (moto, pinned) in ./.venv, and a way to run it on a free loopback port.
+# shellcheck shell=bash
+# Sourced by scripts/test.sh, scripts/demo.sh and bench/*.sh: the local ACM emulator (moto,
+# pinned) in ./.venv, and a way to run it on a free loopback port.
 
 MOTO_VERSION=5.2.5
 
@@ -18,6 +19,7 @@ start_moto() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   MOTO_ACM_VALIDATION_WAIT=0 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${1:-/dev/null}" 2>&1 &
+  # shellcheck disable=SC2034 # read by the scripts that source this file
   MOTO_PID=$!
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   for _ in $(seq 200); do

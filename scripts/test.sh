@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-for tool in cargo openssl keytool python3; do
-  command -v "$tool" >/dev/null || { echo "test.sh: '$tool' is required but not installed" >&2; exit 1; }
-done
+source scripts/lib.sh
+require_prerequisites cargo cc openssl python3 venv curl keytool
 
 # The ACM emulator, pinned; the tests start and stop it themselves.
 source scripts/emulator.sh
@@ -26,6 +25,12 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 # seen again); `bash scripts/proptest-long.sh` explores with fresh seeds and many more cases.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261201}"
 
-# The end-to-end tests run the real binary: build it first (they refuse a stale one).
+# The end-to-end tests run the real binary: build it first (they refuse a stale one). They
+# find it beside their own executable, so wherever cargo builds.
+echo "building certvault and its tests (the first build downloads and compiles about 400 crates and may take 10 minutes or more on 2 cores) ..." >&2
 cargo build --locked -p certvault
 cargo test --locked --workspace
+
+# scripts/demo.sh as a newcomer runs it: from an empty target directory, to its end; and
+# stopping at a step that fails.
+bash scripts/demo_test.sh

@@ -569,3 +569,82 @@ fn shell_completions_and_manual_pages() {
         );
     }
 }
+
+/// The README's quickstart, run as written (its `sh` block, word for word) with
+/// `certvault` on `PATH` and the two passphrases it would ask for in the environment:
+/// it makes its own sample files, and every command succeeds except the one the README
+/// says exits 3.
+#[test]
+fn the_readme_quickstart_works_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Quickstart\n")
+        .nth(1)
+        .expect("a Quickstart section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("a sh block in the Quickstart");
+    let env = Env::new();
+    let script = env.write(
+        "quickstart.sh",
+        format!(
+            "trap 'echo \"FAILED $? at: $BASH_COMMAND\" >&2' ERR\n{block}\n\
+             openssl pkcs12 -in www.p12 -passin env:CERTVAULT_EXPORT_PASSPHRASE -noout \
+             && echo 'www.p12 opens in openssl'\n"
+        ),
+    );
+    let bin_dir = crate::common::bin().parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(env.dir.path())
+        .env("PATH", path)
+        .env("HOME", env.dir.path())
+        .env("XDG_DATA_HOME", env.path("data"))
+        .env("XDG_CONFIG_HOME", env.path("config"))
+        .env("NO_COLOR", "1")
+        .env_remove("CERTVAULT_PATH")
+        .env_remove("CERTVAULT_OUTPUT")
+        .env("CERTVAULT_PASSPHRASE", PASS)
+        .env(
+            "CERTVAULT_EXPORT_PASSPHRASE",
+            "quickstart export passphrase",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (out_text, err_text) = (stdout(&out), stderr(&out));
+    let failed: Vec<&str> = err_text
+        .lines()
+        .filter(|l| l.starts_with("FAILED"))
+        .collect();
+    assert_eq!(
+        failed,
+        ["FAILED 3 at: certvault list --expiring-within 30d"],
+        "only the command the README says exits 3 does:\n{out_text}\n{err_text}"
+    );
+    for expected in [
+        "mail.example.com",
+        "www.p12 opens in openssl",
+        "audit log intact",
+    ] {
+        assert!(
+            out_text.contains(expected),
+            "{expected}:\n{out_text}\n{err_text}"
+        );
+    }
+    assert!(
+        env.dir
+            .path()
+            .join("certvault-quickstart/vault.db")
+            .exists(),
+        "the trial vault is in its folder"
+    );
+}
