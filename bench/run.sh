@@ -33,6 +33,7 @@ done
 
 cd "$root"
 source scripts/lib.sh
+require_prerequisites cargo cc python3
 cargo build --release -p certvault -p certvault-tests --bins
 
 # Wherever cargo builds (CARGO_TARGET_DIR, a cargo config, or ./target).

@@ -9,6 +9,14 @@
 # removed. CERTVAULT_BIN=PATH tours with that binary (an installed one, say) instead of
 # building one; the build goes wherever cargo builds (CARGO_TARGET_DIR is honoured).
 set -Eeuo pipefail
+# A relative CERTVAULT_BIN means relative to where the demo was started.
+if [ -n "${CERTVAULT_BIN:-}" ]; then
+  case "$CERTVAULT_BIN" in /*) ;; *) CERTVAULT_BIN="$PWD/$CERTVAULT_BIN" ;; esac
+  if [ ! -x "$CERTVAULT_BIN" ]; then
+    echo "demo.sh: CERTVAULT_BIN=$CERTVAULT_BIN is not an executable file" >&2
+    exit 1
+  fi
+fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
 
@@ -27,7 +35,7 @@ ensure_moto
 if [ -n "${CERTVAULT_BIN:-}" ]; then
   bin="$CERTVAULT_BIN"
 else
-  echo "building certvault (the first build downloads and compiles about 320 crates and may take several minutes on 2 cores) ..." >&2
+  echo "building certvault (the first build downloads and compiles about 360 crates and may take several minutes on 2 cores) ..." >&2
   cargo build --locked -p certvault
   bin="$(cargo_bin debug certvault)"
 fi
@@ -47,7 +55,12 @@ start_moto "$work/moto.log"
 use_moto
 cd "$work"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# Steps in bold on a terminal (and without NO_COLOR); plain in a file or a pipe.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n$ %s\n' "$*"; }
+fi
 
 # run [--expect N] ARGS...: the step `certvault ARGS...`. It must exit 0, or N where the
 # tour shows exit code 3 ("done, and something needs attention") on purpose; any other

@@ -18,7 +18,20 @@ require_prerequisites cargo cc openssl python3 venv curl
 passed=0
 failed=0
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+# If a tour failed to clean up after itself (what is tested), stop what it left running.
+cleanup() {
+  local f port
+  for f in "$scratch"/*/agent.pid; do
+    [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+  done
+  for f in "$scratch"/*/endpoint; do
+    [ -e "$f" ] || continue
+    port="$(sed -n 's|^http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$f")"
+    [ -n "$port" ] && pkill -f "moto_server -H 127.0.0.1 -p $port\$" 2>/dev/null
+  done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
 
 # check DESCRIPTION COMMAND...: one assertion.
 check() {

@@ -74,7 +74,11 @@ cargo_target_dir() {
 # stops with a message if it is not there.
 cargo_bin() {
   local dir path
-  dir="$(cargo_target_dir)"
+  # `set -e` does not reach into $(...): a failed `cargo metadata` is caught here.
+  if ! dir="$(cargo_target_dir)" || [ -z "$dir" ]; then
+    echo "${0##*/}: cannot find cargo's target directory (\`cargo metadata\` failed; see above)" >&2
+    exit 1
+  fi
   path="$dir/$1/$2"
   if [ ! -x "$path" ]; then
     echo "${0##*/}: $path is missing after the build (a build.target in a cargo config puts it under $dir/<triple>/$1)" >&2

@@ -27,7 +27,7 @@ export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261201}"
 
 # The end-to-end tests run the real binary: build it first (they refuse a stale one). They
 # find it beside their own executable, so wherever cargo builds.
-echo "building certvault and its tests (the first build downloads and compiles about 400 crates and may take 10 minutes or more on 2 cores) ..." >&2
+echo "building certvault and its tests (the first build downloads and compiles about 360 crates and may take 10 minutes or more on 2 cores) ..." >&2
 cargo build --locked -p certvault
 cargo test --locked --workspace
 

@@ -270,6 +270,11 @@ fn default_target() -> Target {
 pub fn expand_regions(list: &[String], extra: &[String]) -> Result<Vec<String>> {
     let known: Vec<String> = regions::all_regions()
         .into_iter()
+        .chain(
+            regions::OTHER_PARTITION_REGIONS
+                .iter()
+                .map(|r| (*r).to_owned()),
+        )
         .chain(extra.iter().cloned())
         .collect();
     let mut out: Vec<String> = Vec::new();

@@ -155,7 +155,7 @@ pub enum Error {
     },
     /// A region code that is not one of the regions ACM is offered in.
     #[error(
-        "unknown region '{region}'{}; a region newer than this certvault can be added with `extra_regions = [\"...\"]` in the configuration",
+        "unknown region '{region}'{}; if it is a real region that this certvault does not know yet, add it with `extra_regions = [\"...\"]` in the configuration",
         suggestion.as_deref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default()
     )]
     UnknownRegion {

@@ -50,6 +50,21 @@ pub const ACM_REGIONS: &[AcmRegion] = &[
     r("sa-east-1", false),
 ];
 
+/// Regions of the other AWS partitions (GovCloud, China, ISO): accepted when named (their
+/// accounts and credentials are their own), never part of `all`.
+pub(crate) const OTHER_PARTITION_REGIONS: &[&str] = &[
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "us-iso-east-1",
+    "us-iso-west-1",
+    "us-isob-east-1",
+    "us-isof-south-1",
+    "us-isof-east-1",
+    "eu-isoe-west-1",
+];
+
 /// Every region code.
 pub fn all_regions() -> Vec<String> {
     ACM_REGIONS.iter().map(|r| r.code.to_owned()).collect()

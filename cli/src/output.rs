@@ -109,8 +109,11 @@ pub(crate) enum Shorten {
     End,
     /// `arn:aws:acm:…/5f3e-9b1c`: identifiers whose end tells them apart.
     Middle,
-    /// Never: ids, timestamps, states.
+    /// Never: timestamps, states, counts.
     Never,
+    /// `690dd3a1`: entry ids, cut to a prefix (never under 8 characters) without `…`, so
+    /// what is shown still names the entry (a unique prefix of 4 or more is accepted).
+    Prefix,
 }
 
 /// A table for people: fitted to the terminal (the widest columns shortened with `…`),
@@ -125,6 +128,10 @@ pub(crate) struct Table {
 
 /// Columns are never shortened below this many characters (or their header's width).
 const MIN_COLUMN: usize = 6;
+/// An id column keeps at least this much of each id.
+const MIN_ID: usize = 8;
+/// A column shortened in its middle (ARNs) keeps at least this much: its start and end.
+const MIN_MIDDLE: usize = 20;
 
 impl Table {
     /// Column `i` is shortened in its middle (ARNs, fingerprints), not at its end.
@@ -135,7 +142,15 @@ impl Table {
         self
     }
 
-    /// Columns never shortened: ids, timestamps, states, counts (a cut one is useless).
+    /// Column `i` holds entry ids: cut to a usable prefix, never with `…`.
+    pub(crate) fn id_column(&mut self, i: usize) -> &mut Table {
+        if let Some(c) = self.columns.get_mut(i) {
+            *c = Shorten::Prefix;
+        }
+        self
+    }
+
+    /// Columns never shortened: timestamps, states, counts (a cut one is useless).
     pub(crate) fn keep(&mut self, columns: &[usize]) -> &mut Table {
         for &i in columns {
             if let Some(c) = self.columns.get_mut(i) {
@@ -170,11 +185,14 @@ impl Table {
         };
         let floor: Vec<usize> = (0..n)
             .map(|i| {
-                if self.columns.get(i) == Some(&Shorten::Never) {
-                    return width[i];
-                }
                 let header = self.header.get(i).map_or(0, |h| h.width());
-                width[i].min(MIN_COLUMN.max(header))
+                let min = match self.columns.get(i) {
+                    Some(Shorten::Never) => return width[i],
+                    Some(Shorten::Prefix) => MIN_ID,
+                    Some(Shorten::Middle) => MIN_MIDDLE,
+                    _ => MIN_COLUMN,
+                };
+                width[i].min(min.max(header))
             })
             .collect();
         let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len();
@@ -187,9 +205,10 @@ impl Table {
             else {
                 break;
             };
-            // Down to the next widest (or as far as needed), in one step.
+            // Down to the next widest (or as far as needed), in one step; columns of equal
+            // width lose one character in turn, so they are cut evenly.
             let next = (0..n)
-                .filter(|&j| j != i && width[j] < width[i])
+                .filter(|&j| j != i && width[j] <= width[i] && width[j] > floor[j])
                 .map(|j| width[j])
                 .max()
                 .unwrap_or(0)
@@ -267,6 +286,7 @@ fn fit(text: &str, width: usize, how: Shorten) -> std::borrow::Cow<'_, str> {
         kept
     };
     let out = match how {
+        Shorten::Prefix => take(&mut text.chars(), width),
         Shorten::End | Shorten::Never => format!("{}…", take(&mut text.chars(), room)),
         Shorten::Middle => {
             let tail_room = room / 2;
@@ -436,6 +456,34 @@ mod tests {
             assert!(text.contains("abcd"), "{text}");
             assert!(text.contains('…'), "{text}");
         }
+    }
+
+    /// Review finding: at 80 columns `list` cut entry ids to `690dd…` (unusable) and two
+    /// equally wide columns were not cut evenly.
+    #[test]
+    fn regression_ids_stay_usable_prefixes_and_ties_are_cut_evenly() {
+        let printer = Printer {
+            json: false,
+            color: false,
+            width: Some(40),
+        };
+        let mut t = printer.table(&["ID", "A", "B"]);
+        t.add_row(vec![
+            cell("690dd3a1b2c3d4e5"),
+            cell("aaaaaaaaaaaaaaaaaaaa"),
+            cell("bbbbbbbbbbbbbbbbbbbb"),
+        ]);
+        t.id_column(0);
+        let text = t.render();
+        let row = text.lines().nth(3).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(
+            cells[0].starts_with("690dd3a1") && !cells[0].contains('…'),
+            "{row}"
+        );
+        let (a, b) = (cells[1].width(), cells[2].width());
+        assert!(a.abs_diff(b) <= 1, "uneven: {row}");
+        assert!(row.width() <= 40, "{row}");
     }
 
     #[test]

@@ -339,6 +339,16 @@ impl Vault {
             return ": an id prefix needs at least 4 hex digits (`certvault list` shows the ids)"
                 .into();
         }
+        // Only a plain DNS-like name is searched and put in a command to copy: no glob, no
+        // character a shell would read.
+        let plain = !query.is_empty()
+            && query.len() <= 253
+            && query
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !plain {
+            return ": `certvault list` shows every entry's id and name".into();
+        }
         let named_in = self
             .list(&ListFilter {
                 domain: Some(query.to_owned()),

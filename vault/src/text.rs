@@ -17,9 +17,11 @@ pub fn count<N: std::fmt::Display + TryInto<u8> + Copy>(n: N, one: &str, many: &
 
 /// A moment for people: `2026-12-01T17:34:01Z` (RFC 3339, whole seconds, UTC).
 pub fn timestamp(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(TIMESTAMP_FORMAT)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+    // checked: a moment near year 9999 in another offset falls outside `time`'s range in
+    // UTC (a lock file's `since` comes from disk).
+    t.checked_to_offset(UtcOffset::UTC)
+        .and_then(|u| u.format(TIMESTAMP_FORMAT).ok())
+        .unwrap_or_else(|| t.unix_timestamp().to_string())
 }
 
 /// How far `t` is from `now`, in the largest whole unit: `in 12 days`, `in 1 hour`,
@@ -33,8 +35,10 @@ pub fn relative_to(t: OffsetDateTime, now: OffsetDateTime) -> String {
         count(abs.whole_hours(), "hour", "hours")
     } else if abs.whole_minutes() >= 1 {
         count(abs.whole_minutes(), "minute", "minutes")
-    } else {
+    } else if abs.whole_seconds() >= 1 {
         count(abs.whole_seconds(), "second", "seconds")
+    } else {
+        return "now".into();
     };
     if d.is_negative() {
         format!("{amount} ago")
@@ -47,6 +51,14 @@ pub fn relative_to(t: OffsetDateTime, now: OffsetDateTime) -> String {
 mod tests {
     use super::*;
     use time::{Duration, macros::datetime};
+
+    #[test]
+    fn regression_a_moment_outside_utc_range_is_printed_not_a_panic() {
+        let t = datetime!(9999-12-31 23:59:59 -01:00);
+        assert_eq!(timestamp(t), t.unix_timestamp().to_string());
+        let now = datetime!(2026-12-01 00:00:00 UTC);
+        assert_eq!(relative_to(now, now), "now");
+    }
 
     #[test]
     fn counts_agree_with_their_noun() {

@@ -48,7 +48,7 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
                 cell(names),
             ]);
         }
-        t.keep(&[3, 4, 5, 6]);
+        t.keep(&[3, 4, 5, 6]).id_column(0);
         t.print()?;
     }
     // `--expiring-within` is a question: exit 3 says "yes, some are".
