@@ -103,6 +103,12 @@ pub struct Metrics {
     pub last_pass_finished: Option<i64>,
     /// The vault is unlocked (the agent can act).
     pub unlocked: bool,
+    /// Certificates the agent renewed (issued by the vault's CA) since start.
+    pub renewals: u64,
+    /// Renewals that failed since start.
+    pub renewal_failures: u64,
+    /// Uses of a CA pending deletion (refused, audited), as the audit log counts them.
+    pub ca_use_while_pending: u64,
 }
 
 impl Metrics {
@@ -318,6 +324,24 @@ impl Metrics {
             "1 when the vault is unlocked and a pass has finished.",
             vec![(String::new(), u8::from(self.ready()).to_string())],
         );
+        family(
+            "certvault_renewals_total",
+            "counter",
+            "Certificates from the vault's CA the agent renewed by itself since start.",
+            vec![(String::new(), self.renewals.to_string())],
+        );
+        family(
+            "certvault_renewal_failures_total",
+            "counter",
+            "Renewals by the agent that failed since start.",
+            vec![(String::new(), self.renewal_failures.to_string())],
+        );
+        family(
+            "certvault_ca_use_while_pending_total",
+            "counter",
+            "Attempts to use a CA pending deletion (each refused and audited), as the audit log counts them.",
+            vec![(String::new(), self.ca_use_while_pending.to_string())],
+        );
         out
     }
 }
@@ -469,6 +493,17 @@ pub async fn run<C: Connector>(
         };
         match locked {
             Ok(Ok(())) => {
+                // The vault's own CA first: keys whose waiting window ended are destroyed,
+                // and what is due is renewed, so this pass deploys the renewals.
+                let (renewed, failed) = ca_maintenance(vault, time::OffsetDateTime::now_utc());
+                {
+                    let mut m = metrics.lock().expect("metrics lock");
+                    m.renewals += renewed;
+                    m.renewal_failures += failed;
+                    if let Ok(n) = vault.count_audit_events("ca-use-while-pending") {
+                        m.ca_use_while_pending = n;
+                    }
+                }
                 let sync_opts = SyncOptions {
                     stop: stop.child_token(),
                     ..SyncOptions::default()
@@ -538,6 +573,47 @@ pub async fn run<C: Connector>(
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// Purges the CAs whose waiting window ended, then renews every issued certificate that
+/// is due (`--auto-renew-before`). One failure is logged and the rest go on. Returns
+/// (renewed, failed).
+pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64) {
+    match vault.ca_purge_due() {
+        Ok(purged) => {
+            for ca in purged {
+                tracing::warn!(ca = %ca, "the CA's waiting window ended: its key is destroyed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot purge CAs"),
+    }
+    let due = match vault.due_for_renewal(now) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read what is due for renewal");
+            return (0, 1);
+        }
+    };
+    let (mut renewed, mut failed) = (0, 0);
+    for (id, name) in due {
+        match vault.renew(&id, false) {
+            Ok(c) => {
+                renewed += 1;
+                tracing::info!(
+                    entry = %name,
+                    version = c.version,
+                    ca = %c.ca,
+                    not_after = %vault::text::timestamp(c.not_after),
+                    "renewed by the agent"
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::error!(entry = %name, error = %e, "renewal failed");
+            }
+        }
+    }
+    (renewed, failed)
 }
 
 fn log_pass(report: &SyncReport, known: &mut HashMap<i64, (State, Option<String>)>) {

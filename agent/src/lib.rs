@@ -37,7 +37,7 @@ pub use crate::{
         insecure_endpoint,
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
-    daemon::{AgentOptions, Metrics, run as run_agent, serve_metrics},
+    daemon::{AgentOptions, Metrics, ca_maintenance, run as run_agent, serve_metrics},
     delete::{DeleteRequest, Deleted, delete_from_acm},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,

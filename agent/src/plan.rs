@@ -35,11 +35,13 @@ pub enum State {
     Pending,
     /// The last attempt failed (see detail).
     Failed,
+    /// The vault's current certificate is revoked by its CA: never pushed again.
+    Revoked,
 }
 
 impl State {
     /// Every state, in display order.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::InSync,
         State::Outdated,
         State::Drifted,
@@ -47,6 +49,7 @@ impl State {
         State::Expired,
         State::Pending,
         State::Failed,
+        State::Revoked,
     ];
 
     /// The name shown and stored.
@@ -59,6 +62,7 @@ impl State {
             State::Expired => "expired",
             State::Pending => "pending",
             State::Failed => "failed",
+            State::Revoked => "revoked",
         }
     }
 
@@ -104,6 +108,8 @@ pub struct Desired {
     pub blocked: Option<String>,
     /// The current certificate has expired.
     pub expired: bool,
+    /// The current certificate is revoked by the vault's CA: nothing is pushed.
+    pub revoked: bool,
 }
 
 /// One ACM certificate as observed.
@@ -298,6 +304,14 @@ fn plan_one(
     owned: &BTreeSet<String>,
     opts: PlanOptions,
 ) -> Action {
+    // A revoked certificate is never pushed, whatever else holds.
+    if d.revoked {
+        return flag(
+            d,
+            State::Revoked,
+            "the vault's current certificate is revoked: it is never pushed again (`certvault renew` or `certvault ca issue` makes a new one)".to_owned(),
+        );
+    }
     if let Some(why) = account_problem(d, &observed.account) {
         return flag(d, State::Failed, why);
     }

@@ -24,6 +24,7 @@ fn desired(id: i64) -> Desired {
         domains: vec!["www.example.com".into()],
         blocked: None,
         expired: false,
+        revoked: false,
     }
 }
 
@@ -412,6 +413,7 @@ fn arb_desired(id: i64) -> impl Strategy<Value = Desired> {
                 domains: vec!["www.example.com".into()],
                 blocked: blocked.then(|| "blocked".to_owned()),
                 expired: false,
+                revoked: false,
             },
         )
 }
@@ -648,4 +650,34 @@ fn regression_replace_existing_leaves_certificates_tagged_for_other_entries() {
         matches!(&a, Action::Reimport { arn, .. } if arn == "arn:old"),
         "{a:?}"
     );
+}
+
+/// A revoked certificate is never pushed: not by auto-redeploy, not by --force, not to
+/// re-create a missing ARN, not as a first import.
+#[test]
+fn a_revoked_certificate_is_never_pushed() {
+    let outdated = Desired {
+        revoked: true,
+        auto_redeploy: true,
+        deployed_fingerprint: Some("v1".into()),
+        ..desired(1)
+    };
+    let first = Desired {
+        revoked: true,
+        arn: None,
+        deployed_fingerprint: None,
+        ..desired(2)
+    };
+    for force in [false, true] {
+        let a = one(
+            outdated.clone(),
+            vec![observed("arn:1", Some("v1"), 100)],
+            force,
+        );
+        assert_eq!(state_of(&a), Some(State::Revoked), "{a:?}");
+        let a = one(outdated.clone(), vec![], force);
+        assert_eq!(state_of(&a), Some(State::Revoked), "missing: {a:?}");
+        let a = one(first.clone(), vec![], force);
+        assert_eq!(state_of(&a), Some(State::Revoked), "first: {a:?}");
+    }
 }

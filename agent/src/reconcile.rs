@@ -221,6 +221,7 @@ fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
         domains: d.domains.clone(),
         blocked: blocked(d, now),
         expired: d.not_after <= now,
+        revoked: d.revoked,
     }
 }
 

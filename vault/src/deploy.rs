@@ -77,6 +77,8 @@ pub struct Deployment {
     pub not_before: OffsetDateTime,
     /// Whether the vault holds its key.
     pub has_private_key: bool,
+    /// The current version is revoked by the vault's CA: it is never pushed again.
+    pub revoked: bool,
     /// Its names (CN and SANs), for matching existing ACM certificates.
     pub domains: Vec<String>,
 }
@@ -191,7 +193,8 @@ const SELECT: &str = "SELECT d.id, d.entry_id, e.name, d.target, d.region, d.acc
         (SELECT dv.not_after FROM versions dv WHERE dv.fingerprint = d.deployed_fingerprint),
         d.deployed_chain, d.import_started_at,
         (SELECT group_concat(fingerprint, ',') FROM
-            (SELECT c.fingerprint FROM chain_certs c WHERE c.version_id = v.id ORDER BY c.position))
+            (SELECT c.fingerprint FROM chain_certs c WHERE c.version_id = v.id ORDER BY c.position)),
+        EXISTS (SELECT 1 FROM revocations r WHERE r.entry_id = e.id AND r.serial = v.serial)
     FROM deployments d JOIN entries e ON e.id = d.entry_id JOIN versions v ON v.id = e.current_version";
 
 fn ts(v: Option<i64>) -> Option<OffsetDateTime> {
@@ -236,6 +239,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         not_after: ts(r.get(17)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         not_before: ts(r.get(18)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         has_private_key: r.get(19)?,
+        revoked: r.get(26)?,
         domains,
     })
 }
@@ -442,6 +446,12 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
         integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        if self.is_revoked(&id)? {
+            return Err(Error::Export {
+                name,
+                reason: "its current certificate is revoked: it is never pushed again (renew it, or issue a new one)".into(),
+            });
+        }
         if sealed.is_none() {
             return Err(Error::Export {
                 name,

@@ -730,6 +730,12 @@ impl Vault {
     /// Removes an entry, its versions and keys from the vault (never from AWS).
     pub fn remove(&mut self, query: &str) -> Result<(String, String)> {
         let (id, name) = self.resolve(query)?;
+        if self.is_ca(&id)? {
+            return Err(Error::Ca {
+                ca: name,
+                problem: "a CA is not removed: `certvault ca schedule-deletion` destroys its key after a waiting window (7 to 30 days)".into(),
+            });
+        }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let tx = self
             .conn

@@ -194,6 +194,78 @@ pub enum Error {
     /// The random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// No CA has that name or id.
+    #[error("no CA named '{query}' (`certvault ca list` shows the CAs)")]
+    NoSuchCa {
+        /// What the user asked for.
+        query: String,
+    },
+    /// A CA cannot do what was asked.
+    #[error("CA {ca}: {problem}")]
+    Ca {
+        /// The CA.
+        ca: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+    /// A CA that is not enabled was asked to sign.
+    #[error("CA {ca} is {state}: it cannot {doing} ({hint})")]
+    CaState {
+        /// The CA.
+        ca: String,
+        /// Its state.
+        state: &'static str,
+        /// What was refused ("issue", "make a CRL").
+        doing: String,
+        /// How to change its state.
+        hint: String,
+    },
+    /// A subject given with `--subject` cannot be used.
+    #[error("invalid subject '{subject}': {reason}")]
+    BadSubject {
+        /// What was given.
+        subject: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A name is outside a CA's name constraints.
+    #[error("{name} is outside the names CA {ca} may issue for ({permitted})")]
+    NameNotPermitted {
+        /// The name.
+        name: String,
+        /// The CA.
+        ca: String,
+        /// What it may issue for.
+        permitted: String,
+    },
+    /// A certificate would outlive the CA that signs it.
+    #[error(
+        "a certificate valid until {asked} would outlive CA {ca}, which ends {ca_end}: ask for a shorter validity"
+    )]
+    ValidityBeyondCa {
+        /// The CA.
+        ca: String,
+        /// The end asked for.
+        asked: String,
+        /// The CA's own end.
+        ca_end: String,
+    },
+    /// A CSR cannot be signed.
+    #[error("{source_name}: {reason}")]
+    BadCsr {
+        /// The file.
+        source_name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The entry was not issued by the vault's CA (renew, revoke).
+    #[error(
+        "{name} was not issued by a CA of this vault: only what `certvault ca issue` or `ca sign` made can be renewed or revoked here"
+    )]
+    NotIssued {
+        /// The entry.
+        name: String,
+    },
 }
 
 /// What is wrong with an input file.

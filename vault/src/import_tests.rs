@@ -207,7 +207,10 @@ fn upgrading_to_schema_4_rebuilds_stored_chains_by_signature() {
             .unwrap();
         }
         c.execute_batch(
-            "DROP INDEX deployments_by_arn;
+            "DROP TABLE revocations;
+             DROP TABLE issued;
+             DROP TABLE cas;
+             DROP INDEX deployments_by_arn;
              ALTER TABLE deployments DROP COLUMN deployed_chain;
              ALTER TABLE deployments DROP COLUMN import_started_at;
              ALTER TABLE entries DROP COLUMN mac;

@@ -85,8 +85,42 @@ pub(crate) const ACM: Spec = Spec {
         not_before, not_after, imported_at, issued_at, created_at, fingerprint, entry_id, gone_at",
 };
 
+/// CAs: the entry holding the certificate and key, the parent, the limits, the state (and
+/// deletion date) and the CRL number.
+pub(crate) const CAS: Spec = Spec {
+    table: "cas",
+    name: "name",
+    key: "id",
+    fields: "id, name, parent_id, key_type, path_len, permitted_dns, state, deletion_at, crl_number",
+};
+
+/// What a CA issued: which entry, which CA, how it is renewed.
+pub(crate) const ISSUED: Spec = Spec {
+    table: "issued",
+    name: "entry_id",
+    key: "entry_id",
+    fields: "entry_id, ca_id, key_type, validity_s, auto_renew_before",
+};
+
+/// Revocations: which serial, by which CA, when, why.
+pub(crate) const REVOCATIONS: Spec = Spec {
+    table: "revocations",
+    name: "serial",
+    key: "id",
+    fields: "id, ca_id, serial, entry_id, version_id, revoked_at, reason, not_after",
+};
+
 /// Every sealed table.
-pub(crate) const ALL: [Spec; 5] = [ENTRIES, VERSIONS, TAGS, DEPLOYMENTS, ACM];
+pub(crate) const ALL: [Spec; 8] = [
+    ENTRIES,
+    VERSIONS,
+    TAGS,
+    DEPLOYMENTS,
+    ACM,
+    CAS,
+    ISSUED,
+    REVOCATIONS,
+];
 
 /// A row that fails its check.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -297,5 +331,8 @@ mod tests {
         assert_eq!(field_count(&TAGS), 3);
         assert_eq!(field_count(&DEPLOYMENTS), 12);
         assert_eq!(field_count(&ACM), 23);
+        assert_eq!(field_count(&CAS), 9);
+        assert_eq!(field_count(&ISSUED), 5);
+        assert_eq!(field_count(&REVOCATIONS), 8);
     }
 }

@@ -18,6 +18,7 @@
 
 mod acm;
 mod audit;
+mod ca;
 mod chain;
 mod crypto;
 mod deploy;
@@ -41,6 +42,11 @@ pub use crate::{
         source_of_kind,
     },
     audit::{AuditEvent, AuditProblem, AuditReport},
+    ca::{
+        CaState, CaSummary, Crl, CsrRequest, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY,
+        DEFAULT_PENDING_WINDOW_DAYS, IssuedCert, KeyType, NewCa, NewLeaf, PENDING_WINDOW_DAYS,
+        Revocation, RevocationReason, parse_subject,
+    },
     chain::{ServedIdentity, chain_fingerprint, served_identity},
     deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
     entries::{ExportOptions, ImportOptions, ImportOutcome, ListFilter, parse_tag, validate_name},

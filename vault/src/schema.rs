@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -138,6 +138,44 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE tags ADD COLUMN mac BLOB;
     ALTER TABLE deployments ADD COLUMN mac BLOB;
     ALTER TABLE acm_certificates ADD COLUMN mac BLOB;",
+    // 6: the vault's own private CA (see `ca`): CAs (their certificate and key are an
+    // entry's), what they issued, and revocations (kept when an entry is removed: the CRL
+    // still lists them). Every row MACed.
+    "CREATE TABLE cas (
+        id            TEXT PRIMARY KEY REFERENCES entries(id),
+        name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        parent_id     TEXT REFERENCES cas(id),
+        key_type      TEXT NOT NULL,
+        path_len      INTEGER,
+        permitted_dns TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        deletion_at   INTEGER,
+        crl_number    INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        mac           BLOB
+    ) STRICT;
+    CREATE TABLE issued (
+        entry_id          TEXT PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+        ca_id             TEXT NOT NULL REFERENCES cas(id),
+        key_type          TEXT,
+        validity_s        INTEGER NOT NULL,
+        auto_renew_before INTEGER,
+        mac               BLOB
+    ) STRICT;
+    CREATE INDEX issued_by_ca ON issued(ca_id);
+    CREATE TABLE revocations (
+        id         INTEGER PRIMARY KEY,
+        ca_id      TEXT NOT NULL REFERENCES cas(id),
+        serial     TEXT NOT NULL,
+        entry_id   TEXT,
+        version_id INTEGER,
+        revoked_at INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        not_after  INTEGER NOT NULL,
+        mac        BLOB,
+        UNIQUE (ca_id, serial)
+    ) STRICT;
+    CREATE INDEX revocations_by_expiry ON revocations(ca_id, not_after);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

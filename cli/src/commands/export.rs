@@ -108,7 +108,17 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
 
 /// Writes `bytes` to `path` with mode 0600 via a temporary file in the same folder, so a
 /// reader never sees half a file; without `force` an existing file is never replaced.
-fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    write_file(path, bytes, force, false)
+}
+
+/// Writes a public file (a CRL, a trust bundle) the same way, readable by everyone (0644),
+/// so a web server can serve it.
+pub(crate) fn write_public_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    write_file(path, bytes, force, true)
+}
+
+fn write_file(path: &Path, bytes: &[u8], force: bool, public: bool) -> Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -121,6 +131,12 @@ fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    if public {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if force {
         tmp.persist(path)
             .map_err(|e| e.error)

@@ -1,5 +1,6 @@
 //! One module per noun; each turns parsed arguments into library calls and output.
 
+mod ca;
 mod deploy;
 mod discover;
 mod entries;
@@ -180,6 +181,8 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Status(a) => deploy::status(&ctx, a),
         Command::Sync(a) => deploy::sync(&ctx, a),
         Command::Agent(a) => deploy::agent(&ctx, a),
+        Command::Ca(a) => ca::ca(&ctx, a),
+        Command::Renew(a) => ca::renew(&ctx, a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(&ctx, a),
     }

@@ -179,7 +179,10 @@ fn an_older_vault_is_sealed_at_its_first_unlock() {
     import_files(&env, "a", None);
     sql(
         &env,
-        "ALTER TABLE entries DROP COLUMN mac;
+        "DROP TABLE revocations;
+         DROP TABLE issued;
+         DROP TABLE cas;
+         ALTER TABLE entries DROP COLUMN mac;
          ALTER TABLE versions DROP COLUMN mac;
          ALTER TABLE tags DROP COLUMN mac;
          ALTER TABLE deployments DROP COLUMN mac;

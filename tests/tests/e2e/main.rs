@@ -18,5 +18,6 @@ mod faults;
 mod first_hour;
 mod interop;
 mod memory;
+mod private_ca;
 mod sync_trust;
 mod vault_cli;

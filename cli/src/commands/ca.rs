@@ -1,0 +1,354 @@
+//! `certvault ca ...` (the vault's own private CA) and `certvault renew`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use vault::{CsrRequest, NewCa, NewLeaf};
+
+use super::{Ctx, export::write_public_file};
+use crate::{
+    Status, UsageError,
+    cli::{CaAction, CaArgs, CaBundleArgs, CaCrlArgs, CrlFormat, RenewArgs},
+    output::{cell, date, expiry_cell, note, relative, write_stdout},
+};
+
+pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
+    match args.action {
+        CaAction::Create(a) => {
+            let mut v = ctx.unlock_writer("ca create")?;
+            let ca = v.ca_create(&NewCa {
+                name: a.name,
+                subject: a.subject,
+                key_type: a.key_type.into(),
+                validity: a.validity,
+                parent: a.parent,
+                path_len: a.path_len,
+                permit_dns: a.permit_dns,
+            })?;
+            if ctx.printer.json {
+                ctx.printer.json(&ca)?;
+            } else {
+                ctx.printer.line(&format!(
+                    "created {} CA {} ({}): {}, {}, valid until {}",
+                    if ca.parent.is_some() {
+                        "intermediate"
+                    } else {
+                        "root"
+                    },
+                    ca.name,
+                    ca.id,
+                    ca.subject,
+                    ca.key_type,
+                    date(ca.not_after)
+                ))?;
+                note(&format!(
+                    "next: `certvault ca issue {} --dns NAME` issues a certificate; `certvault ca export-bundle {}` writes the trust bundle for clients",
+                    ca.name, ca.name
+                ));
+            }
+            Ok(Status::Ok)
+        }
+        CaAction::List => {
+            let mut v = ctx.open()?;
+            // A CA whose waiting window ended is purged by whoever notices (with the key).
+            if v.ca_list()?.iter().any(|c| {
+                c.state == vault::CaState::PendingDeletion
+                    && c.deletion_date
+                        .is_some_and(|d| d <= time::OffsetDateTime::now_utc())
+            }) {
+                v = ctx.unlock_writer("ca list")?;
+                for name in v.ca_purge_due()? {
+                    note(&format!(
+                        "CA {name}: its waiting window ended; its key is now destroyed"
+                    ));
+                }
+            }
+            let cas = v.ca_list()?;
+            let p = &ctx.printer;
+            if p.json {
+                p.json(&cas)?;
+            } else if cas.is_empty() {
+                note("no CAs: `certvault ca create NAME --subject \"CN=...\"` creates one");
+            } else {
+                let mut t = p.table(&[
+                    "NAME", "STATE", "KEY", "SUBJECT", "EXPIRES", "", "ISSUED", "REVOKED", "PARENT",
+                ]);
+                for c in &cas {
+                    let state = match c.deletion_date {
+                        Some(d) => format!("{} (deleted {})", c.state, date(d)),
+                        None => c.state.to_string(),
+                    };
+                    t.add_row(vec![
+                        cell(&c.name),
+                        cell(state),
+                        cell(&c.key_type),
+                        cell(&c.subject),
+                        expiry_cell(date(c.not_after), c.not_after),
+                        expiry_cell(relative(c.not_after), c.not_after),
+                        cell(c.issued),
+                        cell(c.revoked),
+                        cell(c.parent.as_deref().unwrap_or("-")),
+                    ]);
+                }
+                t.keep(&[1, 2, 4, 5, 6, 7]);
+                t.print()?;
+            }
+            Ok(Status::Ok)
+        }
+        CaAction::Issue(a) => {
+            let mut v = ctx.unlock_writer("ca issue")?;
+            let issued = v.ca_issue(
+                &a.ca,
+                &NewLeaf {
+                    dns: a.dns,
+                    ips: a.ip,
+                    validity: Some(a.validity),
+                    key_type: Some(a.key_type.into()),
+                    name: a.name,
+                    auto_renew_before: a.auto_renew_before,
+                },
+            )?;
+            print_issued(ctx, &issued, "issued")
+        }
+        CaAction::Sign(a) => {
+            let csr = std::fs::read(&a.csr)
+                .with_context(|| format!("cannot read {}", a.csr.display()))?;
+            let mut v = ctx.unlock_writer("ca sign")?;
+            let issued = v.ca_sign(
+                &a.ca,
+                &CsrRequest {
+                    source_name: a.csr.display().to_string(),
+                    csr,
+                    name: a.name,
+                    dns: a.dns,
+                    validity: Some(a.validity),
+                },
+            )?;
+            print_issued(ctx, &issued, "signed")
+        }
+        CaAction::Revoke(a) => {
+            let mut v = ctx.unlock_writer("ca revoke")?;
+            let r = v.ca_revoke(&a.entry, a.reason.into())?;
+            if ctx.printer.json {
+                ctx.printer.json(&r)?;
+            } else {
+                ctx.printer.line(&format!(
+                    "revoked {} (serial {}) by CA {}: {}, at {}",
+                    r.name,
+                    r.serial,
+                    r.ca,
+                    r.reason,
+                    date(r.revoked_at)
+                ))?;
+                note(&format!(
+                    "its deployments are flagged revoked and never pushed again; `certvault ca crl {}` writes the CRL that lists it",
+                    r.ca
+                ));
+            }
+            Ok(Status::Ok)
+        }
+        CaAction::Crl(a) => crl(ctx, a),
+        CaAction::ExportBundle(a) => bundle(ctx, a),
+        CaAction::Disable(a) => {
+            let mut v = ctx.unlock_writer("ca disable")?;
+            let s = v.ca_disable(&a.ca)?;
+            state_changed(ctx, &a.ca, s, None)
+        }
+        CaAction::Enable(a) => {
+            let mut v = ctx.unlock_writer("ca enable")?;
+            let s = v.ca_enable(&a.ca)?;
+            state_changed(ctx, &a.ca, s, None)
+        }
+        CaAction::CancelDeletion(a) => {
+            let mut v = ctx.unlock_writer("ca cancel-deletion")?;
+            let s = v.ca_cancel_deletion(&a.ca)?;
+            state_changed(ctx, &a.ca, s, None)
+        }
+        CaAction::ScheduleDeletion(a) => {
+            let v = ctx.open()?;
+            let live = v.ca_live_certificates(&a.ca)?;
+            if !a.yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(format!(
+                        "scheduling the deletion of CA {} destroys its key after {} days; add --yes to confirm",
+                        a.ca, a.pending_window_days
+                    ))
+                    .into());
+                }
+                note(&format!(
+                    "CA {}: its key will be destroyed in {} days, after which it can never sign again.",
+                    a.ca, a.pending_window_days
+                ));
+                note("Type the CA's name to confirm:");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != a.ca {
+                    bail!("not confirmed; nothing was changed");
+                }
+            }
+            drop(v);
+            let mut v = ctx.unlock_writer("ca schedule-deletion")?;
+            let (at, _) = v.ca_schedule_deletion(&a.ca, a.pending_window_days)?;
+            if !live.is_empty() {
+                note(&format!(
+                    "warning: CA {} issued {} still in date: {}",
+                    a.ca,
+                    vault::text::count(live.len(), "certificate", "certificates"),
+                    live.join(", ")
+                ));
+            }
+            if ctx.printer.json {
+                ctx.printer.json(&json!({
+                    "ca": a.ca,
+                    "state": "pending-deletion",
+                    "deletion_date": vault::text::timestamp(at),
+                    "in_date": live,
+                }))?;
+            } else {
+                ctx.printer.line(&format!(
+                    "CA {} is pending deletion: its key is destroyed on {} (`certvault ca cancel-deletion {}` keeps it, disabled)",
+                    a.ca,
+                    date(at),
+                    a.ca
+                ))?;
+            }
+            Ok(Status::Ok)
+        }
+        CaAction::Purge(a) => {
+            let mut v = ctx.unlock_writer("ca purge")?;
+            if v.ca_purge(&a.ca)? {
+                ctx.printer
+                    .line(&format!("CA {}: its key is destroyed", a.ca))?;
+            } else {
+                ctx.printer
+                    .line(&format!("CA {}: its key was destroyed already", a.ca))?;
+            }
+            Ok(Status::Ok)
+        }
+    }
+}
+
+fn state_changed(
+    ctx: &Ctx,
+    ca: &str,
+    state: vault::CaState,
+    _at: Option<time::OffsetDateTime>,
+) -> Result<Status> {
+    if ctx.printer.json {
+        ctx.printer.json(&json!({ "ca": ca, "state": state }))?;
+    } else {
+        ctx.printer.line(&format!("CA {ca} is {state}"))?;
+    }
+    Ok(Status::Ok)
+}
+
+fn print_issued(ctx: &Ctx, c: &vault::IssuedCert, how: &str) -> Result<Status> {
+    if ctx.printer.json {
+        ctx.printer.json(c)?;
+    } else {
+        ctx.printer.line(&format!(
+            "{how} {} ({}, version {}) by CA {}: serial {}, names {}, valid until {}",
+            c.name,
+            c.id,
+            c.version,
+            c.ca,
+            c.serial,
+            c.sans.join(", "),
+            date(c.not_after)
+        ))?;
+    }
+    Ok(Status::Ok)
+}
+
+fn pem_block(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
+    if a.format == CrlFormat::Der && a.out.is_none() && std::io::stdout().is_terminal() {
+        return Err(UsageError("a DER CRL is binary: add --out FILE (or pipe it)".into()).into());
+    }
+    if let Some(out) = &a.out
+        && out.exists()
+        && !a.force
+    {
+        bail!(
+            "{} exists; nothing was written (add --force to replace it)",
+            out.display()
+        );
+    }
+    let mut v = ctx.unlock_writer("ca crl")?;
+    let crl = v.ca_crl(&a.ca, a.next_update)?;
+    let bytes = match a.format {
+        CrlFormat::Pem => pem_block("X509 CRL", &crl.der).into_bytes(),
+        CrlFormat::Der => crl.der.clone(),
+    };
+    match &a.out {
+        Some(out) => {
+            write_public_file(out, &bytes, a.force)?;
+            let summary = format!(
+                "wrote CRL number {} of CA {} to {}: {}, next update {}",
+                crl.number,
+                a.ca,
+                out.display(),
+                vault::text::count(crl.entries, "revoked certificate", "revoked certificates"),
+                date(crl.next_update)
+            );
+            if ctx.printer.json {
+                ctx.printer.json(&json!({
+                    "ca": a.ca,
+                    "number": crl.number,
+                    "this_update": vault::text::timestamp(crl.this_update),
+                    "next_update": vault::text::timestamp(crl.next_update),
+                    "entries": crl.entries,
+                    "out": out,
+                }))?;
+            } else {
+                ctx.printer.line(&summary)?;
+            }
+        }
+        None => write_stdout(&bytes)?,
+    }
+    Ok(Status::Ok)
+}
+
+fn bundle(ctx: &Ctx, a: CaBundleArgs) -> Result<Status> {
+    let v = ctx.open()?;
+    let (name, ders) = v.ca_bundle(&a.ca)?;
+    let text: String = ders.iter().map(|d| pem_block("CERTIFICATE", d)).collect();
+    match &a.out {
+        Some(out) => {
+            if out.exists() && !a.force {
+                bail!(
+                    "{} exists; nothing was written (add --force to replace it)",
+                    out.display()
+                );
+            }
+            write_public_file(out, text.as_bytes(), a.force)?;
+            ctx.printer.line(&format!(
+                "wrote the trust bundle of CA {name} to {}: {}",
+                out.display(),
+                vault::text::count(ders.len(), "certificate", "certificates")
+            ))?;
+        }
+        None => write_stdout(text.as_bytes())?,
+    }
+    Ok(Status::Ok)
+}
+
+pub(crate) fn renew(ctx: &Ctx, args: RenewArgs) -> Result<Status> {
+    let mut v = ctx.unlock_writer("renew")?;
+    let issued = v.renew(&args.entry, args.reuse_key)?;
+    print_issued(ctx, &issued, "renewed")?;
+    if !ctx.printer.json {
+        note(&format!(
+            "version {} is current; deployments with auto-redeploy get it on the next pass (same ARN)",
+            issued.version
+        ));
+    }
+    Ok(Status::Ok)
+}

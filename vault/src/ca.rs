@@ -1,0 +1,2116 @@
+//! The vault's own private CA: roots and intermediates whose keys stay sealed in the vault
+//! (the same key hierarchy and row MACs as leaf keys), leaf issuance (the key generated in
+//! the vault, or a CSR signed), renewal, revocation as one recorded row, CRLs built when
+//! asked, and a key lifecycle that follows AWS KMS's rules for deleting keys.
+//!
+//! A CA is an entry (its certificate, its sealed key) plus a row in `cas` (state, limits,
+//! the CRL number). What it issues are ordinary entries with source `issued` and a row in
+//! `issued` (which CA, key type, validity, when to renew), so they deploy like any other.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, NameConstraints, RevocationReason as RcgenReason, RevokedCertParams, SanType,
+    SerialNumber, SignatureAlgorithm,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::{
+    audit,
+    crypto::{fill_random, sha256_hex},
+    entries::{Arrival, ImportOutcome, import_bundle, key_aad, validate_name},
+    error::{Error, Result},
+    import::{Bundle, Cert, PrivateKey, public_key_of_pkcs8},
+    integrity,
+    model::{CertInfo, Source},
+    secret::SecretBytes,
+    store::{Keys, Vault, now_unix},
+};
+
+/// How long a leaf is valid unless asked otherwise: 90 days.
+pub const DEFAULT_LEAF_VALIDITY: Duration = Duration::days(90);
+/// How long a CA is valid unless asked otherwise: 10 years.
+pub const DEFAULT_CA_VALIDITY: Duration = Duration::days(3650);
+/// KMS's waiting window before a key is deleted: 7 to 30 days, 30 by default.
+pub const PENDING_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
+/// The default waiting window.
+pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+/// notBefore is set this far in the past, for clocks that lag.
+const BACKDATE: Duration = Duration::minutes(1);
+/// At most this many names in one certificate (bounded work on any input).
+pub(crate) const MAX_NAMES: usize = 100;
+
+/// A key type the CA can generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyType {
+    /// ECDSA on P-256, signing with SHA-256 (the default).
+    EcP256,
+    /// ECDSA on P-384, signing with SHA-384.
+    EcP384,
+    /// RSA 2048 bits, PKCS#1 v1.5 with SHA-256.
+    Rsa2048,
+    /// RSA 3072 bits.
+    Rsa3072,
+    /// RSA 4096 bits.
+    Rsa4096,
+}
+
+impl KeyType {
+    /// Every key type, as written on the command line.
+    pub const ALL: [KeyType; 5] = [
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Rsa2048,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+    ];
+
+    /// The name on the command line and in the vault.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcP256 => "ec-p256",
+            KeyType::EcP384 => "ec-p384",
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa3072 => "rsa-3072",
+            KeyType::Rsa4096 => "rsa-4096",
+        }
+    }
+
+    /// Reads a name written by [`KeyType::as_str`].
+    pub fn parse(s: &str) -> Option<KeyType> {
+        KeyType::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn algorithm(self) -> &'static SignatureAlgorithm {
+        match self {
+            KeyType::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyType::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
+    }
+
+    /// A new private key (PKCS#8 DER), generated here: ring for EC, aws-lc for RSA (ring
+    /// signs with RSA keys but does not make them).
+    fn generate(self) -> Result<SecretBytes> {
+        let der = match self {
+            KeyType::EcP256 | KeyType::EcP384 => {
+                let kp = KeyPair::generate_for(self.algorithm()).map_err(|_| Error::Random)?;
+                SecretBytes::new(kp.serialize_der())
+            }
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+                use aws_lc_rs::{encoding::AsDer, rsa::KeySize, signature::RsaKeyPair};
+                let size = match self {
+                    KeyType::Rsa2048 => KeySize::Rsa2048,
+                    KeyType::Rsa3072 => KeySize::Rsa3072,
+                    _ => KeySize::Rsa4096,
+                };
+                let kp = RsaKeyPair::generate(size).map_err(|_| Error::Random)?;
+                let doc = kp.as_der().map_err(|_| Error::Random)?;
+                SecretBytes::new(doc.as_ref().to_vec())
+            }
+        };
+        Ok(der)
+    }
+
+    /// The key type of a stored key algorithm name (`EC P-256`, `RSA 2048`), if the CA can
+    /// make one.
+    fn of_algorithm(name: &str) -> Option<KeyType> {
+        match name {
+            "EC P-256" => Some(KeyType::EcP256),
+            "EC P-384" => Some(KeyType::EcP384),
+            "RSA 2048" => Some(KeyType::Rsa2048),
+            "RSA 3072" => Some(KeyType::Rsa3072),
+            "RSA 4096" => Some(KeyType::Rsa4096),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a CA's key is in its lifecycle (AWS KMS's key states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaState {
+    /// Signs.
+    Enabled,
+    /// Signs nothing until enabled again.
+    Disabled,
+    /// Signs nothing; its key is destroyed after the deletion date.
+    PendingDeletion,
+    /// Its key is destroyed.
+    Deleted,
+}
+
+impl CaState {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaState::Enabled => "enabled",
+            CaState::Disabled => "disabled",
+            CaState::PendingDeletion => "pending-deletion",
+            CaState::Deleted => "deleted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<CaState> {
+        [
+            CaState::Enabled,
+            CaState::Disabled,
+            CaState::PendingDeletion,
+            CaState::Deleted,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for CaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 5280's revocation reasons that can be given (removeFromCRL is not one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationReason {
+    /// 0.
+    Unspecified,
+    /// 1.
+    KeyCompromise,
+    /// 2.
+    CaCompromise,
+    /// 3.
+    AffiliationChanged,
+    /// 4.
+    Superseded,
+    /// 5.
+    CessationOfOperation,
+    /// 6.
+    CertificateHold,
+    /// 9.
+    PrivilegeWithdrawn,
+}
+
+impl RevocationReason {
+    /// Every reason, as written on the command line.
+    pub const ALL: [RevocationReason; 8] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::CaCompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn,
+    ];
+
+    /// The name on the command line and in the vault.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "key-compromise",
+            RevocationReason::CaCompromise => "ca-compromise",
+            RevocationReason::AffiliationChanged => "affiliation-changed",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessation-of-operation",
+            RevocationReason::CertificateHold => "certificate-hold",
+            RevocationReason::PrivilegeWithdrawn => "privilege-withdrawn",
+        }
+    }
+
+    /// Reads a name written by [`RevocationReason::as_str`].
+    pub fn parse(s: &str) -> Option<RevocationReason> {
+        RevocationReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    fn rcgen(self) -> RcgenReason {
+        match self {
+            RevocationReason::Unspecified => RcgenReason::Unspecified,
+            RevocationReason::KeyCompromise => RcgenReason::KeyCompromise,
+            RevocationReason::CaCompromise => RcgenReason::CaCompromise,
+            RevocationReason::AffiliationChanged => RcgenReason::AffiliationChanged,
+            RevocationReason::Superseded => RcgenReason::Superseded,
+            RevocationReason::CessationOfOperation => RcgenReason::CessationOfOperation,
+            RevocationReason::CertificateHold => RcgenReason::CertificateHold,
+            RevocationReason::PrivilegeWithdrawn => RcgenReason::PrivilegeWithdrawn,
+        }
+    }
+}
+
+impl std::fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `ca create` asks for.
+#[derive(Debug, Clone)]
+pub struct NewCa {
+    /// The CA's name (also its entry's name).
+    pub name: String,
+    /// `CN=...,O=...`.
+    pub subject: String,
+    /// Its key type.
+    pub key_type: KeyType,
+    /// How long it is valid.
+    pub validity: Duration,
+    /// The CA that signs it (an intermediate), or none (a root).
+    pub parent: Option<String>,
+    /// The basicConstraints path length.
+    pub path_len: Option<u8>,
+    /// DNS names it may issue for (name constraints); empty: no constraint.
+    pub permit_dns: Vec<String>,
+}
+
+/// What `ca issue` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewLeaf {
+    /// The DNS names.
+    pub dns: Vec<String>,
+    /// The IP addresses.
+    pub ips: Vec<IpAddr>,
+    /// How long it is valid (default 90 days).
+    pub validity: Option<Duration>,
+    /// Its key type (default EC P-256).
+    pub key_type: Option<KeyType>,
+    /// The entry's name (default: the first name).
+    pub name: Option<String>,
+    /// The agent renews it when this much validity is left.
+    pub auto_renew_before: Option<Duration>,
+}
+
+/// What `ca sign` asks for.
+#[derive(Debug, Clone)]
+pub struct CsrRequest {
+    /// Where the CSR came from, for messages.
+    pub source_name: String,
+    /// The CSR (PEM or DER).
+    pub csr: Vec<u8>,
+    /// The entry's name (default: the first name).
+    pub name: Option<String>,
+    /// Names that replace the CSR's.
+    pub dns: Vec<String>,
+    /// How long it is valid (default 90 days).
+    pub validity: Option<Duration>,
+}
+
+/// One CA, as `ca list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaSummary {
+    /// The CA's entry id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its certificate's subject.
+    pub subject: String,
+    /// Its key type.
+    pub key_type: String,
+    /// When its certificate ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Its state.
+    pub state: CaState,
+    /// When its key is destroyed (pending deletion).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deletion_date: Option<OffsetDateTime>,
+    /// How many certificates it issued.
+    pub issued: u64,
+    /// How many of them are revoked.
+    pub revoked: u64,
+    /// The CA that signed it, if it is an intermediate.
+    pub parent: Option<String>,
+    /// The DNS names it may issue for (empty: any).
+    pub permitted_dns: Vec<String>,
+    /// The next CRL's number.
+    pub crl_number: u64,
+}
+
+/// A certificate the CA issued, as `ca issue`, `ca sign` and `renew` report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedCert {
+    /// The entry's id.
+    pub id: String,
+    /// The entry's name.
+    pub name: String,
+    /// The version made.
+    pub version: u32,
+    /// The issuing CA.
+    pub ca: String,
+    /// The serial (hex).
+    pub serial: String,
+    /// The names in it.
+    pub sans: Vec<String>,
+    /// Its end.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// A revocation, as `ca revoke` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revocation {
+    /// The entry.
+    pub name: String,
+    /// The CA.
+    pub ca: String,
+    /// The serial revoked (hex).
+    pub serial: String,
+    /// Why.
+    pub reason: RevocationReason,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+}
+
+/// A CRL that `ca crl` built.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    /// DER.
+    pub der: Vec<u8>,
+    /// Its number.
+    pub number: u64,
+    /// thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    pub next_update: OffsetDateTime,
+    /// How many revoked certificates it lists.
+    pub entries: usize,
+}
+
+/// A CA's row, read and checked.
+struct CaRow {
+    id: String,
+    name: String,
+    key_type: KeyType,
+    permitted_dns: Vec<String>,
+    state: CaState,
+    deletion_at: Option<i64>,
+    crl_number: i64,
+}
+
+fn ca_error(name: &str, problem: impl Into<String>) -> Error {
+    Error::Ca {
+        ca: name.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Parses `CN=...,O=...` (RFC 4514 order, `\,` escapes a comma) into rcgen's name.
+pub fn parse_subject(subject: &str) -> Result<DistinguishedName> {
+    let bad = |reason: String| Error::BadSubject {
+        subject: subject.to_owned(),
+        reason,
+    };
+    if subject.len() > 1024 {
+        return Err(bad("longer than 1024 characters".into()));
+    }
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in subject.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == ',' {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    let mut dn = DistinguishedName::new();
+    let mut has_cn = false;
+    for part in parts {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(bad(format!("'{}' is not KEY=value", part.trim())));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if v.is_empty() {
+            return Err(bad(format!("{k} has no value")));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(bad(format!("{k} holds a control character")));
+        }
+        let ty = match k.to_ascii_uppercase().as_str() {
+            "CN" => {
+                has_cn = true;
+                DnType::CommonName
+            }
+            "O" => DnType::OrganizationName,
+            "OU" => DnType::OrganizationalUnitName,
+            "C" => {
+                if v.len() != 2 || !v.chars().all(|c| c.is_ascii_uppercase()) {
+                    return Err(bad(format!(
+                        "C={v}: a country is two capital letters (ISO 3166)"
+                    )));
+                }
+                DnType::CountryName
+            }
+            "ST" => DnType::StateOrProvinceName,
+            "L" => DnType::LocalityName,
+            other => {
+                return Err(bad(format!(
+                    "unknown attribute '{other}' (use CN, O, OU, C, ST, L)"
+                )));
+            }
+        };
+        dn.push(ty, v);
+    }
+    if !has_cn {
+        return Err(bad("it has no CN=".into()));
+    }
+    Ok(dn)
+}
+
+/// 20 random bytes, top bit clear (a positive INTEGER of at most 20 octets, RFC 5280).
+fn new_serial() -> Result<SerialNumber> {
+    let mut b = [0u8; 20];
+    fill_random(&mut b)?;
+    b[0] &= 0x7f;
+    if b[0] == 0 {
+        b[0] = 0x01;
+    }
+    Ok(SerialNumber::from_slice(&b))
+}
+
+/// Checks a DNS name for a certificate: lower-case letters, digits, hyphens and dots, an
+/// optional leading `*.`; at most 253 characters.
+fn check_dns(name: &str) -> std::result::Result<String, String> {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    if n.is_empty() || n.len() > 253 {
+        return Err(format!("'{name}' is not a DNS name (1 to 253 characters)"));
+    }
+    let body = n.strip_prefix("*.").unwrap_or(&n);
+    for label in body.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err(format!(
+                "'{name}' is not a DNS name (labels of letters, digits and hyphens, a leading '*.' at most)"
+            ));
+        }
+    }
+    Ok(n)
+}
+
+/// Whether `name` is within one of the permitted DNS subtrees (RFC 5280: the name itself or
+/// a name under it). No constraint permits every name.
+fn permitted(name: &str, permitted: &[String]) -> bool {
+    if permitted.is_empty() {
+        return true;
+    }
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    permitted.iter().any(|p| {
+        let p = p.trim_start_matches('.');
+        name == p || name.ends_with(&format!(".{p}"))
+    })
+}
+
+fn to_unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+fn from_unix(s: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(s).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Reads a CA row by name or entry id, checked against its MAC.
+fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow> {
+    let row = tx
+        .query_row(
+            "SELECT id, name, key_type, permitted_dns, state, deletion_at, crl_number
+             FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE",
+            [query],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(Error::sqlite("reading the CA"))?;
+    let Some((id, name, key_type, dns, state, deletion_at, crl_number)) = row else {
+        return Err(Error::NoSuchCa {
+            query: query.to_owned(),
+        });
+    };
+    integrity::require(tx, &keys.rows, &integrity::CAS, &id)?;
+    let damaged = || Error::RowTampered {
+        table: "cas",
+        row: id.clone(),
+    };
+    Ok(CaRow {
+        key_type: KeyType::parse(&key_type).ok_or_else(damaged)?,
+        permitted_dns: serde_json::from_str(&dns).map_err(|_| damaged())?,
+        state: CaState::parse(&state).ok_or_else(damaged)?,
+        id,
+        name,
+        deletion_at,
+        crl_number,
+    })
+}
+
+/// The CA's current certificate (version row, DER) and its chain up to the root.
+fn ca_cert(tx: &rusqlite::Connection, keys: &Keys, ca: &CaRow) -> Result<(i64, Vec<u8>)> {
+    integrity::require(tx, &keys.rows, &integrity::ENTRIES, &ca.id)?;
+    let (row, der): (i64, Vec<u8>) = tx
+        .query_row(
+            "SELECT v.id, v.cert_der FROM entries e JOIN versions v ON v.id = e.current_version
+             WHERE e.id = ?1",
+            [&ca.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(Error::sqlite("reading the CA's certificate"))?;
+    integrity::require(tx, &keys.rows, &integrity::VERSIONS, &row)?;
+    Ok((row, der))
+}
+
+fn chain_of(tx: &rusqlite::Connection, version_row: i64) -> Result<Vec<Vec<u8>>> {
+    let mut stmt = tx
+        .prepare_cached("SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position")
+        .map_err(Error::sqlite("reading the chain"))?;
+    let rows = stmt
+        .query_map([version_row], |r| r.get(0))
+        .map_err(Error::sqlite("reading the chain"))?;
+    rows.collect::<rusqlite::Result<Vec<Vec<u8>>>>()
+        .map_err(Error::sqlite("reading the chain"))
+}
+
+/// The CA's signing key, opened (its row checked first).
+fn ca_key(
+    tx: &rusqlite::Connection,
+    keys: &Keys,
+    ca: &CaRow,
+    row: i64,
+    der: &[u8],
+) -> Result<KeyPair> {
+    let (sealed, entry): (Option<Vec<u8>>, String) = tx
+        .query_row(
+            "SELECT key_sealed, entry_id FROM versions WHERE id = ?1",
+            [row],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(Error::sqlite("reading the CA's key"))?;
+    let sealed = sealed.ok_or_else(|| ca_error(&ca.name, "its key is destroyed"))?;
+    let pkcs8 = keys
+        .dek
+        .open(&key_aad(row, &entry, &sha256_hex(der)), &sealed)
+        .ok_or(Error::Tampered {
+            table: "versions",
+            row,
+            column: "key_sealed",
+        })?;
+    key_pair(pkcs8.expose_secret(), ca.key_type)
+}
+
+fn key_pair(pkcs8: &[u8], key_type: KeyType) -> Result<KeyPair> {
+    let kp = KeyPair::try_from(pkcs8).map_err(|e| Error::Export {
+        name: "the key".into(),
+        reason: format!("the sealed key cannot sign: {e}"),
+    })?;
+    if kp.algorithm() != key_type.algorithm() {
+        return Err(Error::Export {
+            name: "the key".into(),
+            reason: format!("the sealed key is not {key_type}"),
+        });
+    }
+    Ok(kp)
+}
+
+fn rcgen_error(ca: &str, doing: &str) -> impl Fn(rcgen::Error) -> Error + use<> {
+    let (ca, doing) = (ca.to_owned(), doing.to_owned());
+    move |e| ca_error(&ca, format!("{doing}: {e}"))
+}
+
+impl Vault {
+    /// Refuses, audits and counts a use of a CA that is not enabled; purges a CA whose
+    /// waiting window is over. The caller's transaction is not used: the refusal must be
+    /// recorded even though the operation fails.
+    fn ca_usable(&mut self, ca: &CaRow, doing: &str) -> Result<()> {
+        if ca.state == CaState::Enabled {
+            return Ok(());
+        }
+        if ca.state == CaState::PendingDeletion && ca.deletion_at.is_some_and(|at| at <= now_unix())
+        {
+            self.ca_purge(&ca.name)?;
+            return Err(ca_error(
+                &ca.name,
+                format!("it cannot {doing}: its waiting window ended and its key is now destroyed"),
+            ));
+        }
+        let hint = match ca.state {
+            CaState::Disabled => format!("`certvault ca enable {}` enables it", ca.name),
+            CaState::PendingDeletion => format!(
+                "it is scheduled for deletion on {}; `certvault ca cancel-deletion {}` keeps it (disabled)",
+                crate::text::timestamp(from_unix(ca.deletion_at.unwrap_or(0))),
+                ca.name
+            ),
+            _ => "its key is destroyed".into(),
+        };
+        let state = ca.state;
+        // A pending CA's use is told apart: it is what `certvault_ca_use_while_pending_total`
+        // counts (the way a CloudWatch alarm on a pending KMS key warns that it is still used).
+        self.record_event(
+            if state == CaState::PendingDeletion {
+                "ca-use-while-pending"
+            } else {
+                "ca-use-refused"
+            },
+            Some(&ca.id),
+            &format!("CA {} is {state}: refused to {doing}", ca.name),
+        )?;
+        Err(Error::CaState {
+            ca: ca.name.clone(),
+            state: state.as_str(),
+            doing: doing.to_owned(),
+            hint,
+        })
+    }
+
+    /// `ca create`: a root, or an intermediate signed by `parent`. The key is generated
+    /// here and sealed at once.
+    pub fn ca_create(&mut self, req: &NewCa) -> Result<CaSummary> {
+        let r = self.ca_create_checked(req);
+        self.audit_refusal(r, "creating a CA")
+    }
+
+    fn ca_create_checked(&mut self, req: &NewCa) -> Result<CaSummary> {
+        validate_name(&req.name)?;
+        let dn = parse_subject(&req.subject)?;
+        let permit: Vec<String> = req
+            .permit_dns
+            .iter()
+            .map(|d| check_dns(d).map_err(|e| ca_error(&req.name, format!("--permit-dns {e}"))))
+            .collect::<Result<_>>()?;
+        if req.validity <= Duration::ZERO {
+            return Err(ca_error(&req.name, "the validity must be positive"));
+        }
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
+                [&req.name],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("creating the CA"))?;
+        if exists {
+            return Err(ca_error(
+                &req.name,
+                "an entry of that name exists already: choose another name",
+            ));
+        }
+        // The parent, checked and usable, before any key is made.
+        let parent = match &req.parent {
+            Some(p) => {
+                let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+                let ca = read_ca(&self.conn, keys, p)?;
+                self.ca_usable(&ca, "sign an intermediate")?;
+                Some(ca)
+            }
+            None => None,
+        };
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let now = OffsetDateTime::now_utc();
+        let not_after = now + req.validity;
+        let pkcs8 = req.key_type.generate()?;
+        let kp = key_pair(pkcs8.expose_secret(), req.key_type)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        params.serial_number = Some(new_serial()?);
+        params.not_before = now - BACKDATE;
+        params.not_after = not_after;
+        params.is_ca = IsCa::Ca(match req.path_len {
+            Some(n) => BasicConstraints::Constrained(n),
+            None => BasicConstraints::Unconstrained,
+        });
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        if !permit.is_empty() {
+            params.name_constraints = Some(NameConstraints {
+                permitted_subtrees: permit
+                    .iter()
+                    .map(|d| GeneralSubtree::DnsName(d.clone()))
+                    .collect(),
+                excluded_subtrees: Vec::new(),
+            });
+        }
+        let (der, chain, parent_name) = match &parent {
+            None => {
+                let cert = params
+                    .self_signed(&kp)
+                    .map_err(rcgen_error(&req.name, "cannot make the certificate"))?;
+                (cert.der().to_vec(), Vec::new(), None)
+            }
+            Some(p) => {
+                let (prow, pder) = ca_cert(&self.conn, keys, p)?;
+                if not_after
+                    > crate::model::CertInfo::from_der(&pder)
+                        .map_err(|e| ca_error(&p.name, e))?
+                        .not_after
+                {
+                    return Err(validity_error(&self.conn, &p.name, &pder, not_after));
+                }
+                // An intermediate's names must fit in its parent's.
+                for d in &permit {
+                    if !permitted(d, &p.permitted_dns) {
+                        return Err(Error::NameNotPermitted {
+                            name: d.clone(),
+                            ca: p.name.clone(),
+                            permitted: p.permitted_dns.join(", "),
+                        });
+                    }
+                }
+                let pkey = ca_key(&self.conn, keys, p, prow, &pder)?;
+                let issuer = Issuer::from_ca_cert_der(&pder.clone().into(), pkey)
+                    .map_err(rcgen_error(&p.name, "cannot read the parent's certificate"))?;
+                params.use_authority_key_identifier_extension = true;
+                let cert = params
+                    .signed_by(&kp, &issuer)
+                    .map_err(rcgen_error(&req.name, "cannot sign the certificate"))?;
+                let mut chain = vec![pder.clone()];
+                chain.extend(chain_of(&self.conn, prow)?);
+                (cert.der().to_vec(), chain, Some(p.name.clone()))
+            }
+        };
+        drop(kp);
+        let bundle = bundle_of(der, chain, pkcs8, &format!("created as CA {}", req.name))?;
+        let actor = self.actor.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("creating the CA"))?;
+        let id = match import_bundle(
+            &tx,
+            keys,
+            &actor,
+            bundle,
+            Arrival {
+                name: &req.name,
+                source: Source::Issued,
+                origin: &format!("the vault (CA {})", req.name),
+                update_chain: false,
+            },
+        )? {
+            ImportOutcome::Created { id, .. } => id,
+            _ => {
+                return Err(ca_error(
+                    &req.name,
+                    "its certificate is in the vault already",
+                ));
+            }
+        };
+        tx.execute(
+            "INSERT INTO cas (id, name, parent_id, key_type, path_len, permitted_dns, state,
+                              deletion_at, crl_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', NULL, 1, ?7)",
+            params![
+                id,
+                req.name,
+                parent.as_ref().map(|p| p.id.clone()),
+                req.key_type.as_str(),
+                req.path_len.map(i64::from),
+                serde_json::to_string(&permit).unwrap_or_else(|_| "[]".into()),
+                now_unix()
+            ],
+        )
+        .map_err(Error::sqlite("creating the CA"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &id)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "ca-create",
+            Some((&id, &req.name)),
+            &format!(
+                "{} CA {} ({}, {}), valid until {}{}{}",
+                if parent_name.is_some() {
+                    "intermediate"
+                } else {
+                    "root"
+                },
+                req.subject,
+                req.key_type,
+                match req.path_len {
+                    Some(n) => format!("path length {n}"),
+                    None => "no path length limit".into(),
+                },
+                crate::text::timestamp(not_after),
+                parent_name
+                    .map(|p| format!(", signed by {p}"))
+                    .unwrap_or_default(),
+                if permit.is_empty() {
+                    String::new()
+                } else {
+                    format!(", permitted DNS: {}", permit.join(", "))
+                }
+            ),
+        )?;
+        tx.commit().map_err(Error::sqlite("creating the CA"))?;
+        self.ca_list()?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(Error::NoSuchCa { query: id })
+    }
+
+    /// `ca list`: every CA, oldest first. Needs no passphrase (the rows are public data).
+    pub fn ca_list(&self) -> Result<Vec<CaSummary>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.name, v.subject, c.key_type, v.not_after, c.state, c.deletion_at,
+                        (SELECT count(*) FROM issued i WHERE i.ca_id = c.id),
+                        (SELECT count(*) FROM revocations r WHERE r.ca_id = c.id),
+                        (SELECT p.name FROM cas p WHERE p.id = c.parent_id),
+                        c.permitted_dns, c.crl_number
+                 FROM cas c JOIN entries e ON e.id = c.id
+                 JOIN versions v ON v.id = e.current_version
+                 ORDER BY c.created_at, c.rowid",
+            )
+            .map_err(Error::sqlite("listing CAs"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CaSummary {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    subject: r.get(2)?,
+                    key_type: r.get(3)?,
+                    not_after: from_unix(r.get(4)?),
+                    state: CaState::parse(&r.get::<_, String>(5)?).unwrap_or(CaState::Disabled),
+                    deletion_date: r.get::<_, Option<i64>>(6)?.map(from_unix),
+                    issued: r.get::<_, i64>(7)? as u64,
+                    revoked: r.get::<_, i64>(8)? as u64,
+                    parent: r.get(9)?,
+                    permitted_dns: serde_json::from_str(&r.get::<_, String>(10)?)
+                        .unwrap_or_default(),
+                    crl_number: r.get::<_, i64>(11)? as u64,
+                })
+            })
+            .map_err(Error::sqlite("listing CAs"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("listing CAs"))
+    }
+
+    /// The trust bundle of a CA: its certificate, then its parents' up to the root (DER).
+    pub fn ca_bundle(&self, query: &str) -> Result<(String, Vec<Vec<u8>>)> {
+        let (id, name): (String, String) = self
+            .conn
+            .query_row(
+                "SELECT id, name FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE",
+                [query],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading the CA"))?
+            .ok_or_else(|| Error::NoSuchCa {
+                query: query.to_owned(),
+            })?;
+        let (row, der): (i64, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT v.id, v.cert_der FROM entries e JOIN versions v ON v.id = e.current_version
+                 WHERE e.id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(Error::sqlite("reading the CA's certificate"))?;
+        if let Some(keys) = self.keys.as_ref() {
+            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        }
+        let mut out = vec![der];
+        out.extend(chain_of(&self.conn, row)?);
+        Ok((name, out))
+    }
+
+    /// `ca issue`: a key generated here and a certificate for it, stored as a new entry
+    /// (source `issued`) with its chain.
+    pub fn ca_issue(&mut self, ca: &str, req: &NewLeaf) -> Result<IssuedCert> {
+        let r = self.ca_issue_checked(ca, req);
+        self.audit_refusal(r, "issuing a certificate")
+    }
+
+    fn ca_issue_checked(&mut self, ca: &str, req: &NewLeaf) -> Result<IssuedCert> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, ca)?;
+        let names = leaf_names(&ca, &req.dns, &req.ips)?;
+        let name = req.name.clone().unwrap_or_else(|| names_first(&names));
+        validate_name(&name)?;
+        let validity = req.validity.unwrap_or(DEFAULT_LEAF_VALIDITY);
+        if let Some(b) = req.auto_renew_before
+            && (b <= Duration::ZERO || b >= validity)
+        {
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "--auto-renew-before must be positive and shorter than the validity ({} days): a renewal must not be due the moment it is made",
+                    validity.whole_days()
+                ),
+            ));
+        }
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
+                [&name],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("issuing"))?;
+        if exists {
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "an entry named {name} exists already: `certvault renew {name}` renews it, or choose another --name"
+                ),
+            ));
+        }
+        self.ca_usable(&ca, "issue")?;
+        let key_type = req.key_type.unwrap_or(KeyType::EcP256);
+        let pkcs8 = key_type.generate()?;
+        let leaf_key = key_pair(pkcs8.expose_secret(), key_type)?;
+        self.issue_into(
+            &ca,
+            &name,
+            &names,
+            validity,
+            LeafKey::Generated {
+                key_type,
+                key: &leaf_key,
+                pkcs8,
+            },
+            IssuedRow {
+                key_type: Some(key_type),
+                auto_renew_before: req.auto_renew_before,
+            },
+            "issue",
+        )
+    }
+
+    /// `ca sign`: a certificate for the key of a CSR whose signature checks out. The key
+    /// stays with its owner; the entry holds the certificate only.
+    pub fn ca_sign(&mut self, ca: &str, req: &CsrRequest) -> Result<IssuedCert> {
+        let r = self.ca_sign_checked(ca, req);
+        self.audit_refusal(r, "signing a CSR")
+    }
+
+    fn ca_sign_checked(&mut self, ca: &str, req: &CsrRequest) -> Result<IssuedCert> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, ca)?;
+        let bad = |reason: String| Error::BadCsr {
+            source_name: req.source_name.clone(),
+            reason,
+        };
+        if req.csr.len() > 64 * 1024 {
+            return Err(bad("larger than 64 KiB: not a CSR".into()));
+        }
+        let der = if req.csr.starts_with(b"-----") || req.csr.iter().take(64).any(|b| *b == b'-') {
+            let text = std::str::from_utf8(&req.csr).map_err(|_| bad("not PEM text".into()))?;
+            let block = pem::parse(text).map_err(|e| bad(format!("not PEM: {e}")))?;
+            if block.tag() != "CERTIFICATE REQUEST" && block.tag() != "NEW CERTIFICATE REQUEST" {
+                return Err(bad(format!(
+                    "a PEM '{}' block, not a CERTIFICATE REQUEST",
+                    block.tag()
+                )));
+            }
+            block.contents().to_vec()
+        } else {
+            req.csr.clone()
+        };
+        let csr = rcgen::CertificateSigningRequestParams::from_der(&der.clone().into())
+            .map_err(|e| match e {
+                rcgen::Error::InvalidCertificationRequestSignature => {
+                    bad("its signature does not check out: it was altered, or not made with the key it holds".into())
+                }
+                rcgen::Error::UnsupportedExtension => {
+                    bad("it asks for an extension the CA does not copy (only subjectAltName, keyUsage, extendedKeyUsage)".into())
+                }
+                other => bad(format!("not a certificate request: {other}")),
+            })?;
+        let mut dns = req.dns.clone();
+        let mut ips = Vec::new();
+        if dns.is_empty() {
+            for san in &csr.params.subject_alt_names {
+                match san {
+                    SanType::DnsName(d) => dns.push(d.as_str().to_owned()),
+                    SanType::IpAddress(ip) => ips.push(*ip),
+                    _ => {
+                        return Err(bad(
+                            "it asks for a name that is neither DNS nor IP (use --dns)".into(),
+                        ));
+                    }
+                }
+            }
+            if dns.is_empty()
+                && ips.is_empty()
+                && let Some(cn) = csr
+                    .params
+                    .distinguished_name
+                    .get(&DnType::CommonName)
+                    .and_then(dn_value)
+            {
+                dns.push(cn);
+            }
+        }
+        let names = leaf_names(&ca, &dns, &ips)?;
+        let name = req.name.clone().unwrap_or_else(|| names_first(&names));
+        validate_name(&name)?;
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
+                [&name],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("signing"))?;
+        if exists {
+            return Err(ca_error(
+                &ca.name,
+                format!("an entry named {name} exists already: choose another --name"),
+            ));
+        }
+        self.ca_usable(&ca, "sign")?;
+        let validity = req.validity.unwrap_or(DEFAULT_LEAF_VALIDITY);
+        self.issue_into(
+            &ca,
+            &name,
+            &names,
+            validity,
+            LeafKey::Csr(Box::new(csr)),
+            IssuedRow {
+                key_type: None,
+                auto_renew_before: None,
+            },
+            "sign",
+        )
+    }
+
+    /// `renew`: a new version of an issued entry with the same names and key type (a new
+    /// key unless `reuse_key`), which becomes current. Deployments with auto-redeploy
+    /// follow on the next pass (same ARN).
+    pub fn renew(&mut self, query: &str, reuse_key: bool) -> Result<IssuedCert> {
+        let r = self.renew_checked(query, reuse_key);
+        self.audit_refusal(r, "a renewal")
+    }
+
+    fn renew_checked(&mut self, query: &str, reuse_key: bool) -> Result<IssuedCert> {
+        let (id, name) = self.resolve(query)?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
+        let issued: Option<(String, Option<String>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT ca_id, key_type, validity_s FROM issued WHERE entry_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("renewing"))?;
+        let Some((ca_id, key_type, validity_s)) = issued else {
+            return Err(Error::NotIssued { name });
+        };
+        integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
+        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        let (row, der, sans, alg): (i64, Vec<u8>, String, String) = self
+            .conn
+            .query_row(
+                "SELECT v.id, v.cert_der, v.sans, v.key_algorithm FROM entries e
+                 JOIN versions v ON v.id = e.current_version WHERE e.id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(Error::sqlite("renewing"))?;
+        integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        let sans: Vec<String> = serde_json::from_str(&sans).unwrap_or_default();
+        let mut dns = Vec::new();
+        let mut ips = Vec::new();
+        for s in sans {
+            match s.parse::<IpAddr>() {
+                Ok(ip) => ips.push(ip),
+                Err(_) => dns.push(s),
+            }
+        }
+        let names = leaf_names(&ca, &dns, &ips)?;
+        let key_type = key_type
+            .as_deref()
+            .and_then(KeyType::parse)
+            .or_else(|| KeyType::of_algorithm(&alg));
+        self.ca_usable(&ca, "renew")?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let validity = Duration::seconds(validity_s);
+        let leaf = match (reuse_key, key_type) {
+            (true, Some(kt)) => {
+                let pkcs8 = self
+                    .open_key_of(row, &der)?
+                    .ok_or_else(|| ca_error(&ca.name, format!("{name} has no key to reuse")))?;
+                (kt, pkcs8)
+            }
+            (false, Some(kt)) => (kt, kt.generate()?),
+            (_, None) => {
+                // A signed CSR: the key is its owner's.
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "{name} was signed from a CSR: its key is with its owner; sign a new CSR with `certvault ca sign`"
+                    ),
+                ));
+            }
+        };
+        let _ = keys;
+        let (kt, pkcs8) = leaf;
+        let leaf_key = key_pair(pkcs8.expose_secret(), kt)?;
+        let auto: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT auto_renew_before FROM issued WHERE entry_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("renewing"))?;
+        self.issue_into(
+            &ca,
+            &name,
+            &names,
+            validity,
+            LeafKey::Generated {
+                key_type: kt,
+                key: &leaf_key,
+                pkcs8,
+            },
+            IssuedRow {
+                key_type: Some(kt),
+                auto_renew_before: auto.map(Duration::seconds),
+            },
+            "renew",
+        )
+    }
+
+    /// The issued entries whose current version has at most their `auto_renew_before` of
+    /// validity left at `now`, and that are not revoked: what the agent renews.
+    pub fn due_for_renewal(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.id, e.name FROM issued i JOIN entries e ON e.id = i.entry_id
+                 JOIN versions v ON v.id = e.current_version
+                 WHERE i.auto_renew_before IS NOT NULL AND i.key_type IS NOT NULL
+                   AND v.not_after - i.auto_renew_before <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM revocations r
+                                   WHERE r.ca_id = i.ca_id AND r.serial = v.serial)
+                 ORDER BY v.not_after",
+            )
+            .map_err(Error::sqlite("finding renewals"))?;
+        let rows = stmt
+            .query_map([to_unix(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::sqlite("finding renewals"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("finding renewals"))
+    }
+
+    /// Signs and stores one leaf under `name` (a new entry, or a new version of it).
+    #[allow(clippy::too_many_arguments)]
+    fn issue_into(
+        &mut self,
+        ca: &CaRow,
+        name: &str,
+        names: &[SanType],
+        validity: Duration,
+        leaf: LeafKey<'_>,
+        issued: IssuedRow,
+        doing: &str,
+    ) -> Result<IssuedCert> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let (ca_row, ca_der) = ca_cert(&self.conn, keys, ca)?;
+        let ca_info = CertInfo::from_der(&ca_der).map_err(|e| ca_error(&ca.name, e))?;
+        let now = OffsetDateTime::now_utc();
+        let not_after = now + validity;
+        if validity <= Duration::ZERO {
+            return Err(ca_error(&ca.name, "the validity must be positive"));
+        }
+        if not_after > ca_info.not_after {
+            return Err(validity_error(&self.conn, &ca.name, &ca_der, not_after));
+        }
+        let ca_key = ca_key(&self.conn, keys, ca, ca_row, &ca_der)?;
+        let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), ca_key)
+            .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, names_first(names));
+        params.distinguished_name = dn;
+        params.subject_alt_names = names.to_vec();
+        params.serial_number = Some(new_serial()?);
+        params.not_before = now - BACKDATE;
+        params.not_after = not_after;
+        // basicConstraints CA:FALSE is written by hand: rcgen's `ExplicitNoCa` encodes the
+        // cA BOOLEAN's DEFAULT (FALSE), which DER forbids and strict parsers (Python's
+        // cryptography, hence the ACM emulator) refuse. An empty SEQUENCE says CA:FALSE.
+        params.is_ca = IsCa::NoCa;
+        let mut bc = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
+        bc.set_criticality(true);
+        params.custom_extensions.push(bc);
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let spki = match &leaf {
+            LeafKey::Generated { key, .. } => rcgen::PublicKeyData::subject_public_key_info(*key),
+            LeafKey::Csr(csr) => rcgen::PublicKeyData::subject_public_key_info(&csr.public_key),
+        };
+        params.custom_extensions.push(subject_key_identifier(&spki));
+        let (der, pkcs8) = match leaf {
+            LeafKey::Generated {
+                key_type,
+                key,
+                pkcs8,
+            } => {
+                params.key_usages = key_usages(key_type.is_rsa());
+                let cert = params
+                    .signed_by(key, &issuer)
+                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
+                (cert.der().to_vec(), Some(pkcs8))
+            }
+            LeafKey::Csr(mut csr) => {
+                let rsa = csr.public_key_is_rsa();
+                params.key_usages = key_usages(rsa);
+                csr.params = params;
+                let cert = csr
+                    .signed_by(&issuer)
+                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
+                (cert.der().to_vec(), None)
+            }
+        };
+        let mut chain = vec![ca_der.clone()];
+        chain.extend(chain_of(&self.conn, ca_row)?);
+        let info = CertInfo::from_der(&der).map_err(|e| ca_error(&ca.name, e))?;
+        let serial = info.serial.clone();
+        let sans = info.sans.clone();
+        let origin = format!("CA {}", ca.name);
+        let bundle = match pkcs8 {
+            Some(k) => bundle_of(der, chain, k, &origin)?,
+            None => Bundle {
+                leaf: Cert { der, info },
+                chain: chain
+                    .into_iter()
+                    .map(|d| {
+                        CertInfo::from_der(&d)
+                            .map(|info| Cert { der: d, info })
+                            .map_err(|e| ca_error(&ca.name, e))
+                    })
+                    .collect::<Result<_>>()?,
+                key: None,
+                origin: origin.clone(),
+                notes: Vec::new(),
+            },
+        };
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let outcome = import_bundle(
+            &tx,
+            keys,
+            &actor,
+            bundle,
+            Arrival {
+                name,
+                source: Source::Issued,
+                origin: &origin,
+                update_chain: false,
+            },
+        )?;
+        let (id, version) = match outcome {
+            ImportOutcome::Created { id, .. } => (id, 1),
+            ImportOutcome::NewVersion { id, version, .. } => (id, version),
+            _ => {
+                return Err(ca_error(
+                    &ca.name,
+                    "the new certificate is in the vault already",
+                ));
+            }
+        };
+        tx.execute(
+            "INSERT INTO issued (entry_id, ca_id, key_type, validity_s, auto_renew_before)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(entry_id) DO UPDATE SET ca_id = excluded.ca_id, key_type = excluded.key_type,
+                validity_s = excluded.validity_s, auto_renew_before = excluded.auto_renew_before",
+            params![
+                id,
+                ca.id,
+                issued.key_type.map(KeyType::as_str),
+                validity.whole_seconds(),
+                issued.auto_renew_before.map(|d| d.whole_seconds())
+            ],
+        )
+        .map_err(Error::sqlite("issuing"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::ISSUED, &id)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            &format!("ca-{doing}"),
+            Some((&id, name)),
+            &format!(
+                "{} by CA {}: version {version}, serial {serial}, names {}, valid until {}",
+                match doing {
+                    "renew" => "renewed",
+                    "sign" => "signed from a CSR",
+                    _ => "issued",
+                },
+                ca.name,
+                sans.join(", "),
+                crate::text::timestamp(not_after)
+            ),
+        )?;
+        tx.commit().map_err(Error::sqlite("issuing"))?;
+        Ok(IssuedCert {
+            id,
+            name: name.to_owned(),
+            version,
+            ca: ca.name.clone(),
+            serial,
+            sans,
+            not_after,
+        })
+    }
+
+    /// `ca revoke`: one recorded row (the CRL is built when asked). Revokes the entry's
+    /// current version.
+    pub fn ca_revoke(&mut self, query: &str, reason: RevocationReason) -> Result<Revocation> {
+        let r = self.ca_revoke_checked(query, reason);
+        self.audit_refusal(r, "a revocation")
+    }
+
+    fn ca_revoke_checked(&mut self, query: &str, reason: RevocationReason) -> Result<Revocation> {
+        let (id, name) = self.resolve(query)?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
+        let ca_id: Option<String> = self
+            .conn
+            .query_row("SELECT ca_id FROM issued WHERE entry_id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(Error::sqlite("revoking"))?;
+        let ca_id = match ca_id {
+            Some(c) => {
+                integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
+                c
+            }
+            None => {
+                // A CA's own certificate: its parent revokes it.
+                let parent: Option<Option<String>> = self
+                    .conn
+                    .query_row("SELECT parent_id FROM cas WHERE id = ?1", [&id], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(Error::sqlite("revoking"))?;
+                match parent {
+                    Some(Some(p)) => p,
+                    _ => return Err(Error::NotIssued { name }),
+                }
+            }
+        };
+        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        let (row, serial, not_after): (i64, String, i64) = self
+            .conn
+            .query_row(
+                "SELECT v.id, v.serial, v.not_after FROM entries e
+                 JOIN versions v ON v.id = e.current_version WHERE e.id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(Error::sqlite("revoking"))?;
+        integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        let already: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT reason FROM revocations WHERE ca_id = ?1 AND serial = ?2",
+                params![ca.id, serial],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("revoking"))?;
+        if let Some(r) = already {
+            return Err(ca_error(
+                &ca.name,
+                format!("{name} (serial {serial}) is revoked already ({r})"),
+            ));
+        }
+        let now = now_unix();
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction().map_err(Error::sqlite("revoking"))?;
+        tx.execute(
+            "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![ca.id, serial, id, row, now, reason.as_str(), not_after],
+        )
+        .map_err(Error::sqlite("revoking"))?;
+        let rowid = tx.last_insert_rowid();
+        integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &rowid)?;
+        tx.execute(
+            "UPDATE deployments SET state = 'revoked',
+                 detail = 'the certificate is revoked: it is never pushed again'
+             WHERE entry_id = ?1",
+            [&id],
+        )
+        .map_err(Error::sqlite("revoking"))?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "ca-revoke",
+            Some((&id, &name)),
+            &format!("serial {serial} revoked by CA {}: {reason}", ca.name),
+        )?;
+        tx.commit().map_err(Error::sqlite("revoking"))?;
+        Ok(Revocation {
+            name,
+            ca: ca.name,
+            serial,
+            reason,
+            revoked_at: from_unix(now),
+        })
+    }
+
+    /// Whether the current version of an entry is revoked (its serial recorded by the CA
+    /// that issued it).
+    pub fn is_revoked(&self, entry_id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM revocations r JOIN entries e ON e.id = ?1
+                   JOIN versions v ON v.id = e.current_version
+                   WHERE r.serial = v.serial AND (r.entry_id = e.id OR r.version_id = v.id))",
+                [entry_id],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("reading revocations"))
+    }
+
+    /// `ca crl`: a CRL signed by the CA, numbered with a number that only increases,
+    /// listing the revoked certificates that had not expired at thisUpdate.
+    pub fn ca_crl(&mut self, query: &str, next_update: Duration) -> Result<Crl> {
+        let r = self.ca_crl_checked(query, next_update);
+        self.audit_refusal(r, "making a CRL")
+    }
+
+    fn ca_crl_checked(&mut self, query: &str, next_update: Duration) -> Result<Crl> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, query)?;
+        if next_update <= Duration::ZERO {
+            return Err(ca_error(&ca.name, "--next-update must be positive"));
+        }
+        self.ca_usable(&ca, "make a CRL")?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let (ca_row, ca_der) = ca_cert(&self.conn, keys, &ca)?;
+        let this_update = OffsetDateTime::now_utc();
+        let this_unix = to_unix(this_update);
+        // Every revocation row of this CA is checked: a row added outside certvault could
+        // otherwise hide (or add) a certificate.
+        let bad = integrity::check(
+            &self.conn,
+            &keys.rows,
+            &integrity::REVOCATIONS,
+            "ca_id = ?1",
+            &[&ca.id],
+        )?;
+        if let Some(b) = bad.into_iter().next() {
+            return Err(Error::RowTampered {
+                table: b.table,
+                row: b.row,
+            });
+        }
+        let revoked: Vec<RevokedCertParams> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT serial, revoked_at, reason FROM revocations
+                     WHERE ca_id = ?1 AND not_after >= ?2 ORDER BY revoked_at, serial",
+                )
+                .map_err(Error::sqlite("reading revocations"))?;
+            let rows = stmt
+                .query_map(params![ca.id, this_unix], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(Error::sqlite("reading revocations"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (serial, at, reason) = row.map_err(Error::sqlite("reading revocations"))?;
+                let bytes = hex::decode(&serial).map_err(|_| Error::RowTampered {
+                    table: "revocations",
+                    row: serial.clone(),
+                })?;
+                let reason = RevocationReason::parse(&reason).ok_or(Error::RowTampered {
+                    table: "revocations",
+                    row: serial.clone(),
+                })?;
+                out.push(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&bytes),
+                    revocation_time: from_unix(at),
+                    reason_code: Some(reason.rcgen()),
+                    invalidity_date: None,
+                });
+            }
+            out
+        };
+        let entries = revoked.len();
+        let number = ca.crl_number.max(1);
+        let ca_key = ca_key(&self.conn, keys, &ca, ca_row, &ca_der)?;
+        let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), ca_key)
+            .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
+        let next = this_update + next_update;
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update: next,
+            crl_number: SerialNumber::from_slice(&minimal_be(number as u64)),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&issuer)
+            .map_err(rcgen_error(&ca.name, "cannot sign the CRL"))?;
+        let der = crl.der().to_vec();
+        let actor = self.actor.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording the CRL"))?;
+        // The number only ever increases, whatever happens to the file.
+        tx.execute(
+            "UPDATE cas SET crl_number = ?2 WHERE id = ?1",
+            params![ca.id, number + 1],
+        )
+        .map_err(Error::sqlite("recording the CRL"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "ca-crl",
+            Some((&ca.id, &ca.name)),
+            &format!(
+                "CRL number {number}: {}, next update {}",
+                crate::text::count(
+                    entries as u64,
+                    "revoked certificate",
+                    "revoked certificates"
+                ),
+                crate::text::timestamp(next)
+            ),
+        )?;
+        tx.commit().map_err(Error::sqlite("recording the CRL"))?;
+        Ok(Crl {
+            der,
+            number: number as u64,
+            this_update,
+            next_update: next,
+            entries,
+        })
+    }
+
+    /// `ca disable`: the CA signs nothing until enabled again.
+    pub fn ca_disable(&mut self, query: &str) -> Result<CaState> {
+        self.ca_transition(query, "disable", |s| match s {
+            CaState::Enabled | CaState::Disabled => Ok((CaState::Disabled, None)),
+            other => Err(format!(
+                "it is {other}: {}",
+                if other == CaState::PendingDeletion {
+                    "`certvault ca cancel-deletion` returns it to disabled"
+                } else {
+                    "its key is destroyed"
+                }
+            )),
+        })
+    }
+
+    /// `ca enable`: a disabled CA signs again.
+    pub fn ca_enable(&mut self, query: &str) -> Result<CaState> {
+        self.ca_transition(query, "enable", |s| match s {
+            CaState::Enabled | CaState::Disabled => Ok((CaState::Enabled, None)),
+            CaState::PendingDeletion => Err(
+                "it is pending deletion: `certvault ca cancel-deletion` first (it returns to disabled)"
+                    .into(),
+            ),
+            CaState::Deleted => Err("its key is destroyed".into()),
+        })
+    }
+
+    /// `ca schedule-deletion`: pending deletion for `window_days` (7 to 30), after which
+    /// its key is destroyed. The certificates it issued that are still in date.
+    pub fn ca_schedule_deletion(
+        &mut self,
+        query: &str,
+        window_days: u32,
+    ) -> Result<(OffsetDateTime, Vec<String>)> {
+        if !PENDING_WINDOW_DAYS.contains(&window_days) {
+            return Err(ca_error(
+                query,
+                format!("--pending-window-days {window_days} is outside 7 to 30 (KMS's rule)"),
+            ));
+        }
+        let at = now_unix() + i64::from(window_days) * 86_400;
+        self.ca_transition(query, "schedule-deletion", |s| match s {
+            CaState::Enabled | CaState::Disabled => Ok((CaState::PendingDeletion, Some(at))),
+            CaState::PendingDeletion => {
+                Err("it is pending deletion already (`certvault ca list` shows the date)".into())
+            }
+            CaState::Deleted => Err("its key is destroyed already".into()),
+        })?;
+        let live = self.ca_live_certificates(query)?;
+        Ok((from_unix(at), live))
+    }
+
+    /// `ca cancel-deletion`: back to disabled.
+    pub fn ca_cancel_deletion(&mut self, query: &str) -> Result<CaState> {
+        self.ca_transition(query, "cancel-deletion", |s| match s {
+            CaState::PendingDeletion => Ok((CaState::Disabled, None)),
+            other => Err(format!("it is {other}, not pending deletion")),
+        })
+    }
+
+    /// The names of the certificates a CA issued that are still in date and not revoked.
+    pub fn ca_live_certificates(&self, query: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.name FROM cas c JOIN issued i ON i.ca_id = c.id
+                 JOIN entries e ON e.id = i.entry_id JOIN versions v ON v.id = e.current_version
+                 WHERE (c.id = ?1 OR c.name = ?1 COLLATE NOCASE) AND v.not_after > ?2
+                   AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.ca_id = c.id AND r.serial = v.serial)
+                 ORDER BY e.name",
+            )
+            .map_err(Error::sqlite("listing certificates"))?;
+        let rows = stmt
+            .query_map(params![query, now_unix()], |r| r.get(0))
+            .map_err(Error::sqlite("listing certificates"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("listing certificates"))
+    }
+
+    /// `ca purge`: destroys the key of a CA whose waiting window is over (nothing before).
+    /// Whether a key was destroyed.
+    pub fn ca_purge(&mut self, query: &str) -> Result<bool> {
+        self.ca_purge_at(query, now_unix())
+    }
+
+    /// [`Vault::ca_purge`] as if it were `now` (unix seconds): the waiting window is tested
+    /// with a clock the test sets, not by waiting a week.
+    pub fn ca_purge_at(&mut self, query: &str, now: i64) -> Result<bool> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, query)?;
+        match ca.state {
+            CaState::Deleted => return Ok(false),
+            CaState::PendingDeletion if ca.deletion_at.is_some_and(|at| at <= now) => {}
+            CaState::PendingDeletion => {
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "its waiting window ends on {}: its key is destroyed only after that",
+                        crate::text::timestamp(from_unix(ca.deletion_at.unwrap_or(0)))
+                    ),
+                ));
+            }
+            other => {
+                return Err(ca_error(
+                    &ca.name,
+                    format!("it is {other}: only a CA pending deletion is purged"),
+                ));
+            }
+        }
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction().map_err(Error::sqlite("purging"))?;
+        destroy_key(&tx, keys, &ca)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "ca-purge",
+            Some((&ca.id, &ca.name)),
+            "the CA's waiting window ended: its key is destroyed",
+        )?;
+        tx.commit().map_err(Error::sqlite("purging"))?;
+        let _ = self.scrub();
+        Ok(true)
+    }
+
+    /// Purges every CA whose waiting window is over (the agent and `ca list` call this).
+    pub fn ca_purge_due(&mut self) -> Result<Vec<String>> {
+        self.ca_purge_due_at(now_unix())
+    }
+
+    /// [`Vault::ca_purge_due`] as if it were `now` (unix seconds).
+    pub fn ca_purge_due_at(&mut self, now: i64) -> Result<Vec<String>> {
+        let due: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT name FROM cas WHERE state = 'pending-deletion' AND deletion_at <= ?1",
+                )
+                .map_err(Error::sqlite("reading CAs"))?;
+            let rows = stmt
+                .query_map([now], |r| r.get(0))
+                .map_err(Error::sqlite("reading CAs"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(Error::sqlite("reading CAs"))?
+        };
+        let mut done = Vec::new();
+        for name in due {
+            if self.ca_purge_at(&name, now)? {
+                done.push(name);
+            }
+        }
+        Ok(done)
+    }
+
+    fn ca_transition(
+        &mut self,
+        query: &str,
+        action: &str,
+        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
+    ) -> Result<CaState> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, query)?;
+        let (state, at) =
+            next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
+        let actor = self.actor.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("changing the CA"))?;
+        tx.execute(
+            "UPDATE cas SET state = ?2, deletion_at = ?3 WHERE id = ?1",
+            params![ca.id, state.as_str(), at],
+        )
+        .map_err(Error::sqlite("changing the CA"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            &format!("ca-{action}"),
+            Some((&ca.id, &ca.name)),
+            &match at {
+                Some(at) => format!(
+                    "{} -> {state}; its key is destroyed after {}",
+                    ca.state,
+                    crate::text::timestamp(from_unix(at))
+                ),
+                None => format!("{} -> {state}", ca.state),
+            },
+        )?;
+        tx.commit().map_err(Error::sqlite("changing the CA"))?;
+        Ok(state)
+    }
+
+    /// How many audit events of `action` the log holds (`ca-use-while-pending` for the
+    /// agent's metric).
+    pub fn count_audit_events(&self, action: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM audit WHERE action = ?1",
+                [action],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(Error::sqlite("reading the audit log"))
+    }
+
+    /// Whether an entry is a CA (which `remove` refuses: schedule its deletion instead).
+    pub fn is_ca(&self, entry_id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cas WHERE id = ?1)",
+                [entry_id],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("reading CAs"))
+    }
+}
+
+/// Destroys a CA's key material (every version's sealed key) and marks it deleted.
+fn destroy_key(tx: &Transaction<'_>, keys: &Keys, ca: &CaRow) -> Result<()> {
+    let rows: Vec<i64> = {
+        let mut stmt = tx
+            .prepare_cached("SELECT id FROM versions WHERE entry_id = ?1")
+            .map_err(Error::sqlite("purging"))?;
+        let rows = stmt
+            .query_map([&ca.id], |r| r.get(0))
+            .map_err(Error::sqlite("purging"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("purging"))?
+    };
+    for row in rows {
+        tx.execute("UPDATE versions SET key_sealed = NULL WHERE id = ?1", [row])
+            .map_err(Error::sqlite("purging"))?;
+        integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
+    }
+    tx.execute("UPDATE cas SET state = 'deleted' WHERE id = ?1", [&ca.id])
+        .map_err(Error::sqlite("purging"))?;
+    integrity::seal_one(tx, &keys.rows, &integrity::CAS, &ca.id)?;
+    Ok(())
+}
+
+fn validity_error(
+    _conn: &rusqlite::Connection,
+    ca: &str,
+    ca_der: &[u8],
+    asked: OffsetDateTime,
+) -> Error {
+    let ca_end = CertInfo::from_der(ca_der)
+        .map(|i| crate::text::timestamp(i.not_after))
+        .unwrap_or_default();
+    Error::ValidityBeyondCa {
+        ca: ca.to_owned(),
+        asked: crate::text::timestamp(asked),
+        ca_end,
+    }
+}
+
+/// subjectKeyIdentifier: the first 160 bits of the SHA-256 of the SubjectPublicKeyInfo
+/// (as rcgen derives the CA's, RFC 7093 method 1 style).
+fn subject_key_identifier(spki: &[u8]) -> rcgen::CustomExtension {
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki);
+    let mut value = vec![0x04, 20];
+    value.extend_from_slice(&digest.as_ref()[..20]);
+    rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 14], value)
+}
+
+/// A positive integer as big-endian bytes without leading zeros (one byte for 0).
+fn minimal_be(n: u64) -> Vec<u8> {
+    let b = n.to_be_bytes();
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len() - 1);
+    let mut out = b[first..].to_vec();
+    if out[0] & 0x80 != 0 {
+        out.insert(0, 0);
+    }
+    out
+}
+
+fn key_usages(rsa: bool) -> Vec<KeyUsagePurpose> {
+    if rsa {
+        vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ]
+    } else {
+        vec![KeyUsagePurpose::DigitalSignature]
+    }
+}
+
+fn dn_value(v: &rcgen::DnValue) -> Option<String> {
+    match v {
+        rcgen::DnValue::Utf8String(s) => Some(s.clone()),
+        rcgen::DnValue::PrintableString(s) => Some(s.as_str().to_owned()),
+        rcgen::DnValue::Ia5String(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// The names of a leaf: checked, within the CA's constraints, at least one, at most
+/// [`MAX_NAMES`], no duplicates.
+fn leaf_names(ca: &CaRow, dns: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>> {
+    if dns.is_empty() && ips.is_empty() {
+        return Err(ca_error(
+            &ca.name,
+            "a certificate needs at least one --dns or --ip",
+        ));
+    }
+    if dns.len() + ips.len() > MAX_NAMES {
+        return Err(ca_error(
+            &ca.name,
+            format!("at most {MAX_NAMES} names in one certificate"),
+        ));
+    }
+    let mut out: Vec<SanType> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for d in dns {
+        let n = check_dns(d).map_err(|e| ca_error(&ca.name, e))?;
+        if !permitted(&n, &ca.permitted_dns) {
+            return Err(Error::NameNotPermitted {
+                name: n,
+                ca: ca.name.clone(),
+                permitted: ca.permitted_dns.join(", "),
+            });
+        }
+        if seen.insert(n.clone()) {
+            let ia5 = n
+                .clone()
+                .try_into()
+                .map_err(|_| ca_error(&ca.name, format!("'{n}' is not ASCII")))?;
+            out.push(SanType::DnsName(ia5));
+        }
+    }
+    if !ca.permitted_dns.is_empty() && !ips.is_empty() {
+        return Err(ca_error(
+            &ca.name,
+            "it may issue for DNS names only (--permit-dns): an --ip is outside its constraints",
+        ));
+    }
+    for ip in ips {
+        if seen.insert(ip.to_string()) {
+            out.push(SanType::IpAddress(*ip));
+        }
+    }
+    Ok(out)
+}
+
+fn names_first(names: &[SanType]) -> String {
+    match names.first() {
+        Some(SanType::DnsName(d)) => d.as_str().to_owned(),
+        Some(SanType::IpAddress(ip)) => ip.to_string(),
+        _ => "certificate".into(),
+    }
+}
+
+/// How a leaf gets its key.
+enum LeafKey<'a> {
+    /// Generated here; sealed with the certificate.
+    Generated {
+        key_type: KeyType,
+        key: &'a KeyPair,
+        pkcs8: SecretBytes,
+    },
+    /// A CSR's public key; the private key stays with its owner.
+    Csr(Box<rcgen::CertificateSigningRequestParams>),
+}
+
+/// The `issued` row's settings.
+struct IssuedRow {
+    key_type: Option<KeyType>,
+    auto_renew_before: Option<Duration>,
+}
+
+trait PublicKeyKind {
+    fn public_key_is_rsa(&self) -> bool;
+}
+
+impl PublicKeyKind for rcgen::CertificateSigningRequestParams {
+    fn public_key_is_rsa(&self) -> bool {
+        let alg = self.public_key.algorithm();
+        [
+            &rcgen::PKCS_RSA_SHA256,
+            &rcgen::PKCS_RSA_SHA384,
+            &rcgen::PKCS_RSA_SHA512,
+        ]
+        .contains(&alg)
+    }
+}
+
+/// A bundle of a certificate the vault made, with its chain and key.
+fn bundle_of(
+    der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    pkcs8: SecretBytes,
+    origin: &str,
+) -> Result<Bundle> {
+    let bad = |e: String| Error::Export {
+        name: origin.to_owned(),
+        reason: e,
+    };
+    let info = CertInfo::from_der(&der).map_err(bad)?;
+    let public = public_key_of_pkcs8(pkcs8.expose_secret()).map_err(|p| bad(p.to_string()))?;
+    let chain = chain
+        .into_iter()
+        .map(|d| {
+            CertInfo::from_der(&d)
+                .map(|info| Cert { der: d, info })
+                .map_err(bad)
+        })
+        .collect::<Result<_>>()?;
+    Ok(Bundle {
+        leaf: Cert { der, info },
+        chain,
+        key: Some(PrivateKey { pkcs8, public }),
+        origin: origin.to_owned(),
+        notes: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_parsed_or_refused_with_the_reason() {
+        assert!(parse_subject("CN=Root, O=Example").is_ok());
+        assert!(parse_subject("CN=a\\, b,O=x").is_ok());
+        for (bad, why) in [
+            ("O=Example", "no CN"),
+            ("CN=", "no value"),
+            ("CN=x,FOO=y", "unknown attribute"),
+            ("CN=x,C=usa", "two capital letters"),
+            ("nonsense", "not KEY=value"),
+            ("CN=a\u{1b}[2J", "control character"),
+        ] {
+            let e = parse_subject(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn name_constraints_permit_a_name_and_what_is_under_it_only() {
+        let p = vec!["example.com".to_owned()];
+        assert!(permitted("example.com", &p));
+        assert!(permitted("www.example.com", &p));
+        assert!(permitted("*.example.com", &p));
+        assert!(!permitted("badexample.com", &p));
+        assert!(!permitted("example.com.evil.net", &p));
+        assert!(permitted("anything.net", &[]));
+    }
+
+    #[test]
+    fn serials_are_twenty_bytes_positive() {
+        for _ in 0..100 {
+            let s = new_serial().unwrap();
+            let b = s.to_bytes();
+            assert_eq!(b.len(), 20);
+            assert!(b[0] & 0x80 == 0 && b[0] != 0);
+        }
+    }
+
+    #[test]
+    fn dns_names_are_checked() {
+        assert_eq!(check_dns("WWW.Example.com.").unwrap(), "www.example.com");
+        assert!(check_dns("*.example.com").is_ok());
+        for bad in ["", "a..b", "-a.com", "a_b.com", "*.*.a.com", "é.com"] {
+            assert!(check_dns(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "ca_tests.rs"]
+mod ca_tests;

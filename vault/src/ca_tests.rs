@@ -1,0 +1,248 @@
+//! The vault's CA with a clock the tests set: the deletion window, renewals that fall due,
+//! CRLs that leave out what expired, rows changed outside certvault.
+
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::{Passphrase, Vault};
+
+fn vault() -> (tempfile::TempDir, Vault) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = Vault::create(
+        &dir.path().join("vault.db"),
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .unwrap();
+    v.set_actor("test");
+    (dir, v)
+}
+
+fn root(v: &mut Vault, name: &str) -> CaSummary {
+    v.ca_create(&NewCa {
+        name: name.into(),
+        subject: format!("CN={name},O=Test"),
+        key_type: KeyType::EcP256,
+        validity: Duration::days(3650),
+        parent: None,
+        path_len: None,
+        permit_dns: Vec::new(),
+    })
+    .unwrap()
+}
+
+fn leaf(dns: &str) -> NewLeaf {
+    NewLeaf {
+        dns: vec![dns.into()],
+        ..NewLeaf::default()
+    }
+}
+
+fn actions(v: &Vault) -> Vec<String> {
+    v.audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+#[test]
+fn the_key_is_destroyed_only_after_the_waiting_window() {
+    let (_d, mut v) = vault();
+    let ca = root(&mut v, "Root");
+    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    assert!(
+        v.ca_schedule_deletion("Root", 6).is_err(),
+        "6 days is under KMS's 7"
+    );
+    assert!(
+        v.ca_schedule_deletion("Root", 31).is_err(),
+        "31 days is over KMS's 30"
+    );
+    let (at, live) = v.ca_schedule_deletion("Root", 7).unwrap();
+    assert_eq!(live, ["www.example.com"], "in-date certificates are listed");
+    let at = at.unix_timestamp();
+    // Pending: no signing, audited as a use while pending.
+    let e = v.ca_issue("Root", &leaf("api.example.com")).unwrap_err();
+    assert!(e.to_string().contains("pending-deletion"), "{e}");
+    assert!(e.to_string().contains("cancel-deletion"), "{e}");
+    assert_eq!(v.count_audit_events("ca-use-while-pending").unwrap(), 1);
+    assert!(v.ca_crl("Root", Duration::days(7)).is_err());
+    // Not before the window ends.
+    assert!(v.ca_purge_at("Root", at - 1).is_err());
+    assert!(v.ca_purge_due_at(at - 1).unwrap().is_empty());
+    // Cancel returns it to disabled, not enabled.
+    assert_eq!(v.ca_cancel_deletion("Root").unwrap(), CaState::Disabled);
+    assert!(v.ca_issue("Root", &leaf("api.example.com")).is_err());
+    assert_eq!(v.ca_enable("Root").unwrap(), CaState::Enabled);
+    v.ca_issue("Root", &leaf("api.example.com")).unwrap();
+    // Scheduled again; after the window, the key is destroyed.
+    let (at, _) = v.ca_schedule_deletion("Root", 30).unwrap();
+    let at = at.unix_timestamp();
+    assert_eq!(v.ca_purge_due_at(at).unwrap(), ["Root"]);
+    let sealed: Option<Vec<u8>> = v
+        .conn
+        .query_row(
+            "SELECT v.key_sealed FROM versions v WHERE v.entry_id = ?1",
+            [&ca.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sealed.is_none(), "the CA's sealed key is gone");
+    let listed = v.ca_list().unwrap();
+    assert_eq!(listed[0].state, CaState::Deleted);
+    assert!(actions(&v).contains(&"ca-purge".to_owned()));
+    assert!(v.ca_enable("Root").is_err());
+    assert!(v.verify().unwrap().intact(), "every row still checks out");
+}
+
+#[test]
+fn renewals_fall_due_when_that_much_validity_is_left() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    let issued = v
+        .ca_issue(
+            "Root",
+            &NewLeaf {
+                auto_renew_before: Some(Duration::days(30)),
+                ..leaf("www.example.com")
+            },
+        )
+        .unwrap();
+    v.ca_issue("Root", &leaf("manual.example.com")).unwrap();
+    let end = issued.not_after;
+    assert!(
+        v.due_for_renewal(end - Duration::days(31))
+            .unwrap()
+            .is_empty()
+    );
+    let due = v.due_for_renewal(end - Duration::days(29)).unwrap();
+    assert_eq!(due.len(), 1, "only what asked for auto-renewal");
+    assert_eq!(due[0].1, "www.example.com");
+    // A renewal is a new version, current, same names, a new key.
+    let before = v.show("www.example.com").unwrap();
+    let renewed = v.renew("www.example.com", false).unwrap();
+    assert_eq!(renewed.version, 2);
+    let after = v.show("www.example.com").unwrap();
+    assert_eq!(after.summary.version, 2);
+    assert_eq!(after.versions[0].sans, before.versions[0].sans);
+    // A revoked current version is not renewed by the agent.
+    v.ca_revoke("www.example.com", RevocationReason::Superseded)
+        .unwrap();
+    assert!(
+        v.due_for_renewal(OffsetDateTime::now_utc() + Duration::days(3650))
+            .unwrap()
+            .is_empty()
+    );
+    // Refused: auto-renewal at or beyond the validity would renew for ever.
+    let e = v
+        .ca_issue(
+            "Root",
+            &NewLeaf {
+                auto_renew_before: Some(Duration::days(90)),
+                ..leaf("loop.example.com")
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("shorter than the validity"), "{e}");
+}
+
+#[test]
+fn a_crl_numbers_up_and_leaves_out_what_expired_before_this_update() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    v.ca_issue(
+        "Root",
+        &NewLeaf {
+            validity: Some(Duration::seconds(1)),
+            ..leaf("short.example.com")
+        },
+    )
+    .unwrap();
+    v.ca_issue("Root", &leaf("long.example.com")).unwrap();
+    v.ca_revoke("long.example.com", RevocationReason::KeyCompromise)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    v.ca_revoke("short.example.com", RevocationReason::Superseded)
+        .unwrap();
+    let first = v.ca_crl("Root", Duration::days(7)).unwrap();
+    let second = v.ca_crl("Root", Duration::days(7)).unwrap();
+    assert_eq!((first.number, second.number), (1, 2));
+    assert_eq!(
+        first.entries, 1,
+        "the expired revoked certificate is left out"
+    );
+    use x509_parser::prelude::FromDer;
+    let (_, crl) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&first.der).unwrap();
+    assert_eq!(crl.iter_revoked_certificates().count(), 1);
+}
+
+#[test]
+fn a_ca_row_changed_outside_certvault_is_refused() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    v.ca_disable("Root").unwrap();
+    v.conn
+        .execute("UPDATE cas SET state = 'enabled'", [])
+        .unwrap();
+    let e = v.ca_issue("Root", &leaf("www.example.com")).unwrap_err();
+    assert!(matches!(e, Error::RowTampered { table: "cas", .. }), "{e}");
+    let report = v.verify().unwrap();
+    assert!(!report.intact());
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    let constrained = v
+        .ca_create(&NewCa {
+            name: "Int".into(),
+            subject: "CN=Int".into(),
+            key_type: KeyType::EcP384,
+            validity: Duration::days(365),
+            parent: Some("Root".into()),
+            path_len: Some(0),
+            permit_dns: vec!["example.com".into()],
+        })
+        .unwrap();
+    assert_eq!(constrained.parent.as_deref(), Some("Root"));
+    let count = |v: &Vault| -> i64 {
+        v.conn
+            .query_row("SELECT count(*) FROM versions", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count(&v);
+    for (what, r) in [
+        ("outside", v.ca_issue("Int", &leaf("evil.net"))),
+        ("unknown CA", v.ca_issue("Nope", &leaf("a.example.com"))),
+        (
+            "too long",
+            v.ca_issue(
+                "Int",
+                &NewLeaf {
+                    validity: Some(Duration::days(400)),
+                    ..leaf("a.example.com")
+                },
+            ),
+        ),
+        ("no names", v.ca_issue("Int", &NewLeaf::default())),
+        ("bad dns", v.ca_issue("Int", &leaf("a b.example.com"))),
+    ] {
+        assert!(r.is_err(), "{what}");
+    }
+    assert!(parse_subject("O=no cn").is_err());
+    let bad_csr = v.ca_sign(
+        "Int",
+        &CsrRequest {
+            source_name: "x.csr".into(),
+            csr: b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+                .to_vec(),
+            name: None,
+            dns: Vec::new(),
+            validity: None,
+        },
+    );
+    assert!(bad_csr.is_err());
+    assert_eq!(count(&v), before, "nothing was added");
+}
