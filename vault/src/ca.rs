@@ -666,11 +666,14 @@ impl Vault {
             ));
         }
         let hint = match ca.state {
-            CaState::Disabled => format!("`certvault ca enable {}` enables it", ca.name),
+            CaState::Disabled => format!(
+                "`certvault ca enable {}` enables it",
+                crate::text::shell_word(&ca.name)
+            ),
             CaState::PendingDeletion => format!(
                 "it is scheduled for deletion on {}; `certvault ca cancel-deletion {}` keeps it (disabled)",
                 crate::text::timestamp(from_unix(ca.deletion_at.unwrap_or(0))),
-                ca.name
+                crate::text::shell_word(&ca.name)
             ),
             _ => "its key is destroyed".into(),
         };
@@ -1846,6 +1849,44 @@ impl Vault {
             )
             .map(|n| n as u64)
             .map_err(Error::sqlite("reading the audit log"))
+    }
+
+    /// For benchmarks only: records `n` revocations of random serials under CA `query`, in
+    /// one transaction, sealed as `ca revoke` seals them (so a CRL build checks them the
+    /// same way). Not audited per row: one `bench-seed` event says what was done.
+    #[doc(hidden)]
+    pub fn seed_revocations_for_benchmark(&mut self, query: &str, n: usize) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, query)?;
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction().map_err(Error::sqlite("seeding"))?;
+        let far = now_unix() + 365 * 86_400;
+        for i in 0..n {
+            let serial = hex::encode(new_serial()?.to_bytes());
+            tx.execute(
+                "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
+                 VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5)",
+                params![
+                    ca.id,
+                    serial,
+                    now_unix(),
+                    RevocationReason::ALL[i % RevocationReason::ALL.len()].as_str(),
+                    far
+                ],
+            )
+            .map_err(Error::sqlite("seeding"))?;
+            let id = tx.last_insert_rowid();
+            integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &id)?;
+        }
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "bench-seed",
+            Some((&ca.id, &ca.name)),
+            &format!("{n} revocations of random serials, for a benchmark"),
+        )?;
+        tx.commit().map_err(Error::sqlite("seeding"))
     }
 
     /// Whether an entry is a CA (which `remove` refuses: schedule its deletion instead).

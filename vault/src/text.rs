@@ -24,6 +24,19 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|| t.unix_timestamp().to_string())
 }
 
+/// A word as a shell reads it, for commands people copy: as is when plain, else in single
+/// quotes (`'Issuing CA'`).
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// How far `t` is from `now`, in the largest whole unit: `in 12 days`, `in 1 hour`,
 /// `1 day ago`, `3 minutes ago`.
 pub fn relative_to(t: OffsetDateTime, now: OffsetDateTime) -> String {
@@ -58,6 +71,14 @@ mod tests {
         assert_eq!(timestamp(t), t.unix_timestamp().to_string());
         let now = datetime!(2026-12-01 00:00:00 UTC);
         assert_eq!(relative_to(now, now), "now");
+    }
+
+    #[test]
+    fn words_for_a_shell_are_quoted_when_they_need_it() {
+        assert_eq!(shell_word("www.example.com"), "www.example.com");
+        assert_eq!(shell_word("Issuing CA"), "'Issuing CA'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$(x)"), "'$(x)'");
     }
 
     #[test]

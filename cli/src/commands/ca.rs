@@ -42,9 +42,9 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
                     ca.key_type,
                     date(ca.not_after)
                 ))?;
+                let name = vault::text::shell_word(&ca.name);
                 note(&format!(
-                    "next: `certvault ca issue {} --dns NAME` issues a certificate; `certvault ca export-bundle {}` writes the trust bundle for clients",
-                    ca.name, ca.name
+                    "next: `certvault ca issue {name} --dns NAME` issues a certificate; `certvault ca export-bundle {name}` writes the trust bundle for clients"
                 ));
             }
             Ok(Status::Ok)
@@ -143,7 +143,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
                 ))?;
                 note(&format!(
                     "its deployments are flagged revoked and never pushed again; `certvault ca crl {}` writes the CRL that lists it",
-                    r.ca
+                    vault::text::shell_word(&r.ca)
                 ));
             }
             Ok(Status::Ok)
@@ -210,7 +210,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
                     "CA {} is pending deletion: its key is destroyed on {} (`certvault ca cancel-deletion {}` keeps it, disabled)",
                     a.ca,
                     date(at),
-                    a.ca
+                    vault::text::shell_word(&a.ca)
                 ))?;
             }
             Ok(Status::Ok)

@@ -25,7 +25,7 @@ use crate::{
 
 /// What varies between runs, replaced by placeholders; runs of blanks shortened too
 /// (table columns are as wide as the values that vary).
-fn normalize(text: &str, env: &Env) -> String {
+pub(crate) fn normalize(text: &str, env: &Env) -> String {
     static BLANKS: OnceLock<Regex> = OnceLock::new();
     let blanks = BLANKS.get_or_init(|| Regex::new(r" {2,}").expect("valid regex"));
     blanks
@@ -77,7 +77,7 @@ fn normalize_values(text: &str, env: &Env) -> String {
 
 /// A JSON document's shape: every key, and the type of every value (an array by its
 /// first element). What scripts rely on, without the values that vary.
-fn shape(v: &Value) -> Value {
+pub(crate) fn shape(v: &Value) -> Value {
     match v {
         Value::Null => Value::String("null".into()),
         Value::Bool(_) => Value::String("bool".into()),
@@ -90,7 +90,11 @@ fn shape(v: &Value) -> Value {
 
 /// Runs certvault; the transcript of what a person sees: the command, the exit code,
 /// stdout and stderr.
-fn transcript(env: &Env, args: &[&str], setup: impl FnOnce(&mut assert_cmd::Command)) -> String {
+pub(crate) fn transcript(
+    env: &Env,
+    args: &[&str],
+    setup: impl FnOnce(&mut assert_cmd::Command),
+) -> String {
     let mut cmd = env.cmd();
     // clap wraps help at $COLUMNS when it is set.
     cmd.env_remove("COLUMNS");

@@ -437,7 +437,7 @@ fn the_key_lifecycle_follows_kms_rules() {
     let err = stderr(&out);
     assert!(
         err.contains("CA Issuing CA is disabled: it cannot issue")
-            && err.contains("certvault ca enable Issuing CA"),
+            && err.contains("certvault ca enable 'Issuing CA'"),
         "{err}"
     );
     ok(&env, &["ca", "enable", "Issuing CA"]);
@@ -745,4 +745,68 @@ fn the_agent_renews_by_itself_into_the_same_arns() {
         "{report}"
     );
     assert_eq!(acm_contents(&emu, "us-east-1"), pushed, "nothing pushed");
+}
+
+/// What people see of the CA is pinned: the `ca list` table, the JSON shapes, the
+/// messages of its refusals.
+#[test]
+fn what_the_ca_shows_is_pinned() {
+    use crate::first_hour::{normalize, shape, transcript};
+    let env = Env::init();
+    two_cas(&env);
+    ok(
+        &env,
+        &["ca", "issue", "Issuing CA", "--dns", "www.example.com"],
+    );
+    let mut text = String::new();
+    for args in [
+        vec!["ca", "list"],
+        vec!["ca", "issue", "Issuing CA", "--dns", "api.example.com"],
+        vec!["ca", "revoke", "api.example.com", "--reason", "superseded"],
+        vec!["ca", "issue", "Issuing CA", "--dns", "evil.net"],
+        vec!["ca", "create", "X", "--subject", "O=nobody"],
+        vec![
+            "ca",
+            "issue",
+            "Issuing CA",
+            "--dns",
+            "a.example.com",
+            "--validity",
+            "6y",
+        ],
+        vec!["renew", "Root CA"],
+        vec!["ca", "disable", "Issuing CA"],
+        vec!["ca", "issue", "Issuing CA", "--dns", "b.example.com"],
+        vec!["ca", "enable", "Issuing CA"],
+        vec!["ca", "purge", "Issuing CA"],
+        vec![
+            "ca",
+            "revoke",
+            "www.example.com",
+            "--reason",
+            "remove-from-crl",
+        ],
+    ] {
+        text.push_str(&transcript(&env, &args, |_| {}));
+        text.push('\n');
+    }
+    insta::assert_snapshot!("ca_messages", normalize(&text, &env));
+    let shapes: Vec<Value> = [
+        vec!["ca", "list"],
+        vec!["ca", "issue", "Issuing CA", "--dns", "c.example.com"],
+        vec![
+            "ca",
+            "revoke",
+            "c.example.com",
+            "--reason",
+            "key-compromise",
+        ],
+    ]
+    .iter()
+    .map(|args| shape(&json(&env, args)))
+    .collect();
+    insta::assert_snapshot!(
+        "ca_json_shapes",
+        serde_json::to_string_pretty(&shapes).unwrap()
+    );
 }
