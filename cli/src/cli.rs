@@ -213,6 +213,10 @@ pub(crate) struct CaIssueArgs {
     /// The agent renews it (and redeploys it) when this much validity is left
     #[arg(long, value_name = "PERIOD", value_parser = parse_period)]
     pub(crate) auto_renew_before: Option<time::Duration>,
+    /// Issue one certificate per line of FILE (its names, separated by blanks or commas;
+    /// `#` starts a comment), all in one transaction
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dns", "ip", "name"])]
+    pub(crate) from_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 //! event, so removing events from the end is found too. Rolling the whole file back to an
 //! older copy is not detectable from inside the file; keep backups' hashes elsewhere.
 
+use crate::schema::Cached as _;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -89,7 +90,7 @@ pub(crate) fn append(
     detail: &str,
 ) -> Result<()> {
     let last: Option<(i64, Vec<u8>)> = conn
-        .query_row(
+        .row_cached(
             "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -111,7 +112,7 @@ pub(crate) fn append(
         detail: detail.to_owned(),
     };
     let mac = key.mac(&encode(&ev, &prev_mac));
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO audit (seq, at_us, actor, action, entry_id, entry_name, detail, mac)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -127,7 +128,7 @@ pub(crate) fn append(
     )
     .map_err(Error::sqlite("writing the audit log"))?;
     let head = key.mac(&head_input(ev.seq, &mac));
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![HEAD_KEY, format!("{}:{}", ev.seq, hex::encode(head))],

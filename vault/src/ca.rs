@@ -7,6 +7,7 @@
 //! the CRL number). What it issues are ordinary entries with source `issued` and a row in
 //! `issued` (which CA, key type, validity, when to renew), so they deploy like any other.
 
+use crate::schema::Cached as _;
 use std::net::IpAddr;
 
 use rcgen::{
@@ -1238,7 +1239,8 @@ impl Vault {
             .map_err(Error::sqlite("finding renewals"))
     }
 
-    /// Signs and stores one leaf under `name` (a new entry, or a new version of it).
+    /// Signs and stores one leaf under `name` (a new entry, or a new version of it), in its
+    /// own transaction.
     #[allow(clippy::too_many_arguments)]
     fn issue_into(
         &mut self,
@@ -1251,157 +1253,98 @@ impl Vault {
         doing: &str,
     ) -> Result<IssuedCert> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let (ca_row, ca_der) = ca_cert(&self.conn, keys, ca)?;
-        let ca_info = CertInfo::from_der(&ca_der).map_err(|e| ca_error(&ca.name, e))?;
-        let now = OffsetDateTime::now_utc();
-        let not_after = now + validity;
-        if validity <= Duration::ZERO {
-            return Err(ca_error(&ca.name, "the validity must be positive"));
-        }
-        if not_after > ca_info.not_after {
-            return Err(validity_error(&self.conn, &ca.name, &ca_der, not_after));
-        }
-        let ca_key = ca_key(&self.conn, keys, ca, ca_row, &ca_der)?;
-        let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), ca_key)
-            .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, names_first(names));
-        params.distinguished_name = dn;
-        params.subject_alt_names = names.to_vec();
-        params.serial_number = Some(new_serial()?);
-        params.not_before = now - BACKDATE;
-        params.not_after = not_after;
-        // basicConstraints CA:FALSE is written by hand: rcgen's `ExplicitNoCa` encodes the
-        // cA BOOLEAN's DEFAULT (FALSE), which DER forbids and strict parsers (Python's
-        // cryptography, hence the ACM emulator) refuse. An empty SEQUENCE says CA:FALSE.
-        params.is_ca = IsCa::NoCa;
-        let mut bc = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
-        bc.set_criticality(true);
-        params.custom_extensions.push(bc);
-        params.use_authority_key_identifier_extension = true;
-        params.key_identifier_method = KeyIdMethod::Sha256;
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let spki = match &leaf {
-            LeafKey::Generated { key, .. } => rcgen::PublicKeyData::subject_public_key_info(*key),
-            LeafKey::Csr(csr) => rcgen::PublicKeyData::subject_public_key_info(&csr.public_key),
-        };
-        params.custom_extensions.push(subject_key_identifier(&spki));
-        let (der, pkcs8) = match leaf {
-            LeafKey::Generated {
-                key_type,
-                key,
-                pkcs8,
-            } => {
-                params.key_usages = key_usages(key_type.is_rsa());
-                let cert = params
-                    .signed_by(key, &issuer)
-                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
-                (cert.der().to_vec(), Some(pkcs8))
-            }
-            LeafKey::Csr(mut csr) => {
-                let rsa = csr.public_key_is_rsa();
-                params.key_usages = key_usages(rsa);
-                csr.params = params;
-                let cert = csr
-                    .signed_by(&issuer)
-                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
-                (cert.der().to_vec(), None)
-            }
-        };
-        let mut chain = vec![ca_der.clone()];
-        chain.extend(chain_of(&self.conn, ca_row)?);
-        let info = CertInfo::from_der(&der).map_err(|e| ca_error(&ca.name, e))?;
-        let serial = info.serial.clone();
-        let sans = info.sans.clone();
-        let origin = format!("CA {}", ca.name);
-        let bundle = match pkcs8 {
-            Some(k) => bundle_of(der, chain, k, &origin)?,
-            None => Bundle {
-                leaf: Cert { der, info },
-                chain: chain
-                    .into_iter()
-                    .map(|d| {
-                        CertInfo::from_der(&d)
-                            .map(|info| Cert { der: d, info })
-                            .map_err(|e| ca_error(&ca.name, e))
-                    })
-                    .collect::<Result<_>>()?,
-                key: None,
-                origin: origin.clone(),
-                notes: Vec::new(),
-            },
-        };
+        let signer = Signer::new(&self.conn, keys, ca)?;
+        let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
         let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
-        let outcome = import_bundle(
-            &tx,
-            keys,
-            &actor,
-            bundle,
-            Arrival {
-                name,
-                source: Source::Issued,
-                origin: &origin,
-                update_chain: false,
-            },
-        )?;
-        let (id, version) = match outcome {
-            ImportOutcome::Created { id, .. } => (id, 1),
-            ImportOutcome::NewVersion { id, version, .. } => (id, version),
-            _ => {
-                return Err(ca_error(
-                    &ca.name,
-                    "the new certificate is in the vault already",
-                ));
-            }
-        };
-        tx.execute(
-            "INSERT INTO issued (entry_id, ca_id, key_type, validity_s, auto_renew_before)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(entry_id) DO UPDATE SET ca_id = excluded.ca_id, key_type = excluded.key_type,
-                validity_s = excluded.validity_s, auto_renew_before = excluded.auto_renew_before",
-            params![
-                id,
-                ca.id,
-                issued.key_type.map(KeyType::as_str),
-                validity.whole_seconds(),
-                issued.auto_renew_before.map(|d| d.whole_seconds())
-            ],
-        )
-        .map_err(Error::sqlite("issuing"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::ISSUED, &id)?;
-        audit::append(
-            &tx,
-            &keys.audit,
-            &actor,
-            &format!("ca-{doing}"),
-            Some((&id, name)),
-            &format!(
-                "{} by CA {}: version {version}, serial {serial}, names {}, valid until {}",
-                match doing {
-                    "renew" => "renewed",
-                    "sign" => "signed from a CSR",
-                    _ => "issued",
-                },
-                ca.name,
-                sans.join(", "),
-                crate::text::timestamp(not_after)
-            ),
+        let out = store_issued(
+            &tx, keys, &actor, &signer, name, signed, &issued, validity, doing,
         )?;
         tx.commit().map_err(Error::sqlite("issuing"))?;
-        Ok(IssuedCert {
-            id,
-            name: name.to_owned(),
-            version,
-            ca: ca.name.clone(),
-            serial,
-            sans,
-            not_after,
-        })
+        Ok(out)
+    }
+
+    /// `ca issue --from-file`: several certificates from one CA, keys made in the vault, in
+    /// one transaction (all or nothing). Each request is checked before anything is made.
+    pub fn ca_issue_many(&mut self, ca: &str, reqs: &[NewLeaf]) -> Result<Vec<IssuedCert>> {
+        let r = self.ca_issue_many_checked(ca, reqs);
+        self.audit_refusal(r, "issuing certificates")
+    }
+
+    fn ca_issue_many_checked(&mut self, ca: &str, reqs: &[NewLeaf]) -> Result<Vec<IssuedCert>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, ca)?;
+        let mut planned = Vec::with_capacity(reqs.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for req in reqs {
+            let names = leaf_names(&ca, &req.dns, &req.ips)?;
+            let name = req.name.clone().unwrap_or_else(|| names_first(&names));
+            validate_name(&name)?;
+            let validity = req.validity.unwrap_or(DEFAULT_LEAF_VALIDITY);
+            if let Some(b) = req.auto_renew_before
+                && (b <= Duration::ZERO || b >= validity)
+            {
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "{name}: --auto-renew-before must be positive and shorter than the validity"
+                    ),
+                ));
+            }
+            let exists: bool = self
+                .conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .map_err(Error::sqlite("issuing"))?;
+            if exists || !seen.insert(name.to_lowercase()) {
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "an entry named {name} exists already (or is asked for twice): nothing was issued"
+                    ),
+                ));
+            }
+            planned.push((name, names, validity, req));
+        }
+        self.ca_usable(&ca, "issue")?;
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let signer = Signer::new(&self.conn, keys, &ca)?;
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let mut out = Vec::with_capacity(planned.len());
+        for (name, names, validity, req) in planned {
+            let key_type = req.key_type.unwrap_or(KeyType::EcP256);
+            let pkcs8 = key_type.generate()?;
+            let key = key_pair(pkcs8.expose_secret(), key_type)?;
+            let signed = signer.sign(
+                &names,
+                validity,
+                LeafKey::Generated {
+                    key_type,
+                    key: &key,
+                    pkcs8,
+                },
+            )?;
+            out.push(store_issued(
+                &tx,
+                keys,
+                &actor,
+                &signer,
+                &name,
+                signed,
+                &IssuedRow {
+                    key_type: Some(key_type),
+                    auto_renew_before: req.auto_renew_before,
+                },
+                validity,
+                "issue",
+            )?);
+        }
+        tx.commit().map_err(Error::sqlite("issuing"))?;
+        Ok(out)
     }
 
     /// `ca revoke`: one recorded row (the CRL is built when asked). Revokes the entry's
@@ -1899,6 +1842,223 @@ impl Vault {
             )
             .map_err(Error::sqlite("reading CAs"))
     }
+}
+
+/// A CA ready to sign: its certificate, chain and key, read and checked once.
+struct Signer<'a> {
+    ca: &'a CaRow,
+    ca_info: CertInfo,
+    issuer: Issuer<'static, KeyPair>,
+    chain: Vec<Cert>,
+}
+
+/// A leaf signed, not yet stored.
+struct Signed {
+    bundle: Bundle,
+    serial: String,
+    sans: Vec<String>,
+    not_after: OffsetDateTime,
+}
+
+impl<'a> Signer<'a> {
+    fn new(conn: &rusqlite::Connection, keys: &Keys, ca: &'a CaRow) -> Result<Signer<'a>> {
+        let (ca_row, ca_der) = ca_cert(conn, keys, ca)?;
+        let ca_info = CertInfo::from_der(&ca_der).map_err(|e| ca_error(&ca.name, e))?;
+        let key = ca_key(conn, keys, ca, ca_row, &ca_der)?;
+        let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), key)
+            .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
+        let mut chain = vec![Cert {
+            der: ca_der,
+            info: ca_info.clone(),
+        }];
+        for d in chain_of(conn, ca_row)? {
+            let info = CertInfo::from_der(&d).map_err(|e| ca_error(&ca.name, e))?;
+            chain.push(Cert { der: d, info });
+        }
+        Ok(Signer {
+            ca,
+            ca_info,
+            issuer,
+            chain,
+        })
+    }
+
+    /// Signs a leaf for `names`, valid from a minute ago for `validity` (never beyond the
+    /// CA's own end).
+    fn sign(&self, names: &[SanType], validity: Duration, leaf: LeafKey<'_>) -> Result<Signed> {
+        let ca = self.ca;
+        let now = OffsetDateTime::now_utc();
+        let not_after = now + validity;
+        if validity <= Duration::ZERO {
+            return Err(ca_error(&ca.name, "the validity must be positive"));
+        }
+        if not_after > self.ca_info.not_after {
+            return Err(Error::ValidityBeyondCa {
+                ca: ca.name.clone(),
+                asked: crate::text::timestamp(not_after),
+                ca_end: crate::text::timestamp(self.ca_info.not_after),
+            });
+        }
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, names_first(names));
+        params.distinguished_name = dn;
+        params.subject_alt_names = names.to_vec();
+        params.serial_number = Some(new_serial()?);
+        params.not_before = now - BACKDATE;
+        params.not_after = not_after;
+        // basicConstraints CA:FALSE is written by hand: rcgen's `ExplicitNoCa` encodes the
+        // cA BOOLEAN's DEFAULT (FALSE), which DER forbids and strict parsers (Python's
+        // cryptography, hence the ACM emulator) refuse. An empty SEQUENCE says CA:FALSE.
+        params.is_ca = IsCa::NoCa;
+        let mut bc = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
+        bc.set_criticality(true);
+        params.custom_extensions.push(bc);
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let spki = match &leaf {
+            LeafKey::Generated { key, .. } => rcgen::PublicKeyData::subject_public_key_info(*key),
+            LeafKey::Csr(csr) => rcgen::PublicKeyData::subject_public_key_info(&csr.public_key),
+        };
+        params.custom_extensions.push(subject_key_identifier(&spki));
+        let (der, pkcs8) = match leaf {
+            LeafKey::Generated {
+                key_type,
+                key,
+                pkcs8,
+            } => {
+                params.key_usages = key_usages(key_type.is_rsa());
+                let cert = params
+                    .signed_by(key, &self.issuer)
+                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
+                (cert.der().to_vec(), Some(pkcs8))
+            }
+            LeafKey::Csr(mut csr) => {
+                let rsa = csr.public_key_is_rsa();
+                params.key_usages = key_usages(rsa);
+                csr.params = params;
+                let cert = csr
+                    .signed_by(&self.issuer)
+                    .map_err(rcgen_error(&ca.name, "cannot sign"))?;
+                (cert.der().to_vec(), None)
+            }
+        };
+        let info = CertInfo::from_der(&der).map_err(|e| ca_error(&ca.name, e))?;
+        let serial = info.serial.clone();
+        let sans = info.sans.clone();
+        let origin = format!("CA {}", ca.name);
+        let key = match pkcs8 {
+            Some(pkcs8) => {
+                let public = public_key_of_pkcs8(pkcs8.expose_secret())
+                    .map_err(|p| ca_error(&ca.name, p.to_string()))?;
+                Some(PrivateKey { pkcs8, public })
+            }
+            None => None,
+        };
+        Ok(Signed {
+            bundle: Bundle {
+                leaf: Cert { der, info },
+                chain: self.chain.clone(),
+                key,
+                origin,
+                notes: Vec::new(),
+            },
+            serial,
+            sans,
+            not_after,
+        })
+    }
+}
+
+/// Stores a signed leaf under `name` with its `issued` row, audited, in `tx`.
+#[allow(clippy::too_many_arguments)]
+fn store_issued(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    actor: &str,
+    signer: &Signer<'_>,
+    name: &str,
+    signed: Signed,
+    issued: &IssuedRow,
+    validity: Duration,
+    doing: &str,
+) -> Result<IssuedCert> {
+    let ca = signer.ca;
+    let Signed {
+        bundle,
+        serial,
+        sans,
+        not_after,
+    } = signed;
+    let origin = bundle.origin.clone();
+    let outcome = import_bundle(
+        tx,
+        keys,
+        actor,
+        bundle,
+        Arrival {
+            name,
+            source: Source::Issued,
+            origin: &origin,
+            update_chain: false,
+        },
+    )?;
+    let (id, version) = match outcome {
+        ImportOutcome::Created { id, .. } => (id, 1),
+        ImportOutcome::NewVersion { id, version, .. } => (id, version),
+        _ => {
+            return Err(ca_error(
+                &ca.name,
+                "the new certificate is in the vault already",
+            ));
+        }
+    };
+    tx.exec_cached(
+        "INSERT INTO issued (entry_id, ca_id, key_type, validity_s, auto_renew_before)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(entry_id) DO UPDATE SET ca_id = excluded.ca_id, key_type = excluded.key_type,
+            validity_s = excluded.validity_s, auto_renew_before = excluded.auto_renew_before",
+        params![
+            id,
+            ca.id,
+            issued.key_type.map(KeyType::as_str),
+            validity.whole_seconds(),
+            issued.auto_renew_before.map(|d| d.whole_seconds())
+        ],
+    )
+    .map_err(Error::sqlite("issuing"))?;
+    integrity::seal_one(tx, &keys.rows, &integrity::ISSUED, &id)?;
+    audit::append(
+        tx,
+        &keys.audit,
+        actor,
+        &format!("ca-{doing}"),
+        Some((&id, name)),
+        &format!(
+            "{} by CA {}: version {version}, serial {serial}, names {}, valid until {}",
+            match doing {
+                "renew" => "renewed",
+                "sign" => "signed from a CSR",
+                _ => "issued",
+            },
+            ca.name,
+            sans.join(", "),
+            crate::text::timestamp(not_after)
+        ),
+    )?;
+    Ok(IssuedCert {
+        id,
+        name: name.to_owned(),
+        version,
+        ca: ca.name.clone(),
+        serial,
+        sans,
+        not_after,
+    })
 }
 
 /// Destroys a CA's key material (every version's sealed key) and marks it deleted.

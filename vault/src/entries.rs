@@ -1,6 +1,7 @@
 //! Entries, their versions (certificate, chain, sealed key), and tags: importing, finding,
 //! listing, showing, exporting and removing them.
 
+use crate::schema::Cached as _;
 use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -206,13 +207,13 @@ pub(crate) fn write_chain(
     version_row: i64,
     chain: &[crate::import::Cert],
 ) -> Result<()> {
-    tx.execute(
+    tx.exec_cached(
         "DELETE FROM chain_certs WHERE version_id = ?1",
         [version_row],
     )
     .map_err(Error::sqlite("writing the chain"))?;
     for (pos, c) in chain.iter().enumerate() {
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -839,7 +840,7 @@ pub(crate) fn import_bundle(
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
     let existing: Option<(i64, String, String, u32, bool)> = tx
-        .query_row(
+        .row_cached(
             "SELECT v.id, e.id, e.name, v.version, v.key_sealed IS NOT NULL
              FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.fingerprint = ?1",
             [&fp],
@@ -955,7 +956,7 @@ pub(crate) fn import_bundle(
 
     let now = now_unix();
     let entry: Option<(String, String)> = tx
-        .query_row(
+        .row_cached(
             "SELECT id, name FROM entries WHERE name = ?1",
             [name],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -966,7 +967,7 @@ pub(crate) fn import_bundle(
         Some((id, ename)) => {
             integrity::require(tx, &keys.rows, &integrity::ENTRIES, &id)?;
             let max: u32 = tx
-                .query_row(
+                .row_cached(
                     "SELECT max(version) FROM versions WHERE entry_id = ?1",
                     [&id],
                     |r| r.get(0),
@@ -976,7 +977,7 @@ pub(crate) fn import_bundle(
         }
         None => {
             let id = random_hex(8)?;
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO entries (id, name, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
                 params![id, name, source.as_str(), now],
             )
@@ -985,7 +986,7 @@ pub(crate) fn import_bundle(
         }
     };
     let info = &bundle.leaf.info;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO versions (entry_id, version, cert_der, fingerprint, subject, common_name, issuer, serial, sans,
                                not_before, not_after, key_algorithm, is_ca, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -1017,7 +1018,7 @@ pub(crate) fn import_bundle(
     }
     write_chain(tx, row, &bundle.chain)?;
     // The current version is the newest certificate: latest expiry, then latest added.
-    tx.execute(
+    tx.exec_cached(
         "UPDATE entries SET updated_at = ?2, current_version =
             (SELECT id FROM versions WHERE entry_id = ?1 ORDER BY not_after DESC, version DESC LIMIT 1)
          WHERE id = ?1",
@@ -1061,7 +1062,7 @@ pub(crate) fn import_bundle(
 /// Opens the sealed key of a version row, if it has one that opens.
 fn open_sealed(tx: &Transaction<'_>, keys: &Keys, row: i64) -> Result<Option<SecretBytes>> {
     let (sealed, entry, der): (Option<Vec<u8>>, String, Vec<u8>) = tx
-        .query_row(
+        .row_cached(
             "SELECT key_sealed, entry_id, cert_der FROM versions WHERE id = ?1",
             [row],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -1126,12 +1127,12 @@ fn store_key(
     pkcs8: &[u8],
 ) -> Result<()> {
     let entry: String = tx
-        .query_row("SELECT entry_id FROM versions WHERE id = ?1", [row], |r| {
+        .row_cached("SELECT entry_id FROM versions WHERE id = ?1", [row], |r| {
             r.get(0)
         })
         .map_err(Error::sqlite("storing the sealed key"))?;
     let sealed = keys.dek.seal(&key_aad(row, &entry, fingerprint), pkcs8)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
         params![row, sealed],
     )

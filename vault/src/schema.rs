@@ -245,7 +245,36 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connectio
         .map_err(not_a_vault)?;
     conn.pragma_update(None, "cache_size", -8_192)
         .map_err(not_a_vault)?;
+    // Statements are prepared once and reused (see `Cached`): room for all of them, so a
+    // bulk import or issuance does not parse and plan its SQL again for every row.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
+}
+
+/// `execute` and `query_row` through the connection's statement cache: the hot paths
+/// (import, issuance, audit) run the same few statements thousands of times.
+pub(crate) trait Cached {
+    /// `execute`, with a cached statement.
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
+    /// `query_row`, with a cached statement.
+    fn row_cached<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+
+    fn row_cached<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(p, f)
+    }
 }
 
 pub(crate) fn migrate(conn: &mut Connection, from: u32) -> Result<()> {

@@ -96,6 +96,60 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
             }
             Ok(Status::Ok)
         }
+        CaAction::Issue(a) if a.from_file.is_some() => {
+            let file = a.from_file.clone().unwrap_or_default();
+            let text = read_bounded(&file, 4 << 20)?;
+            let mut reqs = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if reqs.len() == 10_000 {
+                    bail!(
+                        "{}: more than 10,000 certificates in one file",
+                        file.display()
+                    );
+                }
+                let mut req = NewLeaf {
+                    validity: Some(a.validity),
+                    key_type: Some(a.key_type.into()),
+                    auto_renew_before: a.auto_renew_before,
+                    ..NewLeaf::default()
+                };
+                for word in line.split(|c: char| c.is_whitespace() || c == ',') {
+                    if word.is_empty() {
+                        continue;
+                    }
+                    match word.parse::<std::net::IpAddr>() {
+                        Ok(ip) => req.ips.push(ip),
+                        Err(_) => req.dns.push(word.to_owned()),
+                    }
+                }
+                if req.dns.is_empty() && req.ips.is_empty() {
+                    bail!("{}:{}: no names on this line", file.display(), n + 1);
+                }
+                reqs.push(req);
+            }
+            if reqs.is_empty() {
+                bail!(
+                    "{}: no certificates to issue (one line of names per certificate)",
+                    file.display()
+                );
+            }
+            let mut v = ctx.unlock_writer("ca issue")?;
+            let issued = v.ca_issue_many(&a.ca, &reqs)?;
+            if ctx.printer.json {
+                ctx.printer.json(&issued)?;
+            } else {
+                ctx.printer.line(&format!(
+                    "issued {} by CA {}, each a new entry with its key",
+                    vault::text::count(issued.len(), "certificate", "certificates"),
+                    issued.first().map(|c| c.ca.as_str()).unwrap_or(&a.ca)
+                ))?;
+            }
+            Ok(Status::Ok)
+        }
         CaAction::Issue(a) => {
             let mut v = ctx.unlock_writer("ca issue")?;
             let issued = v.ca_issue(
@@ -227,6 +281,20 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
             Ok(Status::Ok)
         }
     }
+}
+
+/// A text file of at most `limit` bytes.
+fn read_bounded(path: &std::path::Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut text = String::new();
+    f.take(limit + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {} (is it text?)", path.display()))?;
+    if text.len() as u64 > limit {
+        bail!("{}: larger than {} MiB", path.display(), limit >> 20);
+    }
+    Ok(text)
 }
 
 fn state_changed(

@@ -293,6 +293,61 @@ fn create_issue_sign_renew_revoke_and_crl_checked_with_openssl() {
     ]));
     assert_ne!(renew_key, old_key, "a new key by default");
 
+    // --reuse-key keeps the key pair.
+    let reused = json(&env, &["renew", "rsa.example.com", "--reuse-key"]);
+    assert_eq!(reused["version"], 2);
+    ok(&env, &["export", "rsa.example.com", "--out", "rsa2.pem"]);
+    let pubkey = |f: &str| {
+        stdout(&openssl(&[
+            &"x509",
+            &"-in",
+            &env.path(f),
+            &"-noout",
+            &"-pubkey",
+        ]))
+    };
+    assert_eq!(
+        pubkey("rsa.pem"),
+        pubkey("rsa2.pem"),
+        "--reuse-key keeps the key"
+    );
+
+    // Many at once, from a file: all or nothing.
+    env.write(
+        "hosts.txt",
+        "# one certificate per line\nh1.example.com\nh2.example.com, alt.h2.example.com\n\n",
+    );
+    let many = json(
+        &env,
+        &[
+            "ca",
+            "issue",
+            "Issuing CA",
+            "--from-file",
+            env.path("hosts.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(many.as_array().unwrap().len(), 2);
+    assert_eq!(
+        many[1]["sans"],
+        serde_json::json!(["h2.example.com", "alt.h2.example.com"])
+    );
+    env.write("bad-hosts.txt", "h3.example.com\nevil.net\n");
+    let before = env.vault_bytes();
+    let out = env
+        .cmd()
+        .args(["ca", "issue", "Issuing CA", "--from-file"])
+        .arg(env.path("bad-hosts.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("evil.net"), "{}", stderr(&out));
+    assert_eq!(
+        env.vault_bytes(),
+        before,
+        "nothing issued when one line is refused"
+    );
+
     // Revoke the current version; CRL verified by openssl, and it rejects the certificate.
     let r = json(
         &env,
@@ -378,7 +433,7 @@ fn create_issue_sign_renew_revoke_and_crl_checked_with_openssl() {
     assert!(der.contains("crlNumber=0x02"), "{der}");
     let cas = json(&env, &["ca", "list"]);
     assert_eq!(cas[1]["revoked"], 1);
-    assert_eq!(cas[1]["issued"], 3);
+    assert_eq!(cas[1]["issued"], 5);
 
     // Our parser reads what openssl writes: a CRL made by openssl's own CA commands is not
     // needed for this; the vault reads openssl's certificates (import) elsewhere. The CA's
