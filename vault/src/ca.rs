@@ -121,19 +121,6 @@ impl KeyType {
         };
         Ok(der)
     }
-
-    /// The key type of a stored key algorithm name (`EC P-256`, `RSA 2048`), if the CA can
-    /// make one.
-    fn of_algorithm(name: &str) -> Option<KeyType> {
-        match name {
-            "EC P-256" => Some(KeyType::EcP256),
-            "EC P-384" => Some(KeyType::EcP384),
-            "RSA 2048" => Some(KeyType::Rsa2048),
-            "RSA 3072" => Some(KeyType::Rsa3072),
-            "RSA 4096" => Some(KeyType::Rsa4096),
-            _ => None,
-        }
-    }
 }
 
 impl std::fmt::Display for KeyType {
@@ -396,11 +383,16 @@ pub struct Crl {
 struct CaRow {
     id: String,
     name: String,
+    parent_id: Option<String>,
     key_type: KeyType,
+    path_len: Option<i64>,
     permitted_dns: Vec<String>,
     state: CaState,
     deletion_at: Option<i64>,
     crl_number: i64,
+    /// How many revocations the CA recorded (MACed with the row): a revocation row deleted
+    /// outside certvault makes the count disagree.
+    revoked_count: i64,
 }
 
 fn ca_error(name: &str, problem: impl Into<String>) -> Error {
@@ -540,24 +532,36 @@ fn from_unix(s: i64) -> OffsetDateTime {
 fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow> {
     let row = tx
         .query_row(
-            "SELECT id, name, key_type, permitted_dns, state, deletion_at, crl_number
-             FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE",
+            "SELECT id, name, key_type, permitted_dns, state, deletion_at, crl_number,
+                    parent_id, path_len, revoked_count
+             FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC LIMIT 1",
             [query],
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, i64>(6)?,
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ),
+                    (
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, i64>(9)?,
+                    ),
                 ))
             },
         )
         .optional()
         .map_err(Error::sqlite("reading the CA"))?;
-    let Some((id, name, key_type, dns, state, deletion_at, crl_number)) = row else {
+    let Some((
+        (id, name, key_type, dns, state, deletion_at, crl_number),
+        (parent_id, path_len, revoked_count),
+    )) = row
+    else {
         return Err(Error::NoSuchCa {
             query: query.to_owned(),
         });
@@ -573,9 +577,50 @@ fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow>
         state: CaState::parse(&state).ok_or_else(damaged)?,
         id,
         name,
+        parent_id,
+        path_len,
         deletion_at,
         crl_number,
+        revoked_count,
     })
+}
+
+/// Every revocation row of `ca` checked: each row's MAC, and their number against the count
+/// the CA's own (checked) row keeps, so a row added, changed or deleted outside certvault
+/// stops whatever relies on revocations (a CRL, a push, a renewal).
+fn check_revocations(conn: &rusqlite::Connection, keys: &Keys, ca: &CaRow) -> Result<()> {
+    if let Some(b) = integrity::check(
+        conn,
+        &keys.rows,
+        &integrity::REVOCATIONS,
+        "ca_id = ?1",
+        &[&ca.id],
+    )?
+    .into_iter()
+    .next()
+    {
+        return Err(Error::RowTampered {
+            table: b.table,
+            row: b.row,
+        });
+    }
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM revocations WHERE ca_id = ?1",
+            [&ca.id],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite("reading revocations"))?;
+    if n != ca.revoked_count {
+        return Err(Error::RowTampered {
+            table: "revocations",
+            row: format!(
+                "of CA {} ({n} rows, {} recorded: rows were deleted or added)",
+                ca.name, ca.revoked_count
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The CA's current certificate (version row, DER) and its chain up to the root.
@@ -656,7 +701,7 @@ impl Vault {
     /// recorded even though the operation fails.
     fn ca_usable(&mut self, ca: &CaRow, doing: &str) -> Result<()> {
         if ca.state == CaState::Enabled {
-            return Ok(());
+            return self.ancestors_usable(ca, doing);
         }
         if ca.state == CaState::PendingDeletion && ca.deletion_at.is_some_and(|at| at <= now_unix())
         {
@@ -698,6 +743,43 @@ impl Vault {
         })
     }
 
+    /// An enabled CA signs only while every CA above it is enabled and its own certificate
+    /// is not revoked by its parent (each row read checked).
+    fn ancestors_usable(&self, ca: &CaRow, doing: &str) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let mut child = read_ca(&self.conn, keys, &ca.id)?;
+        for _ in 0..32 {
+            let Some(parent_id) = child.parent_id.clone() else {
+                return Ok(());
+            };
+            let parent = read_ca(&self.conn, keys, &parent_id)?;
+            check_revocations(&self.conn, keys, &parent)?;
+            if self.is_revoked(&child.id)? {
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "it cannot {doing}: the certificate of CA {} is revoked by {}",
+                        child.name, parent.name
+                    ),
+                ));
+            }
+            if parent.state != CaState::Enabled {
+                return Err(ca_error(
+                    &ca.name,
+                    format!(
+                        "it cannot {doing}: CA {} above it is {}",
+                        parent.name, parent.state
+                    ),
+                ));
+            }
+            child = parent;
+        }
+        Err(ca_error(
+            &ca.name,
+            "its chain of parents is longer than 32 CAs",
+        ))
+    }
+
     /// `ca create`: a root, or an intermediate signed by `parent`. The key is generated
     /// here and sealed at once.
     pub fn ca_create(&mut self, req: &NewCa) -> Result<CaSummary> {
@@ -711,7 +793,15 @@ impl Vault {
         let permit: Vec<String> = req
             .permit_dns
             .iter()
-            .map(|d| check_dns(d).map_err(|e| ca_error(&req.name, format!("--permit-dns {e}"))))
+            .map(|d| {
+                if d.contains('*') {
+                    return Err(ca_error(
+                        &req.name,
+                        format!("--permit-dns {d}: a permitted subtree is a domain (it covers every name under it), not a wildcard"),
+                    ));
+                }
+                check_dns(d).map_err(|e| ca_error(&req.name, format!("--permit-dns {e}")))
+            })
             .collect::<Result<_>>()?;
         if req.validity <= Duration::ZERO {
             return Err(ca_error(&req.name, "the validity must be positive"));
@@ -740,6 +830,39 @@ impl Vault {
             }
             None => None,
         };
+        // Under a parent: its path length and its names bind the intermediate (a constrained
+        // parent's names are inherited when none are given; a tighter list must fit in them).
+        let mut path_len = req.path_len;
+        let mut permit = permit;
+        if let Some(p) = &parent {
+            match p.path_len {
+                Some(0) => {
+                    return Err(ca_error(
+                        &p.name,
+                        "its path length is 0: it signs no intermediate CA, only certificates",
+                    ));
+                }
+                Some(n) => {
+                    let most = u8::try_from(n - 1).unwrap_or(u8::MAX);
+                    match path_len {
+                        Some(m) if m > most => {
+                            return Err(ca_error(
+                                &p.name,
+                                format!(
+                                    "its path length is {n}: an intermediate under it may have --path-len {most} at most"
+                                ),
+                            ));
+                        }
+                        None => path_len = Some(most),
+                        Some(_) => {}
+                    }
+                }
+                None => {}
+            }
+            if permit.is_empty() {
+                permit = p.permitted_dns.clone();
+            }
+        }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let now = OffsetDateTime::now_utc();
         let not_after = now + req.validity;
@@ -750,7 +873,7 @@ impl Vault {
         params.serial_number = Some(new_serial()?);
         params.not_before = now - BACKDATE;
         params.not_after = not_after;
-        params.is_ca = IsCa::Ca(match req.path_len {
+        params.is_ca = IsCa::Ca(match path_len {
             Some(n) => BasicConstraints::Constrained(n),
             None => BasicConstraints::Unconstrained,
         });
@@ -766,7 +889,12 @@ impl Vault {
                     .iter()
                     .map(|d| GeneralSubtree::DnsName(d.clone()))
                     .collect(),
-                excluded_subtrees: Vec::new(),
+                // DNS subtrees do not bind IP addresses: exclude them all, so validators
+                // refuse an IP SAN as the vault does.
+                excluded_subtrees: vec![
+                    GeneralSubtree::IpAddress(rcgen::CidrSubnet::V4([0; 4], [0; 4])),
+                    GeneralSubtree::IpAddress(rcgen::CidrSubnet::V6([0; 16], [0; 16])),
+                ],
             });
         }
         let (der, chain, parent_name) = match &parent {
@@ -843,7 +971,7 @@ impl Vault {
                 req.name,
                 parent.as_ref().map(|p| p.id.clone()),
                 req.key_type.as_str(),
-                req.path_len.map(i64::from),
+                path_len.map(i64::from),
                 serde_json::to_string(&permit).unwrap_or_else(|_| "[]".into()),
                 now_unix()
             ],
@@ -865,7 +993,7 @@ impl Vault {
                 },
                 req.subject,
                 req.key_type,
-                match req.path_len {
+                match path_len {
                     Some(n) => format!("path length {n}"),
                     None => "no path length limit".into(),
                 },
@@ -926,34 +1054,15 @@ impl Vault {
     }
 
     /// The trust bundle of a CA: its certificate, then its parents' up to the root (DER).
+    /// Needs the vault unlocked: what clients will trust is read from checked rows only (the
+    /// CA's row, its entry, and its version, whose MAC covers the chain).
     pub fn ca_bundle(&self, query: &str) -> Result<(String, Vec<Vec<u8>>)> {
-        let (id, name): (String, String) = self
-            .conn
-            .query_row(
-                "SELECT id, name FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE",
-                [query],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(Error::sqlite("reading the CA"))?
-            .ok_or_else(|| Error::NoSuchCa {
-                query: query.to_owned(),
-            })?;
-        let (row, der): (i64, Vec<u8>) = self
-            .conn
-            .query_row(
-                "SELECT v.id, v.cert_der FROM entries e JOIN versions v ON v.id = e.current_version
-                 WHERE e.id = ?1",
-                [&id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(Error::sqlite("reading the CA's certificate"))?;
-        if let Some(keys) = self.keys.as_ref() {
-            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
-        }
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, query)?;
+        let (row, der) = ca_cert(&self.conn, keys, &ca)?;
         let mut out = vec![der];
         out.extend(chain_of(&self.conn, row)?);
-        Ok((name, out))
+        Ok((ca.name, out))
     }
 
     /// `ca issue`: a key generated here and a certificate for it, stored as a new entry
@@ -1143,13 +1252,13 @@ impl Vault {
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
         let ca = read_ca(&self.conn, keys, &ca_id)?;
-        let (row, der, sans, alg): (i64, Vec<u8>, String, String) = self
+        let (row, der, sans): (i64, Vec<u8>, String) = self
             .conn
             .query_row(
-                "SELECT v.id, v.cert_der, v.sans, v.key_algorithm FROM entries e
+                "SELECT v.id, v.cert_der, v.sans FROM entries e
                  JOIN versions v ON v.id = e.current_version WHERE e.id = ?1",
                 [&id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(Error::sqlite("renewing"))?;
         integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
@@ -1163,10 +1272,17 @@ impl Vault {
             }
         }
         let names = leaf_names(&ca, &dns, &ips)?;
-        let key_type = key_type
-            .as_deref()
-            .and_then(KeyType::parse)
-            .or_else(|| KeyType::of_algorithm(&alg));
+        // No key type recorded: it was signed from a CSR, and its key is its owner's.
+        let key_type = key_type.as_deref().and_then(KeyType::parse);
+        check_revocations(&self.conn, keys, &ca)?;
+        if self.is_revoked(&id)? {
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "the current certificate of {name} is revoked: issue a new certificate (`certvault ca issue`), with a new key"
+                ),
+            ));
+        }
         self.ca_usable(&ca, "renew")?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let validity = Duration::seconds(validity_s);
@@ -1225,6 +1341,7 @@ impl Vault {
             .prepare_cached(
                 "SELECT e.id, e.name FROM issued i JOIN entries e ON e.id = i.entry_id
                  JOIN versions v ON v.id = e.current_version
+                 JOIN cas c ON c.id = i.ca_id AND c.state = 'enabled'
                  WHERE i.auto_renew_before IS NOT NULL AND i.key_type IS NOT NULL
                    AND v.not_after - i.auto_renew_before <= ?1
                    AND NOT EXISTS (SELECT 1 FROM revocations r
@@ -1370,32 +1487,40 @@ impl Vault {
                 integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
                 c
             }
-            None => {
-                // A CA's own certificate: its parent revokes it.
-                let parent: Option<Option<String>> = self
-                    .conn
-                    .query_row("SELECT parent_id FROM cas WHERE id = ?1", [&id], |r| {
-                        r.get(0)
-                    })
-                    .optional()
-                    .map_err(Error::sqlite("revoking"))?;
-                match parent {
-                    Some(Some(p)) => p,
-                    _ => return Err(Error::NotIssued { name }),
+            None if self.is_ca(&id)? => {
+                // A CA's own certificate: its parent revokes it (read from its checked row).
+                match read_ca(&self.conn, keys, &id)?.parent_id {
+                    Some(p) => p,
+                    None => return Err(Error::NotIssued { name }),
                 }
             }
+            None => return Err(Error::NotIssued { name }),
         };
+        // The revocations are not all checked here (one revocation among 100,000 stays
+        // cheap): the count this adds to is, and the CRL, pushes and renewals check them all.
         let ca = read_ca(&self.conn, keys, &ca_id)?;
-        let (row, serial, not_after): (i64, String, i64) = self
+        let (row, serial, not_after, issuer): (i64, String, i64, String) = self
             .conn
             .query_row(
-                "SELECT v.id, v.serial, v.not_after FROM entries e
+                "SELECT v.id, v.serial, v.not_after, v.issuer FROM entries e
                  JOIN versions v ON v.id = e.current_version WHERE e.id = ?1",
                 [&id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .map_err(Error::sqlite("revoking"))?;
         integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
+        // Only what this CA signed goes on its CRL (a version imported under the entry's
+        // name from elsewhere is not its to revoke).
+        let (_, ca_der) = ca_cert(&self.conn, keys, &ca)?;
+        let ca_subject = CertInfo::from_der(&ca_der)
+            .map_err(|e| ca_error(&ca.name, e))?
+            .subject;
+        if issuer != ca_subject {
+            return Err(ca_error(
+                &ca.name,
+                format!("the current certificate of {name} was not issued by it (issuer {issuer})"),
+            ));
+        }
         let already: Option<String> = self
             .conn
             .query_row(
@@ -1423,6 +1548,12 @@ impl Vault {
         let rowid = tx.last_insert_rowid();
         integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &rowid)?;
         tx.execute(
+            "UPDATE cas SET revoked_count = revoked_count + 1 WHERE id = ?1",
+            [&ca.id],
+        )
+        .map_err(Error::sqlite("revoking"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
+        tx.execute(
             "UPDATE deployments SET state = 'revoked',
                  detail = 'the certificate is revoked: it is never pushed again'
              WHERE entry_id = ?1",
@@ -1445,6 +1576,29 @@ impl Vault {
             reason,
             revoked_at: from_unix(now),
         })
+    }
+
+    /// Whether an entry's current certificate is revoked, with the revocations of the CA
+    /// that issued it checked first (MACs and count): a revocation deleted outside certvault
+    /// stops the push instead of un-revoking it. Entries the vault did not issue: false.
+    pub(crate) fn revoked_checked(&self, entry_id: &str) -> Result<bool> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca_id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT ca_id FROM issued WHERE entry_id = ?1",
+                [entry_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading revocations"))?;
+        let Some(ca_id) = ca_id else {
+            return self.is_revoked(entry_id);
+        };
+        integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &entry_id)?;
+        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        check_revocations(&self.conn, keys, &ca)?;
+        self.is_revoked(entry_id)
     }
 
     /// Whether the current version of an entry is revoked (its serial recorded by the CA
@@ -1479,21 +1633,9 @@ impl Vault {
         let (ca_row, ca_der) = ca_cert(&self.conn, keys, &ca)?;
         let this_update = OffsetDateTime::now_utc();
         let this_unix = to_unix(this_update);
-        // Every revocation row of this CA is checked: a row added outside certvault could
-        // otherwise hide (or add) a certificate.
-        let bad = integrity::check(
-            &self.conn,
-            &keys.rows,
-            &integrity::REVOCATIONS,
-            "ca_id = ?1",
-            &[&ca.id],
-        )?;
-        if let Some(b) = bad.into_iter().next() {
-            return Err(Error::RowTampered {
-                table: b.table,
-                row: b.row,
-            });
-        }
+        // Every revocation row of this CA is checked (MACs, and their count): a row added,
+        // changed or deleted outside certvault could otherwise hide or add a certificate.
+        check_revocations(&self.conn, keys, &ca)?;
         let revoked: Vec<RevokedCertParams> = {
             let mut stmt = self
                 .conn
@@ -1733,10 +1875,21 @@ impl Vault {
                 .map_err(Error::sqlite("reading CAs"))?
         };
         let mut done = Vec::new();
+        // One CA that cannot be purged (a damaged row) does not keep the others' keys alive.
+        let mut first_error = None;
         for name in due {
-            if self.ca_purge_at(&name, now)? {
-                done.push(name);
+            match self.ca_purge_at(&name, now) {
+                Ok(true) => done.push(name),
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error
+            && done.is_empty()
+        {
+            return Err(e);
         }
         Ok(done)
     }
@@ -1821,6 +1974,12 @@ impl Vault {
             let id = tx.last_insert_rowid();
             integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &id)?;
         }
+        tx.execute(
+            "UPDATE cas SET revoked_count = revoked_count + ?2 WHERE id = ?1",
+            params![ca.id, n as i64],
+        )
+        .map_err(Error::sqlite("seeding"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
         audit::append(
             &tx,
             &keys.audit,

@@ -3,6 +3,8 @@
 
 use time::{Duration, OffsetDateTime};
 
+use rcgen::{CertificateParams, DnType, KeyPair};
+
 use super::*;
 use crate::{Passphrase, Vault};
 
@@ -245,4 +247,153 @@ fn bad_requests_are_refused_and_change_nothing() {
     );
     assert!(bad_csr.is_err());
     assert_eq!(count(&v), before, "nothing was added");
+}
+
+fn intermediate(
+    v: &mut Vault,
+    name: &str,
+    parent: &str,
+    path_len: Option<u8>,
+    permit: &[&str],
+) -> Result<CaSummary> {
+    v.ca_create(&NewCa {
+        name: name.into(),
+        subject: format!("CN={name}"),
+        key_type: KeyType::EcP256,
+        validity: Duration::days(if parent == "Root" { 365 } else { 300 }),
+        parent: Some(parent.into()),
+        path_len,
+        permit_dns: permit.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+/// Review finding: a revocation row deleted with SQL un-revoked the certificate, so the
+/// agent would push it again and the CRL dropped it. Now the CA's checked row counts its
+/// revocations: the push, the renewal and the CRL are refused, naming the rows.
+#[test]
+fn regression_a_deleted_revocation_stops_push_renewal_and_crl() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+        .unwrap();
+    v.conn.execute("DELETE FROM revocations", []).unwrap();
+    let push = v.import_material("www.example.com").unwrap_err();
+    assert!(
+        matches!(
+            push,
+            Error::RowTampered {
+                table: "revocations",
+                ..
+            }
+        ),
+        "{push}"
+    );
+    let renew = v.renew("www.example.com", true).unwrap_err();
+    assert!(matches!(renew, Error::RowTampered { .. }), "{renew}");
+    let crl = v.ca_crl("Root", Duration::days(7)).unwrap_err();
+    assert!(matches!(crl, Error::RowTampered { .. }), "{crl}");
+}
+
+/// Review finding: a revoked certificate could be renewed, even keeping its (compromised)
+/// key; a CSR-signed entry was renewed with a key the vault made.
+#[test]
+fn regression_revoked_and_csr_signed_entries_are_not_renewed() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+        .unwrap();
+    for reuse in [true, false] {
+        let e = v.renew("www.example.com", reuse).unwrap_err();
+        assert!(e.to_string().contains("is revoked"), "{e}");
+    }
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["csr.example.com".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "csr.example.com");
+    let csr = params.serialize_request(&key).unwrap();
+    v.ca_sign(
+        "Root",
+        &CsrRequest {
+            source_name: "csr".into(),
+            csr: csr.der().to_vec(),
+            name: None,
+            dns: Vec::new(),
+            validity: None,
+        },
+    )
+    .unwrap();
+    let e = v.renew("csr.example.com", false).unwrap_err();
+    assert!(e.to_string().contains("from a CSR"), "{e}");
+}
+
+/// Review finding: an intermediate ignored its parent's path length and names, and a CA
+/// under a disabled CA still signed.
+#[test]
+fn regression_intermediates_keep_their_parents_limits() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    intermediate(&mut v, "Leaf CA", "Root", Some(0), &["example.com"]).unwrap();
+    let e = intermediate(&mut v, "Deeper", "Leaf CA", None, &[]).unwrap_err();
+    assert!(e.to_string().contains("path length is 0"), "{e}");
+    intermediate(&mut v, "Two", "Root", Some(1), &["example.com"]).unwrap();
+    let e = intermediate(&mut v, "Too deep", "Two", Some(1), &[]).unwrap_err();
+    assert!(e.to_string().contains("--path-len 0 at most"), "{e}");
+    // No names given: the parent's are inherited.
+    let child = intermediate(&mut v, "Inherits", "Two", None, &[]).unwrap();
+    assert_eq!(child.permitted_dns, ["example.com"]);
+    assert!(v.ca_issue("Inherits", &leaf("evil.net")).is_err());
+    assert!(intermediate(&mut v, "Wild", "Root", None, &["*.example.com"]).is_err());
+    // A disabled ancestor stops the CAs below it.
+    v.ca_issue("Inherits", &leaf("a.example.com")).unwrap();
+    v.ca_disable("Two").unwrap();
+    let e = v.ca_issue("Inherits", &leaf("b.example.com")).unwrap_err();
+    assert!(e.to_string().contains("CA Two above it is disabled"), "{e}");
+}
+
+/// Review finding: a CA's entry could be deployed, or get an imported version that became
+/// the certificate it signs with; the trust bundle was read from unchecked rows.
+#[test]
+fn regression_a_ca_entry_is_not_an_ordinary_entry() {
+    let (dir, mut v) = vault();
+    root(&mut v, "Root");
+    let e = v
+        .add_deployment("Root", "default", "us-east-1", false, false)
+        .unwrap_err();
+    assert!(e.to_string().contains("not deployed"), "{e}");
+    let (cert, key) = {
+        let k = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["x.test".to_owned()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "x.test");
+        (p.self_signed(&k).unwrap().pem(), k.serialize_pem())
+    };
+    let bundle = crate::Bundle::from_bytes(
+        "x.pem",
+        format!("{cert}{key}").as_bytes(),
+        None,
+        None,
+        crate::InputPasswords::default(),
+    )
+    .unwrap();
+    let e = v
+        .import(
+            vec![bundle],
+            &crate::ImportOptions {
+                name: Some("Root".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("is a CA of this vault"), "{e}");
+    let locked = Vault::open(&dir.path().join("vault.db")).unwrap();
+    assert!(matches!(locked.ca_bundle("Root"), Err(Error::Locked)));
+    v.conn
+        .execute("UPDATE versions SET subject = 'CN=Someone Else'", [])
+        .unwrap();
+    assert!(matches!(
+        v.ca_bundle("Root"),
+        Err(Error::RowTampered { .. })
+    ));
 }

@@ -268,6 +268,12 @@ impl Vault {
         auto_redeploy: bool,
     ) -> Result<i64> {
         let (id, name) = self.resolve(entry)?;
+        if self.is_ca(&id)? {
+            return Err(Error::Ca {
+                ca: name,
+                problem: "a CA's certificate and key are not deployed to ACM: deploy what it issues, and give clients its trust bundle (`certvault ca export-bundle`)".into(),
+            });
+        }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let tx = self
             .conn
@@ -446,7 +452,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
         integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &row)?;
-        if self.is_revoked(&id)? {
+        if self.revoked_checked(&id)? {
             return Err(Error::Export {
                 name,
                 reason: "its current certificate is revoked: it is never pushed again (renew it, or issue a new one)".into(),

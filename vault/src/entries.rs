@@ -966,6 +966,20 @@ pub(crate) fn import_bundle(
     let (id, ename, version, created) = match entry {
         Some((id, ename)) => {
             integrity::require(tx, &keys.rows, &integrity::ENTRIES, &id)?;
+            // A CA's certificate is what it signs with: nothing imported replaces it.
+            let is_ca: bool = tx
+                .row_cached(
+                    "SELECT EXISTS (SELECT 1 FROM cas WHERE id = ?1)",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(Error::sqlite("importing"))?;
+            if is_ca {
+                return Err(Error::Ca {
+                    ca: ename,
+                    problem: "it is a CA of this vault: a certificate imported under its name would become the one it signs with; import under another --name".into(),
+                });
+            }
             let max: u32 = tx
                 .row_cached(
                     "SELECT max(version) FROM versions WHERE entry_id = ?1",

@@ -91,7 +91,9 @@ pub(crate) const CAS: Spec = Spec {
     table: "cas",
     name: "name",
     key: "id",
-    fields: "id, name, parent_id, key_type, path_len, permitted_dns, state, deletion_at, crl_number",
+    fields:
+        "id, name, parent_id, key_type, path_len, permitted_dns, state, deletion_at, crl_number,
+        revoked_count",
 };
 
 /// What a CA issued: which entry, which CA, how it is renewed.
@@ -331,7 +333,7 @@ mod tests {
         assert_eq!(field_count(&TAGS), 3);
         assert_eq!(field_count(&DEPLOYMENTS), 12);
         assert_eq!(field_count(&ACM), 23);
-        assert_eq!(field_count(&CAS), 9);
+        assert_eq!(field_count(&CAS), 10);
         assert_eq!(field_count(&ISSUED), 5);
         assert_eq!(field_count(&REVOCATIONS), 8);
     }

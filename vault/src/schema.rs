@@ -151,6 +151,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state         TEXT NOT NULL,
         deletion_at   INTEGER,
         crl_number    INTEGER NOT NULL,
+        revoked_count INTEGER NOT NULL DEFAULT 0,
         created_at    INTEGER NOT NULL,
         mac           BLOB
     ) STRICT;
@@ -175,7 +176,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         mac        BLOB,
         UNIQUE (ca_id, serial)
     ) STRICT;
-    CREATE INDEX revocations_by_expiry ON revocations(ca_id, not_after);",
+    CREATE INDEX revocations_by_expiry ON revocations(ca_id, not_after);
+    CREATE INDEX revocations_by_entry ON revocations(entry_id);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by
