@@ -20,7 +20,10 @@ failed=0
 scratch="$(mktemp -d)"
 # If a tour failed to clean up after itself (what is tested), stop what it left running.
 cleanup() {
-  local f port
+  # What ran before decides the exit code; nothing here may change it (a `kill` of a
+  # process that is rightly gone fails, and `set -e` would make that the script's end).
+  local code=$? f port
+  set +e
   for f in "$scratch"/*/agent.pid; do
     [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
   done
@@ -30,6 +33,7 @@ cleanup() {
     [ -n "$port" ] && pkill -f "moto_server -H 127.0.0.1 -p $port\$" 2>/dev/null
   done
   rm -rf "$scratch"
+  exit "$code"
 }
 trap cleanup EXIT
 
