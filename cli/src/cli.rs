@@ -634,20 +634,46 @@ fn parse_anchor(s: &str) -> Result<(i64, String), String> {
 /// Parses `30s`, `90m`, `12h`, `30d` or `2w`. A bare number is refused: `--interval 5`
 /// once meant five days.
 pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
+    parse_span(s, false)
+}
+
+/// A certificate's validity: a period, or years (`10y` is 3,650 days).
+pub(crate) fn parse_validity(s: &str) -> Result<time::Duration, String> {
+    parse_span(s, true)
+}
+
+/// A number with a unit: s, m, h, d, w (and y, 365 days, when `years`). A bare number is
+/// refused with the likely meanings spelled out.
+fn parse_span(s: &str, years: bool) -> Result<time::Duration, String> {
+    let (units, names) = if years {
+        (
+            ["s", "m", "h", "d", "w", "y"].as_slice(),
+            "seconds, minutes, hours, days, weeks, years",
+        )
+    } else {
+        (
+            ["s", "m", "h", "d", "w"].as_slice(),
+            "seconds, minutes, hours, days, weeks",
+        )
+    };
+    let (last, rest) = units.split_last().unwrap_or((&"d", &[]));
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
         None if !s.is_empty() => {
+            let written: Vec<String> = rest.iter().map(|u| format!("{s}{u}")).collect();
             return Err(format!(
-                "'{s}' has no unit: write {s}s, {s}m, {s}h, {s}d or {s}w (seconds, minutes, hours, days, weeks)"
+                "'{s}' has no unit: write {} or {s}{last} ({names})",
+                written.join(", ")
             ));
         }
         None => return Err("an empty period: use a number with a unit, like 30d".into()),
     };
-    let n: i64 = num.parse().map_err(|_| {
-        format!("'{s}' is not a period: use a number with s, m, h, d or w, like 30d")
-    })?;
-    if n > 100_000 {
+    let list = format!("{} or {last}", rest.join(", "));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a period: use a number with {list}, like 30d"))?;
+    if n > 100_000 || (unit == "y" && n > 100) {
         return Err(format!("'{s}' is too long a period"));
     }
     match unit {
@@ -656,28 +682,11 @@ pub(crate) fn parse_period(s: &str) -> Result<time::Duration, String> {
         "h" => Ok(time::Duration::hours(n)),
         "d" => Ok(time::Duration::days(n)),
         "w" => Ok(time::Duration::weeks(n)),
+        "y" if years => Ok(time::Duration::days(365 * n)),
         _ => Err(format!(
-            "unknown unit '{unit}' in '{s}': use s, m, h, d or w (seconds, minutes, hours, days, weeks)"
+            "unknown unit '{unit}' in '{s}': use {list} ({names})"
         )),
     }
-}
-
-/// A certificate's validity: a period, or years (`10y` is 3,650 days).
-pub(crate) fn parse_validity(s: &str) -> Result<time::Duration, String> {
-    let t = s.trim();
-    if let Some(years) = t.strip_suffix('y') {
-        let n: i64 = years
-            .parse()
-            .map_err(|_| format!("'{s}' is not a validity: use 10y, 365d, 12w or 90d"))?;
-        if !(1..=100).contains(&n) {
-            return Err(format!("'{s}': between 1y and 100y"));
-        }
-        return Ok(time::Duration::days(365 * n));
-    }
-    parse_period(t).map_err(|e| {
-        e.replace("or w (seconds", "w or y (seconds")
-            .replace("weeks)", "weeks, years)")
-    })
 }
 
 fn parse_source(s: &str) -> Result<vault::Source, String> {
@@ -702,6 +711,24 @@ mod tests {
         assert!(parse_period("x").is_err());
         assert!(parse_period("3y").is_err());
         assert!(parse_period("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn validities_take_years_and_say_so() {
+        assert_eq!(parse_validity("10y").unwrap(), time::Duration::days(3650));
+        assert_eq!(parse_validity("90d").unwrap(), time::Duration::days(90));
+        let bare = parse_validity("5").unwrap_err();
+        assert_eq!(
+            bare,
+            "'5' has no unit: write 5s, 5m, 5h, 5d, 5w or 5y (seconds, minutes, hours, days, weeks, years)"
+        );
+        let unit = parse_validity("5q").unwrap_err();
+        assert!(unit.contains("use s, m, h, d, w or y"), "{unit}");
+        assert!(parse_validity("101y").is_err());
+        assert_eq!(
+            parse_period("5").unwrap_err(),
+            "'5' has no unit: write 5s, 5m, 5h, 5d or 5w (seconds, minutes, hours, days, weeks)"
+        );
     }
 
     #[test]

@@ -562,6 +562,7 @@ fn merge_one(
             source: source_of_kind(&s.kind),
             origin: &origin,
             update_chain: false,
+            audit: true,
         },
     )?;
     let entry_id = match result {

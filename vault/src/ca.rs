@@ -22,8 +22,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     audit,
-    crypto::{fill_random, sha256_hex},
-    entries::{Arrival, ImportOutcome, import_bundle, key_aad, validate_name},
+    crypto::fill_random,
+    entries::{Arrival, ImportOutcome, import_bundle, validate_name},
     error::{Error, Result},
     import::{Bundle, Cert, PrivateKey, public_key_of_pkcs8},
     integrity,
@@ -99,13 +99,13 @@ impl KeyType {
         matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
     }
 
-    /// A new private key (PKCS#8 DER), generated here: ring for EC, aws-lc for RSA (ring
-    /// signs with RSA keys but does not make them).
-    fn generate(self) -> Result<SecretBytes> {
+    /// A new private key, generated here (PKCS#8 DER to seal, and ready to sign): ring for
+    /// EC, aws-lc for RSA (ring signs with RSA keys but does not make them).
+    fn generate(self) -> Result<(SecretBytes, KeyPair)> {
         let der = match self {
             KeyType::EcP256 | KeyType::EcP384 => {
                 let kp = KeyPair::generate_for(self.algorithm()).map_err(|_| Error::Random)?;
-                SecretBytes::new(kp.serialize_der())
+                return Ok((SecretBytes::new(kp.serialize_der()), kp));
             }
             KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
                 use aws_lc_rs::{encoding::AsDer, rsa::KeySize, signature::RsaKeyPair};
@@ -119,7 +119,8 @@ impl KeyType {
                 SecretBytes::new(doc.as_ref().to_vec())
             }
         };
-        Ok(der)
+        let key = key_pair(der.expose_secret(), self)?;
+        Ok((der, key))
     }
 }
 
@@ -638,41 +639,11 @@ fn ca_cert(tx: &rusqlite::Connection, keys: &Keys, ca: &CaRow) -> Result<(i64, V
     Ok((row, der))
 }
 
-fn chain_of(tx: &rusqlite::Connection, version_row: i64) -> Result<Vec<Vec<u8>>> {
-    let mut stmt = tx
-        .prepare_cached("SELECT cert_der FROM chain_certs WHERE version_id = ?1 ORDER BY position")
-        .map_err(Error::sqlite("reading the chain"))?;
-    let rows = stmt
-        .query_map([version_row], |r| r.get(0))
-        .map_err(Error::sqlite("reading the chain"))?;
-    rows.collect::<rusqlite::Result<Vec<Vec<u8>>>>()
-        .map_err(Error::sqlite("reading the chain"))
-}
-
-/// The CA's signing key, opened (its row checked first).
-fn ca_key(
-    tx: &rusqlite::Connection,
-    keys: &Keys,
-    ca: &CaRow,
-    row: i64,
-    der: &[u8],
-) -> Result<KeyPair> {
-    let (sealed, entry): (Option<Vec<u8>>, String) = tx
-        .query_row(
-            "SELECT key_sealed, entry_id FROM versions WHERE id = ?1",
-            [row],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(Error::sqlite("reading the CA's key"))?;
-    let sealed = sealed.ok_or_else(|| ca_error(&ca.name, "its key is destroyed"))?;
-    let pkcs8 = keys
-        .dek
-        .open(&key_aad(row, &entry, &sha256_hex(der)), &sealed)
-        .ok_or(Error::Tampered {
-            table: "versions",
-            row,
-            column: "key_sealed",
-        })?;
+/// The CA's signing key, opened (its row checked first, by the caller's `ca_cert`).
+fn ca_key(vault: &Vault, ca: &CaRow, row: i64, der: &[u8]) -> Result<KeyPair> {
+    let pkcs8 = vault
+        .open_key_of(row, der)?
+        .ok_or_else(|| ca_error(&ca.name, "its key is destroyed"))?;
     key_pair(pkcs8.expose_secret(), ca.key_type)
 }
 
@@ -806,15 +777,7 @@ impl Vault {
         if req.validity <= Duration::ZERO {
             return Err(ca_error(&req.name, "the validity must be positive"));
         }
-        let exists: bool = self
-            .conn
-            .query_row(
-                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
-                [&req.name],
-                |r| r.get(0),
-            )
-            .map_err(Error::sqlite("creating the CA"))?;
-        if exists {
+        if self.name_taken(&req.name)? {
             return Err(ca_error(
                 &req.name,
                 "an entry of that name exists already: choose another name",
@@ -866,8 +829,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let now = OffsetDateTime::now_utc();
         let not_after = now + req.validity;
-        let pkcs8 = req.key_type.generate()?;
-        let kp = key_pair(pkcs8.expose_secret(), req.key_type)?;
+        let (pkcs8, kp) = req.key_type.generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
         params.serial_number = Some(new_serial()?);
@@ -906,12 +868,11 @@ impl Vault {
             }
             Some(p) => {
                 let (prow, pder) = ca_cert(&self.conn, keys, p)?;
-                if not_after
-                    > crate::model::CertInfo::from_der(&pder)
-                        .map_err(|e| ca_error(&p.name, e))?
-                        .not_after
-                {
-                    return Err(validity_error(&self.conn, &p.name, &pder, not_after));
+                let parent_end = CertInfo::from_der(&pder)
+                    .map_err(|e| ca_error(&p.name, e))?
+                    .not_after;
+                if not_after > parent_end {
+                    return Err(beyond_ca(&p.name, not_after, parent_end));
                 }
                 // An intermediate's names must fit in its parent's.
                 for d in &permit {
@@ -923,7 +884,7 @@ impl Vault {
                         });
                     }
                 }
-                let pkey = ca_key(&self.conn, keys, p, prow, &pder)?;
+                let pkey = ca_key(self, p, prow, &pder)?;
                 let issuer = Issuer::from_ca_cert_der(&pder.clone().into(), pkey)
                     .map_err(rcgen_error(&p.name, "cannot read the parent's certificate"))?;
                 params.use_authority_key_identifier_extension = true;
@@ -931,7 +892,7 @@ impl Vault {
                     .signed_by(&kp, &issuer)
                     .map_err(rcgen_error(&req.name, "cannot sign the certificate"))?;
                 let mut chain = vec![pder.clone()];
-                chain.extend(chain_of(&self.conn, prow)?);
+                chain.extend(self.chain_ders_of(prow)?);
                 (cert.der().to_vec(), chain, Some(p.name.clone()))
             }
         };
@@ -952,6 +913,8 @@ impl Vault {
                 source: Source::Issued,
                 origin: &format!("the vault (CA {})", req.name),
                 update_chain: false,
+                // `ca-create` below says it all.
+                audit: false,
             },
         )? {
             ImportOutcome::Created { id, .. } => id,
@@ -1061,7 +1024,7 @@ impl Vault {
         let ca = read_ca(&self.conn, keys, query)?;
         let (row, der) = ca_cert(&self.conn, keys, &ca)?;
         let mut out = vec![der];
-        out.extend(chain_of(&self.conn, row)?);
+        out.extend(self.chain_ders_of(row)?);
         Ok((ca.name, out))
     }
 
@@ -1073,59 +1036,8 @@ impl Vault {
     }
 
     fn ca_issue_checked(&mut self, ca: &str, req: &NewLeaf) -> Result<IssuedCert> {
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, ca)?;
-        let names = leaf_names(&ca, &req.dns, &req.ips)?;
-        let name = req.name.clone().unwrap_or_else(|| names_first(&names));
-        validate_name(&name)?;
-        let validity = req.validity.unwrap_or(DEFAULT_LEAF_VALIDITY);
-        if let Some(b) = req.auto_renew_before
-            && (b <= Duration::ZERO || b >= validity)
-        {
-            return Err(ca_error(
-                &ca.name,
-                format!(
-                    "--auto-renew-before must be positive and shorter than the validity ({} days): a renewal must not be due the moment it is made",
-                    validity.whole_days()
-                ),
-            ));
-        }
-        let exists: bool = self
-            .conn
-            .query_row(
-                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
-                [&name],
-                |r| r.get(0),
-            )
-            .map_err(Error::sqlite("issuing"))?;
-        if exists {
-            return Err(ca_error(
-                &ca.name,
-                format!(
-                    "an entry named {name} exists already: `certvault renew {name}` renews it, or choose another --name"
-                ),
-            ));
-        }
-        self.ca_usable(&ca, "issue")?;
-        let key_type = req.key_type.unwrap_or(KeyType::EcP256);
-        let pkcs8 = key_type.generate()?;
-        let leaf_key = key_pair(pkcs8.expose_secret(), key_type)?;
-        self.issue_into(
-            &ca,
-            &name,
-            &names,
-            validity,
-            LeafKey::Generated {
-                key_type,
-                key: &leaf_key,
-                pkcs8,
-            },
-            IssuedRow {
-                key_type: Some(key_type),
-                auto_renew_before: req.auto_renew_before,
-            },
-            "issue",
-        )
+        let mut one = self.ca_issue_many_checked(ca, std::slice::from_ref(req))?;
+        one.pop().ok_or_else(|| ca_error(ca, "nothing was issued"))
     }
 
     /// `ca sign`: a certificate for the key of a CSR whose signature checks out. The key
@@ -1196,15 +1108,7 @@ impl Vault {
         let names = leaf_names(&ca, &dns, &ips)?;
         let name = req.name.clone().unwrap_or_else(|| names_first(&names));
         validate_name(&name)?;
-        let exists: bool = self
-            .conn
-            .query_row(
-                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
-                [&name],
-                |r| r.get(0),
-            )
-            .map_err(Error::sqlite("signing"))?;
-        if exists {
+        if self.name_taken(&name)? {
             return Err(ca_error(
                 &ca.name,
                 format!("an entry named {name} exists already: choose another --name"),
@@ -1238,16 +1142,16 @@ impl Vault {
         let (id, name) = self.resolve(query)?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
-        let issued: Option<(String, Option<String>, i64)> = self
+        let issued: Option<(String, Option<String>, i64, Option<i64>)> = self
             .conn
             .query_row(
-                "SELECT ca_id, key_type, validity_s FROM issued WHERE entry_id = ?1",
+                "SELECT ca_id, key_type, validity_s, auto_renew_before FROM issued WHERE entry_id = ?1",
                 [&id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(Error::sqlite("renewing"))?;
-        let Some((ca_id, key_type, validity_s)) = issued else {
+        let Some((ca_id, key_type, validity_s, auto)) = issued else {
             return Err(Error::NotIssued { name });
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
@@ -1284,37 +1188,25 @@ impl Vault {
             ));
         }
         self.ca_usable(&ca, "renew")?;
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let validity = Duration::seconds(validity_s);
-        let leaf = match (reuse_key, key_type) {
-            (true, Some(kt)) => {
-                let pkcs8 = self
-                    .open_key_of(row, &der)?
-                    .ok_or_else(|| ca_error(&ca.name, format!("{name} has no key to reuse")))?;
-                (kt, pkcs8)
-            }
-            (false, Some(kt)) => (kt, kt.generate()?),
-            (_, None) => {
-                // A signed CSR: the key is its owner's.
-                return Err(ca_error(
-                    &ca.name,
-                    format!(
-                        "{name} was signed from a CSR: its key is with its owner; sign a new CSR with `certvault ca sign`"
-                    ),
-                ));
-            }
+        let Some(kt) = key_type else {
+            // A signed CSR: the key is its owner's.
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "{name} was signed from a CSR: its key is with its owner; sign a new CSR with `certvault ca sign`"
+                ),
+            ));
         };
-        let _ = keys;
-        let (kt, pkcs8) = leaf;
-        let leaf_key = key_pair(pkcs8.expose_secret(), kt)?;
-        let auto: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT auto_renew_before FROM issued WHERE entry_id = ?1",
-                [&id],
-                |r| r.get(0),
-            )
-            .map_err(Error::sqlite("renewing"))?;
+        let (pkcs8, leaf_key) = if reuse_key {
+            let pkcs8 = self
+                .open_key_of(row, &der)?
+                .ok_or_else(|| ca_error(&ca.name, format!("{name} has no key to reuse")))?;
+            let key = key_pair(pkcs8.expose_secret(), kt)?;
+            (pkcs8, key)
+        } else {
+            kt.generate()?
+        };
         self.issue_into(
             &ca,
             &name,
@@ -1370,7 +1262,7 @@ impl Vault {
         doing: &str,
     ) -> Result<IssuedCert> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let signer = Signer::new(&self.conn, keys, ca)?;
+        let signer = Signer::new(self, ca)?;
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
         let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
@@ -1404,38 +1296,37 @@ impl Vault {
                 return Err(ca_error(
                     &ca.name,
                     format!(
-                        "{name}: --auto-renew-before must be positive and shorter than the validity"
+                        "{name}: --auto-renew-before must be positive and shorter than the validity ({} days): a renewal must not be due the moment it is made",
+                        validity.whole_days()
                     ),
                 ));
             }
-            let exists: bool = self
-                .conn
-                .query_row(
-                    "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
-                    [&name],
-                    |r| r.get(0),
-                )
-                .map_err(Error::sqlite("issuing"))?;
-            if exists || !seen.insert(name.to_lowercase()) {
+            if self.name_taken(&name)? {
                 return Err(ca_error(
                     &ca.name,
                     format!(
-                        "an entry named {name} exists already (or is asked for twice): nothing was issued"
+                        "an entry named {name} exists already: `certvault renew {}` renews it, or choose another --name; nothing was issued",
+                        crate::text::shell_word(&name)
                     ),
+                ));
+            }
+            if !seen.insert(name.to_lowercase()) {
+                return Err(ca_error(
+                    &ca.name,
+                    format!("{name} is asked for twice: nothing was issued"),
                 ));
             }
             planned.push((name, names, validity, req));
         }
         self.ca_usable(&ca, "issue")?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let signer = Signer::new(&self.conn, keys, &ca)?;
+        let signer = Signer::new(self, &ca)?;
         let actor = self.actor.clone();
         let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
         let mut out = Vec::with_capacity(planned.len());
         for (name, names, validity, req) in planned {
             let key_type = req.key_type.unwrap_or(KeyType::EcP256);
-            let pkcs8 = key_type.generate()?;
-            let key = key_pair(pkcs8.expose_secret(), key_type)?;
+            let (pkcs8, key) = key_type.generate()?;
             let signed = signer.sign(
                 &names,
                 validity,
@@ -1630,7 +1521,6 @@ impl Vault {
         }
         self.ca_usable(&ca, "make a CRL")?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let (ca_row, ca_der) = ca_cert(&self.conn, keys, &ca)?;
         let this_update = OffsetDateTime::now_utc();
         let this_unix = to_unix(this_update);
         // Every revocation row of this CA is checked (MACs, and their count): a row added,
@@ -1675,9 +1565,7 @@ impl Vault {
         };
         let entries = revoked.len();
         let number = ca.crl_number.max(1);
-        let ca_key = ca_key(&self.conn, keys, &ca, ca_row, &ca_der)?;
-        let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), ca_key)
-            .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
+        let signer = Signer::new(self, &ca)?;
         let next = this_update + next_update;
         let params = CertificateRevocationListParams {
             this_update,
@@ -1688,7 +1576,7 @@ impl Vault {
             key_identifier_method: KeyIdMethod::Sha256,
         };
         let crl = params
-            .signed_by(&issuer)
+            .signed_by(&signer.issuer)
             .map_err(rcgen_error(&ca.name, "cannot sign the CRL"))?;
         let der = crl.der().to_vec();
         let actor = self.actor.clone();
@@ -1991,6 +1879,17 @@ impl Vault {
         tx.commit().map_err(Error::sqlite("seeding"))
     }
 
+    /// Whether an entry has that name (names are unique, without regard to case).
+    fn name_taken(&self, name: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("reading entries"))
+    }
+
     /// Whether an entry is a CA (which `remove` refuses: schedule its deletion instead).
     pub fn is_ca(&self, entry_id: &str) -> Result<bool> {
         self.conn
@@ -2020,17 +1919,18 @@ struct Signed {
 }
 
 impl<'a> Signer<'a> {
-    fn new(conn: &rusqlite::Connection, keys: &Keys, ca: &'a CaRow) -> Result<Signer<'a>> {
-        let (ca_row, ca_der) = ca_cert(conn, keys, ca)?;
+    fn new(vault: &Vault, ca: &'a CaRow) -> Result<Signer<'a>> {
+        let keys = vault.keys()?;
+        let (ca_row, ca_der) = ca_cert(&vault.conn, keys, ca)?;
         let ca_info = CertInfo::from_der(&ca_der).map_err(|e| ca_error(&ca.name, e))?;
-        let key = ca_key(conn, keys, ca, ca_row, &ca_der)?;
+        let key = ca_key(vault, ca, ca_row, &ca_der)?;
         let issuer = Issuer::from_ca_cert_der(&ca_der.clone().into(), key)
             .map_err(rcgen_error(&ca.name, "cannot read its certificate"))?;
         let mut chain = vec![Cert {
             der: ca_der,
             info: ca_info.clone(),
         }];
-        for d in chain_of(conn, ca_row)? {
+        for d in vault.chain_ders_of(ca_row)? {
             let info = CertInfo::from_der(&d).map_err(|e| ca_error(&ca.name, e))?;
             chain.push(Cert { der: d, info });
         }
@@ -2052,11 +1952,7 @@ impl<'a> Signer<'a> {
             return Err(ca_error(&ca.name, "the validity must be positive"));
         }
         if not_after > self.ca_info.not_after {
-            return Err(Error::ValidityBeyondCa {
-                ca: ca.name.clone(),
-                asked: crate::text::timestamp(not_after),
-                ca_end: crate::text::timestamp(self.ca_info.not_after),
-            });
+            return Err(beyond_ca(&ca.name, not_after, self.ca_info.not_after));
         }
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -2164,6 +2060,8 @@ fn store_issued(
             source: Source::Issued,
             origin: &origin,
             update_chain: false,
+            // The `ca-issue` / `ca-sign` / `ca-renew` event below says it all.
+            audit: false,
         },
     )?;
     let (id, version) = match outcome {
@@ -2243,19 +2141,11 @@ fn destroy_key(tx: &Transaction<'_>, keys: &Keys, ca: &CaRow) -> Result<()> {
     Ok(())
 }
 
-fn validity_error(
-    _conn: &rusqlite::Connection,
-    ca: &str,
-    ca_der: &[u8],
-    asked: OffsetDateTime,
-) -> Error {
-    let ca_end = CertInfo::from_der(ca_der)
-        .map(|i| crate::text::timestamp(i.not_after))
-        .unwrap_or_default();
+fn beyond_ca(ca: &str, asked: OffsetDateTime, ca_end: OffsetDateTime) -> Error {
     Error::ValidityBeyondCa {
         ca: ca.to_owned(),
         asked: crate::text::timestamp(asked),
-        ca_end,
+        ca_end: crate::text::timestamp(ca_end),
     }
 }
 

@@ -271,6 +271,7 @@ impl Vault {
                     source: Source::Imported,
                     origin: &origin,
                     update_chain: true,
+                    audit: true,
                 },
             )?;
             let id = match &outcome {
@@ -822,6 +823,9 @@ pub(crate) struct Arrival<'a> {
     /// Whether a different chain for a known certificate replaces the stored one (explicit
     /// imports only: what ACM serves never rewrites the vault).
     pub(crate) update_chain: bool,
+    /// Whether a new version is audited here (`import`, `new-version`); false when the
+    /// caller writes the one event that says more (the CA's `ca-issue`).
+    pub(crate) audit: bool,
 }
 
 pub(crate) fn import_bundle(
@@ -836,6 +840,7 @@ pub(crate) fn import_bundle(
         source,
         origin,
         update_chain,
+        audit: audited_here,
     } = arrival;
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
@@ -1039,29 +1044,33 @@ pub(crate) fn import_bundle(
         params![id, now],
     )
     .map_err(sq)?;
-    let detail = format!(
-        "{} version {version} from {}: {} (serial {}, expires {}){}",
-        if created { "imported" } else { "added" },
-        origin,
-        info.subject,
-        info.serial,
-        crate::text::timestamp(info.not_after),
-        match (bundle.key.is_some(), reused) {
-            (true, _) => ", with private key".to_owned(),
-            (false, Some(v)) => format!(", with the private key of version {v} (same key pair)"),
-            (false, None) => String::new(),
-        }
-    );
     integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
     integrity::seal_one(tx, &keys.rows, &integrity::ENTRIES, &id)?;
-    audit::append(
-        tx,
-        &keys.audit,
-        actor,
-        if created { "import" } else { "new-version" },
-        Some((&id, &ename)),
-        &detail,
-    )?;
+    if audited_here {
+        let detail = format!(
+            "{} version {version} from {}: {} (serial {}, expires {}){}",
+            if created { "imported" } else { "added" },
+            origin,
+            info.subject,
+            info.serial,
+            crate::text::timestamp(info.not_after),
+            match (bundle.key.is_some(), reused) {
+                (true, _) => ", with private key".to_owned(),
+                (false, Some(v)) => {
+                    format!(", with the private key of version {v} (same key pair)")
+                }
+                (false, None) => String::new(),
+            }
+        );
+        audit::append(
+            tx,
+            &keys.audit,
+            actor,
+            if created { "import" } else { "new-version" },
+            Some((&id, &ename)),
+            &detail,
+        )?;
+    }
     Ok(if created {
         ImportOutcome::Created { id, name: ename }
     } else {

@@ -177,7 +177,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (ca_id, serial)
     ) STRICT;
     CREATE INDEX revocations_by_expiry ON revocations(ca_id, not_after);
-    CREATE INDEX revocations_by_entry ON revocations(entry_id);",
+    CREATE INDEX revocations_by_entry ON revocations(entry_id);
+    -- The agent counts refused uses of a CA pending deletion at every pass.
+    CREATE INDEX IF NOT EXISTS audit_by_action ON audit(action);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

@@ -637,6 +637,7 @@ fn the_readme_quickstart_works_as_written() {
     for expected in [
         "mail.example.com",
         "www.p12 opens in openssl",
+        "issued intranet.example.com",
         "audit log intact",
     ] {
         assert!(
