@@ -39,6 +39,7 @@ else
   cargo build --locked -p certvault
   bin="$(cargo_bin debug certvault)"
 fi
+echo "the tour runs $bin" >&2
 work="$(mktemp -d)"
 agent_pid=""
 cleanup() {

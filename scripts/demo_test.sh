@@ -3,14 +3,28 @@
 #   1. a step that fails (exit 1) stops the tour: the step is named on stderr, demo.sh exits
 #      1, nothing after it runs, and the agent, the emulator and the tour's files are gone;
 #   2. a step the tour shows exiting 3 that exits 0 stops it too;
-#   3. the whole tour as a newcomer runs it, with CARGO_TARGET_DIR a new empty directory (a
-#      full build: several minutes on 2 cores; crates come from the usual CARGO_HOME): it
-#      exits 0, the agent re-imports the renewal into the ARNs the deploy made, the rogue
-#      certificate is flagged drifted, and the tour cleans up after itself.
+#   3. the whole tour with CARGO_TARGET_DIR set to a folder other than ./target (the trap
+#      of issue 9: the tour ran ./target/debug/certvault): it exits 0, the agent re-imports
+#      the renewal into the ARNs the deploy made, the rogue certificate is flagged drifted,
+#      and the tour cleans up after itself. By default that folder is the build the tests
+#      just made, renamed for the tour (./target is then absent, so a tour that looks there
+#      fails) and renamed back afterwards: no second build, no second copy on disk.
+#      `--from-empty` makes it a new, empty folder instead, as a newcomer's first run: a
+#      second full build (several minutes on 2 cores, and as much disk again as the first).
 # 1 and 2 run the tour with CERTVAULT_BIN set to a wrapper around the built binary that
 # fails one chosen step. CERTVAULT_SKIP_DEMO_BUILD=1 skips 3 (it says so).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+from_empty=0
+case "${1:-}" in
+  "") ;;
+  --from-empty) from_empty=1 ;;
+  *)
+    echo "usage: bash scripts/demo_test.sh [--from-empty]" >&2
+    exit 2
+    ;;
+esac
 
 source scripts/lib.sh
 require_prerequisites cargo cc openssl python3 venv curl
@@ -18,6 +32,7 @@ require_prerequisites cargo cc openssl python3 venv curl
 passed=0
 failed=0
 scratch="$(mktemp -d)"
+renamed_target=""
 # If a tour failed to clean up after itself (what is tested), stop what it left running.
 cleanup() {
   # What ran before decides the exit code; nothing here may change it (a `kill` of a
@@ -33,6 +48,10 @@ cleanup() {
     [ -n "$port" ] && pkill -f "moto_server -H 127.0.0.1 -p $port\$" 2>/dev/null
   done
   rm -rf "$scratch"
+  # The build renamed away for the tour goes back where it was.
+  if [ -n "$renamed_target" ] && [ -d "$renamed_target" ] && [ ! -e target ]; then
+    mv "$renamed_target" target
+  fi
   exit "$code"
 }
 trap cleanup EXIT
@@ -127,21 +146,43 @@ stops_at expiring hide3 "list --expiring-within 30d" \
 if [ "${CERTVAULT_SKIP_DEMO_BUILD:-}" = 1 ]; then
   echo "demo_test.sh: the full tour from an empty target directory is SKIPPED (CERTVAULT_SKIP_DEMO_BUILD=1)" >&2
 else
-  fresh="$scratch/target"
-  mkdir "$fresh"
-  echo "demo_test.sh: the whole tour with CARGO_TARGET_DIR=$fresh (empty): a full build, several minutes on 2 cores ..." >&2
   code=0
+  if [ "$from_empty" = 1 ]; then
+    tour_target="$scratch/target"
+    mkdir "$tour_target"
+    echo "demo_test.sh: the whole tour with CARGO_TARGET_DIR=$tour_target (empty): a full build, several minutes on 2 cores ..." >&2
+  else
+    tour_target="$(cargo_target_dir)"
+    if [ "$tour_target" = "$PWD/target" ]; then
+      # Same filesystem: a rename, not a copy. The cleanup renames it back, whatever happens.
+      renamed_target="$PWD/target.demo-test"
+      if [ -e "$renamed_target" ]; then
+        echo "demo_test.sh: $renamed_target exists (left by a run that was killed?): rename it back to target, or remove it" >&2
+        exit 1
+      fi
+      mv target "$renamed_target"
+      tour_target="$renamed_target"
+    fi
+    echo "demo_test.sh: the whole tour with CARGO_TARGET_DIR=$tour_target (the build just made; ./target absent) ..." >&2
+  fi
   start=$SECONDS
-  env -u CERTVAULT_BIN -u CARGO_BUILD_TARGET_DIR CARGO_TARGET_DIR="$fresh" \
+  env -u CERTVAULT_BIN -u CARGO_BUILD_TARGET_DIR CARGO_TARGET_DIR="$tour_target" \
     bash scripts/demo.sh >"$scratch/out" 2>"$scratch/err" || code=$?
   took=$((SECONDS - start))
+  if [ -n "$renamed_target" ]; then
+    mv "$renamed_target" target
+    renamed_target=""
+  fi
   before=$failed
   out="$scratch/out"
   err="$scratch/err"
   check "tour: demo.sh exits 0 (it exited $code)" [ "$code" -eq 0 ]
   check "tour: it says it is building before the build" contains "$err" "building certvault (the first build"
-  check "tour: cargo's progress shows" contains "$err" "Compiling certvault-vault"
-  check "tour: the binary was built in the new target directory" [ -x "$fresh/debug/certvault" ]
+  if [ "$from_empty" = 1 ]; then
+    check "tour: cargo's progress shows" contains "$err" "Compiling certvault-vault"
+    check "tour: the binary was built in the new target directory" [ -x "$tour_target/debug/certvault" ]
+  fi
+  check "tour: it ran the binary in CARGO_TARGET_DIR" contains "$err" "$tour_target/debug/certvault"
   check "tour: no step failed" lacks "$err" "demo.sh: "
   check "tour: list --expiring-within 30d exits 3, as shown" contains "$out" "(exit code 3: something needs attention)"
   check "tour: the PKCS#12 export opens in openssl" contains "$out" "Shrouded Keybag: PBES2"
@@ -160,7 +201,7 @@ else
   work="$(sed -n 's/.*done: everything was in \(.*\) and is removed now.*/\1/p' <<<"$last")"
   check "tour: its folder is removed" gone_dir "$work"
   [ "$failed" -eq "$before" ] || show_output tour "$out" "$err"
-  echo "demo_test.sh: the whole tour, full build included, took ${took} s"
+  echo "demo_test.sh: the whole tour took ${took} s"
 fi
 
 echo "demo: $passed passed, $failed failed"

@@ -31,6 +31,6 @@ echo "building certvault and its tests (the first build downloads and compiles a
 cargo build --locked -p certvault
 cargo test --locked --workspace
 
-# scripts/demo.sh as a newcomer runs it: from an empty target directory, to its end; and
+# scripts/demo.sh as a newcomer runs it, with CARGO_TARGET_DIR set elsewhere, to its end; and
 # stopping at a step that fails.
 bash scripts/demo_test.sh
