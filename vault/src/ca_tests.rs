@@ -397,3 +397,162 @@ fn regression_a_ca_entry_is_not_an_ordinary_entry() {
         Err(Error::RowTampered { .. })
     ));
 }
+
+#[test]
+fn an_issued_certificate_carries_the_public_half_of_the_key_sealed_with_it() {
+    // Leaf keys are not parsed back into signing keys (the CA signs): the certificate's
+    // public key is read from the PKCS#8 that is sealed. It must be that key's, for every
+    // key type, and after a renewal with a new key or the same one.
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    for kt in KeyType::ALL {
+        let name = format!("{kt}.example.com");
+        let issued = v
+            .ca_issue(
+                "Root",
+                &NewLeaf {
+                    key_type: Some(kt),
+                    ..leaf(&name)
+                },
+            )
+            .unwrap();
+        v.renew(&issued.name, false).unwrap();
+        v.renew(&issued.name, true).unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = v
+                .conn
+                .prepare("SELECT id, cert_der FROM versions WHERE entry_id = ?1")
+                .unwrap();
+            stmt.query_map([&issued.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows.len(),
+            3,
+            "{kt}: issued, renewed, renewed with the same key"
+        );
+        for (row, der) in rows {
+            let pkcs8 = v.open_key_of(row, &der).unwrap().expect("a sealed key");
+            let info = CertInfo::from_der(&der).unwrap();
+            assert_eq!(
+                info.public_key,
+                public_key_of_pkcs8(pkcs8.expose_secret()).unwrap(),
+                "{kt}, version row {row}"
+            );
+            crate::keycheck::pairwise(&der, pkcs8.expose_secret())
+                .unwrap_or_else(|e| panic!("{kt}, version row {row}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
+    // `ca issue --from-file` makes keys and signs on a second thread from PIPELINE_FROM
+    // requests on, handing them over PIPELINE_CHUNK at a time: a batch that is not a
+    // multiple of the chunk, with another key type in the middle, comes back whole and in
+    // order, each certificate under its own name and over its own key.
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    let n = 2 * PIPELINE_CHUNK + 5;
+    assert!(n >= PIPELINE_FROM);
+    let reqs: Vec<NewLeaf> = (0..n)
+        .map(|i| NewLeaf {
+            key_type: (i == PIPELINE_CHUNK).then_some(KeyType::EcP384),
+            ..leaf(&format!("host{i}.example.com"))
+        })
+        .collect();
+    let out = v.ca_issue_many("Root", &reqs).unwrap();
+    let names: Vec<String> = out.iter().map(|c| c.name.clone()).collect();
+    let asked: Vec<String> = (0..n).map(|i| format!("host{i}.example.com")).collect();
+    assert_eq!(names, asked);
+    for c in &out {
+        assert_eq!(c.sans, std::slice::from_ref(&c.name));
+        let (row, der): (i64, Vec<u8>) = v
+            .conn
+            .query_row(
+                "SELECT v.id, v.cert_der FROM entries e JOIN versions v ON v.id = e.current_version
+                 WHERE e.id = ?1",
+                [&c.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let pkcs8 = v.open_key_of(row, &der).unwrap().expect("a sealed key");
+        crate::keycheck::pairwise(&der, pkcs8.expose_secret()).unwrap();
+    }
+    assert_eq!(
+        v.count_audit_events("ca-issue").unwrap(),
+        n as u64,
+        "one event per certificate"
+    );
+
+    // One request that cannot be signed (beyond the CA's validity), found on the second
+    // thread after others were stored: nothing of the batch stays, nothing is audited.
+    let entries = |v: &Vault| -> i64 {
+        v.conn
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = entries(&v);
+    let mut reqs: Vec<NewLeaf> = (0..n)
+        .map(|i| leaf(&format!("again{i}.example.com")))
+        .collect();
+    reqs[PIPELINE_CHUNK + 3].validity = Some(Duration::days(365 * 50));
+    let e = v.ca_issue_many("Root", &reqs).unwrap_err();
+    assert!(e.to_string().contains("Root"), "{e}");
+    assert_eq!(entries(&v), before, "all or nothing");
+    assert_eq!(v.count_audit_events("ca-issue").unwrap(), n as u64);
+    // A failure on the first request, too (the receiving side ends before anything came).
+    reqs[PIPELINE_CHUNK + 3].validity = None;
+    reqs[0].validity = Some(Duration::days(365 * 50));
+    assert!(v.ca_issue_many("Root", &reqs).is_err());
+    assert_eq!(entries(&v), before);
+}
+
+#[test]
+fn a_trigger_planted_in_the_file_cannot_make_row_macs() {
+    // Rows are sealed by an SQL function that holds the row-MAC key while a seal runs. A
+    // trigger written into the file by someone who can write it (but has no passphrase)
+    // fires inside certvault's own statements; it must not be able to call that function
+    // to forge the MAC of a row it rewrites.
+    let (d, mut v) = vault();
+    root(&mut v, "Root");
+    let issued = v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    drop(v);
+    let path = d.path().join("vault.db");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        // It fires inside a seal (while the function holds the key).
+        "CREATE TRIGGER forge AFTER UPDATE OF mac ON versions BEGIN
+             UPDATE entries SET name = 'evil.example.com',
+                 mac = certvault_row_mac('entries', id, 'evil.example.com', source, current_version)
+             WHERE name = 'www.example.com';
+         END;",
+    )
+    .unwrap();
+    drop(raw);
+    let mut v = Vault::open(&path).unwrap();
+    v.unlock(&Passphrase::new("correct horse battery staple".into()))
+        .unwrap();
+    // Issuing seals a version row, which fires the trigger, and SQLite refuses the call:
+    // the command fails and the row is as it was.
+    let e = v.ca_issue("Root", &leaf("api.example.com")).unwrap_err();
+    assert!(format!("{e:?}").contains("certvault_row_mac"), "{e:?}");
+    let name: String = v
+        .conn
+        .query_row(
+            "SELECT name FROM entries WHERE id = ?1",
+            [&issued.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "www.example.com");
+    integrity::require(
+        &v.conn,
+        &v.keys.as_ref().unwrap().rows,
+        &integrity::ENTRIES,
+        &issued.id,
+    )
+    .unwrap();
+}

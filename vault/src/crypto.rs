@@ -145,6 +145,12 @@ impl Key {
         Ok(Key(k))
     }
 
+    /// A second copy, wiped on drop like the first (no `Clone`: copies of a key are made
+    /// on purpose only; the row-MAC key's, for the length of one seal).
+    pub(crate) fn duplicate(&self) -> Key {
+        Key(Zeroizing::new(*self.0))
+    }
+
     fn from_slice(bytes: &[u8]) -> Option<Key> {
         let arr: [u8; 32] = bytes.try_into().ok()?;
         Some(Key(Zeroizing::new(arr)))

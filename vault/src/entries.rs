@@ -212,6 +212,15 @@ pub(crate) fn write_chain(
         [version_row],
     )
     .map_err(Error::sqlite("writing the chain"))?;
+    insert_chain(tx, version_row, chain)
+}
+
+/// Writes the chain of a version row that has none yet.
+fn insert_chain(
+    tx: &Transaction<'_>,
+    version_row: i64,
+    chain: &[crate::import::Cert],
+) -> Result<()> {
     for (pos, c) in chain.iter().enumerate() {
         tx.exec_cached(
             "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
@@ -902,7 +911,7 @@ pub(crate) fn import_bundle(
             }
         }
         if let (Some(key), false) = (&bundle.key, has_key) {
-            store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
+            store_key(tx, keys, row, &id, &fp, key.pkcs8.expose_secret())?;
             integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
             audit::append(
                 tx,
@@ -925,7 +934,7 @@ pub(crate) fn import_bundle(
                 crate::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
             });
             if !stored_works {
-                store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
+                store_key(tx, keys, row, &id, &fp, key.pkcs8.expose_secret())?;
                 integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
                 audit::append(
                     tx,
@@ -960,6 +969,14 @@ pub(crate) fn import_bundle(
     }
 
     let now = now_unix();
+    // The new version's row id, known before the row is written so that its key is sealed
+    // (the AAD binds the row) and the row written once: SQLite's own choice for the next
+    // rowid (the largest plus one), inside this write transaction.
+    let row: i64 = tx
+        .row_cached("SELECT coalesce(max(id), 0) + 1 FROM versions", [], |r| {
+            r.get(0)
+        })
+        .map_err(Error::sqlite("importing"))?;
     let entry: Option<(String, String)> = tx
         .row_cached(
             "SELECT id, name FROM entries WHERE name = ?1",
@@ -995,21 +1012,32 @@ pub(crate) fn import_bundle(
             (id, ename, max + 1, false)
         }
         None => {
+            // A new entry's current version is its only one.
             let id = random_hex(8)?;
             tx.exec_cached(
-                "INSERT INTO entries (id, name, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![id, name, source.as_str(), now],
+                "INSERT INTO entries (id, name, source, current_version, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![id, name, source.as_str(), row, now],
             )
             .map_err(Error::sqlite("importing"))?;
             (id, name.to_owned(), 1, true)
         }
     };
     let info = &bundle.leaf.info;
+    let mut reused = None;
+    let key_sealed = match &bundle.key {
+        Some(key) => Some(
+            keys.dek
+                .seal(&key_aad(row, &id, &fp), key.pkcs8.expose_secret())?,
+        ),
+        None => None,
+    };
     tx.exec_cached(
-        "INSERT INTO versions (entry_id, version, cert_der, fingerprint, subject, common_name, issuer, serial, sans,
-                               not_before, not_after, key_algorithm, is_ca, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO versions (id, entry_id, version, cert_der, fingerprint, subject, common_name, issuer, serial, sans,
+                               not_before, not_after, key_algorithm, is_ca, key_sealed, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
+            row,
             id,
             version,
             bundle.leaf.der,
@@ -1023,27 +1051,26 @@ pub(crate) fn import_bundle(
             info.not_after.unix_timestamp(),
             info.key_algorithm.name(),
             info.is_ca,
+            key_sealed,
             now
         ],
     )
     .map_err(Error::sqlite("importing"))?;
-    let row = tx.last_insert_rowid();
-    let mut reused = None;
-    if let Some(key) = &bundle.key {
-        store_key(tx, keys, row, &fp, key.pkcs8.expose_secret())?;
-    } else if !created {
+    if bundle.key.is_none() && !created {
         // A renewal over the same key pair, imported without the key: the vault has it.
         reused = reuse_key(tx, keys, &id, row, &bundle)?;
     }
-    write_chain(tx, row, &bundle.chain)?;
-    // The current version is the newest certificate: latest expiry, then latest added.
-    tx.exec_cached(
-        "UPDATE entries SET updated_at = ?2, current_version =
-            (SELECT id FROM versions WHERE entry_id = ?1 ORDER BY not_after DESC, version DESC LIMIT 1)
-         WHERE id = ?1",
-        params![id, now],
-    )
-    .map_err(sq)?;
+    insert_chain(tx, row, &bundle.chain)?;
+    if !created {
+        // The current version is the newest certificate: latest expiry, then latest added.
+        tx.exec_cached(
+            "UPDATE entries SET updated_at = ?2, current_version =
+                (SELECT id FROM versions WHERE entry_id = ?1 ORDER BY not_after DESC, version DESC LIMIT 1)
+             WHERE id = ?1",
+            params![id, now],
+        )
+        .map_err(sq)?;
+    }
     integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
     integrity::seal_one(tx, &keys.rows, &integrity::ENTRIES, &id)?;
     if audited_here {
@@ -1133,6 +1160,7 @@ fn reuse_key(
                 tx,
                 keys,
                 row,
+                entry,
                 &bundle.leaf.info.fingerprint,
                 k.expose_secret(),
             )?;
@@ -1142,19 +1170,16 @@ fn reuse_key(
     Ok(None)
 }
 
+/// Seals `pkcs8` for version `row` of `entry` (the AAD binds both and the certificate).
 fn store_key(
     tx: &Transaction<'_>,
     keys: &Keys,
     row: i64,
+    entry: &str,
     fingerprint: &str,
     pkcs8: &[u8],
 ) -> Result<()> {
-    let entry: String = tx
-        .row_cached("SELECT entry_id FROM versions WHERE id = ?1", [row], |r| {
-            r.get(0)
-        })
-        .map_err(Error::sqlite("storing the sealed key"))?;
-    let sealed = keys.dek.seal(&key_aad(row, &entry, fingerprint), pkcs8)?;
+    let sealed = keys.dek.seal(&key_aad(row, entry, fingerprint), pkcs8)?;
     tx.exec_cached(
         "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
         params![row, sealed],

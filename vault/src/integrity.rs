@@ -139,27 +139,90 @@ impl std::fmt::Display for BadRow {
     }
 }
 
-fn encode(table: &str, row: &rusqlite::Row<'_>, from: usize, count: usize) -> Result<Vec<u8>> {
+/// The canonical encoding a row's MAC covers: the table, then each value with its type.
+fn encode<'v>(table: &str, values: impl Iterator<Item = ValueRef<'v>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"certvault/row/v1\0");
     out.extend_from_slice(table.as_bytes());
     out.push(0);
-    for i in from..from + count {
-        let v = row
-            .get_ref(i)
-            .map_err(Error::sqlite("reading a row to check"))?;
-        let (tag, bytes): (u8, Vec<u8>) = match v {
-            ValueRef::Null => (0, Vec::new()),
-            ValueRef::Integer(n) => (1, n.to_be_bytes().to_vec()),
-            ValueRef::Real(r) => (2, r.to_be_bytes().to_vec()),
-            ValueRef::Text(t) => (3, t.to_vec()),
-            ValueRef::Blob(b) => (4, b.to_vec()),
+    for v in values {
+        let (tag, bytes): (u8, &[u8]) = match v {
+            ValueRef::Null => (0, &[]),
+            ValueRef::Integer(n) => {
+                push_value(&mut out, 1, &n.to_be_bytes());
+                continue;
+            }
+            ValueRef::Real(r) => {
+                push_value(&mut out, 2, &r.to_be_bytes());
+                continue;
+            }
+            ValueRef::Text(t) => (3, t),
+            ValueRef::Blob(b) => (4, b),
         };
-        out.push(tag);
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        out.extend_from_slice(&bytes);
+        push_value(&mut out, tag, bytes);
     }
-    Ok(out)
+    out
+}
+
+fn push_value(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The SQL function that computes a row's MAC inside the UPDATE that stores it (one
+/// statement per seal instead of a SELECT and an UPDATE).
+const MAC_FUNCTION: &str = "certvault_row_mac";
+
+thread_local! {
+    /// The row-MAC key, present only while [`seal`] runs its UPDATE on this thread (SQLite
+    /// calls the function on the thread that steps the statement).
+    static SEALING: std::cell::RefCell<Option<Key>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Clears [`SEALING`] when the seal ends, however it ends.
+struct Sealing;
+
+impl Sealing {
+    fn with(key: &Key) -> Sealing {
+        SEALING.with(|s| *s.borrow_mut() = Some(key.duplicate()));
+        Sealing
+    }
+}
+
+impl Drop for Sealing {
+    fn drop(&mut self) {
+        SEALING.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// Registers the MAC function on a vault's connection. It is DIRECTONLY: a trigger or view
+/// planted in the vault file cannot call it (SQLite refuses), so nothing but certvault's own
+/// `seal` statements can MAC a row, and only while one runs (it knows no key otherwise).
+pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        MAC_FUNCTION,
+        -1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        |ctx| {
+            SEALING.with(|s| {
+                let key = s.borrow();
+                let key = key.as_ref().ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError(
+                        format!("{MAC_FUNCTION} is called only by certvault while it seals a row")
+                            .into(),
+                    )
+                })?;
+                let table = ctx
+                    .get_raw(0)
+                    .as_str()
+                    .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                let values = (1..ctx.len()).map(|i| ctx.get_raw(i));
+                Ok(key.mac(&encode(table, values)).to_vec())
+            })
+        },
+    )
 }
 
 fn field_count(spec: &Spec) -> usize {
@@ -180,7 +243,7 @@ fn field_count(spec: &Spec) -> usize {
 }
 
 /// Seals the rows of `spec` that `filter` (an SQL condition on the table, with `?` params)
-/// selects.
+/// selects: one UPDATE that reads the fields with the same SQL [`check`] reads them with.
 pub(crate) fn seal(
     conn: &Connection,
     key: &Key,
@@ -188,36 +251,17 @@ pub(crate) fn seal(
     filter: &str,
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<()> {
-    let n = field_count(spec);
     let sql = format!(
-        "SELECT {key}, {fields} FROM {table} WHERE {filter}",
-        key = spec.key,
+        "UPDATE {table} SET mac = {MAC_FUNCTION}('{table}', {fields}) WHERE {filter}",
         fields = spec.fields,
         table = spec.table,
     );
     let mut stmt = conn
         .prepare_cached(&sql)
         .map_err(Error::sqlite("sealing rows"))?;
-    let mut rows = stmt
-        .query(params_from_iter(args.iter()))
+    let _sealing = Sealing::with(key);
+    stmt.execute(params_from_iter(args.iter()))
         .map_err(Error::sqlite("sealing rows"))?;
-    let mut macs: Vec<(rusqlite::types::Value, [u8; 32])> = Vec::new();
-    while let Some(row) = rows.next().map_err(Error::sqlite("sealing rows"))? {
-        let id: rusqlite::types::Value = row.get(0).map_err(Error::sqlite("sealing rows"))?;
-        macs.push((id, key.mac(&encode(spec.table, row, 1, n)?)));
-    }
-    drop(rows);
-    let mut update = conn
-        .prepare_cached(&format!(
-            "UPDATE {} SET mac = ?2 WHERE {} = ?1",
-            spec.table, spec.key
-        ))
-        .map_err(Error::sqlite("sealing rows"))?;
-    for (id, mac) in macs {
-        update
-            .execute(rusqlite::params![id, &mac[..]])
-            .map_err(Error::sqlite("sealing rows"))?;
-    }
     Ok(())
 }
 
@@ -294,7 +338,13 @@ pub(crate) fn check(
         };
         let mac: Option<Vec<u8>> = row.get(1).map_err(Error::sqlite("checking rows"))?;
         let ok = match mac {
-            Some(m) => key.verify_mac(&encode(spec.table, row, 2, n)?, &m),
+            Some(m) => {
+                let values = (2..2 + n)
+                    .map(|i| row.get_ref(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(Error::sqlite("checking rows"))?;
+                key.verify_mac(&encode(spec.table, values.into_iter()), &m)
+            }
             None => false,
         };
         if !ok {

@@ -252,6 +252,12 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connectio
     // Statements are prepared once and reused (see `Cached`): room for all of them, so a
     // bulk import or issuance does not parse and plan its SQL again for every row.
     conn.set_prepared_statement_cache_capacity(256);
+    // Nothing the file's schema holds (a trigger or view planted by whoever could write the
+    // file) may call a function that is not harmless; certvault's own row-MAC function may
+    // not be called from the schema at all (see `integrity::register`).
+    conn.pragma_update(None, "trusted_schema", false)
+        .map_err(not_a_vault)?;
+    crate::integrity::register(&conn).map_err(not_a_vault)?;
     Ok(conn)
 }
 

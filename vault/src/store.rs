@@ -76,6 +76,8 @@ pub struct Vault {
     dek_generation: Option<String>,
     /// A removal's write-ahead log could not be emptied yet.
     wal_dirty: bool,
+    /// Whether a batch issuance makes keys on a second thread (see `ca_issue_many`).
+    pub(crate) issue_pipeline: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -213,6 +215,7 @@ impl Vault {
             writer: None,
             dek_generation: None,
             wal_dirty: false,
+            issue_pipeline: true,
         };
         let tx = vault
             .conn
@@ -330,6 +333,7 @@ impl Vault {
             writer: None,
             dek_generation: None,
             wal_dirty: false,
+            issue_pipeline: true,
         })
     }
 
