@@ -89,52 +89,99 @@ pub(crate) fn append(
     entry: Option<(&str, &str)>,
     detail: &str,
 ) -> Result<()> {
-    let last: Option<(i64, Vec<u8>)> = conn
-        .row_cached(
-            "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    let mut events = Appender::start(conn)?;
+    events.push(conn, key, actor, action, entry, detail)?;
+    events.finish(conn, key)
+}
+
+/// Appends several events in one transaction (a batch issuance): the newest event is read
+/// once, and the header's head written once, by [`Appender::finish`], which must run
+/// before the commit (a head left behind reads as events deleted from the end).
+#[must_use = "finish() writes the head; without it the log reads as trimmed"]
+pub(crate) struct Appender {
+    seq: i64,
+    mac: Vec<u8>,
+    pushed: bool,
+}
+
+impl Appender {
+    pub(crate) fn start(conn: &Connection) -> Result<Appender> {
+        let last: Option<(i64, Vec<u8>)> = conn
+            .row_cached(
+                "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading the audit log"))?;
+        let (seq, mac) = last.unwrap_or((0, Vec::new()));
+        Ok(Appender {
+            seq,
+            mac,
+            pushed: false,
+        })
+    }
+
+    /// Writes one event, chained to the one before.
+    pub(crate) fn push(
+        &mut self,
+        conn: &Connection,
+        key: &Key,
+        actor: &str,
+        action: &str,
+        entry: Option<(&str, &str)>,
+        detail: &str,
+    ) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        // Stored with microsecond precision; MAC the stored value.
+        let at =
+            OffsetDateTime::from_unix_timestamp_nanos(now.unix_timestamp_nanos() / 1000 * 1000)
+                .expect("in range");
+        let ev = AuditEvent {
+            seq: self.seq + 1,
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            entry_id: entry.map(|e| e.0.to_owned()),
+            entry_name: entry.map(|e| e.1.to_owned()),
+            detail: detail.to_owned(),
+        };
+        let mac = key.mac(&encode(&ev, &self.mac));
+        conn.exec_cached(
+            "INSERT INTO audit (seq, at_us, actor, action, entry_id, entry_name, detail, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                ev.seq,
+                (ev.at.unix_timestamp_nanos() / 1000) as i64,
+                ev.actor,
+                ev.action,
+                ev.entry_id,
+                ev.entry_name,
+                ev.detail,
+                &mac[..]
+            ],
         )
-        .optional()
-        .map_err(Error::sqlite("reading the audit log"))?;
-    let (prev_seq, prev_mac) = last.unwrap_or((0, Vec::new()));
-    let now = OffsetDateTime::now_utc();
-    // Stored with microsecond precision; MAC the stored value.
-    let at = OffsetDateTime::from_unix_timestamp_nanos(now.unix_timestamp_nanos() / 1000 * 1000)
-        .expect("in range");
-    let ev = AuditEvent {
-        seq: prev_seq + 1,
-        at,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        entry_id: entry.map(|e| e.0.to_owned()),
-        entry_name: entry.map(|e| e.1.to_owned()),
-        detail: detail.to_owned(),
-    };
-    let mac = key.mac(&encode(&ev, &prev_mac));
-    conn.exec_cached(
-        "INSERT INTO audit (seq, at_us, actor, action, entry_id, entry_name, detail, mac)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            ev.seq,
-            (ev.at.unix_timestamp_nanos() / 1000) as i64,
-            ev.actor,
-            ev.action,
-            ev.entry_id,
-            ev.entry_name,
-            ev.detail,
-            &mac[..]
-        ],
-    )
-    .map_err(Error::sqlite("writing the audit log"))?;
-    let head = key.mac(&head_input(ev.seq, &mac));
-    conn.exec_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![HEAD_KEY, format!("{}:{}", ev.seq, hex::encode(head))],
-    )
-    .map_err(Error::sqlite("writing the audit log"))?;
-    Ok(())
+        .map_err(Error::sqlite("writing the audit log"))?;
+        self.seq = ev.seq;
+        self.mac = mac.to_vec();
+        self.pushed = true;
+        Ok(())
+    }
+
+    /// Writes the head for the newest event pushed.
+    pub(crate) fn finish(self, conn: &Connection, key: &Key) -> Result<()> {
+        if !self.pushed {
+            return Ok(());
+        }
+        let head = key.mac(&head_input(self.seq, &self.mac));
+        conn.exec_cached(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![HEAD_KEY, format!("{}:{}", self.seq, hex::encode(head))],
+        )
+        .map_err(Error::sqlite("writing the audit log"))?;
+        Ok(())
+    }
 }
 
 fn read_all(conn: &Connection) -> Result<Vec<(AuditEvent, Vec<u8>)>> {

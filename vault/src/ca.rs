@@ -1301,9 +1301,19 @@ impl Vault {
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
         let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let mut events = audit::Appender::start(&tx)?;
         let out = store_issued(
-            &tx, keys, &actor, &signer, name, signed, &issued, validity, doing,
+            &tx,
+            keys,
+            (&actor, &mut events),
+            &signer,
+            name,
+            signed,
+            &issued,
+            validity,
+            doing,
         )?;
+        events.finish(&tx, &keys.audit)?;
         tx.commit().map_err(Error::sqlite("issuing"))?;
         Ok(out)
     }
@@ -1383,13 +1393,14 @@ impl Vault {
                 },
             )
         };
-        let store = |tx: &Transaction<'_>,
-                     (name, _, validity, req): (String, Vec<SanType>, Duration, &NewLeaf),
-                     signed: Signed| {
+        let mut events = audit::Appender::start(&tx)?;
+        let mut store = |tx: &Transaction<'_>,
+                         (name, _, validity, req): (String, Vec<SanType>, Duration, &NewLeaf),
+                         signed: Signed| {
             store_issued(
                 tx,
                 keys,
-                &actor,
+                (&actor, &mut events),
                 &signer,
                 &name,
                 signed,
@@ -1438,6 +1449,7 @@ impl Vault {
                 Ok(())
             })?;
         }
+        events.finish(&tx, &keys.audit)?;
         tx.commit().map_err(Error::sqlite("issuing"))?;
         Ok(out)
     }
@@ -2124,7 +2136,7 @@ impl<'a> Signer<'a> {
 fn store_issued(
     tx: &Transaction<'_>,
     keys: &Keys,
-    actor: &str,
+    (actor, events): (&str, &mut audit::Appender),
     signer: &Signer<'_>,
     name: &str,
     signed: Signed,
@@ -2179,7 +2191,7 @@ fn store_issued(
     )
     .map_err(Error::sqlite("issuing"))?;
     integrity::seal_one(tx, &keys.rows, &integrity::ISSUED, &id)?;
-    audit::append(
+    events.push(
         tx,
         &keys.audit,
         actor,

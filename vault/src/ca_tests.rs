@@ -486,6 +486,10 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
         n as u64,
         "one event per certificate"
     );
+    // The events are chained and the head written once, for the last of them.
+    let report = v.verify().unwrap();
+    assert!(report.audit.problem.is_none(), "{:?}", report.audit.problem);
+    assert!(report.bad_rows.is_empty(), "{:?}", report.bad_rows);
 
     // One request that cannot be signed (beyond the CA's validity), found on the second
     // thread after others were stored: nothing of the batch stays, nothing is audited.
@@ -508,6 +512,7 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
     reqs[0].validity = Some(Duration::days(365 * 50));
     assert!(v.ca_issue_many("Root", &reqs).is_err());
     assert_eq!(entries(&v), before);
+    assert!(v.verify().unwrap().audit.problem.is_none());
 }
 
 #[test]
