@@ -1,5 +1,7 @@
-//! `undeploy --delete-from-acm`: deleting a deployment's certificate from ACM, only when it
-//! is certain to be this entry's, in this deployment's account, and used by nothing.
+//! Deleting a certificate from ACM, only in the account recorded for it and only when
+//! nothing uses it: `undeploy --delete-from-acm` (which also requires the certificate to be
+//! the deployment's entry's) and `acm delete` (any certificate the user names, Amazon-issued
+//! ones found by discovery included).
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,13 +25,21 @@ pub struct DeleteRequest<'a> {
     pub arn: &'a str,
     /// The account it is pinned to, if known.
     pub account: Option<&'a str>,
-    /// Its entry: the ARN must carry this entry's tag or hold one of its certificates.
-    pub entry_id: &'a str,
-    /// SHA-256 fingerprints of every version of the entry.
-    pub fingerprints: &'a [String],
+    /// For a deployment: the entry whose certificate it must be. `None` for `acm delete`,
+    /// where the user names the certificate itself.
+    pub owner: Option<Owner<'a>>,
     /// How long to keep trying while ACM says "in use" although nothing is listed as using
     /// it (ACM notices a detach only after minutes).
     pub wait: Duration,
+}
+
+/// The entry a deployment's certificate must belong to before it is deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// The ARN must carry this entry's tag or hold one of its certificates.
+    pub entry_id: &'a str,
+    /// SHA-256 fingerprints of every version of the entry.
+    pub fingerprints: &'a [String],
 }
 
 /// What happened.
@@ -82,10 +92,12 @@ pub async fn delete_from_acm<C: Connector>(
         .await?;
     let region = req.region;
     let arn_owner = arn_location(req.arn).map(|(a, _)| a);
-    for (what, expected) in [
-        ("the deployment is pinned to", req.account),
-        ("the ARN belongs to", arn_owner),
-    ] {
+    let recorded = if req.owner.is_some() {
+        "the deployment is pinned to"
+    } else {
+        "the vault recorded the certificate in"
+    };
+    for (what, expected) in [(recorded, req.account), ("the ARN belongs to", arn_owner)] {
         if let Some(expected) = expected
             && expected != account
         {
@@ -120,6 +132,9 @@ pub async fn delete_from_acm<C: Connector>(
     // Whose is it? Our tag, or one of the entry's certificates. Checked again before every
     // attempt: the retries below can span minutes.
     let ours = || async {
+        let Some(owner) = req.owner else {
+            return Ok(());
+        };
         let tags = scope
             .call(
                 Some(&limits.list_tags),
@@ -129,7 +144,7 @@ pub async fn delete_from_acm<C: Connector>(
             )
             .await?;
         let tag = tags.iter().find(|(k, _)| k == ENTRY_TAG).map(|(_, v)| v);
-        if tag.map(String::as_str) == Some(req.entry_id) {
+        if tag.map(String::as_str) == Some(owner.entry_id) {
             return Ok(());
         }
         let pem = scope
@@ -144,7 +159,7 @@ pub async fn delete_from_acm<C: Connector>(
             vault::served_identity(&pem.certificate, pem.chain.as_deref()).map(|s| s.fingerprint);
         if held
             .as_ref()
-            .is_some_and(|fp| req.fingerprints.contains(fp))
+            .is_some_and(|fp| owner.fingerprints.contains(fp))
         {
             return Ok(());
         }
@@ -168,7 +183,7 @@ pub async fn delete_from_acm<C: Connector>(
         Err(e) => return Err(e),
     }
     if !detail.in_use_by.is_empty() {
-        return Err(in_use(region, req.arn, &detail.in_use_by));
+        return Err(in_use(region, &account, req.arn, &detail.in_use_by));
     }
     // ACM notices a detach only after minutes: "in use" with nothing listed is retried.
     let started = tokio::time::Instant::now();
@@ -201,7 +216,7 @@ pub async fn delete_from_acm<C: Connector>(
                     Err(e) => return Err(e),
                 };
                 if !users.is_empty() {
-                    return Err(in_use(region, req.arn, &users));
+                    return Err(in_use(region, &account, req.arn, &users));
                 }
                 if started.elapsed() + pause > req.wait {
                     return Err(ApiError {
@@ -221,18 +236,58 @@ pub async fn delete_from_acm<C: Connector>(
     }
 }
 
-fn in_use(region: &str, arn: &str, users: &[String]) -> ApiError {
-    let list: Vec<String> = users.iter().map(|u| format!("  - {u}")).collect();
+fn in_use(region: &str, account: &str, arn: &str, users: &[String]) -> ApiError {
+    let list: Vec<String> = users
+        .iter()
+        .map(|u| format!("  - {u}\n    {}", what_to_do(region, account, arn, u)))
+        .collect();
     ApiError::local(
         ErrorKind::InUse,
         "DeleteCertificate",
         region,
         "ResourceInUseException",
         format!(
-            "{arn} is in use; nothing was deleted. Detach it first (load balancer listeners, CloudFront distributions, API Gateway domains; for an IAM role, a Nitro Enclaves association: `aws ec2 disassociate-enclave-certificate-iam-role`):\n{}",
+            "{arn} is in use; nothing was deleted. Detach it from each of these first:\n{}",
             list.join("\n")
         ),
     )
+}
+
+/// What to do about one user of a certificate (an ARN from `InUseBy`) before it can be
+/// deleted.
+pub fn what_to_do(region: &str, account: &str, arn: &str, user: &str) -> String {
+    let parts: Vec<&str> = user.splitn(6, ':').collect();
+    let (service, owner) = match parts.as_slice() {
+        ["arn", _, service, _, owner, _] => (*service, *owner),
+        _ => ("", ""),
+    };
+    if !owner.is_empty() && owner != account {
+        return format!(
+            "it is in account {owner}, not this one ({account}): a resource AWS manages for you (such as the load balancer behind an API Gateway endpoint) that only AWS Support can release: ask them to, naming {arn}"
+        );
+    }
+    if user.ends_with(".elb.amazonaws.com") {
+        // A load balancer named by its DNS name (what the emulator lists).
+        return format!(
+            "the load balancer {user}: give its HTTPS/SSL listener another certificate (classic: `aws elb set-load-balancer-listener-ssl-certificate --region {region} --load-balancer-name NAME --load-balancer-port PORT --ssl-certificate-id NEW-ARN`; application or network: ModifyListener), then run this again"
+        );
+    }
+    match service {
+        "elasticloadbalancing" if user.contains(":loadbalancer/app/") || user.contains(":loadbalancer/net/") || user.contains(":listener/") => {
+            "a load balancer listener: give it another certificate (ModifyListener for its default certificate, RemoveListenerCertificates for an SNI one), then run this again".to_owned()
+        }
+        "elasticloadbalancing" => format!(
+            "a classic load balancer: give its HTTPS/SSL listener another certificate (`aws elb set-load-balancer-listener-ssl-certificate --region {region} --load-balancer-name NAME --load-balancer-port PORT --ssl-certificate-id NEW-ARN`), then run this again"
+        ),
+        "cloudfront" => "a CloudFront distribution: give it another viewer certificate (`aws cloudfront update-distribution`), then run this again (CloudFront's certificates live in us-east-1)".to_owned(),
+        "apigateway" => format!(
+            "an API Gateway custom domain name: give it another certificate or delete the domain name (`aws apigateway update-domain-name --region {region}`), then run this again"
+        ),
+        "iam" => format!(
+            "an IAM role associated for Nitro Enclaves: `aws ec2 disassociate-enclave-certificate-iam-role --region {region} --certificate-arn {arn} --role-arn {user}`, then run this again"
+        ),
+        _ => "detach the certificate from this resource, then run this again".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -292,8 +347,10 @@ mod tests {
             region: "us-east-1",
             arn,
             account: Some(ACCOUNT),
-            entry_id: "e1",
-            fingerprints: fps,
+            owner: Some(Owner {
+                entry_id: "e1",
+                fingerprints: fps,
+            }),
             wait: Duration::from_secs(wait),
         }
     }
@@ -396,5 +453,108 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InUse);
         assert!(e.message.contains(lb));
         let _ = FakeCert::default();
+    }
+
+    /// `acm delete`: the user names the certificate, so it need not be an entry's; the
+    /// account and the users of it are checked all the same.
+    #[tokio::test(start_paused = true)]
+    async fn a_named_certificate_is_deleted_whoever_tagged_it_but_never_while_in_use() {
+        let fake = Fake::default();
+        let (theirs, _) = material("other.example.com");
+        let arn = put(&fake, &theirs, Some("someone-else")).await;
+        let t = target();
+        fn named<'a>(t: &'a Target, arn: &'a str) -> DeleteRequest<'a> {
+            DeleteRequest {
+                owner: None,
+                ..req(t, arn, &[], 600)
+            }
+        }
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/web";
+        fake.state
+            .lock()
+            .unwrap()
+            .certs
+            .get_mut("us-east-1")
+            .unwrap()[0]
+            .detail
+            .in_use_by = vec![lb.into()];
+        let e = delete_from_acm(&fake, &Config::default(), named(&t, &arn))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InUse);
+        assert!(
+            e.message
+                .contains("set-load-balancer-listener-ssl-certificate"),
+            "{e}"
+        );
+        assert_eq!(fake.calls("DeleteCertificate"), 0);
+        fake.state
+            .lock()
+            .unwrap()
+            .certs
+            .get_mut("us-east-1")
+            .unwrap()[0]
+            .detail
+            .in_use_by
+            .clear();
+        assert!(matches!(
+            delete_from_acm(&fake, &Config::default(), named(&t, &arn)).await,
+            Ok(Deleted::Deleted { .. })
+        ));
+        assert_eq!(
+            fake.calls("ListTagsForCertificate"),
+            0,
+            "no ownership check"
+        );
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let e = delete_from_acm(&fake, &Config::default(), named(&t, &arn))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch");
+    }
+
+    #[test]
+    fn each_user_of_a_certificate_comes_with_what_to_do() {
+        let cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc";
+        let advice = |user: &str| what_to_do("eu-west-1", ACCOUNT, cert, user);
+        let alb = advice(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188",
+        );
+        assert!(
+            alb.contains("ModifyListener") && alb.contains("RemoveListenerCertificates"),
+            "{alb}"
+        );
+        let classic =
+            advice("arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web");
+        assert!(
+            classic
+                .contains("aws elb set-load-balancer-listener-ssl-certificate --region eu-west-1"),
+            "{classic}"
+        );
+        let cf = advice("arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL");
+        assert!(cf.contains("CloudFront distribution"), "{cf}");
+        let api = advice("arn:aws:apigateway:eu-west-1::/domainnames/api.example.com");
+        assert!(api.contains("API Gateway custom domain name"), "{api}");
+        let role = "arn:aws:iam::123456789012:role/enclave";
+        let iam = advice(role);
+        assert!(
+            iam.contains(&format!(
+                "aws ec2 disassociate-enclave-certificate-iam-role --region eu-west-1 --certificate-arn {cert} --role-arn {role}"
+            )),
+            "{iam}"
+        );
+        let foreign =
+            advice("arn:aws:elasticloadbalancing:eu-west-1:999999999999:loadbalancer/app/x/1");
+        assert!(
+            foreign.contains("account 999999999999") && foreign.contains("AWS Support"),
+            "{foreign}"
+        );
+        let by_dns = advice("web-1234567890.eu-west-1.elb.amazonaws.com");
+        assert!(
+            by_dns.contains("set-load-balancer-listener-ssl-certificate"),
+            "{by_dns}"
+        );
+        assert!(advice("arn:aws:something:eu-west-1:123456789012:thing/1").contains("detach"));
+        assert!(advice("not an arn").contains("detach"));
     }
 }

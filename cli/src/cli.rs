@@ -95,10 +95,46 @@ pub(crate) enum Command {
     Ca(CaArgs),
     /// Renew an entry issued by the vault's CA: a new version, same names and key type
     Renew(RenewArgs),
+    /// Act on certificates in ACM itself (delete)
+    Acm(AcmArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
     /// Print the manual page, or write one page per command into a folder
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmArgs {
+    #[command(subcommand)]
+    pub(crate) action: AcmAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AcmAction {
+    /// Delete a certificate from ACM (any kind, Amazon-issued ones included): refused while
+    /// anything uses it, naming each user and what to do; the vault keeps its entry
+    Delete(AcmDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmDeleteArgs {
+    /// The certificate: its ARN, or a vault entry (id, id prefix or name) that discovery
+    /// found in ACM
+    pub(crate) certificate: String,
+    /// The region, when the entry is in ACM in several
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The target whose credentials to use [default: the one recorded for the ARN, or
+    /// `default` for an ARN the vault has not seen]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// While ACM says "in use" although nothing is listed as using it (it notices a detach
+    /// only after minutes), keep trying this long
+    #[arg(long, value_name = "PERIOD", default_value = "10m", value_parser = parse_period)]
+    pub(crate) wait: time::Duration,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -246,6 +246,94 @@ impl Vault {
             .map_err(Error::sqlite("reading ACM records"))
     }
 
+    /// The vault's record of one ARN, its MAC checked (needs the passphrase): where
+    /// `acm delete` takes the target and account it may act in.
+    pub fn acm_record(&self, arn: &str) -> Result<Option<AcmRecord>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM acm_certificates WHERE arn = ?1)",
+                [arn],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("reading ACM records"))?;
+        if !exists {
+            return Ok(None);
+        }
+        integrity::require(&self.conn, &keys.rows, &integrity::ACM, &arn)?;
+        self.conn
+            .query_row(
+                &format!("{RECORD_SELECT} WHERE arn = ?1"),
+                [arn],
+                record_from_row,
+            )
+            .optional()
+            .map_err(Error::sqlite("reading ACM records"))
+    }
+
+    /// After `acm delete`: the ARN's record (if the vault has one) is marked gone, and the
+    /// deletion is audited, against its entry when it feeds one. The entry itself stays.
+    pub fn record_acm_deleted(
+        &mut self,
+        arn: &str,
+        region: &str,
+        account: &str,
+        request_id: Option<&str>,
+    ) -> Result<()> {
+        let r = self.record_acm_deleted_checked(arn, region, account, request_id);
+        self.audit_refusal(r, "recording a deletion from ACM")
+    }
+
+    fn record_acm_deleted_checked(
+        &mut self,
+        arn: &str,
+        region: &str,
+        account: &str,
+        request_id: Option<&str>,
+    ) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let actor = self.actor.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording a deletion from ACM"))?;
+        let entry: Option<Option<String>> = tx
+            .query_row(
+                "SELECT entry_id FROM acm_certificates WHERE arn = ?1",
+                [arn],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("recording a deletion from ACM"))?;
+        if entry.is_some() {
+            integrity::require(&tx, &keys.rows, &integrity::ACM, &arn)?;
+            tx.execute(
+                "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
+                params![arn, now_unix()],
+            )
+            .map_err(Error::sqlite("recording a deletion from ACM"))?;
+            integrity::seal_one(&tx, &keys.rows, &integrity::ACM, &arn)?;
+        }
+        let entry = entry.flatten();
+        let name = entry_name(&tx, entry.as_deref())?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "acm-delete",
+            entry.as_deref().zip(name.as_deref()),
+            &format!(
+                "deleted {arn} from ACM ({region}, account {account}){}",
+                request_id
+                    .map(|r| format!(" (request {r})"))
+                    .unwrap_or_default()
+            ),
+        )?;
+        tx.commit()
+            .map_err(Error::sqlite("recording a deletion from ACM"))
+    }
+
     /// Records one scan of a location in one transaction: upserts every observation,
     /// creates or renews entries for certificates read, and — when `complete` (the whole
     /// listing was read) — marks records no longer listed as gone. Audited.

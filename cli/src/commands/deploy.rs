@@ -203,8 +203,10 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
                 region: &d.region,
                 arn,
                 account: d.account.as_deref(),
-                entry_id: &id,
-                fingerprints: &fingerprints,
+                owner: Some(agent::Owner {
+                    entry_id: &id,
+                    fingerprints: &fingerprints,
+                }),
                 wait,
             };
             match runtime.block_on(agent::delete_from_acm(&ctx.connector(), &config, req)) {

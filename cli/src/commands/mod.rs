@@ -1,5 +1,6 @@
 //! One module per noun; each turns parsed arguments into library calls and output.
 
+mod acm;
 mod ca;
 mod deploy;
 mod discover;
@@ -183,6 +184,7 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Agent(a) => deploy::agent(&ctx, a),
         Command::Ca(a) => ca::ca(&ctx, a),
         Command::Renew(a) => ca::renew(&ctx, a),
+        Command::Acm(a) => acm::acm(&ctx, a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(&ctx, a),
     }

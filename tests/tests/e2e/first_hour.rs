@@ -150,11 +150,15 @@ fn help_is_pinned() {
         "status",
         "sync",
         "agent",
+        "acm",
+        "acm delete",
         "completions",
         "man",
     ] {
         all.push('\n');
-        let help = transcript(&env, &[sub, "-h"], |_| {});
+        let mut args: Vec<&str> = sub.split(' ').collect();
+        args.push("-h");
+        let help = transcript(&env, &args, |_| {});
         // The global options are the same everywhere: pinned once, with --help.
         let (own, _global) = help.split_once("Global options:").unwrap_or((&help, ""));
         all.push_str(own.trim_end());

@@ -11,6 +11,7 @@ mod common;
 mod emulator;
 mod proxy;
 
+mod acm_delete;
 mod bad_input;
 mod deploy;
 mod discover;
