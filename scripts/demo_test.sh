@@ -49,8 +49,12 @@ cleanup() {
   done
   rm -rf "$scratch"
   # The build renamed away for the tour goes back where it was.
-  if [ -n "$renamed_target" ] && [ -d "$renamed_target" ] && [ ! -e target ]; then
-    mv "$renamed_target" target
+  if [ -n "$renamed_target" ] && [ -d "$renamed_target" ]; then
+    if [ -e target ]; then
+      echo "demo_test.sh: ./target was made again during the tour (a build running meanwhile?): the tests' build is left in $renamed_target" >&2
+    else
+      mv -T "$renamed_target" target
+    fi
   fi
   exit "$code"
 }
@@ -170,7 +174,8 @@ else
     bash scripts/demo.sh >"$scratch/out" 2>"$scratch/err" || code=$?
   took=$((SECONDS - start))
   if [ -n "$renamed_target" ]; then
-    mv "$renamed_target" target
+    # -T: never into a ./target something made meanwhile (that fails, loudly).
+    mv -T "$renamed_target" target
     renamed_target=""
   fi
   before=$failed

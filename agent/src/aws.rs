@@ -157,6 +157,8 @@ pub trait Connector: Send + Sync {
     type Iam: IamApi + 'static;
     /// The STS client type.
     type Sts: StsApi + 'static;
+    /// The AWS Private CA client type.
+    type Pca: crate::pca::PcaApi + 'static;
     /// Resolves a target's credentials (assuming its role) and its account id.
     fn connect(
         &self,
@@ -168,6 +170,8 @@ pub trait Connector: Send + Sync {
     fn iam(&self, session: &Self::Session) -> Self::Iam;
     /// An STS client.
     fn sts(&self, session: &Self::Session) -> Self::Sts;
+    /// An AWS Private CA client for one region.
+    fn pca(&self, session: &Self::Session, region: &str) -> Self::Pca;
 }
 
 /// Resolves a target's credentials and account through `scope` (counted, stoppable), giving
@@ -336,6 +340,7 @@ impl Connector for SdkConnector {
     type Acm = SdkAcm;
     type Iam = SdkIam;
     type Sts = SdkSts;
+    type Pca = crate::pca::SdkPca;
 
     async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
         let mut config = SdkConnector::base_config(target).await;
@@ -405,6 +410,17 @@ impl Connector for SdkConnector {
     fn iam(&self, session: &SdkConfig) -> SdkIam {
         SdkIam {
             client: aws_sdk_iam::Client::new(session),
+        }
+    }
+
+    fn pca(&self, session: &SdkConfig, region: &str) -> crate::pca::SdkPca {
+        // Only CSRs and public certificates travel to and from Private CA: no key is sent.
+        let conf = aws_sdk_acmpca::config::Builder::from(session)
+            .region(Region::new(region.to_owned()))
+            .build();
+        crate::pca::SdkPca {
+            client: aws_sdk_acmpca::Client::from_conf(conf),
+            region: region.to_owned(),
         }
     }
 }

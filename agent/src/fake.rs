@@ -81,6 +81,22 @@ pub(crate) struct State {
     /// Called (outside the lock) before every call is answered.
     pub(crate) hook: Hook,
     imported: Vec<String>,
+    /// AWS Private CAs, by ARN.
+    pub(crate) pcas: BTreeMap<String, FakePca>,
+    /// GetCertificate of Private CA answers RequestInProgressException this many times.
+    pub(crate) pca_in_progress: u32,
+    /// Issued by the Private CAs: by certificate ARN, (certificate, chain).
+    pub(crate) pca_issued: BTreeMap<String, (String, String)>,
+    /// Idempotency tokens seen by IssueCertificate, and the certificate each gave.
+    pub(crate) pca_tokens: BTreeMap<String, String>,
+}
+
+/// One fake AWS Private CA: what Describe says, and its key and certificate (PEM).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakePca {
+    pub(crate) ca: crate::pca::PrivateCa,
+    pub(crate) key_pem: String,
+    pub(crate) cert_pem: String,
 }
 
 fn location(account: &str, region: &str) -> String {
@@ -476,6 +492,7 @@ impl Connector for Fake {
     type Acm = FakeAcm;
     type Iam = FakeIam;
     type Sts = FakeSts;
+    type Pca = FakePcaClient;
 
     async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
         let account = self
@@ -502,5 +519,166 @@ impl Connector for Fake {
 
     fn sts(&self, _session: &String) -> FakeSts {
         FakeSts(self.clone())
+    }
+
+    fn pca(&self, _session: &String, region: &str) -> FakePcaClient {
+        FakePcaClient {
+            fake: self.clone(),
+            region: region.to_owned(),
+        }
+    }
+}
+
+/// AWS Private CA in the fake: what the emulator does not do (GetCertificate answering
+/// RequestInProgressException, idempotency tokens, CA states).
+pub(crate) struct FakePcaClient {
+    fake: Fake,
+    region: String,
+}
+
+impl FakePcaClient {
+    fn call(&self, op: &'static str) {
+        self.fake
+            .state
+            .lock()
+            .unwrap()
+            .calls
+            .push((self.region.clone(), op));
+    }
+
+    fn not_found(&self, op: &'static str, arn: &str) -> ApiError {
+        ApiError::local(
+            ErrorKind::NotFound,
+            op,
+            &self.region,
+            "ResourceNotFoundException",
+            format!("{arn} not found"),
+        )
+    }
+}
+
+impl Fake {
+    /// Makes an ACTIVE P-256 Private CA in `region`; its ARN.
+    pub(crate) fn add_pca(&self, region: &str, status: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Fake Private CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        let mut state = self.state.lock().unwrap();
+        let arn = format!(
+            "arn:aws:acm-pca:{region}:{ACCOUNT}:certificate-authority/fake-{}",
+            state.pcas.len()
+        );
+        state.pcas.insert(
+            arn.clone(),
+            FakePca {
+                ca: crate::pca::PrivateCa {
+                    arn: arn.clone(),
+                    kind: "ROOT".into(),
+                    status: status.into(),
+                    common_name: Some("Fake Private CA".into()),
+                    key_algorithm: Some("EC_prime256v1".into()),
+                    signing_algorithm: Some("SHA256WITHECDSA".into()),
+                    ..Default::default()
+                },
+                key_pem: key.serialize_pem(),
+                cert_pem: cert.pem(),
+            },
+        );
+        arn
+    }
+}
+
+impl crate::pca::PcaApi for FakePcaClient {
+    async fn list_cas(&self, _next: Option<String>) -> Result<crate::pca::PcaPage, ApiError> {
+        self.call("ListCertificateAuthorities");
+        let state = self.fake.state.lock().unwrap();
+        Ok(crate::pca::PcaPage {
+            cas: state
+                .pcas
+                .values()
+                .filter(|p| p.ca.arn.contains(&format!(":{}:", self.region)))
+                .map(|p| p.ca.clone())
+                .collect(),
+            next_token: None,
+        })
+    }
+
+    async fn describe_ca(&self, arn: &str) -> Result<crate::pca::PrivateCa, ApiError> {
+        self.call("DescribeCertificateAuthority");
+        let state = self.fake.state.lock().unwrap();
+        state
+            .pcas
+            .get(arn)
+            .map(|p| p.ca.clone())
+            .ok_or_else(|| self.not_found("DescribeCertificateAuthority", arn))
+    }
+
+    async fn issue(
+        &self,
+        ca_arn: &str,
+        csr_pem: &str,
+        _signing_algorithm: &str,
+        validity_days: i64,
+        token: &str,
+    ) -> Result<String, ApiError> {
+        self.call("IssueCertificate");
+        let mut state = self.fake.state.lock().unwrap();
+        if let Some(arn) = state.pca_tokens.get(token) {
+            return Ok(arn.clone());
+        }
+        let pca = state
+            .pcas
+            .get(ca_arn)
+            .cloned()
+            .ok_or_else(|| self.not_found("IssueCertificate", ca_arn))?;
+        let key = rcgen::KeyPair::from_pem(&pca.key_pem).unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&pca.cert_pem, key).unwrap();
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
+            ApiError::local(
+                ErrorKind::Validation,
+                "IssueCertificate",
+                &self.region,
+                "MalformedCSRException",
+                e.to_string(),
+            )
+        })?;
+        let now = time::OffsetDateTime::now_utc();
+        csr.params.not_before = now - time::Duration::minutes(1);
+        csr.params.not_after = now + time::Duration::days(validity_days);
+        let cert = csr.signed_by(&issuer).unwrap();
+        let arn = format!("{ca_arn}/certificate/{}", state.pca_issued.len());
+        state
+            .pca_issued
+            .insert(arn.clone(), (cert.pem(), pca.cert_pem.clone()));
+        state.pca_tokens.insert(token.to_owned(), arn.clone());
+        Ok(arn)
+    }
+
+    async fn get(&self, _ca_arn: &str, arn: &str) -> Result<CertificatePem, ApiError> {
+        self.call("GetCertificate");
+        let mut state = self.fake.state.lock().unwrap();
+        if state.pca_in_progress > 0 {
+            state.pca_in_progress -= 1;
+            return Err(ApiError::local(
+                ErrorKind::Other,
+                "GetCertificate",
+                &self.region,
+                "RequestInProgressException",
+                "the certificate is being issued".into(),
+            ));
+        }
+        let (certificate, chain) = state
+            .pca_issued
+            .get(arn)
+            .cloned()
+            .ok_or_else(|| self.not_found("GetCertificate", arn))?;
+        Ok(CertificatePem {
+            certificate,
+            chain: Some(chain),
+        })
     }
 }

@@ -23,6 +23,7 @@ mod error;
 #[cfg(test)]
 mod fake;
 mod observe;
+mod pca;
 mod plan;
 mod reconcile;
 mod regions;
@@ -44,6 +45,10 @@ pub use crate::{
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Result},
+    pca::{
+        PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
+        signing_algorithm_for,
+    },
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,

@@ -272,16 +272,18 @@ impl Vault {
             .map_err(Error::sqlite("reading ACM records"))
     }
 
-    /// After `acm delete`: the ARN's record (if the vault has one) is marked gone, and the
-    /// deletion is audited, against its entry when it feeds one. The entry itself stays.
+    /// After `acm delete` (or finding the certificate gone already): the ARN's record (if the
+    /// vault has one) is marked gone, and the deletion is audited, against its entry when it
+    /// feeds one. The entry itself stays.
     pub fn record_acm_deleted(
         &mut self,
         arn: &str,
         region: &str,
         account: &str,
         request_id: Option<&str>,
+        already_gone: bool,
     ) -> Result<()> {
-        let r = self.record_acm_deleted_checked(arn, region, account, request_id);
+        let r = self.record_acm_deleted_checked(arn, region, account, request_id, already_gone);
         self.audit_refusal(r, "recording a deletion from ACM")
     }
 
@@ -291,6 +293,7 @@ impl Vault {
         region: &str,
         account: &str,
         request_id: Option<&str>,
+        already_gone: bool,
     ) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
@@ -324,7 +327,12 @@ impl Vault {
             "acm-delete",
             entry.as_deref().zip(name.as_deref()),
             &format!(
-                "deleted {arn} from ACM ({region}, account {account}){}",
+                "{} {arn} from ACM ({region}, account {account}){}",
+                if already_gone {
+                    "asked to delete, found gone already:"
+                } else {
+                    "deleted"
+                },
                 request_id
                     .map(|r| format!(" (request {r})"))
                     .unwrap_or_default()

@@ -173,6 +173,16 @@ impl Appender {
         if !self.pushed {
             return Ok(());
         }
+        // Nothing else may have appended meanwhile: the head is for the newest event.
+        let newest: i64 = conn
+            .row_cached("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))
+            .map_err(Error::sqlite("reading the audit log"))?;
+        if newest != self.seq {
+            return Err(Error::Sqlite {
+                context: "writing the audit log (an event was appended outside the batch)",
+                source: rusqlite::Error::InvalidQuery,
+            });
+        }
         let head = key.mac(&head_input(self.seq, &self.mac));
         conn.exec_cached(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)

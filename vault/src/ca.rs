@@ -136,7 +136,7 @@ impl KeyType {
 
     /// A new private key, generated here (PKCS#8 DER to seal, and ready to sign): ring for
     /// EC, aws-lc for RSA (ring signs with RSA keys but does not make them).
-    fn generate(self) -> Result<(SecretBytes, KeyPair)> {
+    pub(crate) fn generate(self) -> Result<(SecretBytes, KeyPair)> {
         let der = match self {
             KeyType::EcP256 | KeyType::EcP384 => {
                 let kp = KeyPair::generate_for(self.algorithm()).map_err(|_| Error::Random)?;
@@ -520,7 +520,7 @@ fn new_serial() -> Result<SerialNumber> {
 
 /// Checks a DNS name for a certificate: lower-case letters, digits, hyphens and dots, an
 /// optional leading `*.`; at most 253 characters.
-fn check_dns(name: &str) -> std::result::Result<String, String> {
+pub(crate) fn check_dns(name: &str) -> std::result::Result<String, String> {
     let n = name.trim_end_matches('.').to_ascii_lowercase();
     if n.is_empty() || n.len() > 253 {
         return Err(format!("'{name}' is not a DNS name (1 to 253 characters)"));
@@ -1979,7 +1979,7 @@ impl Vault {
     }
 
     /// Whether an entry has that name (names are unique, without regard to case).
-    fn name_taken(&self, name: &str) -> Result<bool> {
+    pub(crate) fn name_taken(&self, name: &str) -> Result<bool> {
         self.conn
             .row_cached(
                 "SELECT count(*) > 0 FROM entries WHERE name = ?1 COLLATE NOCASE",

@@ -516,48 +516,92 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
 }
 
 #[test]
-fn a_trigger_planted_in_the_file_cannot_make_row_macs() {
-    // Rows are sealed by an SQL function that holds the row-MAC key while a seal runs. A
-    // trigger written into the file by someone who can write it (but has no passphrase)
-    // fires inside certvault's own statements; it must not be able to call that function
-    // to forge the MAC of a row it rewrites.
+fn a_vault_file_with_a_trigger_or_a_view_is_not_used() {
+    // A trigger runs inside certvault's own statements: planted by someone who could write
+    // the file, it could change a row after certvault wrote it and before it is sealed, or
+    // while a seal walks a table (the MAC would then cover what the attacker chose). A view
+    // can stand in for a table. certvault makes neither: such a file is refused at open.
+    for (kind, sql) in [
+        (
+            "trigger 'forge'",
+            "CREATE TRIGGER forge AFTER UPDATE OF mac ON versions BEGIN
+                 UPDATE deployments SET account = '999999999999';
+             END;",
+        ),
+        (
+            "view 'shadow'",
+            "CREATE VIEW shadow AS SELECT * FROM deployments;",
+        ),
+    ] {
+        let (d, mut v) = vault();
+        root(&mut v, "Root");
+        v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+        drop(v);
+        let path = d.path().join("vault.db");
+        let before = std::fs::read(&path).unwrap();
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(sql).unwrap();
+        drop(raw);
+        let e = Vault::open(&path).unwrap_err();
+        assert!(
+            e.to_string().contains(kind) && e.to_string().contains("changed outside certvault"),
+            "{e}"
+        );
+        // Refused before anything was written.
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch("DROP TRIGGER IF EXISTS forge; DROP VIEW IF EXISTS shadow;")
+            .unwrap();
+        drop(raw);
+        let mut v = Vault::open(&path).unwrap();
+        v.unlock(&Passphrase::new("correct horse battery staple".into()))
+            .unwrap();
+        assert!(v.verify().unwrap().bad_rows.is_empty());
+        let _ = before;
+    }
+}
+
+#[test]
+fn chain_rows_planted_under_the_next_version_id_do_not_join_its_chain() {
+    // The next version's row id is predictable (the largest plus one): chain rows written
+    // there beforehand (foreign keys off) must not become part of the new version's chain
+    // and be sealed with it.
     let (d, mut v) = vault();
     root(&mut v, "Root");
-    let issued = v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-    drop(v);
+    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    let next: i64 = v
+        .conn
+        .query_row("SELECT max(id) + 1 FROM versions", [], |r| r.get(0))
+        .unwrap();
     let path = d.path().join("vault.db");
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch(
-        // It fires inside a seal (while the function holds the key).
-        "CREATE TRIGGER forge AFTER UPDATE OF mac ON versions BEGIN
-             UPDATE entries SET name = 'evil.example.com',
-                 mac = certvault_row_mac('entries', id, 'evil.example.com', source, current_version)
-             WHERE name = 'www.example.com';
-         END;",
+    raw.pragma_update(None, "foreign_keys", false).unwrap();
+    raw.execute(
+        "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
+         SELECT ?1, 7, cert_der, subject, issuer, fingerprint, not_after FROM versions LIMIT 1",
+        [next],
     )
     .unwrap();
     drop(raw);
-    let mut v = Vault::open(&path).unwrap();
-    v.unlock(&Passphrase::new("correct horse battery staple".into()))
-        .unwrap();
-    // Issuing seals a version row, which fires the trigger, and SQLite refuses the call:
-    // the command fails and the row is as it was.
-    let e = v.ca_issue("Root", &leaf("api.example.com")).unwrap_err();
-    assert!(format!("{e:?}").contains("certvault_row_mac"), "{e:?}");
-    let name: String = v
+    let issued = v.ca_issue("Root", &leaf("api.example.com")).unwrap();
+    let row: i64 = v
         .conn
         .query_row(
-            "SELECT name FROM entries WHERE id = ?1",
+            "SELECT current_version FROM entries WHERE id = ?1",
             [&issued.id],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(name, "www.example.com");
-    integrity::require(
-        &v.conn,
-        &v.keys.as_ref().unwrap().rows,
-        &integrity::ENTRIES,
-        &issued.id,
-    )
-    .unwrap();
+    assert_eq!(row, next);
+    let chain: Vec<i64> = {
+        let mut stmt = v
+            .conn
+            .prepare("SELECT position FROM chain_certs WHERE version_id = ?1 ORDER BY position")
+            .unwrap();
+        stmt.query_map([row], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(chain, [0], "the root only");
+    assert!(v.verify().unwrap().bad_rows.is_empty());
 }

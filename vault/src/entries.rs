@@ -212,15 +212,6 @@ pub(crate) fn write_chain(
         [version_row],
     )
     .map_err(Error::sqlite("writing the chain"))?;
-    insert_chain(tx, version_row, chain)
-}
-
-/// Writes the chain of a version row that has none yet.
-fn insert_chain(
-    tx: &Transaction<'_>,
-    version_row: i64,
-    chain: &[crate::import::Cert],
-) -> Result<()> {
     for (pos, c) in chain.iter().enumerate() {
         tx.exec_cached(
             "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
@@ -972,11 +963,18 @@ pub(crate) fn import_bundle(
     // The new version's row id, known before the row is written so that its key is sealed
     // (the AAD binds the row) and the row written once: SQLite's own choice for the next
     // rowid (the largest plus one), inside this write transaction.
-    let row: i64 = tx
-        .row_cached("SELECT coalesce(max(id), 0) + 1 FROM versions", [], |r| {
+    let max: i64 = tx
+        .row_cached("SELECT coalesce(max(id), 0) FROM versions", [], |r| {
             r.get(0)
         })
         .map_err(Error::sqlite("importing"))?;
+    let Some(row) = max.checked_add(1) else {
+        // Only a row written outside certvault has that id.
+        return Err(Error::RowTampered {
+            table: "versions",
+            row: max.to_string(),
+        });
+    };
     let entry: Option<(String, String)> = tx
         .row_cached(
             "SELECT id, name FROM entries WHERE name = ?1",
@@ -1060,7 +1058,9 @@ pub(crate) fn import_bundle(
         // A renewal over the same key pair, imported without the key: the vault has it.
         reused = reuse_key(tx, keys, &id, row, &bundle)?;
     }
-    insert_chain(tx, row, &bundle.chain)?;
+    // Through write_chain, which first deletes any chain row already under this id (one
+    // planted there would otherwise join the chain and be sealed with it).
+    write_chain(tx, row, &bundle.chain)?;
     if !created {
         // The current version is the newest certificate: latest expiry, then latest added.
         tx.exec_cached(

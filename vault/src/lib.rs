@@ -31,6 +31,7 @@ mod keycheck;
 mod lock;
 mod model;
 mod pbe;
+mod pca;
 mod schema;
 mod secret;
 mod store;
@@ -57,6 +58,7 @@ pub use crate::{
     lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     pbe::{MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N},
+    pca::{PcaPending, PcaRequest, PcaStored},
     schema::SCHEMA_VERSION,
     secret::{Passphrase, SecretBytes},
     store::{Vault, VerifyReport},

@@ -258,6 +258,26 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connectio
     conn.pragma_update(None, "trusted_schema", false)
         .map_err(not_a_vault)?;
     crate::integrity::register(&conn).map_err(not_a_vault)?;
+    // certvault makes tables and indexes only. A trigger or view in the file was put there
+    // by someone who could write it: a trigger runs inside certvault's own statements and
+    // could change a row after it is written and before it is sealed, or while a seal walks
+    // a table; a view can stand in for a table. Such a file is not used at all.
+    let planted: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT type || ' ' || quote(name) FROM sqlite_schema WHERE type NOT IN ('table', 'index') ORDER BY name")
+            .map_err(not_a_vault)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(not_a_vault)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(not_a_vault)?
+    };
+    if !planted.is_empty() {
+        return Err(Error::NotAVault {
+            path: path.to_owned(),
+            reason: format!(
+                "it holds {} that certvault never makes: the file was changed outside certvault (restore a backup, or check it with sqlite3)",
+                planted.join(", ")
+            ),
+        });
+    }
     Ok(conn)
 }
 

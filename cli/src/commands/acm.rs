@@ -49,6 +49,17 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
 
     // A deployment's ARN is the agent's to keep: deleting it here would only make the agent
     // import it again. `undeploy --delete-from-acm` forgets the deployment and deletes it.
+    // The deployment rows are checked first: one changed outside certvault could hide it.
+    if let Some(bad) = v.deployment_problems()?.values().next().cloned() {
+        v.record_integrity_failure(&bad, "deleting from ACM")?;
+        bail!(
+            "cannot tell whether {arn} is a deployment's, so nothing was deleted: {}",
+            vault::Error::RowTampered {
+                table: bad.table,
+                row: bad.row
+            }
+        );
+    }
     if let Some(d) = v
         .deployments()?
         .into_iter()
@@ -107,10 +118,13 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
     let outcome = runtime.block_on(agent::delete_from_acm(&ctx.connector(), &config, req));
     let already_gone = match outcome {
         Ok(agent::Deleted::Deleted { request_id }) => {
-            v.record_acm_deleted(&arn, &region, &account, request_id.as_deref())?;
+            v.record_acm_deleted(&arn, &region, &account, request_id.as_deref(), false)?;
             false
         }
-        Ok(agent::Deleted::AlreadyGone) => true,
+        Ok(agent::Deleted::AlreadyGone) => {
+            v.record_acm_deleted(&arn, &region, &account, None, true)?;
+            true
+        }
         Err(e) => bail!("cannot delete {arn} from ACM: {e}"),
     };
     if ctx.printer.json {
@@ -118,7 +132,7 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
             "arn": arn,
             "region": region,
             "account": account,
-            "deleted": true,
+            "deleted": !already_gone,
             "already_gone": already_gone,
             "entry": entry.as_ref().map(|(id, name)| json!({ "id": id, "name": name })),
         }))?;

@@ -9,6 +9,7 @@ mod export;
 mod import;
 mod init;
 mod log;
+mod pca;
 mod shell;
 
 use std::path::PathBuf;
@@ -185,6 +186,7 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Ca(a) => ca::ca(&ctx, a),
         Command::Renew(a) => ca::renew(&ctx, a),
         Command::Acm(a) => acm::acm(&ctx, a),
+        Command::Pca(a) => pca::pca(&ctx, a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(&ctx, a),
     }

@@ -152,6 +152,9 @@ fn help_is_pinned() {
         "agent",
         "acm",
         "acm delete",
+        "pca",
+        "pca list",
+        "pca issue",
         "completions",
         "man",
     ] {

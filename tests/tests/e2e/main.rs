@@ -19,6 +19,7 @@ mod faults;
 mod first_hour;
 mod interop;
 mod memory;
+mod pca;
 mod private_ca;
 mod sync_trust;
 mod vault_cli;

@@ -19,6 +19,7 @@ impl agent::Connector for ToEmulator<'_> {
     type Acm = <agent::SdkConnector as agent::Connector>::Acm;
     type Iam = <agent::SdkConnector as agent::Connector>::Iam;
     type Sts = <agent::SdkConnector as agent::Connector>::Sts;
+    type Pca = <agent::SdkConnector as agent::Connector>::Pca;
 
     async fn connect(
         &self,
@@ -34,6 +35,9 @@ impl agent::Connector for ToEmulator<'_> {
     }
     fn sts(&self, s: &aws_config::SdkConfig) -> Self::Sts {
         agent::SdkConnector::default().sts(s)
+    }
+    fn pca(&self, s: &aws_config::SdkConfig, region: &str) -> Self::Pca {
+        agent::SdkConnector::default().pca(s, region)
     }
 }
 

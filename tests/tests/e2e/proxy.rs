@@ -14,6 +14,9 @@ use std::{
     thread,
 };
 
+/// Every request seen: its operation and body.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// What happened to an ImportCertificate request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fate {
@@ -38,6 +41,8 @@ pub(crate) struct Faults {
 pub(crate) struct FaultProxy {
     pub(crate) endpoint: String,
     fates: Arc<Mutex<Vec<Fate>>>,
+    /// Every request seen: its X-Amz-Target (or request line) and body.
+    seen: Seen,
     stop: Arc<AtomicBool>,
 }
 
@@ -75,6 +80,10 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         if lower.starts_with("x-amz-target:") {
             target = line["x-amz-target:".len()..].trim().to_owned();
         }
+        if head.is_empty() && target.is_empty() {
+            // The request line, until an X-Amz-Target names the operation.
+            target = line.trim().to_owned();
+        }
         if lower.starts_with("connection:") {
             continue;
         }
@@ -106,12 +115,16 @@ fn serve(
     faults: Faults,
     rng: Arc<Mutex<Rng>>,
     fates: Arc<Mutex<Vec<Fate>>>,
+    seen: Seen,
 ) {
     let mut reader = BufReader::new(client.try_clone().expect("clone socket"));
     let mut client = client;
     let Some(req) = read_request(&mut reader) else {
         return;
     };
+    seen.lock()
+        .unwrap()
+        .push((req.target.clone(), req.body.clone()));
     let fate = if req.target.ends_with(".ImportCertificate") {
         let p = rng.lock().unwrap().percent();
         let f = if p < faults.drop_before {
@@ -158,26 +171,34 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let fates = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let rng = Arc::new(Mutex::new(Rng(seed.max(1))));
         {
-            let (fates, stop) = (fates.clone(), stop.clone());
+            let (fates, seen, stop) = (fates.clone(), seen.clone(), stop.clone());
             thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (upstream, rng, fates) = (upstream.clone(), rng.clone(), fates.clone());
-                    thread::spawn(move || serve(conn, upstream, faults, rng, fates));
+                    let (upstream, rng, fates, seen) =
+                        (upstream.clone(), rng.clone(), fates.clone(), seen.clone());
+                    thread::spawn(move || serve(conn, upstream, faults, rng, fates, seen));
                 }
             });
         }
         FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             fates,
+            seen,
             stop,
         }
+    }
+
+    /// Every request so far: its operation (X-Amz-Target, else the request line) and body.
+    pub(crate) fn requests(&self) -> Vec<(String, Vec<u8>)> {
+        self.seen.lock().unwrap().clone()
     }
 
     /// What happened to each ImportCertificate so far.

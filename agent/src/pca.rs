@@ -1,0 +1,563 @@
+//! AWS Private CA: listing the CAs, and issuing a certificate for a key that stays in the
+//! vault (a CSR goes out, a certificate and chain come back).
+
+use std::{sync::Arc, time::Duration};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    aws::{CertificatePem, Connector, classify},
+    config::{Config, Target},
+    error::{ApiError, ErrorKind},
+    retry::{CallStats, Idempotence, Scope},
+};
+
+/// One AWS Private CA.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrivateCa {
+    /// Its ARN.
+    pub arn: String,
+    /// ROOT or SUBORDINATE.
+    pub kind: String,
+    /// CREATING, PENDING_CERTIFICATE, ACTIVE, DISABLED, EXPIRED, FAILED or DELETED.
+    pub status: String,
+    /// The subject's common name.
+    pub common_name: Option<String>,
+    /// EC_prime256v1, RSA_2048, ...
+    pub key_algorithm: Option<String>,
+    /// SHA256WITHECDSA, ...
+    pub signing_algorithm: Option<String>,
+    /// End of its certificate's validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+    /// A DELETED CA can be restored until then.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub restorable_until: Option<OffsetDateTime>,
+}
+
+/// One page of ListCertificateAuthorities.
+#[derive(Debug, Clone, Default)]
+pub struct PcaPage {
+    /// The CAs.
+    pub cas: Vec<PrivateCa>,
+    /// The next page's token.
+    pub next_token: Option<String>,
+}
+
+/// What certvault asks of AWS Private CA in one region.
+pub trait PcaApi: Send + Sync {
+    /// One page of ListCertificateAuthorities.
+    fn list_cas(
+        &self,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<PcaPage, ApiError>> + Send;
+    /// DescribeCertificateAuthority.
+    fn describe_ca(&self, arn: &str) -> impl Future<Output = Result<PrivateCa, ApiError>> + Send;
+    /// IssueCertificate: the certificate's ARN. The token makes a repeated call (an answer
+    /// lost, the call sent again) return the same certificate.
+    fn issue(
+        &self,
+        ca_arn: &str,
+        csr_pem: &str,
+        signing_algorithm: &str,
+        validity_days: i64,
+        idempotency_token: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// GetCertificate: `RequestInProgressException` until it is ready.
+    fn get(
+        &self,
+        ca_arn: &str,
+        certificate_arn: &str,
+    ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
+}
+
+/// AWS Private CA, through aws-sdk-acmpca.
+#[derive(Debug, Clone)]
+pub struct SdkPca {
+    pub(crate) client: aws_sdk_acmpca::Client,
+    pub(crate) region: String,
+}
+
+fn time_of(t: Option<&aws_smithy_types::DateTime>) -> Option<OffsetDateTime> {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+}
+
+fn private_ca(ca: &aws_sdk_acmpca::types::CertificateAuthority) -> PrivateCa {
+    let conf = ca.certificate_authority_configuration();
+    PrivateCa {
+        arn: ca.arn().unwrap_or_default().to_owned(),
+        kind: ca
+            .r#type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        status: ca
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        common_name: conf
+            .and_then(|c| c.subject())
+            .and_then(|s| s.common_name())
+            .map(str::to_owned),
+        key_algorithm: conf.map(|c| c.key_algorithm().as_str().to_owned()),
+        signing_algorithm: conf.map(|c| c.signing_algorithm().as_str().to_owned()),
+        not_after: time_of(ca.not_after()),
+        restorable_until: time_of(ca.restorable_until()),
+    }
+}
+
+impl PcaApi for SdkPca {
+    async fn list_cas(&self, next_token: Option<String>) -> Result<PcaPage, ApiError> {
+        let out = self
+            .client
+            .list_certificate_authorities()
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify("ListCertificateAuthorities", &self.region, e))?;
+        Ok(PcaPage {
+            cas: out
+                .certificate_authorities()
+                .iter()
+                .map(private_ca)
+                .collect(),
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn describe_ca(&self, arn: &str) -> Result<PrivateCa, ApiError> {
+        let out = self
+            .client
+            .describe_certificate_authority()
+            .certificate_authority_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeCertificateAuthority", &self.region, e))?;
+        Ok(out
+            .certificate_authority()
+            .map(private_ca)
+            .unwrap_or_default())
+    }
+
+    async fn issue(
+        &self,
+        ca_arn: &str,
+        csr_pem: &str,
+        signing_algorithm: &str,
+        validity_days: i64,
+        idempotency_token: &str,
+    ) -> Result<String, ApiError> {
+        use aws_sdk_acmpca::types::{SigningAlgorithm, Validity, ValidityPeriodType};
+        let validity = Validity::builder()
+            .value(validity_days)
+            .r#type(ValidityPeriodType::Days)
+            .build()
+            .map_err(|e| {
+                ApiError::local(
+                    ErrorKind::Validation,
+                    "IssueCertificate",
+                    &self.region,
+                    "Validity",
+                    e.to_string(),
+                )
+            })?;
+        let out = self
+            .client
+            .issue_certificate()
+            .certificate_authority_arn(ca_arn)
+            .csr(aws_sdk_acmpca::primitives::Blob::new(csr_pem.as_bytes()))
+            .signing_algorithm(SigningAlgorithm::from(signing_algorithm))
+            .validity(validity)
+            .idempotency_token(idempotency_token)
+            .send()
+            .await
+            .map_err(|e| classify("IssueCertificate", &self.region, e))?;
+        Ok(out.certificate_arn().unwrap_or_default().to_owned())
+    }
+
+    async fn get(&self, ca_arn: &str, certificate_arn: &str) -> Result<CertificatePem, ApiError> {
+        let out = self
+            .client
+            .get_certificate()
+            .certificate_authority_arn(ca_arn)
+            .certificate_arn(certificate_arn)
+            .send()
+            .await
+            .map_err(|e| classify("GetCertificate", &self.region, e))?;
+        Ok(CertificatePem {
+            certificate: out.certificate().unwrap_or_default().to_owned(),
+            chain: out
+                .certificate_chain()
+                .filter(|c| !c.trim().is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// The account and region a Private CA ARN names
+/// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`).
+pub fn pca_arn_location(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (service == "acm-pca"
+        && !region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.starts_with("certificate-authority/"))
+    .then_some((account, region))
+}
+
+/// The signature algorithm for a CA's key algorithm.
+pub fn signing_algorithm_for(key_algorithm: &str) -> Option<&'static str> {
+    match key_algorithm {
+        "EC_prime256v1" => Some("SHA256WITHECDSA"),
+        "EC_secp384r1" => Some("SHA384WITHECDSA"),
+        "EC_secp521r1" => Some("SHA512WITHECDSA"),
+        k if k.starts_with("RSA_") => Some("SHA256WITHRSA"),
+        _ => None,
+    }
+}
+
+/// What `pca issue` asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct PcaIssueRequest<'a> {
+    /// The target whose credentials to use.
+    pub target: &'a Target,
+    /// The CA.
+    pub ca_arn: &'a str,
+    /// The CSR, PEM (the key stays in the vault).
+    pub csr_pem: &'a str,
+    /// Validity in days.
+    pub validity_days: i64,
+    /// Derived from the request: a retry can never make two certificates.
+    pub idempotency_token: &'a str,
+    /// How long to wait for the certificate.
+    pub timeout: Duration,
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct PcaIssued {
+    /// The certificate's ARN.
+    pub certificate_arn: String,
+    /// The certificate and chain.
+    pub pem: CertificatePem,
+    /// How many GetCertificate calls it took.
+    pub polls: u32,
+    /// The CA's account.
+    pub account: String,
+}
+
+fn refuse(region: &str, operation: &'static str, code: &str, message: String) -> ApiError {
+    ApiError::local(ErrorKind::Validation, operation, region, code, message)
+}
+
+/// Issues a certificate from an AWS Private CA for a CSR, only in the account the CA's ARN
+/// names, and waits for it: GetCertificate is polled with backoff (0.2 s, doubling, at
+/// most 5 s) while it answers RequestInProgressException, up to the timeout.
+pub async fn pca_issue<C: Connector>(
+    connector: &C,
+    config: &Config,
+    req: PcaIssueRequest<'_>,
+) -> Result<PcaIssued, ApiError> {
+    let Some((owner, region)) = pca_arn_location(req.ca_arn) else {
+        return Err(refuse(
+            "global",
+            "IssueCertificate",
+            "InvalidArn",
+            format!(
+                "{} is not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
+                req.ca_arn
+            ),
+        ));
+    };
+    let stats = Arc::new(CallStats::default());
+    let global = Scope::new(
+        config.retry,
+        stats,
+        &req.target.name,
+        "global",
+        CancellationToken::new(),
+    );
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(req.target)
+        })
+        .await?;
+    if account != owner {
+        return Err(refuse(
+            region,
+            "IssueCertificate",
+            "AccountMismatch",
+            format!(
+                "the CA belongs to account {owner}, but target '{}' resolves to account {account}: nothing was asked of it",
+                req.target.name
+            ),
+        ));
+    }
+    let pca = connector.pca(&session, region);
+    let scope = global.in_region(region);
+    let ca = scope
+        .call(
+            None,
+            "DescribeCertificateAuthority",
+            Idempotence::Safe,
+            || pca.describe_ca(req.ca_arn),
+        )
+        .await?;
+    // A CA that cannot sign is told apart before anything is sent (AWS would answer
+    // InvalidStateException). PENDING_CERTIFICATE is let through: the emulator leaves a
+    // new CA there and signs all the same; AWS refuses it with its own words.
+    if !matches!(ca.status.as_str(), "ACTIVE" | "PENDING_CERTIFICATE") {
+        return Err(refuse(
+            region,
+            "IssueCertificate",
+            "InvalidStateException",
+            format!(
+                "the CA {} is {}: it issues only when ACTIVE; nothing was issued",
+                req.ca_arn, ca.status
+            ),
+        ));
+    }
+    let Some(signing) = ca.key_algorithm.as_deref().and_then(signing_algorithm_for) else {
+        return Err(refuse(
+            region,
+            "IssueCertificate",
+            "UnknownKeyAlgorithm",
+            format!(
+                "the CA {} has key algorithm {}, which certvault does not know how to sign with",
+                req.ca_arn,
+                ca.key_algorithm.as_deref().unwrap_or("(none)")
+            ),
+        ));
+    };
+    // Safe to repeat: the idempotency token returns the same certificate.
+    let certificate_arn = scope
+        .call(None, "IssueCertificate", Idempotence::Safe, || {
+            pca.issue(
+                req.ca_arn,
+                req.csr_pem,
+                signing,
+                req.validity_days,
+                req.idempotency_token,
+            )
+        })
+        .await?;
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(200);
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        match scope
+            .call(None, "GetCertificate", Idempotence::Safe, || {
+                pca.get(req.ca_arn, &certificate_arn)
+            })
+            .await
+        {
+            Ok(pem) => {
+                return Ok(PcaIssued {
+                    certificate_arn,
+                    pem,
+                    polls,
+                    account,
+                });
+            }
+            Err(e) if e.code == "RequestInProgressException" => {
+                if started.elapsed() + pause > req.timeout {
+                    return Err(ApiError {
+                        message: format!(
+                            "{certificate_arn} was still being issued after {} s ({polls} GetCertificate calls); it is issued: `certvault pca issue` with the same request later fetches it",
+                            started.elapsed().as_secs()
+                        ),
+                        ..e
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Every Private CA of a target in the given regions.
+pub async fn pca_list<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+) -> Result<Vec<(String, PrivateCa)>, ApiError> {
+    let stats = Arc::new(CallStats::default());
+    let global = Scope::new(
+        config.retry,
+        stats,
+        &target.name,
+        "global",
+        CancellationToken::new(),
+    );
+    let (session, _account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    let mut out = Vec::new();
+    for region in &target.regions {
+        let pca = connector.pca(&session, region);
+        let scope = global.in_region(region);
+        let mut token = None;
+        for _ in 0..crate::aws::MAX_LIST_PAGES {
+            let page = scope
+                .call(
+                    None,
+                    "ListCertificateAuthorities",
+                    Idempotence::Safe,
+                    || pca.list_cas(token.clone()),
+                )
+                .await?;
+            out.extend(page.cas.into_iter().map(|c| (region.clone(), c)));
+            match page.next_token {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{ACCOUNT, Fake};
+
+    fn target() -> Target {
+        Target {
+            name: "default".into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        }
+    }
+
+    fn csr() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertificateParams::new(vec!["svc.internal".to_owned()])
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap()
+    }
+
+    fn req<'a>(t: &'a Target, ca: &'a str, csr: &'a str, token: &'a str) -> PcaIssueRequest<'a> {
+        PcaIssueRequest {
+            target: t,
+            ca_arn: ca,
+            csr_pem: csr,
+            validity_days: 90,
+            idempotency_token: token,
+            timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// What the emulator cannot do: GetCertificate answering RequestInProgressException.
+    #[tokio::test(start_paused = true)]
+    async fn get_certificate_is_polled_with_backoff_until_it_is_issued() {
+        let fake = Fake::default();
+        let ca = fake.add_pca("us-east-1", "ACTIVE");
+        fake.state.lock().unwrap().pca_in_progress = 3;
+        let (t, csr) = (target(), csr());
+        let start = tokio::time::Instant::now();
+        let issued = pca_issue(&fake, &Config::default(), req(&t, &ca, &csr, "token-1"))
+            .await
+            .unwrap();
+        assert_eq!(issued.polls, 4);
+        assert_eq!(issued.account, ACCOUNT);
+        assert!(start.elapsed() >= Duration::from_millis(200 + 400 + 800));
+        assert!(issued.pem.certificate.contains("BEGIN CERTIFICATE"));
+        assert!(issued.pem.chain.is_some());
+        // The same token: the same certificate, not a second one.
+        let again = pca_issue(&fake, &Config::default(), req(&t, &ca, &csr, "token-1"))
+            .await
+            .unwrap();
+        assert_eq!(again.certificate_arn, issued.certificate_arn);
+        assert_eq!(fake.state.lock().unwrap().pca_issued.len(), 1);
+
+        // Never ready: given up at the timeout, saying it was issued.
+        fake.state.lock().unwrap().pca_in_progress = 1_000;
+        let e = pca_issue(
+            &fake,
+            &Config::default(),
+            PcaIssueRequest {
+                timeout: Duration::from_secs(20),
+                ..req(&t, &ca, &csr, "token-2")
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "RequestInProgressException");
+        assert!(e.message.contains("still being issued"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ca_of_another_account_in_another_state_or_not_an_arn_is_refused() {
+        let fake = Fake::default();
+        let ca = fake.add_pca("us-east-1", "ACTIVE");
+        let (t, csr) = (target(), csr());
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let e = pca_issue(&fake, &Config::default(), req(&t, &ca, &csr, "t"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch", "{e}");
+        assert!(e.message.contains(ACCOUNT) && e.message.contains("999999999999"));
+        assert_eq!(fake.calls("DescribeCertificateAuthority"), 0);
+        fake.state.lock().unwrap().account = None;
+
+        let disabled = fake.add_pca("us-east-1", "DISABLED");
+        let e = pca_issue(&fake, &Config::default(), req(&t, &disabled, &csr, "t"))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("is DISABLED"), "{e}");
+        assert_eq!(fake.calls("IssueCertificate"), 0);
+
+        for bad in [
+            "arn:aws:acm:us-east-1:123456789012:certificate/x",
+            "arn:aws:acm-pca:us-east-1:12345:certificate-authority/x",
+            "not an arn",
+        ] {
+            let e = pca_issue(&fake, &Config::default(), req(&t, bad, &csr, "t"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, "InvalidArn", "{bad}: {e}");
+        }
+        assert_eq!(fake.calls("IssueCertificate"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_list_holds_every_ca_of_each_region() {
+        let fake = Fake::default();
+        let a = fake.add_pca("us-east-1", "ACTIVE");
+        let b = fake.add_pca("eu-west-1", "DELETED");
+        let t = Target {
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            ..target()
+        };
+        let cas = pca_list(&fake, &Config::default(), &t).await.unwrap();
+        let got: Vec<(&str, &str, &str)> = cas
+            .iter()
+            .map(|(r, c)| (r.as_str(), c.arn.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("us-east-1", a.as_str(), "ACTIVE"),
+                ("eu-west-1", b.as_str(), "DELETED")
+            ]
+        );
+    }
+}

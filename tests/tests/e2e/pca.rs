@@ -1,0 +1,343 @@
+//! `certvault pca list` and `pca issue` against the emulator's AWS Private CA, through a
+//! loopback proxy that records every request: the key pair is made in the vault and only a
+//! CSR leaves. GetCertificate answering RequestInProgressException, idempotency tokens and
+//! CA states the emulator does not model are covered by the agent's in-process fake
+//! (agent/src/pca.rs), which says so. The emulator ignores the validity asked for (it
+//! issues for 365 days).
+
+use aws_sdk_acmpca::{
+    primitives::Blob,
+    types::{
+        Asn1Subject, CertificateAuthorityConfiguration, CertificateAuthorityType, KeyAlgorithm,
+        SigningAlgorithm, Validity, ValidityPeriodType,
+    },
+};
+use serde_json::Value;
+
+use crate::{
+    common::{Env, openssl, stderr, stdout},
+    emulator::{ACCOUNT, Emulator, block_on, emulator},
+    proxy::{FaultProxy, Faults},
+};
+
+/// A root CA in the emulator, made ACTIVE the way AWS does it (its own CSR signed with the
+/// root template, the certificate imported).
+fn active_root(emu: &Emulator) -> String {
+    block_on(async {
+        let pca = aws_sdk_acmpca::Client::new(&emu.sdk("us-east-1").await);
+        let arn = pca
+            .create_certificate_authority()
+            .certificate_authority_type(CertificateAuthorityType::Root)
+            .certificate_authority_configuration(
+                CertificateAuthorityConfiguration::builder()
+                    .key_algorithm(KeyAlgorithm::EcPrime256v1)
+                    .signing_algorithm(SigningAlgorithm::Sha256Withecdsa)
+                    .subject(
+                        Asn1Subject::builder()
+                            .common_name("Test Private CA")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .certificate_authority_arn()
+            .unwrap()
+            .to_owned();
+        let csr = pca
+            .get_certificate_authority_csr()
+            .certificate_authority_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .csr()
+            .unwrap()
+            .to_owned();
+        let cert_arn = pca
+            .issue_certificate()
+            .certificate_authority_arn(&arn)
+            .csr(Blob::new(csr.into_bytes()))
+            .signing_algorithm(SigningAlgorithm::Sha256Withecdsa)
+            .template_arn("arn:aws:acm-pca:::template/RootCACertificate/V1")
+            .validity(
+                Validity::builder()
+                    .value(3650)
+                    .r#type(ValidityPeriodType::Days)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned();
+        let cert = pca
+            .get_certificate()
+            .certificate_authority_arn(&arn)
+            .certificate_arn(&cert_arn)
+            .send()
+            .await
+            .unwrap()
+            .certificate()
+            .unwrap()
+            .to_owned();
+        pca.import_certificate_authority_certificate()
+            .certificate_authority_arn(&arn)
+            .certificate(Blob::new(cert.into_bytes()))
+            .send()
+            .await
+            .unwrap();
+        arn
+    })
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..c.len() + 1 {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The private scalar of an EC key (PEM, encrypted with `pass`), read by openssl.
+fn private_scalar(env: &Env, key: &std::path::Path, pass: &str) -> Vec<u8> {
+    let out = openssl(&[
+        &"pkey",
+        &"-in",
+        &key,
+        &"-passin",
+        &format!("pass:{pass}"),
+        &"-noout",
+        &"-text",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex: String = text
+        .split("priv:")
+        .nth(1)
+        .and_then(|t| t.split("pub:").next())
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    let _ = env;
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    // openssl may print a leading zero byte.
+    bytes[bytes.len().saturating_sub(32)..].to_vec()
+}
+
+#[test]
+fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
+    let emu = emulator();
+    let env = Env::init();
+    let ca = active_root(&emu);
+    let proxy = FaultProxy::start(
+        &emu.endpoint,
+        Faults {
+            drop_before: 0,
+            lose_500: 0,
+            lose_reset: 0,
+        },
+        1,
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+
+    let (code, out, err) = run(&["--output", "json", "pca", "list", "--regions", "us-east-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let cas: Value = serde_json::from_str(&out).unwrap();
+    let listed = cas
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["arn"] == ca.as_str())
+        .unwrap_or_else(|| panic!("{cas:#}"));
+    assert_eq!(listed["status"], "ACTIVE");
+    assert_eq!(listed["kind"], "ROOT");
+    assert_eq!(listed["region"], "us-east-1");
+    assert_eq!(listed["common_name"], "Test Private CA");
+
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "pca",
+        "issue",
+        "--ca-arn",
+        &ca,
+        "--dns",
+        "svc.internal",
+        "--dns",
+        "api.internal",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let issued: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(issued["name"], "svc.internal");
+    assert_eq!(
+        issued["sans"],
+        serde_json::json!(["svc.internal", "api.internal"])
+    );
+    assert!(issued["certificate_arn"].as_str().unwrap().starts_with(&ca));
+    let polls = issued["get_certificate_calls"].as_u64().unwrap();
+    assert!(polls >= 1);
+    eprintln!(
+        "pca issue against the emulator: {:.2} s, {polls} GetCertificate call(s)",
+        issued["seconds"].as_f64().unwrap()
+    );
+
+    // The vault's entry: source pca, with its key; openssl checks the pair and the chain.
+    let entry = env.json(&["show", "svc.internal"]);
+    assert_eq!(entry["source"], "pca", "{entry:#}");
+    let key = env.path("svc.key");
+    let cert = env.path("svc.pem");
+    env.cmd()
+        .env("CERTVAULT_EXPORT_PASSPHRASE", "export passphrase 1234")
+        .args([
+            "export",
+            "svc.internal",
+            "--format",
+            "pem",
+            "--with-key",
+            "--out",
+        ])
+        .arg(&key)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["export", "svc.internal", "--format", "pem", "--out"])
+        .arg(&cert)
+        .assert()
+        .success();
+    let from_key = openssl(&[
+        &"pkey",
+        &"-in",
+        &key,
+        &"-passin",
+        &"pass:export passphrase 1234",
+        &"-pubout",
+    ]);
+    let from_cert = openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]);
+    assert_eq!(
+        from_key.stdout, from_cert.stdout,
+        "the certificate is for the vault's key"
+    );
+    let verify = openssl(&[&"verify", &"-partial_chain", &"-CAfile", &cert, &cert]);
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("OK"));
+
+    // What went to AWS: no private key, in any form; the CSR is for the same public key.
+    let scalar = private_scalar(&env, &key, "export passphrase 1234");
+    assert_eq!(scalar.len(), 32);
+    let requests = proxy.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|(op, _)| op.ends_with(".IssueCertificate")),
+        "{:?}",
+        requests.iter().map(|(o, _)| o).collect::<Vec<_>>()
+    );
+    let hex: String = scalar.iter().map(|b| format!("{b:02x}")).collect();
+    for (op, body) in &requests {
+        let text = String::from_utf8_lossy(body);
+        assert!(!text.contains("PRIVATE KEY"), "{op}");
+        assert!(!body.windows(32).any(|w| w == scalar.as_slice()), "{op}");
+        assert!(!text.to_ascii_lowercase().contains(&hex), "{op}");
+        for shift in 0..3 {
+            let b64 = base64(&scalar[shift..]);
+            // Only the characters that do not depend on the neighbouring bytes.
+            assert!(!text.contains(&b64[2..b64.len() - 2]), "{op}");
+        }
+        if op.ends_with(".IssueCertificate") {
+            let json: Value = serde_json::from_slice(body).unwrap();
+            assert!(json["Csr"].is_string(), "{json:#}");
+            assert!(
+                json["IdempotencyToken"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+            );
+            assert_eq!(json["Validity"]["Value"], 90);
+            assert_eq!(json["SigningAlgorithm"], "SHA256WITHECDSA");
+        }
+    }
+
+    // Bad input: usage errors, nothing asked of AWS, nothing stored.
+    let before = env.vault_bytes();
+    let sent = proxy.requests().len();
+    for (args, says) in [
+        (
+            vec![
+                "pca",
+                "issue",
+                "--ca-arn",
+                "arn:aws:acm:us-east-1:123456789012:certificate/x",
+                "--dns",
+                "a.internal",
+            ],
+            "not an AWS Private CA ARN",
+        ),
+        (
+            vec![
+                "pca",
+                "issue",
+                "--ca-arn",
+                &ca,
+                "--dns",
+                "a.internal",
+                "--validity",
+                "36h",
+            ],
+            "whole number of days",
+        ),
+        (vec!["pca", "issue", "--ca-arn", &ca], "--dns"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A name taken, and a bad DNS name: refused before AWS is asked.
+    for (args, says) in [
+        (
+            vec!["pca", "issue", "--ca-arn", &ca, "--dns", "svc.internal"],
+            "an entry named svc.internal exists already",
+        ),
+        (
+            vec!["pca", "issue", "--ca-arn", &ca, "--dns", "bad name"],
+            "is not a DNS name",
+        ),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(proxy.requests().len(), sent, "nothing was asked of AWS");
+    assert_eq!(env.vault_bytes(), before);
+
+    // A CA of another account than the credentials': refused before anything is asked of it.
+    let describes = |p: &FaultProxy| {
+        p.requests()
+            .iter()
+            .filter(|(op, _)| op.ends_with(".DescribeCertificateAuthority"))
+            .count()
+    };
+    let before = describes(&proxy);
+    let foreign = ca.replace(ACCOUNT, "999999999999");
+    let (code, _, err) = run(&["pca", "issue", "--ca-arn", &foreign, "--dns", "x.internal"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("the CA belongs to account 999999999999"),
+        "{err}"
+    );
+    assert_eq!(describes(&proxy), before);
+}
