@@ -125,6 +125,29 @@ pub trait AcmWrite: Send + Sync {
         &self,
         arn: &str,
     ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
+    /// ExportCertificate: the certificate, its chain, and its private key as PKCS#8
+    /// encrypted with `passphrase` (PEM).
+    fn export_certificate(
+        &self,
+        arn: &str,
+        passphrase: &vault::Passphrase,
+    ) -> impl Future<Output = Result<ExportedKey, ApiError>> + Send;
+}
+
+/// What ExportCertificate answered.
+pub struct ExportedKey {
+    /// The certificate and chain.
+    pub pem: CertificatePem,
+    /// The private key, encrypted PKCS#8 (PEM), wiped on drop.
+    pub encrypted_key: vault::SecretBytes,
+}
+
+impl std::fmt::Debug for ExportedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedKey")
+            .field("pem", &self.pem)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What certvault asks of IAM.
@@ -637,6 +660,47 @@ impl AcmWrite for SdkAcm {
                 .unwrap_or(arn.unwrap_or_default())
                 .to_owned(),
             request_id: out.request_id().map(str::to_owned),
+        })
+    }
+
+    async fn export_certificate(
+        &self,
+        arn: &str,
+        passphrase: &vault::Passphrase,
+    ) -> Result<ExportedKey, ApiError> {
+        // A key comes back: never over plain HTTP to another machine.
+        if let Some(why) = &self.refuse_keys {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "ExportCertificate",
+                &self.region,
+                "InsecureEndpoint",
+                why.clone(),
+            ));
+        }
+        // The SDK's copies of the passphrase and of the encrypted key are not zeroized (a
+        // limit of aws-sdk-rust); the key is encrypted under a passphrase used once.
+        let out = self
+            .client
+            .export_certificate()
+            .certificate_arn(arn)
+            .passphrase(aws_sdk_acm::primitives::Blob::new(
+                passphrase.expose_secret().as_bytes(),
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("ExportCertificate", &self.region, e))?;
+        Ok(ExportedKey {
+            pem: CertificatePem {
+                certificate: out.certificate().unwrap_or_default().to_owned(),
+                chain: out
+                    .certificate_chain()
+                    .filter(|c| !c.trim().is_empty())
+                    .map(str::to_owned),
+            },
+            encrypted_key: vault::SecretBytes::new(
+                out.private_key().unwrap_or_default().as_bytes().to_vec(),
+            ),
         })
     }
 

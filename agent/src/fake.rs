@@ -453,6 +453,27 @@ impl AcmWrite for FakeAcm {
             .retain(|c| c.summary.arn != arn);
         Ok(Some("fake-delete".into()))
     }
+
+    async fn export_certificate(
+        &self,
+        _arn: &str,
+        _passphrase: &vault::Passphrase,
+    ) -> Result<crate::aws::ExportedKey, ApiError> {
+        self.fake
+            .state
+            .lock()
+            .unwrap()
+            .calls
+            .push((self.region.clone(), "ExportCertificate"));
+        // The emulator exports (and its tests use it); the fake has no keys to give.
+        Err(ApiError::local(
+            ErrorKind::Validation,
+            "ExportCertificate",
+            &self.region,
+            "ValidationException",
+            "the fake does not export".into(),
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ mod daemon;
 mod delete;
 mod discover;
 mod error;
+mod export_key;
 #[cfg(test)]
 mod fake;
 mod observe;
@@ -33,9 +34,9 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{
     aws::{
-        AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, IamApi, IamServerCertificate,
-        ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written, all_key_types, arn_location,
-        insecure_endpoint,
+        AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, ExportedKey, IamApi,
+        IamServerCertificate, ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written,
+        all_key_types, arn_location, insecure_endpoint,
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
     daemon::{AgentOptions, Metrics, ca_maintenance, run as run_agent, serve_metrics},
@@ -45,6 +46,7 @@ pub use crate::{
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Result},
+    export_key::{ExportKeyRequest, acm_export_key},
     pca::{
         PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
         signing_algorithm_for,

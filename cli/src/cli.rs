@@ -95,7 +95,7 @@ pub(crate) enum Command {
     Ca(CaArgs),
     /// Renew an entry issued by the vault's CA: a new version, same names and key type
     Renew(RenewArgs),
-    /// Act on certificates in ACM itself (delete)
+    /// Act on certificates in ACM itself (delete, export-key)
     Acm(AcmArgs),
     /// AWS Private CA: list its CAs; issue a certificate for a key made in the vault
     Pca(PcaArgs),
@@ -116,6 +116,26 @@ pub(crate) enum AcmAction {
     /// Delete a certificate from ACM (any kind, Amazon-issued ones included): refused while
     /// anything uses it, naming each user and what to do; the vault keeps its entry
     Delete(AcmDeleteArgs),
+    /// Bring the private key of a certificate ACM holds (private, or requested exportable)
+    /// into the vault: ExportCertificate, which AWS charges for; the key is sealed at once
+    ExportKey(AcmExportKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmExportKeyArgs {
+    /// The certificate: its ARN, or a vault entry (id, id prefix or name) that discovery
+    /// found in ACM
+    pub(crate) certificate: String,
+    /// The region, when the entry is in ACM in several
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The target whose credentials to use [default: the one recorded for the ARN, or
+    /// `default` for an ARN the vault has not seen]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Do not ask for confirmation (AWS charges for each export)
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -272,6 +272,86 @@ impl Vault {
             .map_err(Error::sqlite("reading ACM records"))
     }
 
+    /// After `acm export-key`: the certificate ACM exported and its key (encrypted PKCS#8,
+    /// opened here with the passphrase of the export, then sealed like any key). The key
+    /// joins the version holding that certificate (an entry named `name` with the source of
+    /// its kind is made when the vault has none). Audited `acm-export-key`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_exported_key(
+        &mut self,
+        arn: &str,
+        kind: &str,
+        name: &str,
+        certificate_pem: &str,
+        chain_pem: Option<&str>,
+        encrypted_key_pem: &[u8],
+        passphrase: &crate::Passphrase,
+    ) -> Result<ImportOutcome> {
+        let bundle = Bundle::from_bytes(
+            arn,
+            certificate_pem.as_bytes(),
+            Some(("the key ACM exported", encrypted_key_pem)),
+            chain_pem.map(|c| ("the chain ACM exported", c.as_bytes())),
+            crate::InputPasswords {
+                pkcs12: None,
+                key: Some(passphrase),
+            },
+        )?;
+        let r = self.record_exported_key_checked(arn, kind, name, bundle);
+        self.audit_refusal(r, "storing a key exported from ACM")
+    }
+
+    fn record_exported_key_checked(
+        &mut self,
+        arn: &str,
+        kind: &str,
+        name: &str,
+        bundle: Bundle,
+    ) -> Result<ImportOutcome> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let actor = self.actor.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("storing a key exported from ACM"))?;
+        let fingerprint = bundle.fingerprint().to_owned();
+        let outcome = import_bundle(
+            &tx,
+            keys,
+            &actor,
+            bundle,
+            Arrival {
+                name,
+                source: source_of_kind(kind),
+                origin: arn,
+                update_chain: false,
+                audit: true,
+            },
+        )?;
+        let (id, ename) = match &outcome {
+            ImportOutcome::Created { id, name }
+            | ImportOutcome::NewVersion { id, name, .. }
+            | ImportOutcome::KeyAdded { id, name, .. }
+            | ImportOutcome::KeyReplaced { id, name, .. }
+            | ImportOutcome::ChainUpdated { id, name, .. }
+            | ImportOutcome::AlreadyPresent { id, name, .. } => (id.clone(), name.clone()),
+        };
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "acm-export-key",
+            Some((&id, &ename)),
+            &format!(
+                "exported from ACM {arn} (AWS charges for each export): certificate {}, its private key sealed in the vault",
+                &fingerprint[..16]
+            ),
+        )?;
+        tx.commit()
+            .map_err(Error::sqlite("storing a key exported from ACM"))?;
+        Ok(outcome)
+    }
+
     /// After `acm delete` (or finding the certificate gone already): the ARN's record (if the
     /// vault has one) is marked gone, and the deletion is audited, against its entry when it
     /// feeds one. The entry itself stays.

@@ -32,6 +32,22 @@ impl Passphrase {
         &self.0
     }
 
+    /// A random passphrase of `len` letters and digits, for one use (what ACM encrypts an
+    /// exported key with: 4 to 128 ASCII characters, none of `#`, `$`, `%`).
+    pub fn random(len: usize) -> crate::Result<Passphrase> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = Zeroizing::new(String::with_capacity(len));
+        let mut byte = Zeroizing::new([0u8; 1]);
+        while out.len() < len {
+            crate::crypto::fill_random(byte.as_mut())?;
+            // 248 = 4 × 62: no bias toward the first letters.
+            if byte[0] < 248 {
+                out.push(ALPHABET[usize::from(byte[0]) % ALPHABET.len()] as char);
+            }
+        }
+        Ok(Passphrase(out))
+    }
+
     /// True when the passphrase is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -83,5 +99,20 @@ mod tests {
         assert_eq!(p.expose_secret(), "pass word ");
         let p = Passphrase::from_file_contents(Zeroizing::new("a\n\n".into()));
         assert_eq!(p.expose_secret(), "a\n");
+    }
+}
+
+#[cfg(test)]
+mod random_tests {
+    use super::Passphrase;
+
+    #[test]
+    fn a_random_passphrase_is_letters_and_digits_and_never_the_same() {
+        let a = Passphrase::random(64).unwrap();
+        let b = Passphrase::random(64).unwrap();
+        assert_eq!(a.expose_secret().len(), 64);
+        assert!(a.expose_secret().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert!(!format!("{a:?}").contains(a.expose_secret()));
     }
 }

@@ -8,14 +8,119 @@ use serde_json::json;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{AcmAction, AcmArgs, AcmDeleteArgs},
+    cli::{AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs},
     output::note,
 };
 
 pub(crate) fn acm(ctx: &Ctx, args: AcmArgs) -> Result<Status> {
     match args.action {
         AcmAction::Delete(a) => delete(ctx, a),
+        AcmAction::ExportKey(a) => export_key(ctx, a),
     }
+}
+
+fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let mut v = ctx.unlock_writer("acm export-key")?;
+    let chosen = choose(
+        &v,
+        &args.certificate,
+        args.region.as_deref(),
+        args.target.as_deref(),
+    )?;
+    let what = match &chosen.seen {
+        Some((domain, kind)) => format!("{} ({domain}, {kind})", chosen.arn),
+        None => chosen.arn.clone(),
+    };
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(format!(
+                "exporting the key of {what} is charged by AWS (ExportCertificate); add --yes to confirm"
+            ))
+            .into());
+        }
+        note(&format!(
+            "This exports the private key of {what} from ACM ({}, account {}); AWS charges for each export. The key is sealed in the vault at once.",
+            chosen.region, chosen.account
+        ));
+        note("Type 'export' to confirm:");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "export" {
+            bail!("not confirmed; nothing was exported");
+        }
+    }
+    let target = config
+        .select(
+            Some(&chosen.target),
+            Some(std::slice::from_ref(&chosen.region)),
+        )?
+        .remove(0);
+    // Made in memory for this one export, never shown, wiped on drop.
+    let passphrase = vault::Passphrase::random(64)?;
+    let req = agent::ExportKeyRequest {
+        target: &target,
+        arn: &chosen.arn,
+        account: chosen.recorded.then_some(chosen.account.as_str()),
+        passphrase: &passphrase,
+    };
+    let (exported, _) =
+        match ctx
+            .runtime()?
+            .block_on(agent::acm_export_key(&ctx.connector(), &config, req))
+        {
+            Ok(x) => x,
+            Err(e) => bail!("cannot export the key of {}: {e}", chosen.arn),
+        };
+    let kind = chosen
+        .seen
+        .as_ref()
+        .map_or("PRIVATE", |(_, k)| k.as_str())
+        .to_owned();
+    let name = match (&chosen.entry, &chosen.seen) {
+        (Some((_, n)), _) => n.clone(),
+        (None, Some((domain, _))) => domain.clone(),
+        (None, None) => chosen
+            .arn
+            .rsplit('/')
+            .next()
+            .unwrap_or("exported")
+            .to_owned(),
+    };
+    let outcome = v.record_exported_key(
+        &chosen.arn,
+        &kind,
+        &name,
+        &exported.pem.certificate,
+        exported.pem.chain.as_deref(),
+        exported.encrypted_key.expose_secret(),
+        &passphrase,
+    )?;
+    let (id, ename, how) = match &outcome {
+        vault::ImportOutcome::Created { id, name } => (id, name, "a new entry, with its key"),
+        vault::ImportOutcome::NewVersion { id, name, .. } => {
+            (id, name, "a new version, with its key")
+        }
+        vault::ImportOutcome::KeyAdded { id, name, .. } => (id, name, "its key added"),
+        vault::ImportOutcome::KeyReplaced { id, name, .. } => {
+            (id, name, "its key replaced (the one held did not work)")
+        }
+        vault::ImportOutcome::ChainUpdated { id, name, .. }
+        | vault::ImportOutcome::AlreadyPresent { id, name, .. } => {
+            (id, name, "already with its key")
+        }
+    };
+    if ctx.printer.json {
+        ctx.printer.json(&json!({
+            "arn": chosen.arn,
+            "entry": { "id": id, "name": ename },
+            "outcome": how,
+        }))?;
+    } else {
+        ctx.printer
+            .line(&format!("{ename}: {how} (exported from {})", chosen.arn))?;
+    }
+    Ok(Status::Ok)
 }
 
 /// What `acm delete` acts on: one ARN, where it lives, and what the vault knows of it.
@@ -35,7 +140,12 @@ struct Chosen {
 fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("acm delete")?;
-    let chosen = choose(&v, &args)?;
+    let chosen = choose(
+        &v,
+        &args.certificate,
+        args.region.as_deref(),
+        args.target.as_deref(),
+    )?;
     let Chosen {
         arn,
         region,
@@ -155,9 +265,14 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
 
 /// The ARN the user means: given as such, or the one ACM certificate the vault has
 /// recorded for an entry (in `--region`, under `--target`, when there are several).
-fn choose(v: &vault::Vault, args: &AcmDeleteArgs) -> Result<Chosen> {
-    if args.certificate.starts_with("arn:") {
-        let arn = args.certificate.clone();
+fn choose(
+    v: &vault::Vault,
+    certificate: &str,
+    region_arg: Option<&str>,
+    target_arg: Option<&str>,
+) -> Result<Chosen> {
+    if certificate.starts_with("arn:") {
+        let arn = certificate.to_owned();
         let Some((account, region)) = agent::arn_location(&arn) else {
             return Err(UsageError(format!(
                 "{arn} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)"
@@ -165,14 +280,14 @@ fn choose(v: &vault::Vault, args: &AcmDeleteArgs) -> Result<Chosen> {
             .into());
         };
         let (account, region) = (account.to_owned(), region.to_owned());
-        if let Some(r) = &args.region
-            && *r != region
+        if let Some(r) = region_arg
+            && r != region
         {
             return Err(UsageError(format!("--region {r}, but {arn} is in {region}")).into());
         }
         let record = v.acm_record(&arn)?;
-        let target = match (&record, &args.target) {
-            (Some(rec), Some(t)) if *t != rec.location.target => {
+        let target = match (&record, target_arg) {
+            (Some(rec), Some(t)) if t != rec.location.target => {
                 return Err(UsageError(format!(
                     "--target {t}, but {arn} was found under target {}",
                     rec.location.target
@@ -180,7 +295,7 @@ fn choose(v: &vault::Vault, args: &AcmDeleteArgs) -> Result<Chosen> {
                 .into());
             }
             (Some(rec), _) => rec.location.target.clone(),
-            (None, Some(t)) => t.clone(),
+            (None, Some(t)) => t.to_owned(),
             (None, None) => "default".to_owned(),
         };
         let entry = match record.as_ref().and_then(|r| r.entry_id.clone()) {
@@ -199,18 +314,18 @@ fn choose(v: &vault::Vault, args: &AcmDeleteArgs) -> Result<Chosen> {
             seen,
         });
     }
-    let (id, name) = v.resolve(&args.certificate)?;
+    let (id, name) = v.resolve(certificate)?;
     let candidates: Vec<vault::AcmRecord> = v
         .acm_records_of(&id)?
         .into_iter()
         .filter(|r| r.gone_at.is_none())
-        .filter(|r| args.region.as_ref().is_none_or(|x| *x == r.location.region))
-        .filter(|r| args.target.as_ref().is_none_or(|x| *x == r.location.target))
+        .filter(|r| region_arg.is_none_or(|x| x == r.location.region))
+        .filter(|r| target_arg.is_none_or(|x| x == r.location.target))
         .collect();
     let one = match candidates.as_slice() {
         [] => bail!(
             "the vault knows of no certificate of {name} in ACM{}: run `certvault discover`, or give the ARN",
-            match (&args.region, &args.target) {
+            match (region_arg, target_arg) {
                 (None, None) => String::new(),
                 _ => " there".to_owned(),
             }

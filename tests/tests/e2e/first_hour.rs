@@ -152,6 +152,7 @@ fn help_is_pinned() {
         "agent",
         "acm",
         "acm delete",
+        "acm export-key",
         "pca",
         "pca list",
         "pca issue",

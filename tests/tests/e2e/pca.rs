@@ -341,3 +341,121 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
     );
     assert_eq!(describes(&proxy), before);
 }
+
+#[test]
+fn acm_export_key_brings_a_private_certificates_key_into_the_vault() {
+    let emu = emulator();
+    let env = Env::init();
+    let ca = active_root(&emu);
+    let arn = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.request_certificate()
+            .domain_name("private.internal")
+            .certificate_authority_arn(&ca)
+            .idempotency_token("privateinternal")
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env(&mut cmd, env.dir.path());
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1"]);
+    assert!(matches!(code, Some(0 | 3)), "{err}");
+    let entry = env.json(&["show", "private.internal"]);
+    assert_eq!(entry["source"], "acm-private", "{entry:#}");
+    assert_eq!(entry["versions"][0]["has_private_key"], false, "{entry:#}");
+
+    // Charged by AWS: off a terminal, only with --yes; nothing changed without it.
+    let before = env.vault_bytes();
+    let (code, _, err) = run(&["acm", "export-key", "private.internal"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("charged by AWS") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(env.vault_bytes(), before);
+
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "acm",
+        "export-key",
+        "private.internal",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["arn"], arn.as_str());
+    assert_eq!(report["outcome"], "its key added");
+    let entry = env.json(&["show", "private.internal"]);
+    assert_eq!(entry["versions"][0]["has_private_key"], true, "{entry:#}");
+
+    // The key is the certificate's (openssl), and the export is audited.
+    let key = env.path("private.key");
+    let cert = env.path("private.pem");
+    env.cmd()
+        .env("CERTVAULT_EXPORT_PASSPHRASE", "export passphrase 1234")
+        .args([
+            "export",
+            "private.internal",
+            "--format",
+            "pem",
+            "--with-key",
+            "--out",
+        ])
+        .arg(&key)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["export", "private.internal", "--format", "pem", "--out"])
+        .arg(&cert)
+        .assert()
+        .success();
+    let from_key = openssl(&[
+        &"pkey",
+        &"-in",
+        &key,
+        &"-passin",
+        &"pass:export passphrase 1234",
+        &"-pubout",
+    ]);
+    let from_cert = openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]);
+    assert_eq!(from_key.stdout, from_cert.stdout);
+    let log = env.json(&["log"]);
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "acm-export-key" && e["entry_name"] == "private.internal"),
+        "{log:#}"
+    );
+    let (code, _, err) = run(&["verify"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // A public certificate that was not requested exportable: ACM refuses; nothing stored.
+    let public = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.request_certificate()
+            .domain_name("public.example.com")
+            .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+            .idempotency_token("publicexamplecom")
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let before = env.vault_bytes();
+    let (code, _, err) = run(&["acm", "export-key", &public, "--yes"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot export the key"), "{err}");
+    assert_eq!(env.vault_bytes(), before);
+}
