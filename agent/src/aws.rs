@@ -125,6 +125,11 @@ pub trait AcmWrite: Send + Sync {
         &self,
         arn: &str,
     ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
+    /// RequestCertificate: the new certificate's ARN.
+    fn request_certificate(
+        &self,
+        req: &crate::request::CertRequest,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
     /// ExportCertificate: the certificate, its chain, and its private key as PKCS#8
     /// encrypted with `passphrase` (PEM).
     fn export_certificate(
@@ -661,6 +666,40 @@ impl AcmWrite for SdkAcm {
                 .to_owned(),
             request_id: out.request_id().map(str::to_owned),
         })
+    }
+
+    async fn request_certificate(
+        &self,
+        req: &crate::request::CertRequest,
+    ) -> Result<String, ApiError> {
+        use aws_sdk_acm::types::{
+            CertificateExport, CertificateOptions, KeyAlgorithm, ValidationMethod,
+        };
+        let mut call = self
+            .client
+            .request_certificate()
+            .domain_name(&req.domain)
+            .idempotency_token(&req.token)
+            .set_subject_alternative_names((!req.sans.is_empty()).then(|| {
+                std::iter::once(req.domain.clone())
+                    .chain(req.sans.iter().cloned())
+                    .collect()
+            }))
+            .set_validation_method(req.validation.as_deref().map(ValidationMethod::from))
+            .set_key_algorithm(req.key_algorithm.as_deref().map(KeyAlgorithm::from))
+            .set_certificate_authority_arn(req.ca_arn.clone());
+        if req.export {
+            call = call.options(
+                CertificateOptions::builder()
+                    .export(CertificateExport::Enabled)
+                    .build(),
+            );
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| classify("RequestCertificate", &self.region, e))?;
+        Ok(out.certificate_arn().unwrap_or_default().to_owned())
     }
 
     async fn export_certificate(

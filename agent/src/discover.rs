@@ -445,7 +445,10 @@ fn needs_detail(s: &AcmSummary, known: Option<&AcmRecord>, deep: bool) -> bool {
         || (k.fingerprint_sha256.is_none() && READABLE.contains(&s.status.as_str()))
 }
 
-fn bundle_from(label: &str, pem: &CertificatePem) -> std::result::Result<Bundle, String> {
+pub(crate) fn bundle_from(
+    label: &str,
+    pem: &CertificatePem,
+) -> std::result::Result<Bundle, String> {
     let mut text = pem.certificate.clone();
     if let Some(chain) = &pem.chain {
         text.push('\n');

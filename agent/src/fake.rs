@@ -89,6 +89,8 @@ pub(crate) struct State {
     pub(crate) pca_issued: BTreeMap<String, (String, String)>,
     /// Idempotency tokens seen by IssueCertificate, and the certificate each gave.
     pub(crate) pca_tokens: BTreeMap<String, String>,
+    /// Idempotency tokens seen by RequestCertificate, and the certificate each gave.
+    pub(crate) acm_tokens: BTreeMap<String, String>,
 }
 
 /// One fake AWS Private CA: what Describe says, and its key and certificate (PEM).
@@ -452,6 +454,65 @@ impl AcmWrite for FakeAcm {
             .unwrap()
             .retain(|c| c.summary.arn != arn);
         Ok(Some("fake-delete".into()))
+    }
+
+    async fn request_certificate(
+        &self,
+        req: &crate::request::CertRequest,
+    ) -> Result<String, ApiError> {
+        self.fake.enter(&self.region, "RequestCertificate", None)?;
+        let mut s = self.fake.state.lock().unwrap();
+        if let Some(arn) = s.acm_tokens.get(&req.token) {
+            return Ok(arn.clone());
+        }
+        let loc = self.loc();
+        let certs = s.certs.entry(loc).or_default();
+        let arn = format!(
+            "arn:aws:acm:{}:{}:certificate/requested-{}",
+            self.region,
+            self.account,
+            certs.len()
+        );
+        let names: Vec<String> = std::iter::once(req.domain.clone())
+            .chain(req.sans.iter().cloned())
+            .collect();
+        let dns = req.validation.as_deref() == Some("DNS");
+        certs.push(FakeCert {
+            summary: AcmSummary {
+                arn: arn.clone(),
+                kind: if req.ca_arn.is_some() {
+                    "PRIVATE"
+                } else {
+                    "AMAZON_ISSUED"
+                }
+                .into(),
+                status: "PENDING_VALIDATION".into(),
+                domain: req.domain.clone(),
+                sans: names.clone(),
+                key_algorithm: req.key_algorithm.clone(),
+                ..Default::default()
+            },
+            detail: AcmDetail {
+                validation_method: req.validation.clone(),
+                validation_records: if dns {
+                    names
+                        .iter()
+                        .map(|n| vault::DnsRecord {
+                            domain: n.clone(),
+                            name: format!("_x1.{n}."),
+                            record_type: "CNAME".into(),
+                            value: format!("_y1.{n}.acm-validations.aws."),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        s.acm_tokens.insert(req.token.clone(), arn.clone());
+        Ok(arn)
     }
 
     async fn export_certificate(

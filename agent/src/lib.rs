@@ -28,6 +28,7 @@ mod pca;
 mod plan;
 mod reconcile;
 mod regions;
+mod request;
 mod retry;
 
 pub use tokio_util::sync::CancellationToken;
@@ -57,6 +58,7 @@ pub use crate::{
         SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
+    request::{CertRequest, acm_observe, acm_request, acm_wait_for_records, requested_summary},
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
         RetryPolicy, Scope,

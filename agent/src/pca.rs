@@ -199,7 +199,7 @@ impl PcaApi for SdkPca {
 /// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`).
 pub fn pca_arn_location(arn: &str) -> Option<(&str, &str)> {
     let mut parts = arn.splitn(6, ':');
-    let (_, _, service, region, account, resource) = (
+    let (arn_prefix, partition, service, region, account, resource) = (
         parts.next()?,
         parts.next()?,
         parts.next()?,
@@ -207,11 +207,18 @@ pub fn pca_arn_location(arn: &str) -> Option<(&str, &str)> {
         parts.next()?,
         parts.next()?,
     );
-    (service == "acm-pca"
+    let id = resource.strip_prefix("certificate-authority/")?;
+    (arn_prefix == "arn"
+        && partition.starts_with("aws")
+        && service == "acm-pca"
         && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
-        && resource.starts_with("certificate-authority/"))
+        && !id.is_empty()
+        && !id.contains('/'))
     .then_some((account, region))
 }
 
@@ -374,8 +381,9 @@ pub async fn pca_issue<C: Connector>(
                 if started.elapsed() + pause > req.timeout {
                     return Err(ApiError {
                         message: format!(
-                            "{certificate_arn} was still being issued after {} s ({polls} GetCertificate calls); it is issued: `certvault pca issue` with the same request later fetches it",
-                            started.elapsed().as_secs()
+                            "{certificate_arn} was still being issued after {} s ({polls} GetCertificate calls); nothing was stored, and the key made for it is gone, so that certificate can never be used: revoke it (`aws acm-pca revoke-certificate --certificate-authority-arn {} --certificate-serial SERIAL --revocation-reason SUPERSEDED`) and run `certvault pca issue` again",
+                            started.elapsed().as_secs(),
+                            req.ca_arn
                         ),
                         ..e
                     });
@@ -388,16 +396,16 @@ pub async fn pca_issue<C: Connector>(
     }
 }
 
-/// Every Private CA of a target in the given regions.
+/// Every Private CA of a target in its regions, region by region: a region that fails is
+/// reported and does not stop the others.
 pub async fn pca_list<C: Connector>(
     connector: &C,
     config: &Config,
     target: &Target,
-) -> Result<Vec<(String, PrivateCa)>, ApiError> {
-    let stats = Arc::new(CallStats::default());
+) -> Result<Vec<(String, Result<Vec<PrivateCa>, ApiError>)>, ApiError> {
     let global = Scope::new(
         config.retry,
-        stats,
+        Arc::new(CallStats::default()),
         &target.name,
         "global",
         CancellationToken::new(),
@@ -412,21 +420,32 @@ pub async fn pca_list<C: Connector>(
         let pca = connector.pca(&session, region);
         let scope = global.in_region(region);
         let mut token = None;
+        let mut cas = Vec::new();
+        let mut failed = None;
         for _ in 0..crate::aws::MAX_LIST_PAGES {
-            let page = scope
+            match scope
                 .call(
                     None,
                     "ListCertificateAuthorities",
                     Idempotence::Safe,
                     || pca.list_cas(token.clone()),
                 )
-                .await?;
-            out.extend(page.cas.into_iter().map(|c| (region.clone(), c)));
-            match page.next_token {
-                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
-                _ => break,
+                .await
+            {
+                Ok(page) => {
+                    cas.extend(page.cas);
+                    match page.next_token {
+                        Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                        _ => break,
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
+        out.push((region.clone(), failed.map_or(Ok(cas), Err)));
     }
     Ok(out)
 }
@@ -528,6 +547,9 @@ mod tests {
         for bad in [
             "arn:aws:acm:us-east-1:123456789012:certificate/x",
             "arn:aws:acm-pca:us-east-1:12345:certificate-authority/x",
+            "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x/certificate/y",
+            "arn:aws:acm-pca:us east 1:123456789012:certificate-authority/x",
+            "xrn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x",
             "not an arn",
         ] {
             let e = pca_issue(&fake, &Config::default(), req(&t, bad, &csr, "t"))
@@ -550,7 +572,12 @@ mod tests {
         let cas = pca_list(&fake, &Config::default(), &t).await.unwrap();
         let got: Vec<(&str, &str, &str)> = cas
             .iter()
-            .map(|(r, c)| (r.as_str(), c.arn.as_str(), c.status.as_str()))
+            .flat_map(|(r, c)| {
+                c.as_ref()
+                    .unwrap()
+                    .iter()
+                    .map(|c| (r.as_str(), c.arn.as_str(), c.status.as_str()))
+            })
             .collect();
         assert_eq!(
             got,

@@ -95,7 +95,7 @@ pub(crate) enum Command {
     Ca(CaArgs),
     /// Renew an entry issued by the vault's CA: a new version, same names and key type
     Renew(RenewArgs),
-    /// Act on certificates in ACM itself (delete, export-key)
+    /// Act on certificates in ACM itself (request, requests, delete, export-key)
     Acm(AcmArgs),
     /// AWS Private CA: list its CAs; issue a certificate for a key made in the vault
     Pca(PcaArgs),
@@ -113,12 +113,75 @@ pub(crate) struct AcmArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AcmAction {
+    /// Request a public certificate (DNS or email validation), recorded at once; prints the
+    /// DNS records to create, or the addresses ACM writes to
+    Request(AcmRequestArgs),
+    /// The requests not yet issued, checked with ACM; an issued one becomes a vault entry
+    Requests(AcmRequestsArgs),
     /// Delete a certificate from ACM (any kind, Amazon-issued ones included): refused while
     /// anything uses it, naming each user and what to do; the vault keeps its entry
     Delete(AcmDeleteArgs),
     /// Bring the private key of a certificate ACM holds (private, or requested exportable)
     /// into the vault: ExportCertificate, which AWS charges for; the key is sealed at once
     ExportKey(AcmExportKeyArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ValidationArg {
+    /// A CNAME per name: renewals need nobody (recommended)
+    Dns,
+    /// Mail to admin@, administrator@, hostmaster@, postmaster@, webmaster@ of the domain:
+    /// someone approves at every renewal
+    Email,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AcmKeyArg {
+    #[value(name = "RSA_2048")]
+    Rsa2048,
+    #[value(name = "EC_prime256v1")]
+    EcPrime256v1,
+    #[value(name = "EC_secp384r1")]
+    EcSecp384r1,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmRequestArgs {
+    /// The main domain name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) domain: String,
+    /// Another name; repeat for several
+    #[arg(long, value_name = "NAME")]
+    pub(crate) san: Vec<String>,
+    /// How ACM checks that the names are yours
+    #[arg(long, value_enum)]
+    pub(crate) validation: ValidationArg,
+    /// The region
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: String,
+    /// The target whose credentials to use [default: the only one configured, or
+    /// `default` without a configuration]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Allow exporting the certificate and its key later (`acm export-key`; charged by AWS)
+    #[arg(long)]
+    pub(crate) export_enabled: bool,
+    /// The key algorithm [default: ACM's, RSA_2048]
+    #[arg(long, value_enum)]
+    pub(crate) key_algorithm: Option<AcmKeyArg>,
+    /// How long to wait for ACM to produce the DNS records
+    #[arg(long, value_name = "PERIOD", default_value = "2m", value_parser = parse_period)]
+    pub(crate) wait_records: time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmRequestsArgs {
+    /// Keep checking (with backoff) until each request is issued, failed or timed out
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait keeps checking
+    #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period, requires = "wait")]
+    pub(crate) timeout: time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +265,8 @@ pub(crate) struct PcaIssueArgs {
     /// The entry's name (default: the first name)
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// The target whose credentials to use (its account must own the CA) [default: default]
+    /// The target whose credentials to use (its account must own the CA) [default: the only
+    /// one configured, or `default` without a configuration]
     #[arg(long, value_name = "NAME")]
     pub(crate) target: Option<String>,
     /// How long to wait for AWS Private CA to issue it

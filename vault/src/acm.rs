@@ -272,6 +272,31 @@ impl Vault {
             .map_err(Error::sqlite("reading ACM records"))
     }
 
+    /// The requests (Amazon-issued or private certificates) not yet issued: pending
+    /// validation, failed or timed out, and not gone. Each row's MAC is checked (the target
+    /// and ARN decide where `acm requests` asks).
+    pub fn acm_requests(&self) -> Result<Vec<AcmRecord>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{RECORD_SELECT} WHERE kind IN ('AMAZON_ISSUED', 'PRIVATE')
+                   AND status IN ('PENDING_VALIDATION', 'VALIDATION_TIMED_OUT', 'FAILED')
+                   AND gone_at IS NULL
+                 ORDER BY first_seen, arn"
+            ))
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let rows = stmt
+            .query_map([], record_from_row)
+            .map_err(Error::sqlite("reading ACM records"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::sqlite("reading ACM records"))?;
+        for r in &rows {
+            integrity::require(&self.conn, &keys.rows, &integrity::ACM, &r.summary.arn)?;
+        }
+        Ok(rows)
+    }
+
     /// After `acm export-key`: the certificate ACM exported and its key (encrypted PKCS#8,
     /// opened here with the passphrase of the export, then sealed like any key). The key
     /// joins the version holding that certificate (an entry named `name` with the source of
@@ -315,6 +340,33 @@ impl Vault {
             .transaction()
             .map_err(Error::sqlite("storing a key exported from ACM"))?;
         let fingerprint = bundle.fingerprint().to_owned();
+        // The key joins the certificate the vault read from ACM. A certificate it has not
+        // seen (renewed in ACM since discovery) becomes a new version only of an entry that
+        // follows ACM; an entry the vault owns (imported, issued) never takes a version from
+        // ACM.
+        let known: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM versions WHERE fingerprint = ?1)",
+                [&fingerprint],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("storing a key exported from ACM"))?;
+        if !known {
+            let source: Option<String> = tx
+                .query_row("SELECT source FROM entries WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(Error::sqlite("storing a key exported from ACM"))?;
+            if source.is_some_and(|s| !s.starts_with("acm-")) {
+                return Err(Error::Export {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "ACM holds a certificate at {arn} that is not one of this entry's versions, and the entry is the vault's own (not one that follows ACM): nothing was stored"
+                    ),
+                });
+            }
+        }
         let outcome = import_bundle(
             &tx,
             keys,

@@ -519,8 +519,8 @@ fn new_serial() -> Result<SerialNumber> {
 }
 
 /// Checks a DNS name for a certificate: lower-case letters, digits, hyphens and dots, an
-/// optional leading `*.`; at most 253 characters.
-pub(crate) fn check_dns(name: &str) -> std::result::Result<String, String> {
+/// optional leading `*.`; at most 253 characters. The name, lower-cased.
+pub fn check_dns(name: &str) -> std::result::Result<String, String> {
     let n = name.trim_end_matches('.').to_ascii_lowercase();
     if n.is_empty() || n.len() > 253 {
         return Err(format!("'{name}' is not a DNS name (1 to 253 characters)"));

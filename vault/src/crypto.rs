@@ -266,6 +266,18 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
 }
 
 /// SHA-256 of `data`, lowercase hex.
+/// An idempotency token for a request to AWS, derived from what is asked (each part
+/// length-prefixed, so no two different requests share one): 32 hex characters, within
+/// every limit AWS sets (ACM: 32 word characters; Private CA: 36).
+pub fn idempotency_token(parts: &[&str]) -> String {
+    let mut input = b"certvault/idempotency/v1\0".to_vec();
+    for p in parts {
+        input.extend_from_slice(&(p.len() as u64).to_be_bytes());
+        input.extend_from_slice(p.as_bytes());
+    }
+    sha256_hex(&input)[..32].to_owned()
+}
+
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
 }

@@ -1007,7 +1007,14 @@ pub(crate) fn import_bundle(
                     |r| r.get(0),
                 )
                 .map_err(Error::sqlite("importing"))?;
-            (id, ename, max + 1, false)
+            let Some(next) = max.checked_add(1) else {
+                // Only a row written outside certvault has that number.
+                return Err(Error::RowTampered {
+                    table: "versions",
+                    row: format!("{id}/{max}"),
+                });
+            };
+            (id, ename, next, false)
         }
         None => {
             // A new entry's current version is its only one.

@@ -34,6 +34,8 @@ pub struct PcaRequest {
 /// (wiped on drop) until [`Vault::pca_store`] seals it with the certificate.
 pub struct PcaPending {
     name: String,
+    /// The names asked for (lower case, in order): the certificate must carry exactly these.
+    names: Vec<String>,
     ca_arn: String,
     pkcs8: SecretBytes,
     /// The CSR, PEM: what goes to AWS.
@@ -99,6 +101,16 @@ impl Vault {
                 names.push(n);
             }
         }
+        // The first name is the CN: at most 64 characters (RFC 5280's ub-common-name).
+        if names[0].len() > 64 {
+            return Err(pca_error(
+                ca,
+                format!(
+                    "'{}' is the first name, so the CN: at most 64 characters; put a shorter name first",
+                    names[0]
+                ),
+            ));
+        }
         let name = req.name.clone().unwrap_or_else(|| names[0].clone());
         validate_name(&name)?;
         if self.name_taken(&name)? {
@@ -132,6 +144,7 @@ impl Vault {
         let idempotency_token = hex::encode(&digest.as_ref()[..16]);
         Ok(PcaPending {
             name,
+            names,
             ca_arn: ca.clone(),
             pkcs8,
             csr_pem,
@@ -169,6 +182,33 @@ impl Vault {
             chain_pem.map(|c| ("the chain from AWS Private CA", c.as_bytes())),
             InputPasswords::default(),
         )?;
+        // Exactly the names asked for (a CA template or a CA that rewrites requests could
+        // change them): otherwise nothing is stored.
+        let mut got: Vec<String> = bundle
+            .leaf
+            .info
+            .sans
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        got.sort();
+        got.dedup();
+        let mut asked = pending.names.clone();
+        asked.sort();
+        if got != asked {
+            return Err(pca_error(
+                &ca,
+                format!(
+                    "it returned a certificate for {} instead of {} ({certificate_arn}): nothing was stored",
+                    if got.is_empty() {
+                        "no DNS names".to_owned()
+                    } else {
+                        got.join(", ")
+                    },
+                    asked.join(", ")
+                ),
+            ));
+        }
         let serial = bundle.leaf.info.serial.clone();
         let sans = bundle.leaf.info.sans.clone();
         let not_after = bundle.leaf.info.not_after;
@@ -222,5 +262,75 @@ impl Vault {
             sans,
             not_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    use super::*;
+    use crate::Passphrase;
+
+    /// What AWS Private CA might return: a certificate for the pending key, signed by a CA,
+    /// for `names`.
+    fn signed_for(pending: &PcaPending, names: &[&str]) -> (String, String) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "Test Private CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = KeyPair::try_from(pending.pkcs8.expose_secret()).unwrap();
+        let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (leaf.pem(), ca_cert.pem())
+    }
+
+    #[test]
+    fn a_certificate_for_other_names_than_asked_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(
+            &dir.path().join("v.db"),
+            &Passphrase::new("correct horse battery staple".into()),
+        )
+        .unwrap();
+        let req = PcaRequest {
+            ca_arn: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x".into(),
+            dns: vec!["svc.internal".into(), "api.internal".into()],
+            key_type: KeyType::EcP256,
+            name: None,
+        };
+        let pending = v.pca_prepare(&req).unwrap();
+        let (leaf, chain) = signed_for(&pending, &["svc.internal", "evil.internal"]);
+        let e = v
+            .pca_store(pending, "arn:cert/1", &leaf, Some(&chain))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("instead of api.internal, svc.internal"),
+            "{e}"
+        );
+        assert!(v.list(&Default::default()).unwrap().is_empty());
+
+        let pending = v.pca_prepare(&req).unwrap();
+        let (leaf, chain) = signed_for(&pending, &["api.internal", "svc.internal"]);
+        let stored = v
+            .pca_store(pending, "arn:cert/2", &leaf, Some(&chain))
+            .unwrap();
+        assert_eq!(stored.name, "svc.internal");
+
+        // The first name is the CN: at most 64 characters, refused before a key is made.
+        let long = format!("{}.internal", "a".repeat(60));
+        let e = v
+            .pca_prepare(&PcaRequest {
+                dns: vec![long],
+                ..req.clone()
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 64 characters"), "{e}");
     }
 }

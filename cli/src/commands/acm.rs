@@ -8,12 +8,17 @@ use serde_json::json;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs},
-    output::note,
+    cli::{
+        AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs, AcmKeyArg, AcmRequestArgs,
+        AcmRequestsArgs, ValidationArg,
+    },
+    output::{cell, note},
 };
 
 pub(crate) fn acm(ctx: &Ctx, args: AcmArgs) -> Result<Status> {
     match args.action {
+        AcmAction::Request(a) => request(ctx, a),
+        AcmAction::Requests(a) => requests(ctx, a),
         AcmAction::Delete(a) => delete(ctx, a),
         AcmAction::ExportKey(a) => export_key(ctx, a),
     }
@@ -28,6 +33,15 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
         args.region.as_deref(),
         args.target.as_deref(),
     )?;
+    // The key joins the version holding the certificate discovery read: an ARN the vault
+    // has no entry for is discovered first (never guessed into an entry by name).
+    if chosen.entry.is_none() {
+        bail!(
+            "the vault has no entry for {}: run `certvault discover --regions {}` first, so that its certificate is in the vault; nothing was exported",
+            chosen.arn,
+            chosen.region
+        );
+    }
     let what = match &chosen.seen {
         Some((domain, kind)) => format!("{} ({domain}, {kind})", chosen.arn),
         None => chosen.arn.clone(),
@@ -121,6 +135,378 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
             .line(&format!("{ename}: {how} (exported from {})", chosen.arn))?;
     }
     Ok(Status::Ok)
+}
+
+/// The target a command acts through in `region`: the one named, else the only one
+/// configured (or `default` without a configuration); several need --target.
+pub(crate) fn one_target(
+    config: &agent::Config,
+    name: Option<&str>,
+    region: &str,
+) -> Result<agent::Target> {
+    let regions = [region.to_owned()];
+    let mut all = config.select(name, Some(&regions))?;
+    if all.len() != 1 {
+        let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+        return Err(UsageError(format!(
+            "several targets are configured ({}): choose one with --target",
+            names.join(", ")
+        ))
+        .into());
+    }
+    Ok(all.remove(0))
+}
+
+/// The five addresses ACM writes to for a domain (WHOIS contacts are not used since 2024).
+fn validation_addresses(domain: &str) -> Vec<String> {
+    let base = domain.strip_prefix("*.").unwrap_or(domain);
+    [
+        "admin",
+        "administrator",
+        "hostmaster",
+        "postmaster",
+        "webmaster",
+    ]
+    .iter()
+    .map(|u| format!("{u}@{base}"))
+    .collect()
+}
+
+fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let regions = agent::expand_regions(std::slice::from_ref(&args.region), &config.extra_regions)?;
+    let [region] = regions.as_slice() else {
+        return Err(UsageError(format!(
+            "--region {}: one region (a request is for one region; request again for another)",
+            args.region
+        ))
+        .into());
+    };
+    let region = region.clone();
+    let mut names = Vec::new();
+    for n in std::iter::once(&args.domain).chain(&args.san) {
+        let n = vault::check_dns_name(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if names.len() > 100 {
+        return Err(UsageError(
+            "at most 100 names in one request (ACM's default quota is 10)".into(),
+        )
+        .into());
+    }
+    let validation = match args.validation {
+        ValidationArg::Dns => "DNS",
+        ValidationArg::Email => "EMAIL",
+    };
+    let key_algorithm = args.key_algorithm.map(|k| match k {
+        AcmKeyArg::Rsa2048 => "RSA_2048",
+        AcmKeyArg::EcPrime256v1 => "EC_prime256v1",
+        AcmKeyArg::EcSecp384r1 => "EC_secp384r1",
+    });
+    let target = one_target(&config, args.target.as_deref(), &region)?;
+    let mut v = ctx.unlock_writer("acm request")?;
+    let sans_joined = names[1..].join(",");
+    let token = vault::idempotency_token(&[
+        "acm-request",
+        &target.name,
+        &region,
+        &names[0],
+        &sans_joined,
+        validation,
+        key_algorithm.unwrap_or(""),
+        if args.export_enabled { "export" } else { "" },
+    ]);
+    let req = agent::CertRequest {
+        domain: names[0].clone(),
+        sans: names[1..].to_vec(),
+        validation: Some(validation.to_owned()),
+        key_algorithm: key_algorithm.map(str::to_owned),
+        export: args.export_enabled,
+        ca_arn: None,
+        token,
+    };
+    let runtime = ctx.runtime()?;
+    let connector = ctx.connector();
+    let (arn, account) = match runtime.block_on(agent::acm_request(
+        &connector, &config, &target, &region, &req,
+    )) {
+        Ok(x) => x,
+        Err(e) => bail!("nothing was requested: {e}"),
+    };
+    // Recorded at once: whatever happens next, the vault knows this request.
+    let location = vault::Location {
+        target: target.name.clone(),
+        account: account.clone(),
+        region: region.clone(),
+    };
+    v.record_acm_scan(
+        &location,
+        vec![vault::AcmObservation {
+            summary: agent::requested_summary(&arn, &req),
+            detail: None,
+            certificate: None,
+        }],
+        false,
+    )?;
+    v.record_event(
+        "acm-request",
+        None,
+        &format!(
+            "requested {arn} in {region}, account {account}: {} ({validation} validation{})",
+            names.join(", "),
+            if args.export_enabled {
+                ", exportable"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    let wait = std::time::Duration::try_from(args.wait_records).unwrap_or_default();
+    let observed = runtime.block_on(agent::acm_wait_for_records(
+        &connector,
+        &config,
+        &target,
+        &arn,
+        names.len(),
+        wait,
+    ));
+    let (status, records, reason, entry) = match observed {
+        Ok((obs, _)) => {
+            let status = obs.summary.status.clone();
+            let detail = obs.detail.clone().unwrap_or_default();
+            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
+            let entry = outcome.created.first().cloned();
+            (
+                status,
+                detail.validation_records,
+                detail.failure_reason,
+                entry,
+            )
+        }
+        Err(e) => {
+            note(&format!(
+                "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
+            ));
+            ("PENDING_VALIDATION".to_owned(), Vec::new(), None, None)
+        }
+    };
+    let emails: Vec<String> = if validation == "EMAIL" {
+        names.iter().flat_map(|n| validation_addresses(n)).collect()
+    } else {
+        Vec::new()
+    };
+    if ctx.printer.json {
+        ctx.printer.json(&json!({
+            "arn": arn,
+            "region": region,
+            "account": account,
+            "status": status,
+            "failure_reason": reason,
+            "validation": validation,
+            "records": records,
+            "emails": emails,
+            "entry": entry,
+        }))?;
+    } else {
+        ctx.printer.line(&format!(
+            "requested {arn} ({region}, account {account}): {}",
+            status_words(&status)
+        ))?;
+        if validation == "DNS" {
+            if records.is_empty() {
+                note(
+                    "ACM has not produced the DNS records yet: `certvault acm requests` shows them when it has",
+                );
+            } else {
+                let mut t = ctx.printer.table(&["DOMAIN", "NAME", "TYPE", "VALUE"]);
+                for r in &records {
+                    t.add_row(vec![
+                        cell(&r.domain),
+                        cell(&r.name),
+                        cell(&r.record_type),
+                        cell(&r.value),
+                    ]);
+                }
+                t.keep(&[1, 2, 3]);
+                t.print()?;
+                note(
+                    "create these records in DNS: ACM validates within minutes of seeing them, and renews by itself for as long as they stay",
+                );
+            }
+        } else {
+            note(&format!(
+                "ACM writes to {} (WHOIS contacts are not used since 2024); someone must approve, now and at every renewal: --validation dns needs nobody",
+                emails.join(", ")
+            ));
+        }
+        if let Some(name) = &entry {
+            note(&format!("issued already: it is the vault entry {name}"));
+        }
+    }
+    Ok(
+        if matches!(status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT") {
+            Status::Attention
+        } else {
+            Status::Ok
+        },
+    )
+}
+
+fn status_words(status: &str) -> String {
+    match status {
+        "PENDING_VALIDATION" => "pending validation".into(),
+        "ISSUED" => "issued".into(),
+        "FAILED" => "failed".into(),
+        "VALIDATION_TIMED_OUT" => "timed out (72 hours without validation)".into(),
+        other => other.to_lowercase().replace('_', " "),
+    }
+}
+
+fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let mut v = ctx.unlock_writer("acm requests")?;
+    let waiting = v.acm_requests()?;
+    if waiting.is_empty() {
+        if ctx.printer.json {
+            ctx.printer.json(&Vec::<serde_json::Value>::new())?;
+        } else {
+            note("no requests waiting: every certificate requested is issued");
+        }
+        return Ok(Status::Ok);
+    }
+    let runtime = ctx.runtime()?;
+    let connector = ctx.connector();
+    if args.timeout > time::Duration::hours(72) {
+        return Err(UsageError(
+            "--timeout: at most 72h (ACM gives up on a request after 72 hours)".into(),
+        )
+        .into());
+    }
+    let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_secs(5);
+    let mut rows: Vec<serde_json::Value>;
+    loop {
+        rows = Vec::new();
+        let mut open = 0;
+        for rec in &waiting {
+            let region = rec.location.region.clone();
+            let arn = rec.summary.arn.clone();
+            let mut row = json!({
+                "arn": arn,
+                "domain": rec.summary.domain,
+                "region": region,
+                "target": rec.location.target,
+            });
+            let target = match config.select(
+                Some(&rec.location.target),
+                Some(std::slice::from_ref(&region)),
+            ) {
+                Ok(mut t) => t.remove(0),
+                Err(e) => {
+                    row["status"] = "unknown".into();
+                    row["detail"] = format!("target {}: {e}", rec.location.target).into();
+                    rows.push(row);
+                    continue;
+                }
+            };
+            match runtime.block_on(agent::acm_observe(&connector, &config, &target, &arn)) {
+                Ok((obs, account)) => {
+                    let status = obs.summary.status.clone();
+                    let detail = obs.detail.clone().unwrap_or_default();
+                    let location = vault::Location {
+                        target: target.name.clone(),
+                        account,
+                        region: region.clone(),
+                    };
+                    let outcome = v.record_acm_scan(&location, vec![obs], false)?;
+                    let words = match status.as_str() {
+                        "ISSUED" => {
+                            let entry = outcome
+                                .records
+                                .iter()
+                                .find(|r| r.summary.arn == arn)
+                                .and_then(|r| r.entry_id.clone());
+                            match entry {
+                                Some(id) => format!("now the vault entry {}", v.resolve(&id)?.1),
+                                None => "issued".into(),
+                            }
+                        }
+                        "FAILED" => format!(
+                            "failed: {}",
+                            detail.failure_reason.as_deref().unwrap_or("ACM gave no reason")
+                        ),
+                        "VALIDATION_TIMED_OUT" => "not validated within 72 hours: request it again (`certvault acm request`); the DNS validation records stay the same (they are unique per name and account)".into(),
+                        "PENDING_VALIDATION" if detail.validation_method.as_deref() == Some("DNS") => {
+                            open += 1;
+                            format!(
+                                "waiting for {} DNS record{} (see --output json)",
+                                detail.validation_records.len(),
+                                if detail.validation_records.len() == 1 { "" } else { "s" }
+                            )
+                        }
+                        "PENDING_VALIDATION" => {
+                            open += 1;
+                            format!(
+                                "waiting for someone to approve the mail to {}",
+                                validation_addresses(&rec.summary.domain).join(", ")
+                            )
+                        }
+                        _ => status_words(&status),
+                    };
+                    row["status"] = status.into();
+                    row["detail"] = words.into();
+                    row["validation"] = detail.validation_method.into();
+                    row["records"] = serde_json::to_value(&detail.validation_records)?;
+                }
+                Err(e) => {
+                    open += 1;
+                    row["status"] = "unknown".into();
+                    row["detail"] = format!("{e}").into();
+                }
+            }
+            rows.push(row);
+        }
+        if !args.wait || open == 0 || started.elapsed() + pause > timeout {
+            break;
+        }
+        note(&format!(
+            "{open} still waiting; checking again in {} s",
+            pause.as_secs()
+        ));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_secs(60));
+    }
+    if ctx.printer.json {
+        ctx.printer.json(&rows)?;
+    } else {
+        let mut t = ctx
+            .printer
+            .table(&["DOMAIN", "REGION", "STATUS", "DETAIL", "ARN"]);
+        for r in &rows {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            t.add_row(vec![
+                cell(s("domain")),
+                cell(s("region")),
+                cell(status_words(&s("status"))),
+                cell(s("detail")),
+                cell(s("arn")),
+            ]);
+        }
+        t.keep(&[0, 2, 3]);
+        t.print()?;
+    }
+    let settled_badly = rows
+        .iter()
+        .any(|r| r["status"] != "ISSUED" && r["status"] != "PENDING_VALIDATION");
+    let still_open = rows.iter().any(|r| r["status"] == "PENDING_VALIDATION");
+    Ok(if settled_badly || (args.wait && still_open) {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
 }
 
 /// What `acm delete` acts on: one ARN, where it lives, and what the vault knows of it.

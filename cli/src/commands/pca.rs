@@ -27,13 +27,28 @@ fn list(ctx: &Ctx, args: PcaListArgs) -> Result<Status> {
     }
     let runtime = ctx.runtime()?;
     let mut rows = Vec::new();
+    let mut failed = 0;
     for t in &targets {
-        let found = runtime.block_on(agent::pca_list(&ctx.connector(), &config, t))?;
-        rows.extend(
-            found
-                .into_iter()
-                .map(|(region, ca)| (t.name.clone(), region, ca)),
-        );
+        let found = match runtime.block_on(agent::pca_list(&ctx.connector(), &config, t)) {
+            Ok(f) => f,
+            Err(e) => {
+                failed += 1;
+                note(&format!("target {}: {e}", t.name));
+                continue;
+            }
+        };
+        for (region, cas) in found {
+            match cas {
+                Ok(cas) => rows.extend(
+                    cas.into_iter()
+                        .map(|ca| (t.name.clone(), region.clone(), ca)),
+                ),
+                Err(e) => {
+                    failed += 1;
+                    note(&format!("target {}, {region}: {e}", t.name));
+                }
+            }
+        }
     }
     let p = &ctx.printer;
     if p.json {
@@ -81,7 +96,11 @@ fn list(ctx: &Ctx, args: PcaListArgs) -> Result<Status> {
         t.keep(&[0, 1, 7]);
         t.print()?;
     }
-    Ok(Status::Ok)
+    Ok(if failed > 0 {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
 }
 
 fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
@@ -101,12 +120,13 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         ))
         .into());
     }
-    let target = config
-        .select(
-            Some(args.target.as_deref().unwrap_or("default")),
-            Some(&[region.to_owned()]),
-        )?
-        .remove(0);
+    if args.timeout > time::Duration::hours(1) {
+        return Err(UsageError(
+            "--timeout: at most 1h (AWS Private CA issues within seconds)".into(),
+        )
+        .into());
+    }
+    let target = super::acm::one_target(&config, args.target.as_deref(), region)?;
     let mut v = ctx.unlock_writer("pca issue")?;
     let pending = v.pca_prepare(&vault::PcaRequest {
         ca_arn: args.ca_arn.clone(),

@@ -151,6 +151,8 @@ fn help_is_pinned() {
         "sync",
         "agent",
         "acm",
+        "acm request",
+        "acm requests",
         "acm delete",
         "acm export-key",
         "pca",

@@ -234,8 +234,27 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
         from_key.stdout, from_cert.stdout,
         "the certificate is for the vault's key"
     );
-    let verify = openssl(&[&"verify", &"-partial_chain", &"-CAfile", &cert, &cert]);
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("OK"));
+    // Signed by the CA: verified against the CA's own certificate, read from the emulator.
+    let ca_pem = block_on(async {
+        let pca = aws_sdk_acmpca::Client::new(&emu.sdk("us-east-1").await);
+        pca.get_certificate_authority_certificate()
+            .certificate_authority_arn(&ca)
+            .send()
+            .await
+            .unwrap()
+            .certificate()
+            .unwrap()
+            .to_owned()
+    });
+    let ca_file = env.write("ca.pem", ca_pem);
+    let verify = openssl(&[&"verify", &"-CAfile", &ca_file, &cert]);
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains(": OK"),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let issuer = openssl(&[&"x509", &"-in", &cert, &"-noout", &"-issuer"]);
+    assert!(String::from_utf8_lossy(&issuer.stdout).contains("CN = Test Private CA"));
 
     // What went to AWS: no private key, in any form; the CSR is for the same public key.
     let scalar = private_scalar(&env, &key, "export passphrase 1234");
@@ -453,6 +472,15 @@ fn acm_export_key_brings_a_private_certificates_key_into_the_vault() {
             .unwrap()
             .to_owned()
     });
+    // Not discovered yet: no entry to attach a key to, so nothing is exported.
+    let (code, _, err) = run(&["acm", "export-key", &public, "--yes"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("run `certvault discover --regions us-east-1` first"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1"]);
+    assert!(matches!(code, Some(0 | 3)), "{err}");
     let before = env.vault_bytes();
     let (code, _, err) = run(&["acm", "export-key", &public, "--yes"]);
     assert_eq!(code, Some(1), "{err}");

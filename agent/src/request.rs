@@ -1,0 +1,290 @@
+//! `acm request` and `acm requests`: certificates requested from ACM (public ones validated
+//! by DNS or email), followed until they are issued.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+use vault::{AcmObservation, AcmSummary};
+
+use crate::{
+    aws::{AcmApi, AcmWrite, Connector, arn_location},
+    config::{Config, Target},
+    error::{ApiError, ErrorKind},
+    retry::{CallStats, Idempotence, Scope},
+};
+
+/// What RequestCertificate is asked.
+#[derive(Debug, Clone, Default)]
+pub struct CertRequest {
+    /// The main domain name.
+    pub domain: String,
+    /// More names.
+    pub sans: Vec<String>,
+    /// `DNS` or `EMAIL` (public certificates).
+    pub validation: Option<String>,
+    /// `RSA_2048`, `EC_prime256v1` or `EC_secp384r1`.
+    pub key_algorithm: Option<String>,
+    /// Whether the certificate may be exported (`Options.Export = ENABLED`).
+    pub export: bool,
+    /// A Private CA for a private certificate.
+    pub ca_arn: Option<String>,
+    /// Derived from the request: the same request twice is one certificate.
+    pub token: String,
+}
+
+fn scope_for(config: &Config, target: &Target) -> Scope {
+    Scope::new(
+        config.retry,
+        Arc::new(CallStats::default()),
+        &target.name,
+        "global",
+        CancellationToken::new(),
+    )
+}
+
+/// RequestCertificate in one region of a target: the new certificate's ARN, and the account.
+pub async fn acm_request<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    region: &str,
+    req: &CertRequest,
+) -> Result<(String, String), ApiError> {
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    let acm = connector.acm(&session, region);
+    // Safe to repeat: the idempotency token makes a repeated call the same request.
+    let arn = global
+        .in_region(region)
+        .call(None, "RequestCertificate", Idempotence::Safe, || {
+            acm.request_certificate(req)
+        })
+        .await?;
+    if arn_location(&arn).map(|(a, _)| a) != Some(account.as_str()) {
+        return Err(ApiError::local(
+            ErrorKind::Other,
+            "RequestCertificate",
+            region,
+            "UnexpectedArn",
+            format!("ACM answered with {arn}, not an ARN of account {account}"),
+        ));
+    }
+    Ok((arn, account))
+}
+
+/// What ACM says of a certificate now (DescribeCertificate; GetCertificate once issued),
+/// asked only of the account its ARN names.
+pub async fn acm_observe<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    arn: &str,
+) -> Result<(AcmObservation, String), ApiError> {
+    let Some((owner, region)) = arn_location(arn) else {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            "DescribeCertificate",
+            "global",
+            "InvalidArn",
+            format!("{arn} is not an ACM certificate ARN"),
+        ));
+    };
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    if account != owner {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            "DescribeCertificate",
+            region,
+            "AccountMismatch",
+            format!(
+                "{arn} belongs to account {owner}, but target '{}' now resolves to account {account}: nothing was asked of ACM",
+                target.name
+            ),
+        ));
+    }
+    let acm = connector.acm(&session, region);
+    let scope = global.in_region(region);
+    let (summary, detail) = scope
+        .call(None, "DescribeCertificate", Idempotence::Safe, || {
+            acm.describe_certificate(arn)
+        })
+        .await?;
+    let certificate = if summary.status == "ISSUED" {
+        let pem = scope
+            .call(None, "GetCertificate", Idempotence::Safe, || {
+                acm.get_certificate(arn)
+            })
+            .await?;
+        Some(crate::discover::bundle_from(arn, &pem).map_err(|e| {
+            ApiError::local(
+                ErrorKind::Validation,
+                "GetCertificate",
+                region,
+                "UnreadableCertificate",
+                format!("{arn}: {e}"),
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok((
+        AcmObservation {
+            summary,
+            detail: Some(detail),
+            certificate,
+        },
+        account,
+    ))
+}
+
+/// Describes a new request until ACM has produced its DNS validation records (or it is no
+/// longer pending), with backoff (1 s, doubling, at most 8 s), for up to `wait`.
+pub async fn acm_wait_for_records<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    arn: &str,
+    names: usize,
+    wait: Duration,
+) -> Result<(AcmObservation, String), ApiError> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let (obs, account) = acm_observe(connector, config, target, arn).await?;
+        let detail = obs.detail.as_ref();
+        let dns = detail.and_then(|d| d.validation_method.as_deref()) == Some("DNS");
+        let ready = obs.summary.status != "PENDING_VALIDATION"
+            || !dns
+            || detail.is_some_and(|d| d.validation_records.len() >= names);
+        if ready || started.elapsed() + pause > wait {
+            return Ok((obs, account));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(8));
+    }
+}
+
+/// A summary of a request just made, for the vault to record at once (before anything
+/// else is asked of ACM).
+pub fn requested_summary(arn: &str, req: &CertRequest) -> AcmSummary {
+    AcmSummary {
+        arn: arn.to_owned(),
+        kind: if req.ca_arn.is_some() {
+            "PRIVATE"
+        } else {
+            "AMAZON_ISSUED"
+        }
+        .into(),
+        status: "PENDING_VALIDATION".into(),
+        domain: req.domain.clone(),
+        sans: std::iter::once(req.domain.clone())
+            .chain(req.sans.iter().cloned())
+            .collect(),
+        key_algorithm: req.key_algorithm.clone(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{ACCOUNT, Fake};
+
+    fn target() -> Target {
+        Target {
+            name: "default".into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        }
+    }
+
+    fn request(token: &str) -> CertRequest {
+        CertRequest {
+            domain: "www.example.com".into(),
+            sans: vec!["example.com".into()],
+            validation: Some("DNS".into()),
+            token: token.into(),
+            ..Default::default()
+        }
+    }
+
+    /// What the emulator cannot do: a request that stays pending, then is issued, fails
+    /// or times out (the emulator issues at once).
+    #[tokio::test(start_paused = true)]
+    async fn a_request_is_one_certificate_and_is_followed_to_its_end() {
+        let fake = Fake::default();
+        let t = target();
+        let (arn, account) =
+            acm_request(&fake, &Config::default(), &t, "us-east-1", &request("tok1"))
+                .await
+                .unwrap();
+        assert_eq!(account, ACCOUNT);
+        // The same token: the same certificate.
+        let (again, _) = acm_request(&fake, &Config::default(), &t, "us-east-1", &request("tok1"))
+            .await
+            .unwrap();
+        assert_eq!(again, arn);
+        assert_eq!(fake.certs("us-east-1").len(), 1);
+
+        let (obs, _) = acm_wait_for_records(
+            &fake,
+            &Config::default(),
+            &t,
+            &arn,
+            2,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs.summary.status, "PENDING_VALIDATION");
+        let records = &obs.detail.as_ref().unwrap().validation_records;
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert!(records.iter().all(|r| r.record_type == "CNAME"));
+        assert!(obs.certificate.is_none());
+
+        for (status, reason) in [
+            ("FAILED", Some("CAA_ERROR")),
+            ("VALIDATION_TIMED_OUT", None),
+        ] {
+            fake.state
+                .lock()
+                .unwrap()
+                .certs
+                .get_mut("us-east-1")
+                .unwrap()[0]
+                .summary
+                .status = status.into();
+            fake.state
+                .lock()
+                .unwrap()
+                .certs
+                .get_mut("us-east-1")
+                .unwrap()[0]
+                .detail
+                .failure_reason = reason.map(str::to_owned);
+            let (obs, _) = acm_observe(&fake, &Config::default(), &t, &arn)
+                .await
+                .unwrap();
+            assert_eq!(obs.summary.status, status);
+            assert_eq!(obs.detail.unwrap().failure_reason.as_deref(), reason);
+        }
+
+        // Another account now behind the credentials: nothing is asked of ACM.
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let describes = fake.calls("DescribeCertificate");
+        let e = acm_observe(&fake, &Config::default(), &t, &arn)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch");
+        assert_eq!(fake.calls("DescribeCertificate"), describes);
+    }
+}
