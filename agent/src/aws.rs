@@ -405,26 +405,7 @@ impl Connector for SdkConnector {
         let conf = aws_sdk_acm::config::Builder::from(session)
             .region(Region::new(region.to_owned()))
             .build();
-        // Where the client will send requests, resolved as the SDK resolves it: one set in
-        // code; else ACM's own setting (AWS_ENDPOINT_URL_ACM, a profile's services section);
-        // else the general one; else AWS's (HTTPS).
-        let endpoint = if session.get_origin("endpoint_url").is_client_config() {
-            session.endpoint_url().map(str::to_owned)
-        } else {
-            session
-                .service_config()
-                .and_then(|c| {
-                    c.load_config(
-                        aws_types::service_config::ServiceConfigKey::builder()
-                            .service_id("ACM")
-                            .env("AWS_ENDPOINT_URL")
-                            .profile("endpoint_url")
-                            .build()
-                            .expect("all fields set"),
-                    )
-                })
-                .or_else(|| session.endpoint_url().map(str::to_owned))
-        };
+        let endpoint = service_endpoint(session, "ACM");
         SdkAcm {
             client: aws_sdk_acm::Client::from_conf(conf),
             region: region.to_owned(),
@@ -442,14 +423,45 @@ impl Connector for SdkConnector {
     }
 
     fn pca(&self, session: &SdkConfig, region: &str) -> crate::pca::SdkPca {
-        // Only CSRs and public certificates travel to and from Private CA: no key is sent.
+        // Only CSRs and public certificates travel to and from Private CA, but a certificate
+        // that comes back over plain HTTP from another machine could be anyone's.
         let conf = aws_sdk_acmpca::config::Builder::from(session)
             .region(Region::new(region.to_owned()))
             .build();
         crate::pca::SdkPca {
             client: aws_sdk_acmpca::Client::from_conf(conf),
             region: region.to_owned(),
+            refuse: service_endpoint(session, "ACM PCA")
+                .filter(|e| insecure_endpoint(e).is_some() && !self.allow_insecure_endpoint)
+                .map(|e| {
+                    format!(
+                        "the AWS Private CA endpoint {e} is plain HTTP on a host that is not this machine: a certificate from it could be anyone's, so none is requested there (use https, or --allow-insecure-endpoint if you mean it)"
+                    )
+                }),
         }
+    }
+}
+
+/// Where a client of `service_id` will send requests, resolved as the SDK resolves it: one
+/// set in code; else the service's own setting (`AWS_ENDPOINT_URL_ACM`, a profile's services
+/// section); else the general one; else AWS's (HTTPS, `None`).
+fn service_endpoint(session: &SdkConfig, service_id: &str) -> Option<String> {
+    if session.get_origin("endpoint_url").is_client_config() {
+        session.endpoint_url().map(str::to_owned)
+    } else {
+        session
+            .service_config()
+            .and_then(|c| {
+                c.load_config(
+                    aws_types::service_config::ServiceConfigKey::builder()
+                        .service_id(service_id)
+                        .env("AWS_ENDPOINT_URL")
+                        .profile("endpoint_url")
+                        .build()
+                        .expect("all fields set"),
+                )
+            })
+            .or_else(|| session.endpoint_url().map(str::to_owned))
     }
 }
 
@@ -879,6 +891,43 @@ mod tests {
         ] {
             assert!(insecure_endpoint(bad).is_some(), "{bad}");
         }
+    }
+
+    /// Like keys to ACM: no certificate is asked of a Private CA over plain HTTP elsewhere.
+    #[tokio::test]
+    async fn no_certificate_is_requested_from_a_plain_http_private_ca_elsewhere() {
+        use crate::pca::PcaApi;
+        let session = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url("http://192.0.2.1:4566")
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let ca = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x";
+        let pca = SdkConnector::default().pca(&session, "us-east-1");
+        let e = pca
+            .issue(ca, "CSR", "SHA256WITHECDSA", 90, "token")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "InsecureEndpoint", "{e}");
+        assert!(e.message.contains("AWS Private CA endpoint"), "{e}");
+        // Loopback (the emulator) is this machine.
+        let local = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url("http://127.0.0.1:1")
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        assert!(
+            SdkConnector::default()
+                .pca(&local, "us-east-1")
+                .refuse
+                .is_none()
+        );
     }
 
     /// Issue "The vault guards its metadata", item 5: keys were sent to plain-http

@@ -78,6 +78,9 @@ pub trait PcaApi: Send + Sync {
 pub struct SdkPca {
     pub(crate) client: aws_sdk_acmpca::Client,
     pub(crate) region: String,
+    /// Why issuing through this endpoint is refused (plain HTTP to another machine: the
+    /// certificate that comes back could be anyone's).
+    pub(crate) refuse: Option<String>,
 }
 
 fn time_of(t: Option<&aws_smithy_types::DateTime>) -> Option<OffsetDateTime> {
@@ -149,6 +152,15 @@ impl PcaApi for SdkPca {
         idempotency_token: &str,
     ) -> Result<String, ApiError> {
         use aws_sdk_acmpca::types::{SigningAlgorithm, Validity, ValidityPeriodType};
+        if let Some(why) = &self.refuse {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "IssueCertificate",
+                &self.region,
+                "InsecureEndpoint",
+                why.clone(),
+            ));
+        }
         let validity = Validity::builder()
             .value(validity_days)
             .r#type(ValidityPeriodType::Days)

@@ -56,6 +56,21 @@ pub async fn acm_request<C: Connector>(
             connector.connect(target)
         })
         .await?;
+    // A private certificate comes from a CA of this account only.
+    if let Some(ca) = &req.ca_arn
+        && crate::pca::pca_arn_location(ca).map(|(a, _)| a) != Some(account.as_str())
+    {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            "RequestCertificate",
+            region,
+            "AccountMismatch",
+            format!(
+                "the CA {ca} is not one of account {account}, which target '{}' resolves to: nothing was requested",
+                target.name
+            ),
+        ));
+    }
     let acm = connector.acm(&session, region);
     // Safe to repeat: the idempotency token makes a repeated call the same request.
     let arn = global

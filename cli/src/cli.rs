@@ -95,7 +95,8 @@ pub(crate) enum Command {
     Ca(CaArgs),
     /// Renew an entry issued by the vault's CA: a new version, same names and key type
     Renew(RenewArgs),
-    /// Act on certificates in ACM itself (request, requests, delete, export-key)
+    /// Act on certificates in ACM itself (request, requests, request-private, delete,
+    /// export-key)
     Acm(AcmArgs),
     /// AWS Private CA: list its CAs; issue a certificate for a key made in the vault
     Pca(PcaArgs),
@@ -118,6 +119,9 @@ pub(crate) enum AcmAction {
     Request(AcmRequestArgs),
     /// The requests not yet issued, checked with ACM; an issued one becomes a vault entry
     Requests(AcmRequestsArgs),
+    /// Request a private certificate from an AWS Private CA through ACM (ACM holds its key;
+    /// exportable with `acm export-key`)
+    RequestPrivate(AcmRequestPrivateArgs),
     /// Delete a certificate from ACM (any kind, Amazon-issued ones included): refused while
     /// anything uses it, naming each user and what to do; the vault keeps its entry
     Delete(AcmDeleteArgs),
@@ -172,6 +176,27 @@ pub(crate) struct AcmRequestArgs {
     /// How long to wait for ACM to produce the DNS records
     #[arg(long, value_name = "PERIOD", default_value = "2m", value_parser = parse_period)]
     pub(crate) wait_records: time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmRequestPrivateArgs {
+    /// The CA (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID); the request goes to
+    /// ACM in the CA's region
+    #[arg(long, value_name = "ARN")]
+    pub(crate) ca_arn: String,
+    /// The main domain name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) domain: String,
+    /// Another name; repeat for several
+    #[arg(long, value_name = "NAME")]
+    pub(crate) san: Vec<String>,
+    /// The key algorithm [default: ACM's, RSA_2048]
+    #[arg(long, value_enum)]
+    pub(crate) key_algorithm: Option<AcmKeyArg>,
+    /// The target whose credentials to use (its account must own the CA) [default: the only
+    /// one configured, or `default` without a configuration]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
 }
 
 #[derive(Debug, Args)]

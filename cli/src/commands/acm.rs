@@ -10,7 +10,7 @@ use crate::{
     Status, UsageError,
     cli::{
         AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs, AcmKeyArg, AcmRequestArgs,
-        AcmRequestsArgs, ValidationArg,
+        AcmRequestPrivateArgs, AcmRequestsArgs, ValidationArg,
     },
     output::{cell, note},
 };
@@ -19,6 +19,7 @@ pub(crate) fn acm(ctx: &Ctx, args: AcmArgs) -> Result<Status> {
     match args.action {
         AcmAction::Request(a) => request(ctx, a),
         AcmAction::Requests(a) => requests(ctx, a),
+        AcmAction::RequestPrivate(a) => request_private(ctx, a),
         AcmAction::Delete(a) => delete(ctx, a),
         AcmAction::ExportKey(a) => export_key(ctx, a),
     }
@@ -183,28 +184,12 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         .into());
     };
     let region = region.clone();
-    let mut names = Vec::new();
-    for n in std::iter::once(&args.domain).chain(&args.san) {
-        let n = vault::check_dns_name(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
-    if names.len() > 100 {
-        return Err(UsageError(
-            "at most 100 names in one request (ACM's default quota is 10)".into(),
-        )
-        .into());
-    }
+    let names = checked_names(&args.domain, &args.san)?;
     let validation = match args.validation {
         ValidationArg::Dns => "DNS",
         ValidationArg::Email => "EMAIL",
     };
-    let key_algorithm = args.key_algorithm.map(|k| match k {
-        AcmKeyArg::Rsa2048 => "RSA_2048",
-        AcmKeyArg::EcPrime256v1 => "EC_prime256v1",
-        AcmKeyArg::EcSecp384r1 => "EC_secp384r1",
-    });
+    let key_algorithm = args.key_algorithm.map(key_algorithm_name);
     let target = one_target(&config, args.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request")?;
     let sans_joined = names[1..].join(",");
@@ -352,6 +337,138 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
             Status::Ok
         },
     )
+}
+
+fn key_algorithm_name(k: AcmKeyArg) -> &'static str {
+    match k {
+        AcmKeyArg::Rsa2048 => "RSA_2048",
+        AcmKeyArg::EcPrime256v1 => "EC_prime256v1",
+        AcmKeyArg::EcSecp384r1 => "EC_secp384r1",
+    }
+}
+
+fn checked_names(domain: &str, sans: &[String]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for n in std::iter::once(domain).chain(sans.iter().map(String::as_str)) {
+        let n = vault::check_dns_name(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if names.len() > 100 {
+        return Err(UsageError(
+            "at most 100 names in one request (ACM's default quota is 10)".into(),
+        )
+        .into());
+    }
+    Ok(names)
+}
+
+fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
+    let config = ctx.config()?;
+    let Some((_, region)) = agent::pca_arn_location(&args.ca_arn) else {
+        return Err(UsageError(format!(
+            "--ca-arn {}: not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
+            args.ca_arn
+        ))
+        .into());
+    };
+    let region = region.to_owned();
+    let names = checked_names(&args.domain, &args.san)?;
+    let key_algorithm = args.key_algorithm.map(key_algorithm_name);
+    let target = one_target(&config, args.target.as_deref(), &region)?;
+    let mut v = ctx.unlock_writer("acm request-private")?;
+    let token = vault::idempotency_token(&[
+        "acm-request-private",
+        &target.name,
+        &region,
+        &args.ca_arn,
+        &names.join(","),
+        key_algorithm.unwrap_or(""),
+    ]);
+    let req = agent::CertRequest {
+        domain: names[0].clone(),
+        sans: names[1..].to_vec(),
+        validation: None,
+        key_algorithm: key_algorithm.map(str::to_owned),
+        export: false,
+        ca_arn: Some(args.ca_arn.clone()),
+        token,
+    };
+    let runtime = ctx.runtime()?;
+    let connector = ctx.connector();
+    let (arn, account) = match runtime.block_on(agent::acm_request(
+        &connector, &config, &target, &region, &req,
+    )) {
+        Ok(x) => x,
+        Err(e) => bail!("nothing was requested: {e}"),
+    };
+    let location = vault::Location {
+        target: target.name.clone(),
+        account: account.clone(),
+        region: region.clone(),
+    };
+    v.record_acm_scan(
+        &location,
+        vec![vault::AcmObservation {
+            summary: agent::requested_summary(&arn, &req),
+            detail: None,
+            certificate: None,
+        }],
+        false,
+    )?;
+    v.record_event(
+        "acm-request",
+        None,
+        &format!(
+            "requested private {arn} from CA {} in {region}, account {account}: {}",
+            args.ca_arn,
+            names.join(", ")
+        ),
+    )?;
+    let (status, entry) = match runtime
+        .block_on(agent::acm_observe(&connector, &config, &target, &arn))
+    {
+        Ok((obs, _)) => {
+            let status = obs.summary.status.clone();
+            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
+            (status, outcome.created.first().cloned())
+        }
+        Err(e) => {
+            note(&format!(
+                "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
+            ));
+            ("PENDING_VALIDATION".to_owned(), None)
+        }
+    };
+    if ctx.printer.json {
+        ctx.printer.json(&json!({
+            "arn": arn,
+            "region": region,
+            "account": account,
+            "ca_arn": args.ca_arn,
+            "status": status,
+            "entry": entry,
+        }))?;
+    } else {
+        ctx.printer.line(&format!(
+            "requested {arn} from {} ({region}): {}",
+            args.ca_arn,
+            status_words(&status)
+        ))?;
+        match &entry {
+            Some(name) => note(&format!(
+                "it is the vault entry {name} (ACM holds its key: `certvault acm export-key {}` brings it into the vault, charged by AWS)",
+                vault::text::shell_word(name)
+            )),
+            None => note("`certvault acm requests` follows it until it is issued"),
+        }
+    }
+    Ok(if matches!(status.as_str(), "FAILED") {
+        Status::Attention
+    } else {
+        Status::Ok
+    })
 }
 
 fn status_words(status: &str) -> String {

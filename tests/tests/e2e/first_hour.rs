@@ -153,6 +153,7 @@ fn help_is_pinned() {
         "acm",
         "acm request",
         "acm requests",
+        "acm request-private",
         "acm delete",
         "acm export-key",
         "pca",

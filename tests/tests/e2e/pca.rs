@@ -487,3 +487,70 @@ fn acm_export_key_brings_a_private_certificates_key_into_the_vault() {
     assert!(err.contains("cannot export the key"), "{err}");
     assert_eq!(env.vault_bytes(), before);
 }
+
+#[test]
+fn acm_request_private_asks_the_cas_region_and_becomes_an_entry() {
+    let emu = emulator();
+    let env = Env::init();
+    let ca = active_root(&emu);
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env(&mut cmd, env.dir.path());
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let args = [
+        "--output",
+        "json",
+        "acm",
+        "request-private",
+        "--ca-arn",
+        &ca,
+        "--domain",
+        "p2.internal",
+        "--san",
+        "q2.internal",
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let arn = report["arn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with("arn:aws:acm:us-east-1:123456789012:certificate/"),
+        "{arn}"
+    );
+    assert_eq!(report["status"], "ISSUED");
+    assert_eq!(report["entry"], "p2.internal");
+    let entry = env.json(&["show", "p2.internal"]);
+    assert_eq!(entry["source"], "acm-private", "{entry:#}");
+    // Again: the same certificate.
+    let (code, out, _) = run(&args);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["arn"],
+        arn.as_str()
+    );
+
+    // A CA of another account: nothing is requested.
+    let foreign = ca.replace(ACCOUNT, "999999999999");
+    let (code, _, err) = run(&[
+        "acm",
+        "request-private",
+        "--ca-arn",
+        &foreign,
+        "--domain",
+        "x.internal",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is not one of account 123456789012"), "{err}");
+    let (code, _, err) = run(&[
+        "acm",
+        "request-private",
+        "--ca-arn",
+        "arn:aws:acm-pca:us-east-1:123456789012:thing/x",
+        "--domain",
+        "x.internal",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not an AWS Private CA ARN"), "{err}");
+}
