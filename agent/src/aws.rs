@@ -606,6 +606,14 @@ impl AcmApi for SdkAcm {
                 })
                 .collect(),
             failure_reason: c.failure_reason().map(|f| f.as_str().to_owned()),
+            names: dvo
+                .iter()
+                .map(|d| vault::NameValidation {
+                    domain: d.domain_name().to_owned(),
+                    method: d.validation_method().map(|m| m.as_str().to_owned()),
+                    status: d.validation_status().map(|v| v.as_str().to_owned()),
+                })
+                .collect(),
         };
         Ok((summary, detail))
     }

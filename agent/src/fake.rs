@@ -507,6 +507,14 @@ impl AcmWrite for FakeAcm {
                 } else {
                     Vec::new()
                 },
+                names: names
+                    .iter()
+                    .map(|n| vault::NameValidation {
+                        domain: n.clone(),
+                        method: req.validation.clone(),
+                        status: Some("PENDING_VALIDATION".into()),
+                    })
+                    .collect(),
                 ..Default::default()
             },
             ..Default::default()

@@ -264,6 +264,21 @@ mod tests {
         let records = &obs.detail.as_ref().unwrap().validation_records;
         assert_eq!(records.len(), 2, "{records:?}");
         assert!(records.iter().all(|r| r.record_type == "CNAME"));
+        let names: Vec<(&str, Option<&str>)> = obs
+            .detail
+            .as_ref()
+            .unwrap()
+            .names
+            .iter()
+            .map(|n| (n.domain.as_str(), n.status.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("www.example.com", Some("PENDING_VALIDATION")),
+                ("example.com", Some("PENDING_VALIDATION"))
+            ]
+        );
         assert!(obs.certificate.is_none());
 
         for (status, reason) in [

@@ -92,6 +92,20 @@ pub struct AcmDetail {
     pub validation_records: Vec<DnsRecord>,
     /// Why issuance failed, if it did.
     pub failure_reason: Option<String>,
+    /// Per name: how it is validated and how far (from the latest Describe; not stored).
+    #[serde(skip)]
+    pub names: Vec<NameValidation>,
+}
+
+/// How one name of a requested certificate is validated, and how far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NameValidation {
+    /// The name.
+    pub domain: String,
+    /// `DNS` or `EMAIL`.
+    pub method: Option<String>,
+    /// `PENDING_VALIDATION`, `SUCCESS` or `FAILED`.
+    pub status: Option<String>,
 }
 
 /// One certificate as observed in one scan.
@@ -201,6 +215,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AcmRecord> {
             validation_method: r.get(12)?,
             validation_records: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
             failure_reason: r.get(14)?,
+            names: Vec::new(),
         },
         fingerprint_sha256: r.get(20)?,
         entry_id: r.get(21)?,

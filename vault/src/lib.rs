@@ -39,8 +39,8 @@ pub mod text;
 
 pub use crate::{
     acm::{
-        AcmDetail, AcmObservation, AcmRecord, AcmSummary, DnsRecord, Location, ScanOutcome,
-        source_of_kind,
+        AcmDetail, AcmObservation, AcmRecord, AcmSummary, DnsRecord, Location, NameValidation,
+        ScanOutcome, source_of_kind,
     },
     audit::{AuditEvent, AuditProblem, AuditReport},
     ca::check_dns as check_dns_name,

@@ -257,7 +257,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         names.len(),
         wait,
     ));
-    let (status, records, reason, entry) = match observed {
+    let (status, records, reason, entry, per_name) = match observed {
         Ok((obs, _)) => {
             let status = obs.summary.status.clone();
             let detail = obs.detail.clone().unwrap_or_default();
@@ -268,13 +268,20 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
                 detail.validation_records,
                 detail.failure_reason,
                 entry,
+                detail.names,
             )
         }
         Err(e) => {
             note(&format!(
                 "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
             ));
-            ("PENDING_VALIDATION".to_owned(), Vec::new(), None, None)
+            (
+                "PENDING_VALIDATION".to_owned(),
+                Vec::new(),
+                None,
+                None,
+                Vec::new(),
+            )
         }
     };
     let emails: Vec<String> = if validation == "EMAIL" {
@@ -291,6 +298,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
             "failure_reason": reason,
             "validation": validation,
             "records": records,
+            "names": per_name,
             "emails": emails,
             "entry": entry,
         }))?;
@@ -574,8 +582,30 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
                         _ => status_words(&status),
                     };
                     row["status"] = status.into();
-                    row["detail"] = words.into();
+                    row["detail"] = if detail.names.len() > 1
+                        && detail
+                            .names
+                            .iter()
+                            .any(|n| n.status.as_deref() == Some("SUCCESS"))
+                    {
+                        // Which names are done, and which are still waiting.
+                        let per_name: Vec<String> = detail
+                            .names
+                            .iter()
+                            .map(|n| {
+                                format!(
+                                    "{} {}",
+                                    n.domain,
+                                    status_words(n.status.as_deref().unwrap_or("unknown"))
+                                )
+                            })
+                            .collect();
+                        format!("{words} ({})", per_name.join(", ")).into()
+                    } else {
+                        words.into()
+                    };
                     row["validation"] = detail.validation_method.into();
+                    row["names"] = serde_json::to_value(&detail.names)?;
                     row["records"] = serde_json::to_value(&detail.validation_records)?;
                 }
                 Err(e) => {

@@ -65,6 +65,10 @@ fn acm_request_is_recorded_prints_its_records_is_one_certificate_and_becomes_an_
     domains.sort_unstable();
     assert_eq!(domains, ["example.com", "www.example.com"]);
     assert!(records.iter().all(|r| r["type"] == "CNAME"));
+    // Per name: how far its validation is.
+    let names = report["names"].as_array().unwrap();
+    assert_eq!(names.len(), 2, "{report:#}");
+    assert!(names.iter().all(|n| n["status"] == "SUCCESS"), "{report:#}");
     // The emulator issues at once: the certificate is a vault entry already.
     assert_eq!(report["status"], "ISSUED");
     assert_eq!(report["entry"], "www.example.com");
