@@ -58,7 +58,10 @@ pub use crate::{
         SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
-    request::{CertRequest, acm_observe, acm_request, acm_wait_for_records, requested_summary},
+    request::{
+        CertRequest, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
+        requested_summary,
+    },
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
         RetryPolicy, Scope,

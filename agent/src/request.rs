@@ -99,6 +99,48 @@ pub async fn acm_observe<C: Connector>(
     target: &Target,
     arn: &str,
 ) -> Result<(AcmObservation, String), ApiError> {
+    let (account, mut seen) = acm_observe_many(
+        connector,
+        config,
+        target,
+        std::slice::from_ref(&arn.to_owned()),
+    )
+    .await?;
+    Ok((seen.remove(0)?, account))
+}
+
+/// The same for several certificates of one target: its credentials are resolved once, and
+/// one certificate's failure is its own (the others are still observed). The account, and a
+/// result per ARN, in order.
+pub async fn acm_observe_many<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    arns: &[String],
+) -> Result<(String, Vec<Result<AcmObservation, ApiError>>), ApiError> {
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    let mut out = Vec::with_capacity(arns.len());
+    for arn in arns {
+        out.push(observe_with(connector, &global, &session, &account, target, arn).await);
+    }
+    Ok((account, out))
+}
+
+/// Describes (and, once issued, gets) one certificate with credentials already resolved to
+/// `account`, if its ARN names that account.
+async fn observe_with<C: Connector>(
+    connector: &C,
+    global: &Scope,
+    session: &C::Session,
+    account: &str,
+    target: &Target,
+    arn: &str,
+) -> Result<AcmObservation, ApiError> {
     let Some((owner, region)) = arn_location(arn) else {
         return Err(ApiError::local(
             ErrorKind::Validation,
@@ -108,12 +150,6 @@ pub async fn acm_observe<C: Connector>(
             format!("{arn} is not an ACM certificate ARN"),
         ));
     };
-    let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
     if account != owner {
         return Err(ApiError::local(
             ErrorKind::Validation,
@@ -126,7 +162,7 @@ pub async fn acm_observe<C: Connector>(
             ),
         ));
     }
-    let acm = connector.acm(&session, region);
+    let acm = connector.acm(session, region);
     let scope = global.in_region(region);
     let (summary, detail) = scope
         .call(None, "DescribeCertificate", Idempotence::Safe, || {
@@ -151,18 +187,16 @@ pub async fn acm_observe<C: Connector>(
     } else {
         None
     };
-    Ok((
-        AcmObservation {
-            summary,
-            detail: Some(detail),
-            certificate,
-        },
-        account,
-    ))
+    Ok(AcmObservation {
+        summary,
+        detail: Some(detail),
+        certificate,
+    })
 }
 
 /// Describes a new request until ACM has produced its DNS validation records (or it is no
-/// longer pending), with backoff (1 s, doubling, at most 8 s), for up to `wait`.
+/// longer pending, or it is not DNS-validated), with backoff (1 s, doubling, at most 8 s),
+/// for up to `wait`; credentials are resolved once.
 pub async fn acm_wait_for_records<C: Connector>(
     connector: &C,
     config: &Config,
@@ -171,10 +205,16 @@ pub async fn acm_wait_for_records<C: Connector>(
     names: usize,
     wait: Duration,
 ) -> Result<(AcmObservation, String), ApiError> {
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {
-        let (obs, account) = acm_observe(connector, config, target, arn).await?;
+        let obs = observe_with(connector, &global, &session, &account, target, arn).await?;
         let detail = obs.detail.as_ref();
         let dns = detail.and_then(|d| d.validation_method.as_deref()) == Some("DNS");
         let ready = obs.summary.status != "PENDING_VALIDATION"
@@ -307,6 +347,17 @@ mod tests {
             assert_eq!(obs.summary.status, status);
             assert_eq!(obs.detail.unwrap().failure_reason.as_deref(), reason);
         }
+
+        // Several at once: one ARN that is not this account's (or not an ARN) fails alone.
+        let foreign = arn.replace(ACCOUNT, "999999999999");
+        let arns = [foreign, "not an arn".to_owned(), arn.clone()];
+        let (account, seen) = acm_observe_many(&fake, &Config::default(), &t, &arns)
+            .await
+            .unwrap();
+        assert_eq!(account, ACCOUNT);
+        assert_eq!(seen[0].as_ref().unwrap_err().code, "AccountMismatch");
+        assert_eq!(seen[1].as_ref().unwrap_err().code, "InvalidArn");
+        assert_eq!(seen[2].as_ref().unwrap().summary.arn, arn);
 
         // Another account now behind the credentials: nothing is asked of ACM.
         fake.state.lock().unwrap().account = Some("999999999999".into());

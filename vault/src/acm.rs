@@ -225,6 +225,17 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AcmRecord> {
     })
 }
 
+/// Marks the (checked) record of `arn` gone since `at`, sealed again.
+fn mark_gone(tx: &Transaction<'_>, keys: &crate::store::Keys, arn: &str, at: i64) -> Result<()> {
+    integrity::require(tx, &keys.rows, &integrity::ACM, &arn)?;
+    tx.execute(
+        "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
+        params![arn, at],
+    )
+    .map_err(Error::sqlite("marking an ACM record gone"))?;
+    integrity::seal_one(tx, &keys.rows, &integrity::ACM, &arn)
+}
+
 impl Vault {
     /// Every record of one target and region (gone ones included), keyed by ARN: what the
     /// agent compares a new listing with to decide what to Describe and Get.
@@ -265,26 +276,19 @@ impl Vault {
     /// `acm delete` takes the target and account it may act in.
     pub fn acm_record(&self, arn: &str) -> Result<Option<AcmRecord>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let exists: bool = self
+        let record = self
             .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM acm_certificates WHERE arn = ?1)",
-                [arn],
-                |r| r.get(0),
-            )
-            .map_err(Error::sqlite("reading ACM records"))?;
-        if !exists {
-            return Ok(None);
-        }
-        integrity::require(&self.conn, &keys.rows, &integrity::ACM, &arn)?;
-        self.conn
             .query_row(
                 &format!("{RECORD_SELECT} WHERE arn = ?1"),
                 [arn],
                 record_from_row,
             )
             .optional()
-            .map_err(Error::sqlite("reading ACM records"))
+            .map_err(Error::sqlite("reading ACM records"))?;
+        if record.is_some() {
+            integrity::require(&self.conn, &keys.rows, &integrity::ACM, &arn)?;
+        }
+        Ok(record)
     }
 
     /// The requests (Amazon-issued or private certificates) not yet issued: pending
@@ -457,13 +461,7 @@ impl Vault {
             .optional()
             .map_err(Error::sqlite("recording a deletion from ACM"))?;
         if entry.is_some() {
-            integrity::require(&tx, &keys.rows, &integrity::ACM, &arn)?;
-            tx.execute(
-                "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
-                params![arn, now_unix()],
-            )
-            .map_err(Error::sqlite("recording a deletion from ACM"))?;
-            integrity::seal_one(&tx, &keys.rows, &integrity::ACM, &arn)?;
+            mark_gone(&tx, keys, arn, now_unix())?;
         }
         let entry = entry.flatten();
         let name = entry_name(&tx, entry.as_deref())?;
@@ -534,13 +532,7 @@ impl Vault {
                 .map_err(Error::sqlite("recording a scan"))?;
             drop(stmt);
             for (arn, entry) in listed.into_iter().filter(|(arn, _)| !seen.contains(arn)) {
-                integrity::require(&tx, &keys.rows, &integrity::ACM, &arn)?;
-                tx.execute(
-                    "UPDATE acm_certificates SET gone_at = ?2 WHERE arn = ?1",
-                    params![arn, now],
-                )
-                .map_err(Error::sqlite("recording a scan"))?;
-                integrity::seal_one(&tx, &keys.rows, &integrity::ACM, &arn)?;
+                mark_gone(&tx, keys, &arn, now)?;
                 let name = entry_name(&tx, entry.as_deref())?;
                 audit::append(
                     &tx,

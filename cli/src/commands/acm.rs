@@ -173,6 +173,89 @@ fn validation_addresses(domain: &str) -> Vec<String> {
     .collect()
 }
 
+/// A request sent, recorded, and followed once.
+struct Submitted {
+    arn: String,
+    account: String,
+    /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
+    status: String,
+    detail: vault::AcmDetail,
+    /// The entry an issued certificate became.
+    entry: Option<String>,
+}
+
+/// Sends a request and records it in the vault at once (audited `acm-request`, with
+/// `audit`), then describes it (waiting up to `wait` for DNS records) and records what ACM
+/// says: an issued certificate becomes an entry.
+#[allow(clippy::too_many_arguments)]
+fn submit(
+    ctx: &Ctx,
+    v: &mut vault::Vault,
+    config: &agent::Config,
+    target: &agent::Target,
+    region: &str,
+    req: &agent::CertRequest,
+    audit: &str,
+    wait: std::time::Duration,
+) -> Result<Submitted> {
+    let runtime = ctx.runtime()?;
+    let connector = ctx.connector();
+    let (arn, account) =
+        match runtime.block_on(agent::acm_request(&connector, config, target, region, req)) {
+            Ok(x) => x,
+            Err(e) => bail!("nothing was requested: {e}"),
+        };
+    // Recorded at once: whatever happens next, the vault knows this request.
+    let location = vault::Location {
+        target: target.name.clone(),
+        account: account.clone(),
+        region: region.to_owned(),
+    };
+    v.record_acm_scan(
+        &location,
+        vec![vault::AcmObservation {
+            summary: agent::requested_summary(&arn, req),
+            detail: None,
+            certificate: None,
+        }],
+        false,
+    )?;
+    v.record_event(
+        "acm-request",
+        None,
+        &format!("requested {arn} in {region}, account {account}: {audit}"),
+    )?;
+    let names = 1 + req.sans.len();
+    let observed = runtime.block_on(agent::acm_wait_for_records(
+        &connector, config, target, &arn, names, wait,
+    ));
+    let (status, detail, entry) = match observed {
+        Ok((obs, _)) => {
+            let status = obs.summary.status.clone();
+            let detail = obs.detail.clone().unwrap_or_default();
+            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
+            (status, detail, outcome.created.first().cloned())
+        }
+        Err(e) => {
+            note(&format!(
+                "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
+            ));
+            (
+                "PENDING_VALIDATION".to_owned(),
+                vault::AcmDetail::default(),
+                None,
+            )
+        }
+    };
+    Ok(Submitted {
+        arn,
+        account,
+        status,
+        detail,
+        entry,
+    })
+}
+
 fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
     let config = ctx.config()?;
     let regions = agent::expand_regions(std::slice::from_ref(&args.region), &config.extra_regions)?;
@@ -212,34 +295,21 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         ca_arn: None,
         token,
     };
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    let (arn, account) = match runtime.block_on(agent::acm_request(
-        &connector, &config, &target, &region, &req,
-    )) {
-        Ok(x) => x,
-        Err(e) => bail!("nothing was requested: {e}"),
-    };
-    // Recorded at once: whatever happens next, the vault knows this request.
-    let location = vault::Location {
-        target: target.name.clone(),
-        account: account.clone(),
-        region: region.clone(),
-    };
-    v.record_acm_scan(
-        &location,
-        vec![vault::AcmObservation {
-            summary: agent::requested_summary(&arn, &req),
-            detail: None,
-            certificate: None,
-        }],
-        false,
-    )?;
-    v.record_event(
-        "acm-request",
-        None,
+    let Submitted {
+        arn,
+        account,
+        status,
+        detail,
+        entry,
+    } = submit(
+        ctx,
+        &mut v,
+        &config,
+        &target,
+        &region,
+        &req,
         &format!(
-            "requested {arn} in {region}, account {account}: {} ({validation} validation{})",
+            "{} ({validation} validation{})",
             names.join(", "),
             if args.export_enabled {
                 ", exportable"
@@ -247,43 +317,13 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
                 ""
             }
         ),
+        std::time::Duration::try_from(args.wait_records).unwrap_or_default(),
     )?;
-    let wait = std::time::Duration::try_from(args.wait_records).unwrap_or_default();
-    let observed = runtime.block_on(agent::acm_wait_for_records(
-        &connector,
-        &config,
-        &target,
-        &arn,
-        names.len(),
-        wait,
-    ));
-    let (status, records, reason, entry, per_name) = match observed {
-        Ok((obs, _)) => {
-            let status = obs.summary.status.clone();
-            let detail = obs.detail.clone().unwrap_or_default();
-            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
-            let entry = outcome.created.first().cloned();
-            (
-                status,
-                detail.validation_records,
-                detail.failure_reason,
-                entry,
-                detail.names,
-            )
-        }
-        Err(e) => {
-            note(&format!(
-                "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
-            ));
-            (
-                "PENDING_VALIDATION".to_owned(),
-                Vec::new(),
-                None,
-                None,
-                Vec::new(),
-            )
-        }
-    };
+    let (records, reason, per_name) = (
+        detail.validation_records,
+        detail.failure_reason,
+        detail.names,
+    );
     let emails: Vec<String> = if validation == "EMAIL" {
         names.iter().flat_map(|n| validation_addresses(n)).collect()
     } else {
@@ -403,52 +443,22 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
         ca_arn: Some(args.ca_arn.clone()),
         token,
     };
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    let (arn, account) = match runtime.block_on(agent::acm_request(
-        &connector, &config, &target, &region, &req,
-    )) {
-        Ok(x) => x,
-        Err(e) => bail!("nothing was requested: {e}"),
-    };
-    let location = vault::Location {
-        target: target.name.clone(),
-        account: account.clone(),
-        region: region.clone(),
-    };
-    v.record_acm_scan(
-        &location,
-        vec![vault::AcmObservation {
-            summary: agent::requested_summary(&arn, &req),
-            detail: None,
-            certificate: None,
-        }],
-        false,
+    let Submitted {
+        arn,
+        account,
+        status,
+        entry,
+        ..
+    } = submit(
+        ctx,
+        &mut v,
+        &config,
+        &target,
+        &region,
+        &req,
+        &format!("private, from CA {}: {}", args.ca_arn, names.join(", ")),
+        std::time::Duration::ZERO,
     )?;
-    v.record_event(
-        "acm-request",
-        None,
-        &format!(
-            "requested private {arn} from CA {} in {region}, account {account}: {}",
-            args.ca_arn,
-            names.join(", ")
-        ),
-    )?;
-    let (status, entry) = match runtime
-        .block_on(agent::acm_observe(&connector, &config, &target, &arn))
-    {
-        Ok((obs, _)) => {
-            let status = obs.summary.status.clone();
-            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
-            (status, outcome.created.first().cloned())
-        }
-        Err(e) => {
-            note(&format!(
-                "requested {arn}, but ACM's answer about it could not be read yet ({e}): `certvault acm requests` asks again"
-            ));
-            ("PENDING_VALIDATION".to_owned(), None)
-        }
-    };
     if ctx.printer.json {
         ctx.printer.json(&json!({
             "arn": arn,
@@ -489,7 +499,94 @@ fn status_words(status: &str) -> String {
     }
 }
 
+/// Records what ACM said of one request and says it in words: whether it is still open,
+/// and the row's fields (status, detail, validation, names, records).
+fn describe_request(
+    v: &mut vault::Vault,
+    rec: &vault::AcmRecord,
+    location: &vault::Location,
+    obs: vault::AcmObservation,
+) -> Result<(bool, Vec<(&'static str, serde_json::Value)>)> {
+    let arn = &rec.summary.arn;
+    let status = obs.summary.status.clone();
+    let detail = obs.detail.clone().unwrap_or_default();
+    let outcome = v.record_acm_scan(location, vec![obs], false)?;
+    let mut open = false;
+    let words = match status.as_str() {
+        "ISSUED" => {
+            let entry = outcome
+                .records
+                .iter()
+                .find(|r| &r.summary.arn == arn)
+                .and_then(|r| r.entry_id.clone());
+            match entry {
+                Some(id) => format!("now the vault entry {}", v.resolve(&id)?.1),
+                None => "issued".into(),
+            }
+        }
+        "FAILED" => format!(
+            "failed: {}",
+            detail.failure_reason.as_deref().unwrap_or("ACM gave no reason")
+        ),
+        "VALIDATION_TIMED_OUT" => "not validated within 72 hours: request it again (`certvault acm request`); the DNS validation records stay the same (they are unique per name and account)".into(),
+        "PENDING_VALIDATION" if detail.validation_method.as_deref() == Some("DNS") => {
+            open = true;
+            format!(
+                "waiting for {} DNS record{} (see --output json)",
+                detail.validation_records.len(),
+                if detail.validation_records.len() == 1 { "" } else { "s" }
+            )
+        }
+        "PENDING_VALIDATION" => {
+            open = true;
+            format!(
+                "waiting for someone to approve the mail to {}",
+                validation_addresses(&rec.summary.domain).join(", ")
+            )
+        }
+        _ => status_words(&status),
+    };
+    // Which names are done, and which are still waiting, once some are.
+    let mixed = detail.names.len() > 1
+        && detail
+            .names
+            .iter()
+            .any(|n| n.status.as_deref() == Some("SUCCESS"));
+    let words = if mixed {
+        let per_name: Vec<String> = detail
+            .names
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n.domain,
+                    status_words(n.status.as_deref().unwrap_or("unknown"))
+                )
+            })
+            .collect();
+        format!("{words} ({})", per_name.join(", "))
+    } else {
+        words
+    };
+    Ok((
+        open,
+        vec![
+            ("status", status.into()),
+            ("detail", words.into()),
+            ("validation", detail.validation_method.into()),
+            ("names", serde_json::to_value(&detail.names)?),
+            ("records", serde_json::to_value(&detail.validation_records)?),
+        ],
+    ))
+}
+
 fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
+    if args.timeout > time::Duration::hours(72) {
+        return Err(UsageError(
+            "--timeout: at most 72h (ACM gives up on a request after 72 hours)".into(),
+        )
+        .into());
+    }
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("acm requests")?;
     let waiting = v.acm_requests()?;
@@ -501,14 +598,17 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
         }
         return Ok(Status::Ok);
     }
+    // By target: its credentials are resolved once per round.
+    let mut by_target: std::collections::BTreeMap<&str, Vec<&vault::AcmRecord>> =
+        std::collections::BTreeMap::new();
+    for rec in &waiting {
+        by_target
+            .entry(rec.location.target.as_str())
+            .or_default()
+            .push(rec);
+    }
     let runtime = ctx.runtime()?;
     let connector = ctx.connector();
-    if args.timeout > time::Duration::hours(72) {
-        return Err(UsageError(
-            "--timeout: at most 72h (ACM gives up on a request after 72 hours)".into(),
-        )
-        .into());
-    }
     let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_secs(5);
@@ -516,105 +616,57 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
     loop {
         rows = Vec::new();
         let mut open = 0;
-        for rec in &waiting {
-            let region = rec.location.region.clone();
-            let arn = rec.summary.arn.clone();
-            let mut row = json!({
-                "arn": arn,
-                "domain": rec.summary.domain,
-                "region": region,
-                "target": rec.location.target,
-            });
-            let target = match config.select(
-                Some(&rec.location.target),
-                Some(std::slice::from_ref(&region)),
-            ) {
-                Ok(mut t) => t.remove(0),
-                Err(e) => {
-                    row["status"] = "unknown".into();
-                    row["detail"] = format!("target {}: {e}", rec.location.target).into();
-                    rows.push(row);
-                    continue;
-                }
+        for (target_name, recs) in &by_target {
+            let regions: Vec<String> = recs.iter().map(|r| r.location.region.clone()).collect();
+            let observed = config
+                .select(Some(target_name), Some(&regions))
+                .map_err(|e| format!("target {target_name}: {e}"))
+                .and_then(|mut t| {
+                    let target = t.remove(0);
+                    let arns: Vec<String> = recs.iter().map(|r| r.summary.arn.clone()).collect();
+                    runtime
+                        .block_on(agent::acm_observe_many(&connector, &config, &target, &arns))
+                        .map_err(|e| e.to_string())
+                });
+            // One result per request, in order: the target's failure is each one's.
+            let results: Vec<Result<(String, vault::AcmObservation), String>> = match observed {
+                Ok((account, seen)) => seen
+                    .into_iter()
+                    .map(|r| {
+                        r.map(|obs| (account.clone(), obs))
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect(),
+                Err(e) => recs.iter().map(|_| Err(e.clone())).collect(),
             };
-            match runtime.block_on(agent::acm_observe(&connector, &config, &target, &arn)) {
-                Ok((obs, account)) => {
-                    let status = obs.summary.status.clone();
-                    let detail = obs.detail.clone().unwrap_or_default();
-                    let location = vault::Location {
-                        target: target.name.clone(),
-                        account,
-                        region: region.clone(),
-                    };
-                    let outcome = v.record_acm_scan(&location, vec![obs], false)?;
-                    let words = match status.as_str() {
-                        "ISSUED" => {
-                            let entry = outcome
-                                .records
-                                .iter()
-                                .find(|r| r.summary.arn == arn)
-                                .and_then(|r| r.entry_id.clone());
-                            match entry {
-                                Some(id) => format!("now the vault entry {}", v.resolve(&id)?.1),
-                                None => "issued".into(),
-                            }
+            for (rec, seen) in recs.iter().zip(results) {
+                let mut row = json!({
+                    "arn": rec.summary.arn,
+                    "domain": rec.summary.domain,
+                    "region": rec.location.region,
+                    "target": rec.location.target,
+                });
+                match seen {
+                    Ok((account, obs)) => {
+                        let location = vault::Location {
+                            target: rec.location.target.clone(),
+                            account,
+                            region: rec.location.region.clone(),
+                        };
+                        let (still_open, filled) = describe_request(&mut v, rec, &location, obs)?;
+                        open += usize::from(still_open);
+                        for (k, val) in filled {
+                            row[k] = val;
                         }
-                        "FAILED" => format!(
-                            "failed: {}",
-                            detail.failure_reason.as_deref().unwrap_or("ACM gave no reason")
-                        ),
-                        "VALIDATION_TIMED_OUT" => "not validated within 72 hours: request it again (`certvault acm request`); the DNS validation records stay the same (they are unique per name and account)".into(),
-                        "PENDING_VALIDATION" if detail.validation_method.as_deref() == Some("DNS") => {
-                            open += 1;
-                            format!(
-                                "waiting for {} DNS record{} (see --output json)",
-                                detail.validation_records.len(),
-                                if detail.validation_records.len() == 1 { "" } else { "s" }
-                            )
-                        }
-                        "PENDING_VALIDATION" => {
-                            open += 1;
-                            format!(
-                                "waiting for someone to approve the mail to {}",
-                                validation_addresses(&rec.summary.domain).join(", ")
-                            )
-                        }
-                        _ => status_words(&status),
-                    };
-                    row["status"] = status.into();
-                    row["detail"] = if detail.names.len() > 1
-                        && detail
-                            .names
-                            .iter()
-                            .any(|n| n.status.as_deref() == Some("SUCCESS"))
-                    {
-                        // Which names are done, and which are still waiting.
-                        let per_name: Vec<String> = detail
-                            .names
-                            .iter()
-                            .map(|n| {
-                                format!(
-                                    "{} {}",
-                                    n.domain,
-                                    status_words(n.status.as_deref().unwrap_or("unknown"))
-                                )
-                            })
-                            .collect();
-                        format!("{words} ({})", per_name.join(", ")).into()
-                    } else {
-                        words.into()
-                    };
-                    row["validation"] = detail.validation_method.into();
-                    row["names"] = serde_json::to_value(&detail.names)?;
-                    row["records"] = serde_json::to_value(&detail.validation_records)?;
+                    }
+                    Err(e) => {
+                        open += 1;
+                        row["status"] = "unknown".into();
+                        row["detail"] = e.into();
+                    }
                 }
-                Err(e) => {
-                    open += 1;
-                    row["status"] = "unknown".into();
-                    row["detail"] = format!("{e}").into();
-                }
+                rows.push(row);
             }
-            rows.push(row);
         }
         if !args.wait || open == 0 || started.elapsed() + pause > timeout {
             break;

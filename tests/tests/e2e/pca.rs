@@ -109,7 +109,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The private scalar of an EC key (PEM, encrypted with `pass`), read by openssl.
-fn private_scalar(env: &Env, key: &std::path::Path, pass: &str) -> Vec<u8> {
+fn private_scalar(key: &std::path::Path, pass: &str) -> Vec<u8> {
     let out = openssl(&[
         &"pkey",
         &"-in",
@@ -128,13 +128,47 @@ fn private_scalar(env: &Env, key: &std::path::Path, pass: &str) -> Vec<u8> {
         .chars()
         .filter(char::is_ascii_hexdigit)
         .collect();
-    let _ = env;
     let bytes: Vec<u8> = (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
         .collect();
     // openssl may print a leading zero byte.
     bytes[bytes.len().saturating_sub(32)..].to_vec()
 }
+
+/// Exports the entry's certificate and its key (encrypted with EXPORT_PASS), and checks
+/// with openssl that the key is the certificate's. The two files.
+fn export_checked(env: &Env, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = env.path(&format!("{name}.key"));
+    let cert = env.path(&format!("{name}.pem"));
+    env.cmd()
+        .env("CERTVAULT_EXPORT_PASSPHRASE", EXPORT_PASS)
+        .args(["export", name, "--format", "pem", "--with-key", "--out"])
+        .arg(&key)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["export", name, "--format", "pem", "--out"])
+        .arg(&cert)
+        .assert()
+        .success();
+    let from_key = openssl(&[
+        &"pkey",
+        &"-in",
+        &key,
+        &"-passin",
+        &format!("pass:{EXPORT_PASS}"),
+        &"-pubout",
+    ]);
+    let from_cert = openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]);
+    assert_eq!(
+        from_key.stdout, from_cert.stdout,
+        "{name}: the certificate is for the vault's key"
+    );
+    (key, cert)
+}
+
+/// The passphrase the tests export keys with.
+const EXPORT_PASS: &str = "export passphrase 1234";
 
 #[test]
 fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
@@ -201,39 +235,7 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
     // The vault's entry: source pca, with its key; openssl checks the pair and the chain.
     let entry = env.json(&["show", "svc.internal"]);
     assert_eq!(entry["source"], "pca", "{entry:#}");
-    let key = env.path("svc.key");
-    let cert = env.path("svc.pem");
-    env.cmd()
-        .env("CERTVAULT_EXPORT_PASSPHRASE", "export passphrase 1234")
-        .args([
-            "export",
-            "svc.internal",
-            "--format",
-            "pem",
-            "--with-key",
-            "--out",
-        ])
-        .arg(&key)
-        .assert()
-        .success();
-    env.cmd()
-        .args(["export", "svc.internal", "--format", "pem", "--out"])
-        .arg(&cert)
-        .assert()
-        .success();
-    let from_key = openssl(&[
-        &"pkey",
-        &"-in",
-        &key,
-        &"-passin",
-        &"pass:export passphrase 1234",
-        &"-pubout",
-    ]);
-    let from_cert = openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]);
-    assert_eq!(
-        from_key.stdout, from_cert.stdout,
-        "the certificate is for the vault's key"
-    );
+    let (key, cert) = export_checked(&env, "svc.internal");
     // Signed by the CA: verified against the CA's own certificate, read from the emulator.
     let ca_pem = block_on(async {
         let pca = aws_sdk_acmpca::Client::new(&emu.sdk("us-east-1").await);
@@ -257,7 +259,7 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
     assert!(String::from_utf8_lossy(&issuer.stdout).contains("CN = Test Private CA"));
 
     // What went to AWS: no private key, in any form; the CSR is for the same public key.
-    let scalar = private_scalar(&env, &key, "export passphrase 1234");
+    let scalar = private_scalar(&key, EXPORT_PASS);
     assert_eq!(scalar.len(), 32);
     let requests = proxy.requests();
     assert!(
@@ -417,36 +419,7 @@ fn acm_export_key_brings_a_private_certificates_key_into_the_vault() {
     assert_eq!(entry["versions"][0]["has_private_key"], true, "{entry:#}");
 
     // The key is the certificate's (openssl), and the export is audited.
-    let key = env.path("private.key");
-    let cert = env.path("private.pem");
-    env.cmd()
-        .env("CERTVAULT_EXPORT_PASSPHRASE", "export passphrase 1234")
-        .args([
-            "export",
-            "private.internal",
-            "--format",
-            "pem",
-            "--with-key",
-            "--out",
-        ])
-        .arg(&key)
-        .assert()
-        .success();
-    env.cmd()
-        .args(["export", "private.internal", "--format", "pem", "--out"])
-        .arg(&cert)
-        .assert()
-        .success();
-    let from_key = openssl(&[
-        &"pkey",
-        &"-in",
-        &key,
-        &"-passin",
-        &"pass:export passphrase 1234",
-        &"-pubout",
-    ]);
-    let from_cert = openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]);
-    assert_eq!(from_key.stdout, from_cert.stdout);
+    export_checked(&env, "private.internal");
     let log = env.json(&["log"]);
     assert!(
         log.as_array()
