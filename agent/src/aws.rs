@@ -187,6 +187,8 @@ pub trait Connector: Send + Sync {
     type Sts: StsApi + 'static;
     /// The AWS Private CA client type.
     type Pca: crate::pca::PcaApi + 'static;
+    /// The Route 53 client type.
+    type Route53: crate::route53::Route53Api + 'static;
     /// Resolves a target's credentials (assuming its role) and its account id.
     fn connect(
         &self,
@@ -200,6 +202,8 @@ pub trait Connector: Send + Sync {
     fn sts(&self, session: &Self::Session) -> Self::Sts;
     /// An AWS Private CA client for one region.
     fn pca(&self, session: &Self::Session, region: &str) -> Self::Pca;
+    /// A Route 53 client (a global service).
+    fn route53(&self, session: &Self::Session) -> Self::Route53;
 }
 
 /// Resolves a target's credentials and account through `scope` (counted, stoppable), giving
@@ -369,6 +373,7 @@ impl Connector for SdkConnector {
     type Iam = SdkIam;
     type Sts = SdkSts;
     type Pca = crate::pca::SdkPca;
+    type Route53 = crate::route53::SdkRoute53;
 
     async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
         let mut config = SdkConnector::base_config(target).await;
@@ -419,6 +424,16 @@ impl Connector for SdkConnector {
     fn iam(&self, session: &SdkConfig) -> SdkIam {
         SdkIam {
             client: aws_sdk_iam::Client::new(session),
+        }
+    }
+
+    fn route53(&self, session: &SdkConfig) -> crate::route53::SdkRoute53 {
+        // Route 53 is global: its API lives in us-east-1.
+        let conf = aws_sdk_route53::config::Builder::from(session)
+            .region(Region::new("us-east-1"))
+            .build();
+        crate::route53::SdkRoute53 {
+            client: aws_sdk_route53::Client::from_conf(conf),
         }
     }
 

@@ -91,6 +91,12 @@ pub(crate) struct State {
     pub(crate) pca_tokens: BTreeMap<String, String>,
     /// Idempotency tokens seen by RequestCertificate, and the certificate each gave.
     pub(crate) acm_tokens: BTreeMap<String, String>,
+    /// Route 53 hosted zones: (id, name, private).
+    pub(crate) zones: Vec<(String, String, bool)>,
+    /// Route 53 records written: by (zone id, name), the value.
+    pub(crate) records: BTreeMap<(String, String), String>,
+    /// A zone whose change batches Route 53 refuses.
+    pub(crate) refuse_zone: Option<String>,
 }
 
 /// One fake AWS Private CA: what Describe says, and its key and certificate (PEM).
@@ -583,6 +589,7 @@ impl Connector for Fake {
     type Iam = FakeIam;
     type Sts = FakeSts;
     type Pca = FakePcaClient;
+    type Route53 = FakeRoute53;
 
     async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
         let account = self
@@ -609,6 +616,10 @@ impl Connector for Fake {
 
     fn sts(&self, _session: &String) -> FakeSts {
         FakeSts(self.clone())
+    }
+
+    fn route53(&self, _session: &String) -> FakeRoute53 {
+        FakeRoute53(self.clone())
     }
 
     fn pca(&self, _session: &String, region: &str) -> FakePcaClient {
@@ -770,5 +781,84 @@ impl crate::pca::PcaApi for FakePcaClient {
             certificate,
             chain: Some(chain),
         })
+    }
+}
+
+impl Fake {
+    /// A Route 53 hosted zone.
+    pub(crate) fn add_zone(&self, id: &str, name: &str, private: bool) {
+        self.state
+            .lock()
+            .unwrap()
+            .zones
+            .push((id.into(), name.into(), private));
+    }
+}
+
+/// Route 53 in the fake: several zones of one name (public and private), which the
+/// emulator's listing shows differently, and refused change batches.
+pub(crate) struct FakeRoute53(Fake);
+
+impl crate::route53::Route53Api for FakeRoute53 {
+    async fn zones_by_name(
+        &self,
+        dns_name: &str,
+        _zone_id: Option<String>,
+    ) -> Result<crate::route53::ZonePage, ApiError> {
+        let mut state = self.0.state.lock().unwrap();
+        state.calls.push(("global".into(), "ListHostedZonesByName"));
+        // As AWS does: from the name on (here: that name, then one zone after it).
+        let mut zones: Vec<crate::route53::HostedZone> = state
+            .zones
+            .iter()
+            .map(|(id, name, private)| crate::route53::HostedZone {
+                id: id.clone(),
+                name: name.clone(),
+                private: *private,
+            })
+            .collect();
+        let key = |n: &str| n.split('.').rev().collect::<Vec<_>>().join(".");
+        zones.sort_by_key(|z| (key(&z.name), z.id.clone()));
+        let from = key(dns_name);
+        let mut out: Vec<_> = zones
+            .iter()
+            .filter(|z| key(&z.name) >= from)
+            .cloned()
+            .collect();
+        let more = out.iter().position(|z| z.name != dns_name).map(|p| p + 1);
+        if let Some(n) = more {
+            out.truncate(n);
+        }
+        Ok(crate::route53::ZonePage {
+            zones: out,
+            next: None,
+        })
+    }
+
+    async fn upsert_cnames(
+        &self,
+        zone_id: &str,
+        records: &[(String, String)],
+        _comment: &str,
+    ) -> Result<String, ApiError> {
+        let mut state = self.0.state.lock().unwrap();
+        state
+            .calls
+            .push(("global".into(), "ChangeResourceRecordSets"));
+        if state.refuse_zone.as_deref() == Some(zone_id) {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "ChangeResourceRecordSets",
+                "global",
+                "InvalidChangeBatch",
+                "refused".into(),
+            ));
+        }
+        for (name, value) in records {
+            state
+                .records
+                .insert((zone_id.to_owned(), name.clone()), value.clone());
+        }
+        Ok(format!("C{}", state.records.len()))
     }
 }

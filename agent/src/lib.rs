@@ -30,6 +30,7 @@ mod reconcile;
 mod regions;
 mod request;
 mod retry;
+mod route53;
 
 pub use tokio_util::sync::CancellationToken;
 
@@ -66,4 +67,5 @@ pub use crate::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
         RetryPolicy, Scope,
     },
+    route53::{HostedZone, PlacedRecord, Placement, Route53Api, ZonePage, route53_place},
 };

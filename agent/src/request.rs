@@ -32,7 +32,7 @@ pub struct CertRequest {
     pub token: String,
 }
 
-fn scope_for(config: &Config, target: &Target) -> Scope {
+pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
     Scope::new(
         config.retry,
         Arc::new(CallStats::default()),

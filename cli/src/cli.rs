@@ -176,6 +176,11 @@ pub(crate) struct AcmRequestArgs {
     /// How long to wait for ACM to produce the DNS records
     #[arg(long, value_name = "PERIOD", default_value = "2m", value_parser = parse_period)]
     pub(crate) wait_records: time::Duration,
+    /// Create the DNS validation records (UPSERT) in the Route 53 public hosted zone that
+    /// holds each name (the target's account); names with no zone are listed to create by
+    /// hand
+    #[arg(long)]
+    pub(crate) route53: bool,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +212,10 @@ pub(crate) struct AcmRequestsArgs {
     /// How long --wait keeps checking
     #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period, requires = "wait")]
     pub(crate) timeout: time::Duration,
+    /// Create the DNS validation records of pending requests (UPSERT) in Route 53, as
+    /// `acm request --route53` does
+    #[arg(long)]
+    pub(crate) route53: bool,
 }
 
 #[derive(Debug, Args)]

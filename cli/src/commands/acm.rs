@@ -272,6 +272,12 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         ValidationArg::Dns => "DNS",
         ValidationArg::Email => "EMAIL",
     };
+    if args.route53 && validation != "DNS" {
+        return Err(UsageError(
+            "--route53 creates DNS validation records: it goes with --validation dns".into(),
+        )
+        .into());
+    }
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
     let target = one_target(&config, args.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request")?;
@@ -324,6 +330,15 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         detail.failure_reason,
         detail.names,
     );
+    // The records in Route 53, asked: whether ACM has issued already or not (a DNS-validated
+    // certificate renews by itself only while they stay).
+    let placed = if args.route53 && !records.is_empty() {
+        Some(place_records(
+            ctx, &mut v, &config, &target, &account, &arn, &records,
+        )?)
+    } else {
+        None
+    };
     let emails: Vec<String> = if validation == "EMAIL" {
         names.iter().flat_map(|n| validation_addresses(n)).collect()
     } else {
@@ -338,6 +353,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
             "failure_reason": reason,
             "validation": validation,
             "records": records,
+            "route53": placed,
             "names": per_name,
             "emails": emails,
             "entry": entry,
@@ -349,9 +365,13 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
         ))?;
         if validation == "DNS" {
             if records.is_empty() {
-                note(
-                    "ACM has not produced the DNS records yet: `certvault acm requests` shows them when it has",
-                );
+                note(if args.route53 {
+                    "ACM has not produced the DNS records yet: `certvault acm requests --route53` shows them and creates them in Route 53 when it has"
+                } else {
+                    "ACM has not produced the DNS records yet: `certvault acm requests` shows them when it has"
+                });
+            } else if let Some(placed) = &placed {
+                print_placed(ctx, placed)?;
             } else {
                 let mut t = ctx.printer.table(&["DOMAIN", "NAME", "TYPE", "VALUE"]);
                 for r in &records {
@@ -378,13 +398,118 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
             note(&format!("issued already: it is the vault entry {name}"));
         }
     }
+    let by_hand = placed.as_ref().is_some_and(|p| {
+        p.iter()
+            .any(|r| !matches!(r.placement, agent::Placement::InPlace { .. }))
+    });
     Ok(
-        if matches!(status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT") {
+        if by_hand || matches!(status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT") {
             Status::Attention
         } else {
             Status::Ok
         },
     )
+}
+
+/// Creates (UPSERT) a request's DNS validation records in Route 53 with `target`'s
+/// credentials (only if they still resolve to the request's `account`); each zone written
+/// is an audit event. What became of each record.
+fn place_records(
+    ctx: &Ctx,
+    v: &mut vault::Vault,
+    config: &agent::Config,
+    target: &agent::Target,
+    account: &str,
+    arn: &str,
+    records: &[vault::DnsRecord],
+) -> Result<Vec<agent::PlacedRecord>> {
+    let placed = match ctx.runtime()?.block_on(agent::route53_place(
+        &ctx.connector(),
+        config,
+        target,
+        account,
+        records,
+        &format!("certvault: DNS validation of {arn}"),
+    )) {
+        Ok(p) => p,
+        Err(e) => {
+            bail!("the request is made and recorded, but no record was written to Route 53: {e}")
+        }
+    };
+    let mut zones: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for p in &placed {
+        if let agent::Placement::InPlace {
+            zone_id,
+            zone,
+            change,
+        } = &p.placement
+        {
+            let names = zones
+                .entry((zone_id.as_str(), zone.as_str(), change.as_str()))
+                .or_default();
+            if !names.contains(&p.record.name.as_str()) {
+                names.push(&p.record.name);
+            }
+        }
+    }
+    for ((id, zone, change), names) in zones {
+        v.record_event(
+            "route53-records",
+            None,
+            &format!(
+                "validation records of {arn} written (UPSERT) to Route 53 zone {zone} ({id}), account {account}, change {change}: {}",
+                names.join(", ")
+            ),
+        )?;
+    }
+    Ok(placed)
+}
+
+/// What became of each validation record, in words.
+fn placement_words(p: &agent::Placement) -> String {
+    match p {
+        agent::Placement::InPlace { zone, .. } => format!("in place (zone {zone})"),
+        agent::Placement::NoZone => {
+            "create by hand: no public hosted zone of this account holds it".into()
+        }
+        agent::Placement::Ambiguous { zone, zone_ids } => format!(
+            "create by hand: {} public zones are named {zone} ({}); use the one the domain's NS records point to",
+            zone_ids.len(),
+            zone_ids.join(", ")
+        ),
+        agent::Placement::Failed { reason } => format!("not written: {reason}"),
+    }
+}
+
+fn print_placed(ctx: &Ctx, placed: &[agent::PlacedRecord]) -> Result<()> {
+    let mut t = ctx
+        .printer
+        .table(&["DOMAIN", "NAME", "TYPE", "VALUE", "ROUTE 53"]);
+    for p in placed {
+        t.add_row(vec![
+            cell(&p.record.domain),
+            cell(&p.record.name),
+            cell(&p.record.record_type),
+            cell(&p.record.value),
+            cell(placement_words(&p.placement)),
+        ]);
+    }
+    t.keep(&[1, 2, 3, 4]);
+    t.print()?;
+    let by_hand = placed
+        .iter()
+        .filter(|p| !matches!(p.placement, agent::Placement::InPlace { .. }))
+        .count();
+    note(&if by_hand == 0 {
+        "every record is in Route 53: ACM validates within minutes, and renews by itself for as long as they stay".to_owned()
+    } else {
+        format!(
+            "{by_hand} record{} to create by hand (see above); the others are in Route 53",
+            if by_hand == 1 { "" } else { "s" }
+        )
+    });
+    Ok(())
 }
 
 fn key_algorithm_name(k: AcmKeyArg) -> &'static str {
@@ -613,21 +738,25 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_secs(5);
     let mut rows: Vec<serde_json::Value>;
+    // Requests whose records this run wrote to Route 53 (each once), and those all in place.
+    let mut placed = std::collections::BTreeSet::new();
+    let mut in_place = std::collections::BTreeSet::new();
+    let mut by_hand = false;
     loop {
         rows = Vec::new();
         let mut open = 0;
         for (target_name, recs) in &by_target {
             let regions: Vec<String> = recs.iter().map(|r| r.location.region.clone()).collect();
-            let observed = config
+            let target = config
                 .select(Some(target_name), Some(&regions))
-                .map_err(|e| format!("target {target_name}: {e}"))
-                .and_then(|mut t| {
-                    let target = t.remove(0);
-                    let arns: Vec<String> = recs.iter().map(|r| r.summary.arn.clone()).collect();
-                    runtime
-                        .block_on(agent::acm_observe_many(&connector, &config, &target, &arns))
-                        .map_err(|e| e.to_string())
-                });
+                .map(|mut t| t.remove(0))
+                .map_err(|e| format!("target {target_name}: {e}"));
+            let observed = target.clone().and_then(|target| {
+                let arns: Vec<String> = recs.iter().map(|r| r.summary.arn.clone()).collect();
+                runtime
+                    .block_on(agent::acm_observe_many(&connector, &config, &target, &arns))
+                    .map_err(|e| e.to_string())
+            });
             // One result per request, in order: the target's failure is each one's.
             let results: Vec<Result<(String, vault::AcmObservation), String>> = match observed {
                 Ok((account, seen)) => seen
@@ -653,10 +782,70 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
                             account,
                             region: rec.location.region.clone(),
                         };
+                        let records = obs
+                            .detail
+                            .as_ref()
+                            .filter(|d| d.validation_method.as_deref() == Some("DNS"))
+                            .map(|d| d.validation_records.clone())
+                            .unwrap_or_default();
                         let (still_open, filled) = describe_request(&mut v, rec, &location, obs)?;
                         open += usize::from(still_open);
                         for (k, val) in filled {
                             row[k] = val;
+                        }
+                        // Written once per run (UPSERT: the same records again change
+                        // nothing), while ACM still waits for them.
+                        if let (true, true, Ok(target)) = (
+                            args.route53 && still_open && !records.is_empty(),
+                            placed.insert(rec.summary.arn.clone()),
+                            &target,
+                        ) {
+                            let outcome = place_records(
+                                ctx,
+                                &mut v,
+                                &config,
+                                target,
+                                &location.account,
+                                &rec.summary.arn,
+                                &records,
+                            );
+                            match outcome {
+                                Ok(p) => {
+                                    let all = p.iter().all(|r| {
+                                        matches!(r.placement, agent::Placement::InPlace { .. })
+                                    });
+                                    row["records_in_place"] = all.into();
+                                    if !all {
+                                        by_hand = true;
+                                    }
+                                    row["detail"] = if all {
+                                        "records in place in Route 53: waiting for ACM to see them (minutes)".into()
+                                    } else {
+                                        p.iter()
+                                            .map(|r| {
+                                                format!(
+                                                    "{}: {}",
+                                                    r.record.name,
+                                                    placement_words(&r.placement)
+                                                )
+                                            })
+                                            .collect::<Vec<_>>()
+                                            .join("; ")
+                                            .into()
+                                    };
+                                    row["route53"] = serde_json::to_value(&p)?;
+                                }
+                                Err(e) => {
+                                    by_hand = true;
+                                    row["records_in_place"] = false.into();
+                                    row["detail"] = format!("{e:#}").into();
+                                }
+                            }
+                        } else if placed.contains(&rec.summary.arn) && still_open {
+                            row["records_in_place"] = in_place.contains(&rec.summary.arn).into();
+                        }
+                        if row["records_in_place"] == true {
+                            in_place.insert(rec.summary.arn.clone());
                         }
                     }
                     Err(e) => {
@@ -686,10 +875,15 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
             .table(&["DOMAIN", "REGION", "STATUS", "DETAIL", "ARN"]);
         for r in &rows {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            let status = if r["status"] == "PENDING_VALIDATION" && r["records_in_place"] == true {
+                "records in place".to_owned()
+            } else {
+                status_words(&s("status"))
+            };
             t.add_row(vec![
                 cell(s("domain")),
                 cell(s("region")),
-                cell(status_words(&s("status"))),
+                cell(status),
                 cell(s("detail")),
                 cell(s("arn")),
             ]);
@@ -701,7 +895,7 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
         .iter()
         .any(|r| r["status"] != "ISSUED" && r["status"] != "PENDING_VALIDATION");
     let still_open = rows.iter().any(|r| r["status"] == "PENDING_VALIDATION");
-    Ok(if settled_badly || (args.wait && still_open) {
+    Ok(if settled_badly || by_hand || (args.wait && still_open) {
         Status::Attention
     } else {
         Status::Ok

@@ -8,8 +8,6 @@
 //! InUseBy is already empty, are covered by the agent's in-process fake
 //! (agent/src/delete.rs), which says so.
 
-use std::{path::PathBuf, process::Command};
-
 use aws_sdk_acm::{primitives::Blob, types::ValidationMethod};
 use serde_json::Value;
 
@@ -18,40 +16,16 @@ use crate::{
     emulator::{ACCOUNT, Emulator, block_on, emulator},
 };
 
-fn python() -> PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let moto = std::env::var_os("CERTVAULT_MOTO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv").join("bin").join("moto_server"));
-    moto.with_file_name("python")
-}
-
 /// A classic load balancer with an HTTPS listener on `arn`, made with boto3.
 fn classic_load_balancer(emu: &Emulator, env: &Env, arn: &str) {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(
-            "import boto3, sys\n\
-             boto3.client('elb').create_load_balancer(LoadBalancerName='web', \
-               AvailabilityZones=['us-east-1a'], Listeners=[{'Protocol': 'HTTPS', \
-               'LoadBalancerPort': 443, 'InstanceProtocol': 'HTTP', 'InstancePort': 80, \
-               'SSLCertificateId': sys.argv[1]}])",
-        )
-        .arg(arn)
-        .env("AWS_ENDPOINT_URL", &emu.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", env.path("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            env.path("no-aws-credentials"),
-        )
-        .output()
-        .expect("run boto3");
-    assert!(out.status.success(), "boto3: {}", stderr(&out));
+    emu.boto3(
+        env,
+        "boto3.client('elb').create_load_balancer(LoadBalancerName='web', \
+           AvailabilityZones=['us-east-1a'], Listeners=[{'Protocol': 'HTTPS', \
+           'LoadBalancerPort': 443, 'InstanceProtocol': 'HTTP', 'InstancePort': 80, \
+           'SSLCertificateId': sys.argv[1]}])",
+        &[arn],
+    );
 }
 
 fn openssl_cert(env: &Env, name: &str) -> (Vec<u8>, Vec<u8>) {

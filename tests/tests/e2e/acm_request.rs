@@ -204,3 +204,206 @@ fn acm_request_refuses_bad_input_before_anything_is_asked() {
     assert_eq!(env.vault_bytes(), before);
     assert!(arns_for(&emu, "a.example.com").is_empty());
 }
+
+/// The CNAME record sets of a hosted zone (by name), as boto3 reads them: (name, value).
+fn zone_cnames(emu: &Emulator, env: &Env, zone: &str) -> Vec<(String, String)> {
+    let out = emu.boto3(
+        env,
+        "r53 = boto3.client('route53')\n\
+         z = [z for z in r53.list_hosted_zones()['HostedZones'] if z['Name'] == sys.argv[1] + '.'][0]\n\
+         sets = r53.list_resource_record_sets(HostedZoneId=z['Id'])['ResourceRecordSets']\n\
+         print(json.dumps([[s['Name'], s['ResourceRecords'][0]['Value']] for s in sets if s['Type'] == 'CNAME']))",
+        &[zone],
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn make_zones(emu: &Emulator, env: &Env, zones: &[&str]) {
+    emu.boto3(
+        env,
+        "r53 = boto3.client('route53')\n\
+         for i, name in enumerate(sys.argv[1:]):\n    r53.create_hosted_zone(Name=name, CallerReference=f'z{i}')",
+        zones,
+    );
+}
+
+#[test]
+fn acm_request_route53_writes_each_record_to_the_zone_that_holds_it_once() {
+    let emu = emulator();
+    let env = Env::init();
+    make_zones(&emu, &env, &["example.com", "shop.example.com"]);
+    let args = [
+        "--output",
+        "json",
+        "acm",
+        "request",
+        "--domain",
+        "www.example.com",
+        "--san",
+        "api.shop.example.com",
+        "--san",
+        "elsewhere.test",
+        "--validation",
+        "dns",
+        "--route53",
+        "--region",
+        "us-east-1",
+    ];
+    let (code, out, err) = run(&env, &emu, &args);
+    // A name with no zone: its record is to be made by hand, so the command asks for
+    // attention.
+    assert_eq!(code, Some(3), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let arn = report["arn"].as_str().unwrap().to_owned();
+    let placed = report["route53"].as_array().unwrap();
+    let by_domain = |d: &str| {
+        placed
+            .iter()
+            .find(|p| p["domain"] == d)
+            .unwrap_or_else(|| panic!("{d}: {report:#}"))
+            .clone()
+    };
+    let www = by_domain("www.example.com");
+    assert_eq!(www["placement"]["outcome"], "in-place", "{www:#}");
+    assert_eq!(www["placement"]["zone"], "example.com");
+    let api = by_domain("api.shop.example.com");
+    assert_eq!(
+        api["placement"]["zone"], "shop.example.com",
+        "the longest zone: {api:#}"
+    );
+    assert_eq!(
+        by_domain("elsewhere.test")["placement"]["outcome"],
+        "no-zone"
+    );
+
+    // In the zones, as Route 53 itself lists them: exactly the records ACM asked for.
+    let trimmed = |v: &Value| v.as_str().unwrap().trim_end_matches('.').to_owned();
+    let want = |p: &Value| (trimmed(&p["name"]), trimmed(&p["value"]));
+    let got = |zone: &str| -> Vec<(String, String)> {
+        zone_cnames(&emu, &env, zone)
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n.trim_end_matches('.').to_owned(),
+                    v.trim_end_matches('.').to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(got("example.com"), [want(&www)]);
+    assert_eq!(got("shop.example.com"), [want(&api)]);
+
+    // Requested again: the same certificate, the same records (UPSERT), nothing more.
+    let (code, out, err) = run(&env, &emu, &args);
+    assert_eq!(code, Some(3), "{err}");
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["arn"], arn.as_str());
+    assert_eq!(got("example.com"), [want(&www)]);
+    assert_eq!(got("shop.example.com"), [want(&api)]);
+
+    // Each zone written is audited.
+    let log = env.json(&["log"]);
+    let writes: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "route53-records")
+        .collect();
+    assert_eq!(writes.len(), 4, "two zones, twice: {log:#}");
+    assert!(
+        writes
+            .iter()
+            .all(|e| e["detail"].as_str().unwrap().contains(&arn))
+    );
+
+    // The table says where each record went, and which to make by hand.
+    let (_, _, err) = run(&env, &emu, &args[2..]);
+    assert!(err.contains("1 record to create by hand"), "{err}");
+
+    // Only with DNS validation.
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &[
+            "acm",
+            "request",
+            "--domain",
+            "mail.example.com",
+            "--validation",
+            "email",
+            "--route53",
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--route53 creates DNS validation records"),
+        "{err}"
+    );
+}
+
+/// An emulator of its own that issues a request 4 seconds after it is made (ACM issues
+/// once it sees the records; the emulator does not look at DNS at all).
+#[test]
+fn acm_requests_route53_then_wait_follows_a_request_until_it_is_an_entry() {
+    let emu = Emulator::start_with_validation_wait(4);
+    let env = Env::init();
+    make_zones(&emu, &env, &["example.org"]);
+    let (code, out, err) = run(
+        &env,
+        &emu,
+        &[
+            "--output",
+            "json",
+            "acm",
+            "request",
+            "--domain",
+            "app.example.org",
+            "--validation",
+            "dns",
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["status"], "PENDING_VALIDATION", "{report:#}");
+    assert!(zone_cnames(&emu, &env, "example.org").is_empty());
+
+    // Pending: --route53 writes its records, and the table says they are in place.
+    let (code, out, err) = run(&env, &emu, &["acm", "requests", "--route53"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("records in place"), "{out}");
+    assert_eq!(zone_cnames(&emu, &env, "example.org").len(), 1);
+
+    // --wait: checked with backoff until issued; then it is an entry.
+    let (code, out, err) = run(
+        &env,
+        &emu,
+        &[
+            "--output",
+            "json",
+            "acm",
+            "requests",
+            "--wait",
+            "--timeout",
+            "2m",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["status"], "ISSUED", "{rows:#}");
+    assert!(
+        err.contains("still waiting"),
+        "it waited at least once: {err}"
+    );
+    let entry = env.json(&["show", "app.example.org"]);
+    assert_eq!(entry["source"], "acm-amazon-issued", "{entry:#}");
+    let (code, out, _) = run(&env, &emu, &["--output", "json", "acm", "requests"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+}

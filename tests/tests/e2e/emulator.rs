@@ -69,6 +69,12 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
 
 impl Emulator {
     fn start() -> Emulator {
+        Emulator::start_with_validation_wait(0)
+    }
+
+    /// An emulator of its own (not the shared one) that issues a requested certificate
+    /// `seconds` after the request, as ACM does once the validation records are seen.
+    pub(crate) fn start_with_validation_wait(seconds: u32) -> Emulator {
         let port = free_port();
         let bin = moto_server();
         // `read` returns when the test process (holding stdin's write end) exits.
@@ -77,7 +83,7 @@ impl Emulator {
             .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
             .arg(&bin)
             .arg(port.to_string())
-            .env("MOTO_ACM_VALIDATION_WAIT", "0")
+            .env("MOTO_ACM_VALIDATION_WAIT", seconds.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -98,6 +104,33 @@ impl Emulator {
             port,
             _watchdog: watchdog,
         }
+    }
+
+    /// Runs a Python script with boto3 against the emulator (us-east-1, dummy credentials,
+    /// `import boto3, sys, json` done, `args` as sys.argv[1..]); what it printed.
+    pub(crate) fn boto3(&self, env: &crate::common::Env, script: &str, args: &[&str]) -> String {
+        let python = moto_server().with_file_name("python");
+        let out = Command::new(python)
+            .arg("-c")
+            .arg(format!("import boto3, sys, json\n{script}"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", env.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                env.path("no-aws-credentials"),
+            )
+            .output()
+            .expect("run boto3");
+        assert!(
+            out.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Clears every region and account.

@@ -20,6 +20,7 @@ impl agent::Connector for ToEmulator<'_> {
     type Iam = <agent::SdkConnector as agent::Connector>::Iam;
     type Sts = <agent::SdkConnector as agent::Connector>::Sts;
     type Pca = <agent::SdkConnector as agent::Connector>::Pca;
+    type Route53 = <agent::SdkConnector as agent::Connector>::Route53;
 
     async fn connect(
         &self,
@@ -38,6 +39,9 @@ impl agent::Connector for ToEmulator<'_> {
     }
     fn pca(&self, s: &aws_config::SdkConfig, region: &str) -> Self::Pca {
         agent::SdkConnector::default().pca(s, region)
+    }
+    fn route53(&self, s: &aws_config::SdkConfig) -> Self::Route53 {
+        agent::SdkConnector::default().route53(s)
     }
 }
 

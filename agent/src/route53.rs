@@ -1,0 +1,477 @@
+//! Route 53: the DNS validation records of an ACM request, created (UPSERT) in the public
+//! hosted zone that holds each record (the longest zone name that ends the record's name,
+//! found with ListHostedZonesByName), the way a commercial tool "deploys the challenge".
+//! Only CNAMEs ACM asked for are written, only in the account the request belongs to.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use vault::DnsRecord;
+
+use crate::{
+    aws::{Connector, classify},
+    config::{Config, Target},
+    error::{ApiError, ErrorKind},
+    retry::{Idempotence, Scope},
+};
+
+/// One hosted zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedZone {
+    /// Its id, without the `/hostedzone/` prefix.
+    pub id: String,
+    /// Its name: lower case, no trailing dot.
+    pub name: String,
+    /// A private zone (answers only inside VPCs: ACM cannot see it).
+    pub private: bool,
+}
+
+/// One page of ListHostedZonesByName.
+#[derive(Debug, Clone, Default)]
+pub struct ZonePage {
+    /// The zones on this page, from the name asked on.
+    pub zones: Vec<HostedZone>,
+    /// Where the next page starts (NextDNSName, NextHostedZoneId), when there is one.
+    pub next: Option<(String, String)>,
+}
+
+/// What certvault asks of Route 53 (a global service).
+pub trait Route53Api: Send + Sync {
+    /// ListHostedZonesByName from `dns_name` (and `zone_id`, to go on after a page).
+    fn zones_by_name(
+        &self,
+        dns_name: &str,
+        zone_id: Option<String>,
+    ) -> impl Future<Output = Result<ZonePage, ApiError>> + Send;
+    /// ChangeResourceRecordSets: UPSERT of CNAMEs (name, value) in one zone, in one change
+    /// batch; the change's id.
+    fn upsert_cnames(
+        &self,
+        zone_id: &str,
+        records: &[(String, String)],
+        comment: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+}
+
+/// Pages of one zone name read at most (a name may be shared by several zones, private ones
+/// in many VPCs: 100 per page).
+const MAX_ZONE_PAGES: usize = 20;
+
+/// The CNAME record set's TTL: ACM's own suggestion.
+const TTL: i64 = 300;
+
+/// What became of one validation record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Placement {
+    /// Created or updated (UPSERT) in this zone.
+    InPlace {
+        /// The zone's id.
+        zone_id: String,
+        /// Its name.
+        zone: String,
+        /// The change batch's id.
+        change: String,
+    },
+    /// No public hosted zone of this account holds the name: create it by hand.
+    NoZone,
+    /// Several public zones have the same name: only the one the parent's NS records point
+    /// to is used by DNS, and Route 53 cannot say which. Create it by hand there.
+    Ambiguous {
+        /// The zone name.
+        zone: String,
+        /// Their ids.
+        zone_ids: Vec<String>,
+    },
+    /// Route 53 refused or failed: the reason.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A validation record and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacedRecord {
+    /// The record ACM asked for.
+    #[serde(flatten)]
+    pub record: DnsRecord,
+    /// What became of it.
+    pub placement: Placement,
+}
+
+/// `name` without its trailing dot, lower case.
+fn plain(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The public zones named exactly `name` (ListHostedZonesByName lists from the name on, in
+/// order; the emulator lists only that name).
+async fn zones_named<R: Route53Api>(
+    r53: &R,
+    scope: &Scope,
+    name: &str,
+) -> Result<Vec<HostedZone>, ApiError> {
+    let mut found = Vec::new();
+    let mut from: (String, Option<String>) = (name.to_owned(), None);
+    for _ in 0..MAX_ZONE_PAGES {
+        let (dns, id) = from.clone();
+        let page = scope
+            .call(None, "ListHostedZonesByName", Idempotence::Safe, || {
+                r53.zones_by_name(&dns, id.clone())
+            })
+            .await?;
+        let mut past = false;
+        for z in page.zones {
+            if z.name == name {
+                if !z.private {
+                    found.push(z);
+                }
+            } else {
+                past = true;
+            }
+        }
+        match page.next {
+            Some((next_name, next_id)) if !past && plain(&next_name) == name => {
+                from = (next_name, Some(next_id));
+            }
+            _ => return Ok(found),
+        }
+    }
+    Err(ApiError::local(
+        ErrorKind::Other,
+        "ListHostedZonesByName",
+        "global",
+        "TooManyZones",
+        format!("more than {MAX_ZONE_PAGES} pages of hosted zones named {name}"),
+    ))
+}
+
+/// Creates (UPSERT) each validation record in the public hosted zone that holds it, with
+/// `target`'s credentials, if they still resolve to `account` (the request's): otherwise
+/// nothing is asked of Route 53. One record's trouble is its own.
+pub async fn route53_place<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    account: &str,
+    records: &[DnsRecord],
+    comment: &str,
+) -> Result<Vec<PlacedRecord>, ApiError> {
+    let global = crate::request::scope_for(config, target);
+    let (session, now) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    if now != account {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            "ChangeResourceRecordSets",
+            "global",
+            "AccountMismatch",
+            format!(
+                "the request belongs to account {account}, but target '{}' now resolves to account {now}: nothing was written to Route 53",
+                target.name
+            ),
+        ));
+    }
+    let r53 = connector.route53(&session);
+    // Each distinct record once (a wildcard and its base name share one).
+    let mut wanted: Vec<&DnsRecord> = Vec::new();
+    for r in records {
+        if r.record_type == "CNAME" && !wanted.iter().any(|w| plain(&w.name) == plain(&r.name)) {
+            wanted.push(r);
+        }
+    }
+    // The zone for each record: the longest zone name that ends it (each suffix asked once).
+    let mut by_name: BTreeMap<String, Vec<HostedZone>> = BTreeMap::new();
+    let mut zone_of: Vec<Result<Placement, HostedZone>> = Vec::new();
+    for r in &wanted {
+        let name = plain(&r.name);
+        let labels: Vec<&str> = name.split('.').collect();
+        let mut chosen: Option<Result<Placement, HostedZone>> = None;
+        for start in 1..labels.len() {
+            let suffix = labels[start..].join(".");
+            if !by_name.contains_key(&suffix) {
+                match zones_named(&r53, &global, &suffix).await {
+                    Ok(z) => {
+                        by_name.insert(suffix.clone(), z);
+                    }
+                    Err(e) => {
+                        chosen = Some(Ok(Placement::Failed {
+                            reason: e.to_string(),
+                        }));
+                        break;
+                    }
+                }
+            }
+            match by_name[&suffix].as_slice() {
+                [] => continue,
+                [one] => chosen = Some(Err(one.clone())),
+                many => {
+                    chosen = Some(Ok(Placement::Ambiguous {
+                        zone: suffix.clone(),
+                        zone_ids: many.iter().map(|z| z.id.clone()).collect(),
+                    }))
+                }
+            }
+            break;
+        }
+        zone_of.push(chosen.unwrap_or(Ok(Placement::NoZone)));
+    }
+    // One change batch per zone.
+    let mut batches: BTreeMap<String, (HostedZone, Vec<(String, String)>)> = BTreeMap::new();
+    for (r, z) in wanted.iter().zip(&zone_of) {
+        if let Err(zone) = z {
+            batches
+                .entry(zone.id.clone())
+                .or_insert_with(|| (zone.clone(), Vec::new()))
+                .1
+                .push((r.name.clone(), r.value.clone()));
+        }
+    }
+    let mut done: BTreeMap<String, Placement> = BTreeMap::new();
+    for (id, (zone, changes)) in &batches {
+        // UPSERT: the same batch sent twice leaves the same records.
+        let placement = match global
+            .call(None, "ChangeResourceRecordSets", Idempotence::Safe, || {
+                r53.upsert_cnames(id, changes, comment)
+            })
+            .await
+        {
+            Ok(change) => Placement::InPlace {
+                zone_id: id.clone(),
+                zone: zone.name.clone(),
+                change,
+            },
+            Err(e) => Placement::Failed {
+                reason: e.to_string(),
+            },
+        };
+        done.insert(id.clone(), placement);
+    }
+    Ok(records
+        .iter()
+        .map(|r| {
+            let i = wanted.iter().position(|w| plain(&w.name) == plain(&r.name));
+            let placement = match i.map(|i| &zone_of[i]) {
+                None => Placement::Failed {
+                    reason: format!(
+                        "a {} record: only CNAME validation records are written",
+                        r.record_type
+                    ),
+                },
+                Some(Ok(p)) => p.clone(),
+                Some(Err(zone)) => done[&zone.id].clone(),
+            };
+            PlacedRecord {
+                record: r.clone(),
+                placement,
+            }
+        })
+        .collect())
+}
+
+/// Route 53, through aws-sdk-route53.
+#[derive(Debug, Clone)]
+pub struct SdkRoute53 {
+    pub(crate) client: aws_sdk_route53::Client,
+}
+
+fn zone_id(id: &str) -> &str {
+    id.trim_start_matches("/hostedzone/")
+}
+
+impl Route53Api for SdkRoute53 {
+    async fn zones_by_name(
+        &self,
+        dns_name: &str,
+        zone_id_from: Option<String>,
+    ) -> Result<ZonePage, ApiError> {
+        let out = self
+            .client
+            .list_hosted_zones_by_name()
+            .dns_name(dns_name)
+            .set_hosted_zone_id(zone_id_from)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(|e| classify("ListHostedZonesByName", "global", e))?;
+        Ok(ZonePage {
+            zones: out
+                .hosted_zones()
+                .iter()
+                .map(|z| HostedZone {
+                    id: zone_id(z.id()).to_owned(),
+                    name: plain(z.name()),
+                    private: z.config().is_some_and(|c| c.private_zone()),
+                })
+                .collect(),
+            next: match (
+                out.is_truncated(),
+                out.next_dns_name(),
+                out.next_hosted_zone_id(),
+            ) {
+                (true, Some(n), Some(i)) => Some((n.to_owned(), zone_id(i).to_owned())),
+                _ => None,
+            },
+        })
+    }
+
+    async fn upsert_cnames(
+        &self,
+        zone: &str,
+        records: &[(String, String)],
+        comment: &str,
+    ) -> Result<String, ApiError> {
+        use aws_sdk_route53::types::{
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        };
+        let built = |e: aws_sdk_route53::error::BuildError| {
+            ApiError::local(
+                ErrorKind::Validation,
+                "ChangeResourceRecordSets",
+                "global",
+                "InvalidInput",
+                e.to_string(),
+            )
+        };
+        let mut batch = ChangeBatch::builder().comment(comment);
+        for (name, value) in records {
+            let set = ResourceRecordSet::builder()
+                .name(name)
+                .r#type(RrType::Cname)
+                .ttl(TTL)
+                .resource_records(
+                    ResourceRecord::builder()
+                        .value(value)
+                        .build()
+                        .map_err(built)?,
+                )
+                .build()
+                .map_err(built)?;
+            batch = batch.changes(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(built)?,
+            );
+        }
+        let out = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch.build().map_err(built)?)
+            .send()
+            .await
+            .map_err(|e| classify("ChangeResourceRecordSets", "global", e))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.id().trim_start_matches("/change/").to_owned())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{ACCOUNT, Fake};
+
+    fn record(domain: &str, name: &str) -> DnsRecord {
+        DnsRecord {
+            domain: domain.into(),
+            name: name.into(),
+            record_type: "CNAME".into(),
+            value: format!("_v.{domain}.acm-validations.aws."),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            name: "default".into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        }
+    }
+
+    /// What the emulator cannot show: several zones of one name (a private one, two public
+    /// ones), the longest zone chosen over its parent, and a batch Route 53 refuses.
+    #[tokio::test(start_paused = true)]
+    async fn each_record_goes_to_the_longest_public_zone_that_holds_it_and_nowhere_else() {
+        let fake = Fake::default();
+        fake.add_zone("Z1", "example.com", false);
+        fake.add_zone("Z2", "shop.example.com", false);
+        fake.add_zone("ZP", "shop.example.com", true);
+        fake.add_zone("Z3", "twice.org", false);
+        fake.add_zone("Z4", "twice.org", false);
+        let records = [
+            record("www.example.com", "_a.www.example.com."),
+            record("*.example.com", "_b.example.com."),
+            record("example.com", "_b.example.com."),
+            record("api.shop.example.com", "_c.api.shop.example.com."),
+            record("twice.org", "_d.twice.org."),
+            record("nowhere.net", "_e.nowhere.net."),
+        ];
+        let placed = route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
+            .await
+            .unwrap();
+        let zone = |i: usize| match &placed[i].placement {
+            Placement::InPlace { zone_id, .. } => zone_id.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(zone(0), "Z1");
+        assert_eq!(zone(1), "Z1");
+        assert_eq!(zone(2), "Z1", "the same record as the wildcard's");
+        assert_eq!(zone(3), "Z2", "the longest zone, and never the private one");
+        assert!(
+            matches!(&placed[4].placement, Placement::Ambiguous { zone_ids, .. } if zone_ids == &["Z3", "Z4"]),
+            "{:?}",
+            placed[4]
+        );
+        assert_eq!(placed[5].placement, Placement::NoZone);
+        // One batch per zone; each record written once; nothing in the private zone or in
+        // the ambiguous ones.
+        assert_eq!(fake.calls("ChangeResourceRecordSets"), 2);
+        let written = fake.state.lock().unwrap().records.clone();
+        let keys: Vec<(&str, &str)> = written
+            .keys()
+            .map(|(z, n)| (z.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("Z1", "_a.www.example.com."),
+                ("Z1", "_b.example.com."),
+                ("Z2", "_c.api.shop.example.com.")
+            ]
+        );
+        // Again: the same records (UPSERT), nothing more.
+        route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
+            .await
+            .unwrap();
+        assert_eq!(fake.state.lock().unwrap().records, written);
+
+        // A batch refused: that zone's records say so, the others are still written.
+        fake.state.lock().unwrap().refuse_zone = Some("Z2".into());
+        let placed = route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
+            .await
+            .unwrap();
+        assert!(matches!(placed[0].placement, Placement::InPlace { .. }));
+        assert!(
+            matches!(&placed[3].placement, Placement::Failed { reason } if reason.contains("InvalidChangeBatch")),
+            "{:?}",
+            placed[3]
+        );
+
+        // Other credentials now: nothing is written.
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let before = fake.calls("ChangeResourceRecordSets");
+        let e = route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch");
+        assert_eq!(fake.calls("ChangeResourceRecordSets"), before);
+    }
+}
