@@ -137,6 +137,8 @@ pub trait AcmWrite: Send + Sync {
         arn: &str,
         passphrase: &vault::Passphrase,
     ) -> impl Future<Output = Result<ExportedKey, ApiError>> + Send;
+    /// RenewCertificate (eligible private certificates): ACM renews it in place, later.
+    fn renew_certificate(&self, arn: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 /// What ExportCertificate answered.
@@ -629,6 +631,8 @@ impl AcmApi for SdkAcm {
                     status: d.validation_status().map(|v| v.as_str().to_owned()),
                 })
                 .collect(),
+            serial: c.serial().map(str::to_owned),
+            ca_arn: c.certificate_authority_arn().map(str::to_owned),
         };
         Ok((summary, detail))
     }
@@ -776,6 +780,16 @@ impl AcmWrite for SdkAcm {
                 out.private_key().unwrap_or_default().as_bytes().to_vec(),
             ),
         })
+    }
+
+    async fn renew_certificate(&self, arn: &str) -> Result<(), ApiError> {
+        self.client
+            .renew_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("RenewCertificate", &self.region, e))?;
+        Ok(())
     }
 
     async fn add_tags(

@@ -97,6 +97,68 @@ pub(crate) struct State {
     pub(crate) records: BTreeMap<(String, String), String>,
     /// A zone whose change batches Route 53 refuses.
     pub(crate) refuse_zone: Option<String>,
+    /// RenewCertificate: the renewed certificate shows after this many Describes.
+    pub(crate) renew_after: u32,
+    /// Renewals asked and not yet shown: by ARN, Describes left.
+    pub(crate) renewing: BTreeMap<String, u32>,
+    /// RevokeCertificate calls that revoked: (CA, serial, reason).
+    pub(crate) pca_revoked: Vec<(String, String, String)>,
+}
+
+/// A certificate for `name` signed by the fake Private CA `ca_arn`: PEM, chain, and its
+/// serial as ACM writes it (`0a:1b:...`).
+fn private_cert(state: &State, ca_arn: &str, name: &str) -> (String, String, String) {
+    let pca = &state.pcas[ca_arn];
+    let key = rcgen::KeyPair::from_pem(&pca.key_pem).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&pca.cert_pem, key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    let serial: [u8; 8] = rand_serial();
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+    let cert = params.signed_by(&leaf_key, &issuer).unwrap();
+    let colon = serial
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    (cert.pem(), pca.cert_pem.clone(), colon)
+}
+
+fn rand_serial() -> [u8; 8] {
+    static NEXT: std::sync::atomic::AtomicU64 =
+        std::sync::atomic::AtomicU64::new(0x1000_0000_0000_0001);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_be_bytes()
+}
+
+impl FakeCert {
+    /// An issued private certificate ACM holds for `name`, from the fake Private CA
+    /// `ca_arn` (in us-east-1 of the fake's account).
+    pub(crate) fn private_issued_by(fake: &Fake, ca_arn: &str, name: &str) -> FakeCert {
+        let state = fake.state.lock().unwrap();
+        let (pem, chain, serial) = private_cert(&state, ca_arn, name);
+        FakeCert {
+            summary: AcmSummary {
+                arn: format!(
+                    "arn:aws:acm:us-east-1:{ACCOUNT}:certificate/private-{}",
+                    state.certs.values().map(Vec::len).sum::<usize>()
+                ),
+                kind: "PRIVATE".into(),
+                status: "ISSUED".into(),
+                domain: name.into(),
+                sans: vec![name.into()],
+                ..Default::default()
+            },
+            detail: AcmDetail {
+                serial: Some(serial),
+                ca_arn: Some(ca_arn.into()),
+                ..Default::default()
+            },
+            pem: Some(pem),
+            chain: Some(chain),
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// One fake AWS Private CA: what Describe says, and its key and certificate (PEM).
@@ -306,6 +368,34 @@ impl AcmApi for FakeAcm {
     async fn describe_certificate(&self, arn: &str) -> Result<(AcmSummary, AcmDetail), ApiError> {
         self.fake
             .enter(&self.region, "DescribeCertificate", Some(arn))?;
+        // A renewal asked earlier shows after a few looks.
+        {
+            let mut s = self.fake.state.lock().unwrap();
+            if let Some(left) = s.renewing.get(arn).copied() {
+                if left == 0 {
+                    s.renewing.remove(arn);
+                    let loc = self.loc();
+                    let (ca, name) = s.certs[&loc]
+                        .iter()
+                        .find(|c| c.summary.arn == arn)
+                        .map(|c| (c.detail.ca_arn.clone().unwrap(), c.summary.domain.clone()))
+                        .unwrap();
+                    let (pem, chain, serial) = private_cert(&s, &ca, &name);
+                    let c = s
+                        .certs
+                        .get_mut(&loc)
+                        .unwrap()
+                        .iter_mut()
+                        .find(|c| c.summary.arn == arn)
+                        .unwrap();
+                    c.pem = Some(pem);
+                    c.chain = Some(chain);
+                    c.detail.serial = Some(serial);
+                } else {
+                    s.renewing.insert(arn.to_owned(), left - 1);
+                }
+            }
+        }
         self.find("DescribeCertificate", arn, |c| {
             (c.summary.clone(), c.detail.clone())
         })
@@ -527,6 +617,27 @@ impl AcmWrite for FakeAcm {
         });
         s.acm_tokens.insert(req.token.clone(), arn.clone());
         Ok(arn)
+    }
+
+    async fn renew_certificate(&self, arn: &str) -> Result<(), ApiError> {
+        self.fake
+            .enter(&self.region, "RenewCertificate", Some(arn))?;
+        let eligible = self.find("RenewCertificate", arn, |c| {
+            c.summary.kind == "PRIVATE"
+                && c.summary.renewal_eligibility.as_deref() == Some("ELIGIBLE")
+        })?;
+        if !eligible {
+            return Err(err(
+                &self.region,
+                "RenewCertificate",
+                "ValidationException",
+                "not eligible for renewal",
+            ));
+        }
+        let mut s = self.fake.state.lock().unwrap();
+        let after = s.renew_after;
+        s.renewing.insert(arn.to_owned(), after);
+        Ok(())
     }
 
     async fn export_certificate(
@@ -757,6 +868,40 @@ impl crate::pca::PcaApi for FakePcaClient {
             .insert(arn.clone(), (cert.pem(), pca.cert_pem.clone()));
         state.pca_tokens.insert(token.to_owned(), arn.clone());
         Ok(arn)
+    }
+
+    async fn revoke(&self, ca_arn: &str, serial: &str, reason: &str) -> Result<(), ApiError> {
+        self.call("RevokeCertificate");
+        let mut state = self.fake.state.lock().unwrap();
+        let Some(pca) = state.pcas.get(ca_arn) else {
+            return Err(self.not_found("RevokeCertificate", ca_arn));
+        };
+        if pca.ca.status != "ACTIVE" && pca.ca.status != "DISABLED" {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "RevokeCertificate",
+                &self.region,
+                "InvalidStateException",
+                format!("the CA is {}", pca.ca.status),
+            ));
+        }
+        if state
+            .pca_revoked
+            .iter()
+            .any(|(c, s, _)| c == ca_arn && s == serial)
+        {
+            return Err(ApiError::local(
+                ErrorKind::Validation,
+                "RevokeCertificate",
+                &self.region,
+                "RequestAlreadyProcessedException",
+                "already revoked".into(),
+            ));
+        }
+        state
+            .pca_revoked
+            .push((ca_arn.to_owned(), serial.to_owned(), reason.to_owned()));
+        Ok(())
     }
 
     async fn get(&self, _ca_arn: &str, arn: &str) -> Result<CertificatePem, ApiError> {

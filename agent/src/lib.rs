@@ -23,6 +23,7 @@ mod error;
 mod export_key;
 #[cfg(test)]
 mod fake;
+mod lifecycle;
 mod observe;
 mod pca;
 mod plan;
@@ -49,6 +50,7 @@ pub use crate::{
     },
     error::{ApiError, Error, ErrorKind, Result},
     export_key::{ExportKeyRequest, acm_export_key},
+    lifecycle::{Renewed, acm_renew, pca_revoke},
     pca::{
         PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
         signing_algorithm_for,

@@ -71,6 +71,13 @@ pub trait PcaApi: Send + Sync {
         ca_arn: &str,
         certificate_arn: &str,
     ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
+    /// RevokeCertificate: the serial in hex (colon-separated octets), an AWS reason.
+    fn revoke(
+        &self,
+        ca_arn: &str,
+        serial_hex: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 /// AWS Private CA, through aws-sdk-acmpca.
@@ -186,6 +193,18 @@ impl PcaApi for SdkPca {
             .await
             .map_err(|e| classify("IssueCertificate", &self.region, e))?;
         Ok(out.certificate_arn().unwrap_or_default().to_owned())
+    }
+
+    async fn revoke(&self, ca_arn: &str, serial_hex: &str, reason: &str) -> Result<(), ApiError> {
+        self.client
+            .revoke_certificate()
+            .certificate_authority_arn(ca_arn)
+            .certificate_serial(serial_hex)
+            .revocation_reason(aws_sdk_acmpca::types::RevocationReason::from(reason))
+            .send()
+            .await
+            .map_err(|e| classify("RevokeCertificate", &self.region, e))?;
+        Ok(())
     }
 
     async fn get(&self, ca_arn: &str, certificate_arn: &str) -> Result<CertificatePem, ApiError> {

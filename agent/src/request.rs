@@ -133,7 +133,7 @@ pub async fn acm_observe_many<C: Connector>(
 
 /// Describes (and, once issued, gets) one certificate with credentials already resolved to
 /// `account`, if its ARN names that account.
-async fn observe_with<C: Connector>(
+pub(crate) async fn observe_with<C: Connector>(
     connector: &C,
     global: &Scope,
     session: &C::Session,

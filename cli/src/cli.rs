@@ -128,6 +128,49 @@ pub(crate) enum AcmAction {
     /// Bring the private key of a certificate ACM holds (private, or requested exportable)
     /// into the vault: ExportCertificate, which AWS charges for; the key is sealed at once
     ExportKey(AcmExportKeyArgs),
+    /// Renew a private certificate: RenewCertificate for an eligible one ACM holds; issued
+    /// again by its AWS Private CA for one `pca issue` made (a new key in the vault unless
+    /// --reuse-key). Anything else is refused with the reason
+    Renew(AcmRenewArgs),
+    /// Revoke a private certificate with the AWS Private CA that issued it; the entry is
+    /// marked revoked and its deployments flagged `revoked`. Anything else is refused
+    Revoke(AcmRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmRenewArgs {
+    /// The certificate: a vault entry (id, id prefix or name), or its ARN in ACM
+    pub(crate) certificate: String,
+    /// Keep the current key (certificates `pca issue` made only)
+    #[arg(long)]
+    pub(crate) reuse_key: bool,
+    /// The region, when the entry is in ACM in several
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The target whose credentials to use [default: the one recorded]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// How long to wait for the renewed certificate (at most 1h)
+    #[arg(long, value_name = "PERIOD", default_value = "5m", value_parser = parse_period)]
+    pub(crate) wait: time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcmRevokeArgs {
+    /// The certificate: a vault entry (id, id prefix or name), or its ARN in ACM
+    pub(crate) certificate: String,
+    /// Why (AWS Private CA takes every RFC 5280 reason but certificate-hold)
+    #[arg(long, value_enum)]
+    pub(crate) reason: ReasonArg,
+    /// The region, when the entry is in ACM in several
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The target whose credentials to use [default: the one recorded]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Do not ask for confirmation (a revocation cannot be undone)
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

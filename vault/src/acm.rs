@@ -95,6 +95,12 @@ pub struct AcmDetail {
     /// Per name: how it is validated and how far (from the latest Describe; not stored).
     #[serde(skip)]
     pub names: Vec<NameValidation>,
+    /// The serial number as ACM gives it (`0a:1b:...`; not stored).
+    #[serde(skip)]
+    pub serial: Option<String>,
+    /// The AWS Private CA that issued it, for a private certificate (not stored).
+    #[serde(skip)]
+    pub ca_arn: Option<String>,
 }
 
 /// How one name of a requested certificate is validated, and how far.
@@ -215,7 +221,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AcmRecord> {
             validation_method: r.get(12)?,
             validation_records: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
             failure_reason: r.get(14)?,
-            names: Vec::new(),
+            ..Default::default()
         },
         fingerprint_sha256: r.get(20)?,
         entry_id: r.get(21)?,

@@ -682,7 +682,7 @@ fn ca_key(vault: &Vault, ca: &CaRow, row: i64, der: &[u8]) -> Result<KeyPair> {
     key_pair(pkcs8.expose_secret(), ca.key_type)
 }
 
-fn key_pair(pkcs8: &[u8], key_type: KeyType) -> Result<KeyPair> {
+pub(crate) fn key_pair(pkcs8: &[u8], key_type: KeyType) -> Result<KeyPair> {
     let kp = KeyPair::try_from(pkcs8).map_err(|e| Error::Export {
         name: "the key".into(),
         reason: format!("the sealed key cannot sign: {e}"),
@@ -1583,6 +1583,10 @@ impl Vault {
             .optional()
             .map_err(Error::sqlite("reading revocations"))?;
         let Some(ca_id) = ca_id else {
+            // Revoked by AWS Private CA: the row's MAC checked first.
+            if let Some(aws) = self.aws_private(entry_id)? {
+                return Ok(aws.revoked_at.is_some());
+            }
             return self.is_revoked(entry_id);
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &entry_id)?;
@@ -1598,7 +1602,9 @@ impl Vault {
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM revocations r JOIN entries e ON e.id = ?1
                    JOIN versions v ON v.id = e.current_version
-                   WHERE r.serial = v.serial AND (r.entry_id = e.id OR r.version_id = v.id))",
+                   WHERE r.serial = v.serial AND (r.entry_id = e.id OR r.version_id = v.id))
+                 OR EXISTS (SELECT 1 FROM aws_private a JOIN entries e ON e.id = ?1
+                   WHERE a.version_id = e.current_version AND a.revoked_at IS NOT NULL)",
                 [entry_id],
                 |r| r.get(0),
             )

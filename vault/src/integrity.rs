@@ -112,8 +112,18 @@ pub(crate) const REVOCATIONS: Spec = Spec {
     fields: "id, ca_id, serial, entry_id, version_id, revoked_at, reason, not_after",
 };
 
+/// Certificates from AWS Private CA: which version, how it came, which CA and ARN, where,
+/// and its revocation.
+pub(crate) const AWS_PRIVATE: Spec = Spec {
+    table: "aws_private",
+    name: "version_id",
+    key: "version_id",
+    fields: "version_id, entry_id, via, ca_arn, certificate_arn, target, account, region, key_type,
+        validity_s, revoked_at, revoke_reason",
+};
+
 /// Every sealed table.
-pub(crate) const ALL: [Spec; 8] = [
+pub(crate) const ALL: [Spec; 9] = [
     ENTRIES,
     VERSIONS,
     TAGS,
@@ -122,6 +132,7 @@ pub(crate) const ALL: [Spec; 8] = [
     CAS,
     ISSUED,
     REVOCATIONS,
+    AWS_PRIVATE,
 ];
 
 /// A row that fails its check.

@@ -60,7 +60,7 @@ pub use crate::{
     lock::LockHolder,
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     pbe::{MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N},
-    pca::{PcaPending, PcaRequest, PcaStored},
+    pca::{AwsPrivate, AwsRevocation, PcaPending, PcaRequest, PcaStored, serial_for_aws},
     schema::SCHEMA_VERSION,
     secret::{Passphrase, SecretBytes},
     store::{Vault, VerifyReport},

@@ -2,16 +2,18 @@
 //! here, only a CSR leaves, and the certificate and chain that come back are stored next to
 //! the sealed key (`certvault pca issue`).
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, SanType};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
     audit,
-    ca::{KeyType, MAX_NAMES, check_dns},
+    ca::{KeyType, MAX_NAMES, check_dns, key_pair},
     entries::{Arrival, ImportOutcome, import_bundle, validate_name},
     error::{Error, Result},
     import::{Bundle, InputPasswords},
+    integrity,
     model::Source,
     secret::SecretBytes,
     store::Vault,
@@ -28,6 +30,11 @@ pub struct PcaRequest {
     pub key_type: KeyType,
     /// The entry's name.
     pub name: Option<String>,
+    /// The target whose credentials ask for it (recorded: renewals and revocations go
+    /// through it, to the CA's account only).
+    pub target: String,
+    /// Validity asked, in days (recorded: a renewal asks the same).
+    pub validity_days: i64,
 }
 
 /// A key made and a CSR written, waiting for the certificate. The key is in memory only
@@ -38,6 +45,11 @@ pub struct PcaPending {
     names: Vec<String>,
     ca_arn: String,
     pkcs8: SecretBytes,
+    key_type: KeyType,
+    target: String,
+    validity_days: i64,
+    /// The entry renewed (a new version of it), if this is a renewal.
+    renewing: Option<String>,
     /// The CSR, PEM: what goes to AWS.
     pub csr_pem: String,
     /// Derived from the CSR (so from the request and this key): a call sent again after a
@@ -50,8 +62,124 @@ impl std::fmt::Debug for PcaPending {
         f.debug_struct("PcaPending")
             .field("name", &self.name)
             .field("ca_arn", &self.ca_arn)
+            .field("renewing", &self.renewing)
             .finish_non_exhaustive()
     }
+}
+
+impl PcaPending {
+    /// The CA.
+    pub fn ca_arn(&self) -> &str {
+        &self.ca_arn
+    }
+
+    /// The target recorded for it.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Validity in days.
+    pub fn validity_days(&self) -> i64 {
+        self.validity_days
+    }
+}
+
+/// What the vault records of a certificate from AWS Private CA (its current version).
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsPrivate {
+    /// The entry.
+    pub entry_id: String,
+    /// Its name.
+    pub name: String,
+    /// The version's row.
+    #[serde(skip)]
+    pub version_id: i64,
+    /// `pca` (issued by `pca issue` for a key made in the vault) or `acm` (ACM holds it).
+    pub via: String,
+    /// The CA.
+    pub ca_arn: String,
+    /// The certificate's ARN (in Private CA for `pca`, in ACM for `acm`).
+    pub certificate_arn: String,
+    /// The target recorded.
+    pub target: String,
+    /// The account.
+    pub account: String,
+    /// The region.
+    pub region: String,
+    /// The serial number (hex).
+    pub serial: String,
+    /// When it was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Why.
+    pub revoke_reason: Option<String>,
+}
+
+/// A revocation to record: what AWS Private CA revoked.
+#[derive(Debug, Clone)]
+pub struct AwsRevocation {
+    /// The entry.
+    pub entry_id: String,
+    /// The version revoked.
+    pub version_id: i64,
+    /// `pca` or `acm`.
+    pub via: String,
+    /// The CA.
+    pub ca_arn: String,
+    /// The certificate's ARN.
+    pub certificate_arn: String,
+    /// The target it went through.
+    pub target: String,
+    /// The account.
+    pub account: String,
+    /// The region.
+    pub region: String,
+    /// The reason given (RFC 5280 / AWS name).
+    pub reason: String,
+}
+
+/// The CSR for `names` (the first is the CN), signed with `key`.
+fn csr_for(ca: &str, names: &[String], key: &KeyPair) -> Result<(String, String)> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, names[0].clone());
+    params.distinguished_name = dn;
+    params.subject_alt_names = names
+        .iter()
+        .map(|n| {
+            n.clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| pca_error(ca, format!("'{n}' is not ASCII")))
+        })
+        .collect::<Result<_>>()?;
+    let csr_pem = params
+        .serialize_request(key)
+        .and_then(|c| c.pem())
+        .map_err(|e| pca_error(ca, format!("cannot write the CSR: {e}")))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, csr_pem.as_bytes());
+    // At most 36 characters (IssueCertificate's limit).
+    let token = hex::encode(&digest.as_ref()[..16]);
+    Ok((csr_pem, token))
+}
+
+fn from_unix(t: Option<i64>) -> Option<OffsetDateTime> {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+}
+
+/// The serial as AWS Private CA's RevokeCertificate takes it: hex octets, colon-separated.
+pub fn serial_for_aws(serial: &str) -> String {
+    let hex = serial.replace(':', "").to_ascii_lowercase();
+    let hex = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex
+    };
+    hex.as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A certificate from AWS Private CA, stored.
@@ -122,34 +250,252 @@ impl Vault {
             ));
         }
         let (pkcs8, key) = req.key_type.generate()?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, names[0].clone());
-        params.distinguished_name = dn;
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| {
-                n.clone()
-                    .try_into()
-                    .map(SanType::DnsName)
-                    .map_err(|_| pca_error(ca, format!("'{n}' is not ASCII")))
-            })
-            .collect::<Result<_>>()?;
-        let csr_pem = params
-            .serialize_request(&key)
-            .and_then(|c| c.pem())
-            .map_err(|e| pca_error(ca, format!("cannot write the CSR: {e}")))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, csr_pem.as_bytes());
-        // At most 36 characters (IssueCertificate's limit).
-        let idempotency_token = hex::encode(&digest.as_ref()[..16]);
+        let (csr_pem, idempotency_token) = csr_for(ca, &names, &key)?;
         Ok(PcaPending {
             name,
             names,
             ca_arn: ca.clone(),
             pkcs8,
+            key_type: req.key_type,
+            target: req.target.clone(),
+            validity_days: req.validity_days,
+            renewing: None,
             csr_pem,
             idempotency_token,
         })
+    }
+
+    /// What the vault recorded of the current certificate of an entry from AWS Private CA
+    /// (MAC checked), if it is one.
+    pub fn aws_private(&self, entry_id: &str) -> Result<Option<AwsPrivate>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT a.version_id, e.name, a.via, a.ca_arn, a.certificate_arn, a.target,
+                        a.account, a.region, v.serial, a.revoked_at, a.revoke_reason
+                 FROM entries e JOIN versions v ON v.id = e.current_version
+                 JOIN aws_private a ON a.version_id = v.id WHERE e.id = ?1",
+                [entry_id],
+                |r| {
+                    Ok(AwsPrivate {
+                        entry_id: entry_id.to_owned(),
+                        version_id: r.get(0)?,
+                        name: r.get(1)?,
+                        via: r.get(2)?,
+                        ca_arn: r.get(3)?,
+                        certificate_arn: r.get(4)?,
+                        target: r.get(5)?,
+                        account: r.get(6)?,
+                        region: r.get(7)?,
+                        serial: r.get(8)?,
+                        revoked_at: from_unix(r.get(9)?),
+                        revoke_reason: r.get(10)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(Error::sqlite("reading a certificate from AWS Private CA"))?;
+        if let Some(a) = &row {
+            integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &entry_id)?;
+            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &a.version_id)?;
+            integrity::require(
+                &self.conn,
+                &keys.rows,
+                &integrity::AWS_PRIVATE,
+                &a.version_id,
+            )?;
+        }
+        Ok(row)
+    }
+
+    /// The version of an entry holding this certificate (SHA-256 fingerprint), and its
+    /// serial (hex), if the entry has it.
+    pub fn version_of_certificate(
+        &self,
+        entry_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<(i64, String)>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, serial FROM versions WHERE entry_id = ?1 AND fingerprint = ?2",
+                params![entry_id, fingerprint],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading versions"))?;
+        if let Some((r, _)) = &row {
+            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, r)?;
+        }
+        Ok(row)
+    }
+
+    /// A renewal of an entry `pca issue` made: the same names, CA, target and validity; a
+    /// new key made in the vault (or, with `reuse_key`, the current one). Nothing is stored
+    /// yet ([`Vault::pca_store`] adds the certificate as a new version).
+    pub fn pca_prepare_renewal(&self, entry_id: &str, reuse_key: bool) -> Result<PcaPending> {
+        let Some(rec) = self.aws_private(entry_id)? else {
+            return Err(Error::NotIssued {
+                name: self.resolve(entry_id)?.1,
+            });
+        };
+        let ca = rec.ca_arn.clone();
+        if rec.via != "pca" {
+            return Err(pca_error(
+                &ca,
+                format!(
+                    "{} is held by ACM, not issued for a key in the vault",
+                    rec.name
+                ),
+            ));
+        }
+        if rec.revoked_at.is_some() {
+            return Err(pca_error(
+                &ca,
+                format!(
+                    "the current certificate of {} is revoked: issue a new one (`certvault pca issue`), with a new key",
+                    rec.name
+                ),
+            ));
+        }
+        let (key_type, validity_s): (Option<String>, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT key_type, validity_s FROM aws_private WHERE version_id = ?1",
+                [rec.version_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(Error::sqlite("renewing"))?;
+        let Some(key_type) = key_type.as_deref().and_then(KeyType::parse) else {
+            return Err(pca_error(&ca, "the key type was not recorded"));
+        };
+        let (der, sans): (Vec<u8>, String) = self
+            .conn
+            .query_row(
+                "SELECT cert_der, sans FROM versions WHERE id = ?1",
+                [rec.version_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(Error::sqlite("renewing"))?;
+        // The names the certificate carries, the CN (the first name asked) first.
+        let mut names: Vec<String> = serde_json::from_str::<Vec<String>>(&sans)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        let cn: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT common_name FROM versions WHERE id = ?1",
+                [rec.version_id],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("renewing"))?;
+        if let Some(cn) = cn.map(|c| c.to_ascii_lowercase())
+            && let Some(i) = names.iter().position(|n| *n == cn)
+        {
+            let first = names.remove(i);
+            names.insert(0, first);
+        }
+        if names.is_empty() {
+            return Err(pca_error(&ca, "the current certificate has no DNS names"));
+        }
+        let (pkcs8, key) = if reuse_key {
+            let pkcs8 = self
+                .open_key_of(rec.version_id, &der)?
+                .ok_or_else(|| pca_error(&ca, format!("{} has no key to reuse", rec.name)))?;
+            let key = key_pair(pkcs8.expose_secret(), key_type)?;
+            (pkcs8, key)
+        } else {
+            key_type.generate()?
+        };
+        let (csr_pem, idempotency_token) = csr_for(&ca, &names, &key)?;
+        Ok(PcaPending {
+            name: rec.name,
+            names,
+            ca_arn: ca,
+            pkcs8,
+            key_type,
+            target: rec.target,
+            validity_days: validity_s.map_or(90, |s| (s / 86_400).max(1)),
+            renewing: Some(rec.entry_id),
+            csr_pem,
+            idempotency_token,
+        })
+    }
+
+    /// Records that AWS Private CA revoked a version (the row of a `pca` certificate is
+    /// updated; an `acm` one is recorded now), audited: its deployments are flagged revoked
+    /// and it is never pushed again.
+    pub fn record_aws_revocation(&mut self, r: &AwsRevocation) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let actor = self.actor.clone();
+        let name = self.resolve(&r.entry_id)?.1;
+        let serial: String = self
+            .conn
+            .query_row(
+                "SELECT serial FROM versions WHERE id = ?1 AND entry_id = ?2",
+                params![r.version_id, r.entry_id],
+                |row| row.get(0),
+            )
+            .map_err(Error::sqlite("recording a revocation"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(Error::sqlite("recording a revocation"))?;
+        integrity::require(&tx, &keys.rows, &integrity::VERSIONS, &r.version_id)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM aws_private WHERE version_id = ?1)",
+                [r.version_id],
+                |row| row.get(0),
+            )
+            .map_err(Error::sqlite("recording a revocation"))?;
+        if exists {
+            integrity::require(&tx, &keys.rows, &integrity::AWS_PRIVATE, &r.version_id)?;
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        tx.execute(
+            "INSERT INTO aws_private (version_id, entry_id, via, ca_arn, certificate_arn, target, account, region, revoked_at, revoke_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(version_id) DO UPDATE SET revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason",
+            params![
+                r.version_id,
+                r.entry_id,
+                r.via,
+                r.ca_arn,
+                r.certificate_arn,
+                r.target,
+                r.account,
+                r.region,
+                now,
+                r.reason
+            ],
+        )
+        .map_err(Error::sqlite("recording a revocation"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_PRIVATE, &r.version_id)?;
+        tx.execute(
+            "UPDATE deployments SET state = 'revoked',
+                 detail = 'the certificate is revoked: it is never pushed again'
+             WHERE entry_id = ?1
+               AND (SELECT current_version FROM entries WHERE id = ?1) = ?2",
+            params![r.entry_id, r.version_id],
+        )
+        .map_err(Error::sqlite("recording a revocation"))?;
+        audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "aws-revoke",
+            Some((&r.entry_id, &name)),
+            &format!(
+                "revoked by AWS Private CA {} ({}): serial {serial}, {}; reason {}; its deployments are flagged revoked",
+                r.ca_arn, r.certificate_arn, r.account, r.reason
+            ),
+        )?;
+        tx.commit().map_err(Error::sqlite("recording a revocation"))
     }
 
     /// Stores what AWS Private CA issued for a pending key: a new entry (source `pca`) with
@@ -212,6 +558,13 @@ impl Vault {
         let serial = bundle.leaf.info.serial.clone();
         let sans = bundle.leaf.info.sans.clone();
         let not_after = bundle.leaf.info.not_after;
+        let fingerprint = bundle.leaf.info.fingerprint.clone();
+        // arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID
+        let parts: Vec<&str> = ca.splitn(6, ':').collect();
+        let (Some(region), Some(account)) = (parts.get(3), parts.get(4)) else {
+            return Err(pca_error(&ca, "not an AWS Private CA ARN"));
+        };
+        let (region, account) = (region.to_string(), account.to_string());
         let actor = self.actor.clone();
         let tx = self
             .conn
@@ -230,23 +583,62 @@ impl Vault {
                 audit: false,
             },
         )?;
-        let ImportOutcome::Created { id, name } = outcome else {
-            return Err(pca_error(
-                &ca,
-                format!(
-                    "the certificate it returned ({certificate_arn}) is in the vault already, or {} was taken meanwhile",
-                    pending.name
-                ),
-            ));
+        let (id, name) = match (outcome, &pending.renewing) {
+            (ImportOutcome::Created { id, name }, None) => (id, name),
+            (ImportOutcome::NewVersion { id, name, .. }, Some(renewed)) if &id == renewed => {
+                (id, name)
+            }
+            _ => {
+                return Err(pca_error(
+                    &ca,
+                    format!(
+                        "the certificate it returned ({certificate_arn}) is in the vault already, or {} was taken meanwhile: nothing was stored",
+                        pending.name
+                    ),
+                ));
+            }
         };
+        let version_id: i64 = tx
+            .query_row(
+                "SELECT id FROM versions WHERE fingerprint = ?1",
+                [&fingerprint],
+                |r| r.get(0),
+            )
+            .map_err(Error::sqlite("storing a certificate from AWS Private CA"))?;
+        tx.execute(
+            "INSERT INTO aws_private (version_id, entry_id, via, ca_arn, certificate_arn, target, account, region, key_type, validity_s)
+             VALUES (?1, ?2, 'pca', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                version_id,
+                id,
+                ca,
+                certificate_arn,
+                pending.target,
+                account,
+                region,
+                pending.key_type.as_str(),
+                pending.validity_days.saturating_mul(86_400)
+            ],
+        )
+        .map_err(Error::sqlite("storing a certificate from AWS Private CA"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_PRIVATE, &version_id)?;
         audit::append(
             &tx,
             &keys.audit,
             &actor,
-            "pca-issue",
+            if pending.renewing.is_some() {
+                "pca-renew"
+            } else {
+                "pca-issue"
+            },
             Some((&id, &name)),
             &format!(
-                "issued by AWS Private CA {ca} for a key made in the vault: {certificate_arn}, serial {serial}, names {}, valid until {}",
+                "{} by AWS Private CA {ca} for a key made in the vault: {certificate_arn}, serial {serial}, names {}, valid until {}",
+                if pending.renewing.is_some() {
+                    "renewed"
+                } else {
+                    "issued"
+                },
                 sans.join(", "),
                 crate::text::timestamp(not_after)
             ),
@@ -303,6 +695,8 @@ mod tests {
             dns: vec!["svc.internal".into(), "api.internal".into()],
             key_type: KeyType::EcP256,
             name: None,
+            target: "default".into(),
+            validity_days: 90,
         };
         let pending = v.pca_prepare(&req).unwrap();
         let (leaf, chain) = signed_for(&pending, &["svc.internal", "evil.internal"]);
@@ -332,5 +726,104 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().contains("at most 64 characters"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    use super::*;
+    use crate::Passphrase;
+
+    #[test]
+    fn a_renewal_is_a_new_version_and_a_revocation_cannot_be_undone_outside_certvault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let mut v = Vault::create(
+            &path,
+            &Passphrase::new("correct horse battery staple".into()),
+        )
+        .unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let sign = |pending: &PcaPending| {
+            let csr = rcgen::CertificateSigningRequestParams::from_pem(&pending.csr_pem).unwrap();
+            csr.signed_by(&issuer).unwrap().pem()
+        };
+        let ca_arn = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/x";
+        let pending = v
+            .pca_prepare(&PcaRequest {
+                ca_arn: ca_arn.into(),
+                dns: vec!["svc.internal".into()],
+                key_type: KeyType::EcP256,
+                name: None,
+                target: "prod".into(),
+                validity_days: 30,
+            })
+            .unwrap();
+        let leaf = sign(&pending);
+        let stored = v
+            .pca_store(
+                pending,
+                &format!("{ca_arn}/certificate/1"),
+                &leaf,
+                Some(&ca_cert.pem()),
+            )
+            .unwrap();
+        let rec = v.aws_private(&stored.id).unwrap().unwrap();
+        assert_eq!(
+            (rec.via.as_str(), rec.target.as_str(), rec.region.as_str()),
+            ("pca", "prod", "eu-west-1")
+        );
+        // Renewed: a new version of the same entry, recorded with the same CA and target.
+        let pending = v.pca_prepare_renewal(&stored.id, false).unwrap();
+        assert_eq!(pending.validity_days(), 30);
+        let leaf = sign(&pending);
+        let renewed = v
+            .pca_store(
+                pending,
+                &format!("{ca_arn}/certificate/2"),
+                &leaf,
+                Some(&ca_cert.pem()),
+            )
+            .unwrap();
+        assert_eq!(renewed.id, stored.id);
+        let rec = v.aws_private(&stored.id).unwrap().unwrap();
+        assert_eq!(rec.certificate_arn, format!("{ca_arn}/certificate/2"));
+        assert_eq!(v.show(&stored.id).unwrap().versions.len(), 2);
+
+        v.record_aws_revocation(&AwsRevocation {
+            entry_id: rec.entry_id.clone(),
+            version_id: rec.version_id,
+            via: "pca".into(),
+            ca_arn: ca_arn.into(),
+            certificate_arn: rec.certificate_arn.clone(),
+            target: "prod".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            reason: "KEY_COMPROMISE".into(),
+        })
+        .unwrap();
+        assert!(v.revoked_checked(&stored.id).unwrap());
+        assert!(v.pca_prepare_renewal(&stored.id, false).is_err());
+        drop(v);
+        // Un-revoked by hand in the file: caught by the row's MAC, never pushed.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE aws_private SET revoked_at = NULL", [])
+            .unwrap();
+        let v = Vault::open(&path).unwrap();
+        let v = {
+            let mut v = v;
+            v.unlock(&Passphrase::new("correct horse battery staple".into()))
+                .unwrap();
+            v
+        };
+        let e = v.revoked_checked(&stored.id).unwrap_err();
+        assert!(matches!(e, Error::RowTampered { .. }), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -180,6 +180,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX revocations_by_entry ON revocations(entry_id);
     -- The agent counts refused uses of a CA pending deletion at every pass.
     CREATE INDEX IF NOT EXISTS audit_by_action ON audit(action);",
+    // 7: certificates from AWS Private CA, by version: `pca` (issued by `pca issue` for a
+    // key made in the vault) or `acm` (a private certificate ACM holds, recorded when it is
+    // revoked); which CA, which certificate ARN, through which target and account, and its
+    // revocation. MACed.
+    "CREATE TABLE aws_private (
+        version_id      INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
+        entry_id        TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        via             TEXT NOT NULL,
+        ca_arn          TEXT NOT NULL,
+        certificate_arn TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        key_type        TEXT,
+        validity_s      INTEGER,
+        revoked_at      INTEGER,
+        revoke_reason   TEXT,
+        mac             BLOB
+    ) STRICT;
+    CREATE INDEX aws_private_by_entry ON aws_private(entry_id);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

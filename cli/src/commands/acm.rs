@@ -22,6 +22,8 @@ pub(crate) fn acm(ctx: &Ctx, args: AcmArgs) -> Result<Status> {
         AcmAction::RequestPrivate(a) => request_private(ctx, a),
         AcmAction::Delete(a) => delete(ctx, a),
         AcmAction::ExportKey(a) => export_key(ctx, a),
+        AcmAction::Renew(a) => super::acm_lifecycle::renew(ctx, a),
+        AcmAction::Revoke(a) => super::acm_lifecycle::revoke(ctx, a),
     }
 }
 
@@ -903,17 +905,17 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
 }
 
 /// What `acm delete` acts on: one ARN, where it lives, and what the vault knows of it.
-struct Chosen {
-    arn: String,
-    region: String,
-    account: String,
+pub(crate) struct Chosen {
+    pub(crate) arn: String,
+    pub(crate) region: String,
+    pub(crate) account: String,
     /// Whether the vault recorded the account (discovery), rather than read it off the ARN.
-    recorded: bool,
-    target: String,
+    pub(crate) recorded: bool,
+    pub(crate) target: String,
     /// The entry it feeds, when the vault has one.
-    entry: Option<(String, String)>,
+    pub(crate) entry: Option<(String, String)>,
     /// What discovery last saw there (domain, kind), for the confirmation.
-    seen: Option<(String, String)>,
+    pub(crate) seen: Option<(String, String)>,
 }
 
 fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
@@ -1044,7 +1046,7 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
 
 /// The ARN the user means: given as such, or the one ACM certificate the vault has
 /// recorded for an entry (in `--region`, under `--target`, when there are several).
-fn choose(
+pub(crate) fn choose(
     v: &vault::Vault,
     certificate: &str,
     region_arg: Option<&str>,

@@ -1,6 +1,7 @@
 //! One module per noun; each turns parsed arguments into library calls and output.
 
 mod acm;
+mod acm_lifecycle;
 mod ca;
 mod deploy;
 mod discover;

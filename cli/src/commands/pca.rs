@@ -133,6 +133,8 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         dns: args.dns,
         key_type: args.key_type.into(),
         name: args.name,
+        target: target.name.clone(),
+        validity_days: days,
     })?;
     let req = agent::PcaIssueRequest {
         target: &target,

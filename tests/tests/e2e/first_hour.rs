@@ -156,6 +156,8 @@ fn help_is_pinned() {
         "acm request-private",
         "acm delete",
         "acm export-key",
+        "acm renew",
+        "acm revoke",
         "pca",
         "pca list",
         "pca issue",

@@ -527,3 +527,330 @@ fn acm_request_private_asks_the_cas_region_and_becomes_an_entry() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not an AWS Private CA ARN"), "{err}");
 }
+
+/// The RevokeCertificate calls the proxy saw: their bodies.
+fn revocations(proxy: &FaultProxy) -> Vec<Value> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|(op, _)| op.ends_with("RevokeCertificate"))
+        .map(|(_, body)| serde_json::from_slice(&body).unwrap())
+        .collect()
+}
+
+fn public_key(cert: &std::path::Path) -> Vec<u8> {
+    openssl(&[&"x509", &"-in", &cert, &"-pubkey", &"-noout"]).stdout
+}
+
+/// The entry's current certificate, exported and checked against its key, kept as `label`.
+fn current_cert(env: &Env, name: &str, label: &str) -> std::path::PathBuf {
+    let (key, cert) = export_checked(env, name);
+    let kept = env.path(&format!("{label}.pem"));
+    std::fs::rename(&cert, &kept).unwrap();
+    std::fs::remove_file(key).unwrap();
+    kept
+}
+
+#[test]
+fn acm_renew_and_revoke_a_pca_certificate_whose_key_is_in_the_vault() {
+    let emu = emulator();
+    let env = Env::init();
+    let ca = active_root(&emu);
+    let proxy = FaultProxy::start(
+        &emu.endpoint,
+        Faults {
+            drop_before: 0,
+            lose_500: 0,
+            lose_reset: 0,
+        },
+        1,
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "pca",
+        "issue",
+        "--ca-arn",
+        &ca,
+        "--dns",
+        "svc.internal",
+        "--dns",
+        "api.internal",
+        "--validity",
+        "30d",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let first: Value = serde_json::from_str(&out).unwrap();
+    let cert1 = current_cert(&env, "svc.internal", "cert1");
+    let (code, _, err) = run(&[
+        "deploy",
+        "svc.internal",
+        "--regions",
+        "us-east-1",
+        "--auto-redeploy",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // Renewed by the CA: a new version, a new key made in the vault, the same names.
+    let (code, out, err) = run(&["--output", "json", "acm", "renew", "svc.internal"]);
+    assert_eq!(code, Some(0), "{err}");
+    let second: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(second["serial"], first["serial"]);
+    assert_ne!(second["certificate_arn"], first["certificate_arn"]);
+    assert_eq!(second["sans"], first["sans"]);
+    let entry = env.json(&["show", "svc.internal"]);
+    assert_eq!(entry["versions"].as_array().unwrap().len(), 2, "{entry:#}");
+    let cert2 = current_cert(&env, "svc.internal", "cert2");
+    assert_ne!(public_key(&cert1), public_key(&cert2), "a new key");
+    // --reuse-key: the same key again.
+    let (code, _, err) = run(&["acm", "renew", "svc.internal", "--reuse-key"]);
+    assert_eq!(code, Some(0), "{err}");
+    let cert3 = current_cert(&env, "svc.internal", "cert3");
+    assert_eq!(public_key(&cert2), public_key(&cert3), "the same key");
+    // The deployment follows the renewal (auto-redeploy).
+    let (code, _, err) = run(&["sync"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // Off a terminal, a revocation needs --yes: nothing is sent without it.
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "svc.internal",
+        "--reason",
+        "key-compromise",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot be undone; add --yes"), "{err}");
+    // certificateHold is not an AWS Private CA reason.
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "svc.internal",
+        "--reason",
+        "certificate-hold",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(revocations(&proxy).is_empty());
+
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "acm",
+        "revoke",
+        "svc.internal",
+        "--reason",
+        "key-compromise",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let revoked: Value = serde_json::from_str(&out).unwrap();
+    let serial = revoked["serial"].as_str().unwrap().to_owned();
+    let sent = revocations(&proxy);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["CertificateAuthorityArn"], ca.as_str());
+    assert_eq!(sent[0]["RevocationReason"], "KEY_COMPROMISE");
+    // The serial in hex, colon-separated octets: the current version's.
+    let hex: String = sent[0]["CertificateSerial"]
+        .as_str()
+        .unwrap()
+        .replace(':', "");
+    assert_eq!(hex.trim_start_matches('0'), serial.trim_start_matches('0'));
+    let serial3 = openssl(&[&"x509", &"-in", &cert3, &"-noout", &"-serial"]);
+    assert!(
+        String::from_utf8_lossy(&serial3.stdout)
+            .to_lowercase()
+            .contains(serial.trim_start_matches('0')),
+        "the version revoked is the current one"
+    );
+
+    // The deployment is flagged revoked, and a sync pushes nothing.
+    let status: Value = serde_json::from_str(&run(&["--output", "json", "status"]).1).unwrap();
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "revoked"),
+        "{status:#}"
+    );
+    let imports_before = proxy
+        .requests()
+        .iter()
+        .filter(|(op, _)| op.ends_with("ImportCertificate"))
+        .count();
+    let (_, _, _) = run(&["sync"]);
+    let imports_after = proxy
+        .requests()
+        .iter()
+        .filter(|(op, _)| op.ends_with("ImportCertificate"))
+        .count();
+    assert_eq!(imports_before, imports_after, "nothing pushed");
+    let status: Value = serde_json::from_str(&run(&["--output", "json", "status"]).1).unwrap();
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "revoked"),
+        "{status:#}"
+    );
+
+    // Revoked: a second revocation sends nothing, and a renewal is refused.
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "svc.internal",
+        "--reason",
+        "key-compromise",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("was revoked already"), "{err}");
+    assert_eq!(revocations(&proxy).len(), 1);
+    let (code, _, err) = run(&["acm", "renew", "svc.internal"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is revoked"), "{err}");
+
+    let log = env.json(&["log"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"pca-renew"), "{actions:?}");
+    assert!(actions.contains(&"aws-revoke"), "{actions:?}");
+    let (code, _, err) = run(&["verify"]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn acm_renew_and_revoke_say_why_they_refuse_and_revoke_a_private_certificate_acm_holds() {
+    let emu = emulator();
+    let env = Env::init();
+    let ca = active_root(&emu);
+    let proxy = FaultProxy::start(
+        &emu.endpoint,
+        Faults {
+            drop_before: 0,
+            lose_500: 0,
+            lose_reset: 0,
+        },
+        1,
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    // A private certificate ACM holds.
+    let (code, _, err) = run(&[
+        "acm",
+        "request-private",
+        "--ca-arn",
+        &ca,
+        "--domain",
+        "held.internal",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    // The emulator says every certificate is INELIGIBLE for renewal (the fake covers an
+    // eligible one: agent/src/lifecycle.rs).
+    let (code, _, err) = run(&["acm", "renew", "held.internal"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("for renewal"), "{err}");
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|(op, _)| op.ends_with("RenewCertificate"))
+    );
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "acm",
+        "revoke",
+        "held.internal",
+        "--reason",
+        "superseded",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let revoked: Value = serde_json::from_str(&out).unwrap();
+    let sent = revocations(&proxy);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0]["CertificateAuthorityArn"],
+        ca.as_str(),
+        "the CA ACM names"
+    );
+    assert_eq!(sent[0]["RevocationReason"], "SUPERSEDED");
+    assert!(
+        revoked["certificate_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:acm:us-east-1:"),
+        "{revoked:#}"
+    );
+
+    // A public certificate: ACM renews it by itself while validation holds; never revoked
+    // here.
+    let (code, _, err) = run(&[
+        "acm",
+        "request",
+        "--domain",
+        "www.example.com",
+        "--validation",
+        "dns",
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["acm", "renew", "www.example.com"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("only ACM renews it"), "{err}");
+    assert!(err.contains("they validate now"), "{err}");
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "www.example.com",
+        "--reason",
+        "superseded",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("a public certificate"), "{err}");
+
+    // A certificate imported from a file, and one the vault's own CA issued.
+    let cert = crate::common::self_signed_file(&env, "file.pem", "file.example.com", 30);
+    env.cmd()
+        .arg("import")
+        .arg(&cert)
+        .args(["--name", "from-file"])
+        .assert()
+        .success();
+    let (code, _, err) = run(&["acm", "renew", "from-file"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("imported from a file"), "{err}");
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "from-file",
+        "--reason",
+        "superseded",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("with the CA that issued it"), "{err}");
+    assert_eq!(revocations(&proxy).len(), 1, "nothing more was revoked");
+    // --reuse-key is for `pca issue` certificates only.
+    let (code, _, err) = run(&["acm", "renew", "held.internal", "--reuse-key"]);
+    assert_eq!(code, Some(2), "{err}");
+}

@@ -1,0 +1,279 @@
+//! `acm renew` and `acm revoke`: renewing a private certificate ACM holds
+//! (RenewCertificate), and revoking a private certificate with the AWS Private CA that
+//! issued it (RevokeCertificate), each only in the account the vault recorded.
+
+use std::time::Duration;
+
+use vault::AcmObservation;
+
+use crate::{
+    aws::{AcmWrite, Connector, arn_location},
+    config::{Config, Target},
+    error::{ApiError, ErrorKind},
+    pca::{PcaApi, pca_arn_location},
+    request::{observe_with, scope_for},
+    retry::Idempotence,
+};
+
+fn refused(operation: &'static str, region: &str, code: &str, message: String) -> ApiError {
+    ApiError::local(ErrorKind::Validation, operation, region, code, message)
+}
+
+/// RevokeCertificate: the certificate with `serial_hex` (colon-separated octets) issued by
+/// `ca_arn`, with `target`'s credentials, only if they resolve to the CA's account. A
+/// certificate revoked already counts as revoked. The account.
+pub async fn pca_revoke<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    ca_arn: &str,
+    serial_hex: &str,
+    reason: &str,
+) -> Result<String, ApiError> {
+    let Some((owner, region)) = pca_arn_location(ca_arn) else {
+        return Err(refused(
+            "RevokeCertificate",
+            "global",
+            "InvalidArn",
+            format!("{ca_arn} is not an AWS Private CA ARN: nothing was revoked"),
+        ));
+    };
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    if account != owner {
+        return Err(refused(
+            "RevokeCertificate",
+            region,
+            "AccountMismatch",
+            format!(
+                "the CA {ca_arn} belongs to account {owner}, but target '{}' resolves to account {account}: nothing was revoked (revoke with credentials of the CA's account, --target)",
+                target.name
+            ),
+        ));
+    }
+    let pca = connector.pca(&session, region);
+    // Safe to repeat: a second revocation of the same serial is answered
+    // RequestAlreadyProcessedException, which means it is revoked.
+    match global
+        .in_region(region)
+        .call(None, "RevokeCertificate", Idempotence::Safe, || {
+            pca.revoke(ca_arn, serial_hex, reason)
+        })
+        .await
+    {
+        Ok(()) => Ok(account),
+        Err(e) if e.code == "RequestAlreadyProcessedException" => Ok(account),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `acm renew` saw: the certificate before, and after (the same serial when ACM has
+/// not renewed it within the wait).
+#[derive(Debug)]
+pub struct Renewed {
+    /// Before RenewCertificate.
+    pub before: AcmObservation,
+    /// The last look after it.
+    pub after: AcmObservation,
+    /// The account.
+    pub account: String,
+}
+
+/// RenewCertificate for a private certificate ACM holds (the caller checked it is
+/// eligible), with `target`'s credentials, only in the account the ARN names; then
+/// DescribeCertificate (and GetCertificate) with backoff until ACM holds a certificate with
+/// another serial, for up to `wait`.
+pub async fn acm_renew<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    arn: &str,
+    wait: Duration,
+) -> Result<Renewed, ApiError> {
+    let Some((_, region)) = arn_location(arn) else {
+        return Err(refused(
+            "RenewCertificate",
+            "global",
+            "InvalidArn",
+            format!("{arn} is not an ACM certificate ARN"),
+        ));
+    };
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    // Checks the ARN's account against the session's before anything is asked.
+    let before = observe_with(connector, &global, &session, &account, target, arn).await?;
+    if before.summary.kind != "PRIVATE"
+        || before.summary.renewal_eligibility.as_deref() != Some("ELIGIBLE")
+    {
+        return Err(refused(
+            "RenewCertificate",
+            region,
+            "NotEligible",
+            format!(
+                "{arn} is {} and {}: ACM renews only eligible private certificates on request; nothing was asked",
+                before.summary.kind,
+                before
+                    .summary
+                    .renewal_eligibility
+                    .as_deref()
+                    .unwrap_or("of unknown eligibility")
+            ),
+        ));
+    }
+    let serial = |o: &AcmObservation| o.detail.as_ref().and_then(|d| d.serial.clone());
+    let acm = connector.acm(&session, region);
+    // Safe to repeat: a renewal asked twice is one renewal.
+    global
+        .in_region(region)
+        .call(None, "RenewCertificate", Idempotence::Safe, || {
+            acm.renew_certificate(arn)
+        })
+        .await?;
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_secs(2);
+    loop {
+        let after = observe_with(connector, &global, &session, &account, target, arn).await?;
+        let renewed = serial(&after) != serial(&before) && after.certificate.is_some();
+        if renewed || started.elapsed() + pause > wait {
+            return Ok(Renewed {
+                before,
+                after,
+                account,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{ACCOUNT, Fake, FakeCert};
+
+    fn target() -> Target {
+        Target {
+            name: "default".into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        }
+    }
+
+    /// What the emulator cannot do: RenewCertificate (it answers 500), and a renewal that
+    /// comes later than the call.
+    #[tokio::test(start_paused = true)]
+    async fn renew_asks_only_for_an_eligible_private_certificate_of_this_account_and_waits() {
+        let fake = Fake::default();
+        let ca = fake.add_pca("us-east-1", "ACTIVE");
+        let mut cert = FakeCert::private_issued_by(&fake, &ca, "svc.internal");
+        cert.summary.renewal_eligibility = Some("ELIGIBLE".into());
+        let arn = cert.summary.arn.clone();
+        fake.add("us-east-1", cert);
+        fake.state.lock().unwrap().renew_after = 2;
+        let r = acm_renew(
+            &fake,
+            &Config::default(),
+            &target(),
+            &arn,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.account, ACCOUNT);
+        let serial = |o: &AcmObservation| o.detail.as_ref().unwrap().serial.clone().unwrap();
+        assert_ne!(serial(&r.before), serial(&r.after), "renewed: a new serial");
+        assert!(r.after.certificate.is_some());
+        assert_eq!(fake.calls("RenewCertificate"), 1);
+
+        // Not eligible: nothing is asked.
+        fake.state
+            .lock()
+            .unwrap()
+            .certs
+            .get_mut("us-east-1")
+            .unwrap()[0]
+            .summary
+            .renewal_eligibility = Some("INELIGIBLE".into());
+        let e = acm_renew(
+            &fake,
+            &Config::default(),
+            &target(),
+            &arn,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "NotEligible");
+        assert_eq!(fake.calls("RenewCertificate"), 1);
+
+        // Another account behind the credentials: nothing is asked either.
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let e = acm_renew(
+            &fake,
+            &Config::default(),
+            &target(),
+            &arn,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch");
+        assert_eq!(fake.calls("RenewCertificate"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn revoke_goes_only_to_the_cas_account_and_a_second_revocation_is_not_an_error() {
+        let fake = Fake::default();
+        let ca = fake.add_pca("us-east-1", "ACTIVE");
+        let account = pca_revoke(
+            &fake,
+            &Config::default(),
+            &target(),
+            &ca,
+            "0a:1b",
+            "KEY_COMPROMISE",
+        )
+        .await
+        .unwrap();
+        assert_eq!(account, ACCOUNT);
+        assert_eq!(
+            fake.state.lock().unwrap().pca_revoked,
+            [(ca.clone(), "0a:1b".to_owned(), "KEY_COMPROMISE".to_owned())]
+        );
+        // Again: AWS answers RequestAlreadyProcessedException; it is revoked.
+        pca_revoke(
+            &fake,
+            &Config::default(),
+            &target(),
+            &ca,
+            "0a:1b",
+            "KEY_COMPROMISE",
+        )
+        .await
+        .unwrap();
+        assert_eq!(fake.state.lock().unwrap().pca_revoked.len(), 1);
+
+        fake.state.lock().unwrap().account = Some("999999999999".into());
+        let calls = fake.calls("RevokeCertificate");
+        let e = pca_revoke(
+            &fake,
+            &Config::default(),
+            &target(),
+            &ca,
+            "0c",
+            "KEY_COMPROMISE",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "AccountMismatch");
+        assert_eq!(fake.calls("RevokeCertificate"), calls);
+    }
+}
