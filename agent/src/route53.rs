@@ -100,6 +100,45 @@ pub struct PlacedRecord {
     pub placement: Placement,
 }
 
+/// At most this many records in one call (ACM allows up to 100 names in a certificate).
+const MAX_RECORDS: usize = 100;
+
+/// Why a record is not an ACM DNS validation record for its domain (then it is never
+/// written): a CNAME named `_<token>.<domain>` (the domain without `*.`) whose value is
+/// under `acm-validations.aws`. Whatever answers as ACM cannot make certvault overwrite
+/// another record in a zone.
+fn not_validation_record(r: &DnsRecord) -> Option<String> {
+    if r.record_type != "CNAME" {
+        return Some(format!(
+            "a {} record: only CNAME validation records are written",
+            r.record_type
+        ));
+    }
+    let name = plain(&r.name);
+    let domain = plain(r.domain.strip_prefix("*.").unwrap_or(&r.domain));
+    let value = plain(&r.value);
+    let token_ok = name
+        .strip_suffix(&domain)
+        .and_then(|t| t.strip_suffix('.'))
+        .is_some_and(|t| {
+            t.len() > 1
+                && t.starts_with('_')
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    let value_ok = value.ends_with(".acm-validations.aws")
+        && value.len() <= 253
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    (!(token_ok && value_ok)).then(|| {
+        format!(
+            "{} -> {} is not an ACM validation record for {} (a CNAME _TOKEN.{domain} -> ....acm-validations.aws): not written",
+            r.name, r.value, r.domain
+        )
+    })
+}
+
 /// `name` without its trailing dot, lower case.
 fn plain(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
@@ -149,7 +188,9 @@ async fn zones_named<R: Route53Api>(
 
 /// Creates (UPSERT) each validation record in the public hosted zone that holds it, with
 /// `target`'s credentials, if they still resolve to `account` (the request's): otherwise
-/// nothing is asked of Route 53. One record's trouble is its own.
+/// nothing is asked of Route 53. Only ACM validation records are written (see
+/// [`not_validation_record`]); a zone's records are one change batch, written or refused
+/// together; a record with no zone, or an ambiguous one, is its own.
 pub async fn route53_place<C: Connector>(
     connector: &C,
     config: &Config,
@@ -158,6 +199,18 @@ pub async fn route53_place<C: Connector>(
     records: &[DnsRecord],
     comment: &str,
 ) -> Result<Vec<PlacedRecord>, ApiError> {
+    if records.len() > MAX_RECORDS {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            "ChangeResourceRecordSets",
+            "global",
+            "TooManyRecords",
+            format!(
+                "{} validation records: at most {MAX_RECORDS}; nothing was written to Route 53",
+                records.len()
+            ),
+        ));
+    }
     let global = crate::request::scope_for(config, target);
     let (session, now) = global
         .call(None, "GetCallerIdentity", Idempotence::Safe, || {
@@ -180,7 +233,9 @@ pub async fn route53_place<C: Connector>(
     // Each distinct record once (a wildcard and its base name share one).
     let mut wanted: Vec<&DnsRecord> = Vec::new();
     for r in records {
-        if r.record_type == "CNAME" && !wanted.iter().any(|w| plain(&w.name) == plain(&r.name)) {
+        if not_validation_record(r).is_none()
+            && !wanted.iter().any(|w| plain(&w.name) == plain(&r.name))
+        {
             wanted.push(r);
         }
     }
@@ -254,13 +309,13 @@ pub async fn route53_place<C: Connector>(
     Ok(records
         .iter()
         .map(|r| {
-            let i = wanted.iter().position(|w| plain(&w.name) == plain(&r.name));
+            let refused = not_validation_record(r);
+            let i = wanted
+                .iter()
+                .position(|w| refused.is_none() && plain(&w.name) == plain(&r.name));
             let placement = match i.map(|i| &zone_of[i]) {
                 None => Placement::Failed {
-                    reason: format!(
-                        "a {} record: only CNAME validation records are written",
-                        r.record_type
-                    ),
+                    reason: refused.unwrap_or_default(),
                 },
                 Some(Ok(p)) => p.clone(),
                 Some(Err(zone)) => done[&zone.id].clone(),
@@ -384,7 +439,10 @@ mod tests {
             domain: domain.into(),
             name: name.into(),
             record_type: "CNAME".into(),
-            value: format!("_v.{domain}.acm-validations.aws."),
+            value: format!(
+                "_v.{}.acm-validations.aws.",
+                domain.trim_start_matches("*.")
+            ),
         }
     }
 
@@ -413,6 +471,15 @@ mod tests {
             record("api.shop.example.com", "_c.api.shop.example.com."),
             record("twice.org", "_d.twice.org."),
             record("nowhere.net", "_e.nowhere.net."),
+            // What a forged answer might hold: never written.
+            DnsRecord {
+                value: "evil.net.".into(),
+                ..record("www.example.com", "www.example.com.")
+            },
+            DnsRecord {
+                value: "x.acm-validations.aws.".into(),
+                ..record("api.example.com", "_z.other.example.com.")
+            },
         ];
         let placed = route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
             .await
@@ -431,6 +498,12 @@ mod tests {
             placed[4]
         );
         assert_eq!(placed[5].placement, Placement::NoZone);
+        for forged in &placed[6..] {
+            assert!(
+                matches!(&forged.placement, Placement::Failed { reason } if reason.contains("is not an ACM validation record")),
+                "{forged:?}"
+            );
+        }
         // One batch per zone; each record written once; nothing in the private zone or in
         // the ambiguous ones.
         assert_eq!(fake.calls("ChangeResourceRecordSets"), 2);

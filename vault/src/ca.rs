@@ -1583,11 +1583,9 @@ impl Vault {
             .optional()
             .map_err(Error::sqlite("reading revocations"))?;
         let Some(ca_id) = ca_id else {
-            // Revoked by AWS Private CA: the row's MAC checked first.
-            if let Some(aws) = self.aws_private(entry_id)? {
-                return Ok(aws.revoked_at.is_some());
-            }
-            return self.is_revoked(entry_id);
+            // From AWS Private CA: its rows' MACs checked first, and a `pca` entry without
+            // its row is refused (the row is what says where to revoke it).
+            return self.aws_revoked_checked(entry_id);
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &entry_id)?;
         let ca = read_ca(&self.conn, keys, &ca_id)?;
@@ -1603,8 +1601,9 @@ impl Vault {
                 "SELECT EXISTS (SELECT 1 FROM revocations r JOIN entries e ON e.id = ?1
                    JOIN versions v ON v.id = e.current_version
                    WHERE r.serial = v.serial AND (r.entry_id = e.id OR r.version_id = v.id))
-                 OR EXISTS (SELECT 1 FROM aws_private a JOIN entries e ON e.id = ?1
-                   WHERE a.version_id = e.current_version AND a.revoked_at IS NOT NULL)",
+                 OR EXISTS (SELECT 1 FROM aws_revocations a JOIN entries e ON e.id = ?1
+                   JOIN versions v ON v.id = e.current_version
+                   WHERE a.entry_id = e.id AND a.version_id = v.id AND a.serial = v.serial)",
                 [entry_id],
                 |r| r.get(0),
             )

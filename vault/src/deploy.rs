@@ -195,7 +195,8 @@ const SELECT: &str = "SELECT d.id, d.entry_id, e.name, d.target, d.region, d.acc
         (SELECT group_concat(fingerprint, ',') FROM
             (SELECT c.fingerprint FROM chain_certs c WHERE c.version_id = v.id ORDER BY c.position)),
         EXISTS (SELECT 1 FROM revocations r WHERE r.entry_id = e.id AND r.serial = v.serial)
-            OR EXISTS (SELECT 1 FROM aws_private a WHERE a.version_id = v.id AND a.revoked_at IS NOT NULL)
+            OR EXISTS (SELECT 1 FROM aws_revocations a
+                       WHERE a.entry_id = e.id AND a.version_id = v.id AND a.serial = v.serial)
     FROM deployments d JOIN entries e ON e.id = d.entry_id JOIN versions v ON v.id = e.current_version";
 
 fn ts(v: Option<i64>) -> Option<OffsetDateTime> {

@@ -207,7 +207,8 @@ fn upgrading_to_schema_4_rebuilds_stored_chains_by_signature() {
             .unwrap();
         }
         c.execute_batch(
-            "DROP TABLE aws_private;
+            "DROP TABLE aws_revocations;
+             DROP TABLE aws_private;
              DROP TABLE revocations;
              DROP TABLE issued;
              DROP TABLE cas;

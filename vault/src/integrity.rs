@@ -112,18 +112,26 @@ pub(crate) const REVOCATIONS: Spec = Spec {
     fields: "id, ca_id, serial, entry_id, version_id, revoked_at, reason, not_after",
 };
 
-/// Certificates from AWS Private CA: which version, how it came, which CA and ARN, where,
-/// and its revocation.
+/// Certificates from AWS Private CA: which version, how it came, which CA and ARN, where.
 pub(crate) const AWS_PRIVATE: Spec = Spec {
     table: "aws_private",
     name: "version_id",
     key: "version_id",
     fields: "version_id, entry_id, via, ca_arn, certificate_arn, target, account, region, key_type,
-        validity_s, revoked_at, revoke_reason",
+        validity_s",
+};
+
+/// Revocations by AWS Private CA: which entry, version and serial, by which CA, when, why.
+pub(crate) const AWS_REVOCATIONS: Spec = Spec {
+    table: "aws_revocations",
+    name: "serial",
+    key: "id",
+    fields: "id, version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account,
+        region, revoked_at, reason",
 };
 
 /// Every sealed table.
-pub(crate) const ALL: [Spec; 9] = [
+pub(crate) const ALL: [Spec; 10] = [
     ENTRIES,
     VERSIONS,
     TAGS,
@@ -133,6 +141,7 @@ pub(crate) const ALL: [Spec; 9] = [
     ISSUED,
     REVOCATIONS,
     AWS_PRIVATE,
+    AWS_REVOCATIONS,
 ];
 
 /// A row that fails its check.

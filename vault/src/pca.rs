@@ -115,6 +115,17 @@ pub struct AwsPrivate {
     pub revoke_reason: Option<String>,
 }
 
+/// A `pca` entry whose current version has no record of its CA: what the agent and the
+/// commands refuse it with.
+fn unrecorded(name: &str, version_id: i64) -> Error {
+    Error::Ca {
+        ca: "AWS Private CA".into(),
+        problem: format!(
+            "{name} came from AWS Private CA, but the vault holds no record of which CA issued its current certificate (versions row {version_id}): the row was removed outside certvault, or the entry was made before schema 7. It is not pushed; issue a new one with `certvault pca issue`"
+        ),
+    }
+}
+
 /// A revocation to record: what AWS Private CA revoked.
 #[derive(Debug, Clone)]
 pub struct AwsRevocation {
@@ -266,16 +277,17 @@ impl Vault {
     }
 
     /// What the vault recorded of the current certificate of an entry from AWS Private CA
-    /// (MAC checked), if it is one.
+    /// (MACs checked), if it is one, with its revocation.
     pub fn aws_private(&self, entry_id: &str) -> Result<Option<AwsPrivate>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let row = self
             .conn
             .query_row(
                 "SELECT a.version_id, e.name, a.via, a.ca_arn, a.certificate_arn, a.target,
-                        a.account, a.region, v.serial, a.revoked_at, a.revoke_reason
+                        a.account, a.region, v.serial
                  FROM entries e JOIN versions v ON v.id = e.current_version
-                 JOIN aws_private a ON a.version_id = v.id WHERE e.id = ?1",
+                 JOIN aws_private a ON a.version_id = v.id AND a.entry_id = e.id
+                 WHERE e.id = ?1",
                 [entry_id],
                 |r| {
                     Ok(AwsPrivate {
@@ -289,24 +301,81 @@ impl Vault {
                         account: r.get(6)?,
                         region: r.get(7)?,
                         serial: r.get(8)?,
-                        revoked_at: from_unix(r.get(9)?),
-                        revoke_reason: r.get(10)?,
+                        revoked_at: None,
+                        revoke_reason: None,
                     })
                 },
             )
             .optional()
             .map_err(Error::sqlite("reading a certificate from AWS Private CA"))?;
-        if let Some(a) = &row {
-            integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &entry_id)?;
-            integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &a.version_id)?;
-            integrity::require(
-                &self.conn,
-                &keys.rows,
-                &integrity::AWS_PRIVATE,
-                &a.version_id,
-            )?;
+        let Some(mut a) = row else {
+            return Ok(None);
+        };
+        integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &entry_id)?;
+        integrity::require(&self.conn, &keys.rows, &integrity::VERSIONS, &a.version_id)?;
+        integrity::require(
+            &self.conn,
+            &keys.rows,
+            &integrity::AWS_PRIVATE,
+            &a.version_id,
+        )?;
+        if let Some((at, reason)) = self.aws_revocation(entry_id, a.version_id, &a.serial)? {
+            a.revoked_at = Some(at);
+            a.revoke_reason = Some(reason);
         }
-        Ok(row)
+        Ok(Some(a))
+    }
+
+    /// The revocation by AWS Private CA of one version (its row's MAC checked), if any.
+    pub fn aws_revocation(
+        &self,
+        entry_id: &str,
+        version_id: i64,
+        serial: &str,
+    ) -> Result<Option<(OffsetDateTime, String)>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let row: Option<(i64, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, revoked_at, reason FROM aws_revocations
+                 WHERE entry_id = ?1 AND version_id = ?2 AND serial = ?3",
+                params![entry_id, version_id, serial],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading revocations"))?;
+        let Some((id, at, reason)) = row else {
+            return Ok(None);
+        };
+        integrity::require(&self.conn, &keys.rows, &integrity::AWS_REVOCATIONS, &id)?;
+        Ok(Some((
+            from_unix(Some(at)).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            reason,
+        )))
+    }
+
+    /// Whether the current certificate of an entry that did not come from the vault's CA
+    /// is revoked by AWS Private CA, its rows checked; a `pca` entry without the record of
+    /// its CA is refused.
+    pub(crate) fn aws_revoked_checked(&self, entry_id: &str) -> Result<bool> {
+        if let Some(a) = self.aws_private(entry_id)? {
+            return Ok(a.revoked_at.is_some());
+        }
+        let (source, name, version_id, serial): (String, String, i64, String) = self
+            .conn
+            .query_row(
+                "SELECT e.source, e.name, v.id, v.serial FROM entries e
+                 JOIN versions v ON v.id = e.current_version WHERE e.id = ?1",
+                [entry_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(Error::sqlite("reading revocations"))?;
+        if source == Source::Pca.as_str() {
+            return Err(unrecorded(&name, version_id));
+        }
+        Ok(self
+            .aws_revocation(entry_id, version_id, &serial)?
+            .is_some())
     }
 
     /// The version of an entry holding this certificate (SHA-256 fingerprint), and its
@@ -426,56 +495,57 @@ impl Vault {
         })
     }
 
-    /// Records that AWS Private CA revoked a version (the row of a `pca` certificate is
-    /// updated; an `acm` one is recorded now), audited: its deployments are flagged revoked
-    /// and it is never pushed again.
-    pub fn record_aws_revocation(&mut self, r: &AwsRevocation) -> Result<()> {
+    /// Records that AWS Private CA revoked a version: a row of its own, appended and never
+    /// changed, bound to the entry, the version and its serial; audited. The version is
+    /// revoked from then on (if it is the current one, its deployments are flagged revoked
+    /// and it is never pushed again). False if it was recorded already (nothing changes).
+    pub fn record_aws_revocation(&mut self, r: &AwsRevocation) -> Result<bool> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
         let name = self.resolve(&r.entry_id)?.1;
-        let serial: String = self
-            .conn
-            .query_row(
-                "SELECT serial FROM versions WHERE id = ?1 AND entry_id = ?2",
-                params![r.version_id, r.entry_id],
-                |row| row.get(0),
-            )
-            .map_err(Error::sqlite("recording a revocation"))?;
         let tx = self
             .conn
             .transaction()
             .map_err(Error::sqlite("recording a revocation"))?;
         integrity::require(&tx, &keys.rows, &integrity::VERSIONS, &r.version_id)?;
-        let exists: bool = tx
+        let (serial, owner): (String, String) = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM aws_private WHERE version_id = ?1)",
+                "SELECT serial, entry_id FROM versions WHERE id = ?1",
                 [r.version_id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(Error::sqlite("recording a revocation"))?;
-        if exists {
-            integrity::require(&tx, &keys.rows, &integrity::AWS_PRIVATE, &r.version_id)?;
+        if owner != r.entry_id {
+            return Err(Error::RowTampered {
+                table: "versions",
+                row: r.version_id.to_string(),
+            });
         }
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        tx.execute(
-            "INSERT INTO aws_private (version_id, entry_id, via, ca_arn, certificate_arn, target, account, region, revoked_at, revoke_reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(version_id) DO UPDATE SET revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason",
-            params![
-                r.version_id,
-                r.entry_id,
-                r.via,
-                r.ca_arn,
-                r.certificate_arn,
-                r.target,
-                r.account,
-                r.region,
-                now,
-                r.reason
-            ],
-        )
-        .map_err(Error::sqlite("recording a revocation"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_PRIVATE, &r.version_id)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO aws_revocations (version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account, region, revoked_at, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(entry_id, version_id, serial) DO NOTHING",
+                params![
+                    r.version_id,
+                    r.entry_id,
+                    serial,
+                    r.via,
+                    r.ca_arn,
+                    r.certificate_arn,
+                    r.target,
+                    r.account,
+                    r.region,
+                    OffsetDateTime::now_utc().unix_timestamp(),
+                    r.reason
+                ],
+            )
+            .map_err(Error::sqlite("recording a revocation"))?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        let id = tx.last_insert_rowid();
+        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_REVOCATIONS, &id)?;
         tx.execute(
             "UPDATE deployments SET state = 'revoked',
                  detail = 'the certificate is revoked: it is never pushed again'
@@ -491,11 +561,13 @@ impl Vault {
             "aws-revoke",
             Some((&r.entry_id, &name)),
             &format!(
-                "revoked by AWS Private CA {} ({}): serial {serial}, {}; reason {}; its deployments are flagged revoked",
+                "revoked by AWS Private CA {} ({}): serial {serial}, account {}; reason {}",
                 r.ca_arn, r.certificate_arn, r.account, r.reason
             ),
         )?;
-        tx.commit().map_err(Error::sqlite("recording a revocation"))
+        tx.commit()
+            .map_err(Error::sqlite("recording a revocation"))?;
+        Ok(true)
     }
 
     /// Stores what AWS Private CA issued for a pending key: a new entry (source `pca`) with
@@ -810,11 +882,32 @@ mod revocation_tests {
         .unwrap();
         assert!(v.revoked_checked(&stored.id).unwrap());
         assert!(v.pca_prepare_renewal(&stored.id, false).is_err());
+        // Recorded once: a second record changes nothing.
+        let again = AwsRevocation {
+            entry_id: rec.entry_id.clone(),
+            version_id: rec.version_id,
+            via: "pca".into(),
+            ca_arn: ca_arn.into(),
+            certificate_arn: rec.certificate_arn.clone(),
+            target: "prod".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            reason: "SUPERSEDED".into(),
+        };
+        assert!(!v.record_aws_revocation(&again).unwrap());
+        assert_eq!(
+            v.aws_private(&stored.id)
+                .unwrap()
+                .unwrap()
+                .revoke_reason
+                .as_deref(),
+            Some("KEY_COMPROMISE")
+        );
         drop(v);
         // Un-revoked by hand in the file: caught by the row's MAC, never pushed.
         rusqlite::Connection::open(&path)
             .unwrap()
-            .execute("UPDATE aws_private SET revoked_at = NULL", [])
+            .execute("UPDATE aws_revocations SET reason = 'UNSPECIFIED'", [])
             .unwrap();
         let v = Vault::open(&path).unwrap();
         let v = {
@@ -825,5 +918,16 @@ mod revocation_tests {
         };
         let e = v.revoked_checked(&stored.id).unwrap_err();
         assert!(matches!(e, Error::RowTampered { .. }), "{e}");
+        drop(v);
+        // The record of the CA removed: a `pca` entry without it is refused, not pushed.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("DELETE FROM aws_revocations", []).unwrap();
+        c.execute("DELETE FROM aws_private", []).unwrap();
+        drop(c);
+        let mut v = Vault::open(&path).unwrap();
+        v.unlock(&Passphrase::new("correct horse battery staple".into()))
+            .unwrap();
+        let e = v.revoked_checked(&stored.id).unwrap_err();
+        assert!(e.to_string().contains("no record of which CA"), "{e}");
     }
 }

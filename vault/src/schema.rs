@@ -181,9 +181,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- The agent counts refused uses of a CA pending deletion at every pass.
     CREATE INDEX IF NOT EXISTS audit_by_action ON audit(action);",
     // 7: certificates from AWS Private CA, by version: `pca` (issued by `pca issue` for a
-    // key made in the vault) or `acm` (a private certificate ACM holds, recorded when it is
-    // revoked); which CA, which certificate ARN, through which target and account, and its
-    // revocation. MACed.
+    // key made in the vault): which CA, which certificate ARN, through which target and
+    // account; written once. Revocations by AWS Private CA are rows of their own, appended
+    // and never changed (a revocation cannot be undone by putting back an older row), bound
+    // to the entry, the version and its serial. MACed.
     "CREATE TABLE aws_private (
         version_id      INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
         entry_id        TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
@@ -195,11 +196,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         region          TEXT NOT NULL,
         key_type        TEXT,
         validity_s      INTEGER,
-        revoked_at      INTEGER,
-        revoke_reason   TEXT,
         mac             BLOB
     ) STRICT;
-    CREATE INDEX aws_private_by_entry ON aws_private(entry_id);",
+    CREATE INDEX aws_private_by_entry ON aws_private(entry_id);
+    CREATE TABLE aws_revocations (
+        id              INTEGER PRIMARY KEY,
+        version_id      INTEGER NOT NULL,
+        entry_id        TEXT NOT NULL,
+        serial          TEXT NOT NULL,
+        via             TEXT NOT NULL,
+        ca_arn          TEXT NOT NULL,
+        certificate_arn TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        account         TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        revoked_at      INTEGER NOT NULL,
+        reason          TEXT NOT NULL,
+        mac             BLOB,
+        UNIQUE (entry_id, version_id, serial)
+    ) STRICT;
+    CREATE INDEX aws_revocations_by_entry ON aws_revocations(entry_id);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

@@ -740,7 +740,8 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_secs(5);
     let mut rows: Vec<serde_json::Value>;
-    // Requests whose records this run wrote to Route 53 (each once), and those all in place.
+    // Requests whose records this run wrote to Route 53 (each once, unless Route 53 failed),
+    // and those all in place.
     let mut placed = std::collections::BTreeSet::new();
     let mut in_place = std::collections::BTreeSet::new();
     let mut by_hand = false;
@@ -797,9 +798,9 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
                         }
                         // Written once per run (UPSERT: the same records again change
                         // nothing), while ACM still waits for them.
-                        if let (true, true, Ok(target)) = (
+                        if let (true, false, Ok(target)) = (
                             args.route53 && still_open && !records.is_empty(),
-                            placed.insert(rec.summary.arn.clone()),
+                            placed.contains(&rec.summary.arn),
                             &target,
                         ) {
                             let outcome = place_records(
@@ -819,6 +820,13 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
                                     row["records_in_place"] = all.into();
                                     if !all {
                                         by_hand = true;
+                                    }
+                                    // Done for this run unless Route 53 failed (tried again
+                                    // next round: an UPSERT changes nothing twice).
+                                    if !p.iter().any(|r| {
+                                        matches!(r.placement, agent::Placement::Failed { .. })
+                                    }) {
+                                        placed.insert(rec.summary.arn.clone());
                                     }
                                     row["detail"] = if all {
                                         "records in place in Route 53: waiting for ACM to see them (minutes)".into()

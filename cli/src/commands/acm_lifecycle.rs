@@ -21,6 +21,14 @@ use crate::{
 /// The entry a command acts on, and the ACM certificate the user named, if an ARN.
 fn entry_of(v: &vault::Vault, certificate: &str) -> Result<(String, String)> {
     if certificate.starts_with("arn:") {
+        // A deployment's ARN: the entry deployed there.
+        if let Some(d) = v
+            .deployments()?
+            .into_iter()
+            .find(|d| d.arn.as_deref() == Some(certificate))
+        {
+            return Ok((d.entry_id, d.name));
+        }
         let chosen = choose(v, certificate, None, None)?;
         match chosen.entry {
             Some(e) => Ok(e),
@@ -376,6 +384,15 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
     let revocation = if let Some(aws) = v.aws_private(&id)?
         && aws.via == "pca"
     {
+        // An ARN names what ACM holds there, which may be an older version than the one the
+        // entry's record describes: only the entry itself names what is revoked.
+        if args.certificate.starts_with("arn:") {
+            return Err(UsageError(format!(
+                "{} holds a certificate of {name}, which `pca issue` made: name the entry (`certvault acm revoke {name}`) to revoke its current certificate (serial {})",
+                args.certificate, aws.serial
+            ))
+            .into());
+        }
         if let Some(at) = aws.revoked_at {
             note(&format!(
                 "{name} (serial {}) was revoked already, on {} ({})",
@@ -391,6 +408,15 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
             return Err(UsageError(format!(
                 "--target {t}, but {name} was issued through target {}",
                 aws.target
+            ))
+            .into());
+        }
+        if let Some(r) = &args.region
+            && *r != aws.region
+        {
+            return Err(UsageError(format!(
+                "--region {r}, but the CA of {name} is in {}",
+                aws.region
             ))
             .into());
         }
@@ -484,6 +510,14 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
                 chosen.arn
             );
         };
+        if let Some((at, why)) = v.aws_revocation(&id, version_id, &serial)? {
+            note(&format!(
+                "the certificate at {} (serial {serial}) was revoked already, on {} ({why})",
+                chosen.arn,
+                date(at)
+            ));
+            return Ok(Status::Ok);
+        }
         confirm(
             &format!(
                 "{name} (serial {serial}, at {}, issued by {ca_arn})",
@@ -521,6 +555,7 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
         )
     };
     let (rec, serial) = revocation;
+    let current = v.show(&id)?.summary.serial == serial;
     v.record_aws_revocation(&rec)?;
     if ctx.printer.json {
         ctx.printer.json(&json!({
@@ -530,15 +565,22 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
             "certificate_arn": rec.certificate_arn,
             "reason": reason,
             "revoked": true,
+            "current": current,
         }))?;
     } else {
         ctx.printer.line(&format!(
             "{name}: serial {serial} revoked by {} ({reason})",
             rec.ca_arn
         ))?;
-        note(
-            "the entry is marked revoked; its deployments are flagged revoked and never pushed again",
-        );
+        if current {
+            note(
+                "the entry's current certificate is revoked: its deployments are flagged revoked and never pushed again",
+            );
+        } else {
+            note(
+                "that was not the entry's current certificate: the current one and its deployments are unchanged",
+            );
+        }
     }
     Ok(Status::Ok)
 }

@@ -179,7 +179,9 @@ fn an_older_vault_is_sealed_at_its_first_unlock() {
     import_files(&env, "a", None);
     sql(
         &env,
-        "DROP TABLE revocations;
+        "DROP TABLE aws_revocations;
+         DROP TABLE aws_private;
+         DROP TABLE revocations;
          DROP TABLE issued;
          DROP TABLE cas;
          ALTER TABLE entries DROP COLUMN mac;

@@ -617,6 +617,21 @@ fn acm_renew_and_revoke_a_pca_certificate_whose_key_is_in_the_vault() {
     let (code, _, err) = run(&["sync"]);
     assert_eq!(code, Some(0), "{err}");
 
+    // Review finding: the ARN of a deployment may hold an older version than the entry's
+    // current one; only the entry names what is revoked.
+    let status: Value = serde_json::from_str(&run(&["--output", "json", "status"]).1).unwrap();
+    let deployed = status[0]["arn"].as_str().unwrap().to_owned();
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        &deployed,
+        "--reason",
+        "key-compromise",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("name the entry"), "{err}");
+
     // Off a terminal, a revocation needs --yes: nothing is sent without it.
     let (code, _, err) = run(&[
         "acm",
@@ -792,6 +807,22 @@ fn acm_renew_and_revoke_say_why_they_refuse_and_revoke_a_private_certificate_acm
         "the CA ACM names"
     );
     assert_eq!(sent[0]["RevocationReason"], "SUPERSEDED");
+    assert_eq!(revoked["current"], true);
+    // Review finding: again, with another reason: nothing is sent, the record stays.
+    let (code, _, err) = run(&[
+        "acm",
+        "revoke",
+        "held.internal",
+        "--reason",
+        "key-compromise",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("revoked already") && err.contains("SUPERSEDED"),
+        "{err}"
+    );
+    assert_eq!(revocations(&proxy).len(), 1);
     assert!(
         revoked["certificate_arn"]
             .as_str()
