@@ -191,6 +191,12 @@ pub trait Connector: Send + Sync {
     type Pca: crate::pca::PcaApi + 'static;
     /// The Route 53 client type.
     type Route53: crate::route53::Route53Api + 'static;
+    /// The ELBv2 (application and network load balancers) client type.
+    type ElbV2: crate::rotate::ElbV2Api + 'static;
+    /// The classic ELB client type.
+    type Elb: crate::rotate::ElbApi + 'static;
+    /// The RDS client type.
+    type Rds: crate::rds::RdsApi + 'static;
     /// Resolves a target's credentials (assuming its role) and its account id.
     fn connect(
         &self,
@@ -206,6 +212,12 @@ pub trait Connector: Send + Sync {
     fn pca(&self, session: &Self::Session, region: &str) -> Self::Pca;
     /// A Route 53 client (a global service).
     fn route53(&self, session: &Self::Session) -> Self::Route53;
+    /// An ELBv2 client for one region.
+    fn elbv2(&self, session: &Self::Session, region: &str) -> Self::ElbV2;
+    /// A classic ELB client for one region.
+    fn elb(&self, session: &Self::Session, region: &str) -> Self::Elb;
+    /// An RDS client for one region.
+    fn rds(&self, session: &Self::Session, region: &str) -> Self::Rds;
 }
 
 /// Resolves a target's credentials and account through `scope` (counted, stoppable), giving
@@ -376,6 +388,9 @@ impl Connector for SdkConnector {
     type Sts = SdkSts;
     type Pca = crate::pca::SdkPca;
     type Route53 = crate::route53::SdkRoute53;
+    type ElbV2 = crate::rotate::SdkElbV2;
+    type Elb = crate::rotate::SdkElb;
+    type Rds = crate::rds::SdkRds;
 
     async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
         let mut config = SdkConnector::base_config(target).await;
@@ -436,6 +451,36 @@ impl Connector for SdkConnector {
             .build();
         crate::route53::SdkRoute53 {
             client: aws_sdk_route53::Client::from_conf(conf),
+        }
+    }
+
+    fn elbv2(&self, session: &SdkConfig, region: &str) -> crate::rotate::SdkElbV2 {
+        let conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(session)
+            .region(Region::new(region.to_owned()))
+            .build();
+        crate::rotate::SdkElbV2 {
+            client: aws_sdk_elasticloadbalancingv2::Client::from_conf(conf),
+            region: region.to_owned(),
+        }
+    }
+
+    fn elb(&self, session: &SdkConfig, region: &str) -> crate::rotate::SdkElb {
+        let conf = aws_sdk_elasticloadbalancing::config::Builder::from(session)
+            .region(Region::new(region.to_owned()))
+            .build();
+        crate::rotate::SdkElb {
+            client: aws_sdk_elasticloadbalancing::Client::from_conf(conf),
+            region: region.to_owned(),
+        }
+    }
+
+    fn rds(&self, session: &SdkConfig, region: &str) -> crate::rds::SdkRds {
+        let conf = aws_sdk_rds::config::Builder::from(session)
+            .region(Region::new(region.to_owned()))
+            .build();
+        crate::rds::SdkRds {
+            client: aws_sdk_rds::Client::from_conf(conf),
+            region: region.to_owned(),
         }
     }
 

@@ -701,6 +701,9 @@ impl Connector for Fake {
     type Sts = FakeSts;
     type Pca = FakePcaClient;
     type Route53 = FakeRoute53;
+    type ElbV2 = FakeNone;
+    type Elb = FakeNone;
+    type Rds = FakeNone;
 
     async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
         let account = self
@@ -731,6 +734,18 @@ impl Connector for Fake {
 
     fn route53(&self, _session: &String) -> FakeRoute53 {
         FakeRoute53(self.clone())
+    }
+
+    fn elbv2(&self, _session: &String, _region: &str) -> FakeNone {
+        FakeNone
+    }
+
+    fn elb(&self, _session: &String, _region: &str) -> FakeNone {
+        FakeNone
+    }
+
+    fn rds(&self, _session: &String, _region: &str) -> FakeNone {
+        FakeNone
     }
 
     fn pca(&self, _session: &String, region: &str) -> FakePcaClient {
@@ -1005,5 +1020,81 @@ impl crate::route53::Route53Api for FakeRoute53 {
                 .insert((zone_id.to_owned(), name.clone()), value.clone());
         }
         Ok(format!("C{}", state.records.len()))
+    }
+}
+
+/// Load balancers and RDS in the fake: none (the emulator has them; the planning logic is
+/// tested as a pure function).
+pub(crate) struct FakeNone;
+
+fn none<T>(op: &'static str) -> Result<T, ApiError> {
+    Err(ApiError::local(
+        ErrorKind::Other,
+        op,
+        "global",
+        "NotInTheFake",
+        "the fake has no load balancers or databases".into(),
+    ))
+}
+
+impl crate::rotate::ElbV2Api for FakeNone {
+    async fn load_balancers(
+        &self,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<crate::rotate::LoadBalancerV2>, ApiError> {
+        Ok((Vec::new(), None))
+    }
+    async fn listeners(
+        &self,
+        _lb: &str,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<crate::rotate::ListenerV2>, ApiError> {
+        Ok((Vec::new(), None))
+    }
+    async fn listener_certificates(
+        &self,
+        _l: &str,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<(String, bool)>, ApiError> {
+        Ok((Vec::new(), None))
+    }
+    async fn set_default_certificate(&self, _l: &str, _c: &str) -> Result<(), ApiError> {
+        none("ModifyListener")
+    }
+    async fn add_certificate(&self, _l: &str, _c: &str) -> Result<(), ApiError> {
+        none("AddListenerCertificates")
+    }
+    async fn remove_certificate(&self, _l: &str, _c: &str) -> Result<(), ApiError> {
+        none("RemoveListenerCertificates")
+    }
+}
+
+impl crate::rotate::ElbApi for FakeNone {
+    async fn load_balancers(
+        &self,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<crate::rotate::ClassicLb>, ApiError> {
+        Ok((Vec::new(), None))
+    }
+    async fn set_certificate(&self, _n: &str, _p: i32, _c: &str) -> Result<(), ApiError> {
+        none("SetLoadBalancerListenerSSLCertificate")
+    }
+}
+
+impl crate::rds::RdsApi for FakeNone {
+    async fn db_instances(
+        &self,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<crate::rds::DbInstance>, ApiError> {
+        Ok((Vec::new(), None))
+    }
+    async fn certificates(
+        &self,
+        _m: Option<String>,
+    ) -> Result<(crate::rotate::Page<crate::rds::RdsCa>, Option<String>), ApiError> {
+        Ok(((Vec::new(), None), None))
+    }
+    async fn set_ca(&self, _i: &str, _c: &str, _n: bool) -> Result<(), ApiError> {
+        none("ModifyDBInstance")
     }
 }

@@ -27,10 +27,12 @@ mod lifecycle;
 mod observe;
 mod pca;
 mod plan;
+mod rds;
 mod reconcile;
 mod regions;
 mod request;
 mod retry;
+mod rotate;
 mod route53;
 
 pub use tokio_util::sync::CancellationToken;
@@ -56,6 +58,10 @@ pub use crate::{
         signing_algorithm_for,
     },
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
+    rds::{
+        CA_WARNING_DAYS, CaFinding, DbInstance, RdsApi, RdsCa, RegionAudit, judge, rds_ca_audit,
+        rds_set_ca,
+    },
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
         SyncOptions, SyncReport, material_problem, not_importable, sync,
@@ -68,6 +74,10 @@ pub use crate::{
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
         RetryPolicy, Scope,
+    },
+    rotate::{
+        ClassicLb, ElbApi, ElbV2Api, Elsewhere, ListenerV2, Listeners, LoadBalancerV2, Page,
+        RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply, rotation_plan,
     },
     route53::{HostedZone, PlacedRecord, Placement, Route53Api, ZonePage, route53_place},
 };

@@ -95,11 +95,16 @@ pub(crate) enum Command {
     Ca(CaArgs),
     /// Renew an entry issued by the vault's CA: a new version, same names and key type
     Renew(RenewArgs),
-    /// Act on certificates in ACM itself (request, requests, request-private, delete,
-    /// export-key)
+    /// Act on certificates in ACM itself (request, requests, request-private, renew, revoke,
+    /// delete, export-key, migrate-validation)
     Acm(AcmArgs),
     /// AWS Private CA: list its CAs; issue a certificate for a key made in the vault
     Pca(PcaArgs),
+    /// Move every load balancer listener that serves one certificate to another, without
+    /// interrupting traffic (plan first; --dry-run; resumes after a failure)
+    Rotate(RotateArgs),
+    /// RDS, Aurora and DocumentDB: the server CA each instance pins
+    Rds(RdsArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
     /// Print the manual page, or write one page per command into a folder
@@ -135,6 +140,99 @@ pub(crate) enum AcmAction {
     /// Revoke a private certificate with the AWS Private CA that issued it; the entry is
     /// marked revoked and its deployments flagged `revoked`. Anything else is refused
     Revoke(AcmRevokeArgs),
+    /// Replace every email-validated certificate with a DNS-validated one for the same
+    /// names, then move every listener to it (nothing is deleted)
+    MigrateValidation(MigrateValidationArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateValidationArgs {
+    /// Regions: r1,r2 or `all`
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "REGIONS",
+        default_value = "all"
+    )]
+    pub(crate) regions: Vec<String>,
+    /// Only this target from the configuration file
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Create the DNS validation records in Route 53 (as `acm request --route53`)
+    #[arg(long)]
+    pub(crate) route53: bool,
+    /// Show what would be requested and moved; request, write and move nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// How long to wait for the new certificates to be issued (at most 72h)
+    #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period)]
+    pub(crate) timeout: time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// The certificate listeners serve now: an ACM ARN, or a vault entry (its ARN in each
+    /// region)
+    pub(crate) old: String,
+    /// The certificate they will serve: an ACM ARN, or a vault entry in ACM in the same
+    /// regions
+    pub(crate) new: String,
+    /// Only these regions (r1,r2 or `all`)
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub(crate) regions: Vec<String>,
+    /// The target whose credentials to use [default: the one recorded]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RdsArgs {
+    #[command(subcommand)]
+    pub(crate) action: RdsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RdsAction {
+    /// Every DB instance's server CA, whether it is the expected one and when it ends
+    /// (exit 3 when any needs rotation); --apply moves each to the expected CA
+    CaAudit(RdsCaAuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RdsCaAuditArgs {
+    /// Regions: r1,r2 or `all`
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "REGIONS",
+        default_value = "all"
+    )]
+    pub(crate) regions: Vec<String>,
+    /// Only this target from the configuration file
+    #[arg(long, value_name = "NAME")]
+    pub(crate) target: Option<String>,
+    /// The CA every instance should pin [default: each region's default for new instances]
+    #[arg(long, value_name = "ID")]
+    pub(crate) expected_ca: Option<String>,
+    /// Move each instance that needs it to the expected CA (ModifyDBInstance), one at a time
+    #[arg(long)]
+    pub(crate) apply: bool,
+    /// With --apply: the new CA takes effect at each instance's next restart
+    /// (CertificateRotationRestart=false)
+    #[arg(long)]
+    pub(crate) no_restart: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub(crate) fn acm(ctx: &Ctx, args: AcmArgs) -> Result<Status> {
         AcmAction::ExportKey(a) => export_key(ctx, a),
         AcmAction::Renew(a) => super::acm_lifecycle::renew(ctx, a),
         AcmAction::Revoke(a) => super::acm_lifecycle::revoke(ctx, a),
+        AcmAction::MigrateValidation(a) => super::rotate::migrate_validation(ctx, a),
     }
 }
 
@@ -176,8 +177,8 @@ fn validation_addresses(domain: &str) -> Vec<String> {
 }
 
 /// A request sent, recorded, and followed once.
-struct Submitted {
-    arn: String,
+pub(crate) struct Submitted {
+    pub(crate) arn: String,
     account: String,
     /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
     status: String,
@@ -190,7 +191,7 @@ struct Submitted {
 /// `audit`), then describes it (waiting up to `wait` for DNS records) and records what ACM
 /// says: an issued certificate becomes an entry.
 #[allow(clippy::too_many_arguments)]
-fn submit(
+pub(crate) fn submit(
     ctx: &Ctx,
     v: &mut vault::Vault,
     config: &agent::Config,
@@ -416,7 +417,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
 /// Creates (UPSERT) a request's DNS validation records in Route 53 with `target`'s
 /// credentials (only if they still resolve to the request's `account`); each zone written
 /// is an audit event. What became of each record.
-fn place_records(
+pub(crate) fn place_records(
     ctx: &Ctx,
     v: &mut vault::Vault,
     config: &agent::Config,

@@ -11,6 +11,8 @@ mod import;
 mod init;
 mod log;
 mod pca;
+mod rds;
+mod rotate;
 mod shell;
 
 use std::path::PathBuf;
@@ -188,6 +190,8 @@ pub(crate) fn run(cli: Cli) -> Result<Status> {
         Command::Renew(a) => ca::renew(&ctx, a),
         Command::Acm(a) => acm::acm(&ctx, a),
         Command::Pca(a) => pca::pca(&ctx, a),
+        Command::Rotate(a) => rotate::rotate(&ctx, a),
+        Command::Rds(a) => rds::rds(&ctx, a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(&ctx, a),
     }

@@ -158,9 +158,13 @@ fn help_is_pinned() {
         "acm export-key",
         "acm renew",
         "acm revoke",
+        "acm migrate-validation",
         "pca",
         "pca list",
         "pca issue",
+        "rotate",
+        "rds",
+        "rds ca-audit",
         "completions",
         "man",
     ] {

@@ -22,5 +22,6 @@ mod interop;
 mod memory;
 mod pca;
 mod private_ca;
+mod rotations;
 mod sync_trust;
 mod vault_cli;

@@ -21,6 +21,9 @@ impl agent::Connector for ToEmulator<'_> {
     type Sts = <agent::SdkConnector as agent::Connector>::Sts;
     type Pca = <agent::SdkConnector as agent::Connector>::Pca;
     type Route53 = <agent::SdkConnector as agent::Connector>::Route53;
+    type ElbV2 = <agent::SdkConnector as agent::Connector>::ElbV2;
+    type Elb = <agent::SdkConnector as agent::Connector>::Elb;
+    type Rds = <agent::SdkConnector as agent::Connector>::Rds;
 
     async fn connect(
         &self,
@@ -42,6 +45,15 @@ impl agent::Connector for ToEmulator<'_> {
     }
     fn route53(&self, s: &aws_config::SdkConfig) -> Self::Route53 {
         agent::SdkConnector::default().route53(s)
+    }
+    fn elbv2(&self, s: &aws_config::SdkConfig, region: &str) -> Self::ElbV2 {
+        agent::SdkConnector::default().elbv2(s, region)
+    }
+    fn elb(&self, s: &aws_config::SdkConfig, region: &str) -> Self::Elb {
+        agent::SdkConnector::default().elb(s, region)
+    }
+    fn rds(&self, s: &aws_config::SdkConfig, region: &str) -> Self::Rds {
+        agent::SdkConnector::default().rds(s, region)
     }
 }
 

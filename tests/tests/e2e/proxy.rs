@@ -2,7 +2,9 @@
 //! emulator cannot do by itself is lose an answer. ImportCertificate requests are, at
 //! random (seeded), dropped before they reach the emulator, or forwarded and their answer
 //! replaced by a 500 or a closed connection — so ACM imported, and the client cannot know.
-//! Everything else passes through.
+//! Everything else passes through, but for what a test asks of it by rule (for what the
+//! emulator does not do): answer one operation with an error a number of times, answer one
+//! with a canned body, or rewrite an answer.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -16,6 +18,54 @@ use std::{
 
 /// Every request seen: its operation and body.
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// What a test asks of the proxy beyond faults: by operation (`X-Amz-Target`, or
+/// `Action=NAME` for the query protocols).
+#[derive(Default)]
+pub(crate) struct Rules {
+    /// Answer this operation with a 500 this many times (not forwarded).
+    fail: Vec<(String, u32)>,
+    /// Answer this operation with this status and body (not forwarded).
+    canned: Vec<(String, u16, String)>,
+    /// In answers to this operation whose request contains the needle, replace `from` by
+    /// `to`.
+    rewrite: Vec<(String, String, String, String)>,
+}
+
+type SharedRules = Arc<Mutex<Rules>>;
+
+/// The operation a request names: its X-Amz-Target, else `Action=NAME` from a query-protocol
+/// body, else the request line.
+fn operation(target: &str, body: &[u8]) -> String {
+    if !target.contains(' ') {
+        return target.to_owned();
+    }
+    let body = String::from_utf8_lossy(body);
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .map(|a| format!("Action={a}"))
+        .unwrap_or_else(|| target.to_owned())
+}
+
+/// An HTTP answer with `from` replaced by `to` in its body (Content-Length fixed).
+fn rewritten(answer: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return answer.to_vec();
+    };
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let body = String::from_utf8_lossy(&answer[split + 4..]).replace(from, to);
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+}
 
 /// What happened to an ImportCertificate request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +93,7 @@ pub(crate) struct FaultProxy {
     fates: Arc<Mutex<Vec<Fate>>>,
     /// Every request seen: its X-Amz-Target (or request line) and body.
     seen: Seen,
+    rules: SharedRules,
     stop: Arc<AtomicBool>,
 }
 
@@ -116,15 +167,39 @@ fn serve(
     rng: Arc<Mutex<Rng>>,
     fates: Arc<Mutex<Vec<Fate>>>,
     seen: Seen,
+    rules: SharedRules,
 ) {
     let mut reader = BufReader::new(client.try_clone().expect("clone socket"));
     let mut client = client;
     let Some(req) = read_request(&mut reader) else {
         return;
     };
-    seen.lock()
-        .unwrap()
-        .push((req.target.clone(), req.body.clone()));
+    let op = operation(&req.target, &req.body);
+    seen.lock().unwrap().push((op.clone(), req.body.clone()));
+    let ruled: Option<(u16, String)> = {
+        let mut r = rules.lock().unwrap();
+        if let Some(f) = r.fail.iter_mut().find(|(o, n)| *o == op && *n > 0) {
+            f.1 -= 1;
+            Some((
+                500,
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>injected by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>".into(),
+            ))
+        } else {
+            r.canned
+                .iter()
+                .find(|(o, _, _)| *o == op)
+                .map(|(_, status, body)| (*status, body.clone()))
+        }
+    };
+    if let Some((status, body)) = ruled {
+        let _ = write!(
+            client,
+            "HTTP/1.1 {status} Ruled\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let fate = if req.target.ends_with(".ImportCertificate") {
         let p = rng.lock().unwrap().percent();
         let f = if p < faults.drop_before {
@@ -156,6 +231,13 @@ fn serve(
             let _ = client.write_all(body);
         }
         (Fate::Delivered, Some(answer)) => {
+            let mut answer = answer;
+            let text = String::from_utf8_lossy(&req.body).into_owned();
+            for (o, needle, from, to) in &rules.lock().unwrap().rewrite {
+                if *o == op && text.contains(needle.as_str()) {
+                    answer = rewritten(&answer, from, to);
+                }
+            }
             let _ = client.write_all(&answer);
         }
         // Dropped, reset, or the emulator did not answer: the connection just closes.
@@ -174,17 +256,24 @@ impl FaultProxy {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let rng = Arc::new(Mutex::new(Rng(seed.max(1))));
+        let rules: SharedRules = Arc::default();
         {
-            let (fates, seen, stop) = (fates.clone(), seen.clone(), stop.clone());
+            let (fates, seen, stop, rules) =
+                (fates.clone(), seen.clone(), stop.clone(), rules.clone());
             thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (upstream, rng, fates, seen) =
-                        (upstream.clone(), rng.clone(), fates.clone(), seen.clone());
-                    thread::spawn(move || serve(conn, upstream, faults, rng, fates, seen));
+                    let (upstream, rng, fates, seen, rules) = (
+                        upstream.clone(),
+                        rng.clone(),
+                        fates.clone(),
+                        seen.clone(),
+                        rules.clone(),
+                    );
+                    thread::spawn(move || serve(conn, upstream, faults, rng, fates, seen, rules));
                 }
             });
         }
@@ -192,8 +281,51 @@ impl FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             fates,
             seen,
+            rules,
             stop,
         }
+    }
+
+    /// A proxy that passes everything through (rules aside).
+    pub(crate) fn clean(upstream: &str) -> FaultProxy {
+        FaultProxy::start(
+            upstream,
+            Faults {
+                drop_before: 0,
+                lose_500: 0,
+                lose_reset: 0,
+            },
+            1,
+        )
+    }
+
+    /// Answers `op` with a 500 the next `times` times.
+    pub(crate) fn fail(&self, op: &str, times: u32) {
+        self.rules.lock().unwrap().fail.push((op.to_owned(), times));
+    }
+
+    /// Forgets every failure asked with [`FaultProxy::fail`].
+    pub(crate) fn clear_failures(&self) {
+        self.rules.lock().unwrap().fail.clear();
+    }
+
+    /// Answers `op` with `status` and `body`.
+    pub(crate) fn canned(&self, op: &str, status: u16, body: &str) {
+        self.rules
+            .lock()
+            .unwrap()
+            .canned
+            .push((op.to_owned(), status, body.to_owned()));
+    }
+
+    /// In answers to `op` whose request contains `needle`, replaces `from` by `to`.
+    pub(crate) fn rewrite(&self, op: &str, needle: &str, from: &str, to: &str) {
+        self.rules.lock().unwrap().rewrite.push((
+            op.to_owned(),
+            needle.to_owned(),
+            from.to_owned(),
+            to.to_owned(),
+        ));
     }
 
     /// Every request so far: its operation (X-Amz-Target, else the request line) and body.

@@ -1,0 +1,490 @@
+//! `certvault rotate`, `acm migrate-validation` and `rds ca-audit` against the emulator's
+//! ACM, ELBv2, classic ELB, Route 53 and RDS, through a loopback proxy that records every
+//! request. Where the emulator differs from AWS, a test says so:
+//! - ModifyListener with a certificate replaces the emulator's whole certificate list (in
+//!   AWS it sets the default only and SNI certificates stay): that listener's SNI
+//!   certificate is checked by what certvault sent (no RemoveListenerCertificates for it),
+//!   not by what the emulator lists afterwards;
+//! - the emulator ignores ModifyListener's certificate on a TLS listener (an NLB's; AWS sets
+//!   it): the NLB's swap is checked by what certvault sent;
+//! - the emulator reports every requested certificate as DNS-validated: the proxy rewrites
+//!   DescribeCertificate answers for the one the test requested by email;
+//! - the emulator has no RDS DescribeCertificates: the proxy answers it with the list of
+//!   CAs AWS publishes.
+
+use serde_json::Value;
+
+use crate::{
+    common::{Env, stderr, stdout},
+    emulator::{ACCOUNT, Emulator, block_on, emulator},
+    proxy::FaultProxy,
+};
+
+/// A self-signed certificate imported into ACM in `region`: its ARN.
+fn imported(emu: &Emulator, region: &str, cn: &str) -> String {
+    let (cert, key) = certvault_tests::self_signed(cn, 90).unwrap();
+    block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk(region).await);
+        acm.import_certificate()
+            .certificate(aws_sdk_acm::primitives::Blob::new(cert.into_bytes()))
+            .private_key(aws_sdk_acm::primitives::Blob::new(key.into_bytes()))
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+/// An ALB with a default certificate and an SNI one on :443 and, on :8443, OLD as an SNI
+/// certificate beside another; an NLB with OLD on TLS :443; a classic ELB with OLD on
+/// HTTPS :443. The listeners' ARNs (l443, l8443, nlb).
+fn load_balancers(emu: &Emulator, env: &Env, old: &str, s1: &str, s2: &str, d: &str) -> Value {
+    let out = emu.boto3(
+        env,
+        r#"
+old, s1, s2, d = sys.argv[1:5]
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+a = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+b = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone='us-east-1b')['Subnet']['SubnetId']
+e = boto3.client('elbv2')
+alb = e.create_load_balancer(Name='alb', Subnets=[a, b], Type='application')['LoadBalancers'][0]['LoadBalancerArn']
+nlb = e.create_load_balancer(Name='nlb', Subnets=[a, b], Type='network')['LoadBalancers'][0]['LoadBalancerArn']
+tg = e.create_target_group(Name='web', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+tt = e.create_target_group(Name='tcp', Protocol='TCP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+fwd = lambda t: [{'Type': 'forward', 'TargetGroupArn': t}]
+l443 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': old}], DefaultActions=fwd(tg))['Listeners'][0]['ListenerArn']
+e.add_listener_certificates(ListenerArn=l443, Certificates=[{'CertificateArn': s1}])
+l8443 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=8443, Certificates=[{'CertificateArn': d}], DefaultActions=fwd(tg))['Listeners'][0]['ListenerArn']
+e.add_listener_certificates(ListenerArn=l8443, Certificates=[{'CertificateArn': old}, {'CertificateArn': s2}])
+ln = e.create_listener(LoadBalancerArn=nlb, Protocol='TLS', Port=443, Certificates=[{'CertificateArn': old}], DefaultActions=fwd(tt))['Listeners'][0]['ListenerArn']
+boto3.client('elb').create_load_balancer(LoadBalancerName='web', AvailabilityZones=['us-east-1a'],
+    Listeners=[{'Protocol': 'HTTPS', 'LoadBalancerPort': 443, 'InstanceProtocol': 'HTTP', 'InstancePort': 80, 'SSLCertificateId': old}])
+print(json.dumps({'l443': l443, 'l8443': l8443, 'nlb': ln}))
+"#,
+        &[old, s1, s2, d],
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// What every listener serves now: (listener, certificates with the default first), and the
+/// classic listener's certificate.
+fn serving(emu: &Emulator, env: &Env) -> Value {
+    let out = emu.boto3(
+        env,
+        r#"
+e = boto3.client('elbv2')
+out = {}
+for lb in e.describe_load_balancers()['LoadBalancers']:
+    for l in e.describe_listeners(LoadBalancerArn=lb['LoadBalancerArn'])['Listeners']:
+        certs = e.describe_listener_certificates(ListenerArn=l['ListenerArn'])['Certificates']
+        out[l['ListenerArn']] = [c['CertificateArn'] for c in certs]
+c = boto3.client('elb').describe_load_balancers()['LoadBalancerDescriptions']
+out['classic'] = [d['Listener'].get('SSLCertificateId') for lb in c for d in lb['ListenerDescriptions']]
+print(json.dumps(out))
+"#,
+        &[],
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn sent(proxy: &FaultProxy, op: &str) -> Vec<String> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|(o, _)| o == op)
+        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+#[test]
+fn rotate_moves_every_listener_without_touching_the_other_certificates_and_resumes() {
+    let emu = emulator();
+    let env = Env::init();
+    let old = imported(&emu, "us-east-1", "www.example.com");
+    let new = imported(&emu, "us-east-1", "www.example.com");
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let before = serving(&emu, &env);
+
+    // --dry-run: the plan, and nothing changed.
+    let (code, out, err) = run(&["--output", "json", "rotate", &old, &new, "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let swaps = plan["plans"][0]["swaps"].as_array().unwrap().clone();
+    let kinds: Vec<(&str, &str)> = swaps
+        .iter()
+        .map(|s| (s["resource"].as_str().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        4,
+        "ALB default, ALB SNI, NLB default, classic: {plan:#}"
+    );
+    for want in [
+        ("alb", "default"),
+        ("alb", "sni"),
+        ("nlb", "default"),
+        ("web", "classic"),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
+    assert_eq!(serving(&emu, &env), before, "--dry-run changes nothing");
+    for op in [
+        "Action=ModifyListener",
+        "Action=AddListenerCertificates",
+        "Action=RemoveListenerCertificates",
+        "Action=SetLoadBalancerListenerSSLCertificate",
+    ] {
+        assert!(sent(&proxy, op).is_empty(), "{op} sent by --dry-run");
+    }
+    // Off a terminal, without --yes: refused, nothing changed.
+    let (code, _, err) = run(&["rotate", &old, &new]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // A failure half-way (the ALB's ModifyListener answered 500 every time): the others
+    // move, the command says to run it again, and the run again completes.
+    proxy.fail("Action=ModifyListener", 1000);
+    let (code, _, err) = run(&["rotate", &old, &new, "--yes"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("run the same command again"), "{err}");
+    let mid = serving(&emu, &env);
+    assert_eq!(mid["classic"], serde_json::json!([new]), "{mid:#}");
+    proxy.clear_failures();
+    let (code, out, err) = run(&["rotate", &old, &new, "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("moved 2 of 2"), "only what was left: {out}");
+
+    let after = serving(&emu, &env);
+    let l443 = ls["l443"].as_str().unwrap();
+    let l8443 = ls["l8443"].as_str().unwrap();
+    let nlb = ls["nlb"].as_str().unwrap();
+    assert_eq!(after[l443][0], new.as_str(), "{after:#}");
+    assert!(nlb_moved(&proxy, nlb, &new));
+    // The SNI listener: OLD replaced by NEW, its default and the other SNI certificate left.
+    let mut l8443_now: Vec<&str> = after[l8443]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    l8443_now.sort_unstable();
+    let mut want = vec![d.as_str(), s2.as_str(), new.as_str()];
+    want.sort_unstable();
+    assert_eq!(l8443_now, want);
+    assert_eq!(after["classic"], serde_json::json!([new]));
+    // The ALB default listener's SNI certificate (S1): the emulator drops it on
+    // ModifyListener (AWS keeps it); certvault never asked to remove it, and set only the
+    // default.
+    assert!(
+        sent(&proxy, "Action=RemoveListenerCertificates")
+            .iter()
+            .all(|b| !b.contains(&urlencode(&s1)) && !b.contains(&urlencode(&s2)))
+    );
+    for b in sent(&proxy, "Action=ModifyListener") {
+        assert!(b.contains("Certificates.member.1.CertificateArn"), "{b}");
+        assert!(!b.contains("Certificates.member.2"), "one certificate: {b}");
+    }
+    // Each swap audited; a third run finds nothing to do.
+    let log = env.json(&["log"]);
+    let moved = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rotate")
+        .count();
+    assert_eq!(moved, 4, "{log:#}");
+    // A run again finds nothing left but the NLB's listener, which the emulator did not
+    // change (see above).
+    let (code, out, err) = run(&["--output", "json", "rotate", &old, &new, "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    let left: Value = serde_json::from_str(&out).unwrap();
+    let left: Vec<&str> = left["plans"][0]["swaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["nlb"]);
+
+    // Certificates of two regions, or another account: refused.
+    let other = imported(&emu, "eu-west-1", "www.example.com");
+    let (code, _, err) = run(&["rotate", &old, &other, "--dry-run"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("a listener can only take a certificate of its own region"),
+        "{err}"
+    );
+    let foreign = new.replace(ACCOUNT, "999999999999");
+    let (_, _, err) = run(&["rotate", &old, &foreign, "--dry-run"]);
+    assert!(err.contains("skipped"), "{err}");
+}
+
+/// Whether certvault sent ModifyListener with NEW for the NLB's listener.
+fn nlb_moved(proxy: &FaultProxy, listener: &str, new: &str) -> bool {
+    sent(proxy, "Action=ModifyListener")
+        .iter()
+        .any(|b| b.contains(&urlencode(listener)) && b.contains(&urlencode(new)))
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// The CAs AWS publishes for RDS, as DescribeCertificates answers (the emulator has no
+/// such operation): an old one ending in 30 days, the region's default, another.
+fn rds_certificates_xml() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |d: i64| {
+        (now + time::Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let ca = |id: &str, till: i64| {
+        format!(
+            "<Certificate><CertificateIdentifier>{id}</CertificateIdentifier><CertificateType>CA</CertificateType><ValidFrom>{}</ValidFrom><ValidTill>{}</ValidTill></Certificate>",
+            at(-3000),
+            at(till)
+        )
+    };
+    format!(
+        "<DescribeCertificatesResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><DescribeCertificatesResult><DefaultCertificateForNewLaunches>rds-ca-rsa2048-g1</DefaultCertificateForNewLaunches><Certificates>{}{}{}</Certificates></DescribeCertificatesResult><ResponseMetadata><RequestId>test</RequestId></ResponseMetadata></DescribeCertificatesResponse>",
+        ca("rds-ca-2019", 30),
+        ca("rds-ca-rsa2048-g1", 15000),
+        ca("rds-ca-ecc384-g1", 30000),
+    )
+}
+
+#[test]
+fn rds_ca_audit_finds_every_instance_in_three_regions_and_apply_moves_them() {
+    let emu = emulator();
+    let env = Env::init();
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    emu.boto3(
+        &env,
+        r#"
+for i, region in enumerate(sys.argv[1:]):
+    r = boto3.client('rds', region_name=region)
+    r.create_db_instance(DBInstanceIdentifier=f'old-{i}', Engine='postgres', DBInstanceClass='db.t3.micro',
+        MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-2019')
+    r.create_db_instance(DBInstanceIdentifier=f'new-{i}', Engine='mysql', DBInstanceClass='db.t3.micro',
+        MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-rsa2048-g1')
+"#,
+        &regions,
+    );
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let joined = regions.join(",");
+    let (code, out, err) = run(&["--output", "json", "rds", "ca-audit", "--regions", &joined]);
+    assert_eq!(code, Some(3), "instances need rotation: {err}");
+    let audit: Value = serde_json::from_str(&out).unwrap();
+    let found: Vec<(String, bool)> = audit["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["instances"].as_array().unwrap().clone())
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_owned(),
+                i["needs_rotation"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 6, "{audit:#}");
+    for (id, needs) in &found {
+        assert_eq!(*needs, id.starts_with("old-"), "{id}: {audit:#}");
+    }
+    assert_eq!(audit["regions"][0]["expected"], "rds-ca-rsa2048-g1");
+    // Another expected CA: every instance needs it.
+    let (code, out, _) = run(&[
+        "--output",
+        "json",
+        "rds",
+        "ca-audit",
+        "--regions",
+        &joined,
+        "--expected-ca",
+        "rds-ca-ecc384-g1",
+    ]);
+    assert_eq!(code, Some(3));
+    let audit: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        audit["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["instances"].as_array().unwrap().clone())
+            .all(|i| i["needs_rotation"] == true)
+    );
+    // --apply without --yes off a terminal: refused; with it, one instance at a time.
+    let (code, _, err) = run(&["rds", "ca-audit", "--regions", &joined, "--apply"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(sent(&proxy, "Action=ModifyDBInstance").is_empty());
+    let (code, _, err) = run(&[
+        "rds",
+        "ca-audit",
+        "--regions",
+        &joined,
+        "--apply",
+        "--no-restart",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("clients must trust the new CA"), "{err}");
+    let modified = sent(&proxy, "Action=ModifyDBInstance");
+    assert_eq!(modified.len(), 3, "{modified:?}");
+    for b in &modified {
+        assert!(
+            b.contains("CACertificateIdentifier=rds-ca-rsa2048-g1"),
+            "{b}"
+        );
+        assert!(b.contains("CertificateRotationRestart=false"), "{b}");
+        assert!(b.contains("DBInstanceIdentifier=old-"), "{b}");
+    }
+    let (code, _, err) = run(&["rds", "ca-audit", "--regions", &joined]);
+    assert_eq!(code, Some(0), "all on the expected CA now: {err}");
+    let log = env.json(&["log"]);
+    assert_eq!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "rds-ca")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn migrate_validation_replaces_an_email_validated_certificate_and_moves_its_listeners() {
+    let emu = emulator();
+    let env = Env::init();
+    emu.boto3(
+        &env,
+        "boto3.client('route53').create_hosted_zone(Name='example.com', CallerReference='z')",
+        &[],
+    );
+    // The email-validated certificate (the emulator says DNS for every request: the proxy
+    // says EMAIL for this one).
+    let old = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.request_certificate()
+            .domain_name("www.example.com")
+            .validation_method(aws_sdk_acm::types::ValidationMethod::Email)
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.rewrite(
+        "CertificateManager.DescribeCertificate",
+        &old,
+        "\"ValidationMethod\": \"DNS\"",
+        "\"ValidationMethod\": \"EMAIL\"",
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1", "--deep"]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    let shown = env.json(&["list", "--source", "acm-amazon-issued"]);
+    assert!(!shown.as_array().unwrap().is_empty(), "{shown:#}");
+
+    // --dry-run: nothing requested, nothing moved.
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "acm",
+        "migrate-validation",
+        "--regions",
+        "us-east-1",
+        "--route53",
+        "--dry-run",
+    ]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report[0]["old"], old.as_str());
+    assert!(sent(&proxy, "CertificateManager.RequestCertificate").is_empty());
+
+    // A listener fails half-way; a run again completes, finding the first request.
+    proxy.fail("Action=ModifyListener", 1000);
+    let (code, _, err) = run(&[
+        "acm",
+        "migrate-validation",
+        "--regions",
+        "us-east-1",
+        "--route53",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    proxy.clear_failures();
+    let (code, out, err) = run(&[
+        "--output",
+        "json",
+        "acm",
+        "migrate-validation",
+        "--regions",
+        "us-east-1",
+        "--route53",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let m = &report[0];
+    assert_eq!(
+        m["requested_now"], false,
+        "found the first run's request: {report:#}"
+    );
+    assert_eq!(m["issued"], true);
+    assert_eq!(m["records"], "in place (Route 53)");
+    let new = m["new"].as_str().unwrap().to_owned();
+    assert_eq!(
+        sent(&proxy, "CertificateManager.RequestCertificate").len(),
+        1,
+        "one request over both runs"
+    );
+    let after = serving(&emu, &env);
+    assert_eq!(after[ls["l443"].as_str().unwrap()][0], new.as_str());
+    assert!(nlb_moved(&proxy, ls["nlb"].as_str().unwrap(), &new));
+    assert_eq!(after["classic"], serde_json::json!([new]));
+    let l8443: Vec<&str> = after[ls["l8443"].as_str().unwrap()]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        l8443.contains(&s2.as_str())
+            && l8443.contains(&new.as_str())
+            && !l8443.contains(&old.as_str())
+    );
+    // Nothing deleted: the old certificate is still in ACM.
+    assert!(sent(&proxy, "CertificateManager.DeleteCertificate").is_empty());
+}
