@@ -4,6 +4,8 @@ adds latency. Benchmark use only; listens on loopback.
 
 usage: quota_proxy.py LISTEN_PORT UPSTREAM_URL [LATENCY_MS]
 GET /proxy-stats gives calls and throttles by operation; POST /proxy-stats/reset clears them.
+POST /proxy-email with a JSON list of ARNs: DescribeCertificate answers for them say EMAIL
+validation (the emulator says DNS for every request).
 """
 import collections
 import http.server
@@ -33,6 +35,7 @@ lock = threading.Lock()
 recent = collections.defaultdict(collections.deque)  # (region, op) -> timestamps
 calls = collections.Counter()
 throttled = collections.Counter()
+email_arns = set()
 
 
 def admit(region, op):
@@ -73,6 +76,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         return self.forward()
 
     def do_POST(self):
+        if self.path == "/proxy-email":
+            length = int(self.headers.get("Content-Length") or 0)
+            with lock:
+                email_arns.update(json.loads(self.rfile.read(length)))
+            return self.reply(200, b"{}", "application/json")
         if self.path == "/proxy-stats/reset":
             with lock:
                 calls.clear()
@@ -86,6 +94,13 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         target = self.headers.get("X-Amz-Target", "")
         op = target.split(".")[-1] if target else "other"
+        if not target and body:
+            m = re.search(rb"(?:^|&)Action=([A-Za-z0-9]+)", body)
+            op = m.group(1).decode() if m else op
+        if not target and "/hostedzonesbyname" in self.path:
+            op = "ListHostedZonesByName"
+        elif not target and (self.path.endswith("/rrset") or self.path.endswith("/rrset/")):
+            op = "ChangeResourceRecordSets"
         m = re.search(r"Credential=[^/]+/\d+/([^/]+)/", self.headers.get("Authorization", ""))
         region = m.group(1) if m else "global"
         time.sleep(LATENCY)
@@ -99,6 +114,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             status, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if op == "DescribeCertificate" and body:
+            with lock:
+                email = any(a.encode() in body for a in email_arns)
+            if email:
+                data = data.replace(b'"ValidationMethod": "DNS"', b'"ValidationMethod": "EMAIL"')
         self.reply(status, data, ctype or "application/octet-stream")
 
 

@@ -10,7 +10,7 @@ ensure_moto() {
     echo "installing the ACM emulator (moto $MOTO_VERSION) into .venv" >&2
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check \
-      "moto[acm,acmpca,iam,sts]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
+      "moto[acm,acmpca,iam,sts,ec2,elb,elbv2,route53,rds]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
   fi
 }
 

@@ -77,7 +77,7 @@ pub use crate::{
     },
     rotate::{
         ClassicLb, ElbApi, ElbV2Api, Elsewhere, ListenerV2, Listeners, LoadBalancerV2, Page,
-        RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply, rotation_plan,
+        RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply, rotation_plan, rotation_plans,
     },
     route53::{HostedZone, PlacedRecord, Placement, Route53Api, ZonePage, route53_place},
 };

@@ -89,6 +89,8 @@ pub struct RegionAudit {
     pub account: String,
     /// The CA expected (named, or the region's default for new instances).
     pub expected: Option<String>,
+    /// Why the expected CA cannot be moved to (not offered, or ending soon), if so.
+    pub expected_problem: Option<String>,
     /// The CAs the region offers.
     pub cas: Vec<RdsCa>,
     /// Every instance.
@@ -127,25 +129,39 @@ where
     ))
 }
 
-/// What to conclude of one instance.
+/// What to conclude of one instance. With an `explicit` expected CA, any other CA needs
+/// rotation; with the region's default, a CA that lasts at least as long as the default
+/// (and beyond 90 days) is fine: moving it would be a step back.
 pub fn judge(
     instance: DbInstance,
     expected: Option<&str>,
+    explicit: bool,
     cas: &[RdsCa],
     now: OffsetDateTime,
 ) -> CaFinding {
-    let ca = cas
-        .iter()
-        .find(|c| Some(c.id.as_str()) == instance.ca.as_deref());
-    let till = ca.and_then(|c| c.valid_till);
+    let end = |id: Option<&str>| {
+        cas.iter()
+            .find(|c| Some(c.id.as_str()) == id)
+            .and_then(|c| c.valid_till)
+    };
+    let till = end(instance.ca.as_deref());
+    let expected_till = end(expected);
     let soon = now + time::Duration::days(CA_WARNING_DAYS);
     let (needs, why) = match (&instance.ca, expected, till) {
         (None, _, _) => (true, "no CA reported".to_owned()),
-        (Some(c), Some(e), _) if c != e => (true, format!("pins {c}, not {e}")),
         (Some(c), _, None) => (true, format!("{c} is not among the region's CAs")),
         (Some(c), _, Some(t)) if t <= soon => (
             true,
             format!("{c} ends {} (within {CA_WARNING_DAYS} days)", t.date()),
+        ),
+        (Some(c), Some(e), Some(_)) if c != e && explicit => (true, format!("pins {c}, not {e}")),
+        (Some(c), Some(e), Some(t)) if c != e && expected_till.is_some_and(|x| t < x) => (
+            true,
+            format!("pins {c}, which ends before the region's default {e}"),
+        ),
+        (Some(c), Some(e), Some(_)) if c != e => (
+            false,
+            format!("ok: {c} is not the default {e}, but lasts at least as long"),
         ),
         (Some(_), _, Some(_)) => (false, "ok".to_owned()),
     };
@@ -178,7 +194,18 @@ pub async fn rds_ca_audit<C: Connector>(
     let mut cas = Vec::new();
     let mut default = None;
     let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    let mut pages_read = 0;
+    loop {
+        pages_read += 1;
+        if pages_read > MAX_PAGES {
+            return Err(ApiError::local(
+                ErrorKind::Other,
+                "DescribeCertificates",
+                region,
+                "TooManyPages",
+                format!("more than {MAX_PAGES} pages"),
+            ));
+        }
         let m = marker.clone();
         let ((items, next), d) = scope
             .call(None, "DescribeCertificates", Idempotence::Safe, || {
@@ -192,17 +219,31 @@ pub async fn rds_ca_audit<C: Connector>(
             _ => break,
         }
     }
+    let explicit = expected_ca.is_some();
     let expected = expected_ca.map(str::to_owned).or(default);
     let instances = pages(&scope, "DescribeDBInstances", |m| rds.db_instances(m)).await?;
     let now = OffsetDateTime::now_utc();
+    // The expected CA itself must be one the region offers, lasting beyond 90 days.
+    let expected_problem = match &expected {
+        None => Some("the region names no default CA: give --expected-ca".to_owned()),
+        Some(e) => match cas.iter().find(|c| &c.id == e).and_then(|c| c.valid_till) {
+            None => Some(format!("{e} is not among the region's CAs")),
+            Some(t) if t <= now + time::Duration::days(CA_WARNING_DAYS) => Some(format!(
+                "{e} itself ends {} (within {CA_WARNING_DAYS} days)",
+                t.date()
+            )),
+            Some(_) => None,
+        },
+    };
     Ok(RegionAudit {
         region: region.to_owned(),
         account,
         instances: instances
             .into_iter()
-            .map(|i| judge(i, expected.as_deref(), &cas, now))
+            .map(|i| judge(i, expected.as_deref(), explicit, &cas, now))
             .collect(),
         expected,
+        expected_problem,
         cas,
     })
 }
@@ -351,17 +392,31 @@ mod tests {
             engine: "postgres".into(),
             ca: ca.map(str::to_owned),
         };
-        assert!(!judge(db(Some("new")), Some("new"), &cas, now).needs_rotation);
-        let f = judge(db(Some("old")), Some("new"), &cas, now);
-        assert!(f.needs_rotation && f.why.contains("not new"), "{}", f.why);
-        // Expected, but ending within 90 days.
-        let f = judge(db(Some("old")), Some("old"), &cas, now);
+        assert!(!judge(db(Some("new")), Some("new"), false, &cas, now).needs_rotation);
+        let f = judge(db(Some("old")), Some("new"), true, &cas, now);
         assert!(
             f.needs_rotation && f.why.contains("within 90 days"),
             "{}",
             f.why
         );
-        assert!(judge(db(Some("gone")), None, &cas, now).needs_rotation);
-        assert!(judge(db(None), Some("new"), &cas, now).needs_rotation);
+        // Expected, but ending within 90 days.
+        let f = judge(db(Some("old")), Some("old"), false, &cas, now);
+        assert!(
+            f.needs_rotation && f.why.contains("within 90 days"),
+            "{}",
+            f.why
+        );
+        assert!(judge(db(Some("gone")), None, false, &cas, now).needs_rotation);
+        assert!(judge(db(None), Some("new"), false, &cas, now).needs_rotation);
+        // Review finding: a CA that outlasts the region's default is not moved to it, unless
+        // the expected CA was named.
+        let mut cas = cas;
+        cas.push(RdsCa {
+            id: "longer".into(),
+            valid_from: None,
+            valid_till: Some(now + time::Duration::days(30000)),
+        });
+        assert!(!judge(db(Some("longer")), Some("new"), false, &cas, now).needs_rotation);
+        assert!(judge(db(Some("longer")), Some("new"), true, &cas, now).needs_rotation);
     }
 }

@@ -291,9 +291,35 @@ fn advice(region: &str, new: &str, user: &str) -> Option<String> {
     }
 }
 
+/// The names of `old` (its domain and SANs) that `new` does not cover (exactly, or by a
+/// wildcard of one label).
+fn uncovered_names(old: &vault::AcmSummary, new: &vault::AcmSummary) -> Vec<String> {
+    let names = |s: &vault::AcmSummary| -> Vec<String> {
+        std::iter::once(&s.domain)
+            .chain(s.sans.iter())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_ascii_lowercase())
+            .collect()
+    };
+    let have = names(new);
+    let covers = |n: &str| {
+        have.iter().any(|h| {
+            h == n
+                || h.strip_prefix("*.").is_some_and(|base| {
+                    n.split_once('.')
+                        .is_some_and(|(label, rest)| !label.contains('*') && rest == base)
+                })
+        })
+    };
+    let mut out: Vec<String> = names(old).into_iter().filter(|n| !covers(n)).collect();
+    out.dedup();
+    out
+}
+
 /// Reads every listener of `region` that serves OLD, and says how each moves to NEW.
 /// Both certificates must be ACM certificates of one region and of the account the target's
-/// credentials resolve to, and NEW must be issued; nothing is changed.
+/// credentials resolve to, NEW must be issued and cover every name OLD serves; nothing is
+/// changed.
 pub async fn rotation_plan<C: Connector>(
     connector: &C,
     config: &Config,
@@ -301,6 +327,81 @@ pub async fn rotation_plan<C: Connector>(
     old: &str,
     new: &str,
 ) -> Result<RotationPlan, ApiError> {
+    rotation_plans(
+        connector,
+        config,
+        target,
+        &[(old.to_owned(), new.to_owned())],
+    )
+    .await?
+    .remove(0)
+}
+
+/// The same for several pairs through one target: its credentials resolved once, and each
+/// region's listeners read once whatever the number of pairs (so the work grows with the
+/// listeners plus the pairs, not their product). A result per pair, in order.
+pub async fn rotation_plans<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    pairs: &[(String, String)],
+) -> Result<Vec<Result<RotationPlan, ApiError>>, ApiError> {
+    let global = scope_for(config, target);
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    let mut listeners: std::collections::BTreeMap<String, Result<Listeners, ApiError>> =
+        std::collections::BTreeMap::new();
+    let mut out = Vec::with_capacity(pairs.len());
+    for (old, new) in pairs {
+        let checked = check_pair(connector, &session, &global, &account, target, old, new).await;
+        let plan = match checked {
+            Err(e) => Err(e),
+            Ok((region, old_detail)) => {
+                if !listeners.contains_key(&region) {
+                    let scope = global.in_region(&region);
+                    let seen = read_listeners(connector, &session, &scope, &region).await;
+                    listeners.insert(region.clone(), seen);
+                }
+                match &listeners[&region] {
+                    Err(e) => Err(e.clone()),
+                    Ok(seen) => Ok(RotationPlan {
+                        swaps: plan_swaps(old, new, seen),
+                        elsewhere: old_detail
+                            .in_use_by
+                            .iter()
+                            .filter_map(|u| {
+                                advice(&region, new, u).map(|what_to_do| Elsewhere {
+                                    user: u.clone(),
+                                    what_to_do,
+                                })
+                            })
+                            .collect(),
+                        region,
+                        account: account.clone(),
+                        old: old.clone(),
+                        new: new.clone(),
+                    }),
+                }
+            }
+        };
+        out.push(plan);
+    }
+    Ok(out)
+}
+
+/// Checks one pair (see [`rotation_plan`]): its region and OLD's detail.
+async fn check_pair<C: Connector>(
+    connector: &C,
+    session: &C::Session,
+    global: &Scope,
+    account: &str,
+    target: &Target,
+    old: &str,
+    new: &str,
+) -> Result<(String, vault::AcmDetail), ApiError> {
     let refuse = |code: &str, message: String| {
         ApiError::local(ErrorKind::Validation, "Rotate", "global", code, message)
     };
@@ -326,12 +427,6 @@ pub async fn rotation_plan<C: Connector>(
             "OLD and NEW are the same certificate".into(),
         ));
     }
-    let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
     if account != old_account {
         return Err(refuse(
             "AccountMismatch",
@@ -342,7 +437,7 @@ pub async fn rotation_plan<C: Connector>(
         ));
     }
     let scope = global.in_region(region);
-    let acm = connector.acm(&session, region);
+    let acm = connector.acm(session, region);
     let (new_summary, _) = scope
         .call(None, "DescribeCertificate", Idempotence::Safe, || {
             acm.describe_certificate(new)
@@ -357,31 +452,22 @@ pub async fn rotation_plan<C: Connector>(
             ),
         ));
     }
-    let (_, old_detail) = scope
+    let (old_summary, old_detail) = scope
         .call(None, "DescribeCertificate", Idempotence::Safe, || {
             acm.describe_certificate(old)
         })
         .await?;
-    let seen = read_listeners(connector, &session, &scope, region).await?;
-    let swaps = plan_swaps(old, new, &seen);
-    let elsewhere = old_detail
-        .in_use_by
-        .iter()
-        .filter_map(|u| {
-            advice(region, new, u).map(|what_to_do| Elsewhere {
-                user: u.clone(),
-                what_to_do,
-            })
-        })
-        .collect();
-    Ok(RotationPlan {
-        region: region.to_owned(),
-        account,
-        old: old.to_owned(),
-        new: new.to_owned(),
-        swaps,
-        elsewhere,
-    })
+    let uncovered = uncovered_names(&old_summary, &new_summary);
+    if !uncovered.is_empty() {
+        return Err(refuse(
+            "NamesDiffer",
+            format!(
+                "{new} does not cover {} that {old} serves: clients asking for them would be refused; nothing is moved",
+                uncovered.join(", ")
+            ),
+        ));
+    }
+    Ok((region.to_owned(), old_detail))
 }
 
 /// Every HTTPS/TLS listener of a region, with its certificates.
@@ -404,9 +490,11 @@ async fn read_listeners<C: Connector>(
                 v2.listener_certificates(&l.arn, m)
             })
             .await?;
+            // Only the entry AWS marks as the default is the default: the same certificate
+            // can also be in the SNI list, and then it must be removed from there too.
             let sni: Vec<String> = certs
                 .into_iter()
-                .filter(|(c, default)| !default && Some(c) != l.default_certificate.as_ref())
+                .filter(|(_, default)| !default)
                 .map(|(c, _)| c)
                 .collect();
             out.v2.push((lb.clone(), l, sni));
@@ -699,6 +787,32 @@ impl ElbApi for SdkElb {
 mod tests {
     use super::*;
 
+    #[test]
+    fn new_must_cover_every_name_old_serves() {
+        let s = |d: &str, sans: &[&str]| vault::AcmSummary {
+            domain: d.into(),
+            sans: sans.iter().map(|x| x.to_string()).collect(),
+            ..Default::default()
+        };
+        let old = s("www.example.com", &["www.example.com", "api.example.com"]);
+        assert!(
+            uncovered_names(
+                &old,
+                &s("www.example.com", &["www.example.com", "api.example.com"])
+            )
+            .is_empty()
+        );
+        assert!(uncovered_names(&old, &s("*.example.com", &["*.example.com"])).is_empty());
+        assert_eq!(
+            uncovered_names(&old, &s("www.example.com", &["www.example.com"])),
+            ["api.example.com"]
+        );
+        assert_eq!(
+            uncovered_names(&s("a.b.example.com", &[]), &s("*.example.com", &[])),
+            ["a.b.example.com"]
+        );
+    }
+
     fn lb(name: &str, kind: &str) -> LoadBalancerV2 {
         LoadBalancerV2 {
             arn: format!("arn:lb/{name}"),
@@ -767,6 +881,20 @@ mod tests {
                 ("web", "HTTPS:443", SwapKind::Classic),
             ]
         );
+        // Review finding: OLD both the default and in the SNI list: both are moved.
+        let both = Listeners {
+            v2: vec![(
+                lb("alb", "application"),
+                listener("l1", "OLD"),
+                vec!["OLD".into(), "S1".into()],
+            )],
+            classic: vec![],
+        };
+        let kinds: Vec<SwapKind> = plan_swaps("OLD", "NEW", &both)
+            .iter()
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(kinds, [SwapKind::Default, SwapKind::Sni]);
         // Everything moved: nothing left to do (a re-run is a no-op).
         let after = Listeners {
             v2: vec![

@@ -218,7 +218,11 @@ pub(crate) fn submit(
         &location,
         vec![vault::AcmObservation {
             summary: agent::requested_summary(&arn, req),
-            detail: None,
+            // How it is validated is known from the request itself.
+            detail: req.validation.as_ref().map(|m| vault::AcmDetail {
+                validation_method: Some(m.clone()),
+                ..Default::default()
+            }),
             certificate: None,
         }],
         false,

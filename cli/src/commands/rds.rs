@@ -74,13 +74,17 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
         let mut v = ctx.unlock_writer("rds ca-audit --apply")?;
         for (t, a) in &audits {
             for f in a.instances.iter().filter(|i| i.needs_rotation) {
+                if let Some(problem) = &a.expected_problem {
+                    applied.push(json!({"instance": f.instance.id, "region": a.region, "error": format!("not moved: {problem}")}));
+                    continue;
+                }
                 let Some(ca) = a.expected.clone() else {
                     applied.push(json!({"instance": f.instance.id, "region": a.region, "error": "no expected CA (give --expected-ca)"}));
                     continue;
                 };
                 if f.instance.ca.as_deref() == Some(ca.as_str()) {
                     // The expected CA itself ends soon: nothing to move to.
-                    applied.push(json!({"instance": f.instance.id, "region": a.region, "error": format!("it pins {ca} already, which ends soon: give --expected-ca a newer one")}));
+                    applied.push(json!({"instance": f.instance.id, "region": a.region, "error": format!("it pins {ca} already ({}): give --expected-ca another", f.why)}));
                     continue;
                 }
                 // One instance at a time, each audited.
@@ -134,10 +138,14 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     } else {
         for (_, a) in &audits {
             ctx.printer.line(&format!(
-                "{} (account {}): expected CA {}",
+                "{} (account {}): expected CA {}{}",
                 a.region,
                 a.account,
-                a.expected.as_deref().unwrap_or("unknown")
+                a.expected.as_deref().unwrap_or("unknown"),
+                a.expected_problem
+                    .as_deref()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default()
             ))?;
             if a.instances.is_empty() {
                 note("no DB instances");

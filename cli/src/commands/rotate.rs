@@ -145,6 +145,47 @@ fn pairs(
     }
 }
 
+/// Plans for (target, region, OLD, NEW) items: per target, its credentials resolved once and
+/// each region's listeners read once. A result per item, in order.
+fn plan_all(
+    config: &agent::Config,
+    runtime: &tokio::runtime::Runtime,
+    connector: &agent::SdkConnector,
+    items: &[(String, String, String, String)],
+) -> Result<Vec<Result<agent::RotationPlan, String>>> {
+    let mut out: Vec<Option<Result<agent::RotationPlan, String>>> = vec![None; items.len()];
+    let mut by_target: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, (t, ..)) in items.iter().enumerate() {
+        by_target.entry(t.as_str()).or_default().push(i);
+    }
+    for (name, idx) in by_target {
+        let mut regions: Vec<String> = idx.iter().map(|&i| items[i].1.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        let target = config.select(Some(name), Some(&regions))?.remove(0);
+        let pairs: Vec<(String, String)> = idx
+            .iter()
+            .map(|&i| (items[i].2.clone(), items[i].3.clone()))
+            .collect();
+        match runtime.block_on(agent::rotation_plans(connector, config, &target, &pairs)) {
+            Ok(results) => {
+                for (&i, r) in idx.iter().zip(results) {
+                    out[i] = Some(r.map_err(|e| e.to_string()));
+                }
+            }
+            Err(e) => {
+                for &i in &idx {
+                    out[i] = Some(Err(e.to_string()));
+                }
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not planned".into())))
+        .collect())
+}
+
 fn confirm(what: &str, yes: bool, dry_run: bool) -> Result<()> {
     if yes || dry_run {
         return Ok(());
@@ -277,23 +318,58 @@ fn run_rotations(
 }
 
 pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
+    if ctx.printer.json && !args.yes && !args.dry_run {
+        return Err(UsageError(
+            "with --output json, give --dry-run to see the plan, or --yes to apply it".into(),
+        )
+        .into());
+    }
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("rotate")?;
     let mut skipped = Vec::new();
-    let pairs = pairs(&v, &config, &args, &mut skipped)?;
+    let mut pairs = pairs(&v, &config, &args, &mut skipped)?;
+    // One pair per OLD ARN (two targets may reach one account): two different NEW ARNs
+    // for one OLD are refused.
+    pairs.sort_by(|a, b| (&a.old, &a.new).cmp(&(&b.old, &b.new)));
+    pairs.dedup_by(|a, b| a.old == b.old && a.new == b.new);
+    if let Some(w) = pairs.windows(2).find(|w| w[0].old == w[1].old) {
+        bail!(
+            "{} would move to both {} and {}: give the ARNs; nothing was changed",
+            w[0].old,
+            w[0].new,
+            w[1].new
+        );
+    }
     let runtime = ctx.runtime()?;
     let connector = ctx.connector();
     let mut plans = Vec::new();
-    for p in &pairs {
-        let target = config
-            .select(Some(&p.target), Some(std::slice::from_ref(&p.region)))?
-            .remove(0);
-        match runtime.block_on(agent::rotation_plan(
-            &connector, &config, &target, &p.old, &p.new,
-        )) {
+    let mut refused = Vec::new();
+    let items: Vec<(String, String, String, String)> = pairs
+        .iter()
+        .map(|p| {
+            (
+                p.target.clone(),
+                p.region.clone(),
+                p.old.clone(),
+                p.new.clone(),
+            )
+        })
+        .collect();
+    for (p, planned) in pairs
+        .iter()
+        .zip(plan_all(&config, &runtime, &connector, &items)?)
+    {
+        match planned {
             Ok(plan) => plans.push((p.target.clone(), plan)),
-            Err(e) => skipped.push(format!("{} (target {}): {e}", p.region, p.target)),
+            Err(e) => refused.push(format!("{} (target {}): {e}", p.region, p.target)),
         }
+    }
+    // Anything refused or unreadable: nothing is changed anywhere.
+    if !refused.is_empty() {
+        for s in &skipped {
+            note(&format!("skipped {s}"));
+        }
+        bail!("{}; nothing was changed", refused.join("; "));
     }
     let swaps: usize = plans.iter().map(|(_, p)| p.swaps.len()).sum();
     if !ctx.printer.json {
@@ -410,20 +486,20 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                     continue;
                 }
                 let names = names_of(r);
+                // A DNS-validated certificate for the same names, in the same account,
+                // issued or on its way (the issued one first, then the newest).
                 let found = records
                     .values()
                     .filter(|c| {
                         c.gone_at.is_none()
                             && c.summary.arn != r.summary.arn
+                            && c.location.account == r.location.account
                             && c.summary.kind == "AMAZON_ISSUED"
-                            && c.detail.validation_method.as_deref() != Some("EMAIL")
-                            && !matches!(
-                                c.summary.status.as_str(),
-                                "FAILED" | "VALIDATION_TIMED_OUT" | "REVOKED" | "EXPIRED"
-                            )
+                            && c.detail.validation_method.as_deref() == Some("DNS")
+                            && matches!(c.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
                             && same_names(&names_of(c), &names)
                     })
-                    .max_by_key(|c| c.first_seen)
+                    .max_by_key(|c| (c.summary.status == "ISSUED", c.first_seen))
                     .map(|c| c.summary.arn.clone());
                 work.push(Migration {
                     old: r.summary.arn.clone(),
@@ -448,6 +524,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         return Ok(Status::Ok);
     }
     let to_request = work.iter().filter(|m| m.new.is_none()).count();
+    let mut errors = 0usize;
     confirm(
         &format!(
             "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {} email-validated certificate(s) to them",
@@ -464,6 +541,14 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         if m.new.is_none() {
             if args.dry_run {
                 m.records = "would be requested".into();
+                continue;
+            }
+            // Only with credentials of the account the old certificate is in.
+            if let Err(e) =
+                runtime.block_on(agent::acm_observe(&connector, &config, &target, &m.old))
+            {
+                m.note = Some(format!("nothing was requested: {e}"));
+                errors += 1;
                 continue;
             }
             let token =
@@ -495,6 +580,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                 }
                 Err(e) => {
                     m.note = Some(format!("{e:#}"));
+                    errors += 1;
                     continue;
                 }
             }
@@ -548,7 +634,9 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
             region: m.region.clone(),
         };
         m.issued = obs.summary.status == "ISSUED";
-        v.record_acm_scan(&location, vec![obs], false)?;
+        if !args.dry_run {
+            v.record_acm_scan(&location, vec![obs], false)?;
+        }
     }
     // 2. Wait for each to be issued.
     let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
@@ -592,10 +680,31 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
             }
         }
     }
-    // 3. Listeners moved from old to new, for the issued ones.
+    // 3. Listeners moved from old to new, for the issued ones: every plan read first (each
+    // region's listeners once), then applied.
     let mut results = Vec::new();
-    for m in work.iter_mut() {
-        let (Some(new), true) = (m.new.clone(), m.issued) else {
+    let ready: Vec<usize> = (0..work.len())
+        .filter(|&i| work[i].new.is_some() && work[i].issued)
+        .collect();
+    let items: Vec<(String, String, String, String)> = ready
+        .iter()
+        .map(|&i| {
+            let m = &work[i];
+            (
+                m.target.clone(),
+                m.region.clone(),
+                m.old.clone(),
+                m.new.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut planned: std::collections::BTreeMap<usize, Result<agent::RotationPlan, String>> = ready
+        .iter()
+        .copied()
+        .zip(plan_all(&config, &runtime, &connector, &items)?)
+        .collect();
+    for (i, m) in work.iter_mut().enumerate() {
+        let (Some(_), true) = (m.new.clone(), m.issued) else {
             if m.note.is_none() && !args.dry_run {
                 m.note = Some("not issued yet: run this again once the records are in place (it finds this request)".into());
             }
@@ -604,14 +713,13 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         let target = config
             .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
             .remove(0);
-        let plan = match runtime.block_on(agent::rotation_plan(
-            &connector, &config, &target, &m.old, &new,
-        )) {
-            Ok(p) => p,
-            Err(e) => {
-                m.note = Some(e.to_string());
+        let plan = match planned.remove(&i) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                m.note = Some(e);
                 continue;
             }
+            None => continue,
         };
         if args.dry_run {
             m.moved = 0;
@@ -709,6 +817,9 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         bail!(
             "{failed} listener(s) could not be moved: run the same command again; it finds its requests and resumes"
         );
+    }
+    if errors > 0 {
+        bail!("{errors} certificate(s) could not be requested (see above)");
     }
     Ok(if pending > 0 {
         Status::Attention

@@ -218,17 +218,35 @@ fn rotate_moves_every_listener_without_touching_the_other_certificates_and_resum
         .collect();
     assert_eq!(left, ["nlb"]);
 
-    // Certificates of two regions, or another account: refused.
+    // Refused, reading and changing nothing: certificates of two regions, of another
+    // account, the same one twice, and (review finding) a NEW that does not cover OLD's
+    // names.
     let other = imported(&emu, "eu-west-1", "www.example.com");
-    let (code, _, err) = run(&["rotate", &old, &other, "--dry-run"]);
-    assert_eq!(code, Some(3), "{err}");
-    assert!(
-        err.contains("a listener can only take a certificate of its own region"),
-        "{err}"
-    );
     let foreign = new.replace(ACCOUNT, "999999999999");
-    let (_, _, err) = run(&["rotate", &old, &foreign, "--dry-run"]);
-    assert!(err.contains("skipped"), "{err}");
+    let listings = sent(&proxy, "Action=DescribeListeners").len();
+    for (bad, why) in [
+        (
+            &other,
+            "a listener can only take a certificate of its own region",
+        ),
+        (
+            &foreign,
+            "a listener can only take a certificate of its own region",
+        ),
+        (&new, "the same certificate"),
+        (&s1, "does not cover www.example.com"),
+    ] {
+        let (code, _, err) = run(&["rotate", &new, bad, "--yes"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(why) && err.contains("nothing was changed"),
+            "{err}"
+        );
+    }
+    assert_eq!(sent(&proxy, "Action=DescribeListeners").len(), listings);
+    // JSON needs --yes or --dry-run (a prompt would not show the plan).
+    let (code, _, err) = run(&["--output", "json", "rotate", &new, &old]);
+    assert_eq!(code, Some(2), "{err}");
 }
 
 /// Whether certvault sent ModifyListener with NEW for the NLB's listener.
@@ -280,6 +298,10 @@ for i, region in enumerate(sys.argv[1:]):
         MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-2019')
     r.create_db_instance(DBInstanceIdentifier=f'new-{i}', Engine='mysql', DBInstanceClass='db.t3.micro',
         MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-rsa2048-g1')
+    if i == 0:
+        # On a CA that outlasts the default: fine as it is, unless another CA is named.
+        r.create_db_instance(DBInstanceIdentifier='long-0', Engine='postgres', DBInstanceClass='db.t3.micro',
+            MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-ecc384-g1')
 "#,
         &regions,
     );
@@ -307,12 +329,12 @@ for i, region in enumerate(sys.argv[1:]):
             )
         })
         .collect();
-    assert_eq!(found.len(), 6, "{audit:#}");
+    assert_eq!(found.len(), 7, "{audit:#}");
     for (id, needs) in &found {
         assert_eq!(*needs, id.starts_with("old-"), "{id}: {audit:#}");
     }
     assert_eq!(audit["regions"][0]["expected"], "rds-ca-rsa2048-g1");
-    // Another expected CA: every instance needs it.
+    // Another expected CA, named: every instance on another CA needs it.
     let (code, out, _) = run(&[
         "--output",
         "json",
@@ -331,8 +353,22 @@ for i, region in enumerate(sys.argv[1:]):
             .unwrap()
             .iter()
             .flat_map(|r| r["instances"].as_array().unwrap().clone())
-            .all(|i| i["needs_rotation"] == true)
+            .all(|i| (i["needs_rotation"] == true) == (i["id"] != "long-0"))
     );
+    // A named CA the region does not offer: listed, never applied.
+    let (code, _, err) = run(&[
+        "rds",
+        "ca-audit",
+        "--regions",
+        &joined,
+        "--expected-ca",
+        "rds-ca-nonesuch",
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not among the region's CAs"), "{err}");
+    assert!(sent(&proxy, "Action=ModifyDBInstance").is_empty());
     // --apply without --yes off a terminal: refused; with it, one instance at a time.
     let (code, _, err) = run(&["rds", "ca-audit", "--regions", &joined, "--apply"]);
     assert_eq!(code, Some(2), "{err}");
@@ -416,7 +452,8 @@ fn migrate_validation_replaces_an_email_validated_certificate_and_moves_its_list
     let shown = env.json(&["list", "--source", "acm-amazon-issued"]);
     assert!(!shown.as_array().unwrap().is_empty(), "{shown:#}");
 
-    // --dry-run: nothing requested, nothing moved.
+    // --dry-run: nothing requested, nothing moved, nothing written to the vault.
+    let events = env.json(&["log"]).as_array().unwrap().len();
     let (code, out, err) = run(&[
         "--output",
         "json",
@@ -432,6 +469,7 @@ fn migrate_validation_replaces_an_email_validated_certificate_and_moves_its_list
     assert_eq!(report.as_array().unwrap().len(), 1, "{report:#}");
     assert_eq!(report[0]["old"], old.as_str());
     assert!(sent(&proxy, "CertificateManager.RequestCertificate").is_empty());
+    assert_eq!(env.json(&["log"]).as_array().unwrap().len(), events);
 
     // A listener fails half-way; a run again completes, finding the first request.
     proxy.fail("Action=ModifyListener", 1000);
