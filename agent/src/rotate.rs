@@ -788,6 +788,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cloudfront_and_api_gateway_users_are_given_the_command_to_run() {
+        let new = "arn:aws:acm:us-east-1:123456789012:certificate/new";
+        let cf = advice(
+            "us-east-1",
+            new,
+            "arn:aws:cloudfront::123456789012:distribution/E2ABC",
+        )
+        .unwrap();
+        assert!(cf.contains("--id E2ABC") && cf.contains(new), "{cf}");
+        let api = advice(
+            "eu-west-1",
+            new,
+            "arn:aws:apigateway:eu-west-1::/domainnames/api.example.com",
+        )
+        .unwrap();
+        assert!(
+            api.contains("--region eu-west-1 --domain-name api.example.com")
+                && api.contains(&format!("value={new}")),
+            "{api}"
+        );
+        // Load balancers are moved, not advised about.
+        assert!(
+            advice(
+                "us-east-1",
+                new,
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/alb/1"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
     fn new_must_cover_every_name_old_serves() {
         let s = |d: &str, sans: &[&str]| vault::AcmSummary {
             domain: d.into(),
