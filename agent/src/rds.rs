@@ -11,8 +11,8 @@ use crate::{
     config::{Config, Target},
     error::{ApiError, ErrorKind},
     request::scope_for,
-    retry::{Idempotence, Scope},
-    rotate::Page,
+    retry::Idempotence,
+    rotate::{Page, all_pages},
 };
 
 /// One DB instance.
@@ -101,33 +101,6 @@ pub struct RegionAudit {
 pub const CA_WARNING_DAYS: i64 = 90;
 
 const MAX_PAGES: usize = 200;
-
-async fn pages<T, F, Fut>(scope: &Scope, op: &'static str, mut page: F) -> Result<Vec<T>, ApiError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<Page<T>, ApiError>>,
-{
-    let mut out = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let m: Option<String> = marker.clone();
-        let (items, next) = scope
-            .call(None, op, Idempotence::Safe, || page(m.clone()))
-            .await?;
-        out.extend(items);
-        match next {
-            Some(n) if !n.is_empty() => marker = Some(n),
-            _ => return Ok(out),
-        }
-    }
-    Err(ApiError::local(
-        ErrorKind::Other,
-        op,
-        &scope.region,
-        "TooManyPages",
-        format!("more than {MAX_PAGES} pages"),
-    ))
-}
 
 /// What to conclude of one instance. With an `explicit` expected CA, any other CA needs
 /// rotation; with the region's default, a CA that lasts at least as long as the default
@@ -221,7 +194,7 @@ pub async fn rds_ca_audit<C: Connector>(
     }
     let explicit = expected_ca.is_some();
     let expected = expected_ca.map(str::to_owned).or(default);
-    let instances = pages(&scope, "DescribeDBInstances", |m| rds.db_instances(m)).await?;
+    let instances = all_pages(&scope, "DescribeDBInstances", |m| rds.db_instances(m)).await?;
     let now = OffsetDateTime::now_utc();
     // The expected CA itself must be one the region offers, lasting beyond 90 days.
     let expected_problem = match &expected {

@@ -234,7 +234,8 @@ pub struct RotationPlan {
 /// Pages read at most of any one listing.
 const MAX_PAGES: usize = 200;
 
-async fn all_pages<T, F, Fut>(
+/// Every page of a listing (at most [`MAX_PAGES`]), through `scope`.
+pub(crate) async fn all_pages<T, F, Fut>(
     scope: &Scope,
     op: &'static str,
     mut page: F,

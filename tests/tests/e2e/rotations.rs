@@ -192,6 +192,15 @@ fn rotate_moves_every_listener_without_touching_the_other_certificates_and_resum
             .iter()
             .all(|b| !b.contains(&urlencode(&s1)) && !b.contains(&urlencode(&s2)))
     );
+    // No listener was ever deleted or made again (that drops traffic).
+    for op in [
+        "Action=DeleteListener",
+        "Action=CreateListener",
+        "Action=DeleteLoadBalancerListeners",
+        "Action=CreateLoadBalancerListeners",
+    ] {
+        assert!(sent(&proxy, op).is_empty(), "{op} sent");
+    }
     for b in sent(&proxy, "Action=ModifyListener") {
         assert!(b.contains("Certificates.member.1.CertificateArn"), "{b}");
         assert!(!b.contains("Certificates.member.2"), "one certificate: {b}");
