@@ -11,7 +11,7 @@ use crate::{
     config::{Config, Target},
     error::{ApiError, ErrorKind},
     pca::{PcaApi, pca_arn_location},
-    request::{observe_with, scope_for},
+    request::{connect_as, observe_with, scope_for},
     retry::Idempotence,
 };
 
@@ -39,22 +39,16 @@ pub async fn pca_revoke<C: Connector>(
         ));
     };
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
-    if account != owner {
-        return Err(refused(
-            "RevokeCertificate",
-            region,
-            "AccountMismatch",
-            format!(
-                "the CA {ca_arn} belongs to account {owner}, but target '{}' resolves to account {account}: nothing was revoked (revoke with credentials of the CA's account, --target)",
-                target.name
-            ),
-        ));
-    }
+    let what = format!("the CA {ca_arn} belongs to");
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        Some((owner, &what)),
+        "RevokeCertificate",
+        region,
+    )
+    .await?;
     let pca = connector.pca(&session, region);
     // Safe to repeat: a second revocation of the same serial is answered
     // RequestAlreadyProcessedException, which means it is revoked.
@@ -103,11 +97,15 @@ pub async fn acm_renew<C: Connector>(
         ));
     };
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     // Checks the ARN's account against the session's before anything is asked.
     let before = observe_with(connector, &global, &session, &account, target, arn).await?;
     if before.summary.kind != "PRIVATE"

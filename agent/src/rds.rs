@@ -10,7 +10,7 @@ use crate::{
     aws::{Connector, classify},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    request::scope_for,
+    request::{connect_as, scope_for},
     retry::Idempotence,
     rotate::{Page, all_pages},
 };
@@ -157,11 +157,15 @@ pub async fn rds_ca_audit<C: Connector>(
     expected_ca: Option<&str>,
 ) -> Result<RegionAudit, ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     let scope = global.in_region(region);
     let rds = connector.rds(&session, region);
     let mut cas = Vec::new();
@@ -234,23 +238,15 @@ pub async fn rds_set_ca<C: Connector>(
     no_restart: bool,
 ) -> Result<(), ApiError> {
     let global = scope_for(config, target);
-    let (session, now) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
-    if now != account {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
-            "ModifyDBInstance",
-            region,
-            "AccountMismatch",
-            format!(
-                "the audit was of account {account}, but target '{}' now resolves to account {now}: nothing was changed",
-                target.name
-            ),
-        ));
-    }
+    let (session, _) = connect_as(
+        connector,
+        &global,
+        target,
+        Some((account, "the audit was of")),
+        "ModifyDBInstance",
+        region,
+    )
+    .await?;
     let rds = connector.rds(&session, region);
     // Setting the same CA twice changes nothing: safe to repeat.
     global

@@ -42,6 +42,39 @@ pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
     )
 }
 
+/// Resolves `target`'s credentials and account through `global` (counted, retried). With
+/// `expected` = (account, what it is of), refuses unless they resolve to that account:
+/// `operation` is then never sent, and the error says so.
+pub(crate) async fn connect_as<C: Connector>(
+    connector: &C,
+    global: &Scope,
+    target: &Target,
+    expected: Option<(&str, &str)>,
+    operation: &'static str,
+    region: &str,
+) -> Result<(C::Session, String), ApiError> {
+    let (session, account) = global
+        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
+            connector.connect(target)
+        })
+        .await?;
+    if let Some((want, what)) = expected
+        && want != account
+    {
+        return Err(ApiError::local(
+            ErrorKind::Validation,
+            operation,
+            region,
+            "AccountMismatch",
+            format!(
+                "{what} account {want}, but target '{}' resolves to account {account}: nothing was sent ({operation})",
+                target.name
+            ),
+        ));
+    }
+    Ok((session, account))
+}
+
 /// RequestCertificate in one region of a target: the new certificate's ARN, and the account.
 pub async fn acm_request<C: Connector>(
     connector: &C,
@@ -51,11 +84,15 @@ pub async fn acm_request<C: Connector>(
     req: &CertRequest,
 ) -> Result<(String, String), ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     // A private certificate comes from a CA of this account only.
     if let Some(ca) = &req.ca_arn
         && crate::pca::pca_arn_location(ca).map(|(a, _)| a) != Some(account.as_str())
@@ -119,11 +156,15 @@ pub async fn acm_observe_many<C: Connector>(
     arns: &[String],
 ) -> Result<(String, Vec<Result<AcmObservation, ApiError>>), ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     let mut out = Vec::with_capacity(arns.len());
     for arn in arns {
         out.push(observe_with(connector, &global, &session, &account, target, arn).await);
@@ -206,11 +247,15 @@ pub async fn acm_wait_for_records<C: Connector>(
     wait: Duration,
 ) -> Result<(AcmObservation, String), ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {

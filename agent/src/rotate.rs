@@ -12,7 +12,7 @@ use crate::{
     aws::{AcmApi, Connector, arn_location, classify},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    request::scope_for,
+    request::{connect_as, scope_for},
     retry::{Idempotence, Scope},
 };
 
@@ -348,11 +348,15 @@ pub async fn rotation_plans<C: Connector>(
     pairs: &[(String, String)],
 ) -> Result<Vec<Result<RotationPlan, ApiError>>, ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
     let mut listeners: std::collections::BTreeMap<String, Result<Listeners, ApiError>> =
         std::collections::BTreeMap::new();
     let mut out = Vec::with_capacity(pairs.len());
@@ -521,23 +525,15 @@ pub async fn rotation_apply<C: Connector>(
     done: &mut (dyn FnMut(&Swap, &Result<(), ApiError>) + Send),
 ) -> Result<(), ApiError> {
     let global = scope_for(config, target);
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
-    if account != plan.account {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
-            "Rotate",
-            &plan.region,
-            "AccountMismatch",
-            format!(
-                "the plan is for account {}, but target '{}' now resolves to account {account}: nothing was changed",
-                plan.account, target.name
-            ),
-        ));
-    }
+    let (session, _) = connect_as(
+        connector,
+        &global,
+        target,
+        Some((&plan.account, "the plan is for")),
+        "Rotate",
+        &plan.region,
+    )
+    .await?;
     let scope = global.in_region(&plan.region);
     let v2 = connector.elbv2(&session, &plan.region);
     let classic = connector.elb(&session, &plan.region);

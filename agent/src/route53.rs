@@ -212,23 +212,15 @@ pub async fn route53_place<C: Connector>(
         ));
     }
     let global = crate::request::scope_for(config, target);
-    let (session, now) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
-    if now != account {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
-            "ChangeResourceRecordSets",
-            "global",
-            "AccountMismatch",
-            format!(
-                "the request belongs to account {account}, but target '{}' now resolves to account {now}: nothing was written to Route 53",
-                target.name
-            ),
-        ));
-    }
+    let (session, _) = crate::request::connect_as(
+        connector,
+        &global,
+        target,
+        Some((account, "the request belongs to")),
+        "ChangeResourceRecordSets",
+        "global",
+    )
+    .await?;
     let r53 = connector.route53(&session);
     // Each distinct record once (a wildcard and its base name share one).
     let mut wanted: Vec<&DnsRecord> = Vec::new();

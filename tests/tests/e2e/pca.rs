@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::{
     common::{Env, openssl, stderr, stdout},
     emulator::{ACCOUNT, Emulator, block_on, emulator},
-    proxy::{FaultProxy, Faults},
+    proxy::FaultProxy,
 };
 
 /// A root CA in the emulator, made ACTIVE the way AWS does it (its own CSR signed with the
@@ -175,15 +175,7 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
     let emu = emulator();
     let env = Env::init();
     let ca = active_root(&emu);
-    let proxy = FaultProxy::start(
-        &emu.endpoint,
-        Faults {
-            drop_before: 0,
-            lose_500: 0,
-            lose_reset: 0,
-        },
-        1,
-    );
+    let proxy = FaultProxy::clean(&emu.endpoint);
     let run = |args: &[&str]| {
         let mut cmd = env.cmd();
         emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
@@ -556,15 +548,7 @@ fn acm_renew_and_revoke_a_pca_certificate_whose_key_is_in_the_vault() {
     let emu = emulator();
     let env = Env::init();
     let ca = active_root(&emu);
-    let proxy = FaultProxy::start(
-        &emu.endpoint,
-        Faults {
-            drop_before: 0,
-            lose_500: 0,
-            lose_reset: 0,
-        },
-        1,
-    );
+    let proxy = FaultProxy::clean(&emu.endpoint);
     let run = |args: &[&str]| {
         let mut cmd = env.cmd();
         emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
@@ -751,15 +735,7 @@ fn acm_renew_and_revoke_say_why_they_refuse_and_revoke_a_private_certificate_acm
     let emu = emulator();
     let env = Env::init();
     let ca = active_root(&emu);
-    let proxy = FaultProxy::start(
-        &emu.endpoint,
-        Faults {
-            drop_before: 0,
-            lose_500: 0,
-            lose_reset: 0,
-        },
-        1,
-    );
+    let proxy = FaultProxy::clean(&emu.endpoint);
     let run = |args: &[&str]| {
         let mut cmd = env.cmd();
         emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
