@@ -46,6 +46,18 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
             chosen.region
         );
     }
+    // AWS charges each export: a key the vault holds already is not exported again. What
+    // ACM holds at the ARN is what discovery last read there (a certificate ACM renewed
+    // since is found by `discover` first).
+    if let Some((_, entry_name)) = &chosen.entry
+        && let Some(version) = held_key_version(&v, &chosen.arn)?
+    {
+        note(&format!(
+            "{entry_name}: the vault holds the key of the certificate at {} already (version {version}); nothing was exported (AWS charges each export). If ACM renewed it since, run `certvault discover` first",
+            chosen.arn
+        ));
+        return Ok(Status::Ok);
+    }
     let what = match &chosen.seen {
         Some((domain, kind)) => format!("{} ({domain}, {kind})", chosen.arn),
         None => chosen.arn.clone(),
@@ -139,6 +151,25 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
             .line(&format!("{ename}: {how} (exported from {})", chosen.arn))?;
     }
     Ok(Status::Ok)
+}
+
+/// The version of the entry that holds, with its key, the certificate discovery last read
+/// at `arn` (its rows checked); `None` when the vault lacks that certificate or its key.
+fn held_key_version(v: &vault::Vault, arn: &str) -> Result<Option<u32>> {
+    let Some(record) = v.acm_record(arn)? else {
+        return Ok(None);
+    };
+    let (Some(entry_id), Some(fingerprint)) = (&record.entry_id, &record.fingerprint_sha256) else {
+        return Ok(None);
+    };
+    if v.version_of_certificate(entry_id, fingerprint)?.is_none() {
+        return Ok(None);
+    }
+    Ok(v.show(entry_id)?
+        .versions
+        .into_iter()
+        .find(|ver| ver.fingerprint_sha256 == *fingerprint && ver.has_private_key)
+        .map(|ver| ver.version))
 }
 
 /// The target a command acts through in `region`: the one named, else the only one

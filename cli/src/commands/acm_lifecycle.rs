@@ -75,6 +75,32 @@ fn not_ours(source: vault::Source, name: &str, doing: &str) -> Option<String> {
     }
 }
 
+/// Why the certificate the vault last saw at `arn` is revoked, if it is: by a revocation the
+/// vault recorded (its rows checked), or because ACM said so at the last discovery.
+fn revoked_at(v: &vault::Vault, entry_id: &str, arn: &str) -> Result<Option<String>> {
+    let Some(record) = v.acm_record(arn)? else {
+        return Ok(None);
+    };
+    if record.summary.status == "REVOKED" {
+        return Ok(Some(format!(
+            "ACM said at the last discovery that the certificate at {arn} is revoked"
+        )));
+    }
+    let Some(fingerprint) = record.fingerprint_sha256.as_deref() else {
+        return Ok(None);
+    };
+    let Some((version_id, serial)) = v.version_of_certificate(entry_id, fingerprint)? else {
+        return Ok(None);
+    };
+    Ok(v.aws_revocation(entry_id, version_id, &serial)?
+        .map(|(at, reason)| {
+            format!(
+                "the certificate at {arn} (serial {serial}) was revoked on {} ({reason})",
+                date(at)
+            )
+        }))
+}
+
 /// The target recorded for `chosen`, configured for its region.
 fn target_of(config: &agent::Config, chosen: &Chosen) -> Result<agent::Target> {
     Ok(config
@@ -159,6 +185,13 @@ pub(crate) fn renew(ctx: &Ctx, args: AcmRenewArgs) -> Result<Status> {
         args.region.as_deref(),
         args.target.as_deref(),
     )?;
+    // A revoked certificate is not renewed: refused from what the vault holds, before
+    // anything is asked of AWS (ACM may well call it eligible).
+    if let Some(why) = revoked_at(&v, &id, &chosen.arn)? {
+        bail!(
+            "{name}: {why}; it is not renewed (request a new certificate instead); nothing was asked of AWS"
+        );
+    }
     let target = target_of(&config, &chosen)?;
     let runtime = ctx.runtime()?;
     let connector = ctx.connector();

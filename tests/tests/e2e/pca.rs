@@ -423,6 +423,25 @@ fn acm_export_key_brings_a_private_certificates_key_into_the_vault() {
     let (code, _, err) = run(&["verify"]);
     assert_eq!(code, Some(0), "{err}");
 
+    // Review finding (issue 16): every run exported again, and AWS charges each export. The
+    // vault holds the key now: nothing is asked of AWS, and it says why.
+    let exports = |env: &Env| {
+        env.json(&["log"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "acm-export-key")
+            .count()
+    };
+    let before = (env.vault_bytes(), exports(&env));
+    let (code, _, err) = run(&["acm", "export-key", "private.internal", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("holds the key") && err.contains("nothing was exported"),
+        "{err}"
+    );
+    assert_eq!((env.vault_bytes(), exports(&env)), before);
+
     // A public certificate that was not requested exportable: ACM refuses; nothing stored.
     let public = block_on(async {
         let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
@@ -805,6 +824,36 @@ fn acm_renew_and_revoke_say_why_they_refuse_and_revoke_a_private_certificate_acm
             .unwrap()
             .starts_with("arn:aws:acm:us-east-1:"),
         "{revoked:#}"
+    );
+
+    // Review finding (issue 16): a revoked certificate that ACM calls eligible for renewal
+    // was sent to RenewCertificate (only the `pca issue` path checked revocation). Now it is
+    // refused from what the vault holds, before anything is asked of AWS.
+    proxy.rewrite(
+        "CertificateManager.DescribeCertificate",
+        "",
+        "INELIGIBLE",
+        "ELIGIBLE",
+    );
+    proxy.rewrite(
+        "CertificateManager.ListCertificates",
+        "",
+        "INELIGIBLE",
+        "ELIGIBLE",
+    );
+    let sent = proxy.requests().len();
+    let (code, _, err) = run(&["acm", "renew", "held.internal"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("revoked") && err.contains("nothing was asked of AWS"),
+        "{err}"
+    );
+    assert_eq!(proxy.requests().len(), sent, "no call at all");
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|(op, _)| op.ends_with("RenewCertificate"))
     );
 
     // A public certificate: ACM renews it by itself while validation holds; never revoked
