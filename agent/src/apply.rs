@@ -116,7 +116,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
             Err(e) if e.kind == ErrorKind::Stopped => None,
             Err(e) => {
                 u.state = State::Failed.as_str().into();
-                u.detail = Some(e.to_string());
+                u.detail = Some(e.reason());
                 u.event = Some(("acm-error".into(), e.to_string()));
                 Some((u, Some(e)))
             }

@@ -616,27 +616,49 @@ pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64
     (renewed, failed)
 }
 
-fn log_pass(report: &SyncReport, known: &mut HashMap<i64, (State, Option<String>)>) {
+/// What a pass changed, to be logged: deployments acted on, and those whose state or
+/// reason differs from the last pass. At the first pass an agent sees, only deployments not
+/// in sync; deployments a halted pass did not reach are not news (their state is the one
+/// stored). Updates `known` to this pass.
+fn changes_to_log<'r>(
+    report: &'r SyncReport,
+    known: &mut HashMap<i64, (State, Option<String>)>,
+) -> Vec<&'r crate::StatusRow> {
+    let first = known.is_empty();
     let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
     for d in &report.deployments {
         seen.insert(d.id);
+        if report.not_reached.contains(&d.id) {
+            continue;
+        }
         let now = (d.state, d.detail.clone());
-        let changed = known.get(&d.id) != Some(&now);
-        if d.action.is_some() || (changed && !(known.is_empty() && d.state == State::InSync)) {
-            let level_warn = !matches!(d.state, State::InSync | State::Pending);
-            let (entry, target, region) = (&d.name, &d.target, &d.region);
-            let action = d.action.as_deref().unwrap_or("none");
-            let arn = d.arn.as_deref().unwrap_or("");
-            let detail = d.detail.as_deref().unwrap_or("");
-            if level_warn {
-                tracing::warn!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
-            } else {
-                tracing::info!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
-            }
+        let changed = match known.get(&d.id) {
+            Some(before) => *before != now,
+            None => !(first && d.state == State::InSync),
+        };
+        if d.action.is_some() || changed {
+            out.push(d);
         }
         known.insert(d.id, now);
     }
     known.retain(|id, _| seen.contains(id));
+    out
+}
+
+fn log_pass(report: &SyncReport, known: &mut HashMap<i64, (State, Option<String>)>) {
+    for d in changes_to_log(report, known) {
+        let level_warn = !matches!(d.state, State::InSync | State::Pending);
+        let (entry, target, region) = (&d.name, &d.target, &d.region);
+        let action = d.action.as_deref().unwrap_or("none");
+        let arn = d.arn.as_deref().unwrap_or("");
+        let detail = d.detail.as_deref().unwrap_or("");
+        if level_warn {
+            tracing::warn!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
+        } else {
+            tracing::info!(%entry, %target, %region, state = d.state.as_str(), %action, %arn, %detail, "deployment state changed");
+        }
+    }
     tracing::info!(
         deployments = report.deployments.len(),
         changes = report.changes,
@@ -685,6 +707,73 @@ mod tests {
         assert_eq!(fake.calls("ListCertificates"), 0);
         drop(m);
         drop(cli);
+    }
+
+    fn row(id: i64, state: State, detail: Option<&str>) -> crate::StatusRow {
+        crate::StatusRow {
+            id,
+            name: format!("e{id}"),
+            entry_id: format!("id{id}"),
+            target: "default".into(),
+            account: Some("123456789012".into()),
+            region: "us-east-1".into(),
+            arn: None,
+            state,
+            vault_fingerprint: String::new(),
+            acm_fingerprint: None,
+            not_after: time::OffsetDateTime::UNIX_EPOCH,
+            detail: detail.map(str::to_owned),
+            action: None,
+            last_synced: None,
+            error: None,
+        }
+    }
+
+    fn report(rows: Vec<crate::StatusRow>) -> SyncReport {
+        SyncReport {
+            deployments: rows,
+            ..SyncReport::default()
+        }
+    }
+
+    /// Review finding (issue 16): at start 99 of 100 in-sync deployments were logged as
+    /// changed (the "first pass" test re-read the map after the first insert), and a pass
+    /// halted by SIGTERM logged every deployment it had not reached.
+    #[test]
+    fn regression_the_agent_logs_changes_only_not_its_first_pass_nor_what_a_halt_did_not_reach() {
+        let mut known = HashMap::new();
+        let all: Vec<_> = (0..100).map(|i| row(i, State::InSync, None)).collect();
+        assert_eq!(changes_to_log(&report(all.clone()), &mut known).len(), 0);
+        assert_eq!(known.len(), 100);
+
+        // A halted pass: nothing reached, every row says so; none of it is news.
+        let mut halted = report(
+            (0..100)
+                .map(|i| row(i, State::InSync, Some("not reached this pass (stopped)")))
+                .collect(),
+        );
+        halted.halted = Some("stopped".into());
+        halted.not_reached = (0..100).collect();
+        assert_eq!(changes_to_log(&halted, &mut known).len(), 0);
+        assert_eq!(
+            known[&7],
+            (State::InSync, None),
+            "the last known state kept"
+        );
+
+        // One fails: logged once, then not again while it fails for the same reason.
+        let mut rows = all.clone();
+        rows[3] = row(
+            3,
+            State::Failed,
+            Some("ListCertificates in us-east-1: AccessDenied"),
+        );
+        let failing = report(rows.clone());
+        let changed = changes_to_log(&failing, &mut known);
+        assert_eq!(changed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(changes_to_log(&report(rows), &mut known).len(), 0);
+        // Recovered: logged.
+        assert_eq!(changes_to_log(&report(all), &mut known).len(), 1);
     }
 
     #[test]

@@ -86,9 +86,7 @@ impl ErrorKind {
 
 /// One failed AWS call (after retries).
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
-#[error("{operation} in {region}: {code}: {message}{}{}",
-    if *attempts > 1 { format!(" (after {attempts} attempts)") } else { String::new() },
-    request_id.as_deref().map(|r| format!(" (request {r})")).unwrap_or_default())]
+#[error("{operation} in {region}: {code}: {message}{}", self.particulars())]
 pub struct ApiError {
     /// How it was classified.
     pub kind: ErrorKind,
@@ -107,6 +105,30 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// What failed, without what changes from one try to the next (AWS's request id, how
+    /// many attempts were made): what a deployment records as its reason, so a region that
+    /// keeps failing the same way is one change, not one per pass. The full text (with the
+    /// request id) goes into the audit event that records the change.
+    pub fn reason(&self) -> String {
+        format!(
+            "{} in {}: {}: {}",
+            self.operation, self.region, self.code, self.message
+        )
+    }
+
+    /// What this one try adds to [`ApiError::reason`]: how many attempts were made and
+    /// AWS's request id (` (after 3 attempts) (request 1a2b…)`), or nothing.
+    pub fn particulars(&self) -> String {
+        let mut out = String::new();
+        if self.attempts > 1 {
+            out.push_str(&format!(" (after {} attempts)", self.attempts));
+        }
+        if let Some(r) = &self.request_id {
+            out.push_str(&format!(" (request {r})"));
+        }
+        out
+    }
+
     /// A failure found before anything was sent (configuration, a stopped pass).
     pub(crate) fn local(
         kind: ErrorKind,

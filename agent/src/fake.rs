@@ -297,9 +297,15 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         code: code.into(),
         message: message.into(),
         attempts: 1,
-        request_id: Some(format!("fake-{op}")),
+        // As AWS: a request id of its own for every answer.
+        request_id: Some(format!(
+            "fake-{op}-{}",
+            REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
     }
 }
+
+static REQUEST_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakeAcm {

@@ -271,7 +271,7 @@ async fn run_all<A: AcmApi + AcmWrite>(
         match r {
             Ok(f) => out.push((arn, f)),
             Err(e) if e.kind == ErrorKind::Stopped => return Err(e),
-            Err(e) => out.push((arn, Found::Unreadable(e.to_string()))),
+            Err(e) => out.push((arn, Found::Unreadable(e.reason()))),
         }
     }
     Ok(out)

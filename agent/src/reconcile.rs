@@ -126,6 +126,10 @@ pub struct SyncReport {
     /// Why the pass ended before every step ran (stopped, or the vault could not be
     /// written); the steps not run keep their state.
     pub halted: Option<String>,
+    /// Deployments no step reached because the pass halted: their rows keep the stored
+    /// state (what changed for them is not known).
+    #[serde(skip)]
+    pub not_reached: BTreeSet<i64>,
     /// AWS calls made.
     pub api_calls: CallCounts,
     /// Wall time.
@@ -260,9 +264,11 @@ fn row_of(d: &Deployment) -> StatusRow {
     }
 }
 
-fn failed_update(id: i64, detail: String) -> DeploymentUpdate {
+/// A deployment failed before any step ran: `detail` is its reason (stable from one pass
+/// to the next), `event` what the audit event says (with AWS's request id, if any).
+fn failed_update(id: i64, detail: String, event: String) -> DeploymentUpdate {
     DeploymentUpdate {
-        event: Some(("acm-error".into(), detail.clone())),
+        event: Some(("acm-error".into(), event)),
         ..DeploymentUpdate::new(id, State::Failed.as_str(), Some(detail))
     }
 }
@@ -297,6 +303,15 @@ impl Pass<'_> {
         };
         if let Some(e) = error {
             self.errors.insert(u.id, e);
+        }
+        // A deployment that fails again for the same reason has not changed: it is not
+        // audited again (nor logged: its state and reason are what they were).
+        if u.state == State::Failed.as_str()
+            && d.state == u.state
+            && d.detail == u.detail
+            && u.event.as_ref().is_some_and(|(a, _)| a == "acm-error")
+        {
+            u.event = None;
         }
         // A state change is worth an audit event even when ACM was not touched.
         if u.event.is_none() && u.state != d.state {
@@ -526,7 +541,7 @@ async fn run_pass<C: Connector>(
                         &mut pass,
                         opts,
                         d.id,
-                        format!("target {target}: {e}"),
+                        format!("target {target}: {}", e.reason()),
                         Some(e),
                     );
                 }
@@ -723,6 +738,7 @@ async fn run_pass<C: Connector>(
                     "not reached this pass ({}); last known state kept",
                     pass.halted.as_deref().unwrap_or_default()
                 ));
+                report.not_reached.insert(*id);
             }
             pass.rows.insert(*id, r);
         }
@@ -761,7 +777,11 @@ fn fail(
         }
         return;
     }
-    pass.done(None, failed_update(id, detail), error.cloned());
+    let event = match error {
+        Some(e) => format!("{detail}{}", e.particulars()),
+        None => detail.clone(),
+    };
+    pass.done(None, failed_update(id, detail, event), error.cloned());
 }
 
 /// Resolves every target's credentials and account, concurrently, each under a timeout.
@@ -865,7 +885,13 @@ fn handle<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
                 Err(e) if e.kind == ErrorKind::Stopped => {}
                 Err(e) => {
                     for d in &job.desired {
-                        fail(pass, opts, d.id, format!("target {target}: {e}"), Some(&e));
+                        fail(
+                            pass,
+                            opts,
+                            d.id,
+                            format!("target {target}: {}", e.reason()),
+                            Some(&e),
+                        );
                     }
                 }
             }
@@ -991,7 +1017,7 @@ fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
                 )),
                 Err(e) if e.kind == ErrorKind::Stopped => return,
                 Err(e) => Some(format!(
-                    "cannot confirm the account before sending keys ({e}): nothing was sent"
+                    "cannot confirm the account before sending keys ({}): nothing was sent", e.reason()
                 )),
             };
             if let Some(why) = refusal {

@@ -150,6 +150,51 @@ async fn a_region_that_refuses_access_fails_alone() {
     );
 }
 
+/// Review finding (issue 16): a region denied at every pass recorded every deployment as
+/// changed and audited an `acm-error` for each, every pass, because the reason carried
+/// AWS's request id (new at every answer). Now the reason is stable and a deployment that
+/// fails again for the same reason is neither changed nor audited again; the request id is
+/// in the one event that recorded the change.
+#[tokio::test(start_paused = true)]
+async fn regression_a_region_denied_at_every_pass_is_audited_once_not_at_every_pass() {
+    let fake = Fake::default();
+    fake.faults("eu-west-1", |f| f.always = Some("AccessDeniedException"));
+    let names = ["a.example.com", "b.example.com", "c.example.com"];
+    let (_d, mut v) = vault_with(&names);
+    for n in names {
+        v.add_deployment(n, "default", "eu-west-1", false, false)
+            .unwrap();
+    }
+    let mut details = Vec::new();
+    for _ in 0..4 {
+        let report = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
+            .await
+            .unwrap();
+        assert!(report.deployments.iter().all(|d| d.state == State::Failed));
+        details.push(
+            report
+                .deployments
+                .iter()
+                .map(|d| d.detail.clone().unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(details.windows(2).all(|w| w[0] == w[1]), "{details:#?}");
+    assert!(!details[0][0].contains("request"), "{}", details[0][0]);
+    let errors: Vec<_> = v
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "acm-error")
+        .collect();
+    assert_eq!(errors.len(), names.len(), "{errors:#?}");
+    assert!(
+        errors.iter().all(|e| e.detail.contains("(request fake-")),
+        "{errors:#?}"
+    );
+    assert!(fake.calls("ListCertificates") >= 4);
+}
+
 #[tokio::test(start_paused = true)]
 async fn regression_a_target_gone_from_the_config_never_falls_back_to_ambient_credentials() {
     let fake = Fake::default();

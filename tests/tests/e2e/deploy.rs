@@ -771,3 +771,97 @@ fn the_agent_reimports_a_renewal_by_itself_serves_metrics_and_stops_on_sigterm()
     assert!(!logs.contains(crate::common::PASS), "no secret in the logs");
     assert!(!logs.contains("PRIVATE KEY"));
 }
+
+/// Review finding (issue 16): a region denied at every pass logged each of its deployments
+/// as changed and audited an `acm-error` for each, at every pass (the reason carried AWS's
+/// request id, new at every answer). Through the binary: an agent at a 1 s interval whose
+/// ListCertificates is always denied (a proxy answers, with a request id of its own each
+/// time) says each deployment failed once, and audits it once.
+#[test]
+fn regression_a_region_denied_at_every_pass_is_said_and_audited_once() {
+    use std::{
+        io::Read,
+        time::{Duration, Instant},
+    };
+    let emu = emulator();
+    let env = Env::init();
+    let names = ["a.example.com", "b.example.com", "c.example.com"];
+    for (i, n) in names.iter().enumerate() {
+        cert(&env, &format!("c{i}"), n, 30);
+        import_files(&env, &format!("c{i}"), None);
+        let (code, _, err) = run(
+            &env,
+            &emu,
+            &["deploy", n, "--regions", "us-east-1,eu-west-1"],
+        );
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let proxy = crate::proxy::FaultProxy::clean(&emu.endpoint);
+    proxy.canned(
+        "CertificateManager.ListCertificates",
+        400,
+        r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: acm:ListCertificates"}"#,
+    );
+    let pass = env.write("pass", crate::common::PASS);
+    let mut cmd = env.std_cmd();
+    emu.env_std(&mut cmd, env.dir.path());
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let mut agent = cmd
+        .args(["agent", "--interval", "1s", "--log-format", "json"])
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Five passes at least (each asks ListCertificates in both regions).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy
+        .requests()
+        .iter()
+        .filter(|(op, _)| op.ends_with("ListCertificates"))
+        .count()
+        < 10
+    {
+        assert!(Instant::now() < deadline, "the agent made no five passes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(agent.id().to_string())
+        .status()
+        .unwrap();
+    let mut logs = String::new();
+    agent
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert_eq!(agent.wait().unwrap().code(), Some(0), "{logs}");
+    let changed = logs
+        .lines()
+        .filter(|l| l.contains("\"message\":\"deployment state changed\""))
+        .count();
+    assert_eq!(changed, 2 * names.len(), "each deployment once: {logs}");
+    let log = env.json(&["log"]);
+    let errors: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "acm-error")
+        .collect();
+    assert_eq!(errors.len(), 2 * names.len(), "{errors:#?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["detail"].as_str().unwrap().contains("(request ruled-")),
+        "the request id is in the event that recorded the change: {errors:#?}"
+    );
+    assert!(
+        logs.lines()
+            .filter(|l| l.contains("deployment state changed"))
+            .all(|l| l.contains("AccessDenied") && !l.contains("ruled-")),
+        "the recorded reason is the failure, without the request id: {logs}"
+    );
+}

@@ -192,9 +192,17 @@ fn serve(
         }
     };
     if let Some((status, body)) = ruled {
+        // As AWS: every answer has a request id of its own.
+        static ANSWERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = ANSWERS.fetch_add(1, Ordering::Relaxed);
+        let content_type = if body.starts_with('{') {
+            "application/x-amz-json-1.1"
+        } else {
+            "text/xml"
+        };
         let _ = write!(
             client,
-            "HTTP/1.1 {status} Ruled\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status} Ruled\r\nContent-Type: {content_type}\r\nx-amzn-RequestId: ruled-{n}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let _ = client.shutdown(Shutdown::Both);
