@@ -28,9 +28,40 @@ pub struct DeleteRequest<'a> {
     /// For a deployment: the entry whose certificate it must be. `None` for `acm delete`,
     /// where the user names the certificate itself.
     pub owner: Option<Owner<'a>>,
+    /// For `acm delete`: which `certvault:entry-id` tags this vault may delete a
+    /// certificate under. A tag naming another vault's entry (or one of this vault's
+    /// deployed entries) is refused: that vault's agent would import it again.
+    pub tags: Option<TagRule<'a>>,
     /// How long to keep trying while ACM says "in use" although nothing is listed as using
     /// it (ACM notices a detach only after minutes).
     pub wait: Duration,
+}
+
+/// The `certvault:entry-id` tags `acm delete` accepts on a certificate it deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct TagRule<'a> {
+    /// Every entry this vault holds or has held (removed entries leave their copies in
+    /// ACM: deleting those is tidying up).
+    pub known: &'a std::collections::HashSet<String>,
+    /// Entries of this vault deployed in the region: id -> name. A copy tagged with one of
+    /// them is its deployment's to keep (the agent adopts a tagged copy).
+    pub deployed: &'a std::collections::HashMap<String, String>,
+}
+
+impl TagRule<'_> {
+    /// Why a certificate tagged `tag` is not deleted, if it is not.
+    fn refusal(&self, arn: &str, region: &str, tag: &str) -> Option<String> {
+        if let Some(name) = self.deployed.get(tag) {
+            return Some(format!(
+                "{arn} is tagged {ENTRY_TAG}={tag}: a copy of {name}, which is deployed in {region}; its agent would adopt or import it again. `certvault undeploy` deletes a deployment's certificate; nothing was deleted"
+            ));
+        }
+        (!self.known.contains(tag)).then(|| {
+            format!(
+                "{arn} is tagged {ENTRY_TAG}={tag}, an entry this vault never held: it is another certvault vault's deployment, and that vault's agent would import it again under a new ARN. Delete it from that vault (`certvault undeploy ENTRY --delete-from-acm`); nothing was deleted"
+            )
+        })
+    }
 }
 
 /// The entry a deployment's certificate must belong to before it is deleted.
@@ -133,7 +164,25 @@ pub async fn delete_from_acm<C: Connector>(
     // attempt: the retries below can span minutes.
     let ours = || async {
         let Some(owner) = req.owner else {
-            return Ok(());
+            let Some(rule) = req.tags else {
+                return Ok(());
+            };
+            let tags = scope
+                .call(
+                    Some(&limits.list_tags),
+                    "ListTagsForCertificate",
+                    Idempotence::Safe,
+                    || acm.list_tags(req.arn),
+                )
+                .await?;
+            return match tags
+                .iter()
+                .find(|(k, _)| k == ENTRY_TAG)
+                .and_then(|(_, t)| rule.refusal(req.arn, region, t))
+            {
+                Some(why) => Err(refuse(region, "AnotherVaultsCertificate", why)),
+                None => Ok(()),
+            };
         };
         let tags = scope
             .call(
@@ -351,6 +400,7 @@ mod tests {
                 entry_id: "e1",
                 fingerprints: fps,
             }),
+            tags: None,
             wait: Duration::from_secs(wait),
         }
     }
@@ -511,6 +561,65 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, "AccountMismatch");
+    }
+
+    /// Review finding (issue 16): `acm delete` deleted a certificate another vault had
+    /// deployed (tagged with that vault's entry id), and that vault's agent imported it
+    /// again under a new ARN. With the vault's tag rule, a foreign tag and a deployed
+    /// entry's tag are refused before DeleteCertificate; a removed entry's copy and an
+    /// untagged certificate are deleted.
+    #[tokio::test(start_paused = true)]
+    async fn regression_acm_delete_refuses_another_vaults_deployment() {
+        use std::collections::{HashMap, HashSet};
+        let fake = Fake::default();
+        let t = target();
+        let known: HashSet<String> = ["mine-removed".to_owned(), "mine-deployed".to_owned()].into();
+        let deployed: HashMap<String, String> =
+            [("mine-deployed".to_owned(), "www.example.com".to_owned())].into();
+        let rule = TagRule {
+            known: &known,
+            deployed: &deployed,
+        };
+        for (cn, tag, refused) in [
+            (
+                "theirs.example.com",
+                Some("another-vaults-entry"),
+                Some("never held"),
+            ),
+            (
+                "copy.example.com",
+                Some("mine-deployed"),
+                Some("www.example.com, which is deployed"),
+            ),
+            ("old.example.com", Some("mine-removed"), None),
+            ("plain.example.com", None, None),
+        ] {
+            let (m, _) = material(cn);
+            let arn = put(&fake, &m, tag).await;
+            let before = fake.calls("DeleteCertificate");
+            let outcome = delete_from_acm(
+                &fake,
+                &Config::default(),
+                DeleteRequest {
+                    owner: None,
+                    tags: Some(rule),
+                    ..req(&t, &arn, &[], 600)
+                },
+            )
+            .await;
+            match (outcome, refused) {
+                (Err(e), Some(why)) => {
+                    assert_eq!(e.code, "AnotherVaultsCertificate", "{e}");
+                    assert!(
+                        e.message.contains(why) && e.message.contains(ENTRY_TAG),
+                        "{e}"
+                    );
+                    assert_eq!(fake.calls("DeleteCertificate"), before, "{cn}");
+                }
+                (Ok(Deleted::Deleted { .. }), None) => {}
+                (other, _) => panic!("{cn}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub use crate::{
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
     daemon::{AgentOptions, Metrics, ca_maintenance, run as run_agent, serve_metrics},
-    delete::{DeleteRequest, Deleted, Owner, delete_from_acm, what_to_do},
+    delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,

@@ -297,6 +297,22 @@ impl Vault {
         Ok(record)
     }
 
+    /// The id of every entry this vault holds or has held (removed entries are named by
+    /// the audit log): a `certvault:entry-id` tag outside this set is another vault's.
+    pub fn entry_ids_ever_held(&self) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id FROM entries UNION SELECT entry_id FROM audit WHERE entry_id IS NOT NULL",
+            )
+            .map_err(Error::sqlite("reading entry ids"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(Error::sqlite("reading entry ids"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("reading entry ids"))
+    }
+
     /// The requests (Amazon-issued or private certificates) not yet issued: pending
     /// validation, failed or timed out, and not gone. Each row's MAC is checked (the target
     /// and ARN decide where `acm requests` asks).

@@ -995,9 +995,9 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
             }
         );
     }
-    if let Some(d) = v
-        .deployments()?
-        .into_iter()
+    let deployments = v.deployments()?;
+    if let Some(d) = deployments
+        .iter()
         .find(|d| d.arn.as_deref() == Some(arn.as_str()))
     {
         bail!(
@@ -1037,6 +1037,12 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
         }
     }
 
+    let known = v.entry_ids_ever_held()?;
+    let deployed: std::collections::HashMap<String, String> = deployments
+        .iter()
+        .filter(|d| d.region == region && d.account.as_deref().is_none_or(|a| a == account))
+        .map(|d| (d.entry_id.clone(), d.name.clone()))
+        .collect();
     let target = config
         .select(Some(&target), Some(std::slice::from_ref(&region)))?
         .remove(0);
@@ -1047,6 +1053,12 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
         // The ARN's own account is checked in any case; the recorded one too, when known.
         account: recorded.then_some(account.as_str()),
         owner: None,
+        // A copy tagged by another vault, or by one of this vault's deployed entries, is
+        // that deployment's to keep.
+        tags: Some(agent::TagRule {
+            known: &known,
+            deployed: &deployed,
+        }),
         wait: std::time::Duration::try_from(args.wait).unwrap_or_default(),
     };
     let runtime = ctx.runtime()?;

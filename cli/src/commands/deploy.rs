@@ -207,6 +207,7 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
                     entry_id: &id,
                     fingerprints: &fingerprints,
                 }),
+                tags: None,
                 wait,
             };
             match runtime.block_on(agent::delete_from_acm(&ctx.connector(), &config, req)) {

@@ -256,3 +256,57 @@ fn acm_delete_never_touches_a_deployment_another_account_or_a_bad_arn() {
     assert_eq!(env.vault_bytes(), before);
     assert!(in_acm(&emu, &arn));
 }
+
+/// Review finding (issue 16): `acm delete` deleted a certificate another vault had deployed
+/// (tagged `certvault:entry-id` with that vault's entry), without a word, and that vault's
+/// agent imported it again under a new ARN. Now a foreign tag is refused like a
+/// deployment's ARN, naming what was found; a copy left by an entry this vault removed is
+/// still deleted.
+#[test]
+fn regression_acm_delete_refuses_another_vaults_deployment() {
+    let emu = emulator();
+    let theirs = Env::init();
+    let mine = Env::init();
+    crate::deploy::cert(&theirs, "svc", "svc.example.com", 30);
+    crate::deploy::import_files(&theirs, "svc", None);
+    let (code, out, err) = run(
+        &theirs,
+        &emu,
+        &[
+            "--output",
+            "json",
+            "deploy",
+            "svc.example.com",
+            "--regions",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let arn = crate::deploy::rows(&report)[0]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, _, err) = run(&mine, &emu, &["discover", "--regions", "us-east-1"]);
+    assert!(matches!(code, Some(0 | 3)), "{err}");
+    let (code, _, err) = run(&mine, &emu, &["acm", "delete", &arn, "--yes"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("certvault:entry-id=") && err.contains("another certvault vault"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert!(in_acm(&emu, &arn), "the other vault's deployment stays");
+
+    // The vault that made it: removing the entry leaves AWS alone; the copy it left is
+    // deleted when asked.
+    theirs
+        .cmd()
+        .args(["remove", "svc.example.com", "--yes"])
+        .assert()
+        .success();
+    let (code, _, err) = run(&theirs, &emu, &["acm", "delete", &arn, "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!in_acm(&emu, &arn));
+}
