@@ -141,6 +141,7 @@ pub async fn acm_observe<C: Connector>(
         config,
         target,
         std::slice::from_ref(&arn.to_owned()),
+        None,
     )
     .await?;
     Ok((seen.remove(0)?, account))
@@ -148,26 +149,60 @@ pub async fn acm_observe<C: Connector>(
 
 /// The same for several certificates of one target: its credentials are resolved once, and
 /// one certificate's failure is its own (the others are still observed). The account, and a
-/// result per ARN, in order.
+/// result per ARN, in order. With a `deadline`, nothing is asked after it and a call still
+/// unanswered at it is given up (that certificate fails with `Timeout`): the whole work
+/// ends by then, however slowly AWS answers.
 pub async fn acm_observe_many<C: Connector>(
     connector: &C,
     config: &Config,
     target: &Target,
     arns: &[String],
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<(String, Vec<Result<AcmObservation, ApiError>>), ApiError> {
+    let timed_out = |operation: &'static str, region: &str, what: &str| {
+        ApiError::local(
+            ErrorKind::Transient,
+            operation,
+            region,
+            "Timeout",
+            format!("{what} before the time given ran out"),
+        )
+    };
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
+    let deadline_or_far = deadline.unwrap_or(far);
     let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
+    let (session, account) = tokio::time::timeout_at(
+        deadline_or_far,
+        connect_as(
+            connector,
+            &global,
+            target,
+            None,
+            "GetCallerIdentity",
+            "global",
+        ),
     )
-    .await?;
+    .await
+    .map_err(|_| timed_out("GetCallerIdentity", "global", "no answer"))??;
     let mut out = Vec::with_capacity(arns.len());
     for arn in arns {
-        out.push(observe_with(connector, &global, &session, &account, target, arn).await);
+        let region = arn_location(arn).map_or("global", |(_, r)| r);
+        if tokio::time::Instant::now() >= deadline_or_far {
+            out.push(Err(timed_out(
+                "DescribeCertificate",
+                region,
+                "not asked: the time given ran out",
+            )));
+            continue;
+        }
+        out.push(
+            tokio::time::timeout_at(
+                deadline_or_far,
+                observe_with(connector, &global, &session, &account, target, arn),
+            )
+            .await
+            .unwrap_or_else(|_| Err(timed_out("DescribeCertificate", region, "no answer"))),
+        );
     }
     Ok((account, out))
 }
@@ -396,7 +431,7 @@ mod tests {
         // Several at once: one ARN that is not this account's (or not an ARN) fails alone.
         let foreign = arn.replace(ACCOUNT, "999999999999");
         let arns = [foreign, "not an arn".to_owned(), arn.clone()];
-        let (account, seen) = acm_observe_many(&fake, &Config::default(), &t, &arns)
+        let (account, seen) = acm_observe_many(&fake, &Config::default(), &t, &arns, None)
             .await
             .unwrap();
         assert_eq!(account, ACCOUNT);

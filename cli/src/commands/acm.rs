@@ -774,6 +774,10 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
     let connector = ctx.connector();
     let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
     let started = std::time::Instant::now();
+    // --timeout bounds the whole wait: a round is cut short at it, however slowly AWS answers.
+    let deadline = args
+        .wait
+        .then(|| runtime.block_on(async { tokio::time::Instant::now() + timeout }));
     let mut pause = std::time::Duration::from_secs(5);
     let mut rows: Vec<serde_json::Value>;
     // Requests whose records this run wrote to Route 53 (each once, unless Route 53 failed),
@@ -793,7 +797,9 @@ fn requests(ctx: &Ctx, args: AcmRequestsArgs) -> Result<Status> {
             let observed = target.clone().and_then(|target| {
                 let arns: Vec<String> = recs.iter().map(|r| r.summary.arn.clone()).collect();
                 runtime
-                    .block_on(agent::acm_observe_many(&connector, &config, &target, &arns))
+                    .block_on(agent::acm_observe_many(
+                        &connector, &config, &target, &arns, deadline,
+                    ))
                     .map_err(|e| e.to_string())
             });
             // One result per request, in order: the target's failure is each one's.

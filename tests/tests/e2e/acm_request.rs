@@ -407,3 +407,68 @@ fn acm_requests_route53_then_wait_follows_a_request_until_it_is_an_entry() {
         serde_json::json!([])
     );
 }
+
+/// Review finding (issue 16): `acm requests --wait --timeout 10s` took 15 s with five slow
+/// requests: the timeout was checked only between rounds, and a round asks ACM of each
+/// request in turn. Now it bounds the whole wait: a round is cut short at it. (A proxy
+/// answers DescribeCertificate after 2 s each: the emulator is never slow by itself.)
+#[test]
+fn regression_acm_requests_wait_timeout_bounds_the_whole_wait() {
+    let emu = Emulator::start_with_validation_wait(3600);
+    let env = Env::init();
+    for n in 0..5 {
+        let domain = format!("d{n}.example.org");
+        let (code, _, err) = run(
+            &env,
+            &emu,
+            &[
+                "acm",
+                "request",
+                "--domain",
+                &domain,
+                "--validation",
+                "dns",
+                "--region",
+                "us-east-1",
+            ],
+        );
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let proxy = crate::proxy::FaultProxy::clean(&emu.endpoint);
+    proxy.delay(
+        "CertificateManager.DescribeCertificate",
+        std::time::Duration::from_secs(2),
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let started = std::time::Instant::now();
+    let out = cmd
+        .args([
+            "--output",
+            "json",
+            "acm",
+            "requests",
+            "--wait",
+            "--timeout",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = stderr(&out);
+    // 3 s of waiting, and the unlock before it; five answers of 2 s each would be 10 s.
+    assert!(
+        took < std::time::Duration::from_millis(6_500),
+        "took {took:?}: {err}"
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("before the time given ran out"))),
+        "{rows:#?}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{err}");
+}

@@ -30,6 +30,8 @@ pub(crate) struct Rules {
     /// In answers to this operation whose request contains the needle, replace `from` by
     /// `to`.
     rewrite: Vec<(String, String, String, String)>,
+    /// Answer this operation only after this long (a slow service).
+    delay: Vec<(String, std::time::Duration)>,
 }
 
 type SharedRules = Arc<Mutex<Rules>>;
@@ -176,6 +178,16 @@ fn serve(
     };
     let op = operation(&req.target, &req.body);
     seen.lock().unwrap().push((op.clone(), req.body.clone()));
+    let delay = rules
+        .lock()
+        .unwrap()
+        .delay
+        .iter()
+        .find(|(o, _)| *o == op)
+        .map(|(_, d)| *d);
+    if let Some(d) = delay {
+        thread::sleep(d);
+    }
     let ruled: Option<(u16, String)> = {
         let mut r = rules.lock().unwrap();
         if let Some(f) = r.fail.iter_mut().find(|(o, n)| *o == op && *n > 0) {
@@ -324,6 +336,11 @@ impl FaultProxy {
             .unwrap()
             .canned
             .push((op.to_owned(), status, body.to_owned()));
+    }
+
+    /// Answers `op` only after `by` (a slow service).
+    pub(crate) fn delay(&self, op: &str, by: std::time::Duration) {
+        self.rules.lock().unwrap().delay.push((op.to_owned(), by));
     }
 
     /// In answers to `op` whose request contains `needle`, replaces `from` by `to`.
