@@ -281,6 +281,12 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             )
         }
         SdkError::TimeoutError(_) => (ErrorKind::Transient, "Timeout".into(), causes(&err)),
+        // The SDK found no credentials to sign with: nothing was sent.
+        SdkError::DispatchFailure(_) if loading_credentials_failed(&err) => (
+            ErrorKind::NoCredentials,
+            "NoCredentials".into(),
+            causes(&err),
+        ),
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_io() || d.is_timeout() {
                 ErrorKind::Transient
@@ -301,6 +307,19 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         attempts: 1,
         request_id: err.request_id().map(str::to_owned),
     }
+}
+
+/// Whether an error comes from loading credentials (the SDK's credentials chain found none,
+/// or the one it found failed) rather than from a request that was sent.
+fn loading_credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// An error and its causes, as words (`dispatch failure: io error: … Connection refused`),

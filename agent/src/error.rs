@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Other,
     /// Not sent: the pass was stopped (SIGTERM) before this call went out.
     Stopped,
+    /// Not sent: no credentials could be found or loaded for the target (no profile, no
+    /// environment variables, no instance role). Not retried.
+    NoCredentials,
 }
 
 impl ErrorKind {

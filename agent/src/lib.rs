@@ -69,7 +69,7 @@ pub use crate::{
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     request::{
         CertRequest, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
-        requested_summary,
+        requested_summary, target_account,
     },
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,

@@ -128,6 +128,27 @@ pub async fn acm_request<C: Connector>(
     Ok((arn, account))
 }
 
+/// The account a target's credentials resolve to (GetCallerIdentity): what `deploy` asks
+/// before it records anything, so a deployment that could never reach AWS (no credentials,
+/// no network) is not recorded. A failure says why; `NoCredentials` when none were found.
+pub async fn target_account<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+) -> Result<String, ApiError> {
+    let global = scope_for(config, target);
+    let (_, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
+    Ok(account)
+}
+
 /// What ACM says of a certificate now (DescribeCertificate; GetCertificate once issued),
 /// asked only of the account its ARN names.
 pub async fn acm_observe<C: Connector>(

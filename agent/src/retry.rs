@@ -383,9 +383,14 @@ impl Scope {
             if self.stop.is_cancelled() {
                 return Err(self.stopped(operation));
             }
-            self.stats
-                .bump(operation, &self.target, &self.region, |c| c.calls += 1);
-            match call().await {
+            let result = call().await;
+            // A call the SDK could not sign (no credentials) never left: not counted.
+            if !matches!(&result, Err(e) if e.kind == ErrorKind::NoCredentials) {
+                self.stats
+                    .bump(operation, &self.target, &self.region, |c| c.calls += 1);
+            }
+            match result {
+                Err(e) if e.kind == ErrorKind::NoCredentials => return Err(e),
                 Ok(v) => {
                     if let Some(l) = limiter {
                         l.succeeded();

@@ -89,6 +89,16 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     if entries.is_empty() {
         bail!("no entry to deploy: none matches, or none can be imported into ACM");
     }
+    // Each target's credentials first: a deployment that could never reach AWS is not
+    // recorded (it would stay failed, and every `status` after would say so).
+    {
+        let runtime = ctx.runtime()?;
+        for t in &targets {
+            if let Err(e) = runtime.block_on(agent::target_account(&ctx.connector(), &config, t)) {
+                return Err(no_account(ctx, &t.name, &e));
+            }
+        }
+    }
     let mut only = BTreeSet::new();
     for (id, _) in &entries {
         for t in &targets {
@@ -111,6 +121,34 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     };
     let report = run_pass(ctx, &mut v, &config, opts)?;
     finish(ctx, &report, false)
+}
+
+/// Why a target cannot be used, in words a newcomer can act on: where credentials come from
+/// when none were found, else what AWS (or the network) said, in full.
+fn no_account(ctx: &Ctx, target: &str, e: &agent::ApiError) -> anyhow::Error {
+    let config_file = ctx
+        .global
+        .config
+        .clone()
+        .or_else(|| dirs::config_dir().map(|d| d.join("certvault").join("config.toml")))
+        .map_or_else(
+            || "the configuration file (--config)".to_owned(),
+            |p| p.display().to_string(),
+        );
+    if e.kind == agent::ErrorKind::NoCredentials {
+        anyhow::anyhow!(
+            "no AWS credentials were found for target '{target}'; nothing was recorded or sent to AWS.\n\
+             Give them the way every AWS tool reads them:\n  \
+             - a profile: `aws configure` (or `aws sso login --profile NAME`), then AWS_PROFILE=NAME;\n  \
+             - the environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);\n  \
+             - an instance or task role, on EC2, ECS or EKS;\n  \
+             - or a [[targets]] entry with `profile` or `role_arn` in {config_file}.\n\
+             What the AWS SDK said: {}",
+            e.message
+        )
+    } else {
+        anyhow::anyhow!("cannot use target '{target}': {e}; nothing was recorded or sent to ACM")
+    }
 }
 
 /// Runs one pass; SIGINT or SIGTERM stops it between steps (calls in flight finish and
@@ -292,8 +330,9 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
     }
     if report.failures > 0 {
         return Err(Reported(format!(
-            "{} could not be checked",
-            count(report.failures, "deployment", "deployments")
+            "{} could not be checked:\n{}",
+            count(report.failures, "deployment", "deployments"),
+            failure_reasons(&report)
         ))
         .into());
     }
@@ -336,16 +375,20 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
         .into());
     }
     if report.failures > 0 {
-        return Err(Reported(failed_of(
-            report.failures,
-            report.deployments.len(),
-            ("deployment", "deployments"),
-            "failed",
-            if dry_run {
-                "the others are as shown"
-            } else {
-                "the others were applied"
-            },
+        return Err(Reported(format!(
+            "{}:\n{}",
+            failed_of(
+                report.failures,
+                report.deployments.len(),
+                ("deployment", "deployments"),
+                "failed",
+                if dry_run {
+                    "the others are as shown"
+                } else {
+                    "the others were applied"
+                },
+            ),
+            failure_reasons(report)
         ))
         .into());
     }
@@ -355,6 +398,38 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
     } else {
         Status::Ok
     })
+}
+
+/// Each failed deployment with its whole reason (a table cuts it to the terminal), and what
+/// to do: fix it and sync again, or forget the deployment.
+fn failure_reasons(report: &agent::SyncReport) -> String {
+    let mut lines: Vec<String> = report
+        .deployments
+        .iter()
+        .filter(|d| d.state == agent::State::Failed)
+        .map(|d| {
+            format!(
+                "{} ({}/{}): {}",
+                d.name,
+                d.target,
+                d.region,
+                d.detail.as_deref().unwrap_or("no reason recorded")
+            )
+        })
+        .collect();
+    if let Some(d) = report
+        .deployments
+        .iter()
+        .find(|d| d.state == agent::State::Failed)
+    {
+        lines.push(format!(
+            "once fixed, `certvault sync` tries again; `certvault undeploy NAME --target T --regions R` forgets a deployment and leaves ACM as it is (here: `certvault undeploy {} --target {} --regions {}`)",
+            vault::text::shell_word(&d.name),
+            vault::text::shell_word(&d.target),
+            d.region
+        ));
+    }
+    lines.join("\n")
 }
 
 /// "1 deployment failed", "both deployments failed", "2 of 5 deployments failed; the others

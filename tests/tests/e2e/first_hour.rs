@@ -670,3 +670,71 @@ fn the_readme_quickstart_works_as_written() {
         "the trial vault is in its folder"
     );
 }
+
+/// Review finding (issue 16): `deploy` without AWS credentials printed the SDK's chain of
+/// causes cut to the table's width, recorded a deployment that never reached AWS (every
+/// `status` after exited 1, without a hint), and reported "1 API call". Now it says that no
+/// credentials were found and where they come from, records nothing, and a pass that could
+/// not sign anything counts no call.
+#[test]
+fn regression_deploy_without_credentials_says_so_and_records_nothing() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "svc", "svc.example.com", 30);
+    import_files(&env, "svc", None);
+    let without_credentials = |cmd: &mut assert_cmd::Command| {
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", env.path("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", env.path("none"))
+            .env("AWS_REGION", "us-east-1");
+    };
+    let before = env.vault_bytes();
+    let mut cmd = env.cmd();
+    without_credentials(&mut cmd);
+    let out = cmd
+        .args(["deploy", "svc.example.com", "--regions", "us-east-1"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no AWS credentials were found for target 'default'")
+            && err.contains("nothing was recorded")
+            && err.contains("AWS_PROFILE")
+            && err.contains("AWS_ACCESS_KEY_ID")
+            && err.contains("[[targets]]"),
+        "{err}"
+    );
+    assert!(!err.contains("API call"), "{err}");
+    assert_eq!(env.vault_bytes(), before, "nothing recorded");
+    let (code, _, err) = run(&env, &emu, &["status"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // Deployed with credentials, then synced without: the pass says why, in full, with what
+    // to do, and that no call was made.
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &["deploy", "svc.example.com", "--regions", "us-east-1"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let mut cmd = env.cmd();
+    without_credentials(&mut cmd);
+    let out = cmd.arg("sync").output().unwrap();
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(text.contains("0 API calls"), "{text}");
+    assert!(
+        err.contains("svc.example.com (default/us-east-1): target default: GetCallerIdentity in global: NoCredentials: ")
+            && err.contains("certvault undeploy svc.example.com --target default --regions us-east-1"),
+        "{err}"
+    );
+}
