@@ -92,9 +92,26 @@ impl Color {
 pub(crate) struct Cell {
     text: String,
     color: Option<Color>,
+    /// What to show instead when the table does not fit the terminal (a date for a
+    /// timestamp): a column of cells that have one takes it before anything is cut.
+    short: Option<String>,
 }
 
 impl Cell {
+    /// The same cell, showing `short` instead on a terminal too narrow for the table.
+    pub(crate) fn or_short(mut self, short: impl std::fmt::Display) -> Cell {
+        self.short = Some(clean(&short.to_string()).into_owned());
+        self
+    }
+
+    /// The text shown: the short form when its column takes it.
+    fn shown(&self, short: bool) -> &str {
+        match (&self.short, short) {
+            (Some(s), true) => s,
+            _ => &self.text,
+        }
+    }
+
     /// The same cell in `color` (on a terminal without NO_COLOR).
     pub(crate) fn fg(mut self, color: Color) -> Cell {
         self.color = Some(color);
@@ -109,6 +126,9 @@ pub(crate) enum Shorten {
     End,
     /// `arn:aws:acm:…/5f3e-9b1c`: identifiers whose end tells them apart.
     Middle,
+    /// Like `End`, but gives its room first (down to its minimum), before any other
+    /// column is cut: what repeats another column (the names beside an entry's name).
+    EndFirst,
     /// Never: timestamps, states, counts.
     Never,
     /// `690dd3a1`: entry ids, cut to a prefix (never under 8 characters) without `…`, so
@@ -150,6 +170,14 @@ impl Table {
         self
     }
 
+    /// Column `i` gives its room first when the table is too wide (see [`Shorten::EndFirst`]).
+    pub(crate) fn yield_first(&mut self, i: usize) -> &mut Table {
+        if let Some(c) = self.columns.get_mut(i) {
+            *c = Shorten::EndFirst;
+        }
+        self
+    }
+
     /// Columns never shortened: timestamps, states, counts (a cut one is useless).
     pub(crate) fn keep(&mut self, columns: &[usize]) -> &mut Table {
         for &i in columns {
@@ -167,36 +195,67 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// The widths each column gets: its widest cell, then, if the table is wider than the
-    /// terminal, the widest columns narrowed one character at a time until it fits (or
-    /// every column is at its minimum).
-    fn widths(&self) -> Vec<usize> {
+    /// The widths each column gets, and which columns show their short forms: each
+    /// column as wide as its widest cell; if the table is wider than the terminal, the
+    /// columns that have short forms (dates for timestamps) take them, id columns are cut
+    /// to the shortest prefix that tells their ids apart (never under 8), then the widest
+    /// columns are narrowed until it fits (or every column is at its minimum).
+    fn widths(&self) -> (Vec<usize>, Vec<bool>) {
         let n = self.columns.len().max(self.header.len());
-        let mut width: Vec<usize> = (0..n)
-            .map(|i| self.header.get(i).map_or(0, |h| h.width()))
-            .collect();
-        for r in &self.rows {
-            for (i, c) in r.iter().enumerate() {
-                width[i] = width[i].max(c.text.width());
+        let natural = |short: &[bool]| {
+            let mut width: Vec<usize> = (0..n)
+                .map(|i| self.header.get(i).map_or(0, |h| h.width()))
+                .collect();
+            for r in &self.rows {
+                for (i, c) in r.iter().enumerate() {
+                    width[i] = width[i].max(c.shown(short[i]).width());
+                }
+            }
+            width
+        };
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len();
+        let mut short = vec![false; n];
+        let mut width = natural(&short);
+        let Some(limit) = self.width else {
+            return (width, short);
+        };
+        for i in 0..n {
+            if total(&width) <= limit {
+                break;
+            }
+            if self
+                .rows
+                .iter()
+                .any(|r| r.get(i).is_some_and(|c| c.short.is_some()))
+            {
+                short[i] = true;
+                width = natural(&short);
             }
         }
-        let Some(limit) = self.width else {
-            return width;
-        };
         let floor: Vec<usize> = (0..n)
             .map(|i| {
                 let header = self.header.get(i).map_or(0, |h| h.width());
                 let min = match self.columns.get(i) {
                     Some(Shorten::Never) => return width[i],
-                    Some(Shorten::Prefix) => MIN_ID,
+                    Some(Shorten::Prefix) => MIN_ID.max(self.unique_prefix(i)),
                     Some(Shorten::Middle) => MIN_MIDDLE,
                     _ => MIN_COLUMN,
                 };
                 width[i].min(min.max(header))
             })
             .collect();
-        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len();
         let mut excess = total(&width).saturating_sub(limit);
+        // Ids first (a unique prefix names the entry as well as the whole id), then what
+        // repeats another column.
+        for first in [Shorten::Prefix, Shorten::EndFirst] {
+            for i in 0..n {
+                if self.columns.get(i) == Some(&first) && excess > 0 {
+                    let give = (width[i] - floor[i]).min(excess);
+                    width[i] -= give;
+                    excess -= give;
+                }
+            }
+        }
         while excess > 0 {
             // The widest column that can still give a character.
             let Some(i) = (0..n)
@@ -217,12 +276,32 @@ impl Table {
             width[i] -= give;
             excess -= give;
         }
-        width
+        (width, short)
+    }
+
+    /// The shortest prefix length that tells apart every value of column `i`.
+    fn unique_prefix(&self, i: usize) -> usize {
+        let mut ids: Vec<&str> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.get(i).map(|c| c.text.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids.windows(2)
+            .map(|w| {
+                w[0].chars()
+                    .zip(w[1].chars())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+                    + 1
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The table as text, ending with a newline.
     pub(crate) fn render(&self) -> String {
-        let width = self.widths();
+        let (width, short) = self.widths();
         let total: usize = width.iter().sum::<usize>() + 2 * width.len();
         let mut out = String::with_capacity((self.rows.len() + 4) * (total + 16));
         let line = |out: &mut String, cells: &mut dyn Iterator<Item = (&str, Option<Color>)>| {
@@ -251,7 +330,13 @@ impl Table {
             out.push('\n');
         }
         for r in &self.rows {
-            line(&mut out, &mut r.iter().map(|c| (c.text.as_str(), c.color)));
+            line(
+                &mut out,
+                &mut r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.shown(short[i]), c.color)),
+            );
         }
         out.push_str(&"─".repeat(total));
         out.push('\n');
@@ -287,7 +372,9 @@ fn fit(text: &str, width: usize, how: Shorten) -> std::borrow::Cow<'_, str> {
     };
     let out = match how {
         Shorten::Prefix => take(&mut text.chars(), width),
-        Shorten::End | Shorten::Never => format!("{}…", take(&mut text.chars(), room)),
+        Shorten::End | Shorten::EndFirst | Shorten::Never => {
+            format!("{}…", take(&mut text.chars(), room))
+        }
         Shorten::Middle => {
             let tail_room = room / 2;
             let head = take(&mut text.chars(), room - tail_room);
@@ -309,6 +396,17 @@ pub(crate) fn expiry_color(not_after: OffsetDateTime) -> Option<Color> {
         Expiry::Soon => Some(Color::Yellow),
         Expiry::Fine => None,
     }
+}
+
+/// When `not_after` is, coloured by how soon it comes; on a narrow terminal only its day
+/// (`2027-01-13`), so names are not cut to make room for the time of day.
+pub(crate) fn expiry_date_cell(not_after: OffsetDateTime) -> Cell {
+    expiry_cell(date(not_after), not_after).or_short(day(not_after))
+}
+
+/// The day of a moment, in UTC: `2027-01-13`.
+pub(crate) fn day(t: OffsetDateTime) -> String {
+    date(t).get(..10).unwrap_or_default().to_owned()
 }
 
 /// A cell coloured by how soon `not_after` comes.
@@ -415,6 +513,7 @@ pub(crate) fn cell(text: impl std::fmt::Display) -> Cell {
     Cell {
         text: clean(&text.to_string()).into_owned(),
         color: None,
+        short: None,
     }
 }
 
@@ -484,6 +583,66 @@ mod tests {
         let (a, b) = (cells[1].width(), cells[2].width());
         assert!(a.abs_diff(b) <= 1, "uneven: {row}");
         assert!(row.width() <= 40, "{row}");
+    }
+
+    /// Review finding (issue 16): at 80 columns `list` cut names to `api.e…` while its
+    /// EXPIRES columns kept 35; at 100 ids were cut while names were too. On a narrow
+    /// terminal expiry shows its day, ids their shortest unique prefix (never under 8),
+    /// and names what room is left.
+    #[test]
+    fn regression_a_narrow_list_shows_the_day_and_keeps_the_names() {
+        let printer = Printer {
+            json: false,
+            color: false,
+            width: Some(80),
+        };
+        let when = time::macros::datetime!(2027-01-13 20:45:17 UTC);
+        let mut t = printer.table(&["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"]);
+        for (id, name) in [
+            ("94a8babd0dccd67d", "api1.example.com"),
+            ("94a8babe0dce0000", "api2.example.com"),
+        ] {
+            t.add_row(vec![
+                cell(id),
+                cell(name),
+                cell("imported"),
+                expiry_date_cell(when),
+                cell("in 39 days"),
+                cell("yes"),
+                cell("1/1"),
+                cell(format!("{name}, www.{name}")),
+            ]);
+        }
+        t.keep(&[3, 4, 5, 6]).id_column(0).yield_first(7);
+        let text = t.render();
+        assert!(text.lines().all(|l| l.width() <= 80), "{text}");
+        assert!(text.contains(" 2027-01-13  in 39 days"), "{text}");
+        assert!(!text.contains("20:45:17"), "{text}");
+        assert!(text.contains(" api1.example.com "), "{text}");
+        assert!(text.contains(" 94a8babd "), "{text}");
+        // Ids that share 11 characters keep 12.
+        let mut t = printer.table(&["ID", "NAME"]);
+        for id in ["94a8babd0dccd67d", "94a8babd0dce0000"] {
+            t.add_row(vec![cell(id), cell("x".repeat(100))]);
+        }
+        t.id_column(0);
+        let ids = t.render();
+        assert!(
+            ids.contains(" 94a8babd0dcc ") && ids.contains(" 94a8babd0dce "),
+            "{ids}"
+        );
+        // Wide enough, everything in full.
+        let mut wide =
+            printer.table(&["ID", "NAME", "SOURCE", "EXPIRES", "", "KEY", "VER", "NAMES"]);
+        wide.add_row(vec![
+            cell("94a8babd0dccd67d"),
+            cell("a"),
+            cell("imported"),
+            expiry_date_cell(when),
+        ]);
+        wide.width = Some(200);
+        let text = wide.render();
+        assert!(text.contains("2027-01-13T20:45:17Z") && text.contains("94a8babd0dccd67d"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{Ctx, export::write_public_file};
 use crate::{
     Status, UsageError,
     cli::{CaAction, CaArgs, CaBundleArgs, CaCrlArgs, CrlFormat, RenewArgs},
-    output::{cell, date, expiry_cell, note, relative, write_stdout},
+    output::{cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 
 pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
@@ -84,7 +84,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
                         cell(state),
                         cell(&c.key_type),
                         cell(&c.subject),
-                        expiry_cell(date(c.not_after), c.not_after),
+                        expiry_date_cell(c.not_after),
                         expiry_cell(relative(c.not_after), c.not_after),
                         cell(c.issued),
                         cell(c.revoked),

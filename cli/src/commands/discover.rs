@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::{
     Reported, Status,
     cli::DiscoverArgs,
-    output::{Color, Printer, cell, date, expiry_cell, relative},
+    output::{Color, Printer, cell, date, day, expiry_cell, relative},
 };
 
 pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
@@ -182,7 +182,8 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         ]);
         for x in list {
             let expires = match x.not_after {
-                Some(na) => expiry_cell(format!("{} ({})", date(na), relative(na)), na),
+                Some(na) => expiry_cell(format!("{} ({})", date(na), relative(na)), na)
+                    .or_short(format!("{} ({})", day(na), relative(na))),
                 None => cell("-"),
             };
             t.add_row(vec![

@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{ListArgs, RemoveArgs, ShowArgs},
-    output::{cell, date, expiry_cell, note, relative, write_stdout},
+    output::{cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
@@ -41,14 +41,14 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
                 cell(&e.id),
                 cell(&e.name),
                 cell(e.source),
-                expiry_cell(date(e.not_after), e.not_after),
+                expiry_date_cell(e.not_after),
                 expiry_cell(relative(e.not_after), e.not_after),
                 cell(if e.has_private_key { "yes" } else { "-" }),
                 cell(format!("{}/{}", e.version, e.version_count)),
                 cell(names),
             ]);
         }
-        t.keep(&[3, 4, 5, 6]).id_column(0);
+        t.keep(&[3, 4, 5, 6]).id_column(0).yield_first(7);
         t.print()?;
     }
     // `--expiring-within` is a question: exit 3 says "yes, some are".

@@ -6,7 +6,7 @@ use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
-    output::{cell, date, expiry_cell, note, relative},
+    output::{cell, date, expiry_cell, expiry_date_cell, note, relative},
 };
 
 pub(crate) fn pca(ctx: &Ctx, args: PcaArgs) -> Result<Status> {
@@ -75,7 +75,7 @@ fn list(ctx: &Ctx, args: PcaListArgs) -> Result<Status> {
                 (s, _) => s.to_owned(),
             };
             let (end, rel) = match ca.not_after {
-                Some(n) => (expiry_cell(date(n), n), expiry_cell(relative(n), n)),
+                Some(n) => (expiry_date_cell(n), expiry_cell(relative(n), n)),
                 None => (cell("-"), cell("")),
             };
             t.add_row(vec![
