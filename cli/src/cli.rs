@@ -415,7 +415,7 @@ pub(crate) enum PcaAction {
 
 #[derive(Debug, Args)]
 pub(crate) struct PcaListArgs {
-    /// Regions to look in (`all` for every region) [default: the target's]
+    /// Regions to look in (`all` for every region) [default: the target's, else $AWS_REGION]
     #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
     pub(crate) regions: Option<Vec<String>>,
     /// The target whose credentials to use [default: every configured one]

@@ -15,18 +15,8 @@ use crate::{
 
 pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let mut targets = config.select(args.target.as_deref(), args.regions.as_deref())?;
-    let env_region = std::env::var("AWS_REGION")
-        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-        .ok()
-        .filter(|r| !r.is_empty());
-    for t in &mut targets {
-        if t.regions.is_empty()
-            && let Some(r) = &env_region
-        {
-            t.regions = agent::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
-        }
-    }
+    let targets =
+        super::targets_or_env_region(&config, args.target.as_deref(), args.regions.as_deref())?;
     let mut vault = ctx.unlock_writer("discover")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -133,6 +133,28 @@ impl Ctx {
     }
 }
 
+/// The targets chosen (`--target`, `--regions`), each target without regions of its own
+/// looking in `$AWS_REGION` (else `$AWS_DEFAULT_REGION`), as every AWS tool does: the
+/// commands that scan (`discover`, `pca list`) agree on where they look.
+pub(crate) fn targets_or_env_region(
+    config: &agent::Config,
+    target: Option<&str>,
+    regions: Option<&[String]>,
+) -> Result<Vec<agent::Target>> {
+    let mut targets = config.select(target, regions)?;
+    let env_region = env_value("AWS_REGION")
+        .or_else(|| env_value("AWS_DEFAULT_REGION"))
+        .and_then(|r| r.into_string().ok());
+    for t in &mut targets {
+        if t.regions.is_empty()
+            && let Some(r) = &env_region
+        {
+            t.regions = agent::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
+        }
+    }
+    Ok(targets)
+}
+
 /// `--tag k=v` values; a malformed one is a usage error.
 pub(crate) fn tags(raw: &[String]) -> Result<Vec<(String, String)>> {
     raw.iter()

@@ -18,10 +18,11 @@ pub(crate) fn pca(ctx: &Ctx, args: PcaArgs) -> Result<Status> {
 
 fn list(ctx: &Ctx, args: PcaListArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let targets = config.select(args.target.as_deref(), args.regions.as_deref())?;
+    let targets =
+        super::targets_or_env_region(&config, args.target.as_deref(), args.regions.as_deref())?;
     if targets.iter().any(|t| t.regions.is_empty()) {
         return Err(UsageError(
-            "no regions to look in: give --regions (or `all`), or list them in the target's configuration".into(),
+            "no regions to look in: give --regions (or `all`), list them in the target's configuration, or set $AWS_REGION".into(),
         )
         .into());
     }

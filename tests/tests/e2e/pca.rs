@@ -196,6 +196,11 @@ fn pca_issue_makes_the_key_in_the_vault_and_only_a_csr_leaves() {
     assert_eq!(listed["kind"], "ROOT");
     assert_eq!(listed["region"], "us-east-1");
     assert_eq!(listed["common_name"], "Test Private CA");
+    // Review finding (issue 16): without --regions, `pca list` ignored $AWS_REGION (the
+    // emulator's environment sets us-east-1) while `discover` looks there.
+    let (code, out, err) = run(&["--output", "json", "pca", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(ca.as_str()), "{out}");
 
     let (code, out, err) = run(&[
         "--output",
