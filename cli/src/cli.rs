@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// certvault: an encrypted vault of TLS certificates, their private keys and CA keys.
+/// An encrypted vault of TLS certificates, their private keys and CA keys.
 ///
 /// Passphrases come from a prompt, an environment variable or a file: never from arguments.
 #[derive(Debug, Parser)]

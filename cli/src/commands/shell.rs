@@ -22,7 +22,13 @@ pub(crate) fn completions(args: CompletionsArgs) -> Result<Status> {
 }
 
 pub(crate) fn man(ctx: &Ctx, args: ManArgs) -> Result<Status> {
-    let mut cmd = Cli::command();
+    // No `help` subcommand on the pages (`man` is the help): clap would list a
+    // `certvault-ca-help(1)` that says nothing a page does not.
+    fn without_help(c: clap::Command) -> clap::Command {
+        c.disable_help_subcommand(true)
+            .mut_subcommands(without_help)
+    }
+    let mut cmd = without_help(Cli::command());
     // Built, so each command's page shows the global options too.
     cmd.build();
     let Some(dir) = args.out_dir else {
@@ -34,13 +40,17 @@ pub(crate) fn man(ctx: &Ctx, args: ManArgs) -> Result<Status> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let version = cmd.get_version().unwrap_or_default().to_owned();
     let mut written = Vec::new();
+    // A page for every command at every depth (`certvault-ca-create.1`): each page's list
+    // of subcommands names the pages below it, and every one of them is written.
     let mut pages = vec![("certvault.1".to_owned(), cmd.clone())];
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = format!("certvault-{}", sub.get_name());
-        pages.push((
-            format!("{name}.1"),
-            sub.clone().name(name).version(version.clone()),
-        ));
+    let mut todo: Vec<(String, clap::Command)> = vec![("certvault".to_owned(), cmd.clone())];
+    while let Some((parent, command)) = todo.pop() {
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{parent}-{}", sub.get_name());
+            let page = sub.clone().name(name.clone()).version(version.clone());
+            pages.push((format!("{name}.1"), page.clone()));
+            todo.push((name, page));
+        }
     }
     for (file, page) in pages {
         let path = dir.join(&file);

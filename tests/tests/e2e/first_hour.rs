@@ -576,6 +576,31 @@ fn shell_completions_and_manual_pages() {
         let text = std::fs::read_to_string(dir.join(page)).unwrap();
         assert!(text.contains(".SH"), "{page}");
     }
+    // Review finding (issue 16): `certvault-ca.1` referred to `certvault-ca-create(1)`,
+    // which was never written, and the NAME line read `certvault - certvault: …`. Every
+    // page a page refers to is written.
+    let referenced = Regex::new(r"(certvault(?:\\-[a-z0-9]+(?:\\-[a-z0-9]+)*)?)\(1\)").unwrap();
+    let mut pages = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let f = f.unwrap().path();
+        let text = std::fs::read_to_string(&f).unwrap();
+        pages += 1;
+        for m in referenced.captures_iter(&text) {
+            let name = m[1].replace("\\-", "-");
+            assert!(
+                dir.join(format!("{name}.1")).exists(),
+                "{} refers to {name}(1), which was not written",
+                f.display()
+            );
+        }
+    }
+    assert!(
+        pages >= 50,
+        "a page for every command at every depth: {pages}"
+    );
+    assert!(dir.join("certvault-ca-create.1").exists());
+    let root = std::fs::read_to_string(dir.join("certvault.1")).unwrap();
+    assert!(!root.contains("certvault \\- certvault:"), "{root}");
     if Command::new("man").arg("--version").output().is_ok() {
         let out = Command::new("man")
             .arg("-l")
@@ -588,6 +613,46 @@ fn shell_completions_and_manual_pages() {
             String::from_utf8_lossy(&out.stdout).contains("--unencrypted-key"),
             "man renders the page"
         );
+    }
+}
+
+/// Review finding (issue 16): the README's shell-integration lines failed on a fresh home
+/// (no folder made first). Its `sh` block, run as written by bash in an empty home, makes
+/// every file it names.
+#[test]
+fn regression_the_readme_shell_integration_works_on_a_fresh_home() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("\n### Shell integration\n")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|b| b.split("\n```").next())
+        .expect("a sh block under Shell integration");
+    let env = Env::new();
+    let script = env.write("shell.sh", format!("set -e\n{block}\n"));
+    let bin_dir = crate::common::bin().parent().unwrap().to_owned();
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(env.dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", env.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in [
+        ".local/share/bash-completion/completions/certvault",
+        ".config/fish/completions/certvault.fish",
+        ".local/share/man/man1/certvault-ca-create.1",
+    ] {
+        assert!(env.dir.path().join(f).exists(), "{f}");
     }
 }
 
