@@ -45,6 +45,12 @@ pub(crate) fn pem_cert(der: &[u8]) -> String {
     )
 }
 
+/// Whether `p` may protect an export (at least [`MIN_EXPORT_PASSPHRASE`] characters): the
+/// CLI asks it before the vault passphrase, so a short one is refused before anything else.
+pub fn check_export_passphrase(p: &Passphrase) -> Result<(), &'static str> {
+    check_passphrase(p)
+}
+
 pub(crate) fn check_passphrase(p: &Passphrase) -> Result<(), &'static str> {
     if p.expose_secret().chars().count() < MIN_EXPORT_PASSPHRASE {
         return Err("the export passphrase must have at least 12 characters");

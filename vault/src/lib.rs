@@ -54,7 +54,7 @@ pub use crate::{
     deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
     entries::{ExportOptions, ImportOptions, ImportOutcome, ListFilter, parse_tag, validate_name},
     error::{Error, InputProblem, KdfCost, Result},
-    export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE},
+    export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE, check_export_passphrase},
     import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
     integrity::BadRow,
     lock::LockHolder,

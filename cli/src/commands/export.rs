@@ -68,6 +68,11 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
     } else {
         None
     };
+    // Checked before the vault passphrase is asked for: a short one is refused at once.
+    if let Some(p) = &export_pass {
+        vault::check_export_passphrase(p)
+            .map_err(|why| anyhow::anyhow!("{why}; nothing was exported"))?;
+    }
     if args.with_key {
         let pass = ctx.passphrase(false)?;
         v.unlock(&pass)?;

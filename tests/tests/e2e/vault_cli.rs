@@ -568,6 +568,26 @@ fn export_formats_and_their_rules() {
         .code(1)
         .stderr(predicate::str::contains("at least 12 characters"));
     assert!(!env.path("x.p12").exists());
+    // Review finding (issue 16): it was checked only after the vault passphrase was asked
+    // for. Without one to give, the short export passphrase is what is refused.
+    env.cmd()
+        .env_remove("CERTVAULT_PASSPHRASE")
+        .args([
+            "export",
+            "ec256.fixture.test",
+            "--format",
+            "p12",
+            "--with-key",
+            "--export-passphrase-file",
+        ])
+        .arg(&short)
+        .arg("--out")
+        .arg(env.path("x.p12"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("at least 12 characters"))
+        .stderr(predicate::str::contains("vault passphrase").not());
+    assert!(!env.path("x.p12").exists());
 
     // Key exports are audited, with whether they were encrypted.
     let log = env.json(&["log"]);
