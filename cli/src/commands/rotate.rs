@@ -357,7 +357,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
         .collect();
     for (p, planned) in pairs
         .iter()
-        .zip(plan_all(&config, &runtime, &connector, &items)?)
+        .zip(plan_all(&config, runtime, &connector, &items)?)
     {
         match planned {
             Ok(plan) => plans.push((p.target.clone(), plan)),
