@@ -10,7 +10,14 @@
 //! - the emulator reports every requested certificate as DNS-validated: the proxy rewrites
 //!   DescribeCertificate answers for the one the test requested by email;
 //! - the emulator has no RDS DescribeCertificates: the proxy answers it with the list of
-//!   CAs AWS publishes.
+//!   CAs AWS publishes;
+//! - the emulator's DB instances are `available` again at once after a change: the proxy
+//!   answers `modifying` for a while, so that certvault's waiting shows (the emulator does
+//!   report a cluster's members with IsClusterWriter, as AWS does);
+//! - a listener that changes between the plan and the swap is a stale read the proxy gives
+//!   (an SNI list as read that says NEW, where the emulator's does not);
+//! - the emulator issues every requested certificate at once: the proxy says FAILED or
+//!   EXPIRED for the ones a test needs dead.
 
 use serde_json::Value;
 
@@ -534,4 +541,222 @@ fn migrate_validation_replaces_an_email_validated_certificate_and_moves_its_list
     );
     // Nothing deleted: the old certificate is still in ACM.
     assert!(sent(&proxy, "CertificateManager.DeleteCertificate").is_empty());
+}
+
+/// The DBInstanceIdentifier a query-protocol request names, if it names one.
+fn instance_of(body: &str) -> Option<String> {
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("DBInstanceIdentifier="))
+        .map(str::to_owned)
+}
+
+/// Three PostgreSQL instances and an Aurora cluster of three (its writer made first, as
+/// the emulator makes the first member the writer) on the old CA, and one instance on the
+/// region's default, in us-east-1.
+fn rds_fleet(emu: &Emulator, env: &Env) {
+    emu.boto3(
+        env,
+        r#"
+r = boto3.client('rds')
+for i in range(3):
+    r.create_db_instance(DBInstanceIdentifier=f'pg-{i}', Engine='postgres', DBInstanceClass='db.t3.micro',
+        MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-2019')
+r.create_db_instance(DBInstanceIdentifier='fine', Engine='postgres', DBInstanceClass='db.t3.micro',
+    MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-rsa2048-g1')
+r.create_db_cluster(DBClusterIdentifier='aurora', Engine='aurora-postgresql', MasterUsername='admin', MasterUserPassword='not-a-secret-1')
+for n in ['aurora-w', 'aurora-r1', 'aurora-r2']:
+    r.create_db_instance(DBInstanceIdentifier=n, DBClusterIdentifier='aurora', Engine='aurora-postgresql',
+        DBInstanceClass='db.r5.large', CACertificateIdentifier='rds-ca-2019')
+members = r.describe_db_clusters(DBClusterIdentifier='aurora')['DBClusters'][0]['DBClusterMembers']
+assert [m['DBInstanceIdentifier'] for m in members if m['IsClusterWriter']] == ['aurora-w'], members
+"#,
+        &[],
+    );
+}
+
+/// Two targets that resolve to the one account of the emulator.
+fn two_targets_one_account(env: &Env) -> String {
+    env.write(
+        "two-targets.toml",
+        "[[targets]]\nname = \"a\"\nregions = [\"us-east-1\"]\n\n[[targets]]\nname = \"b\"\nregions = [\"us-east-1\"]\n",
+    )
+    .to_str()
+    .unwrap()
+    .to_owned()
+}
+
+const AVAILABLE: &str = "<DBInstanceStatus>available</DBInstanceStatus>";
+const MODIFYING: &str = "<DBInstanceStatus>modifying</DBInstanceStatus>";
+
+/// Issue 16, item 1: `--apply --yes` sent every ModifyDBInstance at once (within 0.25 s, no
+/// DescribeDBInstances between them), an Aurora cluster's writer with its readers, and two
+/// targets of one account moved every instance twice. Now one instance at a time: each
+/// waited for until it is available again (the emulator is available at once: the proxy
+/// answers `modifying` for a while), the cluster's readers before its writer, one
+/// (account, region) once; and the target's credentials are resolved once (issue 16, item
+/// 7: one GetCallerIdentity per instance before).
+#[test]
+fn regression_rds_apply_moves_one_instance_at_a_time_waiting_for_each_readers_first() {
+    let emu = emulator();
+    let env = Env::init();
+    rds_fleet(&emu, &env);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    // pg-1 and aurora-r1 take time to be available again after their change.
+    proxy.rewrite_times(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=pg-1",
+        AVAILABLE,
+        MODIFYING,
+        2,
+    );
+    proxy.rewrite_times(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=aurora-r1",
+        AVAILABLE,
+        MODIFYING,
+        1,
+    );
+    let config = two_targets_one_account(&env);
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let out = cmd
+        .args([
+            "--config",
+            &config,
+            "rds",
+            "ca-audit",
+            "--regions",
+            "us-east-1",
+            "--apply",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    let modified = sent(&proxy, "Action=ModifyDBInstance");
+    let order: Vec<String> = modified
+        .iter()
+        .map(|b| instance_of(b).unwrap_or_default())
+        .collect();
+    let identities = sent(&proxy, "Action=GetCallerIdentity").len();
+    eprintln!(
+        "ModifyDBInstance {} in order {order:?}; GetCallerIdentity {identities}; DescribeDBInstances {}; stderr: {err}",
+        modified.len(),
+        sent(&proxy, "Action=DescribeDBInstances").len()
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // One (account, region) once: six instances, six changes.
+    assert_eq!(modified.len(), 6, "{order:?}");
+    let mut moved = order.clone();
+    moved.sort();
+    assert_eq!(
+        moved,
+        ["aurora-r1", "aurora-r2", "aurora-w", "pg-0", "pg-1", "pg-2"]
+    );
+    // The readers of the cluster before its writer.
+    let at = |id: &str| order.iter().position(|o| o == id).unwrap();
+    assert!(
+        at("aurora-r1") < at("aurora-w") && at("aurora-r2") < at("aurora-w"),
+        "{order:?}"
+    );
+    // Between two changes, the first instance was read until it was available again: pg-1
+    // three times (modifying, modifying, available), aurora-r1 twice, the others once.
+    let log: Vec<(String, Option<String>)> = proxy
+        .requests()
+        .into_iter()
+        .map(|(op, b)| (op, instance_of(&String::from_utf8_lossy(&b))))
+        .collect();
+    let changes: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].0 == "Action=ModifyDBInstance")
+        .collect();
+    for (i, id) in order.iter().enumerate() {
+        let next = changes.get(i + 1).copied().unwrap_or(log.len());
+        let reads = (changes[i]..next)
+            .filter(|&p| {
+                log[p].0 == "Action=DescribeDBInstances" && log[p].1.as_deref() == Some(id)
+            })
+            .count();
+        let want = match id.as_str() {
+            "pg-1" => 3,
+            "aurora-r1" => 2,
+            _ => 1,
+        };
+        assert_eq!(
+            reads, want,
+            "{id} read {reads} times before the next change"
+        );
+    }
+    // It says what it waits for.
+    assert!(
+        err.contains("waiting for DB instance pg-1") && err.contains("modifying"),
+        "{err}"
+    );
+    // The second target of the same account: said, not audited again.
+    assert!(
+        err.contains("target b") && err.contains("target a"),
+        "{err}"
+    );
+    // Credentials resolved once per target, not once per instance.
+    assert_eq!(identities, 2, "GetCallerIdentity");
+    let log = env.json(&["log"]);
+    assert_eq!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "rds-ca")
+            .count(),
+        6
+    );
+}
+
+/// Issue 16, item 1: waiting has a bound. An instance that stays `modifying` stops the
+/// apply with its name, and nothing further is changed.
+#[test]
+fn regression_rds_apply_stops_at_the_wait_timeout_and_changes_nothing_further() {
+    let emu = emulator();
+    let env = Env::init();
+    rds_fleet(&emu, &env);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    proxy.rewrite(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=pg-0",
+        AVAILABLE,
+        MODIFYING,
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let started = std::time::Instant::now();
+    let out = cmd
+        .args([
+            "rds",
+            "ca-audit",
+            "--regions",
+            "us-east-1",
+            "--apply",
+            "--yes",
+            "--wait-timeout",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let modified = sent(&proxy, "Action=ModifyDBInstance");
+    assert_eq!(modified.len(), 1, "nothing after the timeout: {modified:?}");
+    assert!(
+        modified[0].contains("DBInstanceIdentifier=pg-0"),
+        "{modified:?}"
+    );
+    assert!(
+        err.contains("pg-0") && err.contains("still not available") && err.contains("3s"),
+        "{err}"
+    );
+    assert!(err.contains("nothing further was changed"), "{err}");
 }
