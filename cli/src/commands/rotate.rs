@@ -22,25 +22,28 @@ struct Pair {
     new: String,
 }
 
-/// Each (target, region) where an entry has a certificate in ACM: its deployments' ARNs
-/// and what discovery found, the deployments first.
+/// Every ARN where an entry has a certificate in ACM, with its (target, region): its
+/// deployments' ARNs, then what discovery found (a copy imported by hand, say), each ARN once.
 fn arns_of(v: &vault::Vault, id: &str) -> Result<Vec<(String, String, String)>> {
     let mut out: Vec<(String, String, String)> = Vec::new();
     for d in v.deployments()?.into_iter().filter(|d| d.entry_id == id) {
-        if let Some(arn) = d.arn {
+        if let Some(arn) = d.arn
+            && !out.iter().any(|(_, _, a)| *a == arn)
+        {
             out.push((d.target, d.region, arn));
         }
     }
     for r in v.acm_records_of(id)? {
-        if r.gone_at.is_none()
-            && !out
-                .iter()
-                .any(|(t, g, _)| *t == r.location.target && *g == r.location.region)
-        {
+        if r.gone_at.is_none() && !out.iter().any(|(_, _, a)| *a == r.summary.arn) {
             out.push((r.location.target, r.location.region, r.summary.arn));
         }
     }
     Ok(out)
+}
+
+/// The account an ACM ARN names.
+fn account_of(arn: &str) -> Option<&str> {
+    agent::arn_location(arn).map(|(account, _)| account)
 }
 
 /// Where a certificate named by ARN was recorded (its target), if the vault knows it.
@@ -109,6 +112,9 @@ fn pairs(
                     arns_of(v, &id)
                 }
             };
+            // Every ARN of OLD (an entry can be in ACM more than once in a region: its
+            // deployment and a copy discovery found), each paired with NEW's ARN in the same
+            // account and region (its deployment first).
             let olds = side(&args.old, old_arn)?;
             let news = side(&args.new, new_arn)?;
             let mut out = Vec::new();
@@ -116,17 +122,25 @@ fn pairs(
                 if !in_regions(&region) || args.target.as_deref().is_some_and(|t| t != target) {
                     continue;
                 }
-                match news.iter().find(|(t, r, _)| *t == target && *r == region) {
+                match news
+                    .iter()
+                    .find(|(_, r, n)| *r == region && account_of(n) == account_of(&old))
+                {
                     Some((_, _, new)) => out.push(Pair {
                         target,
                         region,
                         old,
                         new: new.clone(),
                     }),
-                    None => skipped.push(format!(
-                        "{region} (target {target}): {} is not in ACM there; deploy it first (`certvault deploy {} --regions {region}`)",
-                        args.new, args.new
-                    )),
+                    None => {
+                        let why = format!(
+                            "{region} (target {target}): {} is not in ACM there; deploy it first (`certvault deploy {} --regions {region}`)",
+                            args.new, args.new
+                        );
+                        if !skipped.contains(&why) {
+                            skipped.push(why);
+                        }
+                    }
                 }
             }
             if out.is_empty() && skipped.is_empty() {

@@ -760,3 +760,158 @@ fn regression_rds_apply_stops_at_the_wait_timeout_and_changes_nothing_further() 
     );
     assert!(err.contains("nothing further was changed"), "{err}");
 }
+
+/// Issue 16, item 2: the plan read a listener's SNI list with NEW in it (NEW added by an
+/// earlier run), NEW was removed from it before the swap, and the swap then only removed
+/// OLD: the listener served neither, and the command said "moved 1 of 1". A stale read is
+/// what the proxy gives here (the listener's SNI list as read says NEW; the emulator's does
+/// not); the swap always adds NEW before it removes OLD.
+#[test]
+fn regression_rotate_never_leaves_an_sni_listener_with_neither_old_nor_new() {
+    let emu = emulator();
+    let env = Env::init();
+    let old = imported(&emu, "us-east-1", "www.example.com");
+    let new = imported(&emu, "us-east-1", "www.example.com");
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    let l8443 = ls["l8443"].as_str().unwrap();
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.rewrite(
+        "Action=DescribeListenerCertificates",
+        &format!("ListenerArn={}", urlencode(l8443)),
+        "<Certificates>",
+        &format!(
+            "<Certificates><member><CertificateArn>{new}</CertificateArn><IsDefault>false</IsDefault></member>"
+        ),
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let out = cmd
+        .args(["--output", "json", "rotate", &old, &new, "--yes"])
+        .output()
+        .unwrap();
+    let (code, out, err) = (out.status.code(), stdout(&out), stderr(&out));
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let planned: Vec<&str> = report["plans"][0]["swaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["listener"] == l8443)
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["sni-remove-old"], "the stale read: {report:#}");
+    let now: Vec<String> = serving(&emu, &env)[l8443]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        now.contains(&new) && !now.contains(&old),
+        "the listener serves NEW and not OLD: {now:?}"
+    );
+    // NEW was added (again: AddListenerCertificates of a certificate already there changes
+    // nothing) before OLD was removed.
+    let log = proxy.requests();
+    let find = |op: &str, arn: &str| {
+        log.iter().position(|(o, b)| {
+            o == op && {
+                let b = String::from_utf8_lossy(b);
+                b.contains(&urlencode(l8443)) && b.contains(&urlencode(arn))
+            }
+        })
+    };
+    let added = find("Action=AddListenerCertificates", &new).expect("NEW added");
+    let removed = find("Action=RemoveListenerCertificates", &old).expect("OLD removed");
+    assert!(added < removed);
+}
+
+/// Issue 16, item 2: `rotate ENTRY ENTRY` took one ARN of OLD's entry per target and
+/// region, and missed the listeners on its other ARNs (a copy of the same certificate
+/// imported by hand, found by discovery). Every ARN holding OLD's certificate is moved.
+#[test]
+fn regression_rotate_of_entries_moves_the_listeners_of_every_arn_of_old() {
+    let emu = emulator();
+    let env = Env::init();
+    let old_pem = crate::common::self_signed_file(&env, "old.pem", "www.example.com", 90);
+    let new_pem = crate::common::self_signed_file(&env, "new.pem", "www.example.com", 90);
+    env.import(&[&old_pem, &"--name", &"old"]);
+    env.import(&[&new_pem, &"--name", &"new"]);
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env(&mut cmd, env.dir.path());
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    for name in ["old", "new"] {
+        let (code, _, err) = run(&["deploy", name, "--regions", "us-east-1"]);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (_, status, err) = run(&["--output", "json", "status"]);
+    let deployed =
+        crate::deploy::rows(&serde_json::from_str(&status).unwrap_or_else(|_| panic!("{err}")));
+    let arn_of = |name: &str| {
+        deployed
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["arn"].as_str())
+            .unwrap_or_else(|| panic!("{name}: {deployed:#?}"))
+            .to_owned()
+    };
+    let (old_arn, new_arn) = (arn_of("old"), arn_of("new"));
+    // The same certificate as OLD, imported by hand, and found by discovery.
+    let text = std::fs::read_to_string(&old_pem).unwrap();
+    let split = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    let copy = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.import_certificate()
+            .certificate(aws_sdk_acm::primitives::Blob::new(
+                &text.as_bytes()[..split],
+            ))
+            .private_key(aws_sdk_acm::primitives::Blob::new(
+                &text.as_bytes()[split..],
+            ))
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1"]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    // One ALB: :443 serves the deployed OLD, :8443 the copy.
+    let listeners: Value = serde_json::from_str(&emu.boto3(
+        &env,
+        r#"
+old, copy = sys.argv[1:3]
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+a = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+b = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone='us-east-1b')['Subnet']['SubnetId']
+e = boto3.client('elbv2')
+alb = e.create_load_balancer(Name='alb', Subnets=[a, b], Type='application')['LoadBalancers'][0]['LoadBalancerArn']
+tg = e.create_target_group(Name='web', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+fwd = [{'Type': 'forward', 'TargetGroupArn': tg}]
+one = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': old}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+two = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=8443, Certificates=[{'CertificateArn': copy}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+print(json.dumps([one, two]))
+"#,
+        &[&old_arn, &copy],
+    ))
+    .unwrap();
+    let (code, out, err) = run(&["rotate", "old", "new", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    let after = serving(&emu, &env);
+    for l in listeners.as_array().unwrap() {
+        assert_eq!(
+            after[l.as_str().unwrap()][0],
+            new_arn.as_str(),
+            "{l} moved: {out} {after:#}"
+        );
+    }
+    assert!(out.contains("moved 2 of 2"), "{out}");
+}
