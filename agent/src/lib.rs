@@ -69,8 +69,8 @@ pub use crate::{
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     request::{
-        CertRequest, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
-        requested_summary,
+        CertRequest, acm_describe, acm_observe, acm_observe_many, acm_request,
+        acm_wait_for_records, requested_summary,
     },
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,

@@ -915,3 +915,205 @@ print(json.dumps([one, two]))
     }
     assert!(out.contains("moved 2 of 2"), "{out}");
 }
+
+/// Calls by operation in the proxy's log from `from` on.
+fn calls_since(proxy: &FaultProxy, from: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (op, _) in proxy.requests().into_iter().skip(from) {
+        let op = if let Some((method, rest)) = op.split_once(' ') {
+            // Route 53's REST calls: named by their request line.
+            let path = rest.split(['?', ' ']).next().unwrap_or_default();
+            match (method, path) {
+                (_, p) if p.ends_with("/hostedzonesbyname") => "ListHostedZonesByName".to_owned(),
+                ("POST", p) if p.ends_with("/rrset") || p.ends_with("/rrset/") => {
+                    "ChangeResourceRecordSets".to_owned()
+                }
+                _ => format!("{method} {path}"),
+            }
+        } else {
+            op.trim_start_matches("Action=")
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        *out.entry(op).or_default() += 1;
+    }
+    out
+}
+
+/// Issue 16, item 5: two email-validated certificates for the same names got a replacement
+/// each (tokens per old certificate), and a re-run then mapped both to one and left the
+/// other orphaned; FAILED and EXPIRED certificates got replacements too. Now one request per
+/// set of names, shared and said, and dead certificates listed, not replaced. (Item 7: the
+/// credentials were resolved 6 times per certificate on a first run, 3 on a re-run; now
+/// once per target.) The emulator says DNS and ISSUED for every request: the proxy says
+/// EMAIL, and FAILED or EXPIRED for the dead ones.
+#[test]
+fn regression_migrate_validation_requests_one_replacement_per_set_of_names_and_none_for_the_dead() {
+    let emu = emulator();
+    let env = Env::init();
+    emu.boto3(
+        &env,
+        "boto3.client('route53').create_hosted_zone(Name='example.com', CallerReference='z')",
+        &[],
+    );
+    let request = |name: &str| {
+        block_on(async {
+            let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+            acm.request_certificate()
+                .domain_name(name)
+                .validation_method(aws_sdk_acm::types::ValidationMethod::Email)
+                .send()
+                .await
+                .unwrap()
+                .certificate_arn()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    let email1 = request("www.example.com");
+    let email2 = request("www.example.com");
+    let failed = request("dead.example.com");
+    let expired = request("gone.example.com");
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    for arn in [&email1, &email2, &failed, &expired] {
+        proxy.rewrite(
+            "CertificateManager.DescribeCertificate",
+            arn,
+            "\"ValidationMethod\": \"DNS\"",
+            "\"ValidationMethod\": \"EMAIL\"",
+        );
+    }
+    for (arn, name, status) in [(&failed, "dead", "FAILED"), (&expired, "gone", "EXPIRED")] {
+        proxy.rewrite(
+            "CertificateManager.ListCertificates",
+            "",
+            &format!("\"DomainName\": \"{name}.example.com\", \"Status\": \"ISSUED\""),
+            &format!("\"DomainName\": \"{name}.example.com\", \"Status\": \"{status}\""),
+        );
+        proxy.rewrite(
+            "CertificateManager.DescribeCertificate",
+            arn,
+            "\"Status\": \"ISSUED\"",
+            &format!("\"Status\": \"{status}\""),
+        );
+    }
+    // Each email-validated www certificate serves a listener.
+    let listeners: Value = serde_json::from_str(&emu.boto3(
+        &env,
+        r#"
+one, two = sys.argv[1:3]
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+a = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+b = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone='us-east-1b')['Subnet']['SubnetId']
+e = boto3.client('elbv2')
+alb = e.create_load_balancer(Name='alb', Subnets=[a, b], Type='application')['LoadBalancers'][0]['LoadBalancerArn']
+tg = e.create_target_group(Name='web', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+fwd = [{'Type': 'forward', 'TargetGroupArn': tg}]
+l1 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': one}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+l2 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=8443, Certificates=[{'CertificateArn': two}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+print(json.dumps([l1, l2]))
+"#,
+        &[&email1, &email2],
+    ))
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1", "--deep"]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    let migrate = [
+        "--output",
+        "json",
+        "acm",
+        "migrate-validation",
+        "--regions",
+        "us-east-1",
+        "--route53",
+        "--yes",
+    ];
+    let start = proxy.requests().len();
+    let (code, out, err) = run(&migrate);
+    let first_calls = calls_since(&proxy, start);
+    let again_start = proxy.requests().len();
+    let (again_code, again_out, again_err) = run(&migrate);
+    let again_calls = calls_since(&proxy, again_start);
+    eprintln!("first run, calls by operation: {first_calls:?}\nre-run: {again_calls:?}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(again_code, Some(0), "{again_err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let by_old = |report: &Value, arn: &str| -> Value {
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["old"] == arn)
+            .cloned()
+            .unwrap_or_else(|| panic!("{arn} not reported: {report:#}"))
+    };
+    assert_eq!(
+        sent(&proxy, "CertificateManager.RequestCertificate").len(),
+        1,
+        "one request for the one set of names, none for the dead, over both runs: {report:#}"
+    );
+    let (m1, m2) = (by_old(&report, &email1), by_old(&report, &email2));
+    assert_eq!(m1["new"], m2["new"], "{report:#}");
+    let new = m1["new"].as_str().unwrap().to_owned();
+    // One of them made the request; the other shares it, and says with which.
+    let (lead, follower) = if m1["requested_now"] == true {
+        (&m1, &m2)
+    } else {
+        (&m2, &m1)
+    };
+    assert_eq!(lead["requested_now"], true, "{report:#}");
+    assert_eq!(follower["requested_now"], false, "{report:#}");
+    assert_eq!(follower["shares_request_with"], lead["old"], "{report:#}");
+    for (arn, status) in [(&failed, "FAILED"), (&expired, "EXPIRED")] {
+        let m = by_old(&report, arn);
+        assert!(m["new"].is_null(), "{m:#}");
+        let note = m["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains(status) && note.contains("not replaced"),
+            "{m:#}"
+        );
+    }
+    let after = serving(&emu, &env);
+    for l in listeners.as_array().unwrap() {
+        assert_eq!(after[l.as_str().unwrap()][0], new.as_str(), "{after:#}");
+    }
+    // The re-run finds the one replacement for both, and nothing is orphaned.
+    let again: Value = serde_json::from_str(&again_out).unwrap();
+    for arn in [&email1, &email2] {
+        let m = by_old(&again, arn);
+        assert_eq!(m["new"], new.as_str(), "{again:#}");
+        assert_eq!(m["requested_now"], false);
+    }
+    let www = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.list_certificates()
+            .send()
+            .await
+            .unwrap()
+            .certificate_summary_list()
+            .iter()
+            .filter(|c| c.domain_name() == Some("www.example.com"))
+            .count()
+    });
+    assert_eq!(www, 3, "the two old ones and one replacement");
+    // Credentials resolved once per target and command.
+    assert_eq!(
+        first_calls.get("GetCallerIdentity"),
+        Some(&1),
+        "{first_calls:?}"
+    );
+    assert_eq!(
+        again_calls.get("GetCallerIdentity"),
+        Some(&1),
+        "{again_calls:?}"
+    );
+}
