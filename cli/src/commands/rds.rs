@@ -117,6 +117,7 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
             confirm(&args, moves.len())?;
             let mut v = ctx.unlock_writer("rds ca-audit --apply")?;
             let mut unrecorded: Option<String> = None;
+            let mut changed: Vec<String> = Vec::new();
             let what = |m: &agent::RdsMove| {
                 format!(
                     "DB instance {} ({}{}) in {}, account {}: CA {} -> {}{}",
@@ -165,6 +166,7 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
                         Ok(())
                     }
                     agent::RdsProgress::Changed(m) => {
+                        changed.push(m.instance.clone());
                         v.record_event("rds-ca", None, &format!("moved {}", what(m)))
                     }
                     agent::RdsProgress::Failed(m, e) => {
@@ -191,9 +193,9 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
                         Ok(())
                     }
                     agent::RdsProgress::Stopped(m, why) => {
-                        if applied.iter().all(|a| a["instance"] != m.instance.as_str()) {
-                            applied.push(json!({"instance": m.instance, "region": m.region, "ca": m.to, "applied": false, "error": why}));
-                        }
+                        // The instance waited for may have been changed already.
+                        let was = changed.contains(&m.instance);
+                        applied.push(json!({"instance": m.instance, "region": m.region, "ca": m.to, "applied": was, "error": why}));
                         v.record_event("rds-ca-stopped", None, why)
                     }
                 };
@@ -230,12 +232,17 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
             "stopped": stopped.as_ref().map(|(why, left)| json!({"why": why, "not_reached": left})),
         }))?;
     } else {
-        for a in applied.iter().filter(|a| a["applied"] != true) {
+        for a in &applied {
             if let Some(e) = a["error"].as_str() {
                 note(&format!(
-                    "{} ({}): not changed: {e}",
+                    "{} ({}): {}: {e}",
                     a["instance"].as_str().unwrap_or("-"),
-                    a["region"].as_str().unwrap_or("-")
+                    a["region"].as_str().unwrap_or("-"),
+                    if a["applied"] == true {
+                        "changed, but"
+                    } else {
+                        "not changed"
+                    }
                 ));
             }
         }
