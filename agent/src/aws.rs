@@ -2,7 +2,11 @@
 //! implementation over aws-sdk-rust, and error classification. An in-process fake can stand
 //! in behind the same traits for what the emulator cannot do (throttling, paging).
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use aws_config::{
     BehaviorVersion, Region, SdkConfig, meta::region::RegionProviderChain, retry::RetryConfig,
@@ -197,11 +201,20 @@ pub trait Connector: Send + Sync {
     type Elb: crate::rotate::ElbApi + 'static;
     /// The RDS client type.
     type Rds: crate::rds::RdsApi + 'static;
-    /// Resolves a target's credentials (assuming its role) and its account id.
+    /// Resolves a target's credentials (assuming its role) and its account id. A connector
+    /// may hand out what it resolved before for the same target (see [`SdkConnector`]).
     fn connect(
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<(Self::Session, String), ApiError>> + Send;
+    /// Resolves them anew, as a new reconcile pass must (a profile or role re-pointed to
+    /// another account is then seen); what `connect` hands out afterwards.
+    fn reconnect(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<(Self::Session, String), ApiError>> + Send {
+        self.connect(target)
+    }
     /// An ACM client for one region.
     fn acm(&self, session: &Self::Session, region: &str) -> Self::Acm;
     /// An IAM client.
@@ -220,8 +233,9 @@ pub trait Connector: Send + Sync {
     fn rds(&self, session: &Self::Session, region: &str) -> Self::Rds;
 }
 
-/// Resolves a target's credentials and account through `scope` (counted, stoppable), giving
-/// up after `timeout`.
+/// Resolves a target's credentials and account anew through `scope` (counted, stoppable),
+/// giving up after `timeout`: once per target at the start of a reconcile pass or of a
+/// discovery.
 pub(crate) async fn connect_within<C: Connector>(
     connector: &C,
     target: &Target,
@@ -232,7 +246,7 @@ pub(crate) async fn connect_within<C: Connector>(
         None,
         "GetCallerIdentity",
         crate::retry::Idempotence::Safe,
-        || connector.connect(target),
+        || connector.reconnect(target),
     );
     tokio::time::timeout(timeout, call)
         .await
@@ -347,11 +361,97 @@ fn key_algorithm_name(k: Option<&KeyAlgorithm>) -> Option<String> {
 }
 
 /// The real SDK, configured from the environment like every AWS tool.
+///
+/// Credentials are resolved once per target (the role assumed, GetCallerIdentity asked)
+/// and shared by every client of that target, in every region, and by every clone of the
+/// connector: one resolution per target per command (the CLI keeps one connector for a
+/// command) or per reconcile pass (a pass resolves anew, [`Connector::reconnect`]). The
+/// account pin still holds: whatever a session is used for is checked against the account
+/// it resolved to, and a pass that finds another account refuses.
 #[derive(Debug, Clone, Default)]
 pub struct SdkConnector {
     /// Send private keys to a plain `http://` endpoint that is not on a loopback address
     /// (`--allow-insecure-endpoint`). Off: such an endpoint gets no key.
     pub allow_insecure_endpoint: bool,
+    sessions: SessionCache<SdkConfig>,
+}
+
+/// What identifies a target's credentials: its name, profile, role and external id.
+type TargetKey = (String, Option<String>, Option<String>, Option<String>);
+
+fn key_of(target: &Target) -> TargetKey {
+    (
+        target.name.clone(),
+        target.profile.clone(),
+        target.role_arn.clone(),
+        target.external_id.clone(),
+    )
+}
+
+/// Sessions (and the account each resolved to) by target. A resolution that failed is not
+/// kept; two tasks asking for one target at once resolve it once.
+#[allow(clippy::type_complexity)]
+pub(crate) struct SessionCache<S> {
+    slots: Arc<Mutex<HashMap<TargetKey, Arc<tokio::sync::Mutex<Option<(S, String)>>>>>>,
+}
+
+impl<S> Clone for SessionCache<S> {
+    fn clone(&self) -> Self {
+        SessionCache {
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+impl<S> Default for SessionCache<S> {
+    fn default() -> Self {
+        SessionCache {
+            slots: Arc::default(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for SessionCache<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.slots.lock().map(|s| s.len()).unwrap_or_default();
+        write!(f, "SessionCache({n} targets)")
+    }
+}
+
+impl<S: Clone> SessionCache<S> {
+    /// The session of `target`: the one resolved before (unless `fresh`), else what
+    /// `resolve` gives, kept when it succeeds.
+    pub(crate) async fn get<F>(
+        &self,
+        target: &Target,
+        fresh: bool,
+        resolve: F,
+    ) -> Result<(S, String), ApiError>
+    where
+        F: Future<Output = Result<(S, String), ApiError>>,
+    {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(key_of(target)).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if !fresh && let Some(found) = slot.as_ref() {
+            return Ok(found.clone());
+        }
+        let resolved = resolve.await?;
+        *slot = Some(resolved.clone());
+        Ok(resolved)
+    }
+}
+
+impl SdkConnector {
+    /// A connector; `allow_insecure_endpoint` as the field says.
+    pub fn new(allow_insecure_endpoint: bool) -> SdkConnector {
+        SdkConnector {
+            allow_insecure_endpoint,
+            sessions: SessionCache::default(),
+        }
+    }
 }
 
 /// Why a private key must not go to `endpoint`, if it must not: plain HTTP to anything but
@@ -398,20 +498,10 @@ impl SdkConnector {
         }
         loader.load().await
     }
-}
 
-impl Connector for SdkConnector {
-    type Session = SdkConfig;
-    type Acm = SdkAcm;
-    type Iam = SdkIam;
-    type Sts = SdkSts;
-    type Pca = crate::pca::SdkPca;
-    type Route53 = crate::route53::SdkRoute53;
-    type ElbV2 = crate::rotate::SdkElbV2;
-    type Elb = crate::rotate::SdkElb;
-    type Rds = crate::rds::SdkRds;
-
-    async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
+    /// Resolves a target: its configuration (profile), its role assumed, and the account
+    /// GetCallerIdentity names.
+    async fn resolve(target: &Target) -> Result<(SdkConfig, String), ApiError> {
         let mut config = SdkConnector::base_config(target).await;
         if let Some(role) = &target.role_arn {
             let mut b = AssumeRoleProvider::builder(role)
@@ -434,6 +524,30 @@ impl Connector for SdkConnector {
         .account()
         .await?;
         Ok((config, account))
+    }
+}
+
+impl Connector for SdkConnector {
+    type Session = SdkConfig;
+    type Acm = SdkAcm;
+    type Iam = SdkIam;
+    type Sts = SdkSts;
+    type Pca = crate::pca::SdkPca;
+    type Route53 = crate::route53::SdkRoute53;
+    type ElbV2 = crate::rotate::SdkElbV2;
+    type Elb = crate::rotate::SdkElb;
+    type Rds = crate::rds::SdkRds;
+
+    async fn connect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
+        self.sessions
+            .get(target, false, SdkConnector::resolve(target))
+            .await
+    }
+
+    async fn reconnect(&self, target: &Target) -> Result<(SdkConfig, String), ApiError> {
+        self.sessions
+            .get(target, true, SdkConnector::resolve(target))
+            .await
     }
 
     fn sts(&self, session: &SdkConfig) -> SdkSts {
@@ -974,6 +1088,98 @@ mod tests {
         assert_eq!(causes(&e), "dispatch failure: io error: Connection refused");
     }
 
+    fn target(name: &str, role: Option<&str>) -> Target {
+        Target {
+            name: name.into(),
+            role_arn: role.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    /// Issue 16, item 7: every connect resolved the target again (a new AssumeRoleProvider,
+    /// a GetCallerIdentity). One resolution per target, shared; a fresh one (a new pass)
+    /// replaces it, so an account that changed is what the rest of the pass is checked
+    /// against; a failure is not kept.
+    #[tokio::test]
+    async fn credentials_are_resolved_once_per_target_and_anew_for_a_pass() {
+        let cache: SessionCache<u32> = SessionCache::default();
+        let resolutions = std::sync::atomic::AtomicU32::new(0);
+        let account = Mutex::new("111111111111".to_owned());
+        let resolve = || async {
+            let n = resolutions.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            Ok::<_, ApiError>((n, account.lock().unwrap().clone()))
+        };
+        let a = target("a", None);
+        let shared = cache.clone();
+        let (s1, _) = cache.get(&a, false, resolve()).await.unwrap();
+        let (s2, _) = shared.get(&a, false, resolve()).await.unwrap();
+        assert_eq!((s1, s2), (1, 1), "one resolution, shared by clones");
+        // Another target (or the same name with another role) is resolved on its own.
+        let (b, _) = cache
+            .get(&target("b", None), false, resolve())
+            .await
+            .unwrap();
+        let (a_role, _) = cache
+            .get(
+                &target("a", Some("arn:aws:iam::1:role/r")),
+                false,
+                resolve(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((b, a_role), (2, 3));
+        // A new pass resolves anew; the credentials now name another account, and that is
+        // what is handed out from then on (so the pass refuses deployments pinned to the
+        // first account).
+        *account.lock().unwrap() = "222222222222".into();
+        let (s, acct) = cache.get(&a, true, resolve()).await.unwrap();
+        assert_eq!((s, acct.as_str()), (4, "222222222222"));
+        let (s, acct) = cache.get(&a, false, resolve()).await.unwrap();
+        assert_eq!((s, acct.as_str()), (4, "222222222222"));
+        // A failure is not kept: the next connect tries again.
+        let c = target("c", None);
+        let failing = async {
+            Err::<(u32, String), _>(ApiError::local(
+                ErrorKind::Transient,
+                "GetCallerIdentity",
+                "global",
+                "Timeout",
+                "no answer".into(),
+            ))
+        };
+        assert!(cache.get(&c, false, failing).await.is_err());
+        let (s, _) = cache.get(&c, false, resolve()).await.unwrap();
+        assert_eq!(s, 5);
+        assert_eq!(resolutions.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    /// Two tasks asking for one target at once (regions of a pass) resolve it once.
+    #[tokio::test]
+    async fn concurrent_connects_of_one_target_resolve_it_once() {
+        let cache: SessionCache<u32> = SessionCache::default();
+        let resolutions = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let a = target("a", None);
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, a, resolutions) = (cache.clone(), a.clone(), resolutions.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get(&a, false, async {
+                            resolutions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::task::yield_now().await;
+                            Ok((7u32, "111111111111".to_owned()))
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().0, 7);
+        }
+        assert_eq!(resolutions.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn keys_go_to_https_or_this_machine_only() {
         for ok in [
@@ -1074,10 +1280,7 @@ mod tests {
         let acm = SdkConnector::default().acm(&session, "us-east-1");
         let e = acm.import_certificate(&m, None, &[]).await.unwrap_err();
         assert_eq!(e.code, "InsecureEndpoint", "{e}");
-        let allowed = SdkConnector {
-            allow_insecure_endpoint: true,
-        }
-        .acm(&session, "us-east-1");
+        let allowed = SdkConnector::new(true).acm(&session, "us-east-1");
         assert!(allowed.refuse_keys.is_none());
     }
 }

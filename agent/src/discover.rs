@@ -65,8 +65,11 @@ pub struct LocationReport {
     pub account: Option<String>,
     /// Region, or `global` for IAM.
     pub region: String,
-    /// `ok`, `failed`, or `skipped` (an opt-in region the account has not enabled).
+    /// `ok`, `failed`, `skipped` (an opt-in region the account has not enabled), or
+    /// `covered` (another target resolves to the same account: scanned once, through it).
     pub status: &'static str,
+    /// For `covered`: the target it was scanned through.
+    pub covered_by: Option<String>,
     /// Why it failed or was skipped.
     pub error: Option<ApiError>,
     /// Certificates listed.
@@ -227,6 +230,20 @@ pub async fn discover<C: Connector>(
     let region_slots = Arc::new(Semaphore::new(config.concurrency.regions));
     let mut tasks: JoinSet<Scan> = JoinSet::new();
     let mut planned = 0;
+    // Each (account, region) is scanned once: a second target that resolves to an account
+    // already scanned there is reported as covered by the first.
+    let mut scanned: BTreeMap<(String, String), String> = BTreeMap::new();
+    let covered = |target: &Target, account: &str, region: &str, by: &str| LocationReport {
+        target: target.name.clone(),
+        account: Some(account.to_owned()),
+        region: region.to_owned(),
+        status: "covered",
+        covered_by: Some(by.to_owned()),
+        error: None,
+        certificates: 0,
+        by_type: BTreeMap::new(),
+        certificate_errors: Vec::new(),
+    };
 
     if targets.iter().any(|t| t.regions.is_empty()) && !opts.include_iam {
         return Err(crate::error::Error::NoRegions);
@@ -261,6 +278,7 @@ pub async fn discover<C: Connector>(
                         account: None,
                         region,
                         status: "failed",
+                        covered_by: None,
                         error: Some(e.clone()),
                         certificates: 0,
                         by_type: BTreeMap::new(),
@@ -271,12 +289,18 @@ pub async fn discover<C: Connector>(
             }
         };
         for region in &target.regions {
+            if let Some(by) = scanned.get(&(account.clone(), region.clone())) {
+                report.locations.push(covered(target, &account, region, by));
+                continue;
+            }
+            scanned.insert((account.clone(), region.clone()), target.name.clone());
             let location = Location {
                 target: target.name.clone(),
                 account: account.clone(),
                 region: region.clone(),
             };
-            let known = vault.acm_records(&target.name, region)?;
+            // What the vault knows of this account and region, whichever target saw it.
+            let known = vault.acm_records_in(&account, region)?;
             let acm = connector.acm(&session, region);
             let limits = Limits::new(
                 config,
@@ -292,13 +316,20 @@ pub async fn discover<C: Connector>(
                 scan_acm(acm, location, known, limits).await
             });
         }
-        if opts.include_iam {
+        if opts.include_iam
+            && let Some(by) = scanned.get(&(account.clone(), "global".to_owned()))
+        {
+            report
+                .locations
+                .push(covered(target, &account, "global", by));
+        } else if opts.include_iam {
+            scanned.insert((account.clone(), "global".into()), target.name.clone());
             let location = Location {
                 target: target.name.clone(),
                 account: account.clone(),
                 region: "global".into(),
             };
-            let known = vault.acm_records(&target.name, "global")?;
+            let known = vault.acm_records_in(&account, "global")?;
             let iam = connector.iam(&session);
             let limits = Limits::new(config, &iam_pool, scope.clone(), &account, opts.deep);
             planned += 1;
@@ -315,6 +346,7 @@ pub async fn discover<C: Connector>(
             account: Some(scan.location.account.clone()),
             region: scan.location.region.clone(),
             status: "ok",
+            covered_by: None,
             error: scan.error.clone(),
             certificates: scan.observations.len(),
             by_type: BTreeMap::new(),

@@ -302,3 +302,57 @@ async fn findings_for_a_security_lead() {
     // Pending and failed certificates have no certificate to read: no entry, but a record.
     assert_eq!(v.list(&Default::default()).unwrap().len(), 2);
 }
+
+/// Issue 16, item 7: two targets that resolve to one account never reached the cheap
+/// steady state (each run overwrote the records' target, and the next looked them up by
+/// target: 20 Describe and 20 Get calls on every run of 10 certificates). One (account,
+/// region) is scanned once a run, and a re-run reads listing pages only.
+#[tokio::test(start_paused = true)]
+async fn regression_two_targets_of_one_account_reach_the_no_op_rescan() {
+    let fake = Fake::default();
+    for n in 0..10 {
+        fake.add("us-east-1", cert("us-east-1", n, "IMPORTED", "ISSUED", 200));
+    }
+    let (_d, mut v) = vault();
+    let two: Vec<Target> = ["a", "b"]
+        .iter()
+        .map(|n| Target {
+            name: (*n).into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        })
+        .collect();
+    let opts = DiscoverOptions::default();
+    let first = discover(&fake, &mut v, &Config::default(), &two, opts, &|_| {})
+        .await
+        .unwrap();
+    let (d0, g0, l0) = (
+        fake.calls("DescribeCertificate"),
+        fake.calls("GetCertificate"),
+        fake.calls("ListCertificates"),
+    );
+    let again = discover(&fake, &mut v, &Config::default(), &two, opts, &|_| {})
+        .await
+        .unwrap();
+    let (d1, g1, l1) = (
+        fake.calls("DescribeCertificate") - d0,
+        fake.calls("GetCertificate") - g0,
+        fake.calls("ListCertificates") - l0,
+    );
+    eprintln!(
+        "first run: {d0} Describe, {g0} Get, {l0} List; re-run: {d1} Describe, {g1} Get, {l1} List"
+    );
+    assert_eq!(first.total, 10, "each certificate once");
+    assert_eq!((d1, g1), (0, 0), "a re-run reads listing pages only");
+    assert_eq!(l1, 1, "one listing for the one account and region");
+    assert_eq!(again.total, 10);
+    // The second target is reported as covered by the first, not scanned again.
+    let b = again
+        .locations
+        .iter()
+        .find(|l| l.target == "b")
+        .expect("target b reported");
+    assert_eq!(b.status, "covered", "{b:?}");
+    assert_eq!(b.covered_by.as_deref(), Some("a"));
+    assert_eq!(again.failures(), 0);
+}

@@ -103,6 +103,28 @@ pub(crate) struct State {
     pub(crate) renewing: BTreeMap<String, u32>,
     /// RevokeCertificate calls that revoked: (CA, serial, reason).
     pub(crate) pca_revoked: Vec<(String, String, String)>,
+    /// RDS: DB instances by region.
+    pub(crate) dbs: BTreeMap<String, Vec<FakeDb>>,
+    /// RDS: the CAs every region offers, and the default for new instances.
+    pub(crate) rds_cas: Vec<crate::rds::RdsCa>,
+    pub(crate) rds_default: Option<String>,
+    /// RDS: each ModifyDBInstance, with the instances (itself, members of its cluster) that
+    /// were not available when it came (what must never happen: two of a cluster at once).
+    pub(crate) rds_changes: Vec<(String, Vec<String>)>,
+}
+
+/// One fake DB instance: after a change it is `modifying` for `busy_after_change` reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakeDb {
+    pub(crate) id: String,
+    pub(crate) engine: String,
+    pub(crate) ca: String,
+    pub(crate) status: String,
+    pub(crate) cluster: Option<String>,
+    pub(crate) writer: bool,
+    pub(crate) busy_after_change: u32,
+    /// Reads left before it is available again (`u32::MAX`: never).
+    pub(crate) busy_left: u32,
 }
 
 /// A certificate for `name` signed by the fake Private CA `ca_arn`: PEM, chain, and its
@@ -709,7 +731,7 @@ impl Connector for Fake {
     type Route53 = FakeRoute53;
     type ElbV2 = FakeNone;
     type Elb = FakeNone;
-    type Rds = FakeNone;
+    type Rds = FakeRds;
 
     async fn connect(&self, _target: &Target) -> Result<(String, String), ApiError> {
         let account = self
@@ -750,8 +772,12 @@ impl Connector for Fake {
         FakeNone
     }
 
-    fn rds(&self, _session: &String, _region: &str) -> FakeNone {
-        FakeNone
+    fn rds(&self, session: &String, region: &str) -> FakeRds {
+        FakeRds {
+            fake: self.clone(),
+            account: session.clone(),
+            region: region.to_owned(),
+        }
     }
 
     fn pca(&self, _session: &String, region: &str) -> FakePcaClient {
@@ -1029,8 +1055,8 @@ impl crate::route53::Route53Api for FakeRoute53 {
     }
 }
 
-/// Load balancers and RDS in the fake: none (the emulator has them; the planning logic is
-/// tested as a pure function).
+/// Load balancers in the fake: none (the emulator has them; the planning logic is tested as
+/// a pure function).
 pub(crate) struct FakeNone;
 
 fn none<T>(op: &'static str) -> Result<T, ApiError> {
@@ -1039,7 +1065,7 @@ fn none<T>(op: &'static str) -> Result<T, ApiError> {
         op,
         "global",
         "NotInTheFake",
-        "the fake has no load balancers or databases".into(),
+        "the fake has no load balancers".into(),
     ))
 }
 
@@ -1087,20 +1113,133 @@ impl crate::rotate::ElbApi for FakeNone {
     }
 }
 
-impl crate::rds::RdsApi for FakeNone {
+/// RDS in the fake: what the emulator does not do (an instance that takes time to be
+/// available again after a change; moto is available at once).
+pub(crate) struct FakeRds {
+    fake: Fake,
+    account: String,
+    region: String,
+}
+
+impl FakeRds {
+    fn loc(&self) -> String {
+        location(&self.account, &self.region)
+    }
+
+    fn view(d: &FakeDb) -> crate::rds::DbInstance {
+        crate::rds::DbInstance {
+            id: d.id.clone(),
+            arn: format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{}", d.id),
+            engine: d.engine.clone(),
+            ca: Some(d.ca.clone()),
+            status: d.status.clone(),
+            pending_ca: None,
+            cluster: d.cluster.clone(),
+            writer: None,
+        }
+    }
+}
+
+impl crate::rds::RdsApi for FakeRds {
     async fn db_instances(
         &self,
         _m: Option<String>,
     ) -> Result<crate::rotate::Page<crate::rds::DbInstance>, ApiError> {
-        Ok((Vec::new(), None))
+        self.fake.enter(&self.region, "DescribeDBInstances", None)?;
+        let s = self.fake.state.lock().unwrap();
+        let dbs = s.dbs.get(&self.loc()).cloned().unwrap_or_default();
+        Ok((dbs.iter().map(FakeRds::view).collect(), None))
+    }
+    async fn db_instance(&self, id: &str) -> Result<Option<crate::rds::DbInstance>, ApiError> {
+        self.fake.enter(&self.region, "DescribeDBInstances", None)?;
+        let mut s = self.fake.state.lock().unwrap();
+        let loc = self.loc();
+        let Some(d) = s
+            .dbs
+            .get_mut(&loc)
+            .and_then(|v| v.iter_mut().find(|d| d.id == id))
+        else {
+            return Ok(None);
+        };
+        let seen = FakeRds::view(d);
+        if d.busy_left > 0 {
+            if d.busy_left != u32::MAX {
+                d.busy_left -= 1;
+            }
+            if d.busy_left == 0 {
+                d.status = "available".into();
+            }
+        }
+        Ok(Some(seen))
+    }
+    async fn db_clusters(
+        &self,
+        _m: Option<String>,
+    ) -> Result<crate::rotate::Page<crate::rds::DbCluster>, ApiError> {
+        self.fake.enter(&self.region, "DescribeDBClusters", None)?;
+        let s = self.fake.state.lock().unwrap();
+        let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+        for d in s.dbs.get(&self.loc()).into_iter().flatten() {
+            if let Some(c) = &d.cluster {
+                out.entry(c.clone())
+                    .or_default()
+                    .push((d.id.clone(), d.writer));
+            }
+        }
+        Ok((
+            out.into_iter()
+                .map(|(id, members)| crate::rds::DbCluster { id, members })
+                .collect(),
+            None,
+        ))
     }
     async fn certificates(
         &self,
         _m: Option<String>,
     ) -> Result<(crate::rotate::Page<crate::rds::RdsCa>, Option<String>), ApiError> {
-        Ok(((Vec::new(), None), None))
+        self.fake
+            .enter(&self.region, "DescribeCertificates", None)?;
+        let s = self.fake.state.lock().unwrap();
+        Ok(((s.rds_cas.clone(), None), s.rds_default.clone()))
     }
-    async fn set_ca(&self, _i: &str, _c: &str, _n: bool) -> Result<(), ApiError> {
-        none("ModifyDBInstance")
+    async fn set_ca(&self, id: &str, ca: &str, _no_restart: bool) -> Result<(), ApiError> {
+        self.fake.enter(&self.region, "ModifyDBInstance", None)?;
+        let mut s = self.fake.state.lock().unwrap();
+        let loc = self.loc();
+        let cluster = s
+            .dbs
+            .get(&loc)
+            .into_iter()
+            .flatten()
+            .find(|d| d.id == id)
+            .and_then(|d| d.cluster.clone());
+        let busy: Vec<String> = s
+            .dbs
+            .get(&loc)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.id == id || (cluster.is_some() && d.cluster == cluster))
+            .filter(|d| d.status != "available")
+            .map(|d| d.id.clone())
+            .collect();
+        s.rds_changes.push((id.to_owned(), busy));
+        let Some(d) = s
+            .dbs
+            .get_mut(&loc)
+            .and_then(|v| v.iter_mut().find(|d| d.id == id))
+        else {
+            return Err(err(
+                &self.region,
+                "ModifyDBInstance",
+                "DBInstanceNotFound",
+                id,
+            ));
+        };
+        d.ca = ca.to_owned();
+        d.busy_left = d.busy_after_change;
+        if d.busy_left > 0 {
+            d.status = "modifying".into();
+        }
+        Ok(())
     }
 }

@@ -59,8 +59,9 @@ pub use crate::{
     },
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     rds::{
-        CA_WARNING_DAYS, CaFinding, DbInstance, RdsApi, RdsCa, RegionAudit, judge, rds_ca_audit,
-        rds_set_ca,
+        CA_WARNING_DAYS, CaFinding, DbCluster, DbInstance, RdsApi, RdsApplied, RdsApplyOptions,
+        RdsAudits, RdsCa, RdsMove, RdsProgress, RdsRefusal, RegionAudit, SameAccount, judge,
+        rds_apply, rds_ca_audit, rds_ca_audits, rds_moves,
     },
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
@@ -68,8 +69,8 @@ pub use crate::{
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     request::{
-        CertRequest, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
-        requested_summary, target_account,
+        CertRequest, acm_describe, acm_observe, acm_observe_many, acm_request,
+        acm_wait_for_records, requested_summary, target_account,
     },
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,

@@ -5,9 +5,10 @@
 //!   that makes it gone (listings lag and page);
 //! - a deployed ARN whose ImportedAt or NotAfter moved (or every one, with `deep`) is read
 //!   with GetCertificate, leaf and chain;
-//! - when a deployment needs an import (first deploy, or its ARN is gone), the region's
-//!   imported certificates for its names have their tags read, to adopt a copy an earlier
-//!   import left unrecorded.
+//! - when a deployment needs an import (first deploy, or its ARN is gone and it is to be
+//!   re-created: auto-redeploy, or an explicit deploy), the region's imported certificates
+//!   for its names have their tags read, to adopt a copy an earlier import left unrecorded.
+//!   A gone ARN the plan only flags `missing`, or a revoked certificate, searches nothing.
 //!
 //! A call about one certificate that fails marks that certificate unreadable; it never
 //! fails the region. Only the listing itself failing does.
@@ -108,7 +109,9 @@ enum Found {
     Unreadable(String),
 }
 
-/// Observes one region for `desired` (deployments pinned to this account).
+/// Observes one region for `desired` (deployments pinned to this account). `push`: an
+/// explicit deploy, which re-creates gone ARNs as auto-redeploy does.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn observe<A: AcmApi + AcmWrite>(
     acm: &A,
     scope: &Scope,
@@ -116,6 +119,7 @@ pub(crate) async fn observe<A: AcmApi + AcmWrite>(
     desired: &[Desired],
     account: &str,
     deep: bool,
+    push: bool,
     per_region: usize,
 ) -> Result<Observation, ApiError> {
     let mut summaries = list_all(acm, scope, limits).await?;
@@ -155,10 +159,16 @@ pub(crate) async fn observe<A: AcmApi + AcmWrite>(
         }
     }
 
-    // Deployments that need an import look for an earlier, unrecorded copy by their names.
+    // Deployments that need an import look for an earlier, unrecorded copy by their names:
+    // a first deploy, or a gone ARN that the plan re-creates. Nothing is searched for what
+    // the plan cannot use (a gone ARN it only flags missing, a revoked certificate).
     let importing: Vec<&Desired> = desired
         .iter()
-        .filter(|d| d.arn.as_ref().is_none_or(|a| gone.contains(a)))
+        .filter(|d| !d.revoked)
+        .filter(|d| match &d.arn {
+            None => true,
+            Some(a) => gone.contains(a) && (d.auto_redeploy || push),
+        })
         .collect();
     let wanted_names: BTreeSet<&str> = importing
         .iter()

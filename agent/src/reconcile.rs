@@ -238,6 +238,8 @@ struct RegionJob<A, S> {
     account: String,
     desired: Vec<Desired>,
     deep: bool,
+    /// An explicit deploy: gone ARNs are re-created (so their tagged copies are looked for).
+    push: bool,
     per_region: usize,
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -600,6 +602,7 @@ async fn run_pass<C: Connector>(
             account,
             desired,
             deep: opts.deep,
+            push: opts.push,
             per_region: config.concurrency.per_region,
             _slot: None,
         };
@@ -618,6 +621,7 @@ async fn run_pass<C: Connector>(
                 &job.desired,
                 &job.account,
                 job.deep,
+                job.push,
                 job.per_region,
             )
             .await;

@@ -908,3 +908,73 @@ async fn a_certificate_over_acms_size_limit_is_never_sent() {
     assert_eq!(row(&r, "big", "us-east-1").state, State::Failed);
     assert_eq!(fake.calls("ImportCertificate"), 0);
 }
+
+/// Issue 16, item 7: a `missing` deployment without auto-redeploy looked for a tagged copy
+/// to adopt on every pass (ListTags and Get of every imported certificate for its names:
+/// 23 calls a pass with 10 of them), although the plan only flags it. Only what the plan
+/// can use is asked for: the listing, and the Describe that says the ARN is gone.
+#[tokio::test(start_paused = true)]
+async fn regression_a_missing_deployment_without_auto_redeploy_searches_nothing() {
+    let fake = Fake::default();
+    let (_d, mut v) = vault_with(&["a.example.com"]);
+    deploy(&mut v, "a.example.com", "us-east-1", false, false);
+    let first = pass(&fake, &mut v).await;
+    assert_eq!(
+        row(&first, "a.example.com", "us-east-1").state,
+        State::InSync
+    );
+    // Its ARN is gone; ten other imports for the same name are there, none tagged.
+    let ours = fake.certs("us-east-1").remove(0);
+    let others: Vec<FakeCert> = (0..10)
+        .map(|n| {
+            let mut c = ours.clone();
+            c.summary.arn = format!("arn:aws:acm:us-east-1:123456789012:certificate/other-{n}");
+            c.tags.clear();
+            c
+        })
+        .collect();
+    fake.state
+        .lock()
+        .unwrap()
+        .certs
+        .insert("us-east-1".into(), others);
+    let before = |op: &str| fake.calls(op);
+    let (tags0, get0, describe0) = (
+        before("ListTagsForCertificate"),
+        before("GetCertificate"),
+        before("DescribeCertificate"),
+    );
+    for _ in 0..2 {
+        let r = pass(&fake, &mut v).await;
+        assert_eq!(row(&r, "a.example.com", "us-east-1").state, State::Missing);
+    }
+    let (tags, get, describe) = (
+        fake.calls("ListTagsForCertificate") - tags0,
+        fake.calls("GetCertificate") - get0,
+        fake.calls("DescribeCertificate") - describe0,
+    );
+    eprintln!("two passes: ListTags {tags}, Get {get}, Describe {describe}");
+    assert_eq!(
+        (tags, get),
+        (0, 0),
+        "nothing searched for the plan to ignore"
+    );
+    assert_eq!(describe, 2, "one Describe a pass says the ARN is gone");
+    // With auto-redeploy the search is what the plan needs: it still happens.
+    let (_d2, mut v2) = vault_with(&["b.example.com"]);
+    let fake2 = Fake::default();
+    deploy(&mut v2, "b.example.com", "us-east-1", false, true);
+    pass(&fake2, &mut v2).await;
+    let mut ours = fake2.certs("us-east-1").remove(0);
+    ours.summary.arn = "arn:aws:acm:us-east-1:123456789012:certificate/untagged".into();
+    ours.tags.clear();
+    fake2
+        .state
+        .lock()
+        .unwrap()
+        .certs
+        .insert("us-east-1".into(), vec![ours]);
+    let t0 = fake2.calls("ListTagsForCertificate");
+    pass(&fake2, &mut v2).await;
+    assert_eq!(fake2.calls("ListTagsForCertificate") - t0, 1);
+}

@@ -168,6 +168,28 @@ pub async fn acm_observe<C: Connector>(
     Ok((seen.remove(0)?, account))
 }
 
+/// What ACM says of a certificate now, DescribeCertificate only (its status, names, users,
+/// validation): for a question that needs no PEM. Asked only of the account its ARN names.
+pub async fn acm_describe<C: Connector>(
+    connector: &C,
+    config: &Config,
+    target: &Target,
+    arn: &str,
+) -> Result<(AcmObservation, String), ApiError> {
+    let global = scope_for(config, target);
+    let (session, account) = connect_as(
+        connector,
+        &global,
+        target,
+        None,
+        "GetCallerIdentity",
+        "global",
+    )
+    .await?;
+    let obs = describe_with(connector, &global, &session, &account, target, arn, false).await?;
+    Ok((obs, account))
+}
+
 /// The same for several certificates of one target: its credentials are resolved once, and
 /// one certificate's failure is its own (the others are still observed). The account, and a
 /// result per ARN, in order. With a `deadline`, nothing is asked after it and a call still
@@ -238,6 +260,19 @@ pub(crate) async fn observe_with<C: Connector>(
     target: &Target,
     arn: &str,
 ) -> Result<AcmObservation, ApiError> {
+    describe_with(connector, global, session, account, target, arn, true).await
+}
+
+/// Describes one certificate (and with `read`, once issued, gets it), as [`observe_with`].
+async fn describe_with<C: Connector>(
+    connector: &C,
+    global: &Scope,
+    session: &C::Session,
+    account: &str,
+    target: &Target,
+    arn: &str,
+    read: bool,
+) -> Result<AcmObservation, ApiError> {
     let Some((owner, region)) = arn_location(arn) else {
         return Err(ApiError::local(
             ErrorKind::Validation,
@@ -266,7 +301,7 @@ pub(crate) async fn observe_with<C: Connector>(
             acm.describe_certificate(arn)
         })
         .await?;
-    let certificate = if summary.status == "ISSUED" {
+    let certificate = if read && summary.status == "ISSUED" {
         let pem = scope
             .call(None, "GetCertificate", Idempotence::Safe, || {
                 acm.get_certificate(arn)

@@ -115,8 +115,11 @@ pub enum SwapKind {
     Default,
     /// An SNI certificate: AddListenerCertificates(NEW), then RemoveListenerCertificates(OLD).
     Sni,
-    /// An SNI certificate whose NEW is in place already (an earlier run stopped between the
-    /// two steps): RemoveListenerCertificates(OLD).
+    /// An SNI certificate whose NEW was in place when the plan was read (an earlier run
+    /// stopped between the two steps). Moved like [`SwapKind::Sni`]: NEW is added again
+    /// (AddListenerCertificates of a certificate already there changes nothing) before OLD
+    /// is removed, so a read that is out of date by then (NEW removed since) never leaves
+    /// the listener with neither.
     SniRemoveOld,
     /// A classic load balancer's listener: SetLoadBalancerListenerSSLCertificate.
     Classic,
@@ -128,7 +131,7 @@ impl SwapKind {
         match self {
             SwapKind::Default => "default certificate",
             SwapKind::Sni => "SNI certificate",
-            SwapKind::SniRemoveOld => "SNI certificate (new one added already)",
+            SwapKind::SniRemoveOld => "SNI certificate (new one seen there already)",
             SwapKind::Classic => "classic listener",
         }
     }
@@ -547,7 +550,9 @@ pub async fn rotation_apply<C: Connector>(
                     })
                     .await
             }
-            SwapKind::Sni => {
+            // NEW always added before OLD is removed, even when the plan saw NEW there: what
+            // was read may be out of date.
+            SwapKind::Sni | SwapKind::SniRemoveOld => {
                 match scope
                     .call(None, "AddListenerCertificates", Idempotence::Safe, || {
                         v2.add_certificate(&s.listener, &s.new)
@@ -566,16 +571,6 @@ pub async fn rotation_apply<C: Connector>(
                     }
                     Err(e) => Err(e),
                 }
-            }
-            SwapKind::SniRemoveOld => {
-                scope
-                    .call(
-                        None,
-                        "RemoveListenerCertificates",
-                        Idempotence::Safe,
-                        || v2.remove_certificate(&s.listener, &s.old),
-                    )
-                    .await
             }
             SwapKind::Classic => {
                 scope

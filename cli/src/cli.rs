@@ -223,13 +223,18 @@ pub(crate) struct RdsCaAuditArgs {
     /// The CA every instance should pin [default: each region's default for new instances]
     #[arg(long, value_name = "ID")]
     pub(crate) expected_ca: Option<String>,
-    /// Move each instance that needs it to the expected CA (ModifyDBInstance), one at a time
+    /// Move each instance that needs it to the expected CA (ModifyDBInstance), one at a time,
+    /// each waited for until it is available again, a cluster's readers before its writer
     #[arg(long)]
     pub(crate) apply: bool,
     /// With --apply: the new CA takes effect at each instance's next restart
     /// (CertificateRotationRestart=false)
     #[arg(long)]
     pub(crate) no_restart: bool,
+    /// With --apply: how long to wait for each instance to be available again (and, before
+    /// it is changed, for it and its cluster's members); past it, nothing further is changed
+    #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period)]
+    pub(crate) wait_timeout: time::Duration,
     /// Do not ask for confirmation
     #[arg(long)]
     pub(crate) yes: bool,

@@ -263,6 +263,30 @@ impl Vault {
         Ok(out)
     }
 
+    /// The ACM records of one account and region, by ARN, whichever target recorded them
+    /// (two targets can reach one account).
+    pub fn acm_records_in(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<BTreeMap<String, AcmRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{RECORD_SELECT} WHERE account = ?1 AND region = ?2"
+            ))
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let rows = stmt
+            .query_map([account, region], record_from_row)
+            .map_err(Error::sqlite("reading ACM records"))?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let r = r.map_err(Error::sqlite("reading ACM records"))?;
+            out.insert(r.summary.arn.clone(), r);
+        }
+        Ok(out)
+    }
+
     /// Every ACM record of an entry.
     pub fn acm_records_of(&self, entry_id: &str) -> Result<Vec<AcmRecord>> {
         let mut stmt = self
@@ -542,11 +566,13 @@ impl Vault {
             record_one(&tx, keys, &actor, location, obs, now, &mut outcome)?;
         }
         if complete {
+            // A complete listing of an account and region: what it left out is gone, whichever
+            // target recorded it.
             let mut stmt = tx
-                .prepare("SELECT arn, entry_id FROM acm_certificates WHERE target = ?1 AND region = ?2 AND gone_at IS NULL")
+                .prepare("SELECT arn, entry_id FROM acm_certificates WHERE account = ?1 AND region = ?2 AND gone_at IS NULL")
                 .map_err(Error::sqlite("recording a scan"))?;
             let listed: Vec<(String, Option<String>)> = stmt
-                .query_map([&location.target, &location.region], |r| {
+                .query_map([&location.account, &location.region], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .map_err(Error::sqlite("recording a scan"))?

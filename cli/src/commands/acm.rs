@@ -210,10 +210,10 @@ fn validation_addresses(domain: &str) -> Vec<String> {
 /// A request sent, recorded, and followed once.
 pub(crate) struct Submitted {
     pub(crate) arn: String,
-    account: String,
+    pub(crate) account: String,
     /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
-    status: String,
-    detail: vault::AcmDetail,
+    pub(crate) status: String,
+    pub(crate) detail: vault::AcmDetail,
     /// The entry an issued certificate became.
     entry: Option<String>,
 }

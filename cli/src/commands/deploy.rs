@@ -172,8 +172,7 @@ fn run_pass(
         watcher.abort();
         anyhow::Ok(report?)
     });
-    // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for it.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // The runtime is the command's: it is shut down when the command ends (see `Ctx`).
     report
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vault::text::count;
 
@@ -18,10 +18,7 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
     let targets =
         super::targets_or_env_region(&config, args.target.as_deref(), args.regions.as_deref())?;
     let mut vault = ctx.unlock_writer("discover")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = ctx.runtime()?;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
@@ -83,9 +80,10 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         .iter()
         .filter_map(|l| l.account.as_deref())
         .collect();
+    let scanned = r.locations.iter().filter(|l| l.status != "covered").count();
     p.line(&format!(
         "Scanned {} in {} in {:.1} s with {}{}: {}.",
-        count(r.locations.len(), "location", "locations"),
+        count(scanned, "location", "locations"),
         count(accounts.len(), "account", "accounts"),
         r.elapsed_ms as f64 / 1000.0,
         count(r.api_calls.total, "API call", "API calls"),
@@ -101,7 +99,10 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         "TARGET", "ACCOUNT", "REGION", "STATUS", "CERTS", "IMPORTED", "AMAZON", "PRIVATE", "IAM",
     ]);
     for l in &r.locations {
-        let status = cell(l.status);
+        let status = match &l.covered_by {
+            Some(by) => cell(format!("covered (same account as target {by})")),
+            None => cell(l.status),
+        };
         let status = match l.status {
             "failed" => status.fg(Color::Red),
             "skipped" => status.fg(Color::Yellow),

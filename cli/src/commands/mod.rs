@@ -33,6 +33,11 @@ use crate::{
 pub(crate) struct Ctx {
     pub(crate) global: Global,
     pub(crate) printer: Printer,
+    /// The command's one connector: a target's credentials are resolved once for the whole
+    /// command, whichever step asks.
+    connector: agent::SdkConnector,
+    /// The command's one runtime (the connector's clients and connections live on it).
+    runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
 }
 
 impl Ctx {
@@ -69,12 +74,16 @@ impl Ctx {
         }
     }
 
-    /// A runtime for the AWS commands.
-    pub(crate) fn runtime(&self) -> Result<tokio::runtime::Runtime> {
-        tokio::runtime::Builder::new_multi_thread()
+    /// The runtime of the AWS commands: one for the command, made when first asked for.
+    pub(crate) fn runtime(&self) -> Result<&tokio::runtime::Runtime> {
+        if let Some(r) = self.runtime.get() {
+            return Ok(r);
+        }
+        let made = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .context("cannot start the async runtime")
+            .context("cannot start the async runtime")?;
+        Ok(self.runtime.get_or_init(|| made))
     }
 
     /// The runtime of the long-running agent: one thread. Its work is waiting on AWS
@@ -112,11 +121,10 @@ impl Ctx {
         Ok(v)
     }
 
-    /// The AWS side, as the global options ask.
+    /// The AWS side, as the global options ask: the command's connector (clones share the
+    /// credentials it resolved).
     pub(crate) fn connector(&self) -> agent::SdkConnector {
-        agent::SdkConnector {
-            allow_insecure_endpoint: self.global.allow_insecure_endpoint,
-        }
+        self.connector.clone()
     }
 
     /// `--lock-timeout` as a standard duration.
@@ -130,6 +138,16 @@ impl Ctx {
         let mut v = self.unlock()?;
         v.lock_writer(command, self.lock_timeout())?;
         Ok(v)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for
+        // it when the command ends.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
     }
 }
 
@@ -189,6 +207,8 @@ fn output_format(flag: Option<Output>) -> Result<Output> {
 pub(crate) fn run(cli: Cli) -> Result<Status> {
     let ctx = Ctx {
         printer: Printer::new(output_format(cli.global.output)?, cli.global.wide),
+        connector: agent::SdkConnector::new(cli.global.allow_insecure_endpoint),
+        runtime: std::sync::OnceLock::new(),
         global: cli.global,
     };
     match cli.command {

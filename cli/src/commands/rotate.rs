@@ -22,25 +22,28 @@ struct Pair {
     new: String,
 }
 
-/// Each (target, region) where an entry has a certificate in ACM: its deployments' ARNs
-/// and what discovery found, the deployments first.
+/// Every ARN where an entry has a certificate in ACM, with its (target, region): its
+/// deployments' ARNs, then what discovery found (a copy imported by hand, say), each ARN once.
 fn arns_of(v: &vault::Vault, id: &str) -> Result<Vec<(String, String, String)>> {
     let mut out: Vec<(String, String, String)> = Vec::new();
     for d in v.deployments()?.into_iter().filter(|d| d.entry_id == id) {
-        if let Some(arn) = d.arn {
+        if let Some(arn) = d.arn
+            && !out.iter().any(|(_, _, a)| *a == arn)
+        {
             out.push((d.target, d.region, arn));
         }
     }
     for r in v.acm_records_of(id)? {
-        if r.gone_at.is_none()
-            && !out
-                .iter()
-                .any(|(t, g, _)| *t == r.location.target && *g == r.location.region)
-        {
+        if r.gone_at.is_none() && !out.iter().any(|(_, _, a)| *a == r.summary.arn) {
             out.push((r.location.target, r.location.region, r.summary.arn));
         }
     }
     Ok(out)
+}
+
+/// The account an ACM ARN names.
+fn account_of(arn: &str) -> Option<&str> {
+    agent::arn_location(arn).map(|(account, _)| account)
 }
 
 /// Where a certificate named by ARN was recorded (its target), if the vault knows it.
@@ -109,6 +112,9 @@ fn pairs(
                     arns_of(v, &id)
                 }
             };
+            // Every ARN of OLD (an entry can be in ACM more than once in a region: its
+            // deployment and a copy discovery found), each paired with NEW's ARN in the same
+            // account and region (its deployment first).
             let olds = side(&args.old, old_arn)?;
             let news = side(&args.new, new_arn)?;
             let mut out = Vec::new();
@@ -116,17 +122,25 @@ fn pairs(
                 if !in_regions(&region) || args.target.as_deref().is_some_and(|t| t != target) {
                     continue;
                 }
-                match news.iter().find(|(t, r, _)| *t == target && *r == region) {
+                match news
+                    .iter()
+                    .find(|(_, r, n)| *r == region && account_of(n) == account_of(&old))
+                {
                     Some((_, _, new)) => out.push(Pair {
                         target,
                         region,
                         old,
                         new: new.clone(),
                     }),
-                    None => skipped.push(format!(
-                        "{region} (target {target}): {} is not in ACM there; deploy it first (`certvault deploy {} --regions {region}`)",
-                        args.new, args.new
-                    )),
+                    None => {
+                        let why = format!(
+                            "{region} (target {target}): {} is not in ACM there; deploy it first (`certvault deploy {} --regions {region}`)",
+                            args.new, args.new
+                        );
+                        if !skipped.contains(&why) {
+                            skipped.push(why);
+                        }
+                    }
                 }
             }
             if out.is_empty() && skipped.is_empty() {
@@ -357,7 +371,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
         .collect();
     for (p, planned) in pairs
         .iter()
-        .zip(plan_all(&config, &runtime, &connector, &items)?)
+        .zip(plan_all(&config, runtime, &connector, &items)?)
     {
         match planned {
             Ok(plan) => plans.push((p.target.clone(), plan)),
@@ -443,6 +457,19 @@ struct Migration {
     failed: usize,
     unused: Option<bool>,
     note: Option<String>,
+    /// Another email-validated certificate for the same names, in the same account and
+    /// region, whose replacement this one shares (its index): one request per set of names.
+    shares: Option<usize>,
+    /// Its status, when it is dead (failed, expired, revoked...): listed, not replaced.
+    dead: Option<String>,
+}
+
+/// Statuses of a certificate worth replacing: it serves, or it will.
+fn alive(r: &vault::AcmRecord) -> bool {
+    matches!(r.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
+        && r.summary
+            .not_after
+            .is_none_or(|t| t > time::OffsetDateTime::now_utc())
 }
 
 fn names_of(r: &vault::AcmRecord) -> Vec<String> {
@@ -486,6 +513,36 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                     continue;
                 }
                 let names = names_of(r);
+                if !alive(r) {
+                    let status = if r.summary.status == "ISSUED" {
+                        "EXPIRED".to_owned()
+                    } else {
+                        r.summary.status.clone()
+                    };
+                    work.push(Migration {
+                        old: r.summary.arn.clone(),
+                        region: region.clone(),
+                        target: t.name.clone(),
+                        account: r.location.account.clone(),
+                        names,
+                        note: Some(format!(
+                            "{status}: not replaced (nothing can be served from it; `certvault acm delete {}` deletes it once nothing uses it)",
+                            r.summary.arn
+                        )),
+                        dead: Some(status),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+                // One replacement per set of names in an account and region: a second
+                // email-validated certificate for the same names shares the first's.
+                let shares = work.iter().position(|m| {
+                    m.dead.is_none()
+                        && m.shares.is_none()
+                        && m.account == r.location.account
+                        && m.region == *region
+                        && same_names(&m.names, &names)
+                });
                 // A DNS-validated certificate for the same names, in the same account,
                 // issued or on its way (the issued one first, then the newest).
                 let found = records
@@ -508,6 +565,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                     account: r.location.account.clone(),
                     names,
                     new: found,
+                    shares,
                     ..Default::default()
                 });
             }
@@ -523,36 +581,51 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         }
         return Ok(Status::Ok);
     }
-    let to_request = work.iter().filter(|m| m.new.is_none()).count();
+    if work.iter().all(|m| m.dead.is_some()) && !ctx.printer.json {
+        note(
+            "every email-validated certificate found is dead (failed, expired...): nothing to replace",
+        );
+    }
+    // The ones that lead: not dead, not sharing another's replacement.
+    let leads = |m: &Migration| m.dead.is_none() && m.shares.is_none();
+    let to_request = work.iter().filter(|m| leads(m) && m.new.is_none()).count();
+    let replacing = work.iter().filter(|m| m.dead.is_none()).count();
     let mut errors = 0usize;
     confirm(
         &format!(
-            "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {} email-validated certificate(s) to them",
-            work.len()
+            "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {replacing} email-validated certificate(s) to them"
         ),
         args.yes,
         args.dry_run,
     )?;
-    // 1. Requests (or the earlier ones found), and their records.
-    for m in &mut work {
+    // 1. Requests (or the earlier ones found), and their records: one per set of names.
+    for m in work.iter_mut().filter(|m| leads(m)) {
         let target = config
             .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
             .remove(0);
+        // What the request just made said (recorded by it): not asked again.
+        let mut just_requested: Option<(String, vault::AcmDetail, String)> = None;
         if m.new.is_none() {
             if args.dry_run {
                 m.records = "would be requested".into();
                 continue;
             }
-            // Only with credentials of the account the old certificate is in.
+            // Only with credentials of the account the old certificate is in (a Describe:
+            // nothing of its PEM is needed).
             if let Err(e) =
-                runtime.block_on(agent::acm_observe(&connector, &config, &target, &m.old))
+                runtime.block_on(agent::acm_describe(&connector, &config, &target, &m.old))
             {
                 m.note = Some(format!("nothing was requested: {e}"));
                 errors += 1;
                 continue;
             }
-            let token =
-                vault::idempotency_token(&["migrate-validation", &m.target, &m.region, &m.old]);
+            // One request per set of names (not per old certificate): a retry, or a second
+            // certificate for the same names, gets the same one.
+            let mut sorted = m.names.clone();
+            sorted.sort();
+            let mut parts = vec!["migrate-validation", m.target.as_str(), m.region.as_str()];
+            parts.extend(sorted.iter().map(String::as_str));
+            let token = vault::idempotency_token(&parts);
             let req = agent::CertRequest {
                 domain: m.names[0].clone(),
                 sans: m.names[1..].to_vec(),
@@ -577,6 +650,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                 Ok(s) => {
                     m.new = Some(s.arn);
                     m.requested_now = true;
+                    just_requested = Some((s.status, s.detail, s.account));
                 }
                 Err(e) => {
                     m.note = Some(format!("{e:#}"));
@@ -586,17 +660,24 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
             }
         }
         let Some(new) = m.new.clone() else { continue };
-        let observed = runtime.block_on(agent::acm_observe(&connector, &config, &target, &new));
-        let Ok((obs, account)) = observed else {
-            m.note = observed.err().map(|e| e.to_string());
-            continue;
+        let (status, records, account, observed) = match just_requested {
+            Some((status, detail, account)) => (status, detail.validation_records, account, None),
+            None => {
+                let observed =
+                    runtime.block_on(agent::acm_observe(&connector, &config, &target, &new));
+                let Ok((obs, account)) = observed else {
+                    m.note = observed.err().map(|e| e.to_string());
+                    continue;
+                };
+                let records = obs
+                    .detail
+                    .as_ref()
+                    .map(|d| d.validation_records.clone())
+                    .unwrap_or_default();
+                (obs.summary.status.clone(), records, account, Some(obs))
+            }
         };
         m.account = account.clone();
-        let records = obs
-            .detail
-            .as_ref()
-            .map(|d| d.validation_records.clone())
-            .unwrap_or_default();
         m.records = if records.is_empty() {
             "not yet produced by ACM".into()
         } else if args.route53 && !args.dry_run {
@@ -633,8 +714,10 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
             account,
             region: m.region.clone(),
         };
-        m.issued = obs.summary.status == "ISSUED";
-        if !args.dry_run {
+        m.issued = status == "ISSUED";
+        if let Some(obs) = observed
+            && !args.dry_run
+        {
             v.record_acm_scan(&location, vec![obs], false)?;
         }
     }
@@ -642,18 +725,11 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
     let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_secs(2);
-    while !args.dry_run
-        && work
-            .iter()
-            .any(|m| m.new.is_some() && !m.issued && m.note.is_none())
-        && started.elapsed() + pause <= timeout
-    {
+    let waiting = |m: &Migration| leads(m) && m.new.is_some() && !m.issued && m.note.is_none();
+    while !args.dry_run && work.iter().any(waiting) && started.elapsed() + pause <= timeout {
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_secs(30));
-        for m in work
-            .iter_mut()
-            .filter(|m| m.new.is_some() && !m.issued && m.note.is_none())
-        {
+        for m in work.iter_mut().filter(|m| waiting(m)) {
             let target = config
                 .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
                 .remove(0);
@@ -680,6 +756,30 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
             }
         }
     }
+    // Those sharing a replacement have what its lead found or requested.
+    for i in 0..work.len() {
+        if let Some(l) = work[i].shares {
+            let (new, issued, records, account, lead_note, lead_old) = {
+                let lead = &work[l];
+                (
+                    lead.new.clone(),
+                    lead.issued,
+                    lead.records.clone(),
+                    lead.account.clone(),
+                    lead.note.clone(),
+                    lead.old.clone(),
+                )
+            };
+            let m = &mut work[i];
+            m.new = new;
+            m.issued = issued;
+            m.records = records;
+            m.account = account;
+            if let Some(n) = lead_note {
+                m.note = Some(format!("as for {lead_old}: {n}"));
+            }
+        }
+    }
     // 3. Listeners moved from old to new, for the issued ones: every plan read first (each
     // region's listeners once), then applied.
     let mut results = Vec::new();
@@ -701,9 +801,12 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
     let mut planned: std::collections::BTreeMap<usize, Result<agent::RotationPlan, String>> = ready
         .iter()
         .copied()
-        .zip(plan_all(&config, &runtime, &connector, &items)?)
+        .zip(plan_all(&config, runtime, &connector, &items)?)
         .collect();
     for (i, m) in work.iter_mut().enumerate() {
+        if m.dead.is_some() {
+            continue;
+        }
         let (Some(_), true) = (m.new.clone(), m.issued) else {
             if m.note.is_none() && !args.dry_run {
                 m.note = Some("not issued yet: run this again once the records are in place (it finds this request)".into());
@@ -741,7 +844,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         }
         // Whether the old one is used by anything now (ACM may take minutes to notice).
         if let Ok((obs, _)) =
-            runtime.block_on(agent::acm_observe(&connector, &config, &target, &m.old))
+            runtime.block_on(agent::acm_describe(&connector, &config, &target, &m.old))
         {
             m.unused = Some(obs.detail.is_none_or(|d| d.in_use_by.is_empty()));
         }
@@ -749,8 +852,9 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
     let failed: usize = work.iter().map(|m| m.failed).sum();
     let pending = work
         .iter()
-        .filter(|m| !m.issued || m.note.is_some())
+        .filter(|m| m.dead.is_none() && (!m.issued || m.note.is_some()))
         .count();
+    let lead_old = |m: &Migration| m.shares.map(|l| work[l].old.clone());
     if ctx.printer.json {
         let out: Vec<serde_json::Value> = work
             .iter()
@@ -762,6 +866,8 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                     "names": m.names,
                     "new": m.new,
                     "requested_now": m.requested_now,
+                    "shares_request_with": lead_old(m),
+                    "dead": m.dead.is_some(),
                     "records": m.records,
                     "issued": m.issued,
                     "listeners_moved": m.moved,
@@ -790,10 +896,12 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                 cell(&m.region),
                 cell(m.names.join(", ")),
                 cell(m.new.as_deref().map_or("-", short)),
-                cell(match (&m.new, m.requested_now) {
-                    (None, _) => "no",
-                    (Some(_), true) => "now",
-                    (Some(_), false) => "earlier (found)",
+                cell(match (&m.new, m.requested_now, &m.shares) {
+                    (None, _, _) if m.dead.is_some() => "no (dead)".to_owned(),
+                    (None, _, _) => "no".to_owned(),
+                    (Some(_), _, Some(l)) => format!("shared with {}", short(&work[*l].old)),
+                    (Some(_), true, None) => "now".to_owned(),
+                    (Some(_), false, None) => "earlier (found)".to_owned(),
                 }),
                 cell(&m.records),
                 cell(if m.issued { "yes" } else { "no" }),

@@ -28,10 +28,20 @@ pub(crate) struct Rules {
     /// Answer this operation with this status and body (not forwarded).
     canned: Vec<(String, u16, String)>,
     /// In answers to this operation whose request contains the needle, replace `from` by
-    /// `to`.
-    rewrite: Vec<(String, String, String, String)>,
+    /// `to` (the next so many answers, or every one).
+    rewrite: Vec<Rewrite>,
     /// Answer this operation only after this long (a slow service).
     delay: Vec<(String, std::time::Duration)>,
+}
+
+/// One rewriting rule: in answers to `op` whose request contains `needle`, `from` becomes
+/// `to`, for the next `times` answers that contain `from` (`None`: every one).
+struct Rewrite {
+    op: String,
+    needle: String,
+    from: String,
+    to: String,
+    times: Option<u32>,
 }
 
 type SharedRules = Arc<Mutex<Rules>>;
@@ -253,9 +263,16 @@ fn serve(
         (Fate::Delivered, Some(answer)) => {
             let mut answer = answer;
             let text = String::from_utf8_lossy(&req.body).into_owned();
-            for (o, needle, from, to) in &rules.lock().unwrap().rewrite {
-                if *o == op && text.contains(needle.as_str()) {
-                    answer = rewritten(&answer, from, to);
+            for r in &mut rules.lock().unwrap().rewrite {
+                let applies = r.op == op
+                    && text.contains(r.needle.as_str())
+                    && r.times != Some(0)
+                    && String::from_utf8_lossy(&answer).contains(r.from.as_str());
+                if applies {
+                    answer = rewritten(&answer, &r.from, &r.to);
+                    if let Some(n) = &mut r.times {
+                        *n -= 1;
+                    }
                 }
             }
             let _ = client.write_all(&answer);
@@ -345,12 +362,23 @@ impl FaultProxy {
 
     /// In answers to `op` whose request contains `needle`, replaces `from` by `to`.
     pub(crate) fn rewrite(&self, op: &str, needle: &str, from: &str, to: &str) {
-        self.rules.lock().unwrap().rewrite.push((
-            op.to_owned(),
-            needle.to_owned(),
-            from.to_owned(),
-            to.to_owned(),
-        ));
+        self.push_rewrite(op, needle, from, to, None);
+    }
+
+    /// The same for the next `times` such answers only (then they pass unchanged): what
+    /// changes over time, as an instance that is `modifying` for a while.
+    pub(crate) fn rewrite_times(&self, op: &str, needle: &str, from: &str, to: &str, times: u32) {
+        self.push_rewrite(op, needle, from, to, Some(times));
+    }
+
+    fn push_rewrite(&self, op: &str, needle: &str, from: &str, to: &str, times: Option<u32>) {
+        self.rules.lock().unwrap().rewrite.push(Rewrite {
+            op: op.to_owned(),
+            needle: needle.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            times,
+        });
     }
 
     /// Every request so far: its operation (X-Amz-Target, else the request line) and body.

@@ -10,7 +10,14 @@
 //! - the emulator reports every requested certificate as DNS-validated: the proxy rewrites
 //!   DescribeCertificate answers for the one the test requested by email;
 //! - the emulator has no RDS DescribeCertificates: the proxy answers it with the list of
-//!   CAs AWS publishes.
+//!   CAs AWS publishes;
+//! - the emulator's DB instances are `available` again at once after a change: the proxy
+//!   answers `modifying` for a while, so that certvault's waiting shows (the emulator does
+//!   report a cluster's members with IsClusterWriter, as AWS does);
+//! - a listener that changes between the plan and the swap is a stale read the proxy gives
+//!   (an SNI list as read that says NEW, where the emulator's does not);
+//! - the emulator issues every requested certificate at once: the proxy says FAILED or
+//!   EXPIRED for the ones a test needs dead.
 
 use serde_json::Value;
 
@@ -534,4 +541,579 @@ fn migrate_validation_replaces_an_email_validated_certificate_and_moves_its_list
     );
     // Nothing deleted: the old certificate is still in ACM.
     assert!(sent(&proxy, "CertificateManager.DeleteCertificate").is_empty());
+}
+
+/// The DBInstanceIdentifier a query-protocol request names, if it names one.
+fn instance_of(body: &str) -> Option<String> {
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("DBInstanceIdentifier="))
+        .map(str::to_owned)
+}
+
+/// Three PostgreSQL instances and an Aurora cluster of three (its writer made first, as
+/// the emulator makes the first member the writer) on the old CA, and one instance on the
+/// region's default, in us-east-1.
+fn rds_fleet(emu: &Emulator, env: &Env) {
+    emu.boto3(
+        env,
+        r#"
+r = boto3.client('rds')
+for i in range(3):
+    r.create_db_instance(DBInstanceIdentifier=f'pg-{i}', Engine='postgres', DBInstanceClass='db.t3.micro',
+        MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-2019')
+r.create_db_instance(DBInstanceIdentifier='fine', Engine='postgres', DBInstanceClass='db.t3.micro',
+    MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-rsa2048-g1')
+r.create_db_cluster(DBClusterIdentifier='aurora', Engine='aurora-postgresql', MasterUsername='admin', MasterUserPassword='not-a-secret-1')
+for n in ['aurora-w', 'aurora-r1', 'aurora-r2']:
+    r.create_db_instance(DBInstanceIdentifier=n, DBClusterIdentifier='aurora', Engine='aurora-postgresql',
+        DBInstanceClass='db.r5.large', CACertificateIdentifier='rds-ca-2019')
+members = r.describe_db_clusters(DBClusterIdentifier='aurora')['DBClusters'][0]['DBClusterMembers']
+assert [m['DBInstanceIdentifier'] for m in members if m['IsClusterWriter']] == ['aurora-w'], members
+"#,
+        &[],
+    );
+}
+
+/// Two targets that resolve to the one account of the emulator.
+fn two_targets_one_account(env: &Env) -> String {
+    env.write(
+        "two-targets.toml",
+        "[[targets]]\nname = \"a\"\nregions = [\"us-east-1\"]\n\n[[targets]]\nname = \"b\"\nregions = [\"us-east-1\"]\n",
+    )
+    .to_str()
+    .unwrap()
+    .to_owned()
+}
+
+const AVAILABLE: &str = "<DBInstanceStatus>available</DBInstanceStatus>";
+const MODIFYING: &str = "<DBInstanceStatus>modifying</DBInstanceStatus>";
+
+/// Issue 16, item 1: `--apply --yes` sent every ModifyDBInstance at once (within 0.25 s, no
+/// DescribeDBInstances between them), an Aurora cluster's writer with its readers, and two
+/// targets of one account moved every instance twice. Now one instance at a time: each
+/// waited for until it is available again (the emulator is available at once: the proxy
+/// answers `modifying` for a while), the cluster's readers before its writer, one
+/// (account, region) once; and the target's credentials are resolved once (issue 16, item
+/// 7: one GetCallerIdentity per instance before).
+#[test]
+fn regression_rds_apply_moves_one_instance_at_a_time_waiting_for_each_readers_first() {
+    let emu = emulator();
+    let env = Env::init();
+    rds_fleet(&emu, &env);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    // pg-1 and aurora-r1 take time to be available again after their change.
+    proxy.rewrite_times(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=pg-1",
+        AVAILABLE,
+        MODIFYING,
+        2,
+    );
+    proxy.rewrite_times(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=aurora-r1",
+        AVAILABLE,
+        MODIFYING,
+        1,
+    );
+    let config = two_targets_one_account(&env);
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let out = cmd
+        .args([
+            "--config",
+            &config,
+            "rds",
+            "ca-audit",
+            "--regions",
+            "us-east-1",
+            "--apply",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    let modified = sent(&proxy, "Action=ModifyDBInstance");
+    let order: Vec<String> = modified
+        .iter()
+        .map(|b| instance_of(b).unwrap_or_default())
+        .collect();
+    let identities = sent(&proxy, "Action=GetCallerIdentity").len();
+    eprintln!(
+        "ModifyDBInstance {} in order {order:?}; GetCallerIdentity {identities}; DescribeDBInstances {}; stderr: {err}",
+        modified.len(),
+        sent(&proxy, "Action=DescribeDBInstances").len()
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // One (account, region) once: six instances, six changes.
+    assert_eq!(modified.len(), 6, "{order:?}");
+    let mut moved = order.clone();
+    moved.sort();
+    assert_eq!(
+        moved,
+        ["aurora-r1", "aurora-r2", "aurora-w", "pg-0", "pg-1", "pg-2"]
+    );
+    // The readers of the cluster before its writer.
+    let at = |id: &str| order.iter().position(|o| o == id).unwrap();
+    assert!(
+        at("aurora-r1") < at("aurora-w") && at("aurora-r2") < at("aurora-w"),
+        "{order:?}"
+    );
+    // Between two changes, the first instance was read until it was available again: pg-1
+    // three times (modifying, modifying, available), aurora-r1 twice, the others once.
+    let log: Vec<(String, Option<String>)> = proxy
+        .requests()
+        .into_iter()
+        .map(|(op, b)| (op, instance_of(&String::from_utf8_lossy(&b))))
+        .collect();
+    let changes: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].0 == "Action=ModifyDBInstance")
+        .collect();
+    for (i, id) in order.iter().enumerate() {
+        let next = changes.get(i + 1).copied().unwrap_or(log.len());
+        let reads = (changes[i]..next)
+            .filter(|&p| {
+                log[p].0 == "Action=DescribeDBInstances" && log[p].1.as_deref() == Some(id)
+            })
+            .count();
+        let want = match id.as_str() {
+            "pg-1" => 3,
+            "aurora-r1" => 2,
+            _ => 1,
+        };
+        assert_eq!(
+            reads, want,
+            "{id} read {reads} times before the next change"
+        );
+    }
+    // It says what it waits for.
+    assert!(
+        err.contains("waiting for DB instance pg-1") && err.contains("modifying"),
+        "{err}"
+    );
+    // The second target of the same account: said, not audited again.
+    assert!(
+        err.contains("target b") && err.contains("target a"),
+        "{err}"
+    );
+    // Credentials resolved once per target, not once per instance.
+    assert_eq!(identities, 2, "GetCallerIdentity");
+    let log = env.json(&["log"]);
+    assert_eq!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "rds-ca")
+            .count(),
+        6
+    );
+}
+
+/// Issue 16, item 1: waiting has a bound. An instance that stays `modifying` stops the
+/// apply with its name, and nothing further is changed.
+#[test]
+fn regression_rds_apply_stops_at_the_wait_timeout_and_changes_nothing_further() {
+    let emu = emulator();
+    let env = Env::init();
+    rds_fleet(&emu, &env);
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    proxy.rewrite(
+        "Action=DescribeDBInstances",
+        "DBInstanceIdentifier=pg-0",
+        AVAILABLE,
+        MODIFYING,
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let started = std::time::Instant::now();
+    let out = cmd
+        .args([
+            "rds",
+            "ca-audit",
+            "--regions",
+            "us-east-1",
+            "--apply",
+            "--yes",
+            "--wait-timeout",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let modified = sent(&proxy, "Action=ModifyDBInstance");
+    assert_eq!(modified.len(), 1, "nothing after the timeout: {modified:?}");
+    assert!(
+        modified[0].contains("DBInstanceIdentifier=pg-0"),
+        "{modified:?}"
+    );
+    assert!(
+        err.contains("pg-0") && err.contains("still not available") && err.contains("3s"),
+        "{err}"
+    );
+    assert!(err.contains("nothing further was changed"), "{err}");
+}
+
+/// Issue 16, item 2: the plan read a listener's SNI list with NEW in it (NEW added by an
+/// earlier run), NEW was removed from it before the swap, and the swap then only removed
+/// OLD: the listener served neither, and the command said "moved 1 of 1". A stale read is
+/// what the proxy gives here (the listener's SNI list as read says NEW; the emulator's does
+/// not); the swap always adds NEW before it removes OLD.
+#[test]
+fn regression_rotate_never_leaves_an_sni_listener_with_neither_old_nor_new() {
+    let emu = emulator();
+    let env = Env::init();
+    let old = imported(&emu, "us-east-1", "www.example.com");
+    let new = imported(&emu, "us-east-1", "www.example.com");
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    let l8443 = ls["l8443"].as_str().unwrap();
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.rewrite(
+        "Action=DescribeListenerCertificates",
+        &format!("ListenerArn={}", urlencode(l8443)),
+        "<Certificates>",
+        &format!(
+            "<Certificates><member><CertificateArn>{new}</CertificateArn><IsDefault>false</IsDefault></member>"
+        ),
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let out = cmd
+        .args(["--output", "json", "rotate", &old, &new, "--yes"])
+        .output()
+        .unwrap();
+    let (code, out, err) = (out.status.code(), stdout(&out), stderr(&out));
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let planned: Vec<&str> = report["plans"][0]["swaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["listener"] == l8443)
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["sni-remove-old"], "the stale read: {report:#}");
+    let now: Vec<String> = serving(&emu, &env)[l8443]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        now.contains(&new) && !now.contains(&old),
+        "the listener serves NEW and not OLD: {now:?}"
+    );
+    // NEW was added (again: AddListenerCertificates of a certificate already there changes
+    // nothing) before OLD was removed.
+    let log = proxy.requests();
+    let find = |op: &str, arn: &str| {
+        log.iter().position(|(o, b)| {
+            o == op && {
+                let b = String::from_utf8_lossy(b);
+                b.contains(&urlencode(l8443)) && b.contains(&urlencode(arn))
+            }
+        })
+    };
+    let added = find("Action=AddListenerCertificates", &new).expect("NEW added");
+    let removed = find("Action=RemoveListenerCertificates", &old).expect("OLD removed");
+    assert!(added < removed);
+}
+
+/// Issue 16, item 2: `rotate ENTRY ENTRY` took one ARN of OLD's entry per target and
+/// region, and missed the listeners on its other ARNs (a copy of the same certificate
+/// imported by hand, found by discovery). Every ARN holding OLD's certificate is moved.
+#[test]
+fn regression_rotate_of_entries_moves_the_listeners_of_every_arn_of_old() {
+    let emu = emulator();
+    let env = Env::init();
+    let old_pem = crate::common::self_signed_file(&env, "old.pem", "www.example.com", 90);
+    let new_pem = crate::common::self_signed_file(&env, "new.pem", "www.example.com", 90);
+    env.import(&[&old_pem, &"--name", &"old"]);
+    env.import(&[&new_pem, &"--name", &"new"]);
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env(&mut cmd, env.dir.path());
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    for name in ["old", "new"] {
+        let (code, _, err) = run(&["deploy", name, "--regions", "us-east-1"]);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (_, status, err) = run(&["--output", "json", "status"]);
+    let deployed =
+        crate::deploy::rows(&serde_json::from_str(&status).unwrap_or_else(|_| panic!("{err}")));
+    let arn_of = |name: &str| {
+        deployed
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["arn"].as_str())
+            .unwrap_or_else(|| panic!("{name}: {deployed:#?}"))
+            .to_owned()
+    };
+    let (old_arn, new_arn) = (arn_of("old"), arn_of("new"));
+    // The same certificate as OLD, imported by hand, and found by discovery.
+    let text = std::fs::read_to_string(&old_pem).unwrap();
+    let split = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    let copy = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.import_certificate()
+            .certificate(aws_sdk_acm::primitives::Blob::new(
+                &text.as_bytes()[..split],
+            ))
+            .private_key(aws_sdk_acm::primitives::Blob::new(
+                &text.as_bytes()[split..],
+            ))
+            .send()
+            .await
+            .unwrap()
+            .certificate_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1"]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    // One ALB: :443 serves the deployed OLD, :8443 the copy.
+    let listeners: Value = serde_json::from_str(&emu.boto3(
+        &env,
+        r#"
+old, copy = sys.argv[1:3]
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+a = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+b = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone='us-east-1b')['Subnet']['SubnetId']
+e = boto3.client('elbv2')
+alb = e.create_load_balancer(Name='alb', Subnets=[a, b], Type='application')['LoadBalancers'][0]['LoadBalancerArn']
+tg = e.create_target_group(Name='web', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+fwd = [{'Type': 'forward', 'TargetGroupArn': tg}]
+one = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': old}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+two = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=8443, Certificates=[{'CertificateArn': copy}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+print(json.dumps([one, two]))
+"#,
+        &[&old_arn, &copy],
+    ))
+    .unwrap();
+    let (code, out, err) = run(&["rotate", "old", "new", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    let after = serving(&emu, &env);
+    for l in listeners.as_array().unwrap() {
+        assert_eq!(
+            after[l.as_str().unwrap()][0],
+            new_arn.as_str(),
+            "{l} moved: {out} {after:#}"
+        );
+    }
+    assert!(out.contains("moved 2 of 2"), "{out}");
+}
+
+/// Calls by operation in the proxy's log from `from` on.
+fn calls_since(proxy: &FaultProxy, from: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (op, _) in proxy.requests().into_iter().skip(from) {
+        let op = if let Some((method, rest)) = op.split_once(' ') {
+            // Route 53's REST calls: named by their request line.
+            let path = rest.split(['?', ' ']).next().unwrap_or_default();
+            match (method, path) {
+                (_, p) if p.ends_with("/hostedzonesbyname") => "ListHostedZonesByName".to_owned(),
+                ("POST", p) if p.ends_with("/rrset") || p.ends_with("/rrset/") => {
+                    "ChangeResourceRecordSets".to_owned()
+                }
+                _ => format!("{method} {path}"),
+            }
+        } else {
+            op.trim_start_matches("Action=")
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        *out.entry(op).or_default() += 1;
+    }
+    out
+}
+
+/// Issue 16, item 5: two email-validated certificates for the same names got a replacement
+/// each (tokens per old certificate), and a re-run then mapped both to one and left the
+/// other orphaned; FAILED and EXPIRED certificates got replacements too. Now one request per
+/// set of names, shared and said, and dead certificates listed, not replaced. (Item 7: the
+/// credentials were resolved 6 times per certificate on a first run, 3 on a re-run; now
+/// once per target.) The emulator says DNS and ISSUED for every request: the proxy says
+/// EMAIL, and FAILED or EXPIRED for the dead ones.
+#[test]
+fn regression_migrate_validation_requests_one_replacement_per_set_of_names_and_none_for_the_dead() {
+    let emu = emulator();
+    let env = Env::init();
+    emu.boto3(
+        &env,
+        "boto3.client('route53').create_hosted_zone(Name='example.com', CallerReference='z')",
+        &[],
+    );
+    let request = |name: &str| {
+        block_on(async {
+            let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+            acm.request_certificate()
+                .domain_name(name)
+                .validation_method(aws_sdk_acm::types::ValidationMethod::Email)
+                .send()
+                .await
+                .unwrap()
+                .certificate_arn()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    let email1 = request("www.example.com");
+    let email2 = request("www.example.com");
+    let failed = request("dead.example.com");
+    let expired = request("gone.example.com");
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    for arn in [&email1, &email2, &failed, &expired] {
+        proxy.rewrite(
+            "CertificateManager.DescribeCertificate",
+            arn,
+            "\"ValidationMethod\": \"DNS\"",
+            "\"ValidationMethod\": \"EMAIL\"",
+        );
+    }
+    for (arn, name, status) in [(&failed, "dead", "FAILED"), (&expired, "gone", "EXPIRED")] {
+        proxy.rewrite(
+            "CertificateManager.ListCertificates",
+            "",
+            &format!("\"DomainName\": \"{name}.example.com\", \"Status\": \"ISSUED\""),
+            &format!("\"DomainName\": \"{name}.example.com\", \"Status\": \"{status}\""),
+        );
+        proxy.rewrite(
+            "CertificateManager.DescribeCertificate",
+            arn,
+            "\"Status\": \"ISSUED\"",
+            &format!("\"Status\": \"{status}\""),
+        );
+    }
+    // Each email-validated www certificate serves a listener.
+    let listeners: Value = serde_json::from_str(&emu.boto3(
+        &env,
+        r#"
+one, two = sys.argv[1:3]
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+a = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24', AvailabilityZone='us-east-1a')['Subnet']['SubnetId']
+b = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.2.0/24', AvailabilityZone='us-east-1b')['Subnet']['SubnetId']
+e = boto3.client('elbv2')
+alb = e.create_load_balancer(Name='alb', Subnets=[a, b], Type='application')['LoadBalancers'][0]['LoadBalancerArn']
+tg = e.create_target_group(Name='web', Protocol='HTTP', Port=80, VpcId=vpc)['TargetGroups'][0]['TargetGroupArn']
+fwd = [{'Type': 'forward', 'TargetGroupArn': tg}]
+l1 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=443, Certificates=[{'CertificateArn': one}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+l2 = e.create_listener(LoadBalancerArn=alb, Protocol='HTTPS', Port=8443, Certificates=[{'CertificateArn': two}], DefaultActions=fwd)['Listeners'][0]['ListenerArn']
+print(json.dumps([l1, l2]))
+"#,
+        &[&email1, &email2],
+    ))
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, err) = run(&["discover", "--regions", "us-east-1", "--deep"]);
+    assert!(code == Some(0) || code == Some(3), "{err}");
+    let migrate = [
+        "--output",
+        "json",
+        "acm",
+        "migrate-validation",
+        "--regions",
+        "us-east-1",
+        "--route53",
+        "--yes",
+    ];
+    let start = proxy.requests().len();
+    let (code, out, err) = run(&migrate);
+    let first_calls = calls_since(&proxy, start);
+    let again_start = proxy.requests().len();
+    let (again_code, again_out, again_err) = run(&migrate);
+    let again_calls = calls_since(&proxy, again_start);
+    eprintln!("first run, calls by operation: {first_calls:?}\nre-run: {again_calls:?}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(again_code, Some(0), "{again_err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let by_old = |report: &Value, arn: &str| -> Value {
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["old"] == arn)
+            .cloned()
+            .unwrap_or_else(|| panic!("{arn} not reported: {report:#}"))
+    };
+    assert_eq!(
+        sent(&proxy, "CertificateManager.RequestCertificate").len(),
+        1,
+        "one request for the one set of names, none for the dead, over both runs: {report:#}"
+    );
+    let (m1, m2) = (by_old(&report, &email1), by_old(&report, &email2));
+    assert_eq!(m1["new"], m2["new"], "{report:#}");
+    let new = m1["new"].as_str().unwrap().to_owned();
+    // One of them made the request; the other shares it, and says with which.
+    let (lead, follower) = if m1["requested_now"] == true {
+        (&m1, &m2)
+    } else {
+        (&m2, &m1)
+    };
+    assert_eq!(lead["requested_now"], true, "{report:#}");
+    assert_eq!(follower["requested_now"], false, "{report:#}");
+    assert_eq!(follower["shares_request_with"], lead["old"], "{report:#}");
+    for (arn, status) in [(&failed, "FAILED"), (&expired, "EXPIRED")] {
+        let m = by_old(&report, arn);
+        assert!(m["new"].is_null(), "{m:#}");
+        let note = m["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains(status) && note.contains("not replaced"),
+            "{m:#}"
+        );
+    }
+    let after = serving(&emu, &env);
+    for l in listeners.as_array().unwrap() {
+        assert_eq!(after[l.as_str().unwrap()][0], new.as_str(), "{after:#}");
+    }
+    // The re-run finds the one replacement for both, and nothing is orphaned.
+    let again: Value = serde_json::from_str(&again_out).unwrap();
+    for arn in [&email1, &email2] {
+        let m = by_old(&again, arn);
+        assert_eq!(m["new"], new.as_str(), "{again:#}");
+        assert_eq!(m["requested_now"], false);
+    }
+    let www = block_on(async {
+        let acm = aws_sdk_acm::Client::new(&emu.sdk("us-east-1").await);
+        acm.list_certificates()
+            .send()
+            .await
+            .unwrap()
+            .certificate_summary_list()
+            .iter()
+            .filter(|c| c.domain_name() == Some("www.example.com"))
+            .count()
+    });
+    assert_eq!(www, 3, "the two old ones and one replacement");
+    // Credentials resolved once per target and command.
+    assert_eq!(
+        first_calls.get("GetCallerIdentity"),
+        Some(&1),
+        "{first_calls:?}"
+    );
+    assert_eq!(
+        again_calls.get("GetCallerIdentity"),
+        Some(&1),
+        "{again_calls:?}"
+    );
 }

@@ -446,3 +446,112 @@ fn undeploy_never_deletes_a_certificate_that_is_not_the_entrys() {
     let (_, status, _) = run(&env, &emu, &["status"]);
     assert_eq!(rows(&status).len(), 1, "the deployment is kept");
 }
+
+/// Issue 16, item 7: the connector now keeps what it resolved for a target, so this checks
+/// that the agent still resolves each target anew at every pass, once (one AssumeRole and
+/// one GetCallerIdentity a pass, whatever the number of regions), and that the account pin
+/// holds across passes: credentials that start resolving to another account while the
+/// agent runs (the proxy says so in GetCallerIdentity's answers) are seen at the next pass,
+/// and the deployment pinned to the first account is refused there, not even listed.
+#[test]
+fn the_agent_resolves_credentials_once_a_pass_and_sees_an_account_change() {
+    let emu = emulator();
+    let env = Env::init();
+    cert(&env, "v1", "pinned.example.com", 60);
+    import_files(&env, "v1", None);
+    let targets = env
+        .write(
+            "targets.toml",
+            "[[targets]]\nname = \"prod\"\nrole_arn = \"arn:aws:iam::111111111111:role/certvault\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n",
+        )
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &[
+            "--config",
+            &targets,
+            "deploy",
+            "pinned.example.com",
+            "--target",
+            "prod",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--auto-redeploy",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let proxy = crate::proxy::FaultProxy::clean(&emu.endpoint);
+    let pass = env.write("pass", crate::common::PASS);
+    let mut cmd = env.std_cmd();
+    emu.env_std(&mut cmd, env.dir.path());
+    let mut agent = cmd
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--config", &targets, "agent", "--interval", "1s"])
+        .args(["--log-format", "json", "--passphrase-file"])
+        .arg(&pass)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let count = |op: &str| proxy.requests().iter().filter(|(o, _)| o == op).count();
+    let wait_for = |what: &dyn Fn() -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !what() {
+            assert!(Instant::now() < deadline, "{why}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(
+        &|| count("Action=GetCallerIdentity") >= 3,
+        "three passes of the agent",
+    );
+    // The credentials now resolve to another account.
+    let lists = count("CertificateManager.ListCertificates");
+    let identities = count("Action=GetCallerIdentity");
+    proxy.rewrite(
+        "Action=GetCallerIdentity",
+        "",
+        "<Account>111111111111</Account>",
+        "<Account>222222222222</Account>",
+    );
+    wait_for(
+        &|| count("Action=GetCallerIdentity") >= identities + 3,
+        "three more passes",
+    );
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(agent.id().to_string())
+        .status()
+        .unwrap();
+    let status = agent.wait().unwrap();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(status.success(), "{logs}");
+    let (identities_now, roles, lists_now) = (
+        count("Action=GetCallerIdentity"),
+        count("Action=AssumeRole"),
+        count("CertificateManager.ListCertificates"),
+    );
+    // One resolution a pass: as many AssumeRole as GetCallerIdentity (the one before an
+    // import aside: none here, everything is in sync), and before the change two listings
+    // (two regions) a pass.
+    assert_eq!(roles, identities_now, "{logs}");
+    assert!(
+        lists + 2 >= 2 * identities && lists <= 2 * identities,
+        "{lists} listings in {identities} passes"
+    );
+    // After it, the deployments pinned to 111111111111 are refused: nothing listed, nothing
+    // imported, and both accounts named.
+    assert!(
+        lists_now <= lists + 2,
+        "listed after the change: {lists} then {lists_now}"
+    );
+    assert_eq!(count("CertificateManager.ImportCertificate"), 0);
+    assert!(
+        logs.contains("111111111111") && logs.contains("222222222222"),
+        "{logs}"
+    );
+}
