@@ -934,10 +934,7 @@ impl Vault {
         drop(kp);
         let bundle = bundle_of(der, chain, pkcs8, &format!("created as CA {}", req.name))?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("creating the CA"))?;
+        let tx = self.conn.write("creating the CA")?;
         let id = match import_bundle(
             &tx,
             keys,
@@ -1300,7 +1297,7 @@ impl Vault {
         let signer = Signer::new(self, ca)?;
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let tx = self.conn.write("issuing")?;
         let mut events = audit::Appender::start(&tx)?;
         let out = store_issued(
             &tx,
@@ -1374,7 +1371,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let signer = Signer::new(self, &ca)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let tx = self.conn.write("issuing")?;
         // Making a key and signing (CPU) and storing (one SQLite writer) are separate steps:
         // for a batch, keys are made and signed on a second thread while this one stores what
         // is ready, so a 2-core machine does both at once. What one step hands the other is
@@ -1528,7 +1525,7 @@ impl Vault {
         }
         let now = now_unix();
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("revoking"))?;
+        let tx = self.conn.write("revoking")?;
         tx.execute(
             "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1684,10 +1681,7 @@ impl Vault {
             .map_err(rcgen_error(&ca.name, "cannot sign the CRL"))?;
         let der = crl.der().to_vec();
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording the CRL"))?;
+        let tx = self.conn.write("recording the CRL")?;
         // The number only ever increases, whatever happens to the file.
         tx.execute(
             "UPDATE cas SET crl_number = ?2 WHERE id = ?1",
@@ -1831,7 +1825,7 @@ impl Vault {
             }
         }
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("purging"))?;
+        let tx = self.conn.write("purging")?;
         destroy_key(&tx, keys, &ca)?;
         audit::append(
             &tx,
@@ -1897,10 +1891,7 @@ impl Vault {
         let (state, at) =
             next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("changing the CA"))?;
+        let tx = self.conn.write("changing the CA")?;
         tx.execute(
             "UPDATE cas SET state = ?2, deletion_at = ?3 WHERE id = ?1",
             params![ca.id, state.as_str(), at],
@@ -1947,7 +1938,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = read_ca(&self.conn, keys, query)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("seeding"))?;
+        let tx = self.conn.write("seeding")?;
         let far = now_unix() + 365 * 86_400;
         for i in 0..n {
             let serial = hex::encode(new_serial()?.to_bytes());

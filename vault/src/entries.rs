@@ -252,10 +252,7 @@ impl Vault {
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("starting the import"))?;
+        let tx = self.conn.write("starting the import")?;
         let mut outcomes = Vec::with_capacity(bundles.len());
         for bundle in bundles {
             let name = opts.name.clone().unwrap_or_else(|| bundle.default_name());
@@ -708,10 +705,7 @@ impl Vault {
                     "encrypted"
                 }
             );
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(Error::sqlite("recording the export"))?;
+            let tx = self.conn.write("recording the export")?;
             audit::append(
                 &tx,
                 &keys.audit,
@@ -739,10 +733,7 @@ impl Vault {
             });
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("removing the entry"))?;
+        let tx = self.conn.write("removing the entry")?;
         let versions: i64 = tx
             .query_row(
                 "SELECT count(*) FROM versions WHERE entry_id = ?1",

@@ -170,7 +170,7 @@ pub enum Error {
     },
     /// The data key was rotated by another process after this one unlocked.
     #[error(
-        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it: start it again to unlock with the new key",
+        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it, so nothing was written with the old one: run the command again (restart a running agent) to unlock with the new key",
         path.display()
     )]
     DataKeyRotated {

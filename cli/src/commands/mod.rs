@@ -124,11 +124,16 @@ impl Ctx {
         std::time::Duration::try_from(self.global.lock_timeout).unwrap_or_default()
     }
 
-    /// Opens and unlocks the vault, and takes its writer lock for `command` (waiting up to
-    /// `--lock-timeout` for another writer).
+    /// Opens the vault, takes its writer lock for `command` (waiting up to `--lock-timeout`
+    /// for another writer), then unlocks it. The lock comes before the key: a process that
+    /// unlocked and then waited could be let in after a data-key rotation (which takes the
+    /// same lock) and hold a key that no longer opens anything.
     pub(crate) fn unlock_writer(&self, command: &str) -> Result<Vault> {
-        let mut v = self.unlock()?;
+        secrets::no_core_dumps()?;
+        let mut v = self.open()?;
+        let p = self.passphrase(false)?;
         v.lock_writer(command, self.lock_timeout())?;
+        v.unlock(&p)?;
         Ok(v)
     }
 }

@@ -14,6 +14,7 @@ mod proxy;
 mod acm_delete;
 mod acm_request;
 mod bad_input;
+mod concurrency;
 mod deploy;
 mod discover;
 mod faults;
