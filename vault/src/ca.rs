@@ -749,6 +749,15 @@ impl Vault {
         })
     }
 
+    /// Before a CA's key is exported: like every other use of the key, only while the CA
+    /// (and every CA above it) is enabled; a refusal is audited (`ca-use-while-pending` for
+    /// a CA pending deletion), so no copy of a key made to be destroyed outlives it.
+    pub(crate) fn ca_key_exportable(&mut self, entry_id: &str) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, entry_id)?;
+        self.ca_usable(&ca, "export its key")
+    }
+
     /// An enabled CA signs only while every CA above it is enabled and its own certificate
     /// is not revoked by its parent (each row read checked).
     fn ancestors_usable(&self, ca: &CaRow, doing: &str) -> Result<()> {

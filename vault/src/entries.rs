@@ -647,6 +647,24 @@ impl Vault {
         } else if opts.with_key {
             return Err(Error::Locked);
         }
+        // A CA's key: one of the vault's own CAs, or any CA certificate's (the version row,
+        // checked above, says so even if a `cas` row were deleted).
+        let ca_certificate = opts.with_key
+            && self
+                .conn
+                .query_row("SELECT is_ca FROM versions WHERE id = ?1", [row], |r| {
+                    r.get::<_, bool>(0)
+                })
+                .map_err(Error::sqlite("reading the version"))?;
+        let vault_ca = opts.with_key && self.is_ca(&id)?;
+        if vault_ca {
+            self.ca_key_exportable(&id)?;
+        }
+        if (ca_certificate || vault_ca) && opts.unencrypted_key {
+            return Err(fail(
+                "a CA's key is exported only encrypted: drop --unencrypted-key and give an export passphrase",
+            ));
+        }
         let chain = self.chain_ders_of(row)?;
         let key = if opts.with_key {
             let k = self

@@ -26,3 +26,4 @@ mod private_ca;
 mod rotations;
 mod sync_trust;
 mod vault_cli;
+mod vault_hardening;
