@@ -543,6 +543,27 @@ pub fn check_dns(name: &str) -> std::result::Result<String, String> {
     Ok(n)
 }
 
+/// The smallest RSA key a CSR may hold (CA/Browser Forum baseline requirements).
+const MIN_RSA_BITS: usize = 2048;
+
+/// Whether the wildcard `*.base` covers a public suffix of the ICANN section of the Public
+/// Suffix List (`*.com`, `*.co.uk`, `*.kawasaki.jp`, whose every label is a suffix):
+/// browsers refuse such a certificate. Private-section suffixes (`*.github.io`) and names
+/// under no known suffix (`*.corp`) are accepted, as browsers accept them.
+fn wildcard_over_public_suffix(base: &str) -> Option<String> {
+    let icann_suffix = |n: &str| {
+        psl::suffix(n.as_bytes()).is_some_and(|s| {
+            s.is_known() && s.typ() == Some(psl::Type::Icann) && s.as_bytes().len() == n.len()
+        })
+    };
+    if icann_suffix(base) {
+        return Some(base.to_owned());
+    }
+    // A label no list names: a rule `*.base` makes it a suffix too.
+    let probe = format!("certvault-probe.{base}");
+    icann_suffix(&probe).then(|| format!("every name under {base}"))
+}
+
 /// Whether `name` is within one of the permitted DNS subtrees (RFC 5280: the name itself or
 /// a name under it). No constraint permits every name.
 fn permitted(name: &str, permitted: &[String]) -> bool {
@@ -1111,6 +1132,22 @@ impl Vault {
         } else {
             req.csr.clone()
         };
+        // An RSA key under 2048 bits is refused for what it is, before its signature is
+        // checked (the verifier refuses such keys outright, which would read as a forgery).
+        use x509_parser::{
+            certification_request::X509CertificationRequest, prelude::FromDer as _,
+            public_key::PublicKey,
+        };
+        if let Ok((_, parsed)) = X509CertificationRequest::from_der(&der)
+            && let Ok(PublicKey::RSA(rsa)) = parsed.certification_request_info.subject_pki.parsed()
+        {
+            let bits = crate::model::bit_length(rsa.modulus);
+            if bits < MIN_RSA_BITS {
+                return Err(bad(format!(
+                    "key too small (RSA-{bits}; at least {MIN_RSA_BITS} bits)"
+                )));
+            }
+        }
         let csr = rcgen::CertificateSigningRequestParams::from_der(&der.clone().into())
             .map_err(|e| match e {
                 rcgen::Error::InvalidCertificationRequestSignature => {
@@ -2315,6 +2352,16 @@ fn leaf_names(ca: &CaRow, dns: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>
     let mut seen = std::collections::BTreeSet::new();
     for d in dns {
         let n = check_dns(d).map_err(|e| ca_error(&ca.name, e))?;
+        if let Some(base) = n.strip_prefix("*.")
+            && let Some(suffix) = wildcard_over_public_suffix(base)
+        {
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "'{n}' is a wildcard over a public suffix ({suffix}): browsers refuse it; name hosts under a registered domain (*.example.com)"
+                ),
+            ));
+        }
         if !permitted(&n, &ca.permitted_dns) {
             return Err(Error::NameNotPermitted {
                 name: n,
@@ -2473,6 +2520,26 @@ mod tests {
         assert!(!permitted("badexample.com", &p));
         assert!(!permitted("example.com.evil.net", &p));
         assert!(permitted("anything.net", &[]));
+    }
+
+    /// Issue 16, item 12: `*.com` was signed under a CA without constraints.
+    #[test]
+    fn a_wildcard_over_a_public_suffix_is_told_apart() {
+        for over in ["com", "co.uk", "kawasaki.jp", "uk", "jp"] {
+            assert!(wildcard_over_public_suffix(over).is_some(), "*.{over}");
+        }
+        // Under a registered domain, a private-section suffix, no known suffix at all, and
+        // an exception to a wildcard rule (city.kawasaki.jp is registrable).
+        for fine in [
+            "example.com",
+            "example.co.uk",
+            "github.io",
+            "corp",
+            "internal.example",
+            "city.kawasaki.jp",
+        ] {
+            assert_eq!(wildcard_over_public_suffix(fine), None, "*.{fine}");
+        }
     }
 
     #[test]

@@ -1211,6 +1211,17 @@ fn set_tags(
     id: &str,
     tags: &[(String, String)],
 ) -> Result<()> {
+    // The entry's tags are sealed again together below: each is checked first, or a row
+    // planted outside certvault would come out of it sealed.
+    if let Some(bad) = integrity::check(tx, &keys.rows, &integrity::TAGS, "entry_id = ?1", &[&id])?
+        .into_iter()
+        .next()
+    {
+        return Err(Error::RowTampered {
+            table: bad.table,
+            row: bad.row,
+        });
+    }
     let mut changed = Vec::new();
     for (k, v) in tags {
         let old: Option<String> = tx

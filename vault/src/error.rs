@@ -53,6 +53,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The writer lock's path is not a file certvault made (a symlink, another file's
+    /// hard link, not a regular file, someone else's): it is not opened for writing.
+    #[error("the writer lock {} is not used: {reason}", path.display())]
+    UnsafeLockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
     /// SQLite failed.
     #[error("vault database error while {context}")]
     Sqlite {

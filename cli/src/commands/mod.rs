@@ -105,11 +105,18 @@ impl Ctx {
 
     /// Opens and unlocks the vault.
     pub(crate) fn unlock(&self) -> Result<Vault> {
-        secrets::no_core_dumps()?;
         let mut v = self.open()?;
+        self.unlock_opened(&mut v)?;
+        Ok(v)
+    }
+
+    /// Unlocks a vault opened earlier: the one way every command unlocks, so each gets the
+    /// same protections first (no core dump, not dumpable) before it holds a key.
+    pub(crate) fn unlock_opened(&self, v: &mut Vault) -> Result<()> {
+        secrets::no_core_dumps()?;
         let p = self.passphrase(false)?;
         v.unlock(&p)?;
-        Ok(v)
+        Ok(())
     }
 
     /// The AWS side, as the global options ask.
