@@ -493,6 +493,14 @@ pub async fn run<C: Connector>(
         };
         match locked {
             Ok(Ok(())) => {
+                // Rotated under us (checked once the lock is held: a rotation takes it too),
+                // before anything acts on the vault or AWS with a key that opens nothing.
+                if let Err(e) = vault.ensure_data_key_current() {
+                    vault.release_writer();
+                    let e = crate::error::Error::from(e);
+                    tracing::error!(error = %e, "stopping");
+                    return Err(e);
+                }
                 // The vault's own CA first: keys whose waiting window ended are destroyed,
                 // and what is due is renewed, so this pass deploys the renewals.
                 let (renewed, failed) = ca_maintenance(vault, time::OffsetDateTime::now_utc());
@@ -774,6 +782,86 @@ mod tests {
         assert_eq!(changes_to_log(&report(rows), &mut known).len(), 0);
         // Recovered: logged.
         assert_eq!(changes_to_log(&report(all), &mut known).len(), 1);
+    }
+
+    /// Issue 16, item 10: the agent's CA maintenance (purges, renewals) ran before the
+    /// data-key generation was checked, so a pass after `passwd --rotate-data-key` renewed
+    /// (or tried to) with the old key. The pass stops first, having done nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let pass = vault::Passphrase::new("correct horse battery".into());
+        let mut agent_vault = Vault::create(&path, &pass).unwrap();
+        agent_vault
+            .ca_create(&vault::NewCa {
+                name: "Root".into(),
+                subject: "CN=Root".into(),
+                key_type: vault::KeyType::EcP256,
+                validity: time::Duration::days(3650),
+                parent: None,
+                path_len: None,
+                permit_dns: Vec::new(),
+            })
+            .unwrap();
+        // Due for renewal at once.
+        agent_vault
+            .ca_issue(
+                "Root",
+                &vault::NewLeaf {
+                    dns: vec!["www.example.com".into()],
+                    validity: Some(time::Duration::days(10)),
+                    auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
+                    ..vault::NewLeaf::default()
+                },
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(
+            agent_vault
+                .due_for_renewal(time::OffsetDateTime::now_utc())
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut cli = Vault::open(&path).unwrap();
+        cli.unlock(&pass).unwrap();
+        cli.rotate_data_key(&pass).unwrap();
+        let events = cli.audit_events().unwrap().len();
+        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let fake = crate::fake::Fake::default();
+        let opts = AgentOptions {
+            interval: Duration::from_secs(3600),
+            lock_timeout: Duration::from_secs(2),
+        };
+        let r = run(
+            &fake,
+            &mut agent_vault,
+            &Config::default(),
+            opts,
+            metrics.clone(),
+            tokio::time::sleep(Duration::from_secs(10)),
+        )
+        .await;
+        assert!(
+            matches!(
+                r,
+                Err(crate::error::Error::Vault(
+                    vault::Error::DataKeyRotated { .. }
+                ))
+            ),
+            "{r:?}"
+        );
+        let m = metrics.lock().unwrap();
+        assert_eq!((m.renewals, m.renewal_failures), (0, 0));
+        drop(m);
+        assert_eq!(fake.calls("ListCertificates"), 0);
+        assert_eq!(
+            cli.audit_events().unwrap().len(),
+            events,
+            "nothing recorded"
+        );
+        assert!(cli.verify().unwrap().intact());
     }
 
     #[test]

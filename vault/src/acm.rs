@@ -400,10 +400,7 @@ impl Vault {
     ) -> Result<ImportOutcome> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("storing a key exported from ACM"))?;
+        let tx = self.conn.write("storing a key exported from ACM")?;
         let fingerprint = bundle.fingerprint().to_owned();
         // The key joins the certificate the vault read from ACM. A certificate it has not
         // seen (renewed in ACM since discovery) becomes a new version only of an entry that
@@ -494,10 +491,7 @@ impl Vault {
     ) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording a deletion from ACM"))?;
+        let tx = self.conn.write("recording a deletion from ACM")?;
         let entry: Option<Option<String>> = tx
             .query_row(
                 "SELECT entry_id FROM acm_certificates WHERE arn = ?1",
@@ -555,10 +549,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
         let now = now_unix();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording a scan"))?;
+        let tx = self.conn.write("recording a scan")?;
         let mut outcome = ScanOutcome::default();
         let mut seen = Vec::with_capacity(observations.len());
         for obs in observations {

@@ -543,6 +543,27 @@ pub fn check_dns(name: &str) -> std::result::Result<String, String> {
     Ok(n)
 }
 
+/// The smallest RSA key a CSR may hold (CA/Browser Forum baseline requirements).
+const MIN_RSA_BITS: usize = 2048;
+
+/// Whether the wildcard `*.base` covers a public suffix of the ICANN section of the Public
+/// Suffix List (`*.com`, `*.co.uk`, `*.kawasaki.jp`, whose every label is a suffix):
+/// browsers refuse such a certificate. Private-section suffixes (`*.github.io`) and names
+/// under no known suffix (`*.corp`) are accepted, as browsers accept them.
+fn wildcard_over_public_suffix(base: &str) -> Option<String> {
+    let icann_suffix = |n: &str| {
+        psl::suffix(n.as_bytes()).is_some_and(|s| {
+            s.is_known() && s.typ() == Some(psl::Type::Icann) && s.as_bytes().len() == n.len()
+        })
+    };
+    if icann_suffix(base) {
+        return Some(base.to_owned());
+    }
+    // A label no list names: a rule `*.base` makes it a suffix too.
+    let probe = format!("certvault-probe.{base}");
+    icann_suffix(&probe).then(|| format!("every name under {base}"))
+}
+
 /// Whether `name` is within one of the permitted DNS subtrees (RFC 5280: the name itself or
 /// a name under it). No constraint permits every name.
 fn permitted(name: &str, permitted: &[String]) -> bool {
@@ -749,6 +770,15 @@ impl Vault {
         })
     }
 
+    /// Before a CA's key is exported: like every other use of the key, only while the CA
+    /// (and every CA above it) is enabled; a refusal is audited (`ca-use-while-pending` for
+    /// a CA pending deletion), so no copy of a key made to be destroyed outlives it.
+    pub(crate) fn ca_key_exportable(&mut self, entry_id: &str) -> Result<()> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca(&self.conn, keys, entry_id)?;
+        self.ca_usable(&ca, "export its key")
+    }
+
     /// An enabled CA signs only while every CA above it is enabled and its own certificate
     /// is not revoked by its parent (each row read checked).
     fn ancestors_usable(&self, ca: &CaRow, doing: &str) -> Result<()> {
@@ -934,10 +964,7 @@ impl Vault {
         drop(kp);
         let bundle = bundle_of(der, chain, pkcs8, &format!("created as CA {}", req.name))?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("creating the CA"))?;
+        let tx = self.conn.write("creating the CA")?;
         let id = match import_bundle(
             &tx,
             keys,
@@ -1105,6 +1132,22 @@ impl Vault {
         } else {
             req.csr.clone()
         };
+        // An RSA key under 2048 bits is refused for what it is, before its signature is
+        // checked (the verifier refuses such keys outright, which would read as a forgery).
+        use x509_parser::{
+            certification_request::X509CertificationRequest, prelude::FromDer as _,
+            public_key::PublicKey,
+        };
+        if let Ok((_, parsed)) = X509CertificationRequest::from_der(&der)
+            && let Ok(PublicKey::RSA(rsa)) = parsed.certification_request_info.subject_pki.parsed()
+        {
+            let bits = crate::model::bit_length(rsa.modulus);
+            if bits < MIN_RSA_BITS {
+                return Err(bad(format!(
+                    "key too small (RSA-{bits}; at least {MIN_RSA_BITS} bits)"
+                )));
+            }
+        }
         let csr = rcgen::CertificateSigningRequestParams::from_der(&der.clone().into())
             .map_err(|e| match e {
                 rcgen::Error::InvalidCertificationRequestSignature => {
@@ -1300,7 +1343,7 @@ impl Vault {
         let signer = Signer::new(self, ca)?;
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let tx = self.conn.write("issuing")?;
         let mut events = audit::Appender::start(&tx)?;
         let out = store_issued(
             &tx,
@@ -1374,7 +1417,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let signer = Signer::new(self, &ca)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("issuing"))?;
+        let tx = self.conn.write("issuing")?;
         // Making a key and signing (CPU) and storing (one SQLite writer) are separate steps:
         // for a batch, keys are made and signed on a second thread while this one stores what
         // is ready, so a 2-core machine does both at once. What one step hands the other is
@@ -1528,7 +1571,7 @@ impl Vault {
         }
         let now = now_unix();
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("revoking"))?;
+        let tx = self.conn.write("revoking")?;
         tx.execute(
             "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1684,10 +1727,7 @@ impl Vault {
             .map_err(rcgen_error(&ca.name, "cannot sign the CRL"))?;
         let der = crl.der().to_vec();
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording the CRL"))?;
+        let tx = self.conn.write("recording the CRL")?;
         // The number only ever increases, whatever happens to the file.
         tx.execute(
             "UPDATE cas SET crl_number = ?2 WHERE id = ?1",
@@ -1831,7 +1871,7 @@ impl Vault {
             }
         }
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("purging"))?;
+        let tx = self.conn.write("purging")?;
         destroy_key(&tx, keys, &ca)?;
         audit::append(
             &tx,
@@ -1897,10 +1937,7 @@ impl Vault {
         let (state, at) =
             next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("changing the CA"))?;
+        let tx = self.conn.write("changing the CA")?;
         tx.execute(
             "UPDATE cas SET state = ?2, deletion_at = ?3 WHERE id = ?1",
             params![ca.id, state.as_str(), at],
@@ -1947,7 +1984,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = read_ca(&self.conn, keys, query)?;
         let actor = self.actor.clone();
-        let tx = self.conn.transaction().map_err(Error::sqlite("seeding"))?;
+        let tx = self.conn.write("seeding")?;
         let far = now_unix() + 365 * 86_400;
         for i in 0..n {
             let serial = hex::encode(new_serial()?.to_bytes());
@@ -2315,6 +2352,16 @@ fn leaf_names(ca: &CaRow, dns: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>
     let mut seen = std::collections::BTreeSet::new();
     for d in dns {
         let n = check_dns(d).map_err(|e| ca_error(&ca.name, e))?;
+        if let Some(base) = n.strip_prefix("*.")
+            && let Some(suffix) = wildcard_over_public_suffix(base)
+        {
+            return Err(ca_error(
+                &ca.name,
+                format!(
+                    "'{n}' is a wildcard over a public suffix ({suffix}): browsers refuse it; name hosts under a registered domain (*.example.com)"
+                ),
+            ));
+        }
         if !permitted(&n, &ca.permitted_dns) {
             return Err(Error::NameNotPermitted {
                 name: n,
@@ -2473,6 +2520,26 @@ mod tests {
         assert!(!permitted("badexample.com", &p));
         assert!(!permitted("example.com.evil.net", &p));
         assert!(permitted("anything.net", &[]));
+    }
+
+    /// Issue 16, item 12: `*.com` was signed under a CA without constraints.
+    #[test]
+    fn a_wildcard_over_a_public_suffix_is_told_apart() {
+        for over in ["com", "co.uk", "kawasaki.jp", "uk", "jp"] {
+            assert!(wildcard_over_public_suffix(over).is_some(), "*.{over}");
+        }
+        // Under a registered domain, a private-section suffix, no known suffix at all, and
+        // an exception to a wildcard rule (city.kawasaki.jp is registrable).
+        for fine in [
+            "example.com",
+            "example.co.uk",
+            "github.io",
+            "corp",
+            "internal.example",
+            "city.kawasaki.jp",
+        ] {
+            assert_eq!(wildcard_over_public_suffix(fine), None, "*.{fine}");
+        }
     }
 
     #[test]

@@ -277,10 +277,7 @@ impl Vault {
             });
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording a deployment"))?;
+        let tx = self.conn.write("recording a deployment")?;
         integrity::require(&tx, &keys.rows, &integrity::ENTRIES, &id)?;
         let existing: Option<i64> = tx
             .query_row(
@@ -340,10 +337,7 @@ impl Vault {
     /// Forgets a deployment (ACM is not touched here). Audited.
     pub fn remove_deployment(&mut self, id: i64) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("removing a deployment"))?;
+        let tx = self.conn.write("removing a deployment")?;
         let found: Option<(String, String, String, String, Option<String>)> = tx
             .query_row(
                 "SELECT d.entry_id, e.name, d.target, d.region, d.arn FROM deployments d JOIN entries e ON e.id = d.entry_id
@@ -384,10 +378,7 @@ impl Vault {
         updates: impl IntoIterator<Item = &'a DeploymentUpdate>,
     ) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording a reconcile"))?;
+        let tx = self.conn.write("recording a reconcile")?;
         let now = now_unix();
         {
             let mut update = tx
@@ -507,10 +498,7 @@ impl Vault {
     /// seals it again, in one transaction.
     fn update_sealed_deployment(&mut self, id: i64, sql: &str, value: Option<i64>) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording an import"))?;
+        let tx = self.conn.write("recording an import")?;
         integrity::require(&tx, &keys.rows, &integrity::DEPLOYMENTS, &id)?;
         tx.execute(sql, params![id, value])
             .map_err(Error::sqlite("recording an import"))?;
@@ -578,10 +566,7 @@ impl Vault {
     /// (removed while the import was under way): the event is recorded anyway.
     pub fn record_imported(&mut self, r: &Imported) -> Result<bool> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording an import"))?;
+        let tx = self.conn.write("recording an import")?;
         let exists: bool = tx
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",

@@ -252,10 +252,7 @@ impl Vault {
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("starting the import"))?;
+        let tx = self.conn.write("starting the import")?;
         let mut outcomes = Vec::with_capacity(bundles.len());
         for bundle in bundles {
             let name = opts.name.clone().unwrap_or_else(|| bundle.default_name());
@@ -650,6 +647,24 @@ impl Vault {
         } else if opts.with_key {
             return Err(Error::Locked);
         }
+        // A CA's key: one of the vault's own CAs, or any CA certificate's (the version row,
+        // checked above, says so even if a `cas` row were deleted).
+        let ca_certificate = opts.with_key
+            && self
+                .conn
+                .query_row("SELECT is_ca FROM versions WHERE id = ?1", [row], |r| {
+                    r.get::<_, bool>(0)
+                })
+                .map_err(Error::sqlite("reading the version"))?;
+        let vault_ca = opts.with_key && self.is_ca(&id)?;
+        if vault_ca {
+            self.ca_key_exportable(&id)?;
+        }
+        if (ca_certificate || vault_ca) && opts.unencrypted_key {
+            return Err(fail(
+                "a CA's key is exported only encrypted: drop --unencrypted-key and give an export passphrase",
+            ));
+        }
         let chain = self.chain_ders_of(row)?;
         let key = if opts.with_key {
             let k = self
@@ -708,10 +723,7 @@ impl Vault {
                     "encrypted"
                 }
             );
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(Error::sqlite("recording the export"))?;
+            let tx = self.conn.write("recording the export")?;
             audit::append(
                 &tx,
                 &keys.audit,
@@ -739,10 +751,7 @@ impl Vault {
             });
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("removing the entry"))?;
+        let tx = self.conn.write("removing the entry")?;
         let versions: i64 = tx
             .query_row(
                 "SELECT count(*) FROM versions WHERE entry_id = ?1",
@@ -1202,6 +1211,17 @@ fn set_tags(
     id: &str,
     tags: &[(String, String)],
 ) -> Result<()> {
+    // The entry's tags are sealed again together below: each is checked first, or a row
+    // planted outside certvault would come out of it sealed.
+    if let Some(bad) = integrity::check(tx, &keys.rows, &integrity::TAGS, "entry_id = ?1", &[&id])?
+        .into_iter()
+        .next()
+    {
+        return Err(Error::RowTampered {
+            table: bad.table,
+            row: bad.row,
+        });
+    }
     let mut changed = Vec::new();
     for (k, v) in tags {
         let old: Option<String> = tx

@@ -53,6 +53,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The writer lock's path is not a file certvault made (a symlink, another file's
+    /// hard link, not a regular file, someone else's): it is not opened for writing.
+    #[error("the writer lock {} is not used: {reason}", path.display())]
+    UnsafeLockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
     /// SQLite failed.
     #[error("vault database error while {context}")]
     Sqlite {
@@ -170,7 +179,7 @@ pub enum Error {
     },
     /// The data key was rotated by another process after this one unlocked.
     #[error(
-        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it: start it again to unlock with the new key",
+        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it, so nothing was written with the old one: run the command again (restart a running agent) to unlock with the new key",
         path.display()
     )]
     DataKeyRotated {

@@ -7,7 +7,7 @@
 //! writer can say whom it waited for.
 
 use std::{
-    fs::{File, OpenOptions, TryLockError},
+    fs::{File, TryLockError},
     io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -64,19 +64,80 @@ fn host_name() -> String {
         .into_owned()
 }
 
+/// Opens (or creates, 0600) the lock file, never through a symlink, and refuses anything
+/// but a regular file of ours with one name: the holder's name is written into it, so a
+/// lock path pointing elsewhere (a symlink or hard link to another file, a device) would
+/// have that file overwritten.
+#[cfg(unix)]
 fn open(path: &Path) -> Result<File> {
-    let mut o = OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path).map_err(|source| Error::Io {
-        action: "cannot open the writer lock",
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |reason: String| Error::UnsafeLockFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDWR
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::CLOEXEC
+            | OFlags::NOCTTY
+            | OFlags::NONBLOCK,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            refuse(
+                "it is a symbolic link; certvault makes the lock file itself (remove the link)"
+                    .into(),
+            )
+        } else {
+            Error::Io {
+                action: "cannot open the writer lock",
+                path: path.to_owned(),
+                source: e.into(),
+            }
+        }
+    })?;
+    let file = File::from(fd);
+    let m = file.metadata().map_err(|source| Error::Io {
+        action: "cannot read the writer lock",
         path: path.to_owned(),
         source,
-    })
+    })?;
+    if !m.file_type().is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    if m.nlink() != 1 {
+        return Err(refuse(format!(
+            "it has {} hard links: it is another file's name too",
+            m.nlink()
+        )));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if m.uid() != me {
+        return Err(refuse(format!(
+            "it belongs to uid {}, not to you (uid {me})",
+            m.uid()
+        )));
+    }
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn open(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| Error::Io {
+            action: "cannot open the writer lock",
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn read_holder(file: &mut File) -> Option<LockHolder> {
@@ -112,6 +173,7 @@ pub(crate) fn try_lock(
         since: OffsetDateTime::now_utc(),
     };
     let text = serde_json::to_string(&me).expect("holder serialises");
+    // Only now, the lock held on a file checked to be ours alone, is it rewritten.
     let written = file
         .set_len(0)
         .and_then(|()| file.seek(SeekFrom::Start(0)))
@@ -165,6 +227,37 @@ mod tests {
         assert!(msg.contains("since"), "{msg}");
         drop(first);
         lock(&vault, "deploy", Duration::ZERO).unwrap();
+    }
+
+    /// Issue 16, item 12: the lock file followed a symlink and truncated its target (the
+    /// holder's name written over it). A link, a hard link or another kind of file is
+    /// refused, and what it points at is left as it was.
+    #[test]
+    fn a_lock_path_that_is_not_our_own_file_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("v.db");
+        let precious = dir.path().join("precious.txt");
+        std::fs::write(&precious, "keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, lock_path(&vault)).unwrap();
+        let err = lock(&vault, "sync", Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+        std::fs::remove_file(lock_path(&vault)).unwrap();
+        std::fs::hard_link(&precious, lock_path(&vault)).unwrap();
+        let err = lock(&vault, "sync", Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+        std::fs::remove_file(lock_path(&vault)).unwrap();
+        std::fs::create_dir(lock_path(&vault)).unwrap();
+        assert!(lock(&vault, "sync", Duration::ZERO).is_err());
+        std::fs::remove_dir(lock_path(&vault)).unwrap();
+        // Its own file, made afresh, works.
+        drop(lock(&vault, "sync", Duration::ZERO).unwrap());
+        lock(&vault, "sync", Duration::ZERO).unwrap();
     }
 
     /// Review finding: the same vault reached through a symlink had a second lock file,

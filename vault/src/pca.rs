@@ -503,10 +503,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let actor = self.actor.clone();
         let name = self.resolve(&r.entry_id)?.1;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording a revocation"))?;
+        let tx = self.conn.write("recording a revocation")?;
         integrity::require(&tx, &keys.rows, &integrity::VERSIONS, &r.version_id)?;
         let (serial, owner): (String, String) = tx
             .query_row(
@@ -640,8 +637,7 @@ impl Vault {
         let actor = self.actor.clone();
         let tx = self
             .conn
-            .transaction()
-            .map_err(Error::sqlite("storing a certificate from AWS Private CA"))?;
+            .write("storing a certificate from AWS Private CA")?;
         let outcome = import_bundle(
             &tx,
             keys,

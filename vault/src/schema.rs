@@ -343,10 +343,20 @@ impl Cached for Connection {
     }
 }
 
-pub(crate) fn migrate(conn: &mut Connection, from: u32) -> Result<()> {
+/// Takes the schema to [`SCHEMA_VERSION`] from the version it has; `_seen` is the one the
+/// caller read before, outside the write lock.
+pub(crate) fn migrate(conn: &mut Connection, _seen: u32) -> Result<()> {
+    // IMMEDIATE: two processes opening an old vault at once wait for each other, and the
+    // second finds the schema upgraded already (the version is read again under the lock).
     let tx = conn
-        .transaction()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(Error::sqlite("starting a migration"))?;
+    let from: u32 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(Error::sqlite("starting a migration"))?;
+    if from >= SCHEMA_VERSION {
+        return Ok(());
+    }
     for (n, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         tx.execute_batch(sql)
             .map_err(Error::sqlite("migrating the schema"))?;

@@ -63,17 +63,59 @@ impl Keys {
     }
 }
 
+/// The vault's SQLite connection. It reads like a [`Connection`] (it derefs to one), but a
+/// write transaction is begun only through [`Db::write`]: `BEGIN IMMEDIATE`, so a writer
+/// waits for another under the busy timeout instead of failing at its first write, and,
+/// inside it, the data key's generation checked against the one this process unlocked
+/// with. There is no `DerefMut`: `transaction()` cannot be called on it by mistake (nor is
+/// `unchecked_transaction()` used anywhere).
+pub(crate) struct Db {
+    conn: Connection,
+    path: PathBuf,
+    /// The data key's generation (`meta.dek_generation`, absent before the first rotation)
+    /// this process unlocked with; `None` while locked (nothing sealed or MACed can be
+    /// written then).
+    unlocked_generation: Option<Option<String>>,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Db {
+    /// Begins a write transaction: `BEGIN IMMEDIATE` (waiting up to the busy timeout for
+    /// another writer), then checks that the data key was not rotated since this process
+    /// unlocked. A rotation bumps the generation in the transaction that seals everything
+    /// again, so a writer either commits before it (and its rows are sealed again with the
+    /// rest) or sees the new generation here and writes nothing.
+    pub(crate) fn write(&mut self, doing: &'static str) -> Result<rusqlite::Transaction<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::sqlite(doing))?;
+        if let Some(unlocked) = &self.unlocked_generation
+            && meta(&tx, DEK_GENERATION)? != *unlocked
+        {
+            return Err(Error::DataKeyRotated {
+                path: self.path.clone(),
+            });
+        }
+        Ok(tx)
+    }
+}
+
 /// An open vault. Reading certificates needs no passphrase; anything that touches a
 /// private key or changes the vault needs [`Vault::unlock`] first.
 pub struct Vault {
-    pub(crate) conn: Connection,
+    pub(crate) conn: Db,
     path: PathBuf,
     vault_id: String,
     pub(crate) keys: Option<Keys>,
     pub(crate) actor: String,
     writer: Option<crate::lock::WriterLock>,
-    /// The data key's generation when this process unlocked (see `rotate_data_key`).
-    dek_generation: Option<String>,
     /// A removal's write-ahead log could not be emptied yet.
     wal_dirty: bool,
     /// Whether a batch issuance makes keys on a second thread (see `ca_issue_many`).
@@ -207,20 +249,20 @@ impl Vault {
         let wrapped = kek.wrap(&dek_aad(&vault_id, &kdf.encode(), &salt_hex), &dek)?;
         let keys = Keys::from_dek(dek);
         let mut vault = Vault {
-            conn,
+            conn: Db {
+                conn,
+                path: path.to_owned(),
+                unlocked_generation: None,
+            },
             path: path.to_owned(),
             vault_id: vault_id.clone(),
             keys: None,
             actor: default_actor(),
             writer: None,
-            dek_generation: None,
             wal_dirty: false,
             issue_pipeline: true,
         };
-        let tx = vault
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("creating the vault"))?;
+        let tx = vault.conn.write("creating the vault")?;
         for (k, v) in [
             ("format", FORMAT.to_owned()),
             ("vault_id", vault_id),
@@ -245,6 +287,7 @@ impl Vault {
         )?;
         tx.commit().map_err(Error::sqlite("creating the vault"))?;
         vault.keys = Some(keys);
+        vault.conn.unlocked_generation = Some(None);
         Ok(vault)
     }
 
@@ -325,13 +368,16 @@ impl Vault {
         let vault_id = meta(&conn, "vault_id")?
             .ok_or_else(|| not_a_vault("its header has no vault id".into()))?;
         Ok(Vault {
-            conn,
+            conn: Db {
+                conn,
+                path: path.to_owned(),
+                unlocked_generation: None,
+            },
             path: path.to_owned(),
             vault_id,
             keys: None,
             actor: default_actor(),
             writer: None,
-            dek_generation: None,
             wal_dirty: false,
             issue_pipeline: true,
         })
@@ -347,10 +393,17 @@ impl Vault {
             path: self.path.clone(),
             reason: format!("its key header is damaged ({what})"),
         };
-        let kdf_s = meta(&self.conn, "kdf")?.ok_or_else(|| damaged("no kdf"))?;
+        // The key header and its generation in one statement, so from one snapshot: read
+        // apart, a rotation committed between them would pair the old data key with the
+        // new generation, and the writes of this process would pass its check.
+        let mut header = self.key_header()?;
+        let mut take = |key: &str| header.remove(key);
+        let kdf_s = take("kdf").ok_or_else(|| damaged("no kdf"))?;
+        let salt_hex = take("kdf_salt").ok_or_else(|| damaged("no salt"))?;
+        let wrapped = take("dek_wrapped");
+        let generation = take(DEK_GENERATION);
         let kdf = KdfParams::decode(&kdf_s).map_err(|e| damaged(&e))?;
         kdf.check().map_err(|e| damaged(&e))?;
-        let salt_hex = meta(&self.conn, "kdf_salt")?.ok_or_else(|| damaged("no salt"))?;
         let salt = hex::decode(&salt_hex).map_err(|_| damaged("bad salt"))?;
         if !(MIN_SALT_BYTES..=MAX_SALT_BYTES).contains(&salt.len()) {
             return Err(damaged(&format!(
@@ -358,7 +411,7 @@ impl Vault {
                 salt.len()
             )));
         }
-        let wrapped = meta(&self.conn, "dek_wrapped")?
+        let wrapped = wrapped
             .and_then(|w| hex::decode(w).ok())
             .ok_or_else(|| damaged("no wrapped data key"))?;
         Key::check_wrapped_shape(&wrapped).map_err(|e| damaged(&e))?;
@@ -367,7 +420,7 @@ impl Vault {
             .unwrap(&dek_aad(&self.vault_id, &kdf_s, &salt_hex), &wrapped)
             .ok_or(Error::WrongPassphrase)?;
         self.keys = Some(Keys::from_dek(dek));
-        self.dek_generation = meta(&self.conn, DEK_GENERATION)?;
+        self.conn.unlocked_generation = Some(generation);
         if let Some(from) = meta(&self.conn, crate::schema::PENDING_UPGRADE)? {
             // A process without the key upgraded the schema (opening it): said now.
             self.record_event(
@@ -389,13 +442,35 @@ impl Vault {
     /// Fails when another process rotated the data key since this one unlocked: what it
     /// holds in memory would no longer open or seal anything (a long-running agent must be
     /// restarted to unlock again).
+    ///
+    /// Every write checks it again inside its transaction (see [`Db::write`]); this is for
+    /// a process about to act outside the vault (AWS) on what it holds.
     pub fn ensure_data_key_current(&self) -> Result<()> {
-        if self.keys.is_some() && meta(&self.conn, DEK_GENERATION)? != self.dek_generation {
+        if let Some(unlocked) = &self.conn.unlocked_generation
+            && meta(&self.conn, DEK_GENERATION)? != *unlocked
+        {
             return Err(Error::DataKeyRotated {
                 path: self.path.clone(),
             });
         }
         Ok(())
+    }
+
+    /// The key header's values (`kdf`, `kdf_salt`, `dek_wrapped`, `dek_generation`), read
+    /// in one statement.
+    fn key_header(&self) -> Result<std::collections::HashMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT key, value FROM meta
+                 WHERE key IN ('kdf', 'kdf_salt', 'dek_wrapped', 'dek_generation')",
+            )
+            .map_err(Error::sqlite("reading the vault header"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::sqlite("reading the vault header"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("reading the vault header"))
     }
 
     /// Seals every row of a vault made before schema 5 (and binds each sealed key to its
@@ -407,10 +482,7 @@ impl Vault {
             return Ok(());
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(Error::sqlite("sealing the vault's rows"))?;
+        let tx = self.conn.write("sealing the vault's rows")?;
         // Another process may have done it meanwhile.
         if meta(&tx, SEALED_META)?.as_deref() == Some(SEALED_V1) {
             return Ok(());
@@ -560,10 +632,7 @@ impl Vault {
             &dek_aad(&self.vault_id, &kdf.encode(), &salt_hex),
             &keys.dek,
         )?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("changing the passphrase"))?;
+        let tx = self.conn.write("changing the passphrase")?;
         set_meta(&tx, "kdf", &kdf.encode())?;
         set_meta(&tx, "kdf_salt", &salt_hex)?;
         set_meta(&tx, "dek_wrapped", &hex::encode(wrapped))?;
@@ -616,22 +685,6 @@ impl Vault {
     /// afterwards. Returns how many keys and rows were sealed again.
     pub fn rotate_data_key(&mut self, passphrase: &Passphrase) -> Result<(u64, u64)> {
         check_passphrase(passphrase)?;
-        let report = self.verify()?;
-        if let Some(bad) = report.bad_rows.first() {
-            return Err(Error::RowTampered {
-                table: bad.table,
-                row: bad.row.clone(),
-            });
-        }
-        if let Some(p) = &report.audit.problem {
-            return Err(Error::NotAVault {
-                path: self.path.clone(),
-                reason: format!(
-                    "its audit log does not verify (event #{}: {}); the data key is not rotated over it",
-                    p.seq, p.what
-                ),
-            });
-        }
         let old = self.keys.as_ref().ok_or(Error::Locked)?;
         let new = Keys::from_dek(Key::random()?);
         let kdf = KdfParams::DEFAULT;
@@ -641,10 +694,25 @@ impl Vault {
         let wrapped = kdf
             .derive_kek(passphrase, &salt)?
             .wrap(&dek_aad(&self.vault_id, &kdf.encode(), &salt_hex), &new.dek)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(Error::sqlite("rotating the data key"))?;
+        // Checked inside the transaction that seals everything again: a row written (or
+        // changed) between a check outside it and the re-sealing would be sealed unseen.
+        let tx = self.conn.write("rotating the data key")?;
+        let (_, bad_rows) = crate::integrity::check_all(&tx, &old.rows)?;
+        if let Some(bad) = bad_rows.first() {
+            return Err(Error::RowTampered {
+                table: bad.table,
+                row: bad.row.clone(),
+            });
+        }
+        if let Some(p) = &audit::verify(&tx, &old.audit)?.problem {
+            return Err(Error::NotAVault {
+                path: self.path.clone(),
+                reason: format!(
+                    "its audit log does not verify (event #{}: {}); the data key is not rotated over it",
+                    p.seq, p.what
+                ),
+            });
+        }
         let sealed_keys: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
             let mut stmt = tx
                 .prepare(
@@ -695,7 +763,7 @@ impl Vault {
         tx.commit()
             .map_err(Error::sqlite("rotating the data key"))?;
         self.keys = Some(new);
-        self.dek_generation = Some(generation);
+        self.conn.unlocked_generation = Some(Some(generation));
         self.scrub()?;
         Ok((resealed, rows))
     }
@@ -787,10 +855,7 @@ impl Vault {
     /// a certificate from ACM, say).
     pub fn record_event(&mut self, action: &str, entry: Option<&str>, detail: &str) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(Error::sqlite("recording an event"))?;
+        let tx = self.conn.write("recording an event")?;
         let named: Option<(String, String)> = match entry {
             Some(id) => tx
                 .query_row("SELECT id, name FROM entries WHERE id = ?1", [id], |r| {
@@ -826,6 +891,13 @@ impl Vault {
     /// Passes `r` on; a refusal because a row failed its integrity check is audited first
     /// (in its own transaction: the refused one was rolled back).
     pub(crate) fn audit_refusal<T>(&mut self, r: Result<T>, doing: &str) -> Result<T> {
+        // Rows that no longer check out under the keys this process holds because another
+        // one rotated the data key are not tampered with: that is what is said.
+        if matches!(r, Err(Error::RowTampered { .. } | Error::Tampered { .. }))
+            && let Err(rotated) = self.ensure_data_key_current()
+        {
+            return Err(rotated);
+        }
         if let Err(Error::RowTampered { table, row }) = &r {
             let bad = crate::BadRow {
                 table,

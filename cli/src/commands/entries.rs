@@ -202,8 +202,7 @@ pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
             bail!("not confirmed; nothing was removed");
         }
     }
-    let pass = ctx.passphrase(false)?;
-    v.unlock(&pass)?;
+    ctx.unlock_opened(&mut v)?;
     let (id, name) = v.remove(&id)?;
     if !v.wal_emptied() {
         note(

@@ -57,6 +57,10 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
     v.resolve(&args.entry)?;
     let needs_passphrase =
         format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
+    if needs_passphrase || args.with_key {
+        // A passphrase and a key are about to be held: no core dump from here on.
+        secrets::no_core_dumps()?;
+    }
     let export_pass = if needs_passphrase {
         Some(secrets::obtain(&secrets::Source {
             what: "export passphrase",
@@ -74,8 +78,7 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
             .map_err(|why| anyhow::anyhow!("{why}; nothing was exported"))?;
     }
     if args.with_key {
-        let pass = ctx.passphrase(false)?;
-        v.unlock(&pass)?;
+        ctx.unlock_opened(&mut v)?;
     }
     let exported = v.export(
         &args.entry,

@@ -25,6 +25,8 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
     }
     // Open first: a missing vault is the first thing to say.
     let mut v = ctx.open()?;
+    // The files read next hold private keys: no core dump from here on.
+    secrets::no_core_dumps()?;
 
     let p12 = optional_secret(
         args.p12_password_file.as_deref(),
@@ -68,8 +70,7 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
         .into());
     }
 
-    let pass = ctx.passphrase(false)?;
-    v.unlock(&pass)?;
+    ctx.unlock_opened(&mut v)?;
     let origins: Vec<String> = bundles.iter().map(|b| b.origin().to_owned()).collect();
     for b in &bundles {
         for n in b.notes() {

@@ -114,11 +114,18 @@ impl Ctx {
 
     /// Opens and unlocks the vault.
     pub(crate) fn unlock(&self) -> Result<Vault> {
-        secrets::no_core_dumps()?;
         let mut v = self.open()?;
+        self.unlock_opened(&mut v)?;
+        Ok(v)
+    }
+
+    /// Unlocks a vault opened earlier: the one way every command unlocks, so each gets the
+    /// same protections first (no core dump, not dumpable) before it holds a key.
+    pub(crate) fn unlock_opened(&self, v: &mut Vault) -> Result<()> {
+        secrets::no_core_dumps()?;
         let p = self.passphrase(false)?;
         v.unlock(&p)?;
-        Ok(v)
+        Ok(())
     }
 
     /// The AWS side, as the global options ask: the command's connector (clones share the
@@ -132,11 +139,16 @@ impl Ctx {
         std::time::Duration::try_from(self.global.lock_timeout).unwrap_or_default()
     }
 
-    /// Opens and unlocks the vault, and takes its writer lock for `command` (waiting up to
-    /// `--lock-timeout` for another writer).
+    /// Opens the vault, takes its writer lock for `command` (waiting up to `--lock-timeout`
+    /// for another writer), then unlocks it. The lock comes before the key: a process that
+    /// unlocked and then waited could be let in after a data-key rotation (which takes the
+    /// same lock) and hold a key that no longer opens anything.
     pub(crate) fn unlock_writer(&self, command: &str) -> Result<Vault> {
-        let mut v = self.unlock()?;
+        secrets::no_core_dumps()?;
+        let mut v = self.open()?;
+        let p = self.passphrase(false)?;
         v.lock_writer(command, self.lock_timeout())?;
+        v.unlock(&p)?;
         Ok(v)
     }
 }
