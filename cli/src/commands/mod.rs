@@ -112,6 +112,16 @@ impl Ctx {
         Ok(v)
     }
 
+    /// Opens the vault to check it only and unlocks it: nothing is written (no upgrade, no
+    /// seal, no event), whatever the file holds (`verify`, `log verify`).
+    pub(crate) fn unlock_read_only(&self) -> Result<Vault> {
+        secrets::no_core_dumps()?;
+        let mut v = Vault::open_read_only(&self.vault_path()?)?;
+        let p = self.passphrase(false)?;
+        v.unlock(&p)?;
+        Ok(v)
+    }
+
     /// The AWS side, as the global options ask.
     pub(crate) fn connector(&self) -> agent::SdkConnector {
         agent::SdkConnector {

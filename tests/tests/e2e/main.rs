@@ -24,4 +24,5 @@ mod pca;
 mod private_ca;
 mod rotations;
 mod sync_trust;
+mod tampering;
 mod vault_cli;
