@@ -33,12 +33,16 @@ use crate::{
 };
 
 /// How the agent runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct AgentOptions {
     /// Time between passes (each wait is spread by ±10 %).
     pub interval: Duration,
     /// How long a pass waits for the writer lock before it is skipped.
     pub lock_timeout: Duration,
+    /// Where the agent keeps the audit anchor it last saw, outside the vault: each pass
+    /// first checks the vault against it and does nothing from a vault behind it (rolled
+    /// back to an older copy); `None`: none is kept.
+    pub anchor_file: Option<std::path::PathBuf>,
 }
 
 /// Upper bounds of the pass-duration histogram, in seconds.
@@ -476,6 +480,8 @@ pub async fn run<C: Connector>(
     let mut shutting_down = false;
     // The last state logged per deployment: a change is logged once, when it happens.
     let mut known: HashMap<i64, (State, Option<String>)> = HashMap::new();
+    // A vault behind the kept anchor is said once, not at every pass.
+    let mut behind_said = false;
     metrics.lock().expect("metrics lock").unlocked = true;
     loop {
         let locked = {
@@ -491,7 +497,30 @@ pub async fn run<C: Connector>(
                 }
             }
         };
+        // Before anything (a purge, a renewal, a push): the vault against the audit anchor
+        // this agent kept outside it. A vault behind it was rolled back to an older copy.
+        let (checked, behind) = match (&locked, &opts.anchor_file) {
+            (Ok(Ok(())), Some(path)) => match anchor_check(vault, path) {
+                Ok(a) => (a, None),
+                Err(why) => (None, Some(why)),
+            },
+            _ => (None, None),
+        };
         match locked {
+            Ok(Ok(())) if behind.is_some() => {
+                vault.release_writer();
+                if !behind_said {
+                    tracing::error!(
+                        problem = behind.as_deref().unwrap_or_default(),
+                        "the vault was rolled back behind the audit anchor this agent kept: nothing is done from it until it is restored (or the anchor file is removed, which accepts it)"
+                    );
+                    behind_said = true;
+                }
+                metrics
+                    .lock()
+                    .expect("metrics lock")
+                    .ended_without_pass(Outcome::Error);
+            }
             Ok(Ok(())) => {
                 // Rotated under us (checked once the lock is held: a rotation takes it too),
                 // before anything acts on the vault or AWS with a key that opens nothing.
@@ -501,6 +530,7 @@ pub async fn run<C: Connector>(
                     tracing::error!(error = %e, "stopping");
                     return Err(e);
                 }
+                behind_said = false;
                 // The vault's own CA first: keys whose waiting window ended are destroyed,
                 // and what is due is renewed, so this pass deploys the renewals.
                 let (renewed, failed) = ca_maintenance(vault, time::OffsetDateTime::now_utc());
@@ -530,6 +560,19 @@ pub async fn run<C: Connector>(
                         }
                     }
                 };
+                // The newest anchor is kept, unless the pass found the log itself wrong.
+                let log_refused = matches!(
+                    result,
+                    Err(crate::error::Error::Vault(
+                        vault::Error::AuditTampered { .. } | vault::Error::RolledBack { .. }
+                    ))
+                );
+                if let Some(path) = &opts.anchor_file
+                    && !log_refused
+                    && let Err(e) = anchor_keep(vault, path, checked.as_ref())
+                {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot keep the audit anchor");
+                }
                 vault.release_writer();
                 // Rotated under us: what this process holds no longer opens anything.
                 if let Err(e @ crate::error::Error::Vault(vault::Error::DataKeyRotated { .. })) =
@@ -624,6 +667,97 @@ pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64
     (renewed, failed)
 }
 
+/// Checks the vault against the audit anchor kept in `path` (`VAULT_ID N:DIGEST`, written
+/// by [`anchor_keep`] after each pass): the log must still hold event N with that digest.
+/// No file yet: nothing to check (the first pass keeps one). A vault rolled back to an older
+/// copy, or whose newest events were cut, fails, saying what differs; so does an anchor file
+/// that cannot be read, or that is another vault's. The vault's newest anchor when it holds.
+fn anchor_check(
+    vault: &Vault,
+    path: &std::path::Path,
+) -> std::result::Result<Option<(i64, String)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "the anchor file {} cannot be read: {e}",
+                path.display()
+            ));
+        }
+    };
+    let parsed = text.trim().split_once(' ').and_then(|(id, a)| {
+        let (seq, digest) = a.split_once(':')?;
+        Some((id, seq.parse::<i64>().ok()?, digest))
+    });
+    let Some((id, seq, digest)) = parsed else {
+        return Err(format!(
+            "the anchor file {} is not `VAULT_ID N:DIGEST`",
+            path.display()
+        ));
+    };
+    if id != vault.vault_id() {
+        return Err(format!(
+            "the anchor file {} is for vault {id}, not this one ({})",
+            path.display(),
+            vault.vault_id()
+        ));
+    }
+    vault
+        .advance_audit_anchor(Some((seq, digest)))
+        .map_err(|e| format!("{e} (anchor kept in {})", path.display()))
+}
+
+/// Keeps the vault's newest audit anchor in `path` (read on from `checked`, the anchor
+/// checked before the pass, if any): written to a temporary file (0600) and renamed over
+/// it, its folder made (0700) if missing.
+fn anchor_keep(
+    vault: &Vault,
+    path: &std::path::Path,
+    checked: Option<&(i64, String)>,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let newest = match checked {
+        Some((seq, digest)) => vault.audit_anchor_from(*seq, digest),
+        None => vault.audit_anchor(),
+    };
+    let Some((seq, digest)) = newest.map_err(|e| std::io::Error::other(e.to_string()))? else {
+        return Ok(());
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open.open(&tmp)?;
+    writeln!(f, "{} {seq}:{digest}", vault.vault_id())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
 /// What a pass changed, to be logged: deployments acted on, and those whose state or
 /// reason differs from the last pass. At the first pass an agent sees, only deployments not
 /// in sync; deployments a halted pass did not reach are not news (their state is the one
@@ -698,6 +832,7 @@ mod tests {
         let opts = AgentOptions {
             interval: Duration::from_secs(3600),
             lock_timeout: Duration::from_secs(2),
+            ..AgentOptions::default()
         };
         let shutdown = tokio::time::sleep(Duration::from_secs(10));
         run(
@@ -833,6 +968,7 @@ mod tests {
         let opts = AgentOptions {
             interval: Duration::from_secs(3600),
             lock_timeout: Duration::from_secs(2),
+            anchor_file: None,
         };
         let r = run(
             &fake,
@@ -896,5 +1032,56 @@ mod tests {
         assert!(text.contains("certvault_last_reconcile_outcome{outcome=\"ok\"} 0"));
         assert!(!text.contains("expiring_30d"));
         assert_eq!(text.matches("# HELP certvault_deployments ").count(), 1);
+    }
+
+    /// Issue 16 item 9: the anchor the agent keeps outside the vault. A vault that goes on
+    /// passes; one behind it (a copy from before), another vault's anchor, or a damaged
+    /// anchor file do not, each saying why; the file is private.
+    #[test]
+    fn the_kept_anchor_refuses_an_older_copy_of_the_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let pass = vault::Passphrase::new("correct horse battery".into());
+        let mut v = Vault::create(&path, &pass).unwrap();
+        let anchor = dir.path().join("state").join("anchor");
+        assert_eq!(anchor_check(&v, &anchor), Ok(None), "no anchor yet");
+        let older = dir.path().join("older.db");
+        v.backup(&older, false).unwrap();
+        v.record_event("test", None, "something happened").unwrap();
+        anchor_keep(&v, &anchor, None).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&anchor).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let checked = anchor_check(&v, &anchor).unwrap();
+        assert_eq!(checked, v.audit_anchor().unwrap());
+        v.record_event("test", None, "and more").unwrap();
+        assert!(anchor_check(&v, &anchor).is_ok(), "a vault that went on");
+        // Read on from the anchor checked: the same as read from the start.
+        anchor_keep(&v, &anchor, checked.as_ref()).unwrap();
+        let (seq, digest) = v.audit_anchor().unwrap().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&anchor).unwrap().trim(),
+            format!("{} {seq}:{digest}", v.vault_id())
+        );
+        // The older copy (same vault id): behind the anchor.
+        let mut old = Vault::open(&older).unwrap();
+        old.unlock(&pass).unwrap();
+        let why = anchor_check(&old, &anchor).unwrap_err();
+        assert!(
+            why.contains("before the anchored #3") && why.contains("rolled back"),
+            "{why}"
+        );
+        // Another vault, a damaged file.
+        let other = Vault::create(&dir.path().join("other.db"), &pass).unwrap();
+        let why = anchor_check(&other, &anchor).unwrap_err();
+        assert!(why.contains("is for vault"), "{why}");
+        std::fs::write(&anchor, "nonsense").unwrap();
+        assert!(
+            anchor_check(&v, &anchor)
+                .unwrap_err()
+                .contains("not `VAULT_ID")
+        );
     }
 }

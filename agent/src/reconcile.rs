@@ -74,6 +74,9 @@ pub struct SyncOptions {
     pub stop: CancellationToken,
     /// How long to wait for the writer lock if this pass must take it.
     pub lock_timeout: Duration,
+    /// An audit anchor kept outside the vault (`N`, `DIGEST`): nothing is pushed unless
+    /// the log still holds event N with that digest (the vault was not rolled back).
+    pub expect_head: Option<(i64, String)>,
 }
 
 /// One deployment after the pass, as `status` shows it.
@@ -455,6 +458,27 @@ async fn run_pass<C: Connector>(
     let now = OffsetDateTime::now_utc();
     let stats = Arc::new(CallStats::default());
     let stop = opts.stop.child_token();
+    if !opts.dry_run {
+        // Before anything is pushed: the whole audit log verifies (what decides whether a
+        // certificate is revoked is bound to it), and, if an anchor kept outside the vault
+        // is given, the vault is not behind it (rolled back to an older copy).
+        let checked = vault
+            .require_audit_intact()
+            .and_then(|()| match &opts.expect_head {
+                Some((seq, digest)) => vault.advance_audit_anchor(Some((*seq, digest))).map(drop),
+                None => Ok(()),
+            });
+        if let Err(e) = checked {
+            // Audited (when the log can still be written: not when its newest events were
+            // cut), and nothing is done.
+            let _ = vault.record_event(
+                "integrity-failure",
+                None,
+                &format!("{e}; refused: a sync pass"),
+            );
+            return Err(e.into());
+        }
+    }
     let all = vault.deployments()?;
     let every_arn: BTreeSet<String> = all.iter().filter_map(|d| d.arn.clone()).collect();
     let chosen: Vec<Deployment> = all

@@ -728,6 +728,11 @@ pub(crate) struct AgentArgs {
     /// Log format
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+    /// Where to keep the audit anchor the agent last saw, outside the vault: a vault rolled
+    /// back behind it is not acted on [default: $XDG_STATE_HOME/certvault/anchor-VAULT_ID,
+    /// else ~/.local/state/certvault/anchor-VAULT_ID]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) anchor_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -808,6 +813,10 @@ pub(crate) struct SyncArgs {
     /// Overwrite drifted certificates instead of flagging them
     #[arg(long)]
     pub(crate) force: bool,
+    /// An audit anchor kept outside the vault (`certvault log head`): nothing is pushed
+    /// unless event N is still there with this digest (the vault was not rolled back)
+    #[arg(long, value_name = "N:DIGEST", value_parser = parse_anchor)]
+    pub(crate) expect_head: Option<(i64, String)>,
 }
 
 #[derive(Debug, Args)]

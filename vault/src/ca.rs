@@ -429,6 +429,8 @@ struct CaRow {
     /// How many revocations the CA recorded (MACed with the row): a revocation row deleted
     /// outside certvault makes the count disagree.
     revoked_count: i64,
+    /// The audit event that last changed the row (MACed with it; see `ledger`).
+    audit_seq: Option<i64>,
 }
 
 fn ca_error(name: &str, problem: impl Into<String>) -> Error {
@@ -585,12 +587,13 @@ fn from_unix(s: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(s).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Reads a CA row by name or entry id, checked against its MAC.
-fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow> {
+/// Reads a CA row by name or entry id, checked against its MAC (not yet against the audit
+/// log: [`Vault::read_ca`] does both).
+fn read_ca_row(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow> {
     let row = tx
         .query_row(
             "SELECT id, name, key_type, permitted_dns, state, deletion_at, crl_number,
-                    parent_id, path_len, revoked_count
+                    parent_id, path_len, revoked_count, audit_seq
              FROM cas WHERE id = ?1 OR name = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC LIMIT 1",
             [query],
             |r| {
@@ -608,6 +611,7 @@ fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow>
                         r.get::<_, Option<String>>(7)?,
                         r.get::<_, Option<i64>>(8)?,
                         r.get::<_, i64>(9)?,
+                        r.get::<_, Option<i64>>(10)?,
                     ),
                 ))
             },
@@ -616,7 +620,7 @@ fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow>
         .map_err(Error::sqlite("reading the CA"))?;
     let Some((
         (id, name, key_type, dns, state, deletion_at, crl_number),
-        (parent_id, path_len, revoked_count),
+        (parent_id, path_len, revoked_count, audit_seq),
     )) = row
     else {
         return Err(Error::NoSuchCa {
@@ -639,6 +643,7 @@ fn read_ca(tx: &rusqlite::Connection, keys: &Keys, query: &str) -> Result<CaRow>
         deletion_at,
         crl_number,
         revoked_count,
+        audit_seq,
     })
 }
 
@@ -723,6 +728,17 @@ fn rcgen_error(ca: &str, doing: &str) -> impl Fn(rcgen::Error) -> Error + use<> 
 }
 
 impl Vault {
+    /// Reads a CA row by name or entry id, checked against its MAC and against the audit
+    /// log: it must be the newest copy of the row (see `ledger`), so a row put back from an
+    /// older copy of the vault (enabled again, an older CRL number, fewer revocations) is
+    /// refused like a changed one.
+    fn read_ca(&self, query: &str) -> Result<CaRow> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = read_ca_row(&self.conn, keys, query)?;
+        self.require_ca_current(&ca.id, &ca.name, ca.audit_seq)?;
+        Ok(ca)
+    }
+
     /// Refuses, audits and counts a use of a CA that is not enabled; purges a CA whose
     /// waiting window is over. The caller's transaction is not used: the refusal must be
     /// recorded even though the operation fails.
@@ -774,8 +790,7 @@ impl Vault {
     /// (and every CA above it) is enabled; a refusal is audited (`ca-use-while-pending` for
     /// a CA pending deletion), so no copy of a key made to be destroyed outlives it.
     pub(crate) fn ca_key_exportable(&mut self, entry_id: &str) -> Result<()> {
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, entry_id)?;
+        let ca = self.read_ca(entry_id)?;
         self.ca_usable(&ca, "export its key")
     }
 
@@ -783,12 +798,12 @@ impl Vault {
     /// is not revoked by its parent (each row read checked).
     fn ancestors_usable(&self, ca: &CaRow, doing: &str) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let mut child = read_ca(&self.conn, keys, &ca.id)?;
+        let mut child = self.read_ca(&ca.id)?;
         for _ in 0..32 {
             let Some(parent_id) = child.parent_id.clone() else {
                 return Ok(());
             };
-            let parent = read_ca(&self.conn, keys, &parent_id)?;
+            let parent = self.read_ca(&parent_id)?;
             check_revocations(&self.conn, keys, &parent)?;
             if self.is_revoked(&child.id)? {
                 return Err(ca_error(
@@ -851,8 +866,8 @@ impl Vault {
         // The parent, checked and usable, before any key is made.
         let parent = match &req.parent {
             Some(p) => {
-                let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-                let ca = read_ca(&self.conn, keys, p)?;
+                self.keys.as_ref().ok_or(Error::Locked)?;
+                let ca = self.read_ca(p)?;
                 self.ca_usable(&ca, "sign an intermediate")?;
                 Some(ca)
             }
@@ -987,23 +1002,8 @@ impl Vault {
                 ));
             }
         };
-        tx.execute(
-            "INSERT INTO cas (id, name, parent_id, key_type, path_len, permitted_dns, state,
-                              deletion_at, crl_number, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', NULL, 1, ?7)",
-            params![
-                id,
-                req.name,
-                parent.as_ref().map(|p| p.id.clone()),
-                req.key_type.as_str(),
-                path_len.map(i64::from),
-                serde_json::to_string(&permit).unwrap_or_else(|_| "[]".into()),
-                now_unix()
-            ],
-        )
-        .map_err(Error::sqlite("creating the CA"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &id)?;
-        audit::append(
+        // The event first: the row carries its number (see `ledger`).
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -1033,6 +1033,23 @@ impl Vault {
                 }
             ),
         )?;
+        tx.execute(
+            "INSERT INTO cas (id, name, parent_id, key_type, path_len, permitted_dns, state,
+                              deletion_at, crl_number, created_at, audit_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', NULL, 1, ?7, ?8)",
+            params![
+                id,
+                req.name,
+                parent.as_ref().map(|p| p.id.clone()),
+                req.key_type.as_str(),
+                path_len.map(i64::from),
+                serde_json::to_string(&permit).unwrap_or_else(|_| "[]".into()),
+                now_unix(),
+                seq
+            ],
+        )
+        .map_err(Error::sqlite("creating the CA"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &id)?;
         tx.commit().map_err(Error::sqlite("creating the CA"))?;
         self.ca_list()?
             .into_iter()
@@ -1083,7 +1100,7 @@ impl Vault {
     /// CA's row, its entry, and its version, whose MAC covers the chain).
     pub fn ca_bundle(&self, query: &str) -> Result<(String, Vec<Vec<u8>>)> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, query)?;
+        let ca = self.read_ca(query)?;
         let (row, der) = ca_cert(&self.conn, keys, &ca)?;
         let mut out = vec![der];
         out.extend(self.chain_ders_of(row)?);
@@ -1110,8 +1127,8 @@ impl Vault {
     }
 
     fn ca_sign_checked(&mut self, ca: &str, req: &CsrRequest) -> Result<IssuedCert> {
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, ca)?;
+        self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = self.read_ca(ca)?;
         let bad = |reason: String| Error::BadCsr {
             source_name: req.source_name.clone(),
             reason,
@@ -1233,7 +1250,7 @@ impl Vault {
             return Err(Error::NotIssued { name });
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &id)?;
-        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        let ca = self.read_ca(&ca_id)?;
         let (row, der, sans): (i64, Vec<u8>, String) = self
             .conn
             .query_row(
@@ -1344,7 +1361,7 @@ impl Vault {
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
         let tx = self.conn.write("issuing")?;
-        let mut events = audit::Appender::start(&tx)?;
+        let mut events = audit::Appender::start(&tx, &keys.audit)?;
         let out = store_issued(
             &tx,
             keys,
@@ -1376,8 +1393,8 @@ impl Vault {
     }
 
     fn ca_issue_many_checked(&mut self, ca: &str, reqs: &[NewLeaf]) -> Result<Vec<IssuedCert>> {
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, ca)?;
+        self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = self.read_ca(ca)?;
         let mut planned = Vec::with_capacity(reqs.len());
         let mut seen = std::collections::BTreeSet::new();
         for req in reqs {
@@ -1436,7 +1453,7 @@ impl Vault {
                 },
             )
         };
-        let mut events = audit::Appender::start(&tx)?;
+        let mut events = audit::Appender::start(&tx, &keys.audit)?;
         let mut store = |tx: &Transaction<'_>,
                          (name, _, validity, req): (String, Vec<SanType>, Duration, &NewLeaf),
                          signed: Signed| {
@@ -1522,7 +1539,7 @@ impl Vault {
             }
             None if self.is_ca(&id)? => {
                 // A CA's own certificate: its parent revokes it (read from its checked row).
-                match read_ca(&self.conn, keys, &id)?.parent_id {
+                match self.read_ca(&id)?.parent_id {
                     Some(p) => p,
                     None => return Err(Error::NotIssued { name }),
                 }
@@ -1531,7 +1548,7 @@ impl Vault {
         };
         // The revocations are not all checked here (one revocation among 100,000 stays
         // cheap): the count this adds to is, and the CRL, pushes and renewals check them all.
-        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        let ca = self.read_ca(&ca_id)?;
         let (row, serial, not_after, issuer): (i64, String, i64, String) = self
             .conn
             .query_row(
@@ -1572,17 +1589,27 @@ impl Vault {
         let now = now_unix();
         let actor = self.actor.clone();
         let tx = self.conn.write("revoking")?;
+        // The CA's event (its revocation list grows), written first: the revocation and the
+        // CA's row carry its number, so neither can be deleted or put back older unseen.
+        let seq = audit::append(
+            &tx,
+            &keys.audit,
+            &actor,
+            "ca-revoke",
+            Some((&ca.id, &ca.name)),
+            &format!("{name}: serial {serial} revoked ({reason})"),
+        )?;
         tx.execute(
-            "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![ca.id, serial, id, row, now, reason.as_str(), not_after],
+            "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after, audit_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![ca.id, serial, id, row, now, reason.as_str(), not_after, seq],
         )
         .map_err(Error::sqlite("revoking"))?;
         let rowid = tx.last_insert_rowid();
         integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &rowid)?;
         tx.execute(
-            "UPDATE cas SET revoked_count = revoked_count + 1 WHERE id = ?1",
-            [&ca.id],
+            "UPDATE cas SET revoked_count = revoked_count + 1, audit_seq = ?2 WHERE id = ?1",
+            params![ca.id, seq],
         )
         .map_err(Error::sqlite("revoking"))?;
         integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
@@ -1593,14 +1620,6 @@ impl Vault {
             [&id],
         )
         .map_err(Error::sqlite("revoking"))?;
-        audit::append(
-            &tx,
-            &keys.audit,
-            &actor,
-            "ca-revoke",
-            Some((&id, &name)),
-            &format!("serial {serial} revoked by CA {}: {reason}", ca.name),
-        )?;
         tx.commit().map_err(Error::sqlite("revoking"))?;
         Ok(Revocation {
             name,
@@ -1631,9 +1650,24 @@ impl Vault {
             return self.aws_revoked_checked(entry_id);
         };
         integrity::require(&self.conn, &keys.rows, &integrity::ISSUED, &entry_id)?;
-        let ca = read_ca(&self.conn, keys, &ca_id)?;
+        let ca = self.read_ca(&ca_id)?;
         check_revocations(&self.conn, keys, &ca)?;
         self.is_revoked(entry_id)
+    }
+
+    /// What is wrong, if anything, with what decides whether the certificates CA `ca_id`
+    /// issued are revoked: its row (MAC, and the newest copy) and its revocations (MACs, and
+    /// all there). For a pass to check each CA once, not once per deployment.
+    pub(crate) fn ca_revocations_problem(&self, ca_id: &str) -> Result<Option<crate::BadRow>> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let checked = self
+            .read_ca(ca_id)
+            .and_then(|ca| check_revocations(&self.conn, keys, &ca));
+        match checked {
+            Ok(()) => Ok(None),
+            Err(Error::RowTampered { table, row }) => Ok(Some(crate::BadRow { table, row })),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the current version of an entry is revoked (its serial recorded by the CA
@@ -1661,8 +1695,8 @@ impl Vault {
     }
 
     fn ca_crl_checked(&mut self, query: &str, next_update: Duration) -> Result<Crl> {
-        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, query)?;
+        self.keys.as_ref().ok_or(Error::Locked)?;
+        let ca = self.read_ca(query)?;
         if next_update <= Duration::ZERO {
             return Err(ca_error(&ca.name, "--next-update must be positive"));
         }
@@ -1728,14 +1762,9 @@ impl Vault {
         let der = crl.der().to_vec();
         let actor = self.actor.clone();
         let tx = self.conn.write("recording the CRL")?;
-        // The number only ever increases, whatever happens to the file.
-        tx.execute(
-            "UPDATE cas SET crl_number = ?2 WHERE id = ?1",
-            params![ca.id, number + 1],
-        )
-        .map_err(Error::sqlite("recording the CRL"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
-        audit::append(
+        // The number only ever increases, whatever happens to the file: the row carries the
+        // event that set it, so an older copy of the row (an older number) is refused.
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -1751,6 +1780,12 @@ impl Vault {
                 crate::text::timestamp(next)
             ),
         )?;
+        tx.execute(
+            "UPDATE cas SET crl_number = ?2, audit_seq = ?3 WHERE id = ?1",
+            params![ca.id, number + 1, seq],
+        )
+        .map_err(Error::sqlite("recording the CRL"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
         tx.commit().map_err(Error::sqlite("recording the CRL"))?;
         Ok(Crl {
             der,
@@ -1849,8 +1884,13 @@ impl Vault {
     /// [`Vault::ca_purge`] as if it were `now` (unix seconds): the waiting window is tested
     /// with a clock the test sets, not by waiting a week.
     pub fn ca_purge_at(&mut self, query: &str, now: i64) -> Result<bool> {
+        let r = self.ca_purge_checked(query, now);
+        self.audit_refusal(r, "destroying a CA's key")
+    }
+
+    fn ca_purge_checked(&mut self, query: &str, now: i64) -> Result<bool> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, query)?;
+        let ca = self.read_ca(query)?;
         match ca.state {
             CaState::Deleted => return Ok(false),
             CaState::PendingDeletion if ca.deletion_at.is_some_and(|at| at <= now) => {}
@@ -1872,8 +1912,7 @@ impl Vault {
         }
         let actor = self.actor.clone();
         let tx = self.conn.write("purging")?;
-        destroy_key(&tx, keys, &ca)?;
-        audit::append(
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -1881,6 +1920,7 @@ impl Vault {
             Some((&ca.id, &ca.name)),
             "the CA's waiting window ended: its key is destroyed",
         )?;
+        destroy_key(&tx, keys, &ca, seq)?;
         tx.commit().map_err(Error::sqlite("purging"))?;
         let _ = self.scrub();
         Ok(true)
@@ -1932,19 +1972,23 @@ impl Vault {
         action: &str,
         next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
     ) -> Result<CaState> {
+        let r = self.ca_transition_checked(query, action, next);
+        self.audit_refusal(r, &format!("ca {action}"))
+    }
+
+    fn ca_transition_checked(
+        &mut self,
+        query: &str,
+        action: &str,
+        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
+    ) -> Result<CaState> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, query)?;
+        let ca = self.read_ca(query)?;
         let (state, at) =
             next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
         let actor = self.actor.clone();
         let tx = self.conn.write("changing the CA")?;
-        tx.execute(
-            "UPDATE cas SET state = ?2, deletion_at = ?3 WHERE id = ?1",
-            params![ca.id, state.as_str(), at],
-        )
-        .map_err(Error::sqlite("changing the CA"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
-        audit::append(
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -1959,6 +2003,12 @@ impl Vault {
                 None => format!("{} -> {state}", ca.state),
             },
         )?;
+        tx.execute(
+            "UPDATE cas SET state = ?2, deletion_at = ?3, audit_seq = ?4 WHERE id = ?1",
+            params![ca.id, state.as_str(), at, seq],
+        )
+        .map_err(Error::sqlite("changing the CA"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
         tx.commit().map_err(Error::sqlite("changing the CA"))?;
         Ok(state)
     }
@@ -1982,34 +2032,10 @@ impl Vault {
     #[doc(hidden)]
     pub fn seed_revocations_for_benchmark(&mut self, query: &str, n: usize) -> Result<()> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let ca = read_ca(&self.conn, keys, query)?;
+        let ca = self.read_ca(query)?;
         let actor = self.actor.clone();
         let tx = self.conn.write("seeding")?;
-        let far = now_unix() + 365 * 86_400;
-        for i in 0..n {
-            let serial = hex::encode(new_serial()?.to_bytes());
-            tx.execute(
-                "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after)
-                 VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5)",
-                params![
-                    ca.id,
-                    serial,
-                    now_unix(),
-                    RevocationReason::ALL[i % RevocationReason::ALL.len()].as_str(),
-                    far
-                ],
-            )
-            .map_err(Error::sqlite("seeding"))?;
-            let id = tx.last_insert_rowid();
-            integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &id)?;
-        }
-        tx.execute(
-            "UPDATE cas SET revoked_count = revoked_count + ?2 WHERE id = ?1",
-            params![ca.id, n as i64],
-        )
-        .map_err(Error::sqlite("seeding"))?;
-        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
-        audit::append(
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -2017,6 +2043,31 @@ impl Vault {
             Some((&ca.id, &ca.name)),
             &format!("{n} revocations of random serials, for a benchmark"),
         )?;
+        let far = now_unix() + 365 * 86_400;
+        for i in 0..n {
+            let serial = hex::encode(new_serial()?.to_bytes());
+            tx.execute(
+                "INSERT INTO revocations (ca_id, serial, entry_id, version_id, revoked_at, reason, not_after, audit_seq)
+                 VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6)",
+                params![
+                    ca.id,
+                    serial,
+                    now_unix(),
+                    RevocationReason::ALL[i % RevocationReason::ALL.len()].as_str(),
+                    far,
+                    seq
+                ],
+            )
+            .map_err(Error::sqlite("seeding"))?;
+            let id = tx.last_insert_rowid();
+            integrity::seal_one(&tx, &keys.rows, &integrity::REVOCATIONS, &id)?;
+        }
+        tx.execute(
+            "UPDATE cas SET revoked_count = revoked_count + ?2, audit_seq = ?3 WHERE id = ?1",
+            params![ca.id, n as i64, seq],
+        )
+        .map_err(Error::sqlite("seeding"))?;
+        integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
         tx.commit().map_err(Error::sqlite("seeding"))
     }
 
@@ -2263,7 +2314,7 @@ fn store_issued(
 }
 
 /// Destroys a CA's key material (every version's sealed key) and marks it deleted.
-fn destroy_key(tx: &Transaction<'_>, keys: &Keys, ca: &CaRow) -> Result<()> {
+fn destroy_key(tx: &Transaction<'_>, keys: &Keys, ca: &CaRow, audit_seq: i64) -> Result<()> {
     let rows: Vec<i64> = {
         let mut stmt = tx
             .prepare_cached("SELECT id FROM versions WHERE entry_id = ?1")
@@ -2279,8 +2330,11 @@ fn destroy_key(tx: &Transaction<'_>, keys: &Keys, ca: &CaRow) -> Result<()> {
             .map_err(Error::sqlite("purging"))?;
         integrity::seal_one(tx, &keys.rows, &integrity::VERSIONS, &row)?;
     }
-    tx.execute("UPDATE cas SET state = 'deleted' WHERE id = ?1", [&ca.id])
-        .map_err(Error::sqlite("purging"))?;
+    tx.execute(
+        "UPDATE cas SET state = 'deleted', audit_seq = ?2 WHERE id = ?1",
+        params![ca.id, audit_seq],
+    )
+    .map_err(Error::sqlite("purging"))?;
     integrity::seal_one(tx, &keys.rows, &integrity::CAS, &ca.id)?;
     Ok(())
 }

@@ -253,6 +253,11 @@ impl Key {
         out
     }
 
+    /// The HMAC-SHA256 key, for many tags under it (its pads computed once).
+    pub(crate) fn hmac_key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, self.0.as_ref())
+    }
+
     /// Constant-time check of an HMAC-SHA256 tag.
     pub(crate) fn verify_mac(&self, data: &[u8], tag: &[u8]) -> bool {
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.0.as_ref());

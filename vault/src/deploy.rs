@@ -506,8 +506,10 @@ impl Vault {
         tx.commit().map_err(Error::sqlite("recording an import"))
     }
 
-    /// Deployments whose rows (the deployment, its entry, the entry's current version) fail
-    /// their integrity check, with the first bad row of each. Needs the vault unlocked.
+    /// Deployments whose rows (the deployment, its entry, the entry's current version, what
+    /// says whether it is revoked) fail their integrity check, with the first bad row of
+    /// each. Needs the vault unlocked; the audit chain is checked by the caller first
+    /// ([`Vault::require_audit_intact`]).
     pub fn deployment_problems(&self) -> Result<BTreeMap<i64, crate::BadRow>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let bad_deployments = integrity::check(
@@ -545,6 +547,15 @@ impl Vault {
                 ))
             })
             .map_err(Error::sqlite("checking deployments"))?;
+        let mut issued_by = self
+            .conn
+            .prepare("SELECT ca_id FROM issued WHERE entry_id = ?1")
+            .map_err(Error::sqlite("checking deployments"))?;
+        // What only grows decides what is pushed (a revoked certificate never is): each CA
+        // that issued a deployed entry is checked once (its row the newest copy, its
+        // revocations all there), and each entry's revocations by AWS Private CA.
+        let mut by_ca: BTreeMap<String, Option<crate::BadRow>> = BTreeMap::new();
+        let mut by_entry: BTreeMap<String, Option<crate::BadRow>> = BTreeMap::new();
         for row in rows {
             let (id, entry, version) = row.map_err(Error::sqlite("checking deployments"))?;
             let found = bad_deployments
@@ -553,9 +564,43 @@ impl Vault {
                 .or_else(|| bad_entries.iter().find(|b| b.row == entry))
                 .or_else(|| {
                     version.and_then(|v| bad_versions.iter().find(|b| b.row == v.to_string()))
-                });
+                })
+                .cloned();
+            let found = match found {
+                Some(b) => Some(b),
+                None => {
+                    let ca: Option<String> = issued_by
+                        .query_row([&entry], |r| r.get(0))
+                        .optional()
+                        .map_err(Error::sqlite("checking deployments"))?;
+                    match ca {
+                        Some(ca) => match by_ca.get(&ca) {
+                            Some(p) => p.clone(),
+                            None => {
+                                let p = self.ca_revocations_problem(&ca)?;
+                                by_ca.insert(ca, p.clone());
+                                p
+                            }
+                        },
+                        None => match by_entry.get(&entry) {
+                            Some(p) => p.clone(),
+                            None => {
+                                let p = match self.require_aws_revocations(&entry) {
+                                    Ok(()) => None,
+                                    Err(Error::RowTampered { table, row }) => {
+                                        Some(crate::BadRow { table, row })
+                                    }
+                                    Err(e) => return Err(e),
+                                };
+                                by_entry.insert(entry.clone(), p.clone());
+                                p
+                            }
+                        },
+                    }
+                }
+            };
             if let Some(b) = found {
-                out.insert(id, b.clone());
+                out.insert(id, b);
             }
         }
         Ok(out)

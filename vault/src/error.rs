@@ -105,6 +105,38 @@ pub enum Error {
         /// The row.
         row: String,
     },
+    /// The audit log does not verify (an event edited, removed, or the newest ones cut).
+    #[error(
+        "the audit log does not verify ({what}): nothing is acted on over it, and nothing more is written to it; `certvault log verify` says where; restore the vault from a backup"
+    )]
+    AuditTampered {
+        /// What is wrong, and at which event.
+        what: String,
+    },
+    /// The vault is behind an audit anchor kept outside it: rolled back to an older copy.
+    #[error(
+        "the vault's audit log is behind the anchor {anchor} kept outside it ({what}): nothing is done from it"
+    )]
+    RolledBack {
+        /// The anchor (`N:DIGEST`).
+        anchor: String,
+        /// What differs.
+        what: String,
+    },
+    /// `verify` was asked to check a vault whose schema is older than this build's: it
+    /// writes nothing, so it does not upgrade it.
+    #[error(
+        "{} is at schema {found}, older than this certvault's {supported}: `certvault verify` writes nothing, so it does not upgrade it; any other command upgrades it first (`certvault list` needs no passphrase)",
+        path.display()
+    )]
+    SchemaNotUpgraded {
+        /// The file.
+        path: PathBuf,
+        /// Its schema.
+        found: u32,
+        /// This build's.
+        supported: u32,
+    },
     /// An input file could not be used.
     #[error("{source_name}: {problem}")]
     Input {

@@ -9,7 +9,10 @@
 //! checks the rows it acts on first and refuses, naming the row.
 //!
 //! Rows of a vault made before schema 5 are sealed once, at the first unlock after the
-//! upgrade (audited); from then on a row without a MAC is a row that was tampered with.
+//! upgrade (audited), and only if nothing the file cannot forge (its audit log, its keys)
+//! shows that it had MACs already (see [`had_macs`]): deleting the header's marker or
+//! setting the schema version back does not get a changed row sealed. From then on a row
+//! without a MAC is a row that was tampered with.
 
 use rusqlite::{Connection, params_from_iter, types::ValueRef};
 
@@ -86,14 +89,23 @@ pub(crate) const ACM: Spec = Spec {
 };
 
 /// CAs: the entry holding the certificate and key, the parent, the limits, the state (and
-/// deletion date) and the CRL number.
+/// deletion date), the CRL number, how many revocations it recorded, and the audit event
+/// that last changed it (see `ledger`).
 pub(crate) const CAS: Spec = Spec {
     table: "cas",
     name: "name",
     key: "id",
     fields:
         "id, name, parent_id, key_type, path_len, permitted_dns, state, deletion_at, crl_number,
+        revoked_count, audit_seq",
+};
+
+/// What a CA's MAC covered before schema 8 (checked once, when its rows are bound).
+pub(crate) const CAS_V7: Spec = Spec {
+    fields:
+        "id, name, parent_id, key_type, path_len, permitted_dns, state, deletion_at, crl_number,
         revoked_count",
+    ..CAS
 };
 
 /// What a CA issued: which entry, which CA, how it is renewed.
@@ -104,12 +116,18 @@ pub(crate) const ISSUED: Spec = Spec {
     fields: "entry_id, ca_id, key_type, validity_s, auto_renew_before",
 };
 
-/// Revocations: which serial, by which CA, when, why.
+/// Revocations: which serial, by which CA, when, why, and the audit event that recorded it.
 pub(crate) const REVOCATIONS: Spec = Spec {
     table: "revocations",
     name: "serial",
     key: "id",
+    fields: "id, ca_id, serial, entry_id, version_id, revoked_at, reason, not_after, audit_seq",
+};
+
+/// What a revocation's MAC covered before schema 8.
+pub(crate) const REVOCATIONS_V7: Spec = Spec {
     fields: "id, ca_id, serial, entry_id, version_id, revoked_at, reason, not_after",
+    ..REVOCATIONS
 };
 
 /// Certificates from AWS Private CA: which version, how it came, which CA and ARN, where.
@@ -121,13 +139,21 @@ pub(crate) const AWS_PRIVATE: Spec = Spec {
         validity_s",
 };
 
-/// Revocations by AWS Private CA: which entry, version and serial, by which CA, when, why.
+/// Revocations by AWS Private CA: which entry, version and serial, by which CA, when, why,
+/// and the audit event that recorded it.
 pub(crate) const AWS_REVOCATIONS: Spec = Spec {
     table: "aws_revocations",
     name: "serial",
     key: "id",
     fields: "id, version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account,
+        region, revoked_at, reason, audit_seq",
+};
+
+/// What a revocation by AWS Private CA's MAC covered before schema 8.
+pub(crate) const AWS_REVOCATIONS_V7: Spec = Spec {
+    fields: "id, version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account,
         region, revoked_at, reason",
+    ..AWS_REVOCATIONS
 };
 
 /// Every sealed table.
@@ -143,6 +169,85 @@ pub(crate) const ALL: [Spec; 10] = [
     AWS_PRIVATE,
     AWS_REVOCATIONS,
 ];
+
+/// What, in what the file cannot forge, shows that a vault had row MACs already, so that
+/// a header asking for the one-time seal of a vault from before schema 5 (no marker, an
+/// upgrade noted from schema 4) is not obeyed: a row carrying a MAC; an audit event only a
+/// build with row MACs writes (`init` since schema 8, an upgrade from schema 5 or later, an
+/// integrity event, anything of the private CA or AWS Private CA); a private key sealed
+/// bound to its entry (the AAD of schema 5). `None`: a vault from before schema 5.
+///
+/// The audit events count only once the chain verifies (the caller checks it first).
+pub(crate) fn had_macs(conn: &Connection, dek: &Key) -> Result<Option<String>> {
+    let sql = |e| Error::sqlite("looking for row MACs")(e);
+    let events: Vec<(i64, String, String)> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, action, detail FROM audit
+                 WHERE action IN ('init', 'schema-upgrade', 'integrity-upgrade', 'integrity-failure',
+                                  'integrity-bind', 'aws-revoke')
+                    OR action LIKE 'ca-%' OR action LIKE 'pca-%'
+                 ORDER BY seq",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql)?
+    };
+    for (seq, action, detail) in events {
+        let marks = match action.as_str() {
+            "init" => detail.starts_with("vault created (schema "),
+            "schema-upgrade" => detail
+                .strip_prefix("vault schema upgraded from version ")
+                .and_then(|d| d.split(' ').next())
+                .and_then(|v| v.parse::<u32>().ok())
+                .is_some_and(|v| v >= 5),
+            _ => true,
+        };
+        if marks {
+            return Ok(Some(format!(
+                "audit event #{seq} ({action}) was written by a certvault with row MACs"
+            )));
+        }
+    }
+    for spec in &ALL {
+        let any: bool = conn
+            .query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE mac IS NOT NULL)",
+                    spec.table
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if any {
+            return Ok(Some(format!("rows of {} carry MACs", spec.table)));
+        }
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, entry_id, cert_der, key_sealed FROM versions WHERE key_sealed IS NOT NULL",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let (id, entry, der, sealed): (i64, String, Vec<u8>, Vec<u8>) = (
+            r.get(0).map_err(sql)?,
+            r.get(1).map_err(sql)?,
+            r.get(2).map_err(sql)?,
+            r.get(3).map_err(sql)?,
+        );
+        let aad = crate::entries::key_aad(id, &entry, &crate::crypto::sha256_hex(&der));
+        if dek.open(&aad, &sealed).is_some() {
+            return Ok(Some(format!(
+                "the private key of versions row {id} is sealed bound to its entry, as only a certvault with row MACs seals keys"
+            )));
+        }
+    }
+    Ok(None)
+}
 
 /// A row that fails its check.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -436,8 +541,12 @@ mod tests {
         assert_eq!(field_count(&TAGS), 3);
         assert_eq!(field_count(&DEPLOYMENTS), 12);
         assert_eq!(field_count(&ACM), 23);
-        assert_eq!(field_count(&CAS), 10);
+        assert_eq!(field_count(&CAS), 11);
+        assert_eq!(field_count(&CAS_V7), 10);
         assert_eq!(field_count(&ISSUED), 5);
-        assert_eq!(field_count(&REVOCATIONS), 8);
+        assert_eq!(field_count(&REVOCATIONS), 9);
+        assert_eq!(field_count(&REVOCATIONS_V7), 8);
+        assert_eq!(field_count(&AWS_REVOCATIONS), 13);
+        assert_eq!(field_count(&AWS_REVOCATIONS_V7), 12);
     }
 }

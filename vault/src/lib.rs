@@ -28,6 +28,7 @@ mod export;
 mod import;
 mod integrity;
 mod keycheck;
+mod ledger;
 mod lock;
 mod model;
 mod pbe;

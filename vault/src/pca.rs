@@ -326,7 +326,8 @@ impl Vault {
         Ok(Some(a))
     }
 
-    /// The revocation by AWS Private CA of one version (its row's MAC checked), if any.
+    /// The revocation by AWS Private CA of one version (its row's MAC checked), if any;
+    /// refused when a revocation of the entry that the audit log records has no row.
     pub fn aws_revocation(
         &self,
         entry_id: &str,
@@ -334,6 +335,8 @@ impl Vault {
         serial: &str,
     ) -> Result<Option<(OffsetDateTime, String)>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        // A revocation the log records whose row is gone is not "not revoked".
+        self.require_aws_revocations(entry_id)?;
         let row: Option<(i64, i64, String)> = self
             .conn
             .query_row(
@@ -518,40 +521,20 @@ impl Vault {
                 row: r.version_id.to_string(),
             });
         }
-        let inserted = tx
-            .execute(
-                "INSERT INTO aws_revocations (version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account, region, revoked_at, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT(entry_id, version_id, serial) DO NOTHING",
-                params![
-                    r.version_id,
-                    r.entry_id,
-                    serial,
-                    r.via,
-                    r.ca_arn,
-                    r.certificate_arn,
-                    r.target,
-                    r.account,
-                    r.region,
-                    OffsetDateTime::now_utc().unix_timestamp(),
-                    r.reason
-                ],
+        let recorded: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM aws_revocations
+                                WHERE entry_id = ?1 AND version_id = ?2 AND serial = ?3)",
+                params![r.entry_id, r.version_id, serial],
+                |row| row.get(0),
             )
             .map_err(Error::sqlite("recording a revocation"))?;
-        if inserted == 0 {
+        if recorded {
             return Ok(false);
         }
-        let id = tx.last_insert_rowid();
-        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_REVOCATIONS, &id)?;
-        tx.execute(
-            "UPDATE deployments SET state = 'revoked',
-                 detail = 'the certificate is revoked: it is never pushed again'
-             WHERE entry_id = ?1
-               AND (SELECT current_version FROM entries WHERE id = ?1) = ?2",
-            params![r.entry_id, r.version_id],
-        )
-        .map_err(Error::sqlite("recording a revocation"))?;
-        audit::append(
+        // The event first: the row carries its number, so a deleted row is missed (see
+        // `ledger`).
+        let seq = audit::append(
             &tx,
             &keys.audit,
             &actor,
@@ -562,6 +545,35 @@ impl Vault {
                 r.ca_arn, r.certificate_arn, r.account, r.reason
             ),
         )?;
+        tx.execute(
+            "INSERT INTO aws_revocations (version_id, entry_id, serial, via, ca_arn, certificate_arn, target, account, region, revoked_at, reason, audit_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                r.version_id,
+                r.entry_id,
+                serial,
+                r.via,
+                r.ca_arn,
+                r.certificate_arn,
+                r.target,
+                r.account,
+                r.region,
+                OffsetDateTime::now_utc().unix_timestamp(),
+                r.reason,
+                seq
+            ],
+        )
+        .map_err(Error::sqlite("recording a revocation"))?;
+        let id = tx.last_insert_rowid();
+        integrity::seal_one(&tx, &keys.rows, &integrity::AWS_REVOCATIONS, &id)?;
+        tx.execute(
+            "UPDATE deployments SET state = 'revoked',
+                 detail = 'the certificate is revoked: it is never pushed again'
+             WHERE entry_id = ?1
+               AND (SELECT current_version FROM entries WHERE id = ?1) = ?2",
+            params![r.entry_id, r.version_id],
+        )
+        .map_err(Error::sqlite("recording a revocation"))?;
         tx.commit()
             .map_err(Error::sqlite("recording a revocation"))?;
         Ok(true)

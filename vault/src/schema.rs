@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Forward migrations: `MIGRATIONS[n]` takes a vault from version `n` to `n + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -216,6 +216,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (entry_id, version_id, serial)
     ) STRICT;
     CREATE INDEX aws_revocations_by_entry ON aws_revocations(entry_id);",
+    // 8: what only grows is bound to the audit log: a CA's row, each revocation and each
+    // revocation by AWS Private CA carries (in its MAC) the number of the audit event written
+    // with it, and the newest such event of a CA or an entry is found through its entry id,
+    // so a row deleted or put back from an older copy disagrees with the log (see `ledger`).
+    // Rows from before are bound at the first unlock after the upgrade, once checked.
+    "ALTER TABLE cas ADD COLUMN audit_seq INTEGER;
+    ALTER TABLE revocations ADD COLUMN audit_seq INTEGER;
+    ALTER TABLE aws_revocations ADD COLUMN audit_seq INTEGER;
+    CREATE INDEX IF NOT EXISTS audit_by_entry ON audit(entry_id);",
 ];
 
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by

@@ -33,16 +33,25 @@ const MAX_SALT_BYTES: usize = 64;
 pub struct VerifyReport {
     /// Rows checked.
     pub rows: u64,
-    /// Rows that fail their check (changed outside certvault, or unsealed).
+    /// Rows that fail their check (changed outside certvault, unsealed, an older copy put
+    /// back, revocations deleted).
     pub bad_rows: Vec<crate::BadRow>,
     /// The audit chain.
     pub audit: AuditReport,
+    /// What is wrong with the vault's header (a removed integrity marker).
+    pub header: Vec<String>,
+    /// What an upgrade left to the next unlock (rows of an older schema not sealed or bound
+    /// yet): not verified until then, because verify writes nothing.
+    pub pending: Vec<String>,
 }
 
 impl VerifyReport {
     /// Whether everything checked out.
     pub fn intact(&self) -> bool {
-        self.bad_rows.is_empty() && self.audit.problem.is_none()
+        self.bad_rows.is_empty()
+            && self.audit.problem.is_none()
+            && self.header.is_empty()
+            && self.pending.is_empty()
     }
 }
 
@@ -120,6 +129,12 @@ pub struct Vault {
     wal_dirty: bool,
     /// Whether a batch issuance makes keys on a second thread (see `ca_issue_many`).
     pub(crate) issue_pipeline: bool,
+    /// Opened to be checked only (`verify`): SQLite refuses every write (`query_only`), and
+    /// unlocking upgrades, seals and binds nothing.
+    read_only: bool,
+    /// The stretch of the audit chain this process checked: from which event, and where it
+    /// ended (see `ledger`).
+    pub(crate) audit_checked: std::cell::RefCell<Option<(i64, audit::Checked)>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -261,6 +276,8 @@ impl Vault {
             writer: None,
             wal_dirty: false,
             issue_pipeline: true,
+            read_only: false,
+            audit_checked: Default::default(),
         };
         let tx = vault.conn.write("creating the vault")?;
         for (k, v) in [
@@ -283,7 +300,9 @@ impl Vault {
             &vault.actor,
             "init",
             None,
-            "vault created",
+            // Says, in the log no one can rewrite, that this vault had row MACs from the start
+            // (see `integrity::had_macs`).
+            &format!("vault created (schema {SCHEMA_VERSION}, every row MACed)"),
         )?;
         tx.commit().map_err(Error::sqlite("creating the vault"))?;
         vault.keys = Some(keys);
@@ -293,6 +312,18 @@ impl Vault {
 
     /// Opens an existing vault, locked. Upgrades an older schema; refuses a newer one.
     pub fn open(path: &Path) -> Result<Vault> {
+        Vault::open_as(path, false)
+    }
+
+    /// Opens an existing vault to check it only (`certvault verify`): nothing is written,
+    /// whatever happens (SQLite's `query_only`); unlocking it upgrades, seals and binds
+    /// nothing (a verify that sealed rows first would vouch for whatever they hold). A vault
+    /// of an older schema is refused (upgrading it is a write).
+    pub fn open_read_only(path: &Path) -> Result<Vault> {
+        Vault::open_as(path, true)
+    }
+
+    fn open_as(path: &Path, read_only: bool) -> Result<Vault> {
         match fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoVault {
@@ -356,6 +387,17 @@ impl Vault {
                 supported: SCHEMA_VERSION,
             });
         }
+        if version < SCHEMA_VERSION && read_only {
+            return Err(Error::SchemaNotUpgraded {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if read_only {
+            conn.pragma_update(None, "query_only", true)
+                .map_err(Error::sqlite("opening the vault to check it"))?;
+        }
         if version < SCHEMA_VERSION {
             migrate(&mut conn, version)?;
         }
@@ -380,6 +422,8 @@ impl Vault {
             writer: None,
             wal_dirty: false,
             issue_pipeline: true,
+            read_only,
+            audit_checked: Default::default(),
         })
     }
 
@@ -421,21 +465,9 @@ impl Vault {
             .ok_or(Error::WrongPassphrase)?;
         self.keys = Some(Keys::from_dek(dek));
         self.conn.unlocked_generation = Some(generation);
-        if let Some(from) = meta(&self.conn, crate::schema::PENDING_UPGRADE)? {
-            // A process without the key upgraded the schema (opening it): said now.
-            self.record_event(
-                "schema-upgrade",
-                None,
-                &format!("vault schema upgraded from version {from} to {SCHEMA_VERSION}"),
-            )?;
-            self.conn
-                .execute(
-                    "DELETE FROM meta WHERE key = ?1",
-                    [crate::schema::PENDING_UPGRADE],
-                )
-                .map_err(Error::sqlite("recording a schema upgrade"))?;
+        if !self.read_only {
+            self.upgrade()?;
         }
-        self.upgrade_integrity()?;
         Ok(())
     }
 
@@ -473,79 +505,127 @@ impl Vault {
             .map_err(Error::sqlite("reading the vault header"))
     }
 
-    /// Seals every row of a vault made before schema 5 (and binds each sealed key to its
-    /// entry), once, at the first unlock after the upgrade; audited. Until then nothing
-    /// that needs the passphrase has acted on the vault (it could not unlock).
-    fn upgrade_integrity(&mut self) -> Result<()> {
-        use crate::integrity::{SEALED_META, SEALED_V1, seal_all};
-        if meta(&self.conn, SEALED_META)?.as_deref() == Some(SEALED_V1) {
+    /// What a schema upgrade leaves to the first unlock (the process that upgraded the
+    /// schema may not have held the key), in one transaction, audited:
+    ///
+    /// - the upgrade itself is recorded (`schema-upgrade`);
+    /// - a vault from before schema 5 has its rows sealed with MACs and its keys bound to
+    ///   their entries, once (`integrity-upgrade`) — only if nothing it cannot forge shows it
+    ///   had MACs already (`integrity::had_macs`): the header's marker and schema version are
+    ///   in the file, so removing one must not get a changed row sealed. Otherwise nothing is
+    ///   sealed, and the refusal is audited (`integrity-failure`);
+    /// - rows of schema 6 and 7 (a CA's row, revocations) are bound to the audit log, once,
+    ///   each checked first (see `ledger::bind_legacy`).
+    ///
+    /// Nothing is sealed or bound over an audit log that does not verify: the commands that
+    /// use the rows refuse them, and `verify` names what is wrong.
+    fn upgrade(&mut self) -> Result<()> {
+        use crate::integrity::{SEALED_META, SEALED_V1};
+        let pending = meta(&self.conn, crate::schema::PENDING_UPGRADE)?;
+        if pending.is_none() && meta(&self.conn, SEALED_META)?.as_deref() == Some(SEALED_V1) {
             return Ok(());
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let tx = self.conn.write("sealing the vault's rows")?;
+        let tx = self.conn.write("upgrading the vault")?;
         // Another process may have done it meanwhile.
-        if meta(&tx, SEALED_META)?.as_deref() == Some(SEALED_V1) {
+        let pending = meta(&tx, crate::schema::PENDING_UPGRADE)?;
+        let sealed = meta(&tx, SEALED_META)?.as_deref() == Some(SEALED_V1);
+        if pending.is_none() && sealed {
             return Ok(());
         }
-        let sealed_keys: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT id, entry_id, cert_der, key_sealed FROM versions WHERE key_sealed IS NOT NULL",
-                )
-                .map_err(Error::sqlite("sealing the vault's rows"))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(Error::sqlite("sealing the vault's rows"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(Error::sqlite("sealing the vault's rows"))?
-        };
-        let (mut rebound, mut unopenable) = (0, 0);
-        for (row, entry, der, sealed) in sealed_keys {
-            let fp = crate::crypto::sha256_hex(&der);
-            match keys
-                .dek
-                .open(&crate::entries::key_aad_v1(row, &fp), &sealed)
-            {
-                Some(plain) => {
-                    let resealed = keys.dek.seal(
-                        &crate::entries::key_aad(row, &entry, &fp),
-                        plain.expose_secret(),
+        if audit::verify_from(&tx, &keys.audit, 1, Some(Vec::new()))?.is_err() {
+            return Ok(());
+        }
+        let from: Option<u32> = pending.as_deref().and_then(|p| p.parse().ok());
+        if !sealed {
+            let evidence = match from {
+                Some(f) if f < 5 => crate::integrity::had_macs(&tx, &keys.dek)?,
+                _ => Some(format!(
+                    "its schema ({}) has had row MACs since it was made",
+                    from.map_or_else(|| SCHEMA_VERSION.to_string(), |f| f.to_string())
+                )),
+            };
+            match evidence {
+                None => seal_before_schema_5(&tx, keys, &self.actor)?,
+                Some(why) => {
+                    audit::append(
+                        &tx,
+                        &keys.audit,
+                        &self.actor,
+                        "integrity-failure",
+                        None,
+                        &format!(
+                            "the vault header asks for the one-time seal of a vault from before row MACs (its marker is gone{}), but this vault had row MACs: {why}. Nothing was sealed again; every row is checked against the MAC it has",
+                            from.filter(|f| *f < 5)
+                                .map(|f| format!(", an upgrade from schema {f} is noted"))
+                                .unwrap_or_default()
+                        ),
                     )?;
-                    tx.execute(
-                        "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
-                        rusqlite::params![row, resealed],
-                    )
-                    .map_err(Error::sqlite("sealing the vault's rows"))?;
-                    rebound += 1;
                 }
-                // Already unusable (tampered): it stays as it is and keeps failing to open.
-                None => unopenable += 1,
+            }
+            set_meta(&tx, SEALED_META, SEALED_V1)?;
+        }
+        if let Some(p) = &pending {
+            audit::append(
+                &tx,
+                &keys.audit,
+                &self.actor,
+                "schema-upgrade",
+                None,
+                &format!("vault schema upgraded from version {p} to {SCHEMA_VERSION}"),
+            )?;
+        }
+        if from.is_some_and(|f| (6..8).contains(&f)) {
+            if crate::ledger::binding_allowed(&tx)? {
+                let (bound, refused) = crate::ledger::bind_legacy(
+                    &tx,
+                    keys,
+                    &self.actor,
+                    pending.as_deref().unwrap_or("7"),
+                )?;
+                for r in &refused {
+                    audit::append(
+                        &tx,
+                        &keys.audit,
+                        &self.actor,
+                        "integrity-failure",
+                        None,
+                        &format!("{r}; it is not bound to the audit log and is not acted on"),
+                    )?;
+                }
+                audit::append(
+                    &tx,
+                    &keys.audit,
+                    &self.actor,
+                    crate::ledger::BIND_ACTION,
+                    None,
+                    &format!(
+                        "schema 8: {} of CAs and revocations bound to the audit log{}",
+                        count(bound, "row", "rows"),
+                        if refused.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} refused", count(refused.len(), "row", "rows"))
+                        }
+                    ),
+                )?;
+            } else {
+                audit::append(
+                    &tx,
+                    &keys.audit,
+                    &self.actor,
+                    "integrity-failure",
+                    None,
+                    "the vault header asks to bind rows of schema 7 to the audit log, but they were bound already: nothing was bound again",
+                )?;
             }
         }
-        let rows = seal_all(&tx, &keys.rows)?;
-        set_meta(&tx, SEALED_META, SEALED_V1)?;
-        audit::append(
-            &tx,
-            &keys.audit,
-            &self.actor,
-            "integrity-upgrade",
-            None,
-            &format!(
-                "schema 5: {} sealed with MACs; {} bound to their entries{}",
-                count(rows, "row", "rows"),
-                count(rebound, "private key", "private keys"),
-                if unopenable > 0 {
-                    format!(
-                        "; {} that did not open left as they were",
-                        count(unopenable, "key", "keys")
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        )?;
-        tx.commit()
-            .map_err(Error::sqlite("sealing the vault's rows"))
+        tx.execute(
+            "DELETE FROM meta WHERE key = ?1",
+            [crate::schema::PENDING_UPGRADE],
+        )
+        .map_err(Error::sqlite("upgrading the vault"))?;
+        tx.commit().map_err(Error::sqlite("upgrading the vault"))
     }
 
     /// Sets who is recorded as the actor of audit events (default: `$USER`).
@@ -576,6 +656,8 @@ impl Vault {
     pub fn lock_writer(&mut self, command: &str, timeout: std::time::Duration) -> Result<()> {
         if self.writer.is_none() {
             self.writer = Some(crate::lock::lock(&self.path, command, timeout)?);
+            // What was checked before is checked again under the lock.
+            self.forget_audit_checks();
         }
         Ok(())
     }
@@ -590,6 +672,7 @@ impl Vault {
         match crate::lock::try_lock(&self.path, command)? {
             Ok(l) => {
                 self.writer = Some(l);
+                self.forget_audit_checks();
                 Ok(None)
             }
             Err(holder) => Ok(Some(holder.map_or_else(
@@ -612,6 +695,11 @@ impl Vault {
     /// The vault file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The vault's id (random, made with it; bound to its key header).
+    pub fn vault_id(&self) -> &str {
+        &self.vault_id
     }
 
     pub(crate) fn keys(&self) -> Result<&Keys> {
@@ -697,14 +785,20 @@ impl Vault {
         // Checked inside the transaction that seals everything again: a row written (or
         // changed) between a check outside it and the re-sealing would be sealed unseen.
         let tx = self.conn.write("rotating the data key")?;
-        let (_, bad_rows) = crate::integrity::check_all(&tx, &old.rows)?;
-        if let Some(bad) = bad_rows.first() {
+        let report = verify_with(&tx, old)?;
+        if let Some(bad) = report.bad_rows.first() {
             return Err(Error::RowTampered {
                 table: bad.table,
                 row: bad.row.clone(),
             });
         }
-        if let Some(p) = &audit::verify(&tx, &old.audit)?.problem {
+        if let Some(what) = report.header.first().or(report.pending.first()) {
+            return Err(Error::NotAVault {
+                path: self.path.clone(),
+                reason: format!("{what}; the data key is not rotated over it"),
+            });
+        }
+        if let Some(p) = &report.audit.problem {
             return Err(Error::NotAVault {
                 path: self.path.clone(),
                 reason: format!(
@@ -764,6 +858,7 @@ impl Vault {
             .map_err(Error::sqlite("rotating the data key"))?;
         self.keys = Some(new);
         self.conn.unlocked_generation = Some(Some(generation));
+        self.forget_audit_checks();
         self.scrub()?;
         Ok((resealed, rows))
     }
@@ -851,6 +946,52 @@ impl Vault {
         })
     }
 
+    /// For a process that keeps the audit anchor outside the vault (the agent): checks that
+    /// the log still holds the anchored event with the same digest, and returns the newest
+    /// anchor, in one walk of the log. A vault rolled back to an older copy (or whose newest
+    /// events were cut) fails with [`Error::RolledBack`], naming what differs.
+    pub fn advance_audit_anchor(&self, kept: Option<(i64, &str)>) -> Result<Option<(i64, String)>> {
+        let (at_digest, newest) = audit::anchors(&self.conn, kept.map_or(0, |(s, _)| s))?;
+        if let Some((seq, digest)) = kept {
+            let what = match at_digest {
+                Some(d) if d.eq_ignore_ascii_case(digest) => None,
+                Some(_) => Some(format!(
+                    "event #{seq} is not the one anchored: the log was rewritten or rolled back"
+                )),
+                None => Some(format!(
+                    "the log ends at event #{}, before the anchored #{seq}: events were removed from the end, or the vault was rolled back to an older copy",
+                    newest.as_ref().map_or(0, |(s, _)| *s)
+                )),
+            };
+            if let Some(what) = what {
+                return Err(Error::RolledBack {
+                    anchor: format!("{seq}:{digest}"),
+                    what,
+                });
+            }
+        }
+        Ok(newest)
+    }
+
+    /// The newest audit anchor, the chain taken up after an anchor this process checked a
+    /// moment ago ([`Vault::advance_audit_anchor`]): only the events after it are read.
+    pub fn audit_anchor_from(&self, seq: i64, digest: &str) -> Result<Option<(i64, String)>> {
+        let mut h = [0u8; 32];
+        match hex::decode(digest) {
+            Ok(d) if d.len() == 32 => h.copy_from_slice(&d),
+            _ => return audit::anchor(&self.conn, None),
+        }
+        Ok(audit::anchors_from(&self.conn, (seq, h), -1)?.1)
+    }
+
+    /// Checks the whole audit chain and its head before anything is pushed from the vault
+    /// (a sync pass): an edited, removed or cut event fails with [`Error::AuditTampered`].
+    /// Checked once per process and writer lock; what is appended later is checked as it
+    /// comes.
+    pub fn require_audit_intact(&self) -> Result<()> {
+        self.require_audit_from(1)
+    }
+
     /// Writes an audit event for something done outside the vault on its behalf (deleting
     /// a certificate from ACM, say).
     pub fn record_event(&mut self, action: &str, entry: Option<&str>, detail: &str) -> Result<()> {
@@ -876,16 +1017,25 @@ impl Vault {
         tx.commit().map_err(Error::sqlite("recording an event"))
     }
 
-    /// Checks every row of every sealed table and the audit chain. Needs the passphrase.
+    /// Checks every row of every sealed table, that what only grows was not undone (every
+    /// CA row is the newest one, no revocation is missing: see `ledger`), the header, and the
+    /// audit chain. Needs the passphrase. Writes nothing.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let keys = self.keys()?;
-        let (rows, bad_rows) = crate::integrity::check_all(&self.conn, &keys.rows)?;
-        let audit = audit::verify(&self.conn, &keys.audit)?;
-        Ok(VerifyReport {
-            rows,
-            bad_rows,
-            audit,
-        })
+        verify_with(&self.conn, self.keys()?)
+    }
+
+    /// For tests only: MACs every row again as it is now (as someone holding the row-MAC key
+    /// but not the data key could), to test what lies under the row MACs (a sealed key's
+    /// AAD) or rows of an older shape. Not audited; certvault itself never seals rows it has
+    /// not checked.
+    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn seal_every_row_for_tests(&mut self) -> Result<u64> {
+        let keys = self.keys.as_ref().ok_or(Error::Locked)?;
+        let tx = self.conn.write("sealing rows")?;
+        let n = crate::integrity::seal_all(&tx, &keys.rows)?;
+        tx.commit().map_err(Error::sqlite("sealing rows"))?;
+        Ok(n)
     }
 
     /// Passes `r` on; a refusal because a row failed its integrity check is audited first
@@ -898,12 +1048,24 @@ impl Vault {
         {
             return Err(rotated);
         }
-        if let Err(Error::RowTampered { table, row }) = &r {
-            let bad = crate::BadRow {
-                table,
-                row: row.clone(),
-            };
-            let _ = self.record_integrity_failure(&bad, doing);
+        match &r {
+            Err(Error::RowTampered { table, row }) => {
+                let bad = crate::BadRow {
+                    table,
+                    row: row.clone(),
+                };
+                let _ = self.record_integrity_failure(&bad, doing);
+            }
+            // Not written when the newest events were cut: an event appended now would
+            // write a head that hides it (the append refuses).
+            Err(Error::AuditTampered { what }) => {
+                let _ = self.record_event(
+                    "integrity-failure",
+                    None,
+                    &format!("the audit log does not verify ({what}); refused: {doing}"),
+                );
+            }
+            _ => {}
         }
         r
     }
@@ -927,6 +1089,128 @@ impl Vault {
     pub fn verify_audit(&self) -> Result<AuditReport> {
         audit::verify(&self.conn, &self.keys()?.audit)
     }
+}
+
+/// Seals every row of a vault made before schema 5 and binds each sealed key to its entry
+/// (a key that does not open under the old AAD is left as it is), audited. Only for a vault
+/// that never had MACs (see `Vault::upgrade`).
+fn seal_before_schema_5(tx: &Connection, keys: &Keys, actor: &str) -> Result<()> {
+    let sealed_keys: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
+        let mut stmt = tx
+                .prepare(
+                    "SELECT id, entry_id, cert_der, key_sealed FROM versions WHERE key_sealed IS NOT NULL",
+                )
+                .map_err(Error::sqlite("sealing the vault's rows"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(Error::sqlite("sealing the vault's rows"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::sqlite("sealing the vault's rows"))?
+    };
+    let (mut rebound, mut unopenable) = (0, 0);
+    for (row, entry, der, sealed) in sealed_keys {
+        let fp = crate::crypto::sha256_hex(&der);
+        match keys
+            .dek
+            .open(&crate::entries::key_aad_v1(row, &fp), &sealed)
+        {
+            Some(plain) => {
+                let resealed = keys.dek.seal(
+                    &crate::entries::key_aad(row, &entry, &fp),
+                    plain.expose_secret(),
+                )?;
+                tx.execute(
+                    "UPDATE versions SET key_sealed = ?2 WHERE id = ?1",
+                    rusqlite::params![row, resealed],
+                )
+                .map_err(Error::sqlite("sealing the vault's rows"))?;
+                rebound += 1;
+            }
+            // Already unusable (tampered): it stays as it is and keeps failing to open.
+            None => unopenable += 1,
+        }
+    }
+    let rows = crate::integrity::seal_all(tx, &keys.rows)?;
+    audit::append(
+        tx,
+        &keys.audit,
+        actor,
+        "integrity-upgrade",
+        None,
+        &format!(
+            "schema 5: {} sealed with MACs; {} bound to their entries{}",
+            count(rows, "row", "rows"),
+            count(rebound, "private key", "private keys"),
+            if unopenable > 0 {
+                format!(
+                    "; {} that did not open left as they were",
+                    count(unopenable, "key", "keys")
+                )
+            } else {
+                String::new()
+            }
+        ),
+    )?;
+    Ok(())
+}
+
+/// Checks every row of every sealed table, the rows bound to the audit log, the header, and
+/// the audit chain, on `conn` (the vault's connection, or a transaction of it).
+fn verify_with(conn: &Connection, keys: &Keys) -> Result<VerifyReport> {
+    use crate::integrity::{SEALED_META, SEALED_V1};
+    let (rows, mut bad_rows) = crate::integrity::check_all(conn, &keys.rows)?;
+    let audit = audit::verify(conn, &keys.audit)?;
+    let (mut header, mut pending) = (Vec::new(), Vec::new());
+    let upgraded_from: Option<u32> =
+        meta(conn, crate::schema::PENDING_UPGRADE)?.and_then(|p| p.parse().ok());
+    if meta(conn, SEALED_META)?.as_deref() != Some(SEALED_V1) {
+        let evidence = match upgraded_from {
+            Some(f) if f < 5 => crate::integrity::had_macs(conn, &keys.dek)?,
+            _ => Some(format!(
+                "its schema ({}) has had row MACs since it was made",
+                upgraded_from.unwrap_or(SCHEMA_VERSION)
+            )),
+        };
+        match (evidence, upgraded_from) {
+            (None, Some(f)) => {
+                // Nothing has a MAC yet: there is nothing to check the rows against.
+                bad_rows.clear();
+                if audit.problem.is_none() {
+                    pending.push(format!(
+                        "{} of a vault from schema {f} (before row MACs) are not sealed yet: the next command that unlocks the vault to use it (not verify) seals them, audited",
+                        count(rows, "row", "rows")
+                    ));
+                } else {
+                    header.push(format!(
+                        "the rows of this vault from schema {f} (before row MACs) are not sealed, and they will not be: its audit log does not verify"
+                    ));
+                }
+            }
+            (why, _) => header.push(format!(
+                "the header's row-integrity marker is gone, but this vault had row MACs: {}; nothing will be sealed again over what the rows hold now",
+                why.unwrap_or_default()
+            )),
+        }
+    }
+    bad_rows.extend(crate::ledger::check_all(conn)?);
+    if upgraded_from.is_some_and(|f| (6..8).contains(&f)) && crate::ledger::binding_allowed(conn)? {
+        let (waiting, _) = crate::ledger::unbound(conn, keys)?;
+        if !waiting.is_empty() {
+            bad_rows.retain(|b| !waiting.contains(b));
+            pending.push(format!(
+                "{} of CAs and revocations from schema {} are not bound to the audit log yet: the next command that unlocks the vault to use it (not verify) checks and binds them, audited",
+                count(waiting.len(), "row", "rows"),
+                upgraded_from.unwrap_or(7)
+            ));
+        }
+    }
+    Ok(VerifyReport {
+        rows,
+        bad_rows,
+        audit,
+        header,
+        pending,
+    })
 }
 
 /// Who acts, as the operating system knows it (not `$USER`, which anyone can set): the

@@ -355,6 +355,7 @@ pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
         deep: args.deep,
         force: args.force,
         lock_timeout: ctx.lock_timeout(),
+        expect_head: args.expect_head,
         ..Default::default()
     };
     let report = run_pass(ctx, &mut v, &config, opts)?;
@@ -553,9 +554,21 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     let pass = unattended_passphrase(ctx)?;
     v.unlock(&pass)?;
     drop(pass);
+    // The audit anchor is kept outside the vault, in the user's state directory: a copy of
+    // the vault put back from a backup (or cut short) is behind it.
+    let anchor_file = match args.anchor_file {
+        Some(p) => p,
+        None => dirs::state_dir()
+            .or_else(dirs::data_local_dir)
+            .context("cannot tell where your state directory is: set $XDG_STATE_HOME, or give --anchor-file")?
+            .join("certvault")
+            .join(format!("anchor-{}", v.vault_id())),
+    };
+    tracing::info!(anchor = %anchor_file.display(), "the audit anchor is kept outside the vault");
     let opts = agent::AgentOptions {
         interval,
         lock_timeout: ctx.lock_timeout(),
+        anchor_file: Some(anchor_file),
     };
     let runtime = ctx.agent_runtime()?;
     let ran = runtime.block_on(async {

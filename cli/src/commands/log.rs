@@ -50,7 +50,7 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
             }
         }
         Some(LogAction::Verify(a)) => {
-            let v = ctx.unlock()?;
+            let v = ctx.unlock_read_only()?;
             let mut report = v.verify_audit()?;
             if report.problem.is_none()
                 && let Some((seq, digest)) = &a.expect_head
@@ -84,10 +84,11 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
     }
 }
 
-/// `certvault verify`: every sealed row, and the audit chain.
+/// `certvault verify`: every sealed row, what only grows, the header and the audit chain.
+/// Writes nothing (the vault is opened `query_only`, and unlocking it upgrades nothing).
 pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
     let p = &ctx.printer;
-    let v = ctx.unlock()?;
+    let v = ctx.unlock_read_only()?;
     let report = v.verify()?;
     if p.json {
         p.json(&report)?;
@@ -96,6 +97,12 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
             p.line(&format!(
                 "BAD  {bad}: changed outside certvault (or never sealed)"
             ))?;
+        }
+        for what in &report.header {
+            p.line(&format!("BAD  header: {what}"))?;
+        }
+        for what in &report.pending {
+            p.line(&format!("NOT YET  {what}"))?;
         }
         if let Some(problem) = &report.audit.problem {
             p.line(&format!(
@@ -119,8 +126,18 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
         Ok(Status::Ok)
     } else {
         Err(Reported(format!(
-            "the vault failed verification: {}{}",
+            "the vault failed verification: {}{}{}{}",
             count(report.bad_rows.len(), "bad row", "bad rows"),
+            if report.header.is_empty() {
+                ""
+            } else {
+                ", a damaged header"
+            },
+            if report.pending.is_empty() {
+                ""
+            } else {
+                ", rows not sealed yet (an upgrade waits for the next unlock)"
+            },
             if report.audit.problem.is_some() {
                 " and a broken audit log"
             } else {

@@ -128,6 +128,14 @@ impl Ctx {
         Ok(())
     }
 
+    /// Opens the vault to check it only and unlocks it: nothing is written (no upgrade, no
+    /// seal, no event), whatever the file holds (`verify`, `log verify`).
+    pub(crate) fn unlock_read_only(&self) -> Result<Vault> {
+        let mut v = Vault::open_read_only(&self.vault_path()?)?;
+        self.unlock_opened(&mut v)?;
+        Ok(v)
+    }
+
     /// The AWS side, as the global options ask: the command's connector (clones share the
     /// credentials it resolved).
     pub(crate) fn connector(&self) -> agent::SdkConnector {

@@ -170,47 +170,6 @@ fn verify_names_every_row_changed_outside_certvault() {
     assert_eq!(verify(&env).0, Some(1));
 }
 
-/// Upgrade: a vault from before row MACs is sealed at its first unlock (audited), and
-/// verifies after.
-#[test]
-fn an_older_vault_is_sealed_at_its_first_unlock() {
-    let env = Env::init();
-    cert(&env, "a", "a.example.com", 60);
-    import_files(&env, "a", None);
-    sql(
-        &env,
-        "DROP TABLE aws_revocations;
-         DROP TABLE aws_private;
-         DROP TABLE revocations;
-         DROP TABLE issued;
-         DROP TABLE cas;
-         ALTER TABLE entries DROP COLUMN mac;
-         ALTER TABLE versions DROP COLUMN mac;
-         ALTER TABLE tags DROP COLUMN mac;
-         ALTER TABLE deployments DROP COLUMN mac;
-         ALTER TABLE acm_certificates DROP COLUMN mac;
-         DELETE FROM meta WHERE key = 'row_integrity';
-         PRAGMA user_version = 4;",
-    );
-    // Reading needs no passphrase and changes nothing.
-    env.cmd().arg("list").assert().success();
-    let (code, out, err) = verify(&env);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert!(
-        audit_actions(&env)
-            .iter()
-            .any(|a| a.starts_with("integrity-upgrade: schema 5")),
-        "{:?}",
-        audit_actions(&env)
-    );
-    assert!(
-        audit_actions(&env)
-            .iter()
-            .any(|a| a.starts_with("schema-upgrade: vault schema upgraded from version 4")),
-        "migrations are events"
-    );
-}
-
 /// Attack 3: after `remove`, the sealed key stayed in a free page; carved out and put back,
 /// it exported a working key. Now its bytes are nowhere in the vault file or its WAL.
 #[test]

@@ -25,5 +25,6 @@ mod pca;
 mod private_ca;
 mod rotations;
 mod sync_trust;
+mod tampering;
 mod vault_cli;
 mod vault_hardening;

@@ -22,7 +22,7 @@ use crate::{
 
 /// A root CA in the emulator, made ACTIVE the way AWS does it (its own CSR signed with the
 /// root template, the certificate imported).
-fn active_root(emu: &Emulator) -> String {
+pub(crate) fn active_root(emu: &Emulator) -> String {
     block_on(async {
         let pca = aws_sdk_acmpca::Client::new(&emu.sdk("us-east-1").await);
         let arn = pca
