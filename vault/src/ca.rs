@@ -790,6 +790,15 @@ impl Vault {
     /// (and every CA above it) is enabled; a refusal is audited (`ca-use-while-pending` for
     /// a CA pending deletion), so no copy of a key made to be destroyed outlives it.
     pub(crate) fn ca_key_exportable(&mut self, entry_id: &str) -> Result<()> {
+        if let Some(bad) = crate::ledger::missing_ca_rows(&self.conn, Some(entry_id))?
+            .into_iter()
+            .next()
+        {
+            return Err(Error::RowTampered {
+                table: bad.table,
+                row: bad.row,
+            });
+        }
         let ca = self.read_ca(entry_id)?;
         self.ca_usable(&ca, "export its key")
     }
@@ -2082,11 +2091,14 @@ impl Vault {
             .map_err(Error::sqlite("reading entries"))
     }
 
-    /// Whether an entry is a CA (which `remove` refuses: schedule its deletion instead).
+    /// Whether an entry is a CA (which `remove` refuses: schedule its deletion instead; which
+    /// is never deployed): it has a CA row, or the audit log created it as one (a row
+    /// deleted outside certvault does not make its key an ordinary one).
     pub fn is_ca(&self, entry_id: &str) -> Result<bool> {
         self.conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cas WHERE id = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM cas WHERE id = ?1)
+                     OR EXISTS (SELECT 1 FROM audit WHERE entry_id = ?1 AND action = 'ca-create')",
                 [entry_id],
                 |r| r.get(0),
             )

@@ -161,7 +161,36 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Vec<BadRow>> {
         }
     }
     bad.extend(missing_aws_revocations(conn, None)?);
+    bad.extend(missing_ca_rows(conn, None)?);
     Ok(bad)
+}
+
+/// CAs the audit log created (`ca-create`, of `entry` or all) whose entry is still in the
+/// vault but whose row is gone: deleted outside certvault, so that nothing would know the
+/// entry's key is a CA's (its state, its limits). Each is named.
+pub(crate) fn missing_ca_rows(conn: &Connection, entry: Option<&str>) -> Result<Vec<BadRow>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT min(a.seq), coalesce(e.name, a.entry_name, a.entry_id) FROM audit a
+             JOIN entries e ON e.id = a.entry_id
+             WHERE a.action = 'ca-create' AND (?1 IS NULL OR a.entry_id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM cas c WHERE c.id = a.entry_id)
+             GROUP BY a.entry_id ORDER BY 1",
+        )
+        .map_err(Error::sqlite("reading CAs"))?;
+    let rows = stmt
+        .query_map([entry], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(Error::sqlite("reading CAs"))?;
+    rows.map(|r| {
+        r.map(|(seq, name)| BadRow {
+            table: "cas",
+            row: format!("{name} (deleted: the audit log created it at event #{seq})"),
+        })
+    })
+    .collect::<rusqlite::Result<_>>()
+    .map_err(Error::sqlite("reading CAs"))
 }
 
 pub(crate) fn revocation_count(conn: &Connection, ca_id: &str) -> Result<i64> {

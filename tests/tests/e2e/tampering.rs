@@ -738,3 +738,45 @@ fn sync_with_an_anchor_refuses_a_rolled_back_vault() {
         "{err}"
     );
 }
+
+/// Review of issue 16 (items 9 and 11 together): with its `cas` row deleted, a CA pending
+/// deletion was no longer known as a CA, so its key could be exported (encrypted) and the
+/// entry removed like any other. The audit log created it as a CA: the missing row is named
+/// by `verify`, and the key is neither exported nor the entry treated as an ordinary one.
+#[test]
+fn regression_a_deleted_ca_row_does_not_make_a_ca_key_an_ordinary_one() {
+    let env = Env::init();
+    ok(&env, &["ca", "create", "Root CA", "--subject", "CN=Root"]);
+    ok(&env, &["ca", "schedule-deletion", "Root CA", "--yes"]);
+    sql(&env, "DELETE FROM cas WHERE name = 'Root CA';");
+    let (code, out, err) = verify(&env);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("cas row Root CA (deleted"), "{out}");
+    let pass = env.write("export.pass", "a long export passphrase");
+    let err = refused(
+        &env,
+        &[
+            "export",
+            "Root CA",
+            "--with-key",
+            "--format",
+            "pem",
+            "--export-passphrase-file",
+            pass.to_str().unwrap(),
+            "--out",
+            "root.pem",
+        ],
+    );
+    assert!(err.contains("cas row Root CA (deleted"), "{err}");
+    assert!(!env.path("root.pem").exists());
+    let err = refused(&env, &["remove", "Root CA", "--yes"]);
+    assert!(err.contains("CA"), "{err}");
+    assert_eq!(
+        one::<i64>(
+            &env,
+            "SELECT count(*) FROM versions WHERE key_sealed IS NOT NULL"
+        ),
+        1,
+        "the CA's key is still there"
+    );
+}
