@@ -1090,6 +1090,9 @@ impl crate::rotate::ElbV2Api for FakeNone {
     ) -> Result<crate::rotate::Page<(String, bool)>, ApiError> {
         Ok((Vec::new(), None))
     }
+    async fn listener_default(&self, _l: &str) -> Result<Option<String>, ApiError> {
+        none("DescribeListeners")
+    }
     async fn set_default_certificate(&self, _l: &str, _c: &str) -> Result<(), ApiError> {
         none("ModifyListener")
     }

@@ -71,6 +71,12 @@ pub trait ElbV2Api: Send + Sync {
         listener_arn: &str,
         marker: Option<String>,
     ) -> impl Future<Output = Result<Page<(String, bool)>, ApiError>> + Send;
+    /// DescribeListeners of one listener: its default certificate now (`Ok(None)` when it
+    /// has none), read again right before it is changed.
+    fn listener_default(
+        &self,
+        listener_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
     /// ModifyListener with `Certificates = [cert]`: the default certificate only.
     fn set_default_certificate(
         &self,
@@ -543,12 +549,37 @@ pub async fn rotation_apply<C: Connector>(
     for s in &plan.swaps {
         // Each call sets a state (the same call twice changes nothing): safe to repeat.
         let r = match s.kind {
+            // Read again right before: a default certificate someone changed since the plan
+            // (to neither OLD nor NEW) is theirs, and is not overwritten.
             SwapKind::Default => {
-                scope
-                    .call(None, "ModifyListener", Idempotence::Safe, || {
-                        v2.set_default_certificate(&s.listener, &s.new)
+                match scope
+                    .call(None, "DescribeListeners", Idempotence::Safe, || {
+                        v2.listener_default(&s.listener)
                     })
                     .await
+                {
+                    Ok(Some(now)) if now == s.new => Ok(()),
+                    Ok(Some(now)) if now == s.old => {
+                        scope
+                            .call(None, "ModifyListener", Idempotence::Safe, || {
+                                v2.set_default_certificate(&s.listener, &s.new)
+                            })
+                            .await
+                    }
+                    Ok(now) => Err(ApiError::local(
+                        ErrorKind::Validation,
+                        "ModifyListener",
+                        &plan.region,
+                        "ListenerChanged",
+                        format!(
+                            "the default certificate of {} is {} now, not {} as planned: it was changed since the plan, and is left as it is",
+                            s.listener,
+                            now.as_deref().unwrap_or("none"),
+                            s.old
+                        ),
+                    )),
+                    Err(e) => Err(e),
+                }
             }
             // NEW always added before OLD is removed, even when the plan saw NEW there: what
             // was read may be out of date.
@@ -655,6 +686,23 @@ impl ElbV2Api for SdkElbV2 {
                 .collect(),
             out.next_marker().map(str::to_owned),
         ))
+    }
+
+    async fn listener_default(&self, listener_arn: &str) -> Result<Option<String>, ApiError> {
+        let out = self
+            .client
+            .describe_listeners()
+            .listener_arns(listener_arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeListeners", &self.region, e))?;
+        Ok(out
+            .listeners()
+            .iter()
+            .find(|l| l.listener_arn() == Some(listener_arn))
+            .and_then(|l| l.certificates().first())
+            .and_then(|c| c.certificate_arn())
+            .map(str::to_owned))
     }
 
     async fn listener_certificates(

@@ -428,6 +428,16 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
     } else {
         ctx.printer
             .line(&format!("moved {} of {swaps} listener(s)", swaps - failed))?;
+        for r in results.iter().filter(|r| r["error"].is_string()) {
+            let text = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            note(&format!(
+                "not moved: {} {} ({}): {}",
+                text("resource"),
+                text("listener"),
+                text("region"),
+                text("error")
+            ));
+        }
     }
     if failed > 0 {
         bail!(

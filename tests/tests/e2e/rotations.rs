@@ -829,6 +829,50 @@ fn regression_rotate_never_leaves_an_sni_listener_with_neither_old_nor_new() {
     assert!(added < removed);
 }
 
+/// Review of issue 16, item 2: a default certificate was set with ModifyListener from the
+/// plan's read alone, so one changed since the plan (to neither OLD nor NEW) was
+/// overwritten with NEW. It is read again right before: changed by someone else, it is left
+/// as it is, and the swap fails saying so. (A proxy answers the re-read as if someone had
+/// moved the listener to another certificate.)
+#[test]
+fn regression_rotate_does_not_overwrite_a_default_certificate_changed_since_the_plan() {
+    let emu = emulator();
+    let env = Env::init();
+    let old = imported(&emu, "us-east-1", "www.example.com");
+    let new = imported(&emu, "us-east-1", "www.example.com");
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    let (l443, nlb) = (ls["l443"].as_str().unwrap(), ls["nlb"].as_str().unwrap());
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.rewrite(
+        "Action=DescribeListeners",
+        &format!("ListenerArns.member.1={}", urlencode(l443)),
+        &old,
+        &d,
+    );
+    let mut cmd = env.cmd();
+    emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+    let out = cmd.args(["rotate", &old, &new, "--yes"]).output().unwrap();
+    let (code, err) = (
+        out.status.code(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("changed since the plan"), "{err}");
+    let modified = |listener: &str| {
+        proxy.requests().iter().any(|(o, b)| {
+            o == "Action=ModifyListener"
+                && String::from_utf8_lossy(b).contains(&urlencode(listener))
+        })
+    };
+    assert!(!modified(l443), "the changed listener is left as it is");
+    // The others are moved (the emulator does not apply ModifyListener to an NLB: what
+    // was sent is what is checked).
+    assert!(modified(nlb) && nlb_moved(&proxy, nlb, &new));
+}
+
 /// Issue 16, item 2: `rotate ENTRY ENTRY` took one ARN of OLD's entry per target and
 /// region, and missed the listeners on its other ARNs (a copy of the same certificate
 /// imported by hand, found by discovery). Every ARN holding OLD's certificate is moved.
