@@ -672,7 +672,7 @@ pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64
 /// No file yet: nothing to check (the first pass keeps one). A vault rolled back to an older
 /// copy, or whose newest events were cut, fails, saying what differs; so does an anchor file
 /// that cannot be read, or that is another vault's. The vault's newest anchor when it holds.
-fn anchor_check(
+pub fn anchor_check(
     vault: &Vault,
     path: &std::path::Path,
 ) -> std::result::Result<Option<(i64, String)>, String> {

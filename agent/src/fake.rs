@@ -125,6 +125,11 @@ pub(crate) struct FakeDb {
     pub(crate) busy_after_change: u32,
     /// Reads left before it is available again (`u32::MAX`: never).
     pub(crate) busy_left: u32,
+    /// After a change, reads that still show it available, with the new CA and nothing
+    /// pending, before its restart begins (as RDS can answer right after ModifyDBInstance).
+    pub(crate) quiet_after_change: u32,
+    /// Reads left of that.
+    pub(crate) quiet_left: u32,
 }
 
 /// A certificate for `name` signed by the fake Private CA `ca_arn`: PEM, chain, and its
@@ -1165,6 +1170,13 @@ impl crate::rds::RdsApi for FakeRds {
             return Ok(None);
         };
         let seen = FakeRds::view(d);
+        if d.quiet_left > 0 {
+            d.quiet_left -= 1;
+            if d.quiet_left == 0 && d.busy_left > 0 {
+                d.status = "rebooting".into();
+            }
+            return Ok(Some(seen));
+        }
         if d.busy_left > 0 {
             if d.busy_left != u32::MAX {
                 d.busy_left -= 1;
@@ -1222,7 +1234,8 @@ impl crate::rds::RdsApi for FakeRds {
             .into_iter()
             .flatten()
             .filter(|d| d.id == id || (cluster.is_some() && d.cluster == cluster))
-            .filter(|d| d.status != "available")
+            // About to restart counts as busy: it is not done.
+            .filter(|d| d.status != "available" || d.quiet_left > 0)
             .map(|d| d.id.clone())
             .collect();
         s.rds_changes.push((id.to_owned(), busy));
@@ -1240,7 +1253,8 @@ impl crate::rds::RdsApi for FakeRds {
         };
         d.ca = ca.to_owned();
         d.busy_left = d.busy_after_change;
-        if d.busy_left > 0 {
+        d.quiet_left = d.quiet_after_change;
+        if d.busy_left > 0 && d.quiet_left == 0 {
             d.status = "modifying".into();
         }
         Ok(())

@@ -44,7 +44,9 @@ pub use crate::{
         all_key_types, arn_location, insecure_endpoint,
     },
     config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
-    daemon::{AgentOptions, Metrics, ca_maintenance, run as run_agent, serve_metrics},
+    daemon::{
+        AgentOptions, Metrics, anchor_check, ca_maintenance, run as run_agent, serve_metrics,
+    },
     delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,

@@ -235,6 +235,10 @@ pub(crate) struct RdsCaAuditArgs {
     /// it is changed, for it and its cluster's members); past it, nothing further is changed
     #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period)]
     pub(crate) wait_timeout: time::Duration,
+    /// With --apply: after a change that restarts an instance, how long one that still reads
+    /// available is watched for its restart to begin before it is taken as done
+    #[arg(long, value_name = "PERIOD", default_value = "60s", value_parser = parse_period)]
+    pub(crate) restart_settle: time::Duration,
     /// Do not ask for confirmation
     #[arg(long)]
     pub(crate) yes: bool,

@@ -201,6 +201,14 @@ impl Appender {
         let at =
             OffsetDateTime::from_unix_timestamp_nanos(now.unix_timestamp_nanos() / 1000 * 1000)
                 .expect("in range");
+        // Every vault's log starts with its `init` event, written when it is made: an empty
+        // log later is one whose events were all deleted, and a new chain started on it
+        // would hide that.
+        if self.seq == 0 && action != "init" {
+            return Err(Error::AuditTampered {
+                what: "the audit log is empty (every vault's log starts with its init event): its events were deleted".into(),
+            });
+        }
         let ev = AuditEvent {
             seq: self.seq + 1,
             at,
@@ -480,6 +488,15 @@ pub(crate) fn verify_from(
         .map_err(Error::sqlite("reading the audit log"))?
     {
         let f = Fields::of(r).map_err(Error::sqlite("reading the audit log"))?;
+        if f.seq == 1 && f.action != b"init" {
+            return Ok(Err(AuditProblem {
+                seq: 1,
+                what: format!(
+                    "event #1 is {}, not the vault's init: the log was started again after its events were deleted",
+                    String::from_utf8_lossy(f.action)
+                ),
+            }));
+        }
         if f.seq != expected {
             return Ok(Err(AuditProblem {
                 seq: expected,
@@ -513,6 +530,12 @@ pub(crate) fn verify_from(
         expected += 1;
     }
     let last_seq = expected - 1;
+    if last_seq == 0 {
+        return Ok(Err(AuditProblem {
+            seq: 1,
+            what: "the audit log is empty (every vault's log starts with its init event): its events were deleted".into(),
+        }));
+    }
     if let Some(what) = head_problem(conn, key, last_seq, &prev_mac)? {
         return Ok(Err(AuditProblem {
             seq: last_seq + 1,

@@ -848,6 +848,8 @@ impl Vault {
     }
 
     fn ca_create_checked(&mut self, req: &NewCa) -> Result<CaSummary> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         validate_name(&req.name)?;
         let dn = parse_subject(&req.subject)?;
         let permit: Vec<String> = req
@@ -988,7 +990,7 @@ impl Vault {
         drop(kp);
         let bundle = bundle_of(der, chain, pkcs8, &format!("created as CA {}", req.name))?;
         let actor = self.actor.clone();
-        let tx = self.conn.write("creating the CA")?;
+        let tx = self.conn.write_unchanged("creating the CA", seen)?;
         let id = match import_bundle(
             &tx,
             keys,
@@ -1136,6 +1138,8 @@ impl Vault {
     }
 
     fn ca_sign_checked(&mut self, ca: &str, req: &CsrRequest) -> Result<IssuedCert> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(ca)?;
         let bad = |reason: String| Error::BadCsr {
@@ -1231,6 +1235,7 @@ impl Vault {
                 auto_renew_before: None,
             },
             "sign",
+            seen,
         )
     }
 
@@ -1243,6 +1248,8 @@ impl Vault {
     }
 
     fn renew_checked(&mut self, query: &str, reuse_key: bool) -> Result<IssuedCert> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         let (id, name) = self.resolve(query)?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
@@ -1326,6 +1333,7 @@ impl Vault {
                 auto_renew_before: auto.map(Duration::seconds),
             },
             "renew",
+            seen,
         )
     }
 
@@ -1364,12 +1372,13 @@ impl Vault {
         leaf: LeafKey<'_>,
         issued: IssuedRow,
         doing: &str,
+        seen: i64,
     ) -> Result<IssuedCert> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let signer = Signer::new(self, ca)?;
         let signed = signer.sign(names, validity, leaf)?;
         let actor = self.actor.clone();
-        let tx = self.conn.write("issuing")?;
+        let tx = self.conn.write_unchanged("issuing", seen)?;
         let mut events = audit::Appender::start(&tx, &keys.audit)?;
         let out = store_issued(
             &tx,
@@ -1402,6 +1411,8 @@ impl Vault {
     }
 
     fn ca_issue_many_checked(&mut self, ca: &str, reqs: &[NewLeaf]) -> Result<Vec<IssuedCert>> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let version = self.conn.data_version()?;
         self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(ca)?;
         let mut planned = Vec::with_capacity(reqs.len());
@@ -1443,7 +1454,7 @@ impl Vault {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let signer = Signer::new(self, &ca)?;
         let actor = self.actor.clone();
-        let tx = self.conn.write("issuing")?;
+        let tx = self.conn.write_unchanged("issuing", version)?;
         // Making a key and signing (CPU) and storing (one SQLite writer) are separate steps:
         // for a batch, keys are made and signed on a second thread while this one stores what
         // is ready, so a 2-core machine does both at once. What one step hands the other is
@@ -1531,6 +1542,8 @@ impl Vault {
     }
 
     fn ca_revoke_checked(&mut self, query: &str, reason: RevocationReason) -> Result<Revocation> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         let (id, name) = self.resolve(query)?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         integrity::require(&self.conn, &keys.rows, &integrity::ENTRIES, &id)?;
@@ -1597,7 +1610,7 @@ impl Vault {
         }
         let now = now_unix();
         let actor = self.actor.clone();
-        let tx = self.conn.write("revoking")?;
+        let tx = self.conn.write_unchanged("revoking", seen)?;
         // The CA's event (its revocation list grows), written first: the revocation and the
         // CA's row carry its number, so neither can be deleted or put back older unseen.
         let seq = audit::append(
@@ -1654,6 +1667,17 @@ impl Vault {
             .optional()
             .map_err(Error::sqlite("reading revocations"))?;
         let Some(ca_id) = ca_id else {
+            // An entry the vault's CA issued without the row that names the CA: refused (the
+            // row decides whose revocations apply).
+            if let Some(bad) = crate::ledger::missing_issued_rows(&self.conn, Some(entry_id))?
+                .into_iter()
+                .next()
+            {
+                return Err(Error::RowTampered {
+                    table: bad.table,
+                    row: bad.row,
+                });
+            }
             // From AWS Private CA: its rows' MACs checked first, and a `pca` entry without
             // its row is refused (the row is what says where to revoke it).
             return self.aws_revoked_checked(entry_id);
@@ -1704,6 +1728,8 @@ impl Vault {
     }
 
     fn ca_crl_checked(&mut self, query: &str, next_update: Duration) -> Result<Crl> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(query)?;
         if next_update <= Duration::ZERO {
@@ -1770,7 +1796,7 @@ impl Vault {
             .map_err(rcgen_error(&ca.name, "cannot sign the CRL"))?;
         let der = crl.der().to_vec();
         let actor = self.actor.clone();
-        let tx = self.conn.write("recording the CRL")?;
+        let tx = self.conn.write_unchanged("recording the CRL", seen)?;
         // The number only ever increases, whatever happens to the file: the row carries the
         // event that set it, so an older copy of the row (an older number) is refused.
         let seq = audit::append(
@@ -1898,6 +1924,8 @@ impl Vault {
     }
 
     fn ca_purge_checked(&mut self, query: &str, now: i64) -> Result<bool> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(query)?;
         match ca.state {
@@ -1920,7 +1948,7 @@ impl Vault {
             }
         }
         let actor = self.actor.clone();
-        let tx = self.conn.write("purging")?;
+        let tx = self.conn.write_unchanged("purging", seen)?;
         let seq = audit::append(
             &tx,
             &keys.audit,
@@ -1991,12 +2019,14 @@ impl Vault {
         action: &str,
         next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
     ) -> Result<CaState> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(query)?;
         let (state, at) =
             next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
         let actor = self.actor.clone();
-        let tx = self.conn.write("changing the CA")?;
+        let tx = self.conn.write_unchanged("changing the CA", seen)?;
         let seq = audit::append(
             &tx,
             &keys.audit,
@@ -2040,10 +2070,12 @@ impl Vault {
     /// same way). Not audited per row: one `bench-seed` event says what was done.
     #[doc(hidden)]
     pub fn seed_revocations_for_benchmark(&mut self, query: &str, n: usize) -> Result<()> {
+        // Checked from here on; written only if nothing changed meanwhile.
+        let seen = self.conn.data_version()?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(query)?;
         let actor = self.actor.clone();
-        let tx = self.conn.write("seeding")?;
+        let tx = self.conn.write_unchanged("seeding", seen)?;
         let seq = audit::append(
             &tx,
             &keys.audit,

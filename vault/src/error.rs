@@ -218,6 +218,16 @@ pub enum Error {
         /// The vault file.
         path: PathBuf,
     },
+    /// Another process wrote to the vault between the checks of a change and its write: what
+    /// was checked may no longer be what would be sealed, so nothing was written.
+    #[error(
+        "another process wrote to the vault {} while this command checked what it acts on, so nothing was written (what was checked might no longer be what is there): run the command again",
+        path.display()
+    )]
+    ChangedMeanwhile {
+        /// The vault file.
+        path: PathBuf,
+    },
     /// Another process is writing to the vault (deploy, sync, discover, the agent).
     #[error(
         "the vault {} is busy: {holder} is working on it (waited {:.1} s; --lock-timeout waits longer)",

@@ -14,7 +14,7 @@
 //! setting the schema version back does not get a changed row sealed. From then on a row
 //! without a MAC is a row that was tampered with.
 
-use rusqlite::{Connection, params_from_iter, types::ValueRef};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::ValueRef};
 
 use crate::{
     crypto::Key,
@@ -180,6 +180,17 @@ pub(crate) const ALL: [Spec; 10] = [
 /// The audit events count only once the chain verifies (the caller checks it first).
 pub(crate) fn had_macs(conn: &Connection, dek: &Key) -> Result<Option<String>> {
     let sql = |e| Error::sqlite("looking for row MACs")(e);
+    // Without its first event nothing in the log can be trusted to tell (events deleted,
+    // perhaps all of them): the vault is taken as one that had MACs.
+    let first: Option<String> = conn
+        .query_row("SELECT action FROM audit WHERE seq = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    if first.as_deref() != Some("init") {
+        return Ok(Some(
+            "its audit log does not start with the vault's init event: events were deleted".into(),
+        ));
+    }
     let events: Vec<(i64, String, String)> = {
         let mut stmt = conn
             .prepare(

@@ -162,7 +162,35 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Vec<BadRow>> {
     }
     bad.extend(missing_aws_revocations(conn, None)?);
     bad.extend(missing_ca_rows(conn, None)?);
+    bad.extend(missing_issued_rows(conn, None)?);
     Ok(bad)
+}
+
+/// Entries the vault's CA issued (source `issued`, and not a CA themselves) whose `issued`
+/// row is gone: that row says which CA's revocations decide whether the certificate is
+/// revoked, so without it a revocation would go unseen. Each is named.
+pub(crate) fn missing_issued_rows(conn: &Connection, entry: Option<&str>) -> Result<Vec<BadRow>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.name FROM entries e
+             WHERE e.source = 'issued' AND (?1 IS NULL OR e.id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM issued i WHERE i.entry_id = e.id)
+               AND NOT EXISTS (SELECT 1 FROM cas c WHERE c.id = e.id)
+               AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.entry_id = e.id AND a.action = 'ca-create')
+             ORDER BY e.name",
+        )
+        .map_err(Error::sqlite("reading what the CA issued"))?;
+    let rows = stmt
+        .query_map([entry], |r| r.get::<_, String>(0))
+        .map_err(Error::sqlite("reading what the CA issued"))?;
+    rows.map(|r| {
+        r.map(|name| BadRow {
+            table: "issued",
+            row: format!("{name} (deleted: the vault's CA issued it, and this row says which CA's revocations apply)"),
+        })
+    })
+    .collect::<rusqlite::Result<_>>()
+    .map_err(Error::sqlite("reading what the CA issued"))
 }
 
 /// CAs the audit log created (`ca-create`, of `entry` or all) whose entry is still in the
@@ -205,7 +233,9 @@ pub(crate) fn binding_allowed(conn: &Connection) -> Result<bool> {
     let done: bool = conn
         .query_row(
             "SELECT EXISTS (SELECT 1 FROM audit WHERE action = ?1)
-                 OR EXISTS (SELECT 1 FROM audit WHERE action = 'init' AND detail LIKE 'vault created (schema %')",
+                 OR EXISTS (SELECT 1 FROM audit WHERE action = 'init' AND detail LIKE 'vault created (schema %')
+                 -- a log without its first event tells nothing: never bound
+                 OR NOT EXISTS (SELECT 1 FROM audit WHERE seq = 1 AND action = 'init')",
             [BIND_ACTION],
             |r| r.get(0),
         )

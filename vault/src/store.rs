@@ -114,6 +114,36 @@ impl Db {
         }
         Ok(tx)
     }
+
+    /// A number that changes whenever another connection commits to the vault (`PRAGMA
+    /// data_version`): taken before the checks of a change, and given to
+    /// [`Db::write_unchanged`].
+    pub(crate) fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(Error::sqlite("reading the vault"))
+    }
+
+    /// [`Db::write`], for a change whose rows were checked before it began (with their
+    /// MACs, against the audit log): refused when another process committed anything since
+    /// `seen` (the checks began). Under the write lock nothing changes afterwards, so what
+    /// the change seals is what was checked; a row changed between the checks and the write
+    /// is never sealed over.
+    pub(crate) fn write_unchanged(
+        &mut self,
+        doing: &'static str,
+        seen: i64,
+    ) -> Result<rusqlite::Transaction<'_>> {
+        let path = self.path.clone();
+        let tx = self.write(doing)?;
+        let now: i64 = tx
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(Error::sqlite(doing))?;
+        if now != seen {
+            return Err(Error::ChangedMeanwhile { path });
+        }
+        Ok(tx)
+    }
 }
 
 /// An open vault. Reading certificates needs no passphrase; anything that touches a

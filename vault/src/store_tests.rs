@@ -712,3 +712,25 @@ fn a_writer_waits_for_another_writers_transaction() {
     release.join().unwrap();
     assert!(v.verify().unwrap().intact());
 }
+
+/// A change whose rows were checked before its write transaction is refused when another
+/// process committed in between (what was checked may not be what would be sealed); this
+/// process's own commits, and no commit at all, let it through.
+#[test]
+fn a_write_after_checks_is_refused_when_another_process_committed_meanwhile() {
+    let (_d, path, mut v) = new_vault();
+    let mut other = Vault::open(&path).unwrap();
+    other.unlock(&pass()).unwrap();
+    let seen = v.conn.data_version().unwrap();
+    v.record_event("test", None, "this process's own commit")
+        .unwrap();
+    drop(v.conn.write_unchanged("testing", seen).unwrap());
+    let seen = v.conn.data_version().unwrap();
+    other.record_event("test", None, "another process").unwrap();
+    assert!(matches!(
+        v.conn.write_unchanged("testing", seen),
+        Err(Error::ChangedMeanwhile { .. })
+    ));
+    let seen = v.conn.data_version().unwrap();
+    drop(v.conn.write_unchanged("testing", seen).unwrap());
+}

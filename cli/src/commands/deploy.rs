@@ -551,11 +551,9 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     // One thread does everything: it must not sit in SQLite's busy wait for long.
     v.set_busy_timeout(std::time::Duration::from_secs(2))?;
     crate::secrets::no_core_dumps()?;
-    let pass = unattended_passphrase(ctx)?;
-    v.unlock(&pass)?;
-    drop(pass);
     // The audit anchor is kept outside the vault, in the user's state directory: a copy of
-    // the vault put back from a backup (or cut short) is behind it.
+    // the vault put back from a backup (or cut short) is behind it. Checked before the
+    // unlock too: the unlock finishes a pending upgrade, which must not run on such a copy.
     let anchor_file = match args.anchor_file {
         Some(p) => p,
         None => dirs::state_dir()
@@ -564,6 +562,15 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
             .join("certvault")
             .join(format!("anchor-{}", v.vault_id())),
     };
+    if let Err(why) = agent::anchor_check(&v, &anchor_file) {
+        anyhow::bail!(
+            "the vault was rolled back behind the audit anchor this agent kept ({why}): it was not unlocked and nothing was done. Restore the vault, or remove {} to accept it as it is",
+            anchor_file.display()
+        );
+    }
+    let pass = unattended_passphrase(ctx)?;
+    v.unlock(&pass)?;
+    drop(pass);
     tracing::info!(anchor = %anchor_file.display(), "the audit anchor is kept outside the vault");
     let opts = agent::AgentOptions {
         interval,

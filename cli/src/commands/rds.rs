@@ -65,6 +65,10 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     if wait_timeout.is_zero() || args.wait_timeout > time::Duration::hours(24) {
         return Err(UsageError("--wait-timeout: more than 0s, at most 24h".into()).into());
     }
+    // Watched within the wait, never longer than it.
+    let restart_settle = std::time::Duration::try_from(args.restart_settle)
+        .unwrap_or_default()
+        .min(wait_timeout);
     let config = ctx.config()?;
     let regions = agent::expand_regions(&args.regions, &config.extra_regions)?;
     let targets = config.select(args.target.as_deref(), Some(&regions))?;
@@ -214,6 +218,7 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
                 agent::RdsApplyOptions {
                     no_restart: args.no_restart,
                     wait_timeout,
+                    restart_settle,
                 },
                 &mut progress,
             ));

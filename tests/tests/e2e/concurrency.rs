@@ -309,3 +309,66 @@ fn a_remove_waits_for_another_writers_transaction() {
     assert!(entry_names(&env).is_empty());
     assert_intact(&env);
 }
+
+/// Review of issue 16 (items 9 and 10 together): a CA command checked the CA's rows before
+/// its write transaction and sealed whatever they held once it got the write lock. An
+/// attacker holding a write transaction (revocations deleted, the CRL number set back)
+/// committed while `ca disable` waited, and `ca disable` sealed their rows: `verify` was
+/// clean and the next CRL reused number 1 without the revoked serial. Now a change whose
+/// rows another process wrote since they were checked writes nothing.
+#[test]
+fn regression_a_ca_command_never_seals_rows_changed_while_it_waited_to_write() {
+    let env = Env::init();
+    let ok = |args: &[&str]| {
+        let out = env.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["ca", "create", "Root CA", "--subject", "CN=Root"]);
+    ok(&["ca", "issue", "Root CA", "--dns", "leaf.example.com"]);
+    ok(&[
+        "ca",
+        "revoke",
+        "leaf.example.com",
+        "--reason",
+        "key-compromise",
+    ]);
+    ok(&["ca", "crl", "Root CA", "--out", "crl1.der"]);
+    let attacker = rusqlite::Connection::open(&env.vault).unwrap();
+    attacker
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM revocations;
+             UPDATE cas SET revoked_count = 0, crl_number = 1 WHERE name = 'Root CA';",
+        )
+        .unwrap();
+    let mut disable = spawn(&env, &[&"ca", &"disable", &"Root CA"]);
+    // It has read and checked the rows as they were committed, and waits to write.
+    let ended = wait_until_waiting(&mut disable, Duration::from_millis(300));
+    attacker.execute_batch("COMMIT").unwrap();
+    assert!(
+        ended.is_none(),
+        "ca disable did not wait for the attacker's transaction"
+    );
+    let out = finish(disable);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another process wrote to the vault"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was sealed over the attacker's rows: verify names them, and no CRL comes out.
+    let out = env.cmd().arg("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "verify: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("BAD  cas row Root CA"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env
+        .cmd()
+        .args(["ca", "crl", "Root CA", "--out", "crl2.der"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!env.path("crl2.der").exists());
+}

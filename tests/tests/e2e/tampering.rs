@@ -770,7 +770,10 @@ fn regression_a_deleted_ca_row_does_not_make_a_ca_key_an_ordinary_one() {
     assert!(err.contains("cas row Root CA (deleted"), "{err}");
     assert!(!env.path("root.pem").exists());
     let err = refused(&env, &["remove", "Root CA", "--yes"]);
-    assert!(err.contains("CA"), "{err}");
+    assert!(
+        err.contains("a CA is not removed"),
+        "refused as a CA's entry: {err}"
+    );
     assert_eq!(
         one::<i64>(
             &env,
@@ -778,5 +781,82 @@ fn regression_a_deleted_ca_row_does_not_make_a_ca_key_an_ordinary_one() {
         ),
         1,
         "the CA's key is still there"
+    );
+}
+
+/// Review of issue 16 (item 8): a log emptied of every event, with its head removed,
+/// verified as intact, and what reads evidence from the log (whether the vault ever had
+/// MACs) found none: with the integrity marker deleted and an upgrade from schema 4 noted,
+/// the next unlock sealed a changed tag, starting the log again at `integrity-upgrade`.
+/// Every vault's log starts with its `init`: an empty one is named, nothing is appended to
+/// it, and nothing is sealed.
+#[test]
+fn regression_an_emptied_audit_log_is_named_and_nothing_is_sealed_over_it() {
+    let env = Env::init();
+    let pem = crate::common::self_signed_file(&env, "t.pem", "tagged.example.com", 60);
+    env.import(&[&pem, &"--tag", &"env=prod"]);
+    sql(
+        &env,
+        "DELETE FROM audit; DELETE FROM meta WHERE key IN ('audit_head', 'row_integrity');
+         INSERT INTO meta (key, value) VALUES ('schema_upgraded_from', '4');
+         UPDATE tags SET mac = NULL, value = 'dev';",
+    );
+    let (code, out, _) = verify(&env);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("the audit log is empty"), "{out}");
+    // A command that unlocks (and so would finish the upgrade) seals nothing.
+    let other = crate::common::self_signed_file(&env, "o.pem", "other.example.com", 60);
+    let out = env.cmd().arg("import").arg(&other).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(
+        one::<i64>(&env, "SELECT count(*) FROM tags WHERE mac IS NOT NULL"),
+        0,
+        "the changed tag was not sealed"
+    );
+    assert_eq!(
+        one::<i64>(&env, "SELECT count(*) FROM audit"),
+        0,
+        "no new chain"
+    );
+    let (code, out, _) = verify(&env);
+    assert_eq!(code, Some(1), "{out}");
+}
+
+/// Review of issue 16 (item 9): with the `issued` row of a revoked certificate deleted (and
+/// its revocation), nothing said which CA's revocations applied to it, and the push path
+/// took it for a certificate nobody revoked: `sync` imported it into ACM. An entry the
+/// vault's CA issued without its row is named by `verify` and never pushed.
+#[test]
+fn regression_a_deleted_issued_row_does_not_unrevoke_a_certificate() {
+    let emu = emulator();
+    let env = Env::init();
+    ok(&env, &["ca", "create", "Root CA", "--subject", "CN=Root"]);
+    ok(
+        &env,
+        &["ca", "issue", "Root CA", "--dns", "leaf.example.com"],
+    );
+    ok(
+        &env,
+        &[
+            "ca",
+            "revoke",
+            "leaf.example.com",
+            "--reason",
+            "key-compromise",
+        ],
+    );
+    sql(&env, "DELETE FROM issued; DELETE FROM revocations;");
+    let (code, _, err) = run(
+        &env,
+        &emu,
+        &["deploy", "leaf.example.com", "--regions", "us-east-1"],
+    );
+    assert_ne!(code, Some(0), "{err}");
+    assert!(acm_contents(&emu, "us-east-1").is_empty(), "nothing pushed");
+    let (code, out, _) = verify(&env);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("issued row leaf.example.com (deleted"),
+        "{out}"
     );
 }
