@@ -347,7 +347,7 @@ fn acm_request_route53_writes_each_record_to_the_zone_that_holds_it_once() {
 /// once it sees the records; the emulator does not look at DNS at all).
 #[test]
 fn acm_requests_route53_then_wait_follows_a_request_until_it_is_an_entry() {
-    let emu = Emulator::start_with_validation_wait(4);
+    let emu = Emulator::start_with_validation_wait(12);
     let env = Env::init();
     make_zones(&emu, &env, &["example.org"]);
     let (code, out, err) = run(
