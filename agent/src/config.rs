@@ -22,7 +22,6 @@ use serde::Deserialize;
 use crate::{
     error::{Error, Result},
     regions,
-    retry::RetryPolicy,
 };
 
 /// An account to work in: the default credentials, a profile, or a role to assume.
@@ -304,6 +303,31 @@ pub fn expand_regions(list: &[String], extra: &[String]) -> Result<Vec<String>> 
         }
     }
     Ok(out)
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First backoff, in milliseconds; doubles each attempt.
+    pub base_delay_ms: u64,
+    /// Longest single backoff, in milliseconds.
+    pub max_delay_ms: u64,
+    /// No retry starts after this many seconds since the first attempt.
+    pub total_timeout_s: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay_ms: 200,
+            max_delay_ms: 20_000,
+            total_timeout_s: 120,
+        }
+    }
 }
 
 #[cfg(test)]

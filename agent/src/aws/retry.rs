@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Quotas,
+    config::{Quotas, RetryPolicy},
     error::{ApiError, ErrorKind},
 };
 
@@ -155,31 +155,6 @@ impl LimiterPool {
             .entry((account.to_owned(), region.to_owned()))
             .or_insert_with(|| Arc::new(RegionLimits::new(&self.quotas)))
             .clone()
-    }
-}
-
-/// How hard to try.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// First backoff, in milliseconds; doubles each attempt.
-    pub base_delay_ms: u64,
-    /// Longest single backoff, in milliseconds.
-    pub max_delay_ms: u64,
-    /// No retry starts after this many seconds since the first attempt.
-    pub total_timeout_s: u64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 8,
-            base_delay_ms: 200,
-            max_delay_ms: 20_000,
-            total_timeout_s: 120,
-        }
     }
 }
 
