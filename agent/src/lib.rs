@@ -41,11 +41,12 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{
     aws::{
-        AcmApi, AcmWrite, CertRequest, CertificatePem, ClassicLb, Connector, DbCluster, DbInstance,
-        ENTRY_TAG, ElbApi, ElbV2Api, ExportedKey, HostedZone, IamApi, IamServerCertificate,
-        ListPage, ListenerV2, LoadBalancerV2, MAX_LIST_PAGES, Page, PcaApi, PrivateCa, RdsApi,
-        RdsCa, Route53Api, SdkConnector, StsApi, Written, ZonePage, all_key_types, arn_location,
-        insecure_endpoint, pca_arn_location,
+        AccountId, AcmApi, AcmWrite, Arn, ArnError, ArnParts, CertRequest, CertificatePem,
+        ClassicLb, Connector, DbCluster, DbInstance, ENTRY_TAG, ElbApi, ElbV2Api, ExportedKey,
+        HostedZone, IamApi, IamServerCertificate, ListPage, ListenerV2, LoadBalancerV2,
+        MAX_LIST_PAGES, Page, PcaApi, PrivateCa, RdsApi, RdsCa, Region, Route53Api, SdkConnector,
+        StsApi, Written, ZonePage, all_key_types, arn_location, insecure_endpoint,
+        pca_arn_location,
         retry::{
             CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter,
             RegionLimits, Scope,
@@ -60,7 +61,7 @@ pub use crate::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
-    error::{ApiError, Error, ErrorKind, Result},
+    error::{ApiError, Error, ErrorKind, Refusal, Result},
     export_key::{ExportKeyRequest, acm_export_key},
     lifecycle::{Renewed, acm_renew, pca_revoke},
     pca::{PcaIssueRequest, PcaIssued, pca_issue, pca_list, signing_algorithm_for},

@@ -8,8 +8,8 @@ use aws_sdk_acm::{
 };
 use vault::{AcmDetail, AcmSummary, DnsRecord};
 
-use super::{CertificatePem, ListPage, classify, time_of};
-use crate::error::{ApiError, ErrorKind};
+use super::{ArnParts, CertificatePem, ListPage, classify, time_of};
+use crate::error::{ApiError, ErrorKind, Refusal};
 
 /// What RequestCertificate is asked.
 #[derive(Debug, Clone, Default)]
@@ -64,15 +64,8 @@ pub struct Written {
 
 /// The account and region an ACM ARN names (`arn:aws:acm:REGION:ACCOUNT:certificate/ID`).
 pub fn arn_location(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, region, account) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    (service == "acm" && !account.is_empty()).then_some((account, region))
+    let p = ArnParts::parse(arn).ok()?;
+    (p.service == "acm" && !p.account.is_empty()).then_some((p.account, p.region))
 }
 
 /// What certvault writes to ACM.
@@ -156,7 +149,7 @@ pub struct SdkAcm {
     pub(super) client: aws_sdk_acm::Client,
     pub(super) region: String,
     /// Why no private key may be sent through this client, if so.
-    pub(super) refuse_keys: Option<String>,
+    pub(super) refuse_keys: Option<Refusal>,
 }
 
 impl AcmApi for SdkAcm {
@@ -221,7 +214,8 @@ impl AcmApi for SdkAcm {
                 code: "EmptyResponse".into(),
                 message: format!("no certificate detail for {arn}"),
                 attempts: 1,
-                request_id: out.request_id().map(str::to_owned),
+                request_id: out.request_id().map(Into::into),
+                refusal: None,
             });
         };
         let summary = AcmSummary {
@@ -314,11 +308,9 @@ impl AcmWrite for SdkAcm {
     ) -> Result<Written, ApiError> {
         use aws_sdk_acm::primitives::Blob;
         if let Some(why) = &self.refuse_keys {
-            return Err(ApiError::local(
-                ErrorKind::Validation,
+            return Err(ApiError::refused(
                 "ImportCertificate",
                 &self.region,
-                "InsecureEndpoint",
                 why.clone(),
             ));
         }
@@ -386,11 +378,9 @@ impl AcmWrite for SdkAcm {
     ) -> Result<ExportedKey, ApiError> {
         // A key comes back: never over plain HTTP to another machine.
         if let Some(why) = &self.refuse_keys {
-            return Err(ApiError::local(
-                ErrorKind::Validation,
+            return Err(ApiError::refused(
                 "ExportCertificate",
                 &self.region,
-                "InsecureEndpoint",
                 why.clone(),
             ));
         }

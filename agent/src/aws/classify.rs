@@ -50,7 +50,8 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         code,
         message,
         attempts: 1,
-        request_id: err.request_id().map(str::to_owned),
+        request_id: err.request_id().map(Into::into),
+        refusal: None,
     }
 }
 

@@ -18,12 +18,26 @@ use tokio_util::sync::CancellationToken;
 use super::{
     AcmApi, AcmWrite, ElbApi, ElbV2Api, IamApi, PcaApi, RdsApi, Route53Api, SdkAcm, SdkElb,
     SdkElbV2, SdkIam, SdkPca, SdkRds, SdkRoute53, SdkSts, StsApi,
-    retry::{CallStats, Idempotence, Scope},
+    retry::{CallStats, Idempotence, RetryPolicy, Scope},
 };
-use crate::{
-    config::{Config, Target},
-    error::{ApiError, ErrorKind},
-};
+use crate::error::{ApiError, Refusal};
+
+/// An account to work in: the default credentials, a profile, or a role to assume.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name used in output and in `--target`.
+    pub name: String,
+    /// AWS profile (else the default credential chain).
+    pub profile: Option<String>,
+    /// Role to assume with the profile's (or default) credentials.
+    pub role_arn: Option<String>,
+    /// External id for the role, if it requires one.
+    pub external_id: Option<String>,
+    /// Regions, or `["all"]`; empty means "the profile's region".
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
 
 /// Makes clients for targets and regions.
 pub trait Connector: Send + Sync {
@@ -92,23 +106,20 @@ pub(crate) async fn connect_within<C: Connector>(
     tokio::time::timeout(timeout, call)
         .await
         .unwrap_or_else(|_| {
-            Err(ApiError::local(
-                ErrorKind::Transient,
+            Err(ApiError::refused(
                 "GetCallerIdentity",
                 "global",
-                "Timeout",
-                format!(
-                    "resolving the credentials of target '{}' took more than {}s",
-                    target.name,
-                    timeout.as_secs()
-                ),
+                Refusal::Timeout {
+                    target: target.name.clone(),
+                    seconds: timeout.as_secs(),
+                },
             ))
         })
 }
 
-pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
+pub(crate) fn scope_for(policy: RetryPolicy, target: &Target) -> Scope {
     Scope::new(
-        config.retry,
+        policy,
         Arc::new(CallStats::default()),
         &target.name,
         "global",
@@ -135,15 +146,16 @@ pub(crate) async fn connect_as<C: Connector>(
     if let Some((want, what)) = expected
         && want != account
     {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             operation,
             region,
-            "AccountMismatch",
-            format!(
-                "{what} account {want}, but target '{}' resolves to account {account}: nothing was sent ({operation})",
-                target.name
-            ),
+            Refusal::AccountMismatch {
+                expected: want.to_owned(),
+                found: account,
+                target: target.name.clone(),
+                what: what.to_owned(),
+                operation,
+            },
         ));
     }
     Ok((session, account))
@@ -156,10 +168,10 @@ pub(crate) async fn connect_as<C: Connector>(
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn open<C: Connector>(
     connector: &C,
-    config: &Config,
+    policy: RetryPolicy,
     target: &Target,
 ) -> Result<(Scope, C::Session, String), ApiError> {
-    let global = scope_for(config, target);
+    let global = scope_for(policy, target);
     let (session, account) = connect_as(
         connector,
         &global,
@@ -269,7 +281,19 @@ impl SdkConnector {
 /// Why a private key must not go to `endpoint`, if it must not: plain HTTP to anything but
 /// a loopback address (an emulator on this machine).
 pub fn insecure_endpoint(endpoint: &str) -> Option<String> {
-    let rest = endpoint.strip_prefix("http://")?;
+    plain_http_elsewhere(endpoint).then(|| {
+        Refusal::InsecureKeyEndpoint {
+            endpoint: endpoint.to_owned(),
+        }
+        .to_string()
+    })
+}
+
+/// Whether `endpoint` is plain HTTP to anything but a loopback address.
+fn plain_http_elsewhere(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -279,11 +303,7 @@ pub fn insecure_endpoint(endpoint: &str) -> Option<String> {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    (!loopback).then(|| {
-        format!(
-            "the ACM endpoint {endpoint} is plain HTTP on a host that is not this machine: no private key is sent there (use https, or --allow-insecure-endpoint if you mean it)"
-        )
-    })
+    !loopback
 }
 
 impl SdkConnector {
@@ -377,9 +397,8 @@ impl Connector for SdkConnector {
             client: aws_sdk_acm::Client::from_conf(conf),
             region: region.to_owned(),
             refuse_keys: endpoint
-                .as_deref()
-                .and_then(insecure_endpoint)
-                .filter(|_| !self.allow_insecure_endpoint),
+                .filter(|e| plain_http_elsewhere(e) && !self.allow_insecure_endpoint)
+                .map(|endpoint| Refusal::InsecureKeyEndpoint { endpoint }),
         }
     }
 
@@ -439,12 +458,8 @@ impl Connector for SdkConnector {
             client: aws_sdk_acmpca::Client::from_conf(conf),
             region: region.to_owned(),
             refuse: service_endpoint(session, "ACM PCA")
-                .filter(|e| insecure_endpoint(e).is_some() && !self.allow_insecure_endpoint)
-                .map(|e| {
-                    format!(
-                        "the AWS Private CA endpoint {e} is plain HTTP on a host that is not this machine: a certificate from it could be anyone's, so none is requested there (use https, or --allow-insecure-endpoint if you mean it)"
-                    )
-                }),
+                .filter(|e| plain_http_elsewhere(e) && !self.allow_insecure_endpoint)
+                .map(|endpoint| Refusal::InsecureCaEndpoint { endpoint }),
         }
     }
 }
@@ -475,6 +490,7 @@ fn service_endpoint(session: &SdkConfig, service_id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn target(name: &str, role: Option<&str>) -> Target {
         Target {
@@ -606,6 +622,10 @@ mod tests {
             .issue(ca, "CSR", "SHA256WITHECDSA", 90, "token")
             .await
             .unwrap_err();
+        assert!(
+            matches!(e.refusal(), Some(Refusal::InsecureCaEndpoint { .. })),
+            "{e}"
+        );
         assert_eq!(e.code, "InsecureEndpoint", "{e}");
         assert!(e.message.contains("AWS Private CA endpoint"), "{e}");
         // Loopback (the emulator) is this machine.
@@ -667,6 +687,10 @@ mod tests {
         let m = v.import_material("a").unwrap();
         let acm = SdkConnector::default().acm(&session, "us-east-1");
         let e = acm.import_certificate(&m, None, &[]).await.unwrap_err();
+        assert!(
+            matches!(e.refusal(), Some(Refusal::InsecureKeyEndpoint { .. })),
+            "{e}"
+        );
         assert_eq!(e.code, "InsecureEndpoint", "{e}");
         let allowed = SdkConnector::new(true).acm(&session, "us-east-1");
         assert!(allowed.refuse_keys.is_none());
@@ -678,9 +702,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_command_opens_with_one_counted_identity_call_and_refuses_another_account() {
         let fake = crate::aws::fake::Fake::default();
-        let config = Config::default();
         let t = target("prod", None);
-        let (scope, _, account) = open(&fake, &config, &t).await.unwrap();
+        let (scope, _, account) = open(&fake, RetryPolicy::default(), &t).await.unwrap();
         assert_eq!(account, crate::aws::fake::ACCOUNT);
         assert_eq!(scope.region, "global");
         let counts = scope.stats.snapshot();
@@ -696,6 +719,11 @@ mod tests {
         )
         .await
         .unwrap_err();
+        assert!(matches!(
+            e.refusal(),
+            Some(Refusal::AccountMismatch { expected, found, .. })
+                if expected == "111111111111" && found == crate::aws::fake::ACCOUNT
+        ));
         assert_eq!(e.code, "AccountMismatch");
         assert_eq!(
             e.to_string(),

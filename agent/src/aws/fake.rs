@@ -12,9 +12,8 @@ use vault::{AcmDetail, AcmSummary};
 use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage,
-        StsApi, Written,
+        StsApi, Target, Written,
     },
-    config::Target,
     error::{ApiError, ErrorKind},
 };
 
@@ -318,6 +317,7 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         _ => 400,
     };
     ApiError {
+        refusal: None,
         kind: ErrorKind::from_code(code, Some(status)),
         operation: op,
         region: region.to_owned(),
@@ -325,10 +325,13 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         message: message.into(),
         attempts: 1,
         // As AWS: a request id of its own for every answer.
-        request_id: Some(format!(
-            "fake-{op}-{}",
-            REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )),
+        request_id: Some(
+            format!(
+                "fake-{op}-{}",
+                REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+            .into_boxed_str(),
+        ),
     }
 }
 

@@ -15,6 +15,7 @@
 //! `Operation in region: Code: message`, never as a `Debug` dump.
 
 mod acm;
+mod arn;
 mod classify;
 mod connect;
 mod elb;
@@ -47,7 +48,8 @@ pub use self::{
     acm::{
         AcmApi, AcmWrite, CertRequest, ENTRY_TAG, ExportedKey, Written, all_key_types, arn_location,
     },
-    connect::{Connector, SdkConnector, insecure_endpoint},
+    arn::{AccountId, Arn, ArnError, ArnParts, Region},
+    connect::{Connector, SdkConnector, Target, insecure_endpoint},
     elb::{ClassicLb, ElbApi, ElbV2Api, ListenerV2, LoadBalancerV2},
     iam::{IamApi, IamServerCertificate},
     paging::{ListPage, MAX_LIST_PAGES, Page},

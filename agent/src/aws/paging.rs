@@ -5,7 +5,7 @@
 use vault::AcmSummary;
 
 use super::retry::{Idempotence, Scope};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Refusal};
 
 /// A page of something, and where the next starts.
 pub type Page<T> = (Vec<T>, Option<String>);
@@ -48,11 +48,9 @@ where
             _ => return Ok(out),
         }
     }
-    Err(ApiError::local(
-        ErrorKind::Other,
+    Err(ApiError::refused(
         op,
         &scope.region,
-        "TooManyPages",
-        format!("more than {MAX_PAGES} pages"),
+        Refusal::TooManyPages { pages: MAX_PAGES },
     ))
 }

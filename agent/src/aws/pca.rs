@@ -4,8 +4,8 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{CertificatePem, classify, time_of};
-use crate::error::{ApiError, ErrorKind};
+use super::{AccountId, ArnParts, CertificatePem, classify, time_of};
+use crate::error::{ApiError, ErrorKind, Refusal};
 
 /// One AWS Private CA.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,7 +80,7 @@ pub struct SdkPca {
     pub(crate) region: String,
     /// Why issuing through this endpoint is refused (plain HTTP to another machine: the
     /// certificate that comes back could be anyone's).
-    pub(crate) refuse: Option<String>,
+    pub(crate) refuse: Option<Refusal>,
 }
 
 fn private_ca(ca: &aws_sdk_acmpca::types::CertificateAuthority) -> PrivateCa {
@@ -149,11 +149,9 @@ impl PcaApi for SdkPca {
     ) -> Result<String, ApiError> {
         use aws_sdk_acmpca::types::{SigningAlgorithm, Validity, ValidityPeriodType};
         if let Some(why) = &self.refuse {
-            return Err(ApiError::local(
-                ErrorKind::Validation,
+            return Err(ApiError::refused(
                 "IssueCertificate",
                 &self.region,
-                "InsecureEndpoint",
                 why.clone(),
             ));
         }
@@ -218,26 +216,12 @@ impl PcaApi for SdkPca {
 /// The account and region a Private CA ARN names
 /// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`).
 pub fn pca_arn_location(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_prefix, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let id = resource.strip_prefix("certificate-authority/")?;
-    (arn_prefix == "arn"
-        && partition.starts_with("aws")
-        && service == "acm-pca"
-        && !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+    let p = ArnParts::parse(arn).ok()?;
+    let id = p.resource.strip_prefix("certificate-authority/")?;
+    (p.service == "acm-pca"
+        && !p.region.is_empty()
+        && p.account.parse::<AccountId>().is_ok()
         && !id.is_empty()
         && !id.contains('/'))
-    .then_some((account, region))
+    .then_some((p.account, p.region))
 }

@@ -1,7 +1,7 @@
 //! STS: who the credentials of a session belong to.
 
 use super::classify;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Refusal};
 
 /// Who the credentials of a session belong to, asked again just before secrets are sent.
 pub trait StsApi: Send + Sync {
@@ -25,12 +25,10 @@ impl StsApi for SdkSts {
             .map_err(|e| classify("GetCallerIdentity", "global", e))?;
         match who.account().filter(|a| !a.is_empty()) {
             Some(a) => Ok(a.to_owned()),
-            None => Err(ApiError::local(
-                ErrorKind::Other,
+            None => Err(ApiError::refused(
                 "GetCallerIdentity",
                 "global",
-                "NoAccount",
-                "STS did not say which account the credentials belong to".into(),
+                Refusal::NoAccount,
             )),
         }
     }
