@@ -19,67 +19,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use crate::aws::{
+    Target,
+    retry::{Quotas, RetryPolicy},
+};
 use crate::{
     error::{Error, Result},
     regions,
-    retry::RetryPolicy,
 };
-
-/// An account to work in: the default credentials, a profile, or a role to assume.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Target {
-    /// Name used in output and in `--target`.
-    pub name: String,
-    /// AWS profile (else the default credential chain).
-    pub profile: Option<String>,
-    /// Role to assume with the profile's (or default) credentials.
-    pub role_arn: Option<String>,
-    /// External id for the role, if it requires one.
-    pub external_id: Option<String>,
-    /// Regions, or `["all"]`; empty means "the profile's region".
-    #[serde(default)]
-    pub regions: Vec<String>,
-}
-
-/// Request rates under ACM's quotas, per account and region (requests per second).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Quotas {
-    /// ListCertificates (ACM quota: 8).
-    pub list_certificates: f64,
-    /// DescribeCertificate (10).
-    pub describe_certificate: f64,
-    /// GetCertificate (10).
-    pub get_certificate: f64,
-    /// ImportCertificate (1).
-    pub import_certificate: f64,
-    /// AddTagsToCertificate (5).
-    pub add_tags_to_certificate: f64,
-    /// ListTagsForCertificate (10).
-    pub list_tags_for_certificate: f64,
-    /// DeleteCertificate (10).
-    pub delete_certificate: f64,
-    /// IAM calls (shared, global).
-    pub iam: f64,
-}
-
-impl Default for Quotas {
-    fn default() -> Self {
-        // Published ACM quotas; a little below them is no faster in practice and leaves
-        // headroom for other tools in the same account.
-        Quotas {
-            list_certificates: 8.0,
-            describe_certificate: 10.0,
-            get_certificate: 10.0,
-            import_certificate: 1.0,
-            add_tags_to_certificate: 5.0,
-            list_tags_for_certificate: 10.0,
-            delete_certificate: 10.0,
-            iam: 5.0,
-        }
-    }
-}
 
 /// How much to do at once.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -184,7 +131,9 @@ impl Config {
                 return Err(format!("target '{}': {e}", t.name));
             }
             if let Some(arn) = &t.role_arn
-                && (!arn.starts_with("arn:aws") || !arn.contains(":role/"))
+                && !arn
+                    .parse::<crate::aws::Arn>()
+                    .is_ok_and(|a| a.service() == "iam" && a.resource().starts_with("role/"))
             {
                 return Err(format!("target '{}': '{arn}' is not a role ARN", t.name));
             }

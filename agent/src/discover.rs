@@ -505,6 +505,7 @@ fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) 
         message: format!("{arn}: {reason}"),
         attempts: 1,
         request_id: None,
+        refusal: None,
     }
 }
 

@@ -103,8 +103,101 @@ pub struct ApiError {
     pub message: String,
     /// How many attempts were made.
     pub attempts: u32,
-    /// AWS's request id, when the service answered.
-    pub request_id: Option<String>,
+    /// AWS's request id, when the service answered (boxed: an error stays small enough to
+    /// return by value).
+    pub request_id: Option<Box<str>>,
+    /// Why the agent itself refused, when it did (nothing was sent): what `kind`, `code` and
+    /// `message` were derived from. See [`ApiError::refusal`].
+    #[serde(skip)]
+    pub refusal: Option<Box<Refusal>>,
+}
+
+/// What the agent refuses on its own, before anything is sent (or instead of going on): the
+/// typed reason inside an [`ApiError`], as rustls nests its error kinds. Its `Display` is
+/// the error's message, [`Refusal::code`] its code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A target's credentials resolve to another account than the one the work is for.
+    #[error(
+        "{what} account {expected}, but target '{target}' resolves to account {found}: nothing was sent ({operation})"
+    )]
+    AccountMismatch {
+        /// The account the work is for.
+        expected: String,
+        /// The account the target's credentials resolve to.
+        found: String,
+        /// The target.
+        target: String,
+        /// What the expected account is of (`the plan is for`, `the audit was of`).
+        what: String,
+        /// The call that was not sent.
+        operation: &'static str,
+    },
+    /// Resolving a target's credentials took longer than allowed.
+    #[error("resolving the credentials of target '{target}' took more than {seconds}s")]
+    Timeout {
+        /// The target.
+        target: String,
+        /// The time allowed, in seconds.
+        seconds: u64,
+    },
+    /// Not sent: the pass was stopped (SIGTERM) before the call went out.
+    #[error("not sent: the pass was stopped")]
+    Stopped,
+    /// A listing went on for more pages than it may (the server's tokens are not trusted).
+    #[error("more than {pages} pages")]
+    TooManyPages {
+        /// The most pages read.
+        pages: usize,
+    },
+    /// A private key would go to ACM over plain HTTP to another machine.
+    #[error(
+        "the ACM endpoint {endpoint} is plain HTTP on a host that is not this machine: no private key is sent there (use https, or --allow-insecure-endpoint if you mean it)"
+    )]
+    InsecureKeyEndpoint {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// A certificate would be asked of AWS Private CA over plain HTTP to another machine.
+    #[error(
+        "the AWS Private CA endpoint {endpoint} is plain HTTP on a host that is not this machine: a certificate from it could be anyone's, so none is requested there (use https, or --allow-insecure-endpoint if you mean it)"
+    )]
+    InsecureCaEndpoint {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// STS answered GetCallerIdentity without an account.
+    #[error("STS did not say which account the credentials belong to")]
+    NoAccount,
+}
+
+impl Refusal {
+    /// The error code it is reported with (`AccountMismatch`, ...), as before it was typed.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::AccountMismatch { .. } => "AccountMismatch",
+            Refusal::Timeout { .. } => "Timeout",
+            Refusal::Stopped => "Stopped",
+            Refusal::TooManyPages { .. } => "TooManyPages",
+            Refusal::InsecureKeyEndpoint { .. } | Refusal::InsecureCaEndpoint { .. } => {
+                "InsecureEndpoint"
+            }
+            Refusal::NoAccount => "NoAccount",
+        }
+    }
+
+    /// How it is handled: a timeout may be worth another try; the rest are not retried.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Refusal::AccountMismatch { .. }
+            | Refusal::InsecureKeyEndpoint { .. }
+            | Refusal::InsecureCaEndpoint { .. } => ErrorKind::Validation,
+            Refusal::Timeout { .. } => ErrorKind::Transient,
+            Refusal::Stopped => ErrorKind::Stopped,
+            Refusal::TooManyPages { .. } | Refusal::NoAccount => ErrorKind::Other,
+        }
+    }
 }
 
 impl ApiError {
@@ -132,7 +225,28 @@ impl ApiError {
         out
     }
 
-    /// A failure found before anything was sent (configuration, a stopped pass).
+    /// The agent refused `operation` in `region` (nothing was sent): kind, code and message
+    /// come from `refusal`.
+    pub fn refused(operation: &'static str, region: &str, refusal: Refusal) -> ApiError {
+        ApiError {
+            kind: refusal.kind(),
+            operation,
+            region: region.to_owned(),
+            code: refusal.code().to_owned(),
+            message: refusal.to_string(),
+            attempts: 0,
+            request_id: None,
+            refusal: Some(Box::new(refusal)),
+        }
+    }
+
+    /// Why the agent refused, when it was the agent and not AWS.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_deref()
+    }
+
+    /// A failure found before anything was sent (configuration, a stopped pass), not yet
+    /// typed as a [`Refusal`].
     pub(crate) fn local(
         kind: ErrorKind,
         operation: &'static str,
@@ -148,6 +262,7 @@ impl ApiError {
             message,
             attempts: 0,
             request_id: None,
+            refusal: None,
         }
     }
 
@@ -259,5 +374,53 @@ mod tests {
             e.to_string(),
             "ImportCertificate in eu-west-1: AccessDenied: not allowed (after 3 attempts) (request r-1)"
         );
+    }
+
+    /// A refusal is typed, and reads (code, kind, message) as the untyped error it replaces.
+    #[test]
+    fn a_refusal_reads_as_before_and_keeps_its_variant() {
+        let e = ApiError::refused(
+            "ModifyDBInstance",
+            "eu-west-1",
+            Refusal::AccountMismatch {
+                expected: "111111111111".into(),
+                found: "222222222222".into(),
+                target: "prod".into(),
+                what: "the audit was of".into(),
+                operation: "ModifyDBInstance",
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "ModifyDBInstance in eu-west-1: AccountMismatch: the audit was of account 111111111111, but target 'prod' resolves to account 222222222222: nothing was sent (ModifyDBInstance)"
+        );
+        assert_eq!((e.kind, e.attempts), (ErrorKind::Validation, 0));
+        assert!(matches!(
+            e.refusal(),
+            Some(Refusal::AccountMismatch { found, .. }) if found == "222222222222"
+        ));
+        let stopped = ApiError::refused("ListCertificates", "us-east-1", Refusal::Stopped);
+        assert_eq!(
+            stopped.reason(),
+            "ListCertificates in us-east-1: Stopped: not sent: the pass was stopped"
+        );
+        assert_eq!(stopped.kind, ErrorKind::Stopped);
+        let t = ApiError::refused(
+            "GetCallerIdentity",
+            "global",
+            Refusal::Timeout {
+                target: "prod".into(),
+                seconds: 30,
+            },
+        );
+        assert_eq!(
+            t.to_string(),
+            "GetCallerIdentity in global: Timeout: resolving the credentials of target 'prod' took more than 30s"
+        );
+        assert!(t.outcome_unknown(), "a timeout may have been carried out");
+        // What AWS said is no refusal; nor is the JSON of an error any different.
+        let aws = ApiError::local(ErrorKind::Other, "X", "r", "C", "m".into());
+        assert!(aws.refusal().is_none());
+        assert!(!serde_json::to_string(&e).unwrap().contains("refusal"));
     }
 }

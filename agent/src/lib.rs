@@ -21,8 +21,6 @@ mod delete;
 mod discover;
 mod error;
 mod export_key;
-#[cfg(test)]
-mod fake;
 mod lifecycle;
 mod observe;
 mod pca;
@@ -31,19 +29,30 @@ mod rds;
 mod reconcile;
 mod regions;
 mod request;
-mod retry;
 mod rotate;
 mod route53;
+
+// Shims for the old paths `crate::retry` and `crate::fake`, for the modules not yet moved.
+#[cfg(test)]
+use crate::aws::fake;
+use crate::aws::retry;
 
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{
     aws::{
-        AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, ExportedKey, IamApi,
-        IamServerCertificate, ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written,
-        all_key_types, arn_location, insecure_endpoint,
+        AccountId, AcmApi, AcmWrite, Arn, ArnError, ArnParts, CertRequest, CertificatePem,
+        ClassicLb, Connector, DbCluster, DbInstance, ENTRY_TAG, ElbApi, ElbV2Api, ExportedKey,
+        HostedZone, IamApi, IamServerCertificate, ListPage, ListenerV2, LoadBalancerV2,
+        MAX_LIST_PAGES, Page, PcaApi, PrivateCa, RdsApi, RdsCa, Region, Route53Api, SdkConnector,
+        StsApi, Written, ZonePage, all_key_types, arn_location, insecure_endpoint,
+        pca_arn_location,
+        retry::{
+            CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter,
+            RegionLimits, Scope,
+        },
     },
-    config::{Concurrency, Config, Quotas, SyncSettings, Target, expand_regions},
+    config::{Concurrency, Config, Quotas, RetryPolicy, SyncSettings, Target, expand_regions},
     daemon::{
         AgentOptions, Metrics, anchor_check, ca_maintenance, run as run_agent, serve_metrics,
     },
@@ -52,18 +61,15 @@ pub use crate::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
-    error::{ApiError, Error, ErrorKind, Result},
+    error::{ApiError, Error, ErrorKind, Refusal, Result},
     export_key::{ExportKeyRequest, acm_export_key},
     lifecycle::{Renewed, acm_renew, pca_revoke},
-    pca::{
-        PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
-        signing_algorithm_for,
-    },
+    pca::{PcaIssueRequest, PcaIssued, pca_issue, pca_list, signing_algorithm_for},
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     rds::{
-        CA_WARNING_DAYS, CaFinding, DbCluster, DbInstance, RdsApi, RdsApplied, RdsApplyOptions,
-        RdsAudits, RdsCa, RdsMove, RdsProgress, RdsRefusal, RegionAudit, SameAccount, judge,
-        rds_apply, rds_ca_audit, rds_ca_audits, rds_moves,
+        CA_WARNING_DAYS, CaFinding, RdsApplied, RdsApplyOptions, RdsAudits, RdsMove, RdsProgress,
+        RdsRefusal, RegionAudit, SameAccount, judge, rds_apply, rds_ca_audit, rds_ca_audits,
+        rds_moves,
     },
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
@@ -71,16 +77,12 @@ pub use crate::{
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
     request::{
-        CertRequest, acm_describe, acm_observe, acm_observe_many, acm_request,
-        acm_wait_for_records, requested_summary, target_account,
-    },
-    retry::{
-        CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
-        RetryPolicy, Scope,
+        acm_describe, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
+        requested_summary, target_account,
     },
     rotate::{
-        ClassicLb, ElbApi, ElbV2Api, Elsewhere, ListenerV2, Listeners, LoadBalancerV2, Page,
-        RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply, rotation_plan, rotation_plans,
+        Elsewhere, Listeners, RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply,
+        rotation_plan, rotation_plans,
     },
-    route53::{HostedZone, PlacedRecord, Placement, Route53Api, ZonePage, route53_place},
+    route53::{PlacedRecord, Placement, route53_place},
 };

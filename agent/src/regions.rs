@@ -78,16 +78,7 @@ pub(crate) fn is_opt_in(code: &str) -> bool {
 /// Whether `code` looks like a region code (`xx-name-N`); unknown but well-formed codes are
 /// accepted so a new region works before this list learns it.
 pub(crate) fn is_well_formed(code: &str) -> bool {
-    let parts: Vec<&str> = code.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+    code.parse::<crate::aws::Region>().is_ok()
 }
 
 #[cfg(test)]

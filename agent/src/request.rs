@@ -1,78 +1,23 @@
 //! `acm request` and `acm requests`: certificates requested from ACM (public ones validated
 //! by DNS or email), followed until they are issued.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use vault::{AcmObservation, AcmSummary};
 
+pub(crate) use crate::aws::connect_as;
 use crate::{
-    aws::{AcmApi, AcmWrite, Connector, arn_location},
+    aws::{AcmApi, AcmWrite, CertRequest, Connector, arn_location},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{CallStats, Idempotence, Scope},
+    retry::{Idempotence, Scope},
 };
 
-/// What RequestCertificate is asked.
-#[derive(Debug, Clone, Default)]
-pub struct CertRequest {
-    /// The main domain name.
-    pub domain: String,
-    /// More names.
-    pub sans: Vec<String>,
-    /// `DNS` or `EMAIL` (public certificates).
-    pub validation: Option<String>,
-    /// `RSA_2048`, `EC_prime256v1` or `EC_secp384r1`.
-    pub key_algorithm: Option<String>,
-    /// Whether the certificate may be exported (`Options.Export = ENABLED`).
-    pub export: bool,
-    /// A Private CA for a private certificate.
-    pub ca_arn: Option<String>,
-    /// Derived from the request: the same request twice is one certificate.
-    pub token: String,
-}
-
+/// A scope for the calls of one command on `target` (the configured retry policy, counts
+/// of its own). Kept here for the workflows that open by hand; `aws::open` does the whole
+/// opening.
 pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
-    Scope::new(
-        config.retry,
-        Arc::new(CallStats::default()),
-        &target.name,
-        "global",
-        CancellationToken::new(),
-    )
-}
-
-/// Resolves `target`'s credentials and account through `global` (counted, retried). With
-/// `expected` = (account, what it is of), refuses unless they resolve to that account:
-/// `operation` is then never sent, and the error says so.
-pub(crate) async fn connect_as<C: Connector>(
-    connector: &C,
-    global: &Scope,
-    target: &Target,
-    expected: Option<(&str, &str)>,
-    operation: &'static str,
-    region: &str,
-) -> Result<(C::Session, String), ApiError> {
-    let (session, account) = global
-        .call(None, "GetCallerIdentity", Idempotence::Safe, || {
-            connector.connect(target)
-        })
-        .await?;
-    if let Some((want, what)) = expected
-        && want != account
-    {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
-            operation,
-            region,
-            "AccountMismatch",
-            format!(
-                "{what} account {want}, but target '{}' resolves to account {account}: nothing was sent ({operation})",
-                target.name
-            ),
-        ));
-    }
-    Ok((session, account))
+    crate::aws::scope_for(config.retry, target)
 }
 
 /// RequestCertificate in one region of a target: the new certificate's ARN, and the account.

@@ -12,9 +12,8 @@ use vault::{AcmDetail, AcmSummary};
 use crate::{
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, IamApi, IamServerCertificate, ListPage,
-        StsApi, Written,
+        StsApi, Target, Written,
     },
-    config::Target,
     error::{ApiError, ErrorKind},
 };
 
@@ -106,7 +105,7 @@ pub(crate) struct State {
     /// RDS: DB instances by region.
     pub(crate) dbs: BTreeMap<String, Vec<FakeDb>>,
     /// RDS: the CAs every region offers, and the default for new instances.
-    pub(crate) rds_cas: Vec<crate::rds::RdsCa>,
+    pub(crate) rds_cas: Vec<crate::aws::RdsCa>,
     pub(crate) rds_default: Option<String>,
     /// RDS: each ModifyDBInstance, with the instances (itself, members of its cluster) that
     /// were not available when it came (what must never happen: two of a cluster at once).
@@ -191,7 +190,7 @@ impl FakeCert {
 /// One fake AWS Private CA: what Describe says, and its key and certificate (PEM).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FakePca {
-    pub(crate) ca: crate::pca::PrivateCa,
+    pub(crate) ca: crate::aws::PrivateCa,
     pub(crate) key_pem: String,
     pub(crate) cert_pem: String,
 }
@@ -318,6 +317,7 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         _ => 400,
     };
     ApiError {
+        refusal: None,
         kind: ErrorKind::from_code(code, Some(status)),
         operation: op,
         region: region.to_owned(),
@@ -325,10 +325,13 @@ fn err(region: &str, op: &'static str, code: &str, message: &str) -> ApiError {
         message: message.into(),
         attempts: 1,
         // As AWS: a request id of its own for every answer.
-        request_id: Some(format!(
-            "fake-{op}-{}",
-            REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )),
+        request_id: Some(
+            format!(
+                "fake-{op}-{}",
+                REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+            .into_boxed_str(),
+        ),
     }
 }
 
@@ -585,10 +588,7 @@ impl AcmWrite for FakeAcm {
         Ok(Some("fake-delete".into()))
     }
 
-    async fn request_certificate(
-        &self,
-        req: &crate::request::CertRequest,
-    ) -> Result<String, ApiError> {
+    async fn request_certificate(&self, req: &crate::aws::CertRequest) -> Result<String, ApiError> {
         self.fake.enter(&self.region, "RequestCertificate", None)?;
         let mut s = self.fake.state.lock().unwrap();
         if let Some(arn) = s.acm_tokens.get(&req.token) {
@@ -839,7 +839,7 @@ impl Fake {
         state.pcas.insert(
             arn.clone(),
             FakePca {
-                ca: crate::pca::PrivateCa {
+                ca: crate::aws::PrivateCa {
                     arn: arn.clone(),
                     kind: "ROOT".into(),
                     status: status.into(),
@@ -856,11 +856,11 @@ impl Fake {
     }
 }
 
-impl crate::pca::PcaApi for FakePcaClient {
-    async fn list_cas(&self, _next: Option<String>) -> Result<crate::pca::PcaPage, ApiError> {
+impl crate::aws::PcaApi for FakePcaClient {
+    async fn list_cas(&self, _next: Option<String>) -> Result<super::pca::PcaPage, ApiError> {
         self.call("ListCertificateAuthorities");
         let state = self.fake.state.lock().unwrap();
-        Ok(crate::pca::PcaPage {
+        Ok(super::pca::PcaPage {
             cas: state
                 .pcas
                 .values()
@@ -871,7 +871,7 @@ impl crate::pca::PcaApi for FakePcaClient {
         })
     }
 
-    async fn describe_ca(&self, arn: &str) -> Result<crate::pca::PrivateCa, ApiError> {
+    async fn describe_ca(&self, arn: &str) -> Result<crate::aws::PrivateCa, ApiError> {
         self.call("DescribeCertificateAuthority");
         let state = self.fake.state.lock().unwrap();
         state
@@ -996,19 +996,19 @@ impl Fake {
 /// emulator's listing shows differently, and refused change batches.
 pub(crate) struct FakeRoute53(Fake);
 
-impl crate::route53::Route53Api for FakeRoute53 {
+impl crate::aws::Route53Api for FakeRoute53 {
     async fn zones_by_name(
         &self,
         dns_name: &str,
         _zone_id: Option<String>,
-    ) -> Result<crate::route53::ZonePage, ApiError> {
+    ) -> Result<crate::aws::ZonePage, ApiError> {
         let mut state = self.0.state.lock().unwrap();
         state.calls.push(("global".into(), "ListHostedZonesByName"));
         // As AWS does: from the name on (here: that name, then one zone after it).
-        let mut zones: Vec<crate::route53::HostedZone> = state
+        let mut zones: Vec<crate::aws::HostedZone> = state
             .zones
             .iter()
-            .map(|(id, name, private)| crate::route53::HostedZone {
+            .map(|(id, name, private)| crate::aws::HostedZone {
                 id: id.clone(),
                 name: name.clone(),
                 private: *private,
@@ -1026,7 +1026,7 @@ impl crate::route53::Route53Api for FakeRoute53 {
         if let Some(n) = more {
             out.truncate(n);
         }
-        Ok(crate::route53::ZonePage {
+        Ok(crate::aws::ZonePage {
             zones: out,
             next: None,
         })
@@ -1074,25 +1074,25 @@ fn none<T>(op: &'static str) -> Result<T, ApiError> {
     ))
 }
 
-impl crate::rotate::ElbV2Api for FakeNone {
+impl crate::aws::ElbV2Api for FakeNone {
     async fn load_balancers(
         &self,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<crate::rotate::LoadBalancerV2>, ApiError> {
+    ) -> Result<crate::aws::Page<crate::aws::LoadBalancerV2>, ApiError> {
         Ok((Vec::new(), None))
     }
     async fn listeners(
         &self,
         _lb: &str,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<crate::rotate::ListenerV2>, ApiError> {
+    ) -> Result<crate::aws::Page<crate::aws::ListenerV2>, ApiError> {
         Ok((Vec::new(), None))
     }
     async fn listener_certificates(
         &self,
         _l: &str,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<(String, bool)>, ApiError> {
+    ) -> Result<crate::aws::Page<(String, bool)>, ApiError> {
         Ok((Vec::new(), None))
     }
     async fn listener_default(&self, _l: &str) -> Result<Option<String>, ApiError> {
@@ -1109,11 +1109,11 @@ impl crate::rotate::ElbV2Api for FakeNone {
     }
 }
 
-impl crate::rotate::ElbApi for FakeNone {
+impl crate::aws::ElbApi for FakeNone {
     async fn load_balancers(
         &self,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<crate::rotate::ClassicLb>, ApiError> {
+    ) -> Result<crate::aws::Page<crate::aws::ClassicLb>, ApiError> {
         Ok((Vec::new(), None))
     }
     async fn set_certificate(&self, _n: &str, _p: i32, _c: &str) -> Result<(), ApiError> {
@@ -1134,8 +1134,8 @@ impl FakeRds {
         location(&self.account, &self.region)
     }
 
-    fn view(d: &FakeDb) -> crate::rds::DbInstance {
-        crate::rds::DbInstance {
+    fn view(d: &FakeDb) -> crate::aws::DbInstance {
+        crate::aws::DbInstance {
             id: d.id.clone(),
             arn: format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{}", d.id),
             engine: d.engine.clone(),
@@ -1148,17 +1148,17 @@ impl FakeRds {
     }
 }
 
-impl crate::rds::RdsApi for FakeRds {
+impl crate::aws::RdsApi for FakeRds {
     async fn db_instances(
         &self,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<crate::rds::DbInstance>, ApiError> {
+    ) -> Result<crate::aws::Page<crate::aws::DbInstance>, ApiError> {
         self.fake.enter(&self.region, "DescribeDBInstances", None)?;
         let s = self.fake.state.lock().unwrap();
         let dbs = s.dbs.get(&self.loc()).cloned().unwrap_or_default();
         Ok((dbs.iter().map(FakeRds::view).collect(), None))
     }
-    async fn db_instance(&self, id: &str) -> Result<Option<crate::rds::DbInstance>, ApiError> {
+    async fn db_instance(&self, id: &str) -> Result<Option<crate::aws::DbInstance>, ApiError> {
         self.fake.enter(&self.region, "DescribeDBInstances", None)?;
         let mut s = self.fake.state.lock().unwrap();
         let loc = self.loc();
@@ -1190,7 +1190,7 @@ impl crate::rds::RdsApi for FakeRds {
     async fn db_clusters(
         &self,
         _m: Option<String>,
-    ) -> Result<crate::rotate::Page<crate::rds::DbCluster>, ApiError> {
+    ) -> Result<crate::aws::Page<crate::aws::DbCluster>, ApiError> {
         self.fake.enter(&self.region, "DescribeDBClusters", None)?;
         let s = self.fake.state.lock().unwrap();
         let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
@@ -1203,7 +1203,7 @@ impl crate::rds::RdsApi for FakeRds {
         }
         Ok((
             out.into_iter()
-                .map(|(id, members)| crate::rds::DbCluster { id, members })
+                .map(|(id, members)| crate::aws::DbCluster { id, members })
                 .collect(),
             None,
         ))
@@ -1211,7 +1211,7 @@ impl crate::rds::RdsApi for FakeRds {
     async fn certificates(
         &self,
         _m: Option<String>,
-    ) -> Result<(crate::rotate::Page<crate::rds::RdsCa>, Option<String>), ApiError> {
+    ) -> Result<(crate::aws::Page<crate::aws::RdsCa>, Option<String>), ApiError> {
         self.fake
             .enter(&self.region, "DescribeCertificates", None)?;
         let s = self.fake.state.lock().unwrap();

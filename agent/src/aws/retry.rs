@@ -20,10 +20,7 @@ use std::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    config::Quotas,
-    error::{ApiError, ErrorKind},
-};
+use crate::error::{ApiError, ErrorKind, Refusal};
 
 /// Spaces calls evenly: at most `rate` per second, no bursts, with 10% headroom; after a
 /// throttled answer the spacing doubles (up to 16 times), and each success then takes back
@@ -155,6 +152,45 @@ impl LimiterPool {
             .entry((account.to_owned(), region.to_owned()))
             .or_insert_with(|| Arc::new(RegionLimits::new(&self.quotas)))
             .clone()
+    }
+}
+
+/// Request rates under ACM's quotas, per account and region (requests per second).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quotas {
+    /// ListCertificates (ACM quota: 8).
+    pub list_certificates: f64,
+    /// DescribeCertificate (10).
+    pub describe_certificate: f64,
+    /// GetCertificate (10).
+    pub get_certificate: f64,
+    /// ImportCertificate (1).
+    pub import_certificate: f64,
+    /// AddTagsToCertificate (5).
+    pub add_tags_to_certificate: f64,
+    /// ListTagsForCertificate (10).
+    pub list_tags_for_certificate: f64,
+    /// DeleteCertificate (10).
+    pub delete_certificate: f64,
+    /// IAM calls (shared, global).
+    pub iam: f64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        // Published ACM quotas; a little below them is no faster in practice and leaves
+        // headroom for other tools in the same account.
+        Quotas {
+            list_certificates: 8.0,
+            describe_certificate: 10.0,
+            get_certificate: 10.0,
+            import_certificate: 1.0,
+            add_tags_to_certificate: 5.0,
+            list_tags_for_certificate: 10.0,
+            delete_certificate: 10.0,
+            iam: 5.0,
+        }
     }
 }
 
@@ -344,13 +380,7 @@ impl Scope {
     }
 
     fn stopped(&self, operation: &'static str) -> ApiError {
-        ApiError::local(
-            ErrorKind::Stopped,
-            operation,
-            &self.region,
-            "Stopped",
-            "not sent: the pass was stopped".into(),
-        )
+        ApiError::refused(operation, &self.region, Refusal::Stopped)
     }
 
     /// Runs `call` under the limiter, retrying throttling (and, for [`Idempotence::Safe`]
@@ -444,6 +474,7 @@ mod tests {
             message: String::new(),
             attempts: 0,
             request_id: None,
+            refusal: None,
         }
     }
 
