@@ -13,31 +13,37 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acm;
 mod apply;
 mod aws;
 mod config;
 mod daemon;
-mod delete;
 mod discover;
 mod error;
-mod export_key;
 #[cfg(test)]
 mod fake;
-mod lifecycle;
 mod observe;
-mod pca;
+pub mod pca;
 mod plan;
 mod rds;
 mod reconcile;
 mod regions;
-mod request;
 mod retry;
 mod rotate;
 mod route53;
 
+// The old paths of the modules moved under `acm`, for the crate's other modules.
+use acm::{delete, request};
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{
+    acm::delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
+    acm::export_key::{ExportKeyRequest, acm_export_key},
+    acm::lifecycle::{Renewed, acm_renew, pca_revoke},
+    acm::request::{
+        CertRequest, acm_describe, acm_observe, acm_observe_many, acm_request,
+        acm_wait_for_records, requested_summary, target_account,
+    },
     aws::{
         AcmApi, AcmWrite, CertificatePem, Connector, ENTRY_TAG, ExportedKey, IamApi,
         IamServerCertificate, ListPage, MAX_LIST_PAGES, SdkConnector, StsApi, Written,
@@ -47,14 +53,11 @@ pub use crate::{
     daemon::{
         AgentOptions, Metrics, anchor_check, ca_maintenance, run as run_agent, serve_metrics,
     },
-    delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Result},
-    export_key::{ExportKeyRequest, acm_export_key},
-    lifecycle::{Renewed, acm_renew, pca_revoke},
     pca::{
         PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
         signing_algorithm_for,
@@ -70,10 +73,6 @@ pub use crate::{
         SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
-    request::{
-        CertRequest, acm_describe, acm_observe, acm_observe_many, acm_request,
-        acm_wait_for_records, requested_summary, target_account,
-    },
     retry::{
         CallCounts, CallStats, Idempotence, LimiterPool, LocationCalls, RateLimiter, RegionLimits,
         RetryPolicy, Scope,

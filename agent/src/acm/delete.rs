@@ -3,7 +3,7 @@
 //! the deployment's entry's) and `acm delete` (any certificate the user names, Amazon-issued
 //! ones found by discovery included).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
@@ -337,6 +337,95 @@ pub fn what_to_do(region: &str, account: &str, arn: &str, user: &str) -> String 
         ),
         _ => "detach the certificate from this resource, then run this again".to_owned(),
     }
+}
+
+/// `acm delete`, checked and ready to be confirmed: the certificate is no deployment's.
+#[derive(Debug, Clone)]
+pub struct DeletePlan {
+    /// What is deleted.
+    pub chosen: super::Chosen,
+    /// Entries of this vault deployed in its region and account: id -> name.
+    deployed: HashMap<String, String>,
+}
+
+/// Checks that `chosen` may be deleted from ACM: the deployment rows are checked first (one
+/// changed outside certvault could hide a deployment; a failure is audited), and a
+/// deployment's ARN is refused (deleted, the agent would only import it again).
+pub fn plan_delete(v: &mut vault::Vault, chosen: super::Chosen) -> super::Result<DeletePlan> {
+    if let Some(bad) = v.deployment_problems()?.values().next().cloned() {
+        v.record_integrity_failure(&bad, "deleting from ACM")?;
+        return Err(super::Error::Tampered {
+            arn: chosen.arn,
+            source: Box::new(vault::Error::RowTampered {
+                table: bad.table,
+                row: bad.row,
+            }),
+        });
+    }
+    let deployments = v.deployments()?;
+    if let Some(d) = deployments
+        .iter()
+        .find(|d| d.arn.as_deref() == Some(chosen.arn.as_str()))
+    {
+        return Err(super::Error::Deployed {
+            arn: chosen.arn,
+            name: d.name.clone(),
+            target: d.target.clone(),
+            region: d.region.clone(),
+        });
+    }
+    let deployed = deployments
+        .iter()
+        .filter(|d| {
+            d.region == chosen.region && d.account.as_deref().is_none_or(|a| a == chosen.account)
+        })
+        .map(|d| (d.entry_id.clone(), d.name.clone()))
+        .collect();
+    Ok(DeletePlan { chosen, deployed })
+}
+
+/// Deletes what `plan` names from ACM (only in its account, only if no other vault's or
+/// deployment's tag is on it, retrying "in use" for up to `wait`) and records it in the vault
+/// (audited). Whether it was gone already.
+pub async fn delete_planned<C: Connector>(
+    connector: &C,
+    v: &mut vault::Vault,
+    config: &Config,
+    plan: &DeletePlan,
+    wait: Duration,
+) -> super::Result<Deleted> {
+    let chosen = &plan.chosen;
+    let known = v.entry_ids_ever_held()?;
+    let target = chosen.target_in(config)?;
+    let req = DeleteRequest {
+        target: &target,
+        region: &chosen.region,
+        arn: &chosen.arn,
+        // The ARN's own account is checked in any case; the recorded one too, when known.
+        account: chosen.recorded.then_some(chosen.account.as_str()),
+        owner: None,
+        // A copy tagged by another vault, or by one of this vault's deployed entries, is
+        // that deployment's to keep.
+        tags: Some(TagRule {
+            known: &known,
+            deployed: &plan.deployed,
+        }),
+        wait,
+    };
+    let outcome = delete_from_acm(connector, config, req)
+        .await
+        .map_err(|source| super::Error::DeleteFailed {
+            arn: chosen.arn.clone(),
+            source: Box::new(source),
+        })?;
+    let (arn, region, account) = (&chosen.arn, &chosen.region, &chosen.account);
+    match &outcome {
+        Deleted::Deleted { request_id } => {
+            v.record_acm_deleted(arn, region, account, request_id.as_deref(), false)?
+        }
+        Deleted::AlreadyGone => v.record_acm_deleted(arn, region, account, None, true)?,
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
