@@ -755,4 +755,79 @@ mod tests {
         assert!(advice("arn:aws:something:eu-west-1:123456789012:thing/1").contains("detach"));
         assert!(advice("not an arn").contains("detach"));
     }
+    /// `acm delete` as a workflow: a deployment's ARN is refused before anything is asked
+    /// of ACM (the agent would import it again); another copy named by its ARN is deleted,
+    /// then gone counts as deleted, each recorded in the vault.
+    #[tokio::test(start_paused = true)]
+    async fn acm_delete_refuses_a_deployments_arn_and_records_what_it_deletes() {
+        let fake = Fake::default();
+        let (m, _) = material("www.example.com");
+        let deployed = put(&fake, &m, None).await;
+        let stray = put(&fake, &m, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = vault::Vault::create(
+            &dir.path().join("v.db"),
+            &vault::Passphrase::new("correct horse battery".into()),
+        )
+        .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["www.example.com".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "www.example.com");
+        let cert = params.self_signed(&key).unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        let b = vault::Bundle::from_bytes("www", pem.as_bytes(), None, None, Default::default())
+            .unwrap();
+        v.import(vec![b], &Default::default()).unwrap();
+        let id = v
+            .add_deployment("www.example.com", "default", "us-east-1", false, false)
+            .unwrap();
+        v.update_deployment(&vault::DeploymentUpdate {
+            id,
+            state: "in-sync".into(),
+            detail: None,
+            account: Some(ACCOUNT.into()),
+            arn: Some(deployed.clone()),
+            deployed_fingerprint: None,
+            deployed_chain: None,
+            import_settled: false,
+            imported_at: None,
+            acm_fingerprint: None,
+            event: None,
+        })
+        .unwrap();
+
+        let chosen = crate::acm::choose(&v, &deployed, None, None).unwrap();
+        let e = plan_delete(&mut v, chosen).unwrap_err();
+        assert!(
+            matches!(&e, crate::acm::Error::Deployed { name, region, .. } if name == "www.example.com" && region == "us-east-1"),
+            "{e}"
+        );
+        assert_eq!(fake.calls("DeleteCertificate"), 0);
+
+        let config = Config::default();
+        let chosen = crate::acm::choose(&v, &stray, None, None).unwrap();
+        assert!(!chosen.recorded, "read off the ARN: the vault never saw it");
+        let plan = plan_delete(&mut v, chosen).unwrap();
+        let got = delete_planned(&fake, &mut v, &config, &plan, Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(matches!(got, Deleted::Deleted { .. }), "{got:?}");
+        assert!(
+            fake.certs("us-east-1")
+                .iter()
+                .all(|c| c.summary.arn != stray)
+        );
+        let again = delete_planned(&fake, &mut v, &config, &plan, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(again, Deleted::AlreadyGone);
+        // The deployment's copy is untouched.
+        assert!(
+            fake.certs("us-east-1")
+                .iter()
+                .any(|c| c.summary.arn == deployed)
+        );
+    }
 }
