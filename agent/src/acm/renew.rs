@@ -179,3 +179,169 @@ async fn reissue<C: Connector>(
         reused_key: req.reuse_key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        acm::revoke::{RevokePlan, RevokeRequest, plan_revoke, revoke_planned},
+        config::Target,
+        discover::{DiscoverOptions, discover},
+        fake::{Fake, FakeCert},
+    };
+
+    fn target() -> Target {
+        Target {
+            name: "default".into(),
+            regions: vec!["us-east-1".into()],
+            ..Default::default()
+        }
+    }
+
+    /// A vault that has discovered one eligible private certificate ACM holds (and its
+    /// CA): the ARN.
+    async fn discovered(fake: &Fake) -> (tempfile::TempDir, Vault, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(
+            &dir.path().join("v.db"),
+            &vault::Passphrase::new("correct horse battery".into()),
+        )
+        .unwrap();
+        let ca = fake.add_pca("us-east-1", "ACTIVE");
+        let mut cert = FakeCert::private_issued_by(fake, &ca, "svc.internal");
+        cert.summary.renewal_eligibility = Some("ELIGIBLE".into());
+        let arn = cert.summary.arn.clone();
+        fake.add("us-east-1", cert);
+        let config = Config::default();
+        discover(
+            fake,
+            &mut v,
+            &config,
+            &[target()],
+            DiscoverOptions::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        (dir, v, arn)
+    }
+
+    fn renewing(certificate: &str, wait: u64) -> RenewRequest<'_> {
+        RenewRequest {
+            certificate,
+            region: None,
+            target: None,
+            reuse_key: false,
+            wait: Duration::from_secs(wait),
+        }
+    }
+
+    fn revoking(certificate: &str) -> RevokeRequest<'_> {
+        RevokeRequest {
+            certificate,
+            region: None,
+            target: None,
+            reason: "KEY_COMPROMISE",
+        }
+    }
+
+    /// Renewed through ACM, waited for with tokio time, recorded as a new version; then
+    /// revoked (planned, then done) by its CA; then a second revocation is planned as done
+    /// already, and a renewal of the revoked certificate is refused before ACM is asked.
+    #[tokio::test(start_paused = true)]
+    async fn renew_then_revoke_then_both_refuse_what_is_done() {
+        let fake = Fake::default();
+        let (_dir, mut v, arn) = discovered(&fake).await;
+        let config = Config::default();
+        fake.state.lock().unwrap().renew_after = 2;
+        let start = tokio::time::Instant::now();
+        let got = renew(&fake, &mut v, &config, renewing(&arn, 120))
+            .await
+            .unwrap();
+        let RenewOutcome::Renewed {
+            arn: renewed,
+            done,
+            new_version,
+            ..
+        } = got
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(renewed, arn);
+        assert!(done && new_version);
+        assert!(start.elapsed() >= Duration::from_secs(2), "it waited");
+        assert_eq!(fake.calls("RenewCertificate"), 1);
+
+        // --reuse-key is for `pca issue` entries only: refused before anything is asked.
+        let e = renew(
+            &fake,
+            &mut v,
+            &config,
+            RenewRequest {
+                reuse_key: true,
+                ..renewing(&arn, 1)
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, Error::ReuseKeyNotPca { .. }), "{e}");
+
+        let plan = plan_revoke(&fake, &v, &config, revoking(&arn))
+            .await
+            .unwrap();
+        let RevokePlan::Revoke(planned) = plan else {
+            panic!("{plan:?}")
+        };
+        assert!(planned.what().contains(&arn), "{}", planned.what());
+        assert!(
+            fake.state.lock().unwrap().pca_revoked.is_empty(),
+            "planning sends nothing"
+        );
+        let done = revoke_planned(&fake, &mut v, &config, *planned)
+            .await
+            .unwrap();
+        assert!(done.current && done.revoked);
+        assert_eq!(fake.state.lock().unwrap().pca_revoked.len(), 1);
+
+        let again = plan_revoke(&fake, &v, &config, revoking(&arn))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&again, RevokePlan::AlreadyRevoked { reason: Some(r), .. } if r == "KEY_COMPROMISE"),
+            "{again:?}"
+        );
+        let e = renew(&fake, &mut v, &config, renewing(&arn, 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Revoked { .. }), "{e}");
+        assert_eq!(fake.calls("RenewCertificate"), 1);
+    }
+
+    /// A public certificate is never renewed on request: the refusal carries whether ACM
+    /// renews it by itself.
+    #[tokio::test(start_paused = true)]
+    async fn a_public_certificate_is_refused_with_how_acm_renews_it() {
+        let fake = Fake::default();
+        let (_dir, mut v, arn) = discovered(&fake).await;
+        {
+            let mut s = fake.state.lock().unwrap();
+            let cert = &mut s.certs.get_mut("us-east-1").unwrap()[0];
+            cert.summary.kind = "AMAZON_ISSUED".into();
+            cert.detail.validation_method = Some("EMAIL".into());
+        }
+        let e = renew(&fake, &mut v, &Config::default(), renewing(&arn, 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::PublicCertificate {
+                    renewal: crate::acm::lifecycle::PublicRenewal::Email { ineligible: false },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(fake.calls("RenewCertificate"), 0);
+    }
+}
