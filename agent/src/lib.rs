@@ -13,33 +13,38 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acm;
 mod apply;
 mod aws;
 mod config;
 mod daemon;
-mod delete;
 mod discover;
 mod error;
-mod export_key;
-mod lifecycle;
 mod observe;
-mod pca;
+pub mod pca;
 mod plan;
 mod rds;
 mod reconcile;
 mod regions;
-mod request;
 mod rotate;
 mod route53;
 
-// Shims for the old paths `crate::retry` and `crate::fake`, for the modules not yet moved.
+// Shims for the old paths of moved modules, for the modules not yet moved.
 #[cfg(test)]
 use crate::aws::fake;
 use crate::aws::retry;
+use acm::{delete, request};
 
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{
+    acm::delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
+    acm::export_key::{ExportKeyRequest, acm_export_key},
+    acm::lifecycle::{Renewed, acm_renew, pca_revoke},
+    acm::request::{
+        acm_describe, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
+        requested_summary, target_account,
+    },
     aws::{
         AccountId, AcmApi, AcmWrite, Arn, ArnError, ArnParts, CertRequest, CertificatePem,
         ClassicLb, Connector, DbCluster, DbInstance, ENTRY_TAG, ElbApi, ElbV2Api, ExportedKey,
@@ -56,14 +61,11 @@ pub use crate::{
     daemon::{
         AgentOptions, Metrics, anchor_check, ca_maintenance, run as run_agent, serve_metrics,
     },
-    delete::{DeleteRequest, Deleted, Owner, TagRule, delete_from_acm, what_to_do},
     discover::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
     error::{ApiError, Error, ErrorKind, Refusal, Result},
-    export_key::{ExportKeyRequest, acm_export_key},
-    lifecycle::{Renewed, acm_renew, pca_revoke},
     pca::{PcaIssueRequest, PcaIssued, pca_issue, pca_list, signing_algorithm_for},
     plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     rds::{
@@ -76,10 +78,6 @@ pub use crate::{
         SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
-    request::{
-        acm_describe, acm_observe, acm_observe_many, acm_request, acm_wait_for_records,
-        requested_summary, target_account,
-    },
     rotate::{
         Elsewhere, Listeners, RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply,
         rotation_plan, rotation_plans,

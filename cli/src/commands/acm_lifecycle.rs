@@ -1,16 +1,21 @@
 //! `certvault acm renew` and `acm revoke`: private certificates renewed through ACM or
-//! issued again by AWS Private CA, and revoked by the Private CA that issued them. Anything
-//! else is refused with the reason (and, for a public certificate, whether ACM will renew
-//! it by itself).
+//! issued again by AWS Private CA, and revoked by the Private CA that issued them. The
+//! workflows, and which kinds may be renewed or revoked, are the agent's
+//! (`agent::acm::{renew, revoke}`); this module parses, asks and prints, and words the
+//! refusals (with the command that does what was asked, where there is one).
 
-use std::io::IsTerminal;
-
-use anyhow::{Result, bail};
-use serde_json::json;
+use agent::acm::{
+    Error as E,
+    lifecycle::{Doing, PublicRenewal, RevokedBecause},
+    renew::{RenewOutcome, RenewRequest},
+    revoke::{RevokePlan, RevokeRequest},
+};
+use anyhow::{Result, anyhow};
+use serde::Serialize;
 
 use super::{
     Ctx,
-    acm::{Chosen, choose},
+    common::{confirm_typed, explain, print_json},
 };
 use crate::{
     Status, UsageError,
@@ -18,138 +23,158 @@ use crate::{
     output::{date, note},
 };
 
-/// The entry a command acts on, and the ACM certificate the user named, if an ARN.
-fn entry_of(v: &vault::Vault, certificate: &str) -> Result<(String, String)> {
-    if certificate.starts_with("arn:") {
-        // A deployment's ARN: the entry deployed there.
-        if let Some(d) = v
-            .deployments()?
-            .into_iter()
-            .find(|d| d.arn.as_deref() == Some(certificate))
-        {
-            return Ok((d.entry_id, d.name));
-        }
-        let chosen = choose(v, certificate, None, None)?;
-        match chosen.entry {
-            Some(e) => Ok(e),
-            None => bail!(
-                "the vault has no entry for {certificate}: run `certvault discover --regions {}` first; nothing was asked of AWS",
-                chosen.region
-            ),
-        }
-    } else {
-        Ok(v.resolve(certificate)?)
-    }
-}
-
-/// Why an entry that is not a private certificate from AWS cannot be renewed or revoked
-/// here, and what does it; `None` for one ACM holds (asked of ACM next).
-fn not_ours(source: vault::Source, name: &str, doing: &str) -> Option<String> {
+/// Why an entry that is not a certificate AWS issued cannot be renewed or revoked here, and
+/// what does it.
+fn not_ours(source: vault::Source, name: &str, doing: Doing) -> String {
     use vault::Source as S;
+    let renew = doing == Doing::Renew;
+    let verb = if renew { "renew" } else { "revoke" };
     match source {
-        S::Issued => Some(format!(
+        S::Issued => format!(
             "{name} was issued by the vault's own CA: {}",
-            if doing == "renew" {
+            if renew {
                 format!("renew it with `certvault renew {name}`")
             } else {
                 format!("revoke it with `certvault ca revoke {name}`")
             }
-        )),
-        S::Imported => Some(format!(
-            "{name} was imported from a file: {} with the CA that issued it{}",
-            doing,
-            if doing == "renew" {
+        ),
+        S::Imported => format!(
+            "{name} was imported from a file: {verb} with the CA that issued it{}",
+            if renew {
                 ", then `certvault import` the new certificate (its deployments follow)"
             } else {
                 ""
             }
-        )),
-        S::Iam => Some(format!(
-            "{name} is an IAM server certificate: AWS neither renews nor revokes those; {doing} it with the CA that issued it"
-        )),
-        S::Pca => Some(format!(
+        ),
+        S::Iam => format!(
+            "{name} is an IAM server certificate: AWS neither renews nor revokes those; {verb} it with the CA that issued it"
+        ),
+        S::Pca => format!(
             "{name} was issued by `pca issue` before the vault recorded its CA and certificate ARN (schema 7): issue a new one with `certvault pca issue`"
-        )),
-        S::AcmAmazonIssued | S::AcmPrivate | S::AcmImported => None,
-        _ => Some(format!("{name} is not a certificate AWS issued")),
+        ),
+        _ => format!("{name} is not a certificate AWS issued"),
     }
-}
-
-/// Why the certificate the vault last saw at `arn` is revoked, if it is: by a revocation the
-/// vault recorded (its rows checked), or because ACM said so at the last discovery.
-fn revoked_at(v: &vault::Vault, entry_id: &str, arn: &str) -> Result<Option<String>> {
-    let Some(record) = v.acm_record(arn)? else {
-        return Ok(None);
-    };
-    if record.summary.status == "REVOKED" {
-        return Ok(Some(format!(
-            "ACM said at the last discovery that the certificate at {arn} is revoked"
-        )));
-    }
-    let Some(fingerprint) = record.fingerprint_sha256.as_deref() else {
-        return Ok(None);
-    };
-    let Some((version_id, serial)) = v.version_of_certificate(entry_id, fingerprint)? else {
-        return Ok(None);
-    };
-    Ok(v.aws_revocation(entry_id, version_id, &serial)?
-        .map(|(at, reason)| {
-            format!(
-                "the certificate at {arn} (serial {serial}) was revoked on {} ({reason})",
-                date(at)
-            )
-        }))
-}
-
-/// The target recorded for `chosen`, configured for its region.
-fn target_of(config: &agent::Config, chosen: &Chosen) -> Result<agent::Target> {
-    Ok(config
-        .select(
-            Some(&chosen.target),
-            Some(std::slice::from_ref(&chosen.region)),
-        )?
-        .remove(0))
 }
 
 /// Whether ACM will renew a public certificate by itself, in words.
-fn public_renewal(obs: &vault::AcmObservation) -> String {
-    let status = obs.summary.status.as_str();
-    if status != "ISSUED" {
-        return format!(
+fn public_renewal(r: &PublicRenewal) -> String {
+    let use_note = |ineligible: bool| {
+        if ineligible {
+            " (ACM says INELIGIBLE: it renews only certificates an AWS service uses, or exportable ones)"
+        } else {
+            ""
+        }
+    };
+    match r {
+        PublicRenewal::NotIssued { status } => format!(
             "it is {}: there is nothing to renew",
             status.to_lowercase().replace('_', " ")
-        );
-    }
-    let detail = obs.detail.clone().unwrap_or_default();
-    let in_use = obs.summary.renewal_eligibility.as_deref() != Some("INELIGIBLE");
-    let use_note = if in_use {
-        ""
-    } else {
-        " (ACM says INELIGIBLE: it renews only certificates an AWS service uses, or exportable ones)"
-    };
-    match detail.validation_method.as_deref() {
-        Some("EMAIL") => format!(
-            "ACM renews it by itself, but it is validated by email: at each renewal someone must approve the mail ACM sends to the domain's admin@, administrator@, hostmaster@, postmaster@ and webmaster@ addresses{use_note}; a DNS-validated replacement (`certvault acm request --validation dns --route53`) renews without anyone"
         ),
-        _ => {
-            let failing: Vec<&str> = detail
-                .names
-                .iter()
-                .filter(|n| n.status.as_deref().is_some_and(|s| s != "SUCCESS"))
-                .map(|n| n.domain.as_str())
-                .collect();
-            if failing.is_empty() {
-                format!(
-                    "ACM renews it by itself from 60 days before it expires, for as long as its DNS validation records stay in place: they validate now{use_note}"
-                )
-            } else {
-                format!(
-                    "validation does not hold for {}: ACM cannot renew it until their DNS validation records are in place again{use_note}",
-                    failing.join(", ")
-                )
-            }
-        }
+        PublicRenewal::Email { ineligible } => format!(
+            "ACM renews it by itself, but it is validated by email: at each renewal someone must approve the mail ACM sends to the domain's admin@, administrator@, hostmaster@, postmaster@ and webmaster@ addresses{}; a DNS-validated replacement (`certvault acm request --validation dns --route53`) renews without anyone",
+            use_note(*ineligible)
+        ),
+        PublicRenewal::Dns {
+            failing,
+            ineligible,
+        } if failing.is_empty() => format!(
+            "ACM renews it by itself from 60 days before it expires, for as long as its DNS validation records stay in place: they validate now{}",
+            use_note(*ineligible)
+        ),
+        PublicRenewal::Dns {
+            failing,
+            ineligible,
+        } => format!(
+            "validation does not hold for {}: ACM cannot renew it until their DNS validation records are in place again{}",
+            failing.join(", "),
+            use_note(*ineligible)
+        ),
     }
+}
+
+/// A renewal's or revocation's refusal in the CLI's words.
+fn refusal(e: E) -> anyhow::Error {
+    let usage = |m: String| anyhow::Error::from(UsageError(m));
+    match e {
+        E::NoEntry { arn, region } => anyhow!(
+            "the vault has no entry for {arn}: run `certvault discover --regions {region}` first; nothing was asked of AWS"
+        ),
+        E::NotIssuedByAws {
+            name,
+            origin,
+            doing,
+        } => anyhow!(
+            "{}; nothing was asked of AWS",
+            not_ours(origin, &name, doing)
+        ),
+        E::ReuseKeyNotPca { name } => usage(format!(
+            "--reuse-key: only for certificates `pca issue` made (their key is in the vault); {name} is not one"
+        )),
+        E::Revoked { name, arn, because } => {
+            let why = match because {
+                RevokedBecause::AcmSaid => format!(
+                    "ACM said at the last discovery that the certificate at {arn} is revoked"
+                ),
+                RevokedBecause::Recorded { serial, at, reason } => format!(
+                    "the certificate at {arn} (serial {serial}) was revoked on {} ({reason})",
+                    date(at)
+                ),
+            };
+            anyhow!(
+                "{name}: {why}; it is not renewed (request a new certificate instead); nothing was asked of AWS"
+            )
+        }
+        E::PublicCertificate { arn, renewal } => anyhow!(
+            "{arn} is a public certificate: only ACM renews it; {}",
+            public_renewal(&renewal)
+        ),
+        E::ImportedCertificate { arn } => anyhow!(
+            "{arn} was imported into ACM: ACM never renews an imported certificate; renew it where it was issued (for a vault entry: `certvault renew`, or import the renewed certificate), and the agent re-imports it into the same ARN"
+        ),
+        E::NotEligible { arn, eligibility } => anyhow!(
+            "ACM says {arn} is {} for renewal: RenewCertificate renews private certificates that were exported (`certvault acm export-key`); ACM renews the ones AWS services use by itself before they expire. Nothing was asked",
+            eligibility.as_deref().unwrap_or("not eligible")
+        ),
+        E::IssuedThrough {
+            given,
+            name,
+            target,
+        } => usage(format!(
+            "--target {given}, but {name} was issued through target {target}"
+        )),
+        E::CaElsewhere {
+            given,
+            name,
+            region,
+        } => usage(format!(
+            "--region {given}, but the CA of {name} is in {region}"
+        )),
+        E::NameTheEntry { arn, name, serial } => usage(format!(
+            "{arn} holds a certificate of {name}, which `pca issue` made: name the entry (`certvault acm revoke {name}`) to revoke its current certificate (serial {serial})"
+        )),
+        E::NotInVault { arn } => anyhow!(
+            "the vault does not hold the certificate ACM has at {arn} now: run `certvault discover` first, so that what is revoked is in the vault; nothing was revoked"
+        ),
+        other => explain(other),
+    }
+}
+
+/// What `acm renew --output json` prints for a certificate ACM renewed.
+#[derive(Serialize)]
+struct RenewedOut<'a> {
+    arn: &'a str,
+    entry: &'a str,
+    new_version: bool,
+    renewed: bool,
+}
+
+/// What `acm renew --output json` prints for an entry `pca issue` made.
+#[derive(Serialize)]
+struct ReissuedOut<'a> {
+    #[serde(flatten)]
+    stored: &'a vault::PcaStored,
+    renewed: bool,
+    reused_key: bool,
 }
 
 pub(crate) fn renew(ctx: &Ctx, args: AcmRenewArgs) -> Result<Status> {
@@ -159,210 +184,90 @@ pub(crate) fn renew(ctx: &Ctx, args: AcmRenewArgs) -> Result<Status> {
     let wait = std::time::Duration::try_from(args.wait).unwrap_or_default();
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("acm renew")?;
-    let (id, name) = entry_of(&v, &args.certificate)?;
-    if let Some(aws) = v.aws_private(&id)?
-        && aws.via == "pca"
-    {
-        return reissue(ctx, &mut v, &config, &args, &aws, wait);
-    }
-    if args.reuse_key {
-        return Err(UsageError(format!(
-            "--reuse-key: only for certificates `pca issue` made (their key is in the vault); {name} is not one"
-        ))
-        .into());
-    }
-    let source = v.show(&id)?.summary.source;
-    if let Some(why) = not_ours(source, &name, "renew") {
-        bail!("{why}; nothing was asked of AWS");
-    }
-    let chosen = choose(
-        &v,
-        if args.certificate.starts_with("arn:") {
-            &args.certificate
-        } else {
-            &id
-        },
-        args.region.as_deref(),
-        args.target.as_deref(),
-    )?;
-    // A revoked certificate is not renewed: refused from what the vault holds, before
-    // anything is asked of AWS (ACM may well call it eligible).
-    if let Some(why) = revoked_at(&v, &id, &chosen.arn)? {
-        bail!(
-            "{name}: {why}; it is not renewed (request a new certificate instead); nothing was asked of AWS"
-        );
-    }
-    let target = target_of(&config, &chosen)?;
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    let (obs, account) = match runtime.block_on(agent::acm_observe(
-        &connector,
-        &config,
-        &target,
-        &chosen.arn,
-    )) {
-        Ok(x) => x,
-        Err(e) => bail!(
-            "cannot read {} from ACM: {e}; nothing was renewed",
-            chosen.arn
-        ),
-    };
-    match obs.summary.kind.as_str() {
-        "PRIVATE" => {}
-        "AMAZON_ISSUED" => bail!(
-            "{} is a public certificate: only ACM renews it; {}",
-            chosen.arn,
-            public_renewal(&obs)
-        ),
-        "IMPORTED" => bail!(
-            "{} was imported into ACM: ACM never renews an imported certificate; renew it where it was issued (for a vault entry: `certvault renew`, or import the renewed certificate), and the agent re-imports it into the same ARN",
-            chosen.arn
-        ),
-        other => bail!("{} is of kind {other}: ACM does not renew it", chosen.arn),
-    }
-    if obs.summary.renewal_eligibility.as_deref() != Some("ELIGIBLE") {
-        bail!(
-            "ACM says {} is {} for renewal: RenewCertificate renews private certificates that were exported (`certvault acm export-key`); ACM renews the ones AWS services use by itself before they expire. Nothing was asked",
-            chosen.arn,
-            obs.summary
-                .renewal_eligibility
-                .as_deref()
-                .unwrap_or("not eligible")
-        );
-    }
-    let renewed = match runtime.block_on(agent::acm_renew(
-        &connector,
-        &config,
-        &target,
-        &chosen.arn,
+    let req = RenewRequest {
+        certificate: &args.certificate,
+        region: args.region.as_deref(),
+        target: args.target.as_deref(),
+        reuse_key: args.reuse_key,
         wait,
-    )) {
-        Ok(r) => r,
-        Err(e) => bail!("{}: {e}", chosen.arn),
     };
-    v.record_event(
-        "acm-renew",
-        Some(&id),
-        &format!(
-            "RenewCertificate for {} ({}, account {account})",
-            chosen.arn, chosen.region
-        ),
-    )?;
-    let serial = |o: &vault::AcmObservation| o.detail.as_ref().and_then(|d| d.serial.clone());
-    let done = serial(&renewed.after) != serial(&renewed.before);
-    let location = vault::Location {
-        target: chosen.target.clone(),
-        account: renewed.account.clone(),
-        region: chosen.region.clone(),
-    };
-    let outcome = v.record_acm_scan(&location, vec![renewed.after], false)?;
-    let new_version = !outcome.new_versions.is_empty();
-    if ctx.printer.json {
-        ctx.printer.json(&json!({
-            "arn": chosen.arn,
-            "entry": name,
-            "renewed": done,
-            "new_version": new_version,
-        }))?;
-    } else if done {
-        ctx.printer.line(&format!(
-            "{name}: renewed by ACM in place ({}); the new certificate is {}",
-            chosen.arn,
-            if new_version {
-                "a new version of the entry"
+    let outcome = ctx
+        .runtime()?
+        .block_on(agent::acm::renew::renew(
+            &ctx.connector(),
+            &mut v,
+            &config,
+            req,
+        ))
+        .map_err(refusal)?;
+    match outcome {
+        RenewOutcome::Reissued { stored, reused_key } => {
+            print_reissued(ctx, &stored, reused_key)?;
+            Ok(Status::Ok)
+        }
+        RenewOutcome::Renewed {
+            arn,
+            entry,
+            done,
+            new_version,
+        } => {
+            if ctx.printer.json {
+                let renewed = done;
+                print_json(
+                    ctx,
+                    &RenewedOut {
+                        arn: &arn,
+                        entry: &entry,
+                        new_version,
+                        renewed,
+                    },
+                )?;
+            } else if done {
+                let how = if new_version {
+                    "a new version of the entry"
+                } else {
+                    "in the vault"
+                };
+                ctx.printer.line(&format!(
+                    "{entry}: renewed by ACM in place ({arn}); the new certificate is {how}"
+                ))?;
             } else {
-                "in the vault"
+                ctx.printer.line(&format!(
+                    "{entry}: ACM accepted the renewal of {arn}, but had not issued it within {}s; `certvault discover` records it when it has",
+                    wait.as_secs()
+                ))?;
             }
-        ))?;
-    } else {
-        ctx.printer.line(&format!(
-            "{name}: ACM accepted the renewal of {}, but had not issued it within {}s; `certvault discover` records it when it has",
-            chosen.arn,
-            wait.as_secs()
-        ))?;
+            Ok(if done { Status::Ok } else { Status::Attention })
+        }
     }
-    Ok(if done { Status::Ok } else { Status::Attention })
 }
 
-/// `acm renew` of an entry `pca issue` made: issued again by its CA (the same names and
-/// validity), with a new key made in the vault (or the same with --reuse-key), as a new
-/// version.
-fn reissue(
-    ctx: &Ctx,
-    v: &mut vault::Vault,
-    config: &agent::Config,
-    args: &AcmRenewArgs,
-    aws: &vault::AwsPrivate,
-    wait: std::time::Duration,
-) -> Result<Status> {
-    if let Some(t) = &args.target
-        && *t != aws.target
-    {
-        return Err(UsageError(format!(
-            "--target {t}, but {} was issued through target {}",
-            aws.name, aws.target
-        ))
-        .into());
-    }
-    if let Some(r) = &args.region
-        && *r != aws.region
-    {
-        return Err(UsageError(format!(
-            "--region {r}, but the CA of {} is in {}",
-            aws.name, aws.region
-        ))
-        .into());
-    }
-    let pending = v.pca_prepare_renewal(&aws.entry_id, args.reuse_key)?;
-    let target = config
-        .select(
-            Some(pending.target()),
-            Some(std::slice::from_ref(&aws.region)),
-        )?
-        .remove(0);
-    let req = agent::PcaIssueRequest {
-        target: &target,
-        ca_arn: pending.ca_arn(),
-        csr_pem: &pending.csr_pem,
-        validity_days: pending.validity_days(),
-        idempotency_token: &pending.idempotency_token,
-        timeout: wait,
-    };
-    let issued = match ctx
-        .runtime()?
-        .block_on(agent::pca_issue(&ctx.connector(), config, req))
-    {
-        Ok(i) => i,
-        Err(e) => bail!("nothing was stored: {e}"),
-    };
-    let stored = v.pca_store(
-        pending,
-        &issued.certificate_arn,
-        &issued.pem.certificate,
-        issued.pem.chain.as_deref(),
-    )?;
+fn print_reissued(ctx: &Ctx, stored: &vault::PcaStored, reused_key: bool) -> Result<()> {
     if ctx.printer.json {
-        let mut out = serde_json::to_value(&stored)?;
-        out["renewed"] = true.into();
-        out["reused_key"] = args.reuse_key.into();
-        ctx.printer.json(&out)?;
-    } else {
-        ctx.printer.line(&format!(
-            "{}: issued again by {} ({}), serial {}, valid until {}; a new version, with {}",
-            stored.name,
-            stored.ca_arn,
-            stored.certificate_arn,
-            stored.serial,
-            date(stored.not_after),
-            if args.reuse_key {
-                "the same key"
-            } else {
-                "a new key made in the vault"
-            }
-        ))?;
-        note("deployments with auto-redeploy take it at the next sync");
+        return print_json(
+            ctx,
+            &ReissuedOut {
+                stored,
+                renewed: true,
+                reused_key,
+            },
+        );
     }
-    Ok(Status::Ok)
+    ctx.printer.line(&format!(
+        "{}: issued again by {} ({}), serial {}, valid until {}; a new version, with {}",
+        stored.name,
+        stored.ca_arn,
+        stored.certificate_arn,
+        stored.serial,
+        date(stored.not_after),
+        if reused_key {
+            "the same key"
+        } else {
+            "a new key made in the vault"
+        }
+    ))?;
+    note("deployments with auto-redeploy take it at the next sync");
+    Ok(())
 }
 
 /// The reason as AWS Private CA names it.
@@ -385,235 +290,73 @@ fn aws_reason(r: ReasonArg) -> Result<&'static str> {
     })
 }
 
-fn confirm(what: &str, yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(format!(
-            "revoking {what} cannot be undone; add --yes to confirm"
-        ))
-        .into());
-    }
-    note(&format!(
-        "This revokes {what} with AWS Private CA. A revocation cannot be undone: clients that check the CA's CRL or OCSP will refuse it."
-    ));
-    note("Type 'revoke' to confirm:");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != "revoke" {
-        bail!("not confirmed; nothing was revoked");
-    }
-    Ok(())
-}
-
 pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
     let reason = aws_reason(args.reason)?;
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("acm revoke")?;
-    let (id, name) = entry_of(&v, &args.certificate)?;
+    let req = RevokeRequest {
+        certificate: &args.certificate,
+        region: args.region.as_deref(),
+        target: args.target.as_deref(),
+        reason,
+    };
     let runtime = ctx.runtime()?;
     let connector = ctx.connector();
-    let revocation = if let Some(aws) = v.aws_private(&id)?
-        && aws.via == "pca"
-    {
-        // An ARN names what ACM holds there, which may be an older version than the one the
-        // entry's record describes: only the entry itself names what is revoked.
-        if args.certificate.starts_with("arn:") {
-            return Err(UsageError(format!(
-                "{} holds a certificate of {name}, which `pca issue` made: name the entry (`certvault acm revoke {name}`) to revoke its current certificate (serial {})",
-                args.certificate, aws.serial
-            ))
-            .into());
-        }
-        if let Some(at) = aws.revoked_at {
-            note(&format!(
-                "{name} (serial {}) was revoked already, on {} ({})",
-                aws.serial,
-                date(at),
-                aws.revoke_reason.as_deref().unwrap_or("no reason recorded")
-            ));
-            return Ok(Status::Ok);
-        }
-        if let Some(t) = &args.target
-            && *t != aws.target
-        {
-            return Err(UsageError(format!(
-                "--target {t}, but {name} was issued through target {}",
-                aws.target
-            ))
-            .into());
-        }
-        if let Some(r) = &args.region
-            && *r != aws.region
-        {
-            return Err(UsageError(format!(
-                "--region {r}, but the CA of {name} is in {}",
-                aws.region
-            ))
-            .into());
-        }
-        confirm(
-            &format!("{name} (serial {}, issued by {})", aws.serial, aws.ca_arn),
-            args.yes,
-        )?;
-        let target = config
-            .select(Some(&aws.target), Some(std::slice::from_ref(&aws.region)))?
-            .remove(0);
-        let account = match runtime.block_on(agent::pca_revoke(
-            &connector,
-            &config,
-            &target,
-            &aws.ca_arn,
-            &vault::serial_for_aws(&aws.serial),
-            reason,
-        )) {
-            Ok(a) => a,
-            Err(e) => bail!("nothing was revoked: {e}"),
-        };
-        (
-            vault::AwsRevocation {
-                entry_id: id.clone(),
-                version_id: aws.version_id,
-                via: "pca".into(),
-                ca_arn: aws.ca_arn.clone(),
-                certificate_arn: aws.certificate_arn.clone(),
-                target: aws.target.clone(),
-                account,
-                region: aws.region.clone(),
-                reason: reason.into(),
-            },
-            aws.serial.clone(),
-        )
-    } else {
-        let source = v.show(&id)?.summary.source;
-        if let Some(why) = not_ours(source, &name, "revoke") {
-            bail!("{why}; nothing was asked of AWS");
-        }
-        let chosen = choose(
-            &v,
-            if args.certificate.starts_with("arn:") {
-                &args.certificate
-            } else {
-                &id
-            },
-            args.region.as_deref(),
-            args.target.as_deref(),
-        )?;
-        let target = target_of(&config, &chosen)?;
-        let (obs, _) = match runtime.block_on(agent::acm_observe(
-            &connector,
-            &config,
-            &target,
-            &chosen.arn,
-        )) {
-            Ok(x) => x,
-            Err(e) => bail!(
-                "cannot read {} from ACM: {e}; nothing was revoked",
-                chosen.arn
-            ),
-        };
-        if obs.summary.kind != "PRIVATE" {
-            bail!(
-                "{} is {}: only private certificates are revoked here, by the AWS Private CA that issued them{}; nothing was revoked",
-                chosen.arn,
-                match obs.summary.kind.as_str() {
-                    "AMAZON_ISSUED" => "a public certificate",
-                    "IMPORTED" => "imported into ACM",
-                    other => other,
-                },
-                if obs.summary.kind == "IMPORTED" {
-                    " (revoke an imported one with the CA that issued it)"
-                } else {
-                    ""
-                }
-            );
-        }
-        let detail = obs.detail.clone().unwrap_or_default();
-        let (Some(ca_arn), Some(cert)) = (detail.ca_arn, obs.certificate.as_ref()) else {
-            bail!(
-                "ACM does not give the certificate at {} or the CA that issued it (is it issued?); nothing was revoked",
-                chosen.arn
-            );
-        };
-        // What is revoked is the certificate ACM holds now, and it must be the vault's.
-        let Some((version_id, serial)) = v.version_of_certificate(&id, cert.fingerprint())? else {
-            bail!(
-                "the vault does not hold the certificate ACM has at {} now: run `certvault discover` first, so that what is revoked is in the vault; nothing was revoked",
-                chosen.arn
-            );
-        };
-        if let Some((at, why)) = v.aws_revocation(&id, version_id, &serial)? {
-            note(&format!(
-                "the certificate at {} (serial {serial}) was revoked already, on {} ({why})",
-                chosen.arn,
-                date(at)
-            ));
-            return Ok(Status::Ok);
-        }
-        confirm(
-            &format!(
-                "{name} (serial {serial}, at {}, issued by {ca_arn})",
-                chosen.arn
-            ),
-            args.yes,
-        )?;
-        let account = match runtime.block_on(agent::pca_revoke(
-            &connector,
-            &config,
-            &target,
-            &ca_arn,
-            &vault::serial_for_aws(&serial),
-            reason,
-        )) {
-            Ok(a) => a,
-            Err(e) => bail!("nothing was revoked: {e}"),
-        };
-        let region = agent::pca_arn_location(&ca_arn)
-            .map(|(_, r)| r.to_owned())
-            .unwrap_or_else(|| chosen.region.clone());
-        (
-            vault::AwsRevocation {
-                entry_id: id.clone(),
-                version_id,
-                via: "acm".into(),
-                ca_arn,
-                certificate_arn: chosen.arn.clone(),
-                target: chosen.target.clone(),
-                account,
-                region,
-                reason: reason.into(),
-            },
+    let plan = runtime
+        .block_on(agent::acm::revoke::plan_revoke(
+            &connector, &v, &config, req,
+        ))
+        .map_err(refusal)?;
+    let planned = match plan {
+        RevokePlan::AlreadyRevoked {
+            name,
             serial,
-        )
+            arn,
+            at,
+            reason,
+        } => {
+            let why = reason.as_deref().unwrap_or("no reason recorded");
+            note(&match arn {
+                None => format!(
+                    "{name} (serial {serial}) was revoked already, on {} ({why})",
+                    date(at)
+                ),
+                Some(arn) => format!(
+                    "the certificate at {arn} (serial {serial}) was revoked already, on {} ({why})",
+                    date(at)
+                ),
+            });
+            return Ok(Status::Ok);
+        }
+        RevokePlan::Revoke(planned) => planned,
     };
-    let (rec, serial) = revocation;
-    let current = v.show(&id)?.summary.serial == serial;
-    v.record_aws_revocation(&rec)?;
+    let what = planned.what();
+    confirm_typed(
+        args.yes,
+        "revoke",
+        format!("revoking {what} cannot be undone; add --yes to confirm"),
+        &format!(
+            "This revokes {what} with AWS Private CA. A revocation cannot be undone: clients that check the CA's CRL or OCSP will refuse it."
+        ),
+        "not confirmed; nothing was revoked",
+    )?;
+    let done = runtime
+        .block_on(agent::acm::revoke::revoke_planned(
+            &connector, &mut v, &config, *planned,
+        ))
+        .map_err(refusal)?;
     if ctx.printer.json {
-        ctx.printer.json(&json!({
-            "entry": name,
-            "serial": serial,
-            "ca_arn": rec.ca_arn,
-            "certificate_arn": rec.certificate_arn,
-            "reason": reason,
-            "revoked": true,
-            "current": current,
-        }))?;
+        print_json(ctx, &done)?;
     } else {
         ctx.printer.line(&format!(
-            "{name}: serial {serial} revoked by {} ({reason})",
-            rec.ca_arn
+            "{}: serial {} revoked by {} ({reason})",
+            done.entry, done.serial, done.ca_arn
         ))?;
-        if current {
-            note(
-                "the entry's current certificate is revoked: its deployments are flagged revoked and never pushed again",
-            );
+        note(if done.current {
+            "the entry's current certificate is revoked: its deployments are flagged revoked and never pushed again"
         } else {
-            note(
-                "that was not the entry's current certificate: the current one and its deployments are unchanged",
-            );
-        }
+            "that was not the entry's current certificate: the current one and its deployments are unchanged"
+        });
     }
     Ok(Status::Ok)
 }

@@ -3,6 +3,7 @@
 mod acm;
 mod acm_lifecycle;
 mod ca;
+mod common;
 mod deploy;
 mod discover;
 mod entries;

@@ -1,8 +1,9 @@
 //! `certvault pca ...`: AWS Private CA.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use serde::Serialize;
 
-use super::Ctx;
+use super::{Ctx, common::print_json};
 use crate::{
     Status, UsageError,
     cli::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
@@ -26,82 +27,60 @@ fn list(ctx: &Ctx, args: PcaListArgs) -> Result<Status> {
         )
         .into());
     }
-    let runtime = ctx.runtime()?;
-    let mut rows = Vec::new();
-    let mut failed = 0;
-    for t in &targets {
-        let found = match runtime.block_on(agent::pca_list(&ctx.connector(), &config, t)) {
-            Ok(f) => f,
-            Err(e) => {
-                failed += 1;
-                note(&format!("target {}: {e}", t.name));
-                continue;
-            }
-        };
-        for (region, cas) in found {
-            match cas {
-                Ok(cas) => rows.extend(
-                    cas.into_iter()
-                        .map(|ca| (t.name.clone(), region.clone(), ca)),
-                ),
-                Err(e) => {
-                    failed += 1;
-                    note(&format!("target {}, {region}: {e}", t.name));
-                }
-            }
+    let (rows, failed) =
+        ctx.runtime()?
+            .block_on(agent::pca::list_all(&ctx.connector(), &config, &targets));
+    for f in &failed {
+        match &f.region {
+            None => note(&format!("target {}: {}", f.target, f.error)),
+            Some(region) => note(&format!("target {}, {region}: {}", f.target, f.error)),
         }
     }
-    let p = &ctx.printer;
-    if p.json {
-        let out: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(target, region, ca)| {
-                let mut v = serde_json::to_value(ca).unwrap_or_default();
-                v["target"] = target.clone().into();
-                v["region"] = region.clone().into();
-                v
-            })
-            .collect();
-        p.json(&out)?;
+    if ctx.printer.json {
+        print_json(ctx, &rows)?;
     } else if rows.is_empty() {
         note("no AWS Private CAs in those regions");
     } else {
-        let mut t = p.table(&[
-            "REGION", "STATE", "TYPE", "KEY", "SUBJECT", "EXPIRES", "", "ARN",
-        ]);
-        for (_, region, ca) in &rows {
-            let state = match (ca.status.as_str(), ca.restorable_until) {
-                ("DELETED", Some(until)) => format!("DELETED (restorable until {})", date(until)),
-                ("DELETED", None) => "DELETED (restore deadline not given)".to_owned(),
-                (s, _) => s.to_owned(),
-            };
-            let (end, rel) = match ca.not_after {
-                Some(n) => (expiry_date_cell(n), expiry_cell(relative(n), n)),
-                None => (cell("-"), cell("")),
-            };
-            t.add_row(vec![
-                cell(region),
-                cell(state),
-                cell(&ca.kind),
-                cell(ca.key_algorithm.as_deref().unwrap_or("-")),
-                cell(
-                    ca.common_name
-                        .as_deref()
-                        .map_or("-".to_owned(), |c| format!("CN={c}")),
-                ),
-                end,
-                rel,
-                cell(&ca.arn),
-            ]);
-        }
-        t.keep(&[0, 1, 7]);
-        t.print()?;
+        print_cas(ctx, &rows)?;
     }
-    Ok(if failed > 0 {
-        Status::Attention
-    } else {
+    Ok(if failed.is_empty() {
         Status::Ok
+    } else {
+        Status::Attention
     })
+}
+
+fn print_cas(ctx: &Ctx, rows: &[agent::pca::ListedCa]) -> Result<()> {
+    let mut t = ctx.printer.table(&[
+        "REGION", "STATE", "TYPE", "KEY", "SUBJECT", "EXPIRES", "", "ARN",
+    ]);
+    for agent::pca::ListedCa { region, ca, .. } in rows {
+        let state = match (ca.status.as_str(), ca.restorable_until) {
+            ("DELETED", Some(until)) => format!("DELETED (restorable until {})", date(until)),
+            ("DELETED", None) => "DELETED (restore deadline not given)".to_owned(),
+            (s, _) => s.to_owned(),
+        };
+        let (end, rel) = match ca.not_after {
+            Some(n) => (expiry_date_cell(n), expiry_cell(relative(n), n)),
+            None => (cell("-"), cell("")),
+        };
+        t.add_row(vec![
+            cell(region),
+            cell(state),
+            cell(&ca.kind),
+            cell(ca.key_algorithm.as_deref().unwrap_or("-")),
+            cell(
+                ca.common_name
+                    .as_deref()
+                    .map_or("-".to_owned(), |c| format!("CN={c}")),
+            ),
+            end,
+            rel,
+            cell(&ca.arn),
+        ]);
+    }
+    t.keep(&[0, 1, 7]);
+    t.print()
 }
 
 fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
@@ -127,7 +106,7 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         )
         .into());
     }
-    let target = super::acm::one_target(&config, args.target.as_deref(), region)?;
+    let target = super::common::one_target(&config, args.target.as_deref(), region)?;
     let mut v = ctx.unlock_writer("pca issue")?;
     let pending = v.pca_prepare(&vault::PcaRequest {
         ca_arn: args.ca_arn.clone(),
@@ -137,32 +116,31 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         target: target.name.clone(),
         validity_days: days,
     })?;
-    let req = agent::PcaIssueRequest {
-        target: &target,
-        ca_arn: &args.ca_arn,
-        csr_pem: &pending.csr_pem,
-        validity_days: days,
-        idempotency_token: &pending.idempotency_token,
-        timeout: std::time::Duration::try_from(args.timeout).unwrap_or_default(),
-    };
-    let started = std::time::Instant::now();
-    let runtime = ctx.runtime()?;
-    let issued = match runtime.block_on(agent::pca_issue(&ctx.connector(), &config, req)) {
-        Ok(i) => i,
-        Err(e) => bail!("nothing was stored: {e}"),
-    };
-    let stored = v.pca_store(
-        pending,
-        &issued.certificate_arn,
-        &issued.pem.certificate,
-        issued.pem.chain.as_deref(),
-    )?;
-    let took = started.elapsed();
+    let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
+    let agent::pca::Stored {
+        stored,
+        polls,
+        took,
+    } = ctx
+        .runtime()?
+        .block_on(agent::pca::issue_and_store(
+            &ctx.connector(),
+            &mut v,
+            &config,
+            &target,
+            pending,
+            timeout,
+        ))
+        .map_err(stored_error)?;
     if ctx.printer.json {
-        let mut out = serde_json::to_value(&stored)?;
-        out["get_certificate_calls"] = issued.polls.into();
-        out["seconds"] = took.as_secs_f64().into();
-        ctx.printer.json(&out)?;
+        print_json(
+            ctx,
+            &IssuedOut {
+                stored: &stored,
+                get_certificate_calls: polls,
+                seconds: took.as_secs_f64(),
+            },
+        )?;
     } else {
         ctx.printer.line(&format!(
             "{}: issued by {} ({}), serial {}, valid until {}; its key was made in the vault and never left it",
@@ -175,9 +153,29 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         note(&format!(
             "took {:.1} s, {} GetCertificate call{}",
             took.as_secs_f64(),
-            issued.polls,
-            if issued.polls == 1 { "" } else { "s" }
+            polls,
+            if polls == 1 { "" } else { "s" }
         ));
     }
     Ok(Status::Ok)
+}
+
+/// What `pca issue --output json` prints: the stored certificate, and how it went.
+#[derive(Serialize)]
+struct IssuedOut<'a> {
+    #[serde(flatten)]
+    stored: &'a vault::PcaStored,
+    get_certificate_calls: u32,
+    seconds: f64,
+}
+
+/// A failure to issue or store, as the CLI says it (the vault's and configuration's errors
+/// as themselves, so their exit codes hold).
+pub(crate) fn stored_error(e: agent::pca::StoreError) -> anyhow::Error {
+    match e {
+        agent::pca::StoreError::Vault(e) => e.into(),
+        agent::pca::StoreError::Agent(e) => e.into(),
+        agent::pca::StoreError::NotStored(e) => anyhow::anyhow!("nothing was stored: {e}"),
+        other => anyhow::anyhow!("{other}"),
+    }
 }

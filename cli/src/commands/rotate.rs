@@ -72,7 +72,7 @@ fn pairs(
     let in_regions = |r: &str| regions.as_ref().is_none_or(|rs| rs.iter().any(|x| x == r));
     let is_arn = |s: &str| s.starts_with("arn:");
     let default_target = |region: &str| -> Result<String> {
-        Ok(super::acm::one_target(config, args.target.as_deref(), region)?.name)
+        Ok(super::common::one_target(config, args.target.as_deref(), region)?.name)
     };
     match (is_arn(&args.old), is_arn(&args.new)) {
         (true, true) => {
@@ -643,7 +643,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
                 token,
                 ..Default::default()
             };
-            match super::acm::submit(
+            match super::common::submit(
                 ctx,
                 &mut v,
                 &config,
@@ -691,8 +691,9 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         m.records = if records.is_empty() {
             "not yet produced by ACM".into()
         } else if args.route53 && !args.dry_run {
-            match super::acm::place_records(ctx, &mut v, &config, &target, &account, &new, &records)
-            {
+            match super::common::place_records(
+                ctx, &mut v, &config, &target, &account, &new, &records,
+            ) {
                 Ok(p)
                     if p.iter()
                         .all(|r| matches!(r.placement, agent::Placement::InPlace { .. })) =>

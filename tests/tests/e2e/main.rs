@@ -12,6 +12,7 @@ mod emulator;
 mod proxy;
 
 mod acm_delete;
+mod acm_outputs;
 mod acm_request;
 mod bad_input;
 mod concurrency;

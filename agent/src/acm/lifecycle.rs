@@ -152,6 +152,166 @@ pub async fn acm_renew<C: Connector>(
     }
 }
 
+/// What `acm renew` or `acm revoke` was asked to do (in refusals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doing {
+    /// `acm renew`.
+    Renew,
+    /// `acm revoke`.
+    Revoke,
+}
+
+/// How the vault knows a certificate is revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokedBecause {
+    /// ACM said so at the last discovery.
+    AcmSaid,
+    /// The vault recorded its revocation.
+    Recorded {
+        /// The certificate's serial.
+        serial: String,
+        /// When.
+        at: time::OffsetDateTime,
+        /// The reason given.
+        reason: String,
+    },
+}
+
+/// Whether ACM will renew a public certificate by itself, as facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicRenewal {
+    /// It is not issued (its status): there is nothing to renew.
+    NotIssued {
+        /// ACM's status.
+        status: String,
+    },
+    /// Validated by email: someone must approve each renewal.
+    Email {
+        /// ACM says INELIGIBLE.
+        ineligible: bool,
+    },
+    /// Validated by DNS; `failing` names the names whose validation does not hold.
+    Dns {
+        /// The names whose records are not in place.
+        failing: Vec<String>,
+        /// ACM says INELIGIBLE.
+        ineligible: bool,
+    },
+}
+
+impl PublicRenewal {
+    /// What ACM says of a public certificate it holds.
+    pub fn of(obs: &AcmObservation) -> PublicRenewal {
+        let status = obs.summary.status.as_str();
+        if status != "ISSUED" {
+            return PublicRenewal::NotIssued {
+                status: status.to_owned(),
+            };
+        }
+        let detail = obs.detail.clone().unwrap_or_default();
+        let ineligible = obs.summary.renewal_eligibility.as_deref() == Some("INELIGIBLE");
+        match detail.validation_method.as_deref() {
+            Some("EMAIL") => PublicRenewal::Email { ineligible },
+            _ => PublicRenewal::Dns {
+                failing: detail
+                    .names
+                    .iter()
+                    .filter(|n| n.status.as_deref().is_some_and(|s| s != "SUCCESS"))
+                    .map(|n| n.domain.clone())
+                    .collect(),
+                ineligible,
+            },
+        }
+    }
+}
+
+/// The entry `certificate` names (an entry, or an ARN: the entry deployed there, else the
+/// one the vault's record of it feeds).
+pub(crate) fn entry_of(v: &vault::Vault, certificate: &str) -> super::Result<(String, String)> {
+    if !certificate.starts_with("arn:") {
+        return Ok(v.resolve(certificate)?);
+    }
+    // A deployment's ARN: the entry deployed there.
+    if let Some(d) = v
+        .deployments()?
+        .into_iter()
+        .find(|d| d.arn.as_deref() == Some(certificate))
+    {
+        return Ok((d.entry_id, d.name));
+    }
+    let chosen = super::choose(v, certificate, None, None)?;
+    chosen.entry.ok_or(super::Error::NoEntry {
+        arn: certificate.to_owned(),
+        region: chosen.region,
+    })
+}
+
+/// Refuses an entry that is not a certificate AWS issued (the vault's own CA, a file, IAM,
+/// an early `pca issue`); `Ok` for one ACM holds (asked of ACM next).
+pub(crate) fn aws_issued(source: vault::Source, name: &str, doing: Doing) -> super::Result<()> {
+    use vault::Source as S;
+    match source {
+        S::AcmAmazonIssued | S::AcmPrivate | S::AcmImported => Ok(()),
+        _ => Err(super::Error::NotIssuedByAws {
+            name: name.to_owned(),
+            origin: source,
+            doing,
+        }),
+    }
+}
+
+/// Why the certificate the vault last saw at `arn` is revoked, if it is: by a revocation the
+/// vault recorded (its rows checked), or because ACM said so at the last discovery.
+pub(crate) fn revoked_at(
+    v: &vault::Vault,
+    entry_id: &str,
+    arn: &str,
+) -> vault::Result<Option<RevokedBecause>> {
+    let Some(record) = v.acm_record(arn)? else {
+        return Ok(None);
+    };
+    if record.summary.status == "REVOKED" {
+        return Ok(Some(RevokedBecause::AcmSaid));
+    }
+    let Some(fingerprint) = record.fingerprint_sha256.as_deref() else {
+        return Ok(None);
+    };
+    let Some((version_id, serial)) = v.version_of_certificate(entry_id, fingerprint)? else {
+        return Ok(None);
+    };
+    Ok(v.aws_revocation(entry_id, version_id, &serial)?
+        .map(|(at, reason)| RevokedBecause::Recorded { serial, at, reason }))
+}
+
+/// Refuses a `--target` or `--region` other than those an entry `pca issue` made was issued
+/// through.
+pub(crate) fn issued_through(
+    aws: &vault::AwsPrivate,
+    name: &str,
+    target: Option<&str>,
+    region: Option<&str>,
+) -> super::Result<()> {
+    if let Some(t) = target
+        && t != aws.target
+    {
+        return Err(super::Error::IssuedThrough {
+            given: t.to_owned(),
+            name: name.to_owned(),
+            target: aws.target.clone(),
+        });
+    }
+    if let Some(r) = region
+        && r != aws.region
+    {
+        return Err(super::Error::CaElsewhere {
+            given: r.to_owned(),
+            name: name.to_owned(),
+            region: aws.region.clone(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

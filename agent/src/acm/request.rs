@@ -1,7 +1,7 @@
 //! `acm request` and `acm requests`: certificates requested from ACM (public ones validated
 //! by DNS or email), followed until they are issued.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use vault::{AcmObservation, AcmSummary};
 
@@ -11,6 +11,7 @@ use crate::{
     config::{Config, Target},
     error::{ApiError, ErrorKind},
     retry::{Idempotence, Scope},
+    route53::{PlacedRecord, Placement, route53_place},
 };
 
 /// A scope for the calls of one command on `target` (the configured retry policy, counts
@@ -328,6 +329,172 @@ pub fn requested_summary(arn: &str, req: &CertRequest) -> AcmSummary {
         key_algorithm: req.key_algorithm.clone(),
         ..Default::default()
     }
+}
+
+/// The five addresses ACM writes to for a domain (WHOIS contacts are not used since 2024).
+pub fn validation_addresses(domain: &str) -> Vec<String> {
+    let base = domain.strip_prefix("*.").unwrap_or(domain);
+    [
+        "admin",
+        "administrator",
+        "hostmaster",
+        "postmaster",
+        "webmaster",
+    ]
+    .iter()
+    .map(|u| format!("{u}@{base}"))
+    .collect()
+}
+
+/// One request to send: where, what, the words of its audit event, and how long to wait for
+/// ACM's DNS records.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The target whose credentials to use.
+    pub target: &'a Target,
+    /// The region.
+    pub region: &'a str,
+    /// What RequestCertificate is asked.
+    pub request: &'a CertRequest,
+    /// What the `acm-request` audit event says the request was.
+    pub audit: &'a str,
+    /// How long to wait for ACM's DNS validation records.
+    pub wait: Duration,
+}
+
+/// A request sent, recorded, and followed once.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The new certificate's ARN.
+    pub arn: String,
+    /// The account it was requested in.
+    pub account: String,
+    /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
+    pub status: String,
+    /// What ACM said of it (empty when it could not be read).
+    pub detail: vault::AcmDetail,
+    /// The entry an issued certificate became.
+    pub entry: Option<String>,
+    /// Why ACM's answer about it could not be read yet, if it could not (the request is
+    /// made and recorded all the same).
+    pub unread: Option<ApiError>,
+}
+
+/// Sends a request and records it in the vault at once (audited `acm-request`), then
+/// describes it (waiting up to `wait` for DNS records) and records what ACM says: an issued
+/// certificate becomes an entry.
+pub async fn submit<C: Connector>(
+    connector: &C,
+    v: &mut vault::Vault,
+    config: &Config,
+    s: Submission<'_>,
+) -> super::Result<Submitted> {
+    let (target, region, req) = (s.target, s.region, s.request);
+    let (arn, account) = acm_request(connector, config, target, region, req)
+        .await
+        .map_err(|e| super::Error::NotRequested(Box::new(e)))?;
+    // Recorded at once: whatever happens next, the vault knows this request.
+    let location = vault::Location {
+        target: target.name.clone(),
+        account: account.clone(),
+        region: region.to_owned(),
+    };
+    v.record_acm_scan(
+        &location,
+        vec![AcmObservation {
+            summary: requested_summary(&arn, req),
+            // How it is validated is known from the request itself.
+            detail: req.validation.as_ref().map(|m| vault::AcmDetail {
+                validation_method: Some(m.clone()),
+                ..Default::default()
+            }),
+            certificate: None,
+        }],
+        false,
+    )?;
+    v.record_event(
+        "acm-request",
+        None,
+        &format!(
+            "requested {arn} in {region}, account {account}: {}",
+            s.audit
+        ),
+    )?;
+    let names = 1 + req.sans.len();
+    let observed = acm_wait_for_records(connector, config, target, &arn, names, s.wait).await;
+    let (status, detail, entry, unread) = match observed {
+        Ok((obs, _)) => {
+            let status = obs.summary.status.clone();
+            let detail = obs.detail.clone().unwrap_or_default();
+            let outcome = v.record_acm_scan(&location, vec![obs], false)?;
+            (status, detail, outcome.created.first().cloned(), None)
+        }
+        Err(e) => (
+            "PENDING_VALIDATION".to_owned(),
+            vault::AcmDetail::default(),
+            None,
+            Some(e),
+        ),
+    };
+    Ok(Submitted {
+        arn,
+        account,
+        status,
+        detail,
+        entry,
+        unread,
+    })
+}
+
+/// Creates (UPSERT) a request's DNS validation records in Route 53 with `target`'s
+/// credentials (only if they still resolve to the request's `account`); each zone written
+/// is an audit event (`route53-records`). What became of each record.
+pub async fn place_records<C: Connector>(
+    connector: &C,
+    v: &mut vault::Vault,
+    config: &Config,
+    target: &Target,
+    account: &str,
+    arn: &str,
+    records: &[vault::DnsRecord],
+) -> super::Result<Vec<PlacedRecord>> {
+    let placed = route53_place(
+        connector,
+        config,
+        target,
+        account,
+        records,
+        &format!("certvault: DNS validation of {arn}"),
+    )
+    .await
+    .map_err(|e| super::Error::NotPlaced(Box::new(e)))?;
+    let mut zones: BTreeMap<(&str, &str, &str), Vec<&str>> = BTreeMap::new();
+    for p in &placed {
+        if let Placement::InPlace {
+            zone_id,
+            zone,
+            change,
+        } = &p.placement
+        {
+            let names = zones
+                .entry((zone_id.as_str(), zone.as_str(), change.as_str()))
+                .or_default();
+            if !names.contains(&p.record.name.as_str()) {
+                names.push(&p.record.name);
+            }
+        }
+    }
+    for ((id, zone, change), names) in zones {
+        v.record_event(
+            "route53-records",
+            None,
+            &format!(
+                "validation records of {arn} written (UPSERT) to Route 53 zone {zone} ({id}), account {account}, change {change}: {}",
+                names.join(", ")
+            ),
+        )?;
+    }
+    Ok(placed)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! the deployment's entry's) and `acm delete` (any certificate the user names, Amazon-issued
 //! ones found by discovery included).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
@@ -339,6 +339,95 @@ pub fn what_to_do(region: &str, account: &str, arn: &str, user: &str) -> String 
     }
 }
 
+/// `acm delete`, checked and ready to be confirmed: the certificate is no deployment's.
+#[derive(Debug, Clone)]
+pub struct DeletePlan {
+    /// What is deleted.
+    pub chosen: super::Chosen,
+    /// Entries of this vault deployed in its region and account: id -> name.
+    deployed: HashMap<String, String>,
+}
+
+/// Checks that `chosen` may be deleted from ACM: the deployment rows are checked first (one
+/// changed outside certvault could hide a deployment; a failure is audited), and a
+/// deployment's ARN is refused (deleted, the agent would only import it again).
+pub fn plan_delete(v: &mut vault::Vault, chosen: super::Chosen) -> super::Result<DeletePlan> {
+    if let Some(bad) = v.deployment_problems()?.values().next().cloned() {
+        v.record_integrity_failure(&bad, "deleting from ACM")?;
+        return Err(super::Error::Tampered {
+            arn: chosen.arn,
+            source: Box::new(vault::Error::RowTampered {
+                table: bad.table,
+                row: bad.row,
+            }),
+        });
+    }
+    let deployments = v.deployments()?;
+    if let Some(d) = deployments
+        .iter()
+        .find(|d| d.arn.as_deref() == Some(chosen.arn.as_str()))
+    {
+        return Err(super::Error::Deployed {
+            arn: chosen.arn,
+            name: d.name.clone(),
+            target: d.target.clone(),
+            region: d.region.clone(),
+        });
+    }
+    let deployed = deployments
+        .iter()
+        .filter(|d| {
+            d.region == chosen.region && d.account.as_deref().is_none_or(|a| a == chosen.account)
+        })
+        .map(|d| (d.entry_id.clone(), d.name.clone()))
+        .collect();
+    Ok(DeletePlan { chosen, deployed })
+}
+
+/// Deletes what `plan` names from ACM (only in its account, only if no other vault's or
+/// deployment's tag is on it, retrying "in use" for up to `wait`) and records it in the vault
+/// (audited). Whether it was gone already.
+pub async fn delete_planned<C: Connector>(
+    connector: &C,
+    v: &mut vault::Vault,
+    config: &Config,
+    plan: &DeletePlan,
+    wait: Duration,
+) -> super::Result<Deleted> {
+    let chosen = &plan.chosen;
+    let known = v.entry_ids_ever_held()?;
+    let target = chosen.target_in(config)?;
+    let req = DeleteRequest {
+        target: &target,
+        region: &chosen.region,
+        arn: &chosen.arn,
+        // The ARN's own account is checked in any case; the recorded one too, when known.
+        account: chosen.recorded.then_some(chosen.account.as_str()),
+        owner: None,
+        // A copy tagged by another vault, or by one of this vault's deployed entries, is
+        // that deployment's to keep.
+        tags: Some(TagRule {
+            known: &known,
+            deployed: &plan.deployed,
+        }),
+        wait,
+    };
+    let outcome = delete_from_acm(connector, config, req)
+        .await
+        .map_err(|source| super::Error::DeleteFailed {
+            arn: chosen.arn.clone(),
+            source: Box::new(source),
+        })?;
+    let (arn, region, account) = (&chosen.arn, &chosen.region, &chosen.account);
+    match &outcome {
+        Deleted::Deleted { request_id } => {
+            v.record_acm_deleted(arn, region, account, request_id.as_deref(), false)?
+        }
+        Deleted::AlreadyGone => v.record_acm_deleted(arn, region, account, None, true)?,
+    }
+    Ok(outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,5 +754,80 @@ mod tests {
         );
         assert!(advice("arn:aws:something:eu-west-1:123456789012:thing/1").contains("detach"));
         assert!(advice("not an arn").contains("detach"));
+    }
+    /// `acm delete` as a workflow: a deployment's ARN is refused before anything is asked
+    /// of ACM (the agent would import it again); another copy named by its ARN is deleted,
+    /// then gone counts as deleted, each recorded in the vault.
+    #[tokio::test(start_paused = true)]
+    async fn acm_delete_refuses_a_deployments_arn_and_records_what_it_deletes() {
+        let fake = Fake::default();
+        let (m, _) = material("www.example.com");
+        let deployed = put(&fake, &m, None).await;
+        let stray = put(&fake, &m, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = vault::Vault::create(
+            &dir.path().join("v.db"),
+            &vault::Passphrase::new("correct horse battery".into()),
+        )
+        .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["www.example.com".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "www.example.com");
+        let cert = params.self_signed(&key).unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        let b = vault::Bundle::from_bytes("www", pem.as_bytes(), None, None, Default::default())
+            .unwrap();
+        v.import(vec![b], &Default::default()).unwrap();
+        let id = v
+            .add_deployment("www.example.com", "default", "us-east-1", false, false)
+            .unwrap();
+        v.update_deployment(&vault::DeploymentUpdate {
+            id,
+            state: "in-sync".into(),
+            detail: None,
+            account: Some(ACCOUNT.into()),
+            arn: Some(deployed.clone()),
+            deployed_fingerprint: None,
+            deployed_chain: None,
+            import_settled: false,
+            imported_at: None,
+            acm_fingerprint: None,
+            event: None,
+        })
+        .unwrap();
+
+        let chosen = crate::acm::choose(&v, &deployed, None, None).unwrap();
+        let e = plan_delete(&mut v, chosen).unwrap_err();
+        assert!(
+            matches!(&e, crate::acm::Error::Deployed { name, region, .. } if name == "www.example.com" && region == "us-east-1"),
+            "{e}"
+        );
+        assert_eq!(fake.calls("DeleteCertificate"), 0);
+
+        let config = Config::default();
+        let chosen = crate::acm::choose(&v, &stray, None, None).unwrap();
+        assert!(!chosen.recorded, "read off the ARN: the vault never saw it");
+        let plan = plan_delete(&mut v, chosen).unwrap();
+        let got = delete_planned(&fake, &mut v, &config, &plan, Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(matches!(got, Deleted::Deleted { .. }), "{got:?}");
+        assert!(
+            fake.certs("us-east-1")
+                .iter()
+                .all(|c| c.summary.arn != stray)
+        );
+        let again = delete_planned(&fake, &mut v, &config, &plan, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(again, Deleted::AlreadyGone);
+        // The deployment's copy is untouched.
+        assert!(
+            fake.certs("us-east-1")
+                .iter()
+                .any(|c| c.summary.arn == deployed)
+        );
     }
 }
