@@ -13,29 +13,30 @@
 //! ```
 #![warn(missing_docs)]
 
-mod apply;
 mod aws;
 mod config;
 mod daemon;
 mod delete;
 mod discover;
+pub mod elb;
 mod error;
 mod export_key;
 #[cfg(test)]
 mod fake;
 mod lifecycle;
-mod observe;
 mod pca;
-mod plan;
-mod rds;
-mod reconcile;
+mod pem;
+pub mod rds;
+pub mod reconcile;
 mod regions;
 mod request;
 mod retry;
-mod rotate;
 mod route53;
 
 pub use tokio_util::sync::CancellationToken;
+
+// The old path of the ELB module, for the AWS boundary that still names it.
+use crate::elb::rotate;
 
 pub use crate::{
     aws::{
@@ -59,11 +60,13 @@ pub use crate::{
         PcaApi, PcaIssueRequest, PcaIssued, PrivateCa, pca_arn_location, pca_issue, pca_list,
         signing_algorithm_for,
     },
-    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     rds::{
         CA_WARNING_DAYS, CaFinding, DbCluster, DbInstance, RdsApi, RdsApplied, RdsApplyOptions,
         RdsAudits, RdsCa, RdsMove, RdsProgress, RdsRefusal, RegionAudit, SameAccount, judge,
         rds_apply, rds_ca_audit, rds_ca_audits, rds_moves,
+    },
+    reconcile::plan::{
+        Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan,
     },
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
@@ -82,5 +85,8 @@ pub use crate::{
         ClassicLb, ElbApi, ElbV2Api, Elsewhere, ListenerV2, Listeners, LoadBalancerV2, Page,
         RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply, rotation_plan, rotation_plans,
     },
-    route53::{HostedZone, PlacedRecord, Placement, Route53Api, ZonePage, route53_place},
+    route53::{
+        HostedZone, PlaceError, PlacedRecord, Placement, Route53Api, ZonePage,
+        place_validation_records, route53_place,
+    },
 };

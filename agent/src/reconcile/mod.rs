@@ -1,4 +1,5 @@
-//! One reconcile pass: observe (the vault's deployments, ACM's listings) → [`plan`] (pure)
+//! Reconcile: which entries may be deployed (`deployable`), deployments forgotten
+//! (`undeploy`), and one pass: observe (the vault's deployments, ACM's listings) → [`plan`] (pure)
 //! → apply (idempotent steps), regions and targets in parallel, each (account, region)
 //! under its own rate limiters. The vault is read and written on the calling task only;
 //! region tasks report over a channel.
@@ -11,6 +12,15 @@
 //!   `sync.commit_every` steps;
 //! - a stop (SIGTERM) lets calls in flight finish (up to `sync.stop_grace_s`), records
 //!   everything, and starts nothing new; the next pass resumes without duplicates.
+
+pub(crate) mod apply;
+mod deployable;
+pub(crate) mod observe;
+pub(crate) mod plan;
+mod undeploy;
+
+pub use deployable::{DeployChoice, Deployable, deployable};
+pub use undeploy::{UndeployError, UndeployRequest, UndeployStep, undeploy};
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -29,12 +39,14 @@ use tokio_util::sync::CancellationToken;
 use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
-    apply::{Applier, Event},
     aws::{AcmApi, AcmWrite, Connector, StsApi, connect_within},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
-    observe::{Observation, observe},
-    plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
+    reconcile::{
+        apply::{Applier, Event},
+        observe::{Observation, observe_region},
+        plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
+    },
     retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
@@ -638,7 +650,7 @@ async fn run_pass<C: Connector>(
             // At most `concurrency.regions` regions at once; the slot is held until the
             // region's steps are applied.
             job._slot = slots.acquire_owned().await.ok();
-            let result = observe(
+            let result = observe_region(
                 &job.acm,
                 &job.scope,
                 &job.limits,
@@ -1152,5 +1164,4 @@ fn describe_action(r: &mut StatusRow, a: &Action, observed: &Observed) {
 }
 
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;

@@ -14,14 +14,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use vault::{
-    AcmDetail, AcmObservation, AcmRecord, AcmSummary, Bundle, InputPasswords, Location, Vault,
-};
+use vault::{AcmDetail, AcmObservation, AcmRecord, AcmSummary, Location, Vault};
 
 use crate::{
-    aws::{AcmApi, CertificatePem, Connector, IamApi, MAX_LIST_PAGES, connect_within},
+    aws::{AcmApi, Connector, IamApi, MAX_LIST_PAGES, connect_within},
     config::{Config, Quotas, Target},
     error::{ApiError, ErrorKind, Result},
+    pem::bundle_from,
     regions,
     retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
@@ -477,25 +476,6 @@ fn needs_detail(s: &AcmSummary, known: Option<&AcmRecord>, deep: bool) -> bool {
         || (k.fingerprint_sha256.is_none() && READABLE.contains(&s.status.as_str()))
 }
 
-pub(crate) fn bundle_from(
-    label: &str,
-    pem: &CertificatePem,
-) -> std::result::Result<Bundle, String> {
-    let mut text = pem.certificate.clone();
-    if let Some(chain) = &pem.chain {
-        text.push('\n');
-        text.push_str(chain);
-    }
-    Bundle::from_bytes(
-        label,
-        text.as_bytes(),
-        None,
-        None,
-        InputPasswords::default(),
-    )
-    .map_err(|e| e.to_string())
-}
-
 fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) -> ApiError {
     ApiError {
         kind: ErrorKind::Validation,
@@ -737,5 +717,4 @@ async fn scan_iam<I: IamApi>(
 }
 
 #[cfg(test)]
-#[path = "discover_tests.rs"]
 mod tests;
