@@ -19,3 +19,6 @@ pub use self::{
     run::{PlanOutcome, SwapOutcomes, apply_plans, plan_pairs},
     select::{Pair, RotateRequest, SelectError, Selection, Skipped, select_pairs},
 };
+
+#[cfg(test)]
+mod tests;

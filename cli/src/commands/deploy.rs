@@ -423,17 +423,14 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
     Ok(())
 }
 
-pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
-    let interval = std::time::Duration::try_from(args.interval)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| UsageError("--interval must be positive".into()))?;
+/// The agent's logs on stderr, as text or JSON (`CERTVAULT_LOG` filters them).
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CERTVAULT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match args.log_format {
+    match format {
         // JSON escapes what it carries.
         LogFormat::Json => logs.json().init(),
         // Text: colour only on a terminal without NO_COLOR, and values from certificates or
@@ -459,6 +456,14 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
                 .init()
         }
     }
+}
+
+pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
+    let interval = std::time::Duration::try_from(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| UsageError("--interval must be positive".into()))?;
+    init_logs(args.log_format);
     let config = ctx.config()?;
     let mut v = ctx.open()?;
     v.without_memory_map()?;
