@@ -81,9 +81,13 @@ fn opts(timeout: u64) -> MigrateOptions {
     }
 }
 
-/// Every certificate the fake issued requests for becomes ISSUED once the paused clock
-/// has reached `after`.
+/// Every certificate the fake issued requests for becomes ISSUED (with a certificate for
+/// `www.example.com`, which GetCertificate then returns) once the paused clock has reached
+/// `after`.
 fn issue_requests_after(fake: &Fake, after: Duration) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["www.example.com".to_owned()]).unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
     let state = fake.state.clone();
     let start = tokio::time::Instant::now();
     let hook = move |op: &'static str| {
@@ -95,6 +99,7 @@ fn issue_requests_after(fake: &Fake, after: Duration) {
             for c in certs.iter_mut() {
                 if c.summary.arn.contains("/requested-") {
                     c.summary.status = "ISSUED".into();
+                    c.pem = Some(pem.clone());
                 }
             }
         }
