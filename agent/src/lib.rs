@@ -14,19 +14,17 @@
 #![warn(missing_docs)]
 
 pub mod acm;
-mod apply;
 mod aws;
 mod config;
 mod daemon;
 mod discover;
+pub mod elb;
 mod error;
-mod observe;
 pub mod pca;
-mod plan;
-mod rds;
-mod reconcile;
+mod pem;
+pub mod rds;
+pub mod reconcile;
 mod regions;
-mod rotate;
 mod route53;
 
 // Shims for the old paths of moved modules, for the modules not yet moved.
@@ -65,22 +63,24 @@ pub use crate::{
         Changes, DiscoverOptions, DiscoveryReport, EXPIRY_WARNING_DAYS, Finding, Findings,
         LocationReport, Progress, discover,
     },
+    elb::rotate::{
+        Elsewhere, Listeners, RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply,
+        rotation_plan, rotation_plans,
+    },
     error::{ApiError, Error, ErrorKind, Refusal, Result},
     pca::{PcaIssueRequest, PcaIssued, pca_issue, pca_list, signing_algorithm_for},
-    plan::{Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan},
     rds::{
         CA_WARNING_DAYS, CaFinding, RdsApplied, RdsApplyOptions, RdsAudits, RdsMove, RdsProgress,
         RdsRefusal, RegionAudit, SameAccount, judge, rds_apply, rds_ca_audit, rds_ca_audits,
         rds_moves,
+    },
+    reconcile::plan::{
+        Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan,
     },
     reconcile::{
         ACM_KEY_TYPES, ACM_MAX_CERTIFICATE, ACM_MAX_CHAIN, ACM_MAX_PRIVATE_KEY, StatusRow,
         SyncOptions, SyncReport, material_problem, not_importable, sync,
     },
     regions::{ACM_REGIONS, AcmRegion, all_regions},
-    rotate::{
-        Elsewhere, Listeners, RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply,
-        rotation_plan, rotation_plans,
-    },
-    route53::{PlacedRecord, Placement, route53_place},
+    route53::{PlaceError, PlacedRecord, Placement, place_validation_records, route53_place},
 };

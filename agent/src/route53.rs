@@ -274,6 +274,61 @@ pub async fn route53_place<C: Connector>(
         .collect())
 }
 
+/// Why validation records of a request were not written (or not all recorded).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlaceError {
+    /// Route 53 was not asked, or refused the whole work.
+    #[error("the request is made and recorded, but no record was written to Route 53: {0}")]
+    Route53(ApiError),
+    /// The records were written, but the vault could not record that.
+    #[error(transparent)]
+    Vault(#[from] vault::Error),
+}
+
+/// [`route53_place`] for the validation records of the ACM request `arn`, each zone's
+/// change audited in the vault (`route53-records`: zone, account, change id, names).
+pub async fn place_validation_records<C: Connector>(
+    connector: &C,
+    v: &mut vault::Vault,
+    config: &Config,
+    target: &Target,
+    account: &str,
+    arn: &str,
+    records: &[DnsRecord],
+) -> Result<Vec<PlacedRecord>, PlaceError> {
+    let comment = format!("certvault: DNS validation of {arn}");
+    let placed = route53_place(connector, config, target, account, records, &comment)
+        .await
+        .map_err(PlaceError::Route53)?;
+    let mut zones: BTreeMap<(&str, &str, &str), Vec<&str>> = BTreeMap::new();
+    for p in &placed {
+        if let Placement::InPlace {
+            zone_id,
+            zone,
+            change,
+        } = &p.placement
+        {
+            let names = zones
+                .entry((zone_id.as_str(), zone.as_str(), change.as_str()))
+                .or_default();
+            if !names.contains(&p.record.name.as_str()) {
+                names.push(&p.record.name);
+            }
+        }
+    }
+    for ((id, zone, change), names) in zones {
+        v.record_event(
+            "route53-records",
+            None,
+            &format!(
+                "validation records of {arn} written (UPSERT) to Route 53 zone {zone} ({id}), account {account}, change {change}: {}",
+                names.join(", ")
+            ),
+        )?;
+    }
+    Ok(placed)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

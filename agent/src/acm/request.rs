@@ -253,7 +253,7 @@ async fn describe_with<C: Connector>(
                 acm.get_certificate(arn)
             })
             .await?;
-        Some(crate::discover::bundle_from(arn, &pem).map_err(|e| {
+        Some(crate::pem::bundle_from(arn, &pem).map_err(|e| {
             ApiError::local(
                 ErrorKind::Validation,
                 "GetCertificate",

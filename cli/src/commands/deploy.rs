@@ -28,64 +28,33 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     // Check every entry first: one unknown name, or one named entry ACM cannot take, and
     // nothing is recorded or sent. Entries picked by --all or --tag that ACM cannot take
     // are skipped with a note.
-    let now = time::OffsetDateTime::now_utc();
-    let why_not = |v: &vault::Vault, e: &vault::EntrySummary| {
-        agent::not_importable(
-            e.has_private_key,
-            &e.key_algorithm,
-            e.not_before,
-            e.not_after,
-            now,
-        )
-        .map(Ok)
-        .or_else(|| {
-            // What ImportCertificate would refuse for its size: found before anything is
-            // recorded. (A key that cannot be opened is reported as such.)
-            match v.import_material(&e.id) {
-                Ok(m) => agent::material_problem(&m).map(Ok),
-                Err(err) => Some(Err(err)),
-            }
-        })
-        .transpose()
+    let choice = agent::reconcile::DeployChoice {
+        named: &args.entries,
+        all: args.all,
+        tags,
     };
-    let mut entries: Vec<(String, String)> = Vec::new();
-    let mut refused = Vec::new();
-    for e in &args.entries {
-        let e = v.show(e)?.summary;
-        match why_not(&v, &e)? {
-            Some(why) => refused.push(format!("  {}: {why}", e.name)),
-            None => entries.push((e.id, e.name)),
-        }
-    }
-    if !refused.is_empty() {
+    let chosen = agent::reconcile::deployable(&v, &choice, time::OffsetDateTime::now_utc())?;
+    if !chosen.refused.is_empty() {
+        let refused: Vec<String> = chosen
+            .refused
+            .iter()
+            .map(|(name, why)| format!("  {name}: {why}"))
+            .collect();
         bail!(
             "cannot deploy (nothing was recorded or sent to AWS):\n{}",
             refused.join("\n")
         );
     }
-    if args.all || !tags.is_empty() {
-        let filter = vault::ListFilter {
-            tags,
-            ..Default::default()
-        };
-        let mut keyless = 0;
-        for e in v.list(&filter)? {
-            match why_not(&v, &e)? {
-                // Discovered certificates have no key: counted, not listed one by one.
-                Some(_) if !e.has_private_key => keyless += 1,
-                Some(why) => note(&format!("skipping {}: {why}", e.name)),
-                None => entries.push((e.id, e.name)),
-            }
-        }
-        if keyless > 0 {
-            note(&format!(
-                "skipping {} without a private key (discovered or imported without one)",
-                count(keyless, "entry", "entries")
-            ));
-        }
+    for (name, why) in &chosen.skipped {
+        note(&format!("skipping {name}: {why}"));
     }
-    entries.sort();
-    entries.dedup();
+    if chosen.keyless > 0 {
+        note(&format!(
+            "skipping {} without a private key (discovered or imported without one)",
+            count(chosen.keyless, "entry", "entries")
+        ));
+    }
+    let entries = chosen.entries;
     if entries.is_empty() {
         bail!("no entry to deploy: none matches, or none can be imported into ACM");
     }
@@ -183,109 +152,54 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
         .map(|r| agent::expand_regions(&r, &config.extra_regions))
         .transpose()?;
     let mut v = ctx.unlock_writer("undeploy")?;
-    let (id, name) = v.resolve(&args.entry)?;
-    let fingerprints = v.entry_fingerprints(&id)?;
-    let wait = std::time::Duration::try_from(args.wait).unwrap_or_default();
-    let chosen: Vec<vault::Deployment> = v
-        .deployments()?
-        .into_iter()
-        .filter(|d| d.entry_id == id)
-        .filter(|d| args.target.as_deref().is_none_or(|t| t == d.target))
-        .filter(|d| regions.as_ref().is_none_or(|r| r.contains(&d.region)))
-        .collect();
-    if chosen.is_empty() {
-        bail!("{name} has no deployment matching that");
-    }
-    let runtime = ctx.runtime()?;
-    let tampered = if args.delete_from_acm {
-        v.deployment_problems()?
-    } else {
-        Default::default()
+    let req = agent::reconcile::UndeployRequest {
+        entry: &args.entry,
+        target: args.target.as_deref(),
+        regions: regions.as_deref(),
+        delete_from_acm: args.delete_from_acm,
+        wait: std::time::Duration::try_from(args.wait).unwrap_or_default(),
     };
-    for d in &chosen {
-        if args.delete_from_acm
-            && let Some(bad) = tampered.get(&d.id)
-        {
-            v.record_integrity_failure(bad, "deleting from ACM")?;
-            bail!(
-                "{name}: cannot delete from ACM, so the deployment to {}/{} is kept: {}",
-                d.target,
-                d.region,
-                vault::Error::RowTampered {
-                    table: bad.table,
-                    row: bad.row.clone()
-                }
-            );
-        }
-        if args.delete_from_acm
-            && let Some(arn) = &d.arn
-        {
-            if let Some(other) = v
-                .deployments()?
-                .into_iter()
-                .find(|o| o.id != d.id && o.arn.as_deref() == Some(arn.as_str()))
-            {
-                bail!(
-                    "{name}: {arn} is also recorded for {} ({}/{}): nothing was deleted and the deployment is kept",
-                    other.name,
-                    other.target,
-                    other.region
-                );
-            }
-            let target = config
-                .select(Some(&d.target), Some(std::slice::from_ref(&d.region)))?
-                .remove(0);
-            let req = agent::DeleteRequest {
-                target: &target,
-                region: &d.region,
-                arn,
-                account: d.account.as_deref(),
-                owner: Some(agent::Owner {
-                    entry_id: &id,
-                    fingerprints: &fingerprints,
-                }),
-                tags: None,
-                wait,
-            };
-            match runtime.block_on(agent::delete_from_acm(&ctx.connector(), &config, req)) {
-                Ok(agent::Deleted::Deleted { request_id }) => {
-                    v.record_event(
-                        "acm-delete",
-                        Some(&id),
-                        &format!(
-                            "deleted {arn} from ACM ({}){}",
-                            d.region,
-                            request_id
-                                .map(|r| format!(" (request {r})"))
-                                .unwrap_or_default()
-                        ),
-                    )?;
-                    note(&format!("deleted {arn} from ACM ({})", d.region));
-                }
-                Ok(agent::Deleted::AlreadyGone) => {
-                    note(&format!("{arn} was already gone from ACM ({})", d.region));
-                }
-                Err(e) => {
-                    bail!(
-                        "{name}: cannot delete from ACM, so the deployment to {}/{} is kept: {e}",
-                        d.target,
-                        d.region
-                    );
-                }
+    let mut printed: Result<()> = Ok(());
+    let mut done = |step: agent::reconcile::UndeployStep<'_>| match step {
+        agent::reconcile::UndeployStep::Deleted {
+            deployment: d,
+            arn,
+            now: true,
+        } => note(&format!("deleted {arn} from ACM ({})", d.region)),
+        agent::reconcile::UndeployStep::Deleted {
+            deployment: d, arn, ..
+        } => note(&format!("{arn} was already gone from ACM ({})", d.region)),
+        agent::reconcile::UndeployStep::Forgotten(d) => {
+            if printed.is_ok() {
+                printed = ctx.printer.line(&format!(
+                    "{}: forgot the deployment to {}/{}{}",
+                    d.name,
+                    d.target,
+                    d.region,
+                    if args.delete_from_acm {
+                        ""
+                    } else {
+                        " (ACM untouched; --delete-from-acm deletes it there)"
+                    }
+                ));
             }
         }
-        v.remove_deployment(d.id)?;
-        ctx.printer.line(&format!(
-            "{name}: forgot the deployment to {}/{}{}",
-            d.target,
-            d.region,
-            if args.delete_from_acm {
-                ""
-            } else {
-                " (ACM untouched; --delete-from-acm deletes it there)"
-            }
-        ))?;
+    };
+    let undone = ctx.runtime()?.block_on(agent::reconcile::undeploy(
+        &ctx.connector(),
+        &mut v,
+        &config,
+        req,
+        &mut done,
+    ));
+    match undone {
+        // The library's own errors as they are, so their exit codes hold.
+        Err(agent::reconcile::UndeployError::Config(e)) => return Err(e.into()),
+        Err(agent::reconcile::UndeployError::Vault(e)) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
+    printed?;
     Ok(Status::Ok)
 }
 
@@ -509,17 +423,14 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
     Ok(())
 }
 
-pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
-    let interval = std::time::Duration::try_from(args.interval)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| UsageError("--interval must be positive".into()))?;
+/// The agent's logs on stderr, as text or JSON (`CERTVAULT_LOG` filters them).
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CERTVAULT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match args.log_format {
+    match format {
         // JSON escapes what it carries.
         LogFormat::Json => logs.json().init(),
         // Text: colour only on a terminal without NO_COLOR, and values from certificates or
@@ -545,6 +456,14 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
                 .init()
         }
     }
+}
+
+pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
+    let interval = std::time::Duration::try_from(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| UsageError("--interval must be positive".into()))?;
+    init_logs(args.log_format);
     let config = ctx.config()?;
     let mut v = ctx.open()?;
     v.without_memory_map()?;

@@ -94,6 +94,22 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         },
         count(r.total, "certificate", "certificates")
     ))?;
+    print_locations(p, r)?;
+    let c = &r.changes;
+    p.line(&format!(
+        "Vault: {}, {}, {} already held, {} gone from AWS (kept in the vault).",
+        count(c.created.len(), "new entry", "new entries"),
+        count(c.new_versions.len(), "new version", "new versions"),
+        c.linked.len(),
+        c.gone.len()
+    ))?;
+
+    print_findings(p, &r.findings)?;
+    print_errors(p, r)
+}
+
+/// Each location scanned: its status and how many certificates of each type.
+fn print_locations(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
     let types = ["IMPORTED", "AMAZON_ISSUED", "PRIVATE", "IAM"];
     let mut t = p.table(&[
         "TARGET", "ACCOUNT", "REGION", "STATUS", "CERTS", "IMPORTED", "AMAZON", "PRIVATE", "IAM",
@@ -125,16 +141,11 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
     t.keep(&[1, 2, 3, 4, 5, 6, 7, 8]);
     t.print()?;
 
-    let c = &r.changes;
-    p.line(&format!(
-        "Vault: {}, {}, {} already held, {} gone from AWS (kept in the vault).",
-        count(c.created.len(), "new entry", "new entries"),
-        count(c.new_versions.len(), "new version", "new versions"),
-        c.linked.len(),
-        c.gone.len()
-    ))?;
+    Ok(())
+}
 
-    let f = &r.findings;
+/// What needs attention, one section per kind, with what to do.
+fn print_findings(p: &Printer, f: &agent::Findings) -> Result<()> {
     let sections: [(&str, &Vec<agent::Finding>, &str); 6] = [
         (
             "Expired",
@@ -190,6 +201,11 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
         t.keep(&[2, 3, 4, 5]).shorten_middle(6);
         t.print()?;
     }
+    Ok(())
+}
+
+/// Every location's errors.
+fn print_errors(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
     let errors: Vec<_> = r
         .locations
         .iter()

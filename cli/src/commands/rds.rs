@@ -3,8 +3,8 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Result, bail};
-use serde_json::json;
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
 
 use super::Ctx;
 use crate::{
@@ -57,7 +57,24 @@ fn print_audits(ctx: &Ctx, audits: &[(agent::Target, agent::RegionAudit)]) -> Re
     Ok(())
 }
 
-fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
+/// `rds ca-audit --output json`.
+#[derive(Serialize)]
+struct AuditJson<'a> {
+    regions: Vec<&'a agent::RegionAudit>,
+    failures: &'a [String],
+    same_account: &'a [agent::SameAccount],
+    applied: &'a [agent::rds::RdsOutcome],
+    stopped: Option<StoppedJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StoppedJson<'a> {
+    why: &'a str,
+    not_reached: usize,
+}
+
+/// The periods `--apply` waits: (the wait for one instance, the restart settle).
+fn waits(args: &RdsCaAuditArgs) -> Result<(std::time::Duration, std::time::Duration)> {
     if args.no_restart && !args.apply {
         return Err(UsageError("--no-restart goes with --apply".into()).into());
     }
@@ -69,203 +86,175 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     let restart_settle = std::time::Duration::try_from(args.restart_settle)
         .unwrap_or_default()
         .min(wait_timeout);
+    Ok((wait_timeout, restart_settle))
+}
+
+/// What `--apply` tells while it waits, and once an instance is done.
+fn tell(p: &agent::RdsProgress<'_>, no_restart: bool) {
+    match p {
+        agent::RdsProgress::Waiting {
+            step,
+            instance,
+            before,
+            what,
+        } => {
+            if !before {
+                note(&format!(
+                    "waiting for DB instance {instance} ({}) to be available again: {what}",
+                    step.region
+                ));
+            } else if *instance == step.instance {
+                note(&format!(
+                    "waiting for DB instance {instance} ({}) to be available before changing it: {what}",
+                    step.region
+                ));
+            } else {
+                note(&format!(
+                    "waiting for DB instance {instance} ({}), of the same cluster, to be available before changing {}: {what}",
+                    step.region, step.instance
+                ));
+            }
+        }
+        agent::RdsProgress::Available(m) => note(&format!(
+            "{} ({}): now {}{}",
+            m.instance,
+            m.region,
+            m.to,
+            if no_restart {
+                " (at its next restart)"
+            } else {
+                ", available again"
+            }
+        )),
+        _ => {}
+    }
+}
+
+/// `--apply`: the confirmed moves made, each audited by the agent.
+fn apply(
+    ctx: &Ctx,
+    args: &RdsCaAuditArgs,
+    config: &agent::Config,
+    audits: &[(agent::Target, agent::RegionAudit)],
+    opts: agent::RdsApplyOptions,
+) -> Result<agent::rds::RdsRun> {
+    let (moves, refused) = agent::rds_moves(audits);
+    if moves.is_empty() {
+        return Ok(agent::rds::RdsRun::refused(&refused));
+    }
+    confirm(args, moves.len())?;
+    let mut v = ctx.unlock_writer("rds ca-audit --apply")?;
+    let no_restart = args.no_restart;
+    let run = ctx
+        .runtime()?
+        .block_on(agent::rds::apply_and_record(
+            &ctx.connector(),
+            &mut v,
+            config,
+            &moves,
+            &refused,
+            opts,
+            &mut |p| tell(p, no_restart),
+        ))
+        .map_err(|e| {
+            anyhow!("the vault could not record the change: {e}; nothing further was changed")
+        })?;
+    Ok(run)
+}
+
+fn print_outcomes(run: &agent::rds::RdsRun, needing: usize, apply: bool) {
+    for a in &run.outcomes {
+        if let Some(e) = &a.error {
+            note(&format!(
+                "{} ({}): {}: {e}",
+                a.instance,
+                a.region,
+                if a.applied == Some(true) {
+                    "changed, but"
+                } else {
+                    "not changed"
+                }
+            ));
+        }
+    }
+    if needing > 0 {
+        note(if apply {
+            "clients must trust the new CA too: give them AWS's CA bundle for the region (https://truststore.pki.rds.amazonaws.com) before the instances restart"
+        } else {
+            "`--apply` moves each instance to the expected CA, one at a time, waiting for each to be available again (with `--no-restart`, the CA takes effect at its next restart); clients must trust the new CA bundle too"
+        });
+    }
+}
+
+fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
+    let (wait_timeout, restart_settle) = waits(&args)?;
     let config = ctx.config()?;
     let regions = agent::expand_regions(&args.regions, &config.extra_regions)?;
     let targets = config.select(args.target.as_deref(), Some(&regions))?;
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
     // Each (account, region) once, whatever the number of targets that reach it.
-    let found = runtime.block_on(agent::rds_ca_audits(
-        &connector,
+    let found = ctx.runtime()?.block_on(agent::rds_ca_audits(
+        &ctx.connector(),
         &config,
         &targets,
         args.expected_ca.as_deref(),
     ));
-    let audits = found.audits;
     let failures: Vec<String> = found
         .failures
         .iter()
         .map(|(t, region, e)| format!("{region} (target {t}): {e}"))
         .collect();
-    let same: Vec<String> = found
-        .same_account
-        .iter()
-        .map(|s| {
-            format!(
-                "target {} resolves to account {} like target {}: {} is audited (and moved) once, through target {}",
-                s.target, s.account, s.audited_by, s.region, s.audited_by
-            )
-        })
-        .collect();
-    let needing: usize = audits
-        .iter()
-        .map(|(_, a)| a.instances.iter().filter(|i| i.needs_rotation).count())
-        .sum();
+    let needing = found.needing_rotation();
     if !ctx.printer.json {
-        print_audits(ctx, &audits)?;
+        print_audits(ctx, &found.audits)?;
         for f in &failures {
             note(&format!("could not audit {f}"));
         }
     }
-    for s in &same {
-        note(s);
+    for s in &found.same_account {
+        note(&format!(
+            "target {} resolves to account {} like target {}: {} is audited (and moved) once, through target {}",
+            s.target, s.account, s.audited_by, s.region, s.audited_by
+        ));
     }
-    let (moves, refused) = agent::rds_moves(&audits);
-    let mut applied: Vec<serde_json::Value> = Vec::new();
-    let mut stopped: Option<(String, usize)> = None;
-    if args.apply && needing > 0 {
-        for r in &refused {
-            applied.push(json!({"instance": r.instance, "region": r.region, "error": r.why}));
-        }
-        if !moves.is_empty() {
-            confirm(&args, moves.len())?;
-            let mut v = ctx.unlock_writer("rds ca-audit --apply")?;
-            let mut unrecorded: Option<String> = None;
-            let mut changed: Vec<String> = Vec::new();
-            let what = |m: &agent::RdsMove| {
-                format!(
-                    "DB instance {} ({}{}) in {}, account {}: CA {} -> {}{}",
-                    m.instance,
-                    m.engine,
-                    match (&m.cluster, m.writer) {
-                        (Some(c), true) => format!(", writer of cluster {c}"),
-                        (Some(c), false) => format!(", reader of cluster {c}"),
-                        (None, _) => String::new(),
-                    },
-                    m.region,
-                    m.account,
-                    m.from.as_deref().unwrap_or("none"),
-                    m.to,
-                    if args.no_restart {
-                        " (at its next restart)"
-                    } else {
-                        ""
-                    }
-                )
-            };
-            let mut progress = |p: agent::RdsProgress<'_>| -> bool {
-                let recorded = match p {
-                    agent::RdsProgress::Waiting {
-                        step,
-                        instance,
-                        before,
-                        what,
-                    } => {
-                        if !before {
-                            note(&format!(
-                                "waiting for DB instance {instance} ({}) to be available again: {what}",
-                                step.region
-                            ));
-                        } else if instance == step.instance {
-                            note(&format!(
-                                "waiting for DB instance {instance} ({}) to be available before changing it: {what}",
-                                step.region
-                            ));
-                        } else {
-                            note(&format!(
-                                "waiting for DB instance {instance} ({}), of the same cluster, to be available before changing {}: {what}",
-                                step.region, step.instance
-                            ));
-                        }
-                        Ok(())
-                    }
-                    agent::RdsProgress::Changed(m) => {
-                        changed.push(m.instance.clone());
-                        v.record_event("rds-ca", None, &format!("moved {}", what(m)))
-                    }
-                    agent::RdsProgress::Failed(m, e) => {
-                        applied.push(json!({"instance": m.instance, "region": m.region, "ca": m.to, "applied": false, "error": e.to_string()}));
-                        v.record_event(
-                            "rds-ca-failed",
-                            None,
-                            &format!("could not move {}: {e}", what(m)),
-                        )
-                    }
-                    agent::RdsProgress::Available(m) => {
-                        note(&format!(
-                            "{} ({}): now {}{}",
-                            m.instance,
-                            m.region,
-                            m.to,
-                            if args.no_restart {
-                                " (at its next restart)"
-                            } else {
-                                ", available again"
-                            }
-                        ));
-                        applied.push(json!({"instance": m.instance, "region": m.region, "ca": m.to, "applied": true, "error": null}));
-                        Ok(())
-                    }
-                    agent::RdsProgress::Stopped(m, why) => {
-                        // The instance waited for may have been changed already.
-                        let was = changed.contains(&m.instance);
-                        applied.push(json!({"instance": m.instance, "region": m.region, "ca": m.to, "applied": was, "error": why}));
-                        v.record_event("rds-ca-stopped", None, why)
-                    }
-                };
-                match recorded {
-                    Ok(()) => true,
-                    Err(e) => {
-                        unrecorded = Some(e.to_string());
-                        false
-                    }
-                }
-            };
-            let outcome = runtime.block_on(agent::rds_apply(
-                &connector,
-                &config,
-                &moves,
-                agent::RdsApplyOptions {
-                    no_restart: args.no_restart,
-                    wait_timeout,
-                    restart_settle,
-                },
-                &mut progress,
-            ));
-            if let Some(e) = unrecorded {
-                bail!("the vault could not record the change: {e}; nothing further was changed");
-            }
-            stopped = outcome.stopped;
-        }
-    }
-    if ctx.printer.json {
-        ctx.printer.json(&json!({
-            "regions": audits.iter().map(|(_, a)| a).collect::<Vec<_>>(),
-            "failures": failures,
-            "same_account": found.same_account,
-            "applied": applied,
-            "stopped": stopped.as_ref().map(|(why, left)| json!({"why": why, "not_reached": left})),
-        }))?;
+    let opts = agent::RdsApplyOptions {
+        no_restart: args.no_restart,
+        wait_timeout,
+        restart_settle,
+    };
+    let run = if args.apply && needing > 0 {
+        apply(ctx, &args, &config, &found.audits, opts)?
     } else {
-        for a in &applied {
-            if let Some(e) = a["error"].as_str() {
-                note(&format!(
-                    "{} ({}): {}: {e}",
-                    a["instance"].as_str().unwrap_or("-"),
-                    a["region"].as_str().unwrap_or("-"),
-                    if a["applied"] == true {
-                        "changed, but"
-                    } else {
-                        "not changed"
-                    }
-                ));
-            }
-        }
-        if needing > 0 {
-            note(if args.apply {
-                "clients must trust the new CA too: give them AWS's CA bundle for the region (https://truststore.pki.rds.amazonaws.com) before the instances restart"
-            } else {
-                "`--apply` moves each instance to the expected CA, one at a time, waiting for each to be available again (with `--no-restart`, the CA takes effect at its next restart); clients must trust the new CA bundle too"
-            });
-        }
+        agent::rds::RdsRun::default()
+    };
+    if ctx.printer.json {
+        ctx.printer.json(&serde_json::to_value(AuditJson {
+            regions: found.audits.iter().map(|(_, a)| a).collect(),
+            failures: &failures,
+            same_account: &found.same_account,
+            applied: &run.outcomes,
+            stopped: run.stopped.as_ref().map(|(why, left)| StoppedJson {
+                why,
+                not_reached: *left,
+            }),
+        })?)?;
+    } else {
+        print_outcomes(&run, needing, args.apply);
     }
-    if let Some((why, left)) = stopped {
+    status(&run, &failures, needing, args.apply)
+}
+
+fn status(
+    run: &agent::rds::RdsRun,
+    failures: &[String],
+    needing: usize,
+    apply: bool,
+) -> Result<Status> {
+    if let Some((why, left)) = &run.stopped {
         bail!(
             "{why} ({left} instance(s) not reached): run the same command again once it is available; it moves only what is left"
         );
     }
-    let failed_apply = applied.iter().any(|a| !a["error"].is_null());
-    if failed_apply {
+    if run.any_failed() {
         bail!(
             "some instances could not be moved (see above and `certvault log`): run the same command again"
         );
@@ -273,7 +262,7 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     if !failures.is_empty() {
         return Ok(Status::Attention);
     }
-    Ok(if needing > 0 && !args.apply {
+    Ok(if needing > 0 && !apply {
         Status::Attention
     } else {
         Status::Ok

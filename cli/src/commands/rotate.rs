@@ -1,11 +1,12 @@
 //! `certvault rotate OLD NEW` and `certvault acm migrate-validation`: every load balancer
 //! listener serving one certificate moved to another without interrupting traffic, and
-//! email-validated certificates replaced by DNS-validated ones, listeners and all.
+//! email-validated certificates replaced by DNS-validated ones, listeners and all. The
+//! workflows are the agent's (`agent::elb`); this module asks, prints and says what to do.
 
 use std::io::IsTerminal;
 
-use anyhow::{Result, bail};
-use serde_json::json;
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
 
 use super::Ctx;
 use crate::{
@@ -13,192 +14,10 @@ use crate::{
     cli::{MigrateValidationArgs, RotateArgs},
     output::{cell, note},
 };
-
-/// One pair to rotate: where, through which target.
-struct Pair {
-    target: String,
-    region: String,
-    old: String,
-    new: String,
-}
-
-/// Every ARN where an entry has a certificate in ACM, with its (target, region): its
-/// deployments' ARNs, then what discovery found (a copy imported by hand, say), each ARN once.
-fn arns_of(v: &vault::Vault, id: &str) -> Result<Vec<(String, String, String)>> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    for d in v.deployments()?.into_iter().filter(|d| d.entry_id == id) {
-        if let Some(arn) = d.arn
-            && !out.iter().any(|(_, _, a)| *a == arn)
-        {
-            out.push((d.target, d.region, arn));
-        }
-    }
-    for r in v.acm_records_of(id)? {
-        if r.gone_at.is_none() && !out.iter().any(|(_, _, a)| *a == r.summary.arn) {
-            out.push((r.location.target, r.location.region, r.summary.arn));
-        }
-    }
-    Ok(out)
-}
-
-/// The account an ACM ARN names.
-fn account_of(arn: &str) -> Option<&str> {
-    agent::arn_location(arn).map(|(account, _)| account)
-}
-
-/// Where a certificate named by ARN was recorded (its target), if the vault knows it.
-fn recorded_target(v: &vault::Vault, arn: &str) -> Result<Option<String>> {
-    if let Some(d) = v
-        .deployments()?
-        .into_iter()
-        .find(|d| d.arn.as_deref() == Some(arn))
-    {
-        return Ok(Some(d.target));
-    }
-    Ok(v.acm_record(arn)?.map(|r| r.location.target))
-}
-
-fn pairs(
-    v: &vault::Vault,
-    config: &agent::Config,
-    args: &RotateArgs,
-    skipped: &mut Vec<String>,
-) -> Result<Vec<Pair>> {
-    let regions = if args.regions.is_empty() {
-        None
-    } else {
-        Some(agent::expand_regions(&args.regions, &config.extra_regions)?)
-    };
-    let in_regions = |r: &str| regions.as_ref().is_none_or(|rs| rs.iter().any(|x| x == r));
-    let is_arn = |s: &str| s.starts_with("arn:");
-    let default_target = |region: &str| -> Result<String> {
-        Ok(super::common::one_target(config, args.target.as_deref(), region)?.name)
-    };
-    match (is_arn(&args.old), is_arn(&args.new)) {
-        (true, true) => {
-            let Some((_, region)) = agent::arn_location(&args.old) else {
-                return Err(UsageError(format!("{}: not an ACM certificate ARN", args.old)).into());
-            };
-            if !in_regions(region) {
-                return Err(
-                    UsageError(format!("{} is in {region}, not in --regions", args.old)).into(),
-                );
-            }
-            let target = match (&args.target, recorded_target(v, &args.old)?) {
-                (Some(t), _) => t.clone(),
-                (None, Some(t)) => t,
-                (None, None) => default_target(region)?,
-            };
-            Ok(vec![Pair {
-                target,
-                region: region.to_owned(),
-                old: args.old.clone(),
-                new: args.new.clone(),
-            }])
-        }
-        (old_arn, new_arn) => {
-            let side = |s: &str, arn: bool| -> Result<Vec<(String, String, String)>> {
-                if arn {
-                    let Some((_, region)) = agent::arn_location(s) else {
-                        return Err(UsageError(format!("{s}: not an ACM certificate ARN")).into());
-                    };
-                    let target = match recorded_target(v, s)? {
-                        Some(t) => t,
-                        None => default_target(region)?,
-                    };
-                    Ok(vec![(target, region.to_owned(), s.to_owned())])
-                } else {
-                    let (id, _) = v.resolve(s)?;
-                    arns_of(v, &id)
-                }
-            };
-            // Every ARN of OLD (an entry can be in ACM more than once in a region: its
-            // deployment and a copy discovery found), each paired with NEW's ARN in the same
-            // account and region (its deployment first).
-            let olds = side(&args.old, old_arn)?;
-            let news = side(&args.new, new_arn)?;
-            let mut out = Vec::new();
-            for (target, region, old) in olds {
-                if !in_regions(&region) || args.target.as_deref().is_some_and(|t| t != target) {
-                    continue;
-                }
-                match news
-                    .iter()
-                    .find(|(_, r, n)| *r == region && account_of(n) == account_of(&old))
-                {
-                    Some((_, _, new)) => out.push(Pair {
-                        target,
-                        region,
-                        old,
-                        new: new.clone(),
-                    }),
-                    None => {
-                        let why = format!(
-                            "{region} (target {target}): {} is not in ACM there; deploy it first (`certvault deploy {} --regions {region}`)",
-                            args.new, args.new
-                        );
-                        if !skipped.contains(&why) {
-                            skipped.push(why);
-                        }
-                    }
-                }
-            }
-            if out.is_empty() && skipped.is_empty() {
-                bail!(
-                    "{} is in ACM nowhere the vault knows of{}: give ARNs, or run `certvault discover`",
-                    args.old,
-                    if regions.is_some() {
-                        " in those regions"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// Plans for (target, region, OLD, NEW) items: per target, its credentials resolved once and
-/// each region's listeners read once. A result per item, in order.
-fn plan_all(
-    config: &agent::Config,
-    runtime: &tokio::runtime::Runtime,
-    connector: &agent::SdkConnector,
-    items: &[(String, String, String, String)],
-) -> Result<Vec<Result<agent::RotationPlan, String>>> {
-    let mut out: Vec<Option<Result<agent::RotationPlan, String>>> = vec![None; items.len()];
-    let mut by_target: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-    for (i, (t, ..)) in items.iter().enumerate() {
-        by_target.entry(t.as_str()).or_default().push(i);
-    }
-    for (name, idx) in by_target {
-        let mut regions: Vec<String> = idx.iter().map(|&i| items[i].1.clone()).collect();
-        regions.sort();
-        regions.dedup();
-        let target = config.select(Some(name), Some(&regions))?.remove(0);
-        let pairs: Vec<(String, String)> = idx
-            .iter()
-            .map(|&i| (items[i].2.clone(), items[i].3.clone()))
-            .collect();
-        match runtime.block_on(agent::rotation_plans(connector, config, &target, &pairs)) {
-            Ok(results) => {
-                for (&i, r) in idx.iter().zip(results) {
-                    out[i] = Some(r.map_err(|e| e.to_string()));
-                }
-            }
-            Err(e) => {
-                for &i in &idx {
-                    out[i] = Some(Err(e.to_string()));
-                }
-            }
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not planned".into())))
-        .collect())
-}
+use agent::elb::{
+    Elsewhere, MigrateEvent, Migration, MigrationNote, PlanOutcome, Records, RotationPlan,
+    SelectError, Swap,
+};
 
 fn confirm(what: &str, yes: bool, dry_run: bool) -> Result<()> {
     if yes || dry_run {
@@ -223,7 +42,134 @@ fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-fn print_plans(ctx: &Ctx, plans: &[(String, agent::RotationPlan)]) -> Result<()> {
+/// Prints a JSON document with its keys in order, as the documents built with `json!`
+/// were printed (serde_json's map is sorted).
+fn print_json<T: Serialize>(ctx: &Ctx, value: &T) -> Result<()> {
+    ctx.printer.json(&serde_json::to_value(value)?)
+}
+
+/// What to do about a user of OLD that `rotate` does not move.
+fn what_to_do(region: &str, new: &str, user: &str) -> String {
+    let parts: Vec<&str> = user.splitn(6, ':').collect();
+    let service = match parts.as_slice() {
+        ["arn", _, service, ..] => *service,
+        _ => "",
+    };
+    match service {
+        "cloudfront" => {
+            let id = user.rsplit('/').next().unwrap_or(user);
+            format!(
+                "a CloudFront distribution: `aws cloudfront get-distribution-config --id {id}`, set ViewerCertificate.ACMCertificateArn to {new} (a certificate in us-east-1), then `aws cloudfront update-distribution --id {id} --if-match ETAG --distribution-config file://config.json`"
+            )
+        }
+        "apigateway" => {
+            let name = user.rsplit('/').next().unwrap_or(user);
+            format!(
+                "an API Gateway custom domain name: `aws apigateway update-domain-name --region {region} --domain-name {name} --patch-operations op=replace,path=/regionalCertificateArn,value={new}` (for an edge-optimized domain, path=/certificateArn and a certificate in us-east-1)"
+            )
+        }
+        _ => agent::what_to_do(region, "", new, user),
+    }
+}
+
+/// A user of OLD in the JSON plan.
+#[derive(Serialize)]
+struct ElsewhereJson {
+    user: String,
+    what_to_do: String,
+}
+
+/// A plan in JSON: the agent's plan, with what to do about the users it does not move.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    region: &'a str,
+    account: &'a str,
+    old: &'a str,
+    new: &'a str,
+    swaps: &'a [Swap],
+    elsewhere: Vec<ElsewhereJson>,
+}
+
+fn plan_json(p: &RotationPlan) -> PlanJson<'_> {
+    PlanJson {
+        region: &p.region,
+        account: &p.account,
+        old: &p.old,
+        new: &p.new,
+        swaps: &p.swaps,
+        elsewhere: p
+            .elsewhere
+            .iter()
+            .map(|e: &Elsewhere| ElsewhereJson {
+                user: e.user.clone(),
+                what_to_do: what_to_do(&p.region, &p.new, &e.user),
+            })
+            .collect(),
+    }
+}
+
+/// The outcome of one swap (or of a plan none of whose swaps was tried).
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    region: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    lb_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<agent::SwapKind>,
+    old: &'a str,
+    new: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    moved: Option<bool>,
+    error: Option<String>,
+}
+
+fn results_json(outcomes: &[PlanOutcome]) -> Vec<ResultJson<'_>> {
+    let mut out = Vec::new();
+    for o in outcomes {
+        let p = &o.plan;
+        match &o.swaps {
+            Err(e) => out.push(ResultJson {
+                region: &p.region,
+                resource: None,
+                lb_type: None,
+                listener: None,
+                kind: None,
+                old: &p.old,
+                new: &p.new,
+                moved: None,
+                error: Some(e.to_string()),
+            }),
+            Ok(swaps) => out.extend(swaps.iter().map(|(s, r)| ResultJson {
+                region: &p.region,
+                resource: Some(&s.resource),
+                lb_type: Some(&s.lb_type),
+                listener: Some(&s.listener),
+                kind: Some(s.kind),
+                old: &s.old,
+                new: &s.new,
+                moved: Some(r.is_ok()),
+                error: r.as_ref().err().map(|e| e.to_string()),
+            })),
+        }
+    }
+    out
+}
+
+/// `rotate --output json`.
+#[derive(Serialize)]
+struct RotateJson<'a> {
+    plans: Vec<PlanJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<ResultJson<'a>>>,
+    skipped: &'a [String],
+    applied: bool,
+}
+
+fn print_plans(ctx: &Ctx, plans: &[(String, RotationPlan)]) -> Result<()> {
     let mut t = ctx.printer.table(&[
         "REGION",
         "RESOURCE",
@@ -256,79 +202,92 @@ fn print_plans(ctx: &Ctx, plans: &[(String, agent::RotationPlan)]) -> Result<()>
                 "{} also uses {}: {}",
                 e.user,
                 short(&p.old),
-                e.what_to_do
+                what_to_do(&p.region, &p.new, &e.user)
             ));
         }
     }
     Ok(())
 }
 
-/// Plans and (unless `dry_run`) applies rotations, each swap audited. The number of swaps
-/// that failed.
-fn run_rotations(
-    ctx: &Ctx,
-    v: &mut vault::Vault,
-    config: &agent::Config,
-    plans: &[(String, agent::RotationPlan)],
-    results: &mut Vec<serde_json::Value>,
-) -> Result<usize> {
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    let mut failed = 0;
-    for (target_name, plan) in plans {
-        let target = config
-            .select(Some(target_name), Some(std::slice::from_ref(&plan.region)))?
-            .remove(0);
-        let mut outcomes: Vec<(agent::Swap, Result<(), String>)> = Vec::new();
-        let applied = runtime.block_on(agent::rotation_apply(
-            &connector,
-            config,
-            &target,
-            plan,
-            &mut |s, r| outcomes.push((s.clone(), r.clone().map_err(|e| e.to_string()))),
-        ));
-        if let Err(e) = applied {
-            failed += plan.swaps.len();
-            results.push(json!({"region": plan.region, "old": plan.old, "new": plan.new, "error": e.to_string()}));
-            continue;
+/// A selection refused, in the words (and exit code) the user gets.
+fn select_error(e: SelectError) -> anyhow::Error {
+    match e {
+        e if e.is_usage() => UsageError(e.to_string()).into(),
+        SelectError::Nowhere { .. } => {
+            anyhow!("{e}: give ARNs, or run `certvault discover`")
         }
-        for (s, r) in outcomes {
-            let what = format!(
-                "{} listener {} of {} ({}) in {}, account {}: {} -> {}",
-                s.kind.words(),
-                s.listener,
-                s.resource,
-                s.lb_type,
-                plan.region,
-                plan.account,
-                s.old,
-                s.new
-            );
-            match &r {
-                Ok(()) => v.record_event("rotate", None, &format!("moved the {what}"))?,
-                Err(e) => {
-                    failed += 1;
-                    v.record_event(
-                        "rotate-failed",
-                        None,
-                        &format!("could not move the {what}: {e}"),
-                    )?;
-                }
-            }
-            results.push(json!({
-                "region": plan.region,
-                "resource": s.resource,
-                "type": s.lb_type,
-                "listener": s.listener,
-                "kind": s.kind,
-                "old": s.old,
-                "new": s.new,
-                "moved": r.is_ok(),
-                "error": r.err(),
-            }));
+        SelectError::TwoNews { .. } => anyhow!("{e}: give the ARNs; nothing was changed"),
+        SelectError::Config(e) => e.into(),
+        SelectError::Vault(e) => e.into(),
+        e => anyhow!(e),
+    }
+}
+
+/// The places skipped, in words.
+fn skipped_words(skipped: &[agent::elb::Skipped], new: &str) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|s| {
+            format!(
+                "{} (target {}): {new} is not in ACM there; deploy it first (`certvault deploy {new} --regions {}`)",
+                s.region, s.target, s.region
+            )
+        })
+        .collect()
+}
+
+/// Plans, each with the name of the target that moves it.
+type Plans = Vec<(String, RotationPlan)>;
+
+/// The pairs `rotate` moves, planned: every plan (with its target), and the places
+/// skipped. Anything refused or unreadable: an error, and nothing is changed anywhere.
+fn planned(
+    ctx: &Ctx,
+    v: &vault::Vault,
+    config: &agent::Config,
+    args: &RotateArgs,
+) -> Result<(Plans, Vec<String>)> {
+    let regions = if args.regions.is_empty() {
+        None
+    } else {
+        Some(agent::expand_regions(&args.regions, &config.extra_regions)?)
+    };
+    let req = agent::elb::RotateRequest {
+        old: &args.old,
+        new: &args.new,
+        target: args.target.as_deref(),
+        regions: regions.as_deref(),
+    };
+    let selection = agent::elb::select_pairs(v, config, &req).map_err(select_error)?;
+    let skipped = skipped_words(&selection.skipped, &args.new);
+    let found = ctx.runtime()?.block_on(agent::elb::plan_pairs(
+        &ctx.connector(),
+        config,
+        &selection.pairs,
+    ))?;
+    let mut plans = Vec::new();
+    let mut refused = Vec::new();
+    for (p, planned) in selection.pairs.iter().zip(found) {
+        match planned {
+            Ok(plan) => plans.push((p.target.clone(), plan)),
+            Err(e) => refused.push(format!("{} (target {}): {e}", p.region, p.target)),
         }
     }
-    Ok(failed)
+    if !refused.is_empty() {
+        for s in &skipped {
+            note(&format!("skipped {s}"));
+        }
+        bail!("{}; nothing was changed", refused.join("; "));
+    }
+    Ok((plans, skipped))
+}
+
+fn attention_if(skipped: &[String]) -> Status {
+    if skipped.is_empty() {
+        Status::Ok
+    } else {
+        Status::Attention
+    }
 }
 
 pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
@@ -340,52 +299,20 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
     }
     let config = ctx.config()?;
     let mut v = ctx.unlock_writer("rotate")?;
-    let mut skipped = Vec::new();
-    let mut pairs = pairs(&v, &config, &args, &mut skipped)?;
-    // One pair per OLD ARN (two targets may reach one account): two different NEW ARNs
-    // for one OLD are refused.
-    pairs.sort_by(|a, b| (&a.old, &a.new).cmp(&(&b.old, &b.new)));
-    pairs.dedup_by(|a, b| a.old == b.old && a.new == b.new);
-    if let Some(w) = pairs.windows(2).find(|w| w[0].old == w[1].old) {
-        bail!(
-            "{} would move to both {} and {}: give the ARNs; nothing was changed",
-            w[0].old,
-            w[0].new,
-            w[1].new
-        );
-    }
-    let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    let mut plans = Vec::new();
-    let mut refused = Vec::new();
-    let items: Vec<(String, String, String, String)> = pairs
-        .iter()
-        .map(|p| {
-            (
-                p.target.clone(),
-                p.region.clone(),
-                p.old.clone(),
-                p.new.clone(),
-            )
-        })
-        .collect();
-    for (p, planned) in pairs
-        .iter()
-        .zip(plan_all(&config, runtime, &connector, &items)?)
-    {
-        match planned {
-            Ok(plan) => plans.push((p.target.clone(), plan)),
-            Err(e) => refused.push(format!("{} (target {}): {e}", p.region, p.target)),
-        }
-    }
-    // Anything refused or unreadable: nothing is changed anywhere.
-    if !refused.is_empty() {
-        for s in &skipped {
-            note(&format!("skipped {s}"));
-        }
-        bail!("{}; nothing was changed", refused.join("; "));
-    }
+    let (plans, skipped) = planned(ctx, &v, &config, &args)?;
     let swaps: usize = plans.iter().map(|(_, p)| p.swaps.len()).sum();
+    let json = |results: Option<Vec<ResultJson<'_>>>, applied: bool| {
+        let plans = plans.iter().map(|(_, p)| plan_json(p)).collect();
+        print_json(
+            ctx,
+            &RotateJson {
+                plans,
+                results,
+                skipped: &skipped,
+                applied,
+            },
+        )
+    };
     if !ctx.printer.json {
         if swaps == 0 {
             note(&format!(
@@ -401,15 +328,11 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
     }
     if args.dry_run || swaps == 0 {
         if ctx.printer.json {
-            ctx.printer.json(&json!({"plans": plans.iter().map(|(_, p)| p).collect::<Vec<_>>(), "skipped": skipped, "applied": false}))?;
+            json(None, false)?;
         } else if args.dry_run && swaps > 0 {
             note("--dry-run: nothing was changed");
         }
-        return Ok(if skipped.is_empty() {
-            Status::Ok
-        } else {
-            Status::Attention
-        });
+        return Ok(attention_if(&skipped));
     }
     confirm(
         &format!("This moves {swaps} listener(s) to the new certificate"),
@@ -421,84 +344,218 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
             "an ALB may close long-lived connections while its certificate changes; an NLB does not; a classic listener keeps running",
         );
     }
-    let mut results = Vec::new();
-    let failed = run_rotations(ctx, &mut v, &config, &plans, &mut results)?;
+    let outcomes = ctx.runtime()?.block_on(agent::elb::apply_plans(
+        &ctx.connector(),
+        &mut v,
+        &config,
+        &plans,
+    ))?;
+    let failed: usize = outcomes.iter().map(PlanOutcome::failed).sum();
     if ctx.printer.json {
-        ctx.printer.json(&json!({"plans": plans.iter().map(|(_, p)| p).collect::<Vec<_>>(), "results": results, "skipped": skipped, "applied": true}))?;
+        json(Some(results_json(&outcomes)), true)?;
     } else {
-        ctx.printer
-            .line(&format!("moved {} of {swaps} listener(s)", swaps - failed))?;
-        for r in results.iter().filter(|r| r["error"].is_string()) {
-            let text = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
-            note(&format!(
-                "not moved: {} {} ({}): {}",
-                text("resource"),
-                text("listener"),
-                text("region"),
-                text("error")
-            ));
-        }
+        print_moved(ctx, &outcomes, swaps, failed)?;
     }
     if failed > 0 {
         bail!(
             "{failed} listener(s) could not be moved (see above and `certvault log`): run the same command again; it resumes where this one stopped"
         );
     }
-    Ok(if skipped.is_empty() {
-        Status::Ok
-    } else {
-        Status::Attention
-    })
+    Ok(attention_if(&skipped))
 }
 
-/// What `migrate-validation` found or did for one email-validated certificate.
-#[derive(Default)]
-struct Migration {
-    old: String,
-    region: String,
-    target: String,
-    account: String,
-    names: Vec<String>,
-    new: Option<String>,
-    requested_now: bool,
-    records: String,
-    issued: bool,
-    moved: usize,
-    failed: usize,
-    unused: Option<bool>,
-    note: Option<String>,
-    /// Another email-validated certificate for the same names, in the same account and
-    /// region, whose replacement this one shares (its index): one request per set of names.
-    shares: Option<usize>,
-    /// Its status, when it is dead (failed, expired, revoked...): listed, not replaced.
-    dead: Option<String>,
-}
-
-/// Statuses of a certificate worth replacing: it serves, or it will.
-fn alive(r: &vault::AcmRecord) -> bool {
-    matches!(r.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
-        && r.summary
-            .not_after
-            .is_none_or(|t| t > time::OffsetDateTime::now_utc())
-}
-
-fn names_of(r: &vault::AcmRecord) -> Vec<String> {
-    let mut names = vec![r.summary.domain.to_ascii_lowercase()];
-    for s in &r.summary.sans {
-        let s = s.to_ascii_lowercase();
-        if !names.contains(&s) {
-            names.push(s);
+fn print_moved(ctx: &Ctx, outcomes: &[PlanOutcome], swaps: usize, failed: usize) -> Result<()> {
+    ctx.printer
+        .line(&format!("moved {} of {swaps} listener(s)", swaps - failed))?;
+    for r in results_json(outcomes) {
+        if let Some(e) = &r.error {
+            note(&format!(
+                "not moved: {} {} ({}): {e}",
+                r.resource.unwrap_or("-"),
+                r.listener.unwrap_or("-"),
+                r.region,
+            ));
         }
     }
-    names
+    Ok(())
 }
 
-fn same_names(a: &[String], b: &[String]) -> bool {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort();
-    b.sort();
-    a == b
+/// A migration's note, in words.
+fn note_words(m: &Migration, n: &MigrationNote) -> String {
+    match n {
+        MigrationNote::Dead { status } => format!(
+            "{status}: not replaced (nothing can be served from it; `certvault acm delete {}` deletes it once nothing uses it)",
+            m.old
+        ),
+        MigrationNote::NotRequested(e) => format!("nothing was requested: {e}"),
+        MigrationNote::RequestFailed(e) => e.clone(),
+        MigrationNote::Unreadable(e) | MigrationNote::Refused(e) => e.to_string(),
+        MigrationNote::NewFailed { status } => {
+            format!("the new certificate is {status}: nothing was moved")
+        }
+        MigrationNote::AsFor { lead, note } => {
+            format!("as for {lead}: {}", note_words(m, note))
+        }
+        MigrationNote::NotIssuedYet => {
+            "not issued yet: run this again once the records are in place (it finds this request)"
+                .into()
+        }
+        MigrationNote::WouldMove(n) => format!("would move {n} listener(s)"),
+    }
+}
+
+/// A migration's records, in words.
+fn records_words(r: &Records) -> String {
+    let join = |records: &[vault::DnsRecord], line: &dyn Fn(&vault::DnsRecord) -> String| {
+        records.iter().map(line).collect::<Vec<_>>().join("; ")
+    };
+    match r {
+        Records::WouldBeRequested => "would be requested".into(),
+        Records::NotYetProduced => "not yet produced by ACM".into(),
+        Records::InPlace => "in place (Route 53)".into(),
+        Records::ByHand(records) => join(records, &|r| {
+            format!("{} {} {}: create by hand", r.name, r.record_type, r.value)
+        }),
+        Records::NotPlaced(why) => why.clone(),
+        Records::ToCreate(records) => join(records, &|r| format!("{} CNAME {}", r.name, r.value)),
+        Records::Unknown => String::new(),
+    }
+}
+
+/// One migration in `migrate-validation --output json`.
+#[derive(Serialize)]
+struct MigrationJson<'a> {
+    old: &'a str,
+    region: &'a str,
+    target: &'a str,
+    names: &'a [String],
+    new: Option<&'a str>,
+    requested_now: bool,
+    shares_request_with: Option<&'a str>,
+    dead: bool,
+    records: String,
+    issued: bool,
+    listeners_moved: usize,
+    listeners_failed: usize,
+    old_unused: Option<bool>,
+    note: Option<String>,
+}
+
+fn migration_json<'a>(work: &'a [Migration], m: &'a Migration) -> MigrationJson<'a> {
+    MigrationJson {
+        old: &m.old,
+        region: &m.region,
+        target: &m.target,
+        names: &m.names,
+        new: m.new.as_deref(),
+        requested_now: m.requested_now,
+        shares_request_with: m.shares.map(|l| work[l].old.as_str()),
+        dead: m.dead.is_some(),
+        records: records_words(&m.records),
+        issued: m.issued,
+        listeners_moved: m.moved,
+        listeners_failed: m.failed,
+        old_unused: m.unused,
+        note: m.note.as_ref().map(|n| note_words(m, n)),
+    }
+}
+
+fn print_migrations(ctx: &Ctx, work: &[Migration], dry_run: bool) -> Result<()> {
+    let mut t = ctx.printer.table(&[
+        "OLD",
+        "REGION",
+        "NAMES",
+        "NEW",
+        "REQUESTED",
+        "RECORDS",
+        "ISSUED",
+        "MOVED",
+        "OLD NOW",
+    ]);
+    for m in work {
+        t.add_row(vec![
+            cell(short(&m.old)),
+            cell(&m.region),
+            cell(m.names.join(", ")),
+            cell(m.new.as_deref().map_or("-", short)),
+            cell(match (&m.new, m.requested_now, &m.shares) {
+                (None, _, _) if m.dead.is_some() => "no (dead)".to_owned(),
+                (None, _, _) => "no".to_owned(),
+                (Some(_), _, Some(l)) => format!("shared with {}", short(&work[*l].old)),
+                (Some(_), true, None) => "now".to_owned(),
+                (Some(_), false, None) => "earlier (found)".to_owned(),
+            }),
+            cell(records_words(&m.records)),
+            cell(if m.issued { "yes" } else { "no" }),
+            cell(m.moved.to_string()),
+            cell(match m.unused {
+                Some(true) => format!("unused: `certvault acm delete {}` deletes it", m.old),
+                Some(false) => "still in use".into(),
+                None => m.note.as_ref().map_or("-".into(), |n| note_words(m, n)),
+            }),
+        ]);
+    }
+    t.keep(&[0, 6, 7]);
+    t.print()?;
+    if dry_run {
+        note("--dry-run: nothing was requested, written or moved");
+    } else {
+        note("nothing was deleted: the old certificates stay in ACM until you delete them");
+    }
+    Ok(())
+}
+
+fn tell(event: &MigrateEvent) {
+    match event {
+        MigrateEvent::Unanswered { arn, error } => note(&format!(
+            "requested {arn}, but ACM's answer about it could not be read yet ({error}): `certvault acm requests` asks again"
+        )),
+        MigrateEvent::AlsoUsed {
+            old,
+            new,
+            region,
+            user,
+        } => note(&format!(
+            "{} also uses {old}: {}",
+            user.user,
+            what_to_do(region, new, &user.user)
+        )),
+    }
+}
+
+/// The email-validated certificates found, after the notes and confirmation that come
+/// before any change; `None` when there is nothing to do (and that was said).
+fn migrations_to_run(
+    ctx: &Ctx,
+    v: &vault::Vault,
+    targets: &[agent::Target],
+    args: &MigrateValidationArgs,
+) -> Result<Option<Vec<Migration>>> {
+    let work = agent::elb::find_migrations(v, targets)?;
+    if work.is_empty() {
+        if ctx.printer.json {
+            ctx.printer.json(&Vec::<MigrationJson<'_>>::new())?;
+        } else {
+            note(
+                "no email-validated certificate found (run `certvault discover` first): nothing to migrate",
+            );
+        }
+        return Ok(None);
+    }
+    if work.iter().all(|m| m.dead.is_some()) && !ctx.printer.json {
+        note(
+            "every email-validated certificate found is dead (failed, expired...): nothing to replace",
+        );
+    }
+    let (to_request, replacing) = agent::elb::migration_counts(&work);
+    confirm(
+        &format!(
+            "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {replacing} email-validated certificate(s) to them"
+        ),
+        args.yes,
+        args.dry_run,
+    )?;
+    Ok(Some(work))
 }
 
 pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Result<Status> {
@@ -510,439 +567,73 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
     let targets = config.select(args.target.as_deref(), Some(&regions))?;
     let mut v = ctx.unlock_writer("acm migrate-validation")?;
     let runtime = ctx.runtime()?;
-    let connector = ctx.connector();
-    // Every email-validated certificate discovery found, and a DNS-validated request for
-    // the same names made earlier (by this command or by hand), if there is one.
-    let mut work: Vec<Migration> = Vec::new();
-    for t in &targets {
-        for region in &t.regions {
-            let records = v.acm_records(&t.name, region)?;
-            for r in records.values() {
-                let email = r.detail.validation_method.as_deref() == Some("EMAIL");
-                if r.gone_at.is_some() || r.summary.kind != "AMAZON_ISSUED" || !email {
-                    continue;
-                }
-                let names = names_of(r);
-                if !alive(r) {
-                    let status = if r.summary.status == "ISSUED" {
-                        "EXPIRED".to_owned()
-                    } else {
-                        r.summary.status.clone()
-                    };
-                    work.push(Migration {
-                        old: r.summary.arn.clone(),
-                        region: region.clone(),
-                        target: t.name.clone(),
-                        account: r.location.account.clone(),
-                        names,
-                        note: Some(format!(
-                            "{status}: not replaced (nothing can be served from it; `certvault acm delete {}` deletes it once nothing uses it)",
-                            r.summary.arn
-                        )),
-                        dead: Some(status),
-                        ..Default::default()
-                    });
-                    continue;
-                }
-                // One replacement per set of names in an account and region: a second
-                // email-validated certificate for the same names shares the first's.
-                let shares = work.iter().position(|m| {
-                    m.dead.is_none()
-                        && m.shares.is_none()
-                        && m.account == r.location.account
-                        && m.region == *region
-                        && same_names(&m.names, &names)
-                });
-                // A DNS-validated certificate for the same names, in the same account,
-                // issued or on its way (the issued one first, then the newest).
-                let found = records
-                    .values()
-                    .filter(|c| {
-                        c.gone_at.is_none()
-                            && c.summary.arn != r.summary.arn
-                            && c.location.account == r.location.account
-                            && c.summary.kind == "AMAZON_ISSUED"
-                            && c.detail.validation_method.as_deref() == Some("DNS")
-                            && matches!(c.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
-                            && same_names(&names_of(c), &names)
-                    })
-                    .max_by_key(|c| (c.summary.status == "ISSUED", c.first_seen))
-                    .map(|c| c.summary.arn.clone());
-                work.push(Migration {
-                    old: r.summary.arn.clone(),
-                    region: region.clone(),
-                    target: t.name.clone(),
-                    account: r.location.account.clone(),
-                    names,
-                    new: found,
-                    shares,
-                    ..Default::default()
-                });
-            }
-        }
-    }
-    if work.is_empty() {
-        if ctx.printer.json {
-            ctx.printer.json(&Vec::<serde_json::Value>::new())?;
-        } else {
-            note(
-                "no email-validated certificate found (run `certvault discover` first): nothing to migrate",
-            );
-        }
+    let Some(work) = migrations_to_run(ctx, &v, &targets, &args)? else {
         return Ok(Status::Ok);
-    }
-    if work.iter().all(|m| m.dead.is_some()) && !ctx.printer.json {
-        note(
-            "every email-validated certificate found is dead (failed, expired...): nothing to replace",
-        );
-    }
-    // The ones that lead: not dead, not sharing another's replacement.
-    let leads = |m: &Migration| m.dead.is_none() && m.shares.is_none();
-    let to_request = work.iter().filter(|m| leads(m) && m.new.is_none()).count();
-    let replacing = work.iter().filter(|m| m.dead.is_none()).count();
-    let mut errors = 0usize;
-    confirm(
-        &format!(
-            "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {replacing} email-validated certificate(s) to them"
-        ),
-        args.yes,
-        args.dry_run,
-    )?;
-    // 1. Requests (or the earlier ones found), and their records: one per set of names.
-    for m in work.iter_mut().filter(|m| leads(m)) {
-        let target = config
-            .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
-            .remove(0);
-        // What the request just made said (recorded by it): not asked again.
-        let mut just_requested: Option<(String, vault::AcmDetail, String)> = None;
-        if m.new.is_none() {
-            if args.dry_run {
-                m.records = "would be requested".into();
-                continue;
-            }
-            // Only with credentials of the account the old certificate is in (a Describe:
-            // nothing of its PEM is needed).
-            if let Err(e) =
-                runtime.block_on(agent::acm_describe(&connector, &config, &target, &m.old))
-            {
-                m.note = Some(format!("nothing was requested: {e}"));
-                errors += 1;
-                continue;
-            }
-            // One request per set of names (not per old certificate): a retry, or a second
-            // certificate for the same names, gets the same one.
-            let mut sorted = m.names.clone();
-            sorted.sort();
-            let mut parts = vec!["migrate-validation", m.target.as_str(), m.region.as_str()];
-            parts.extend(sorted.iter().map(String::as_str));
-            let token = vault::idempotency_token(&parts);
-            let req = agent::CertRequest {
-                domain: m.names[0].clone(),
-                sans: m.names[1..].to_vec(),
-                validation: Some("DNS".into()),
-                token,
-                ..Default::default()
-            };
-            match super::common::submit(
-                ctx,
-                &mut v,
-                &config,
-                &target,
-                &m.region,
-                &req,
-                &format!(
-                    "{} (DNS validation), to replace the email-validated {}",
-                    m.names.join(", "),
-                    m.old
-                ),
-                std::time::Duration::from_secs(60),
-            ) {
-                Ok(s) => {
-                    m.new = Some(s.arn);
-                    m.requested_now = true;
-                    just_requested = Some((s.status, s.detail, s.account));
-                }
-                Err(e) => {
-                    m.note = Some(format!("{e:#}"));
-                    errors += 1;
-                    continue;
-                }
-            }
-        }
-        let Some(new) = m.new.clone() else { continue };
-        let (status, records, account, observed) = match just_requested {
-            Some((status, detail, account)) => (status, detail.validation_records, account, None),
-            None => {
-                let observed =
-                    runtime.block_on(agent::acm_observe(&connector, &config, &target, &new));
-                let Ok((obs, account)) = observed else {
-                    m.note = observed.err().map(|e| e.to_string());
-                    continue;
-                };
-                let records = obs
-                    .detail
-                    .as_ref()
-                    .map(|d| d.validation_records.clone())
-                    .unwrap_or_default();
-                (obs.summary.status.clone(), records, account, Some(obs))
-            }
-        };
-        m.account = account.clone();
-        m.records = if records.is_empty() {
-            "not yet produced by ACM".into()
-        } else if args.route53 && !args.dry_run {
-            match super::common::place_records(
-                ctx, &mut v, &config, &target, &account, &new, &records,
-            ) {
-                Ok(p)
-                    if p.iter()
-                        .all(|r| matches!(r.placement, agent::Placement::InPlace { .. })) =>
-                {
-                    "in place (Route 53)".into()
-                }
-                Ok(p) => p
-                    .iter()
-                    .filter(|r| !matches!(r.placement, agent::Placement::InPlace { .. }))
-                    .map(|r| {
-                        format!(
-                            "{} {} {}: create by hand",
-                            r.record.name, r.record.record_type, r.record.value
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(e) => format!("{e:#}"),
-            }
-        } else {
-            records
-                .iter()
-                .map(|r| format!("{} CNAME {}", r.name, r.value))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let location = vault::Location {
-            target: m.target.clone(),
-            account,
-            region: m.region.clone(),
-        };
-        m.issued = status == "ISSUED";
-        if let Some(obs) = observed
-            && !args.dry_run
-        {
-            v.record_acm_scan(&location, vec![obs], false)?;
-        }
-    }
-    // 2. Wait for each to be issued.
-    let timeout = std::time::Duration::try_from(args.timeout).unwrap_or_default();
-    let started = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_secs(2);
-    let waiting = |m: &Migration| leads(m) && m.new.is_some() && !m.issued && m.note.is_none();
-    while !args.dry_run && work.iter().any(waiting) && started.elapsed() + pause <= timeout {
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_secs(30));
-        for m in work.iter_mut().filter(|m| waiting(m)) {
-            let target = config
-                .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
-                .remove(0);
-            let new = m.new.clone().unwrap_or_default();
-            if let Ok((obs, account)) =
-                runtime.block_on(agent::acm_observe(&connector, &config, &target, &new))
-            {
-                let status = obs.summary.status.clone();
-                let location = vault::Location {
-                    target: m.target.clone(),
-                    account,
-                    region: m.region.clone(),
-                };
-                v.record_acm_scan(&location, vec![obs], false)?;
-                match status.as_str() {
-                    "ISSUED" => m.issued = true,
-                    "FAILED" | "VALIDATION_TIMED_OUT" => {
-                        m.note = Some(format!(
-                            "the new certificate is {status}: nothing was moved"
-                        ))
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    // Those sharing a replacement have what its lead found or requested.
-    for i in 0..work.len() {
-        if let Some(l) = work[i].shares {
-            let (new, issued, records, account, lead_note, lead_old) = {
-                let lead = &work[l];
-                (
-                    lead.new.clone(),
-                    lead.issued,
-                    lead.records.clone(),
-                    lead.account.clone(),
-                    lead.note.clone(),
-                    lead.old.clone(),
-                )
-            };
-            let m = &mut work[i];
-            m.new = new;
-            m.issued = issued;
-            m.records = records;
-            m.account = account;
-            if let Some(n) = lead_note {
-                m.note = Some(format!("as for {lead_old}: {n}"));
-            }
-        }
-    }
-    // 3. Listeners moved from old to new, for the issued ones: every plan read first (each
-    // region's listeners once), then applied.
-    let mut results = Vec::new();
-    let ready: Vec<usize> = (0..work.len())
-        .filter(|&i| work[i].new.is_some() && work[i].issued)
-        .collect();
-    let items: Vec<(String, String, String, String)> = ready
-        .iter()
-        .map(|&i| {
-            let m = &work[i];
-            (
-                m.target.clone(),
-                m.region.clone(),
-                m.old.clone(),
-                m.new.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let mut planned: std::collections::BTreeMap<usize, Result<agent::RotationPlan, String>> = ready
-        .iter()
-        .copied()
-        .zip(plan_all(&config, runtime, &connector, &items)?)
-        .collect();
-    for (i, m) in work.iter_mut().enumerate() {
-        if m.dead.is_some() {
-            continue;
-        }
-        let (Some(_), true) = (m.new.clone(), m.issued) else {
-            if m.note.is_none() && !args.dry_run {
-                m.note = Some("not issued yet: run this again once the records are in place (it finds this request)".into());
-            }
-            continue;
-        };
-        let target = config
-            .select(Some(&m.target), Some(std::slice::from_ref(&m.region)))?
-            .remove(0);
-        let plan = match planned.remove(&i) {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                m.note = Some(e);
-                continue;
-            }
-            None => continue,
-        };
-        if args.dry_run {
-            m.moved = 0;
-            m.note = Some(format!("would move {} listener(s)", plan.swaps.len()));
-            continue;
-        }
-        let swaps = plan.swaps.len();
-        let failed = run_rotations(
-            ctx,
-            &mut v,
-            &config,
-            &[(m.target.clone(), plan.clone())],
-            &mut results,
-        )?;
-        m.moved = swaps - failed;
-        m.failed = failed;
-        for e in &plan.elsewhere {
-            note(&format!("{} also uses {}: {}", e.user, m.old, e.what_to_do));
-        }
-        // Whether the old one is used by anything now (ACM may take minutes to notice).
-        if let Ok((obs, _)) =
-            runtime.block_on(agent::acm_describe(&connector, &config, &target, &m.old))
-        {
-            m.unused = Some(obs.detail.is_none_or(|d| d.in_use_by.is_empty()));
-        }
-    }
-    let failed: usize = work.iter().map(|m| m.failed).sum();
-    let pending = work
-        .iter()
-        .filter(|m| m.dead.is_none() && (!m.issued || m.note.is_some()))
-        .count();
-    let lead_old = |m: &Migration| m.shares.map(|l| work[l].old.clone());
+    };
+    let opts = agent::elb::MigrateOptions {
+        route53: args.route53,
+        dry_run: args.dry_run,
+        timeout: std::time::Duration::try_from(args.timeout).unwrap_or_default(),
+    };
+    let report = runtime.block_on(agent::elb::run_migrations(
+        &ctx.connector(),
+        &mut v,
+        &config,
+        work,
+        opts,
+    ))?;
+    report.events.iter().for_each(tell);
     if ctx.printer.json {
-        let out: Vec<serde_json::Value> = work
+        let out: Vec<MigrationJson<'_>> = report
+            .work
             .iter()
-            .map(|m| {
-                json!({
-                    "old": m.old,
-                    "region": m.region,
-                    "target": m.target,
-                    "names": m.names,
-                    "new": m.new,
-                    "requested_now": m.requested_now,
-                    "shares_request_with": lead_old(m),
-                    "dead": m.dead.is_some(),
-                    "records": m.records,
-                    "issued": m.issued,
-                    "listeners_moved": m.moved,
-                    "listeners_failed": m.failed,
-                    "old_unused": m.unused,
-                    "note": m.note,
-                })
-            })
+            .map(|m| migration_json(&report.work, m))
             .collect();
-        ctx.printer.json(&out)?;
+        print_json(ctx, &out)?;
     } else {
-        let mut t = ctx.printer.table(&[
-            "OLD",
-            "REGION",
-            "NAMES",
-            "NEW",
-            "REQUESTED",
-            "RECORDS",
-            "ISSUED",
-            "MOVED",
-            "OLD NOW",
-        ]);
-        for m in &work {
-            t.add_row(vec![
-                cell(short(&m.old)),
-                cell(&m.region),
-                cell(m.names.join(", ")),
-                cell(m.new.as_deref().map_or("-", short)),
-                cell(match (&m.new, m.requested_now, &m.shares) {
-                    (None, _, _) if m.dead.is_some() => "no (dead)".to_owned(),
-                    (None, _, _) => "no".to_owned(),
-                    (Some(_), _, Some(l)) => format!("shared with {}", short(&work[*l].old)),
-                    (Some(_), true, None) => "now".to_owned(),
-                    (Some(_), false, None) => "earlier (found)".to_owned(),
-                }),
-                cell(&m.records),
-                cell(if m.issued { "yes" } else { "no" }),
-                cell(m.moved.to_string()),
-                cell(match m.unused {
-                    Some(true) => format!("unused: `certvault acm delete {}` deletes it", m.old),
-                    Some(false) => "still in use".into(),
-                    None => m.note.clone().unwrap_or_else(|| "-".into()),
-                }),
-            ]);
-        }
-        t.keep(&[0, 6, 7]);
-        t.print()?;
-        if args.dry_run {
-            note("--dry-run: nothing was requested, written or moved");
-        } else {
-            note("nothing was deleted: the old certificates stay in ACM until you delete them");
-        }
+        print_migrations(ctx, &report.work, args.dry_run)?;
     }
+    let failed = report.failed();
     if failed > 0 {
         bail!(
             "{failed} listener(s) could not be moved: run the same command again; it finds its requests and resumes"
         );
     }
-    if errors > 0 {
-        bail!("{errors} certificate(s) could not be requested (see above)");
+    if report.errors > 0 {
+        bail!(
+            "{} certificate(s) could not be requested (see above)",
+            report.errors
+        );
     }
-    Ok(if pending > 0 {
+    Ok(if report.pending() > 0 {
         Status::Attention
     } else {
         Status::Ok
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudfront_and_api_gateway_users_are_given_the_command_to_run() {
+        let new = "arn:aws:acm:us-east-1:123456789012:certificate/new";
+        let cf = what_to_do(
+            "us-east-1",
+            new,
+            "arn:aws:cloudfront::123456789012:distribution/E2ABC",
+        );
+        assert!(cf.contains("--id E2ABC") && cf.contains(new), "{cf}");
+        let api = what_to_do(
+            "eu-west-1",
+            new,
+            "arn:aws:apigateway:eu-west-1::/domainnames/api.example.com",
+        );
+        assert!(
+            api.contains("--region eu-west-1 --domain-name api.example.com")
+                && api.contains(&format!("value={new}")),
+            "{api}"
+        );
+    }
 }

@@ -1172,3 +1172,102 @@ print(json.dumps([l1, l2]))
         "{again_calls:?}"
     );
 }
+
+/// Issue 17: what `rotate` and `rds ca-audit` print (tables, JSON, messages) is pinned, as
+/// the other commands' is. Values that vary are placeholders: the certificates' and
+/// listeners' ids by name, then `first_hour::normalize`.
+#[test]
+fn rotate_and_rds_outputs_are_pinned() {
+    let emu = emulator();
+    let env = Env::init();
+    let old = imported(&emu, "us-east-1", "www.example.com");
+    let new = imported(&emu, "us-east-1", "www.example.com");
+    let s1 = imported(&emu, "us-east-1", "shop.example.com");
+    let s2 = imported(&emu, "us-east-1", "api.example.com");
+    let d = imported(&emu, "us-east-1", "default.example.com");
+    let ls = load_balancers(&emu, &env, &old, &s1, &s2, &d);
+    emu.boto3(
+        &env,
+        r#"
+r = boto3.client('rds')
+r.create_db_instance(DBInstanceIdentifier='pg-old', Engine='postgres', DBInstanceClass='db.t3.micro',
+    MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-2019')
+r.create_db_instance(DBInstanceIdentifier='pg-fine', Engine='postgres', DBInstanceClass='db.t3.micro',
+    MasterUsername='admin', MasterUserPassword='not-a-secret-1', AllocatedStorage=20, CACertificateIdentifier='rds-ca-rsa2048-g1')
+"#,
+        &[],
+    );
+    let proxy = FaultProxy::clean(&emu.endpoint);
+    proxy.canned("Action=DescribeCertificates", 200, &rds_certificates_xml());
+    let mut names: Vec<(String, String)> = vec![
+        (old.clone(), "[old-arn]".into()),
+        (new.clone(), "[new-arn]".into()),
+        (s1.clone(), "[s1-arn]".into()),
+        (s2.clone(), "[s2-arn]".into()),
+        (d.clone(), "[d-arn]".into()),
+    ];
+    for (k, arn) in ls.as_object().unwrap() {
+        names.push((arn.as_str().unwrap().to_owned(), format!("[{k}-arn]")));
+    }
+    // Then their last parts, as tables show them.
+    let last: Vec<(String, String)> = names
+        .iter()
+        .map(|(arn, name)| {
+            (
+                arn.rsplit('/').next().unwrap().to_owned(),
+                name.replace("-arn]", "]"),
+            )
+        })
+        .collect();
+    names.extend(last);
+    let mut text = String::new();
+    let mut run = |args: &[&str]| {
+        let mut cmd = env.cmd();
+        emu.env_via(&mut cmd, env.dir.path(), &proxy.endpoint);
+        cmd.env_remove("COLUMNS");
+        let out = cmd.args(args).output().unwrap();
+        let mut t = format!(
+            "$ certvault {}\n[exit {}]\n{}{}\n",
+            args.join(" "),
+            out.status.code().map_or("signal".into(), |c| c.to_string()),
+            stdout(&out),
+            stderr(&out)
+        );
+        for (from, to) in &names {
+            t = t.replace(from.as_str(), to);
+        }
+        // The CAs' ends are days from now; whole timestamps are `normalize`'s.
+        let dates = regex::Regex::new(r"\b\d{4}-\d\d-\d\d\b(?:T)?").unwrap();
+        let t = dates.replace_all(&t, |c: &regex::Captures<'_>| {
+            if c[0].ends_with('T') {
+                c[0].to_owned()
+            } else {
+                "[date]".to_owned()
+            }
+        });
+        text.push_str(&t);
+    };
+    run(&["rotate", &old, &new, "--dry-run"]);
+    run(&["--output", "json", "rotate", &old, &new, "--dry-run"]);
+    run(&["--output", "json", "rotate", &old, &new]);
+    run(&["rotate", "arn:aws:s3:::bucket", &new]);
+    run(&["rotate", &old, &new, "--regions", "eu-west-1"]);
+    run(&["rotate", "nowhere.example", &new]);
+    run(&["rotate", &old, &new, "--yes"]);
+    run(&["--output", "json", "rotate", &old, &new, "--yes"]);
+    run(&["rds", "ca-audit", "--regions", "us-east-1"]);
+    run(&[
+        "--output",
+        "json",
+        "rds",
+        "ca-audit",
+        "--regions",
+        "us-east-1",
+    ]);
+    run(&["rds", "ca-audit", "--regions", "us-east-1", "--no-restart"]);
+    run(&["rds", "ca-audit", "--regions", "us-east-1", "--apply"]);
+    insta::assert_snapshot!(
+        "rotate_and_rds_outputs",
+        crate::first_hour::normalize(&text, &env)
+    );
+}

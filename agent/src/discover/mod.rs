@@ -14,14 +14,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use vault::{
-    AcmDetail, AcmObservation, AcmRecord, AcmSummary, Bundle, InputPasswords, Location, Vault,
-};
+use vault::{AcmDetail, AcmObservation, AcmRecord, AcmSummary, Location, Vault};
 
 use crate::{
-    aws::{AcmApi, CertificatePem, Connector, IamApi, MAX_LIST_PAGES, connect_within},
+    aws::{AcmApi, Connector, IamApi, MAX_LIST_PAGES, connect_within},
     config::{Config, Quotas, Target},
     error::{ApiError, ErrorKind, Result},
+    pem::bundle_from,
     regions,
     retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
@@ -340,63 +339,7 @@ pub async fn discover<C: Connector>(
 
     while let Some(joined) = tasks.join_next().await {
         let scan = joined.expect("scan tasks do not panic");
-        let failed = scan.error.is_some();
-        let mut row = LocationReport {
-            target: scan.location.target.clone(),
-            account: Some(scan.location.account.clone()),
-            region: scan.location.region.clone(),
-            status: "ok",
-            covered_by: None,
-            error: scan.error.clone(),
-            certificates: scan.observations.len(),
-            by_type: BTreeMap::new(),
-            certificate_errors: scan.certificate_errors,
-        };
-        if let Some(e) = &scan.error {
-            row.status = if e.kind == ErrorKind::AccessDenied && regions::is_opt_in(&row.region) {
-                "skipped"
-            } else {
-                "failed"
-            };
-        }
-        let recorded = if failed {
-            None
-        } else {
-            match vault.record_acm_scan(&scan.location, scan.observations, scan.complete) {
-                Ok(o) => Some(o),
-                // One location's record failing (a row changed outside certvault, say)
-                // fails that location; the others are still recorded.
-                Err(e @ vault::Error::RowTampered { .. }) => {
-                    row.status = "failed";
-                    row.error = Some(ApiError::local(
-                        ErrorKind::Other,
-                        "RecordDiscovery",
-                        &row.region,
-                        "RowTampered",
-                        e.to_string(),
-                    ));
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if let Some(outcome) = recorded {
-            let live: Vec<&AcmRecord> = outcome
-                .records
-                .iter()
-                .filter(|r| r.gone_at.is_none())
-                .collect();
-            for r in &live {
-                *row.by_type.entry(r.summary.kind.clone()).or_default() += 1;
-                *report.totals.entry(r.summary.kind.clone()).or_default() += 1;
-                add_findings(&mut report.findings, r);
-            }
-            report.total += live.len();
-            report.changes.created.extend(outcome.created);
-            report.changes.new_versions.extend(outcome.new_versions);
-            report.changes.linked.extend(outcome.linked);
-            report.changes.gone.extend(outcome.gone);
-        }
+        let row = record_scan(vault, &mut report, scan)?;
         progress(Progress::Finished {
             location: format!("{}/{}", row.target, row.region),
             certificates: row.certificates,
@@ -411,6 +354,74 @@ pub async fn discover<C: Connector>(
     report.api_calls = stats.snapshot();
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
+}
+
+/// One location's scan recorded in the vault (a failed scan records nothing), its
+/// certificates counted and judged into `report`: its row. A location whose record is
+/// refused (a row changed outside certvault) fails alone; another vault error stops all.
+fn record_scan(
+    vault: &mut Vault,
+    report: &mut DiscoveryReport,
+    scan: Scan,
+) -> std::result::Result<LocationReport, vault::Error> {
+    let failed = scan.error.is_some();
+    let mut row = LocationReport {
+        target: scan.location.target.clone(),
+        account: Some(scan.location.account.clone()),
+        region: scan.location.region.clone(),
+        status: "ok",
+        covered_by: None,
+        error: scan.error.clone(),
+        certificates: scan.observations.len(),
+        by_type: BTreeMap::new(),
+        certificate_errors: scan.certificate_errors,
+    };
+    if let Some(e) = &scan.error {
+        row.status = if e.kind == ErrorKind::AccessDenied && regions::is_opt_in(&row.region) {
+            "skipped"
+        } else {
+            "failed"
+        };
+    }
+    let recorded = if failed {
+        None
+    } else {
+        match vault.record_acm_scan(&scan.location, scan.observations, scan.complete) {
+            Ok(o) => Some(o),
+            // One location's record failing (a row changed outside certvault, say)
+            // fails that location; the others are still recorded.
+            Err(e @ vault::Error::RowTampered { .. }) => {
+                row.status = "failed";
+                row.error = Some(ApiError::local(
+                    ErrorKind::Other,
+                    "RecordDiscovery",
+                    &row.region,
+                    "RowTampered",
+                    e.to_string(),
+                ));
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if let Some(outcome) = recorded {
+        let live: Vec<&AcmRecord> = outcome
+            .records
+            .iter()
+            .filter(|r| r.gone_at.is_none())
+            .collect();
+        for r in &live {
+            *row.by_type.entry(r.summary.kind.clone()).or_default() += 1;
+            *report.totals.entry(r.summary.kind.clone()).or_default() += 1;
+            add_findings(&mut report.findings, r);
+        }
+        report.total += live.len();
+        report.changes.created.extend(outcome.created);
+        report.changes.new_versions.extend(outcome.new_versions);
+        report.changes.linked.extend(outcome.linked);
+        report.changes.gone.extend(outcome.gone);
+    }
+    Ok(row)
 }
 
 fn add_findings(f: &mut Findings, r: &AcmRecord) {
@@ -475,25 +486,6 @@ fn needs_detail(s: &AcmSummary, known: Option<&AcmRecord>, deep: bool) -> bool {
         || secs(k.summary.not_after) != secs(s.not_after)
         || k.summary.status != s.status
         || (k.fingerprint_sha256.is_none() && READABLE.contains(&s.status.as_str()))
-}
-
-pub(crate) fn bundle_from(
-    label: &str,
-    pem: &CertificatePem,
-) -> std::result::Result<Bundle, String> {
-    let mut text = pem.certificate.clone();
-    if let Some(chain) = &pem.chain {
-        text.push('\n');
-        text.push_str(chain);
-    }
-    Bundle::from_bytes(
-        label,
-        text.as_bytes(),
-        None,
-        None,
-        InputPasswords::default(),
-    )
-    .map_err(|e| e.to_string())
 }
 
 fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) -> ApiError {
@@ -738,5 +730,4 @@ async fn scan_iam<I: IamApi>(
 }
 
 #[cfg(test)]
-#[path = "discover_tests.rs"]
 mod tests;

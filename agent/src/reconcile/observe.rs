@@ -22,7 +22,7 @@ use vault::AcmSummary;
 use crate::{
     aws::{AcmApi, AcmWrite, ENTRY_TAG, MAX_LIST_PAGES},
     error::{ApiError, ErrorKind},
-    plan::{Desired, Observed, ObservedCert},
+    reconcile::plan::{Desired, Observed, ObservedCert},
     retry::{Idempotence, RegionLimits, Scope},
 };
 
@@ -112,7 +112,7 @@ enum Found {
 /// Observes one region for `desired` (deployments pinned to this account). `push`: an
 /// explicit deploy, which re-creates gone ARNs as auto-redeploy does.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn observe<A: AcmApi + AcmWrite>(
+pub(crate) async fn observe_region<A: AcmApi + AcmWrite>(
     acm: &A,
     scope: &Scope,
     limits: &RegionLimits,

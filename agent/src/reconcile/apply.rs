@@ -21,8 +21,10 @@ use vault::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
 use crate::{
     aws::{AcmApi, AcmWrite, ENTRY_TAG, Written, arn_location},
     error::{ApiError, ErrorKind},
-    observe::{list_all, names},
-    plan::{Action, Desired, Observed, State},
+    reconcile::{
+        observe::{list_all, names},
+        plan::{Action, Desired, Observed, State},
+    },
     retry::{Idempotence, RegionLimits, Scope},
 };
 
@@ -31,7 +33,7 @@ pub(crate) enum Event<J> {
     /// A region was observed: plan it and hand back the steps (or say why not).
     Observed {
         key: (String, String),
-        result: Result<crate::observe::Observation, ApiError>,
+        result: Result<crate::reconcile::observe::Observation, ApiError>,
         job: Box<J>,
     },
     /// A first import is about to be sent: record when, then answer.

@@ -120,13 +120,11 @@ pub fn plan_swaps(old: &str, new: &str, seen: &Listeners) -> Vec<Swap> {
     out
 }
 
-/// Something else that uses OLD, which certvault does not change: what to do.
+/// Something else that uses OLD, which certvault does not change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Elsewhere {
-    /// What uses it (from InUseBy).
+    /// What uses it (from InUseBy): what to do about it is the caller's to say.
     pub user: String,
-    /// The command to run, or what to do.
-    pub what_to_do: String,
 }
 
 /// The plan for one pair of certificates in one region.
@@ -146,29 +144,14 @@ pub struct RotationPlan {
     pub elsewhere: Vec<Elsewhere>,
 }
 
-fn advice(region: &str, new: &str, user: &str) -> Option<String> {
-    let parts: Vec<&str> = user.splitn(6, ':').collect();
-    let service = match parts.as_slice() {
+/// Whether a user of OLD is one that `rotate` does not move (anything but a load balancer):
+/// listed in the plan, so the caller can say what to do about it.
+fn moved_elsewhere(user: &str) -> bool {
+    let service = match user.splitn(6, ':').collect::<Vec<_>>().as_slice() {
         ["arn", _, service, ..] => *service,
         _ => "",
     };
-    match service {
-        "cloudfront" => {
-            let id = user.rsplit('/').next().unwrap_or(user);
-            Some(format!(
-                "a CloudFront distribution: `aws cloudfront get-distribution-config --id {id}`, set ViewerCertificate.ACMCertificateArn to {new} (a certificate in us-east-1), then `aws cloudfront update-distribution --id {id} --if-match ETAG --distribution-config file://config.json`"
-            ))
-        }
-        "apigateway" => {
-            let name = user.rsplit('/').next().unwrap_or(user);
-            Some(format!(
-                "an API Gateway custom domain name: `aws apigateway update-domain-name --region {region} --domain-name {name} --patch-operations op=replace,path=/regionalCertificateArn,value={new}` (for an edge-optimized domain, path=/certificateArn and a certificate in us-east-1)"
-            ))
-        }
-        "elasticloadbalancing" => None,
-        _ if user.ends_with(".elb.amazonaws.com") => None,
-        _ => Some(crate::delete::what_to_do(region, "", new, user)),
-    }
+    service != "elasticloadbalancing" && !user.ends_with(".elb.amazonaws.com")
 }
 
 /// The names of `old` (its domain and SANs) that `new` does not cover (exactly, or by a
@@ -256,12 +239,8 @@ pub async fn rotation_plans<C: Connector>(
                         elsewhere: old_detail
                             .in_use_by
                             .iter()
-                            .filter_map(|u| {
-                                advice(&region, new, u).map(|what_to_do| Elsewhere {
-                                    user: u.clone(),
-                                    what_to_do,
-                                })
-                            })
+                            .filter(|u| moved_elsewhere(u))
+                            .map(|u| Elsewhere { user: u.clone() })
                             .collect(),
                         region,
                         account: account.clone(),
@@ -494,35 +473,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cloudfront_and_api_gateway_users_are_given_the_command_to_run() {
-        let new = "arn:aws:acm:us-east-1:123456789012:certificate/new";
-        let cf = advice(
-            "us-east-1",
-            new,
-            "arn:aws:cloudfront::123456789012:distribution/E2ABC",
-        )
-        .unwrap();
-        assert!(cf.contains("--id E2ABC") && cf.contains(new), "{cf}");
-        let api = advice(
-            "eu-west-1",
-            new,
-            "arn:aws:apigateway:eu-west-1::/domainnames/api.example.com",
-        )
-        .unwrap();
-        assert!(
-            api.contains("--region eu-west-1 --domain-name api.example.com")
-                && api.contains(&format!("value={new}")),
-            "{api}"
-        );
-        // Load balancers are moved, not advised about.
-        assert!(
-            advice(
-                "us-east-1",
-                new,
-                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/alb/1"
-            )
-            .is_none()
-        );
+    fn load_balancers_are_moved_and_everything_else_is_listed() {
+        assert!(moved_elsewhere(
+            "arn:aws:cloudfront::123456789012:distribution/E2ABC"
+        ));
+        assert!(moved_elsewhere(
+            "arn:aws:apigateway:eu-west-1::/domainnames/api.example.com"
+        ));
+        assert!(!moved_elsewhere(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/alb/1"
+        ));
+        assert!(!moved_elsewhere("my-lb-1.us-east-1.elb.amazonaws.com"));
     }
 
     #[test]

@@ -513,5 +513,4 @@ fn plan_import(
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

@@ -1,4 +1,5 @@
-//! One reconcile pass: observe (the vault's deployments, ACM's listings) → [`plan`] (pure)
+//! Reconcile: which entries may be deployed (`deployable`), deployments forgotten
+//! (`undeploy`), and one pass: observe (the vault's deployments, ACM's listings) → [`plan`] (pure)
 //! → apply (idempotent steps), regions and targets in parallel, each (account, region)
 //! under its own rate limiters. The vault is read and written on the calling task only;
 //! region tasks report over a channel.
@@ -11,6 +12,15 @@
 //!   `sync.commit_every` steps;
 //! - a stop (SIGTERM) lets calls in flight finish (up to `sync.stop_grace_s`), records
 //!   everything, and starts nothing new; the next pass resumes without duplicates.
+
+pub(crate) mod apply;
+mod deployable;
+pub(crate) mod observe;
+pub(crate) mod plan;
+mod undeploy;
+
+pub use deployable::{DeployChoice, Deployable, deployable};
+pub use undeploy::{UndeployError, UndeployRequest, UndeployStep, undeploy};
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -29,12 +39,14 @@ use tokio_util::sync::CancellationToken;
 use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
-    apply::{Applier, Event},
     aws::{AcmApi, AcmWrite, Connector, StsApi, connect_within},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
-    observe::{Observation, observe},
-    plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
+    reconcile::{
+        apply::{Applier, Event},
+        observe::{Observation, observe_region},
+        plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
+    },
     retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
@@ -458,27 +470,103 @@ async fn run_pass<C: Connector>(
     let now = OffsetDateTime::now_utc();
     let stats = Arc::new(CallStats::default());
     let stop = opts.stop.child_token();
-    if !opts.dry_run {
-        // Before anything is pushed: the whole audit log verifies (what decides whether a
-        // certificate is revoked is bound to it), and, if an anchor kept outside the vault
-        // is given, the vault is not behind it (rolled back to an older copy).
-        let checked = vault
-            .require_audit_intact()
-            .and_then(|()| match &opts.expect_head {
-                Some((seq, digest)) => vault.advance_audit_anchor(Some((*seq, digest))).map(drop),
-                None => Ok(()),
-            });
-        if let Err(e) = checked {
-            // Audited (when the log can still be written: not when its newest events were
-            // cut), and nothing is done.
-            let _ = vault.record_event(
-                "integrity-failure",
-                None,
-                &format!("{e}; refused: a sync pass"),
-            );
-            return Err(e.into());
-        }
+    check_audit(vault, opts)?;
+    let (chosen, every_arn, refused_rows) = choose(vault, opts)?;
+    let mut groups: BTreeMap<(String, String), Vec<Desired>> = BTreeMap::new();
+    for d in &chosen {
+        groups
+            .entry((d.target.clone(), d.region.clone()))
+            .or_default()
+            .push(desired_of(d, now));
     }
+    let mut pass = Pass {
+        by_id: chosen.into_iter().map(|d| (d.id, d)).collect(),
+        vault,
+        rows: BTreeMap::new(),
+        pending: Vec::new(),
+        commit_every: config.sync.commit_every.max(1),
+        changes: 0,
+        halted: None,
+        stop: stop.clone(),
+        claimed: Arc::new(std::sync::Mutex::new(every_arn.clone())),
+        busy: 0,
+        unrecorded: Vec::new(),
+        errors: HashMap::new(),
+    };
+
+    let grace = Duration::from_secs(config.sync.stop_grace_s);
+    // A stop while targets connect: calls in flight get the grace period, no more.
+    let sessions = tokio::select! {
+        s = connect_all(connector, config, &groups, &stats, &stop) => s,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => BTreeMap::new(),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut regions = Regions {
+        tx,
+        rx,
+        tasks: JoinSet::new(),
+        task_regions: HashMap::new(),
+    };
+    spawn_regions(
+        connector,
+        config,
+        opts,
+        &mut pass,
+        groups,
+        &sessions,
+        &stats,
+        &mut regions,
+    );
+    let plan_opts = PlanOptions {
+        force: opts.force,
+        push: opts.push,
+        settle_secs: config.sync.import_settle_s as i64,
+    };
+    drive(&mut pass, opts, &plan_opts, &mut regions, grace).await;
+    Ok(finish(pass, refused_rows, &stats, started))
+}
+
+/// Before anything is pushed: the whole audit log verifies (what decides whether a
+/// certificate is revoked is bound to it), and, if an anchor kept outside the vault is
+/// given, the vault is not behind it (rolled back to an older copy). A dry run checks
+/// nothing (it sends nothing).
+fn check_audit(vault: &mut Vault, opts: &SyncOptions) -> Result<()> {
+    if opts.dry_run {
+        return Ok(());
+    }
+    // Before anything is pushed: the whole audit log verifies (what decides whether a
+    // certificate is revoked is bound to it), and, if an anchor kept outside the vault
+    // is given, the vault is not behind it (rolled back to an older copy).
+    let checked = vault
+        .require_audit_intact()
+        .and_then(|()| match &opts.expect_head {
+            Some((seq, digest)) => vault.advance_audit_anchor(Some((*seq, digest))).map(drop),
+            None => Ok(()),
+        });
+    if let Err(e) = checked {
+        // Audited (when the log can still be written: not when its newest events were
+        // cut), and nothing is done.
+        let _ = vault.record_event(
+            "integrity-failure",
+            None,
+            &format!("{e}; refused: a sync pass"),
+        );
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// The deployments a pass works on (all, or `opts.only`), every ARN recorded, and the
+/// rows refused: changed outside certvault (a deployment pointed at another entry, a
+/// version moved under it), not acted on, named and audited. (A dry run, with the vault
+/// locked, cannot check; it sends nothing.)
+fn choose(
+    vault: &mut Vault,
+    opts: &SyncOptions,
+) -> Result<(Vec<Deployment>, BTreeSet<String>, Vec<StatusRow>)> {
     let all = vault.deployments()?;
     let every_arn: BTreeSet<String> = all.iter().filter_map(|d| d.arn.clone()).collect();
     let chosen: Vec<Deployment> = all
@@ -518,53 +606,44 @@ async fn run_pass<C: Connector>(
             vault.record_integrity_failure(bad, &format!("reconciling deployment {}", r.id))?;
         }
     }
-    let mut groups: BTreeMap<(String, String), Vec<Desired>> = BTreeMap::new();
-    for d in &chosen {
-        groups
-            .entry((d.target.clone(), d.region.clone()))
-            .or_default()
-            .push(desired_of(d, now));
-    }
-    let mut pass = Pass {
-        by_id: chosen.into_iter().map(|d| (d.id, d)).collect(),
-        vault,
-        rows: BTreeMap::new(),
-        pending: Vec::new(),
-        commit_every: config.sync.commit_every.max(1),
-        changes: 0,
-        halted: None,
-        stop: stop.clone(),
-        claimed: Arc::new(std::sync::Mutex::new(every_arn.clone())),
-        busy: 0,
-        unrecorded: Vec::new(),
-        errors: HashMap::new(),
-    };
+    Ok((chosen, every_arn, refused_rows))
+}
 
-    let grace = Duration::from_secs(config.sync.stop_grace_s);
-    // A stop while targets connect: calls in flight get the grace period, no more.
-    let sessions = tokio::select! {
-        s = connect_all(connector, config, &groups, &stats, &stop) => s,
-        () = async {
-            stop.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => BTreeMap::new(),
-    };
+/// The region tasks of a pass, and the channel they report on.
+struct Regions<A, S> {
+    tx: Events<A, S>,
+    rx: mpsc::UnboundedReceiver<Event<RegionJob<A, S>>>,
+    tasks: JoinSet<()>,
+    task_regions: HashMap<tokio::task::Id, Vec<i64>>,
+}
+
+/// One task per (target, region) with deployments to observe, plan and apply: what cannot
+/// start (the target did not connect, deployments pinned to another account, a second
+/// deployment of an entry to one account and region) fails before anything is sent.
+#[allow(clippy::too_many_arguments)]
+fn spawn_regions<C: Connector>(
+    connector: &C,
+    config: &Config,
+    opts: &SyncOptions,
+    pass: &mut Pass<'_>,
+    groups: BTreeMap<(String, String), Vec<Desired>>,
+    sessions: &BTreeMap<String, std::result::Result<(C::Session, String), ApiError>>,
+    stats: &Arc<CallStats>,
+    regions: &mut Regions<C::Acm, C::Sts>,
+) {
+    let stop = &pass.stop.clone();
     let pool = LimiterPool::new(config.quotas);
     let slots = Arc::new(Semaphore::new(config.concurrency.regions.max(1)));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event<RegionJob<C::Acm, C::Sts>>>();
-    let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut task_regions: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
     // One deployment per entry, account and region: two targets that resolve to the same
     // account would otherwise keep two copies there.
     let mut placed: HashMap<(String, String, String), (i64, String)> = HashMap::new();
-
     for ((target, region), desired) in groups {
         let (session, account) = match sessions.get(&target) {
             Some(Ok(s)) => s.clone(),
             Some(Err(e)) if e.kind != ErrorKind::Stopped => {
                 for d in &desired {
                     fail(
-                        &mut pass,
+                        pass,
                         opts,
                         d.id,
                         format!("target {target}: {}", e.reason()),
@@ -583,19 +662,13 @@ async fn run_pass<C: Connector>(
             .partition(|d| account_problem(d, &account).is_none());
         for d in &mismatched {
             let why = account_problem(d, &account).unwrap_or_default();
-            fail(
-                &mut pass,
-                opts,
-                d.id,
-                format!("target {target}: {why}"),
-                None,
-            );
+            fail(pass, opts, d.id, format!("target {target}: {why}"), None);
         }
         let mut unique = Vec::with_capacity(desired.len());
         for d in desired {
             match placed.get(&(d.entry_id.clone(), account.clone(), region.clone())) {
                 Some((first, other)) => fail(
-                    &mut pass,
+                    pass,
                     opts,
                     d.id,
                     format!(
@@ -630,15 +703,15 @@ async fn run_pass<C: Connector>(
             per_region: config.concurrency.per_region,
             _slot: None,
         };
-        let tx = tx.clone();
+        let tx = regions.tx.clone();
         let slots = slots.clone();
         let key = (target, region);
-        let handle = tasks.spawn(async move {
+        let handle = regions.tasks.spawn(async move {
             let mut job = job;
             // At most `concurrency.regions` regions at once; the slot is held until the
             // region's steps are applied.
             job._slot = slots.acquire_owned().await.ok();
-            let result = observe(
+            let result = observe_region(
                 &job.acm,
                 &job.scope,
                 &job.limits,
@@ -655,14 +728,26 @@ async fn run_pass<C: Connector>(
                 job: Box::new(job),
             });
         });
-        task_regions.insert(handle.id(), ids);
+        regions.task_regions.insert(handle.id(), ids);
     }
+}
 
-    let plan_opts = PlanOptions {
-        force: opts.force,
-        push: opts.push,
-        settle_secs: config.sync.import_settle_s as i64,
-    };
+/// Takes what the region tasks report until every one has ended, recording as it goes
+/// (at least every 2 s); a stop gives the calls in flight `grace`, then abandons them.
+async fn drive<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
+    pass: &mut Pass<'_>,
+    opts: &SyncOptions,
+    plan_opts: &PlanOptions,
+    regions: &mut Regions<A, S>,
+    grace: Duration,
+) {
+    let stop = pass.stop.clone();
+    let Regions {
+        tx,
+        rx,
+        tasks,
+        task_regions,
+    } = regions;
     let mut stop_deadline: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -682,7 +767,7 @@ async fn run_pass<C: Connector>(
         };
         tokio::select! {
             biased;
-            Some(ev) = rx.recv() => handle(&mut pass, ev, opts, &plan_opts, &tx, &mut tasks, &mut task_regions),
+            Some(ev) = rx.recv() => handle(pass, ev, opts, plan_opts, tx, tasks, task_regions),
             joined = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 if let Some(Err(e)) = joined
                     && e.is_panic()
@@ -690,7 +775,7 @@ async fn run_pass<C: Connector>(
                     // A bug, not AWS: that region's deployments fail, the others go on.
                     for id in task_regions.remove(&e.id()).unwrap_or_default() {
                         if !pass.rows.contains_key(&id) {
-                            fail(&mut pass, opts, id, format!("internal error: the region's task panicked ({e}); nothing more was sent"), None);
+                            fail(pass, opts, id, format!("internal error: the region's task panicked ({e}); nothing more was sent"), None);
                         }
                     }
                 }
@@ -700,7 +785,7 @@ async fn run_pass<C: Connector>(
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
                 while let Ok(ev) = rx.try_recv() {
-                    handle(&mut pass, ev, opts, &plan_opts, &tx, &mut tasks, &mut task_regions);
+                    handle(pass, ev, opts, plan_opts, tx, tasks, task_regions);
                 }
                 tasks.abort_all();
                 break;
@@ -711,21 +796,24 @@ async fn run_pass<C: Connector>(
         if tasks.is_empty() {
             // Every task has ended: take what they said last.
             while let Ok(ev) = rx.try_recv() {
-                handle(
-                    &mut pass,
-                    ev,
-                    opts,
-                    &plan_opts,
-                    &tx,
-                    &mut tasks,
-                    &mut task_regions,
-                );
+                handle(pass, ev, opts, plan_opts, tx, tasks, task_regions);
             }
             if tasks.is_empty() {
                 break;
             }
         }
     }
+}
+
+/// The pass's report: its last results recorded (a busy vault gets a few more tries),
+/// what was done in ACM but not recorded said so, and the deployments no step reached
+/// with their stored state.
+fn finish(
+    mut pass: Pass<'_>,
+    refused_rows: Vec<StatusRow>,
+    stats: &CallStats,
+    started: Instant,
+) -> SyncReport {
     // The last results: a busy vault gets a few more tries.
     for _ in 0..3 {
         pass.flush();
@@ -784,7 +872,7 @@ async fn run_pass<C: Connector>(
     report.halted = pass.halted.take();
     report.api_calls = stats.snapshot();
     report.elapsed_ms = started.elapsed().as_millis();
-    Ok(report)
+    report
 }
 
 /// Records a failure found before anything was sent (a dry run only reports it).
@@ -1152,5 +1240,4 @@ fn describe_action(r: &mut StatusRow, a: &Action, observed: &Observed) {
 }
 
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;
