@@ -7,29 +7,32 @@
 //! the CRL number). What it issues are ordinary entries with source `issued` and a row in
 //! `issued` (which CA, key type, validity, when to renew), so they deploy like any other.
 
-use crate::schema::Cached as _;
+pub(crate) mod pca;
+
+use crate::formats::revocation::RevocationReason;
+use crate::sql::Cached as _;
 use std::net::IpAddr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair,
-    KeyUsagePurpose, NameConstraints, RevocationReason as RcgenReason, RevokedCertParams, SanType,
-    SerialNumber, SignatureAlgorithm,
+    KeyUsagePurpose, NameConstraints, RevokedCertParams, SanType, SerialNumber, SignatureAlgorithm,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    audit,
-    crypto::fill_random,
-    entries::{Arrival, ImportOutcome, import_bundle, validate_name},
+    crypto::{Keys, SecretBytes, fill_random},
+    entries::{Arrival, ImportOutcome, import_bundle, model::Source, validate_name},
     error::{Error, Result},
-    import::{Bundle, Cert, PrivateKey, public_key_of_pkcs8},
+    formats::{
+        bundle::{Bundle, PrivateKey, public_key_of_pkcs8},
+        cert::{Cert, CertInfo},
+    },
     integrity,
-    model::{CertInfo, Source},
-    secret::SecretBytes,
-    store::{Keys, Vault, now_unix},
+    integrity::audit,
+    store::{Vault, now_unix},
 };
 
 /// How long a leaf is valid unless asked otherwise: 90 days.
@@ -119,7 +122,7 @@ impl KeyType {
         .map_err(|_| Error::Random)?;
         let pkcs8 = SecretBytes::new(doc.as_ref().to_vec());
         match public_key_of_pkcs8(pkcs8.expose_secret()) {
-            Ok(crate::model::PublicKeyId::Ec { point, .. }) => Ok((
+            Ok(crate::formats::cert::PublicKeyId::Ec { point, .. }) => Ok((
                 pkcs8,
                 LeafPublic {
                     der: point,
@@ -203,80 +206,6 @@ impl CaState {
 }
 
 impl std::fmt::Display for CaState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// RFC 5280's revocation reasons that can be given (removeFromCRL is not one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RevocationReason {
-    /// 0.
-    Unspecified,
-    /// 1.
-    KeyCompromise,
-    /// 2.
-    CaCompromise,
-    /// 3.
-    AffiliationChanged,
-    /// 4.
-    Superseded,
-    /// 5.
-    CessationOfOperation,
-    /// 6.
-    CertificateHold,
-    /// 9.
-    PrivilegeWithdrawn,
-}
-
-impl RevocationReason {
-    /// Every reason, as written on the command line.
-    pub const ALL: [RevocationReason; 8] = [
-        RevocationReason::Unspecified,
-        RevocationReason::KeyCompromise,
-        RevocationReason::CaCompromise,
-        RevocationReason::AffiliationChanged,
-        RevocationReason::Superseded,
-        RevocationReason::CessationOfOperation,
-        RevocationReason::CertificateHold,
-        RevocationReason::PrivilegeWithdrawn,
-    ];
-
-    /// The name on the command line and in the vault.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevocationReason::Unspecified => "unspecified",
-            RevocationReason::KeyCompromise => "key-compromise",
-            RevocationReason::CaCompromise => "ca-compromise",
-            RevocationReason::AffiliationChanged => "affiliation-changed",
-            RevocationReason::Superseded => "superseded",
-            RevocationReason::CessationOfOperation => "cessation-of-operation",
-            RevocationReason::CertificateHold => "certificate-hold",
-            RevocationReason::PrivilegeWithdrawn => "privilege-withdrawn",
-        }
-    }
-
-    /// Reads a name written by [`RevocationReason::as_str`].
-    pub fn parse(s: &str) -> Option<RevocationReason> {
-        RevocationReason::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    fn rcgen(self) -> RcgenReason {
-        match self {
-            RevocationReason::Unspecified => RcgenReason::Unspecified,
-            RevocationReason::KeyCompromise => RcgenReason::KeyCompromise,
-            RevocationReason::CaCompromise => RcgenReason::CaCompromise,
-            RevocationReason::AffiliationChanged => RcgenReason::AffiliationChanged,
-            RevocationReason::Superseded => RcgenReason::Superseded,
-            RevocationReason::CessationOfOperation => RcgenReason::CessationOfOperation,
-            RevocationReason::CertificateHold => RcgenReason::CertificateHold,
-            RevocationReason::PrivilegeWithdrawn => RcgenReason::PrivilegeWithdrawn,
-        }
-    }
-}
-
-impl std::fmt::Display for RevocationReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -790,7 +719,7 @@ impl Vault {
     /// (and every CA above it) is enabled; a refusal is audited (`ca-use-while-pending` for
     /// a CA pending deletion), so no copy of a key made to be destroyed outlives it.
     pub(crate) fn ca_key_exportable(&mut self, entry_id: &str) -> Result<()> {
-        if let Some(bad) = crate::ledger::missing_ca_rows(&self.conn, Some(entry_id))?
+        if let Some(bad) = crate::integrity::ledger::missing_ca_rows(&self.conn, Some(entry_id))?
             .into_iter()
             .next()
         {
@@ -1171,7 +1100,7 @@ impl Vault {
         if let Ok((_, parsed)) = X509CertificationRequest::from_der(&der)
             && let Ok(PublicKey::RSA(rsa)) = parsed.certification_request_info.subject_pki.parsed()
         {
-            let bits = crate::model::bit_length(rsa.modulus);
+            let bits = crate::formats::cert::bit_length(rsa.modulus);
             if bits < MIN_RSA_BITS {
                 return Err(bad(format!(
                     "key too small (RSA-{bits}; at least {MIN_RSA_BITS} bits)"
@@ -1669,9 +1598,10 @@ impl Vault {
         let Some(ca_id) = ca_id else {
             // An entry the vault's CA issued without the row that names the CA: refused (the
             // row decides whose revocations apply).
-            if let Some(bad) = crate::ledger::missing_issued_rows(&self.conn, Some(entry_id))?
-                .into_iter()
-                .next()
+            if let Some(bad) =
+                crate::integrity::ledger::missing_issued_rows(&self.conn, Some(entry_id))?
+                    .into_iter()
+                    .next()
             {
                 return Err(Error::RowTampered {
                     table: bad.table,
@@ -2589,77 +2519,4 @@ fn bundle_of(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subjects_are_parsed_or_refused_with_the_reason() {
-        assert!(parse_subject("CN=Root, O=Example").is_ok());
-        assert!(parse_subject("CN=a\\, b,O=x").is_ok());
-        for (bad, why) in [
-            ("O=Example", "no CN"),
-            ("CN=", "no value"),
-            ("CN=x,FOO=y", "unknown attribute"),
-            ("CN=x,C=usa", "two capital letters"),
-            ("nonsense", "not KEY=value"),
-            ("CN=a\u{1b}[2J", "control character"),
-        ] {
-            let e = parse_subject(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn name_constraints_permit_a_name_and_what_is_under_it_only() {
-        let p = vec!["example.com".to_owned()];
-        assert!(permitted("example.com", &p));
-        assert!(permitted("www.example.com", &p));
-        assert!(permitted("*.example.com", &p));
-        assert!(!permitted("badexample.com", &p));
-        assert!(!permitted("example.com.evil.net", &p));
-        assert!(permitted("anything.net", &[]));
-    }
-
-    /// Issue 16, item 12: `*.com` was signed under a CA without constraints.
-    #[test]
-    fn a_wildcard_over_a_public_suffix_is_told_apart() {
-        for over in ["com", "co.uk", "kawasaki.jp", "uk", "jp"] {
-            assert!(wildcard_over_public_suffix(over).is_some(), "*.{over}");
-        }
-        // Under a registered domain, a private-section suffix, no known suffix at all, and
-        // an exception to a wildcard rule (city.kawasaki.jp is registrable).
-        for fine in [
-            "example.com",
-            "example.co.uk",
-            "github.io",
-            "corp",
-            "internal.example",
-            "city.kawasaki.jp",
-        ] {
-            assert_eq!(wildcard_over_public_suffix(fine), None, "*.{fine}");
-        }
-    }
-
-    #[test]
-    fn serials_are_twenty_bytes_positive() {
-        for _ in 0..100 {
-            let s = new_serial().unwrap();
-            let b = s.to_bytes();
-            assert_eq!(b.len(), 20);
-            assert!(b[0] & 0x80 == 0 && b[0] != 0);
-        }
-    }
-
-    #[test]
-    fn dns_names_are_checked() {
-        assert_eq!(check_dns("WWW.Example.com.").unwrap(), "www.example.com");
-        assert!(check_dns("*.example.com").is_ok());
-        for bad in ["", "a..b", "-a.com", "a_b.com", "*.*.a.com", "é.com"] {
-            assert!(check_dns(bad).is_err(), "{bad}");
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "ca_tests.rs"]
-mod ca_tests;
+mod tests;

@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 use std::collections::BTreeMap;
 
 use crate::{
-    audit,
-    crypto::sha256_hex,
+    crypto::{SecretBytes, sha256_hex},
     error::{Error, Result},
-    export, integrity,
-    secret::SecretBytes,
+    formats::export,
+    integrity,
+    integrity::audit,
     store::{Vault, now_unix},
 };
 
@@ -115,7 +115,7 @@ impl std::fmt::Debug for ImportMaterial {
 /// hands certificates back; `None` if it does not parse.
 pub fn pem_certificate_identity(pem_text: &str) -> Option<(String, String)> {
     let der = pem::parse(pem_text).ok()?.into_contents();
-    let info = crate::model::CertInfo::from_der(&der).ok()?;
+    let info = crate::formats::cert::CertInfo::from_der(&der).ok()?;
     Some((info.fingerprint, info.key_algorithm.name()))
 }
 
@@ -235,7 +235,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
                 .as_deref()
                 .map(|j| j.split(',').collect())
                 .unwrap_or_default();
-            crate::chain::chain_fingerprint(&fps)
+            crate::formats::chain::chain_fingerprint(&fps)
         },
         key_algorithm: r.get(16)?,
         not_after: ts(r.get(17)?).unwrap_or(OffsetDateTime::UNIX_EPOCH),
@@ -469,7 +469,7 @@ impl Vault {
             chain: (!chain_pem.is_empty()).then_some(chain_pem),
             private_key: export::pkcs8_pem(&key),
             fingerprint: sha256_hex(&der),
-            chain_fingerprint: crate::chain::chain_fingerprint(&chain_fps),
+            chain_fingerprint: crate::formats::chain::chain_fingerprint(&chain_fps),
             key_algorithm,
         })
     }
@@ -585,10 +585,12 @@ impl Vault {
                         None => match by_entry.get(&entry) {
                             Some(p) => p.clone(),
                             None => {
-                                let missing =
-                                    crate::ledger::missing_issued_rows(&self.conn, Some(&entry))?
-                                        .into_iter()
-                                        .next();
+                                let missing = crate::integrity::ledger::missing_issued_rows(
+                                    &self.conn,
+                                    Some(&entry),
+                                )?
+                                .into_iter()
+                                .next();
                                 let p = match missing {
                                     Some(b) => Some(b),
                                     None => match self.require_aws_revocations(&entry) {

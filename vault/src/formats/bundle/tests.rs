@@ -56,7 +56,9 @@ fn leaf(ca: &Ca, cn: &str) -> (String, String) {
 }
 
 fn fp(pem_text: &str) -> String {
-    crate::deploy::pem_certificate_identity(pem_text).unwrap().0
+    crate::records::deploy::pem_certificate_identity(pem_text)
+        .unwrap()
+        .0
 }
 
 fn chain_fps(b: &Bundle) -> Vec<String> {
@@ -242,11 +244,11 @@ fn a_served_chain_is_compared_in_the_order_served() {
     let i = intermediate(&r, "Issuing CA");
     let stray = root("Appended Root");
     let (cert, _) = leaf(&i, "www.example.com");
-    let id = |chain: &str| crate::chain::served_identity(&cert, Some(chain)).unwrap();
+    let id = |chain: &str| crate::formats::chain::served_identity(&cert, Some(chain)).unwrap();
     let right = id(&format!("{}{}", i.pem, r.pem));
     assert_eq!(
         right.chain_fingerprint,
-        crate::chain::chain_fingerprint(&[fp(&i.pem), fp(&r.pem)])
+        crate::formats::chain::chain_fingerprint(&[fp(&i.pem), fp(&r.pem)])
     );
     assert_ne!(id(&format!("{}{}", r.pem, i.pem)), right, "reversed");
     assert_ne!(

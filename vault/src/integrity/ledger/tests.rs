@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Bundle, CaState, Error, ExportFormat, ExportOptions, ImportOptions, InputPasswords, KeyType,
-    NewCa, NewLeaf, Passphrase, RevocationReason, Vault, audit, entries, integrity,
+    NewCa, NewLeaf, Passphrase, RevocationReason, Vault, integrity, integrity::audit,
 };
 
 pub(crate) fn pass() -> Passphrase {
@@ -171,11 +171,11 @@ pub(crate) fn as_schema_4(path: &Path, v: &mut Vault) {
             let fp = crate::crypto::sha256_hex(&der);
             let plain = keys
                 .dek
-                .open(&entries::key_aad(id, &entry, &fp), &key)
+                .open(&crate::crypto::key_aad(id, &entry, &fp), &key)
                 .unwrap();
             let old = keys
                 .dek
-                .seal(&entries::key_aad_v1(id, &fp), plain.expose_secret())
+                .seal(&crate::crypto::key_aad_v1(id, &fp), plain.expose_secret())
                 .unwrap();
             v.conn
                 .execute(

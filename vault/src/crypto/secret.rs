@@ -39,7 +39,7 @@ impl Passphrase {
         let mut out = Zeroizing::new(String::with_capacity(len));
         let mut byte = Zeroizing::new([0u8; 1]);
         while out.len() < len {
-            crate::crypto::fill_random(byte.as_mut())?;
+            super::random::fill_random(byte.as_mut())?;
             // 248 = 4 × 62: no bias toward the first letters.
             if byte[0] < 248 {
                 out.push(ALPHABET[usize::from(byte[0]) % ALPHABET.len()] as char);

@@ -6,7 +6,7 @@
 //! event, so removing events from the end is found too. Rolling the whole file back to an
 //! older copy is not detectable from inside the file; keep backups' hashes elsewhere.
 
-use crate::schema::Cached as _;
+use crate::sql::Cached as _;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -8,20 +8,18 @@ use std::{io::Read, path::Path};
 use pkcs8::der::{Decode, Encode, asn1::AnyRef};
 use zeroize::Zeroizing;
 
-use crate::{
+use super::{
+    cert::{Cert, CertInfo, KeyAlgorithm, MAX_CERTIFICATES, PublicKeyId, oid, strip_leading_zeros},
     chain::{leaf_position, order_chain},
+};
+use crate::{
+    crypto::{Passphrase, SecretBytes},
     error::{Error, InputProblem, Result},
-    model::{CertInfo, KeyAlgorithm, PublicKeyId, oid, strip_leading_zeros},
-    secret::{Passphrase, SecretBytes},
 };
 
 /// The largest input file read: ACM's own limits are 32 KiB per certificate, so a bundle
 /// larger than this is not a certificate bundle.
 pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
-
-/// The most certificates one input may hold: a certificate with its chain has a handful,
-/// and building a chain compares every pair.
-pub const MAX_CERTIFICATES: usize = 50;
 
 /// Passwords for encrypted inputs, when the user gave them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,13 +28,6 @@ pub struct InputPasswords<'a> {
     pub pkcs12: Option<&'a Passphrase>,
     /// Password of encrypted PKCS#8 keys.
     pub key: Option<&'a Passphrase>,
-}
-
-/// A certificate with its parsed facts.
-#[derive(Debug, Clone)]
-pub(crate) struct Cert {
-    pub(crate) der: Vec<u8>,
-    pub(crate) info: CertInfo,
 }
 
 /// A private key, normalised to unencrypted PKCS#8 DER (held sealed in memory terms:
@@ -189,7 +180,7 @@ impl Bundle {
         // Matching public halves is not enough (a key can carry the right public point and
         // a wrong private scalar): the key must work.
         if let Some((key_label, k)) = &key
-            && let Err(why) = crate::keycheck::pairwise(&leaf.der, k.pkcs8.expose_secret())
+            && let Err(why) = crate::formats::keycheck::pairwise(&leaf.der, k.pkcs8.expose_secret())
         {
             return Err(Error::input(
                 key_label,
@@ -244,7 +235,7 @@ impl Bundle {
 
     /// The certificate as PEM.
     pub fn leaf_pem(&self) -> String {
-        crate::export::pem_cert(&self.leaf.der)
+        crate::formats::export::pem_cert(&self.leaf.der)
     }
 
     /// Whether a private key came with the certificate.
@@ -469,7 +460,7 @@ impl Contents {
         // The bundle sets the cost of its key derivations: bound them before p12-keystore
         // runs any, with the password it will be given.
         let password = passwords.pkcs12.map_or("", |pw| pw.expose_secret());
-        crate::pbe::check_pkcs12(bytes, password).map_err(|p| Error::input(label, p))?;
+        crate::formats::pbe::check_pkcs12(bytes, password).map_err(|p| Error::input(label, p))?;
         let attempt = |pw: &str| p12_keystore::Pkcs12Archive::from_pkcs12(bytes, pw);
         let what = "the PKCS#12 bundle";
         let archive = match passwords.pkcs12 {
@@ -556,7 +547,7 @@ impl KeyBlob {
                 let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
                     .map_err(|e| bad(format!("not an encrypted PKCS#8 key: {e}")))?;
                 // Before anything else: the file sets the cost of deriving its key.
-                crate::pbe::check_encrypted_pkcs8(&info.encryption_algorithm)?;
+                crate::formats::pbe::check_encrypted_pkcs8(&info.encryption_algorithm)?;
                 let Some(pw) = password else {
                     return Err(InputProblem::NeedsPassword {
                         what: "the private key",
@@ -681,5 +672,4 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-#[path = "import_tests.rs"]
 mod tests;

@@ -19,7 +19,7 @@ use ring::{
 };
 use x509_parser::{certificate::X509Certificate, prelude::FromDer};
 
-use crate::model::oid;
+use crate::formats::cert::oid;
 
 /// The largest RSA modulus checked (bits): bounds the arithmetic on any input.
 const MAX_RSA_BITS: u64 = 16_384;

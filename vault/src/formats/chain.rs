@@ -10,7 +10,7 @@ use x509_parser::{
     certificate::X509Certificate, error::X509Error, prelude::FromDer, public_key::PublicKey,
 };
 
-use crate::{crypto::sha256_hex, import::Cert};
+use crate::{crypto::sha256_hex, formats::cert::Cert};
 
 /// Whether `parent` issued `child`.
 pub(crate) fn issued_by(child: &Cert, parent: &Cert) -> bool {
@@ -126,7 +126,7 @@ pub fn served_identity(certificate_pem: &str, chain_pem: Option<&str>) -> Option
         .and_then(|c| pem::parse_many(c).ok())
         .unwrap_or_default()
         .into_iter()
-        .take(crate::import::MAX_CERTIFICATES)
+        .take(crate::formats::cert::MAX_CERTIFICATES)
         .filter_map(cert_of_pem)
         .collect();
     let (path, _) = order_chain(&leaf, rest.clone());
@@ -151,6 +151,6 @@ fn cert_of_pem(p: pem::Pem) -> Option<Cert> {
         return None;
     }
     let der = p.into_contents();
-    let info = crate::model::CertInfo::from_der(&der).ok()?;
+    let info = crate::formats::cert::CertInfo::from_der(&der).ok()?;
     Some(Cert { der, info })
 }

@@ -11,7 +11,7 @@ use crate::{
     ListFilter, Passphrase, Result, Source,
     entries::glob_match,
     parse_tag,
-    schema::{MIGRATIONS, SCHEMA_VERSION, migrate},
+    store::schema::{MIGRATIONS, SCHEMA_VERSION, migrate},
 };
 use rcgen::{CertificateParams, KeyPair};
 

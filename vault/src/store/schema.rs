@@ -3,12 +3,10 @@
 
 use std::path::Path;
 
+use crate::sql::Cached as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
-use crate::{
-    entries::write_chain,
-    error::{Error, Result},
-};
+use crate::error::{Error, Result};
 
 /// The newest schema this build writes; see [`MIGRATIONS`].
 pub const SCHEMA_VERSION: u32 = 8;
@@ -230,7 +228,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// Rebuilds every stored chain by signature (schema 4): earlier versions ordered chains by
 /// subject name and kept certificates that are not part of the chain after it.
 fn normalize_chains(tx: &Transaction<'_>) -> Result<()> {
-    use crate::{chain::order_chain, import::Cert, model::CertInfo};
+    use crate::formats::{
+        cert::{Cert, CertInfo},
+        chain::order_chain,
+    };
     let versions: Vec<(i64, Vec<u8>)> = {
         let mut stmt = tx
             .prepare(
@@ -326,32 +327,6 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connectio
     Ok(conn)
 }
 
-/// `execute` and `query_row` through the connection's statement cache: the hot paths
-/// (import, issuance, audit) run the same few statements thousands of times.
-pub(crate) trait Cached {
-    /// `execute`, with a cached statement.
-    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
-    /// `query_row`, with a cached statement.
-    fn row_cached<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(p)
-    }
-
-    fn row_cached<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.prepare_cached(sql)?.query_row(p, f)
-    }
-}
-
 /// Takes the schema to [`SCHEMA_VERSION`] from the version it has; `_seen` is the one the
 /// caller read before, outside the write lock.
 pub(crate) fn migrate(conn: &mut Connection, _seen: u32) -> Result<()> {
@@ -402,5 +377,35 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> 
         params![key, value],
     )
     .map_err(Error::sqlite("writing the vault header"))?;
+    Ok(())
+}
+
+/// Replaces a version's chain.
+pub(crate) fn write_chain(
+    tx: &Transaction<'_>,
+    version_row: i64,
+    chain: &[crate::formats::cert::Cert],
+) -> Result<()> {
+    tx.exec_cached(
+        "DELETE FROM chain_certs WHERE version_id = ?1",
+        [version_row],
+    )
+    .map_err(Error::sqlite("writing the chain"))?;
+    for (pos, c) in chain.iter().enumerate() {
+        tx.exec_cached(
+            "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                version_row,
+                pos as i64,
+                c.der,
+                c.info.subject,
+                c.info.issuer,
+                c.info.fingerprint,
+                c.info.not_after.unix_timestamp()
+            ],
+        )
+        .map_err(Error::sqlite("writing the chain"))?;
+    }
     Ok(())
 }

@@ -8,14 +8,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    audit,
     ca::{KeyType, MAX_NAMES, check_dns, key_pair},
-    entries::{Arrival, ImportOutcome, import_bundle, validate_name},
+    crypto::SecretBytes,
+    entries::{Arrival, ImportOutcome, import_bundle, model::Source, validate_name},
     error::{Error, Result},
-    import::{Bundle, InputPasswords},
+    formats::bundle::{Bundle, InputPasswords},
     integrity,
-    model::Source,
-    secret::SecretBytes,
+    integrity::audit,
     store::Vault,
 };
 

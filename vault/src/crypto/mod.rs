@@ -7,14 +7,16 @@
 use ring::{
     aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey},
     hkdf, hmac,
-    rand::{SecureRandom, SystemRandom},
 };
 use zeroize::Zeroizing;
 
-use crate::{
-    error::{Error, Result},
-    secret::{Passphrase, SecretBytes},
-};
+mod random;
+pub(crate) mod secret;
+
+pub(crate) use random::fill_random;
+
+use crate::error::{Error, Result};
+pub(crate) use secret::{Passphrase, SecretBytes};
 
 /// Format byte of sealed values written by this version.
 const SEAL_V1: u8 = 1;
@@ -265,11 +267,6 @@ impl Key {
     }
 }
 
-/// Fills `buf` from the operating system's CSPRNG.
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
-    SystemRandom::new().fill(buf).map_err(|_| Error::Random)
-}
-
 /// SHA-256 of `data`, lowercase hex.
 /// An idempotency token for a request to AWS, derived from what is asked (each part
 /// length-prefixed, so no two different requests share one): 32 hex characters, within
@@ -285,6 +282,36 @@ pub fn idempotency_token(parts: &[&str]) -> String {
 
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
+}
+
+/// The keys derived from an unlocked data key, each with its own label.
+pub(crate) struct Keys {
+    pub(crate) dek: Key,
+    pub(crate) audit: Key,
+    /// MACs of rows (see `integrity`): its own label, not the audit key.
+    pub(crate) rows: Key,
+}
+
+impl Keys {
+    pub(crate) fn from_dek(dek: Key) -> Keys {
+        Keys {
+            audit: dek.derive(b"audit-log"),
+            rows: dek.derive(b"row-mac"),
+            dek,
+        }
+    }
+}
+
+/// The AAD a private key is sealed under: its row, its entry, and the certificate it
+/// belongs to. Moved to another row or entry, or with the certificate swapped, it does not
+/// open.
+pub(crate) fn key_aad(row: i64, entry: &str, fingerprint: &str) -> Vec<u8> {
+    format!("certvault/v2\0versions\0{row}\0{entry}\0key_sealed\0{fingerprint}").into_bytes()
+}
+
+/// The AAD of schema 4 and earlier (no entry), for the one-time upgrade.
+pub(crate) fn key_aad_v1(row: i64, fingerprint: &str) -> Vec<u8> {
+    format!("certvault/v1\0versions\0{row}\0key_sealed\0{fingerprint}").into_bytes()
 }
 
 #[cfg(test)]

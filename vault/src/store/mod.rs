@@ -1,6 +1,16 @@
-//! The vault file: creating, opening and unlocking it, its key hierarchy, the writer lock,
-//! the passphrase, and the audit log's entry points. What lives in it is in `entries`,
-//! `deploy` and `acm`; how it is laid out is in `schema`.
+//! The vault file and its handle, [`Vault`]: creating, opening and unlocking it, its key
+//! hierarchy, the writer lock (`lock`), the passphrase, the schema and its migrations
+//! (`schema`), the [`Db`] through which every write transaction begins, and the audit
+//! log's entry points. What lives in it is in `entries`, `records` and `ca`; how its rows
+//! are proven is in `integrity`.
+//!
+//! It promises: one writer at a time, a write refused once the data key was rotated by
+//! another process, a vault newer than this code refused, and nothing written before the
+//! rows it acts on were checked.
+
+mod checks;
+pub(crate) mod lock;
+pub(crate) mod schema;
 
 use std::{
     fs,
@@ -11,11 +21,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use time::OffsetDateTime;
 
 use crate::{
-    audit::{self, AuditEvent, AuditReport},
-    crypto::{KdfParams, Key, fill_random},
+    crypto::{KdfParams, Key, Keys, Passphrase, fill_random},
     error::{Error, Result},
-    schema::{SCHEMA_VERSION, meta, migrate, open_connection, set_meta},
-    secret::Passphrase,
+    integrity::audit::{self, AuditEvent, AuditReport},
+    store::schema::{SCHEMA_VERSION, meta, migrate, open_connection, set_meta},
     text::count,
 };
 
@@ -52,23 +61,6 @@ impl VerifyReport {
             && self.audit.problem.is_none()
             && self.header.is_empty()
             && self.pending.is_empty()
-    }
-}
-
-pub(crate) struct Keys {
-    pub(crate) dek: Key,
-    pub(crate) audit: Key,
-    /// MACs of rows (see `integrity`): its own label, not the audit key.
-    pub(crate) rows: Key,
-}
-
-impl Keys {
-    pub(crate) fn from_dek(dek: Key) -> Keys {
-        Keys {
-            audit: dek.derive(b"audit-log"),
-            rows: dek.derive(b"row-mac"),
-            dek,
-        }
     }
 }
 
@@ -154,7 +146,7 @@ pub struct Vault {
     vault_id: String,
     pub(crate) keys: Option<Keys>,
     pub(crate) actor: String,
-    writer: Option<crate::lock::WriterLock>,
+    writer: Option<crate::store::lock::WriterLock>,
     /// A removal's write-ahead log could not be emptied yet.
     wal_dirty: bool,
     /// Whether a batch issuance makes keys on a second thread (see `ca_issue_many`).
@@ -551,14 +543,14 @@ impl Vault {
     /// use the rows refuse them, and `verify` names what is wrong.
     fn upgrade(&mut self) -> Result<()> {
         use crate::integrity::{SEALED_META, SEALED_V1};
-        let pending = meta(&self.conn, crate::schema::PENDING_UPGRADE)?;
+        let pending = meta(&self.conn, crate::store::schema::PENDING_UPGRADE)?;
         if pending.is_none() && meta(&self.conn, SEALED_META)?.as_deref() == Some(SEALED_V1) {
             return Ok(());
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let tx = self.conn.write("upgrading the vault")?;
         // Another process may have done it meanwhile.
-        let pending = meta(&tx, crate::schema::PENDING_UPGRADE)?;
+        let pending = meta(&tx, crate::store::schema::PENDING_UPGRADE)?;
         let sealed = meta(&tx, SEALED_META)?.as_deref() == Some(SEALED_V1);
         if pending.is_none() && sealed {
             return Ok(());
@@ -606,8 +598,8 @@ impl Vault {
             )?;
         }
         if from.is_some_and(|f| (6..8).contains(&f)) {
-            if crate::ledger::binding_allowed(&tx)? {
-                let (bound, refused) = crate::ledger::bind_legacy(
+            if crate::integrity::ledger::binding_allowed(&tx)? {
+                let (bound, refused) = crate::integrity::ledger::bind_legacy(
                     &tx,
                     keys,
                     &self.actor,
@@ -627,7 +619,7 @@ impl Vault {
                     &tx,
                     &keys.audit,
                     &self.actor,
-                    crate::ledger::BIND_ACTION,
+                    crate::integrity::ledger::BIND_ACTION,
                     None,
                     &format!(
                         "schema 8: {} of CAs and revocations bound to the audit log{}",
@@ -652,7 +644,7 @@ impl Vault {
         }
         tx.execute(
             "DELETE FROM meta WHERE key = ?1",
-            [crate::schema::PENDING_UPGRADE],
+            [crate::store::schema::PENDING_UPGRADE],
         )
         .map_err(Error::sqlite("upgrading the vault"))?;
         tx.commit().map_err(Error::sqlite("upgrading the vault"))
@@ -685,7 +677,7 @@ impl Vault {
     /// [`Vault::release_writer`], on drop, or by the kernel when the process dies.
     pub fn lock_writer(&mut self, command: &str, timeout: std::time::Duration) -> Result<()> {
         if self.writer.is_none() {
-            self.writer = Some(crate::lock::lock(&self.path, command, timeout)?);
+            self.writer = Some(crate::store::lock::lock(&self.path, command, timeout)?);
             // What was checked before is checked again under the lock.
             self.forget_audit_checks();
         }
@@ -699,7 +691,7 @@ impl Vault {
         if self.writer.is_some() {
             return Ok(None);
         }
-        match crate::lock::try_lock(&self.path, command)? {
+        match crate::store::lock::try_lock(&self.path, command)? {
             Ok(l) => {
                 self.writer = Some(l);
                 self.forget_audit_checks();
@@ -851,7 +843,7 @@ impl Vault {
         };
         let mut resealed = 0;
         for (row, entry, der, sealed) in sealed_keys {
-            let aad = crate::entries::key_aad(row, &entry, &crate::crypto::sha256_hex(&der));
+            let aad = crate::crypto::key_aad(row, &entry, &crate::crypto::sha256_hex(&der));
             let plain = old.dek.open(&aad, &sealed).ok_or(Error::Tampered {
                 table: "versions",
                 row,
@@ -1140,13 +1132,10 @@ fn seal_before_schema_5(tx: &Connection, keys: &Keys, actor: &str) -> Result<()>
     let (mut rebound, mut unopenable) = (0, 0);
     for (row, entry, der, sealed) in sealed_keys {
         let fp = crate::crypto::sha256_hex(&der);
-        match keys
-            .dek
-            .open(&crate::entries::key_aad_v1(row, &fp), &sealed)
-        {
+        match keys.dek.open(&crate::crypto::key_aad_v1(row, &fp), &sealed) {
             Some(plain) => {
                 let resealed = keys.dek.seal(
-                    &crate::entries::key_aad(row, &entry, &fp),
+                    &crate::crypto::key_aad(row, &entry, &fp),
                     plain.expose_secret(),
                 )?;
                 tx.execute(
@@ -1192,7 +1181,7 @@ fn verify_with(conn: &Connection, keys: &Keys) -> Result<VerifyReport> {
     let audit = audit::verify(conn, &keys.audit)?;
     let (mut header, mut pending) = (Vec::new(), Vec::new());
     let upgraded_from: Option<u32> =
-        meta(conn, crate::schema::PENDING_UPGRADE)?.and_then(|p| p.parse().ok());
+        meta(conn, crate::store::schema::PENDING_UPGRADE)?.and_then(|p| p.parse().ok());
     if meta(conn, SEALED_META)?.as_deref() != Some(SEALED_V1) {
         let evidence = match upgraded_from {
             Some(f) if f < 5 => crate::integrity::had_macs(conn, &keys.dek)?,
@@ -1222,9 +1211,11 @@ fn verify_with(conn: &Connection, keys: &Keys) -> Result<VerifyReport> {
             )),
         }
     }
-    bad_rows.extend(crate::ledger::check_all(conn)?);
-    if upgraded_from.is_some_and(|f| (6..8).contains(&f)) && crate::ledger::binding_allowed(conn)? {
-        let (waiting, _) = crate::ledger::unbound(conn, keys)?;
+    bad_rows.extend(crate::integrity::ledger::check_all(conn)?);
+    if upgraded_from.is_some_and(|f| (6..8).contains(&f))
+        && crate::integrity::ledger::binding_allowed(conn)?
+    {
+        let (waiting, _) = crate::integrity::ledger::unbound(conn, keys)?;
         if !waiting.is_empty() {
             bad_rows.retain(|b| !waiting.contains(b));
             pending.push(format!(
@@ -1270,5 +1261,4 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

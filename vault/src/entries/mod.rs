@@ -1,22 +1,31 @@
 //! Entries, their versions (certificate, chain, sealed key), and tags: importing, finding,
-//! listing, showing, exporting and removing them.
+//! listing, showing, exporting and removing them; the model they are read into (`model`);
+//! and certificates discovered in ACM merged in as entries (`discovered`).
+//!
+//! It promises: a key is stored only with the certificate it matches, sealed under an AAD
+//! naming its row, entry and certificate; every change is audited in its transaction.
 
-use crate::schema::Cached as _;
+pub(crate) mod discovered;
+pub(crate) mod model;
+
+use crate::sql::Cached as _;
 use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    audit,
-    crypto::sha256_hex,
+    crypto::{Keys, Passphrase, SecretBytes, key_aad, sha256_hex},
+    entries::model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     error::{Error, Result},
-    export::{self, ExportFormat, Exported},
-    import::Bundle,
+    formats::{
+        bundle::Bundle,
+        export::{self, ExportFormat, Exported},
+    },
     integrity,
-    model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
-    secret::{Passphrase, SecretBytes},
-    store::{Keys, Vault, now_unix, random_hex},
+    integrity::audit,
+    store::schema::write_chain,
+    store::{Vault, now_unix, random_hex},
 };
 
 /// Options for [`Vault::import`].
@@ -120,18 +129,6 @@ pub(crate) fn ts(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// The AAD a private key is sealed under: its row, its entry, and the certificate it
-/// belongs to. Moved to another row or entry, or with the certificate swapped, it does not
-/// open.
-pub(crate) fn key_aad(row: i64, entry: &str, fingerprint: &str) -> Vec<u8> {
-    format!("certvault/v2\0versions\0{row}\0{entry}\0key_sealed\0{fingerprint}").into_bytes()
-}
-
-/// The AAD of schema 4 and earlier (no entry), for the one-time upgrade.
-pub(crate) fn key_aad_v1(row: i64, fingerprint: &str) -> Vec<u8> {
-    format!("certvault/v1\0versions\0{row}\0key_sealed\0{fingerprint}").into_bytes()
-}
-
 /// Checks an entry name: printable, at most 200 characters.
 pub fn validate_name(name: &str) -> Result<()> {
     let bad = |reason| Error::InvalidLabel {
@@ -199,36 +196,6 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
-}
-
-/// Replaces a version's chain.
-pub(crate) fn write_chain(
-    tx: &Transaction<'_>,
-    version_row: i64,
-    chain: &[crate::import::Cert],
-) -> Result<()> {
-    tx.exec_cached(
-        "DELETE FROM chain_certs WHERE version_id = ?1",
-        [version_row],
-    )
-    .map_err(Error::sqlite("writing the chain"))?;
-    for (pos, c) in chain.iter().enumerate() {
-        tx.exec_cached(
-            "INSERT INTO chain_certs (version_id, position, cert_der, subject, issuer, fingerprint, not_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                version_row,
-                pos as i64,
-                c.der,
-                c.info.subject,
-                c.info.issuer,
-                c.info.fingerprint,
-                c.info.not_after.unix_timestamp()
-            ],
-        )
-        .map_err(Error::sqlite("writing the chain"))?;
-    }
-    Ok(())
 }
 
 impl Vault {
@@ -931,7 +898,7 @@ pub(crate) fn import_bundle(
             // A stored key that does not work (imported before keys were checked for real)
             // is replaced by one that does.
             let stored_works = open_sealed(tx, keys, row)?.is_some_and(|k| {
-                crate::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
+                crate::formats::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
             });
             if !stored_works {
                 store_key(tx, keys, row, &id, &fp, key.pkcs8.expose_secret())?;
@@ -1163,14 +1130,14 @@ fn reuse_key(
             .map_err(Error::sqlite("importing"))?
     };
     for (old_row, version, der) in earlier {
-        let same_pair = crate::model::CertInfo::from_der(&der)
+        let same_pair = crate::formats::cert::CertInfo::from_der(&der)
             .is_ok_and(|i| i.public_key == bundle.leaf.info.public_key);
         if !same_pair {
             continue;
         }
         integrity::require(tx, &keys.rows, &integrity::VERSIONS, &old_row)?;
         if let Some(k) = open_sealed(tx, keys, old_row)?
-            && crate::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
+            && crate::formats::keycheck::pairwise(&bundle.leaf.der, k.expose_secret()).is_ok()
         {
             store_key(
                 tx,

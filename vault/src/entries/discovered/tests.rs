@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::{ImportOptions, InputPasswords, ListFilter, Passphrase};
+use time::OffsetDateTime;
 
 fn vault() -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();

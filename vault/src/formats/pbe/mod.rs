@@ -40,8 +40,10 @@ pub const MAX_PBKDF2_ITERATIONS: u64 = 10_000_000;
 pub const MAX_PKCS12_ITERATIONS: u64 = 1_000_000;
 
 // certvault's own PKCS#12 exports (a MAC, the certificates, the key) must import again.
-const _: () = assert!(crate::export::EXPORT_KDF_ITERATIONS as u64 <= MAX_PKCS12_ITERATIONS);
-const _: () = assert!(3 * crate::export::EXPORT_KDF_ITERATIONS as u64 <= MAX_PBKDF2_ITERATIONS);
+const _: () =
+    assert!(crate::formats::export::EXPORT_KDF_ITERATIONS as u64 <= MAX_PKCS12_ITERATIONS);
+const _: () =
+    assert!(3 * crate::formats::export::EXPORT_KDF_ITERATIONS as u64 <= MAX_PBKDF2_ITERATIONS);
 
 /// The largest scrypt cost N accepted, as a power of two: 2^20.
 pub const MAX_SCRYPT_LOG_N: u32 = 20;
@@ -437,5 +439,4 @@ where
 }
 
 #[cfg(test)]
-#[path = "pbe_tests.rs"]
 mod tests;

@@ -441,7 +441,7 @@ fn an_issued_certificate_carries_the_public_half_of_the_key_sealed_with_it() {
                 public_key_of_pkcs8(pkcs8.expose_secret()).unwrap(),
                 "{kt}, version row {row}"
             );
-            crate::keycheck::pairwise(&der, pkcs8.expose_secret())
+            crate::formats::keycheck::pairwise(&der, pkcs8.expose_secret())
                 .unwrap_or_else(|e| panic!("{kt}, version row {row}: {e}"));
         }
     }
@@ -479,7 +479,7 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
             )
             .unwrap();
         let pkcs8 = v.open_key_of(row, &der).unwrap().expect("a sealed key");
-        crate::keycheck::pairwise(&der, pkcs8.expose_secret()).unwrap();
+        crate::formats::keycheck::pairwise(&der, pkcs8.expose_secret()).unwrap();
     }
     assert_eq!(
         v.count_audit_events("ca-issue").unwrap(),
@@ -604,4 +604,73 @@ fn chain_rows_planted_under_the_next_version_id_do_not_join_its_chain() {
     };
     assert_eq!(chain, [0], "the root only");
     assert!(v.verify().unwrap().bad_rows.is_empty());
+}
+
+// Names, subjects and serials.
+
+#[test]
+fn subjects_are_parsed_or_refused_with_the_reason() {
+    assert!(parse_subject("CN=Root, O=Example").is_ok());
+    assert!(parse_subject("CN=a\\, b,O=x").is_ok());
+    for (bad, why) in [
+        ("O=Example", "no CN"),
+        ("CN=", "no value"),
+        ("CN=x,FOO=y", "unknown attribute"),
+        ("CN=x,C=usa", "two capital letters"),
+        ("nonsense", "not KEY=value"),
+        ("CN=a\u{1b}[2J", "control character"),
+    ] {
+        let e = parse_subject(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn name_constraints_permit_a_name_and_what_is_under_it_only() {
+    let p = vec!["example.com".to_owned()];
+    assert!(permitted("example.com", &p));
+    assert!(permitted("www.example.com", &p));
+    assert!(permitted("*.example.com", &p));
+    assert!(!permitted("badexample.com", &p));
+    assert!(!permitted("example.com.evil.net", &p));
+    assert!(permitted("anything.net", &[]));
+}
+
+/// Issue 16, item 12: `*.com` was signed under a CA without constraints.
+#[test]
+fn a_wildcard_over_a_public_suffix_is_told_apart() {
+    for over in ["com", "co.uk", "kawasaki.jp", "uk", "jp"] {
+        assert!(wildcard_over_public_suffix(over).is_some(), "*.{over}");
+    }
+    // Under a registered domain, a private-section suffix, no known suffix at all, and
+    // an exception to a wildcard rule (city.kawasaki.jp is registrable).
+    for fine in [
+        "example.com",
+        "example.co.uk",
+        "github.io",
+        "corp",
+        "internal.example",
+        "city.kawasaki.jp",
+    ] {
+        assert_eq!(wildcard_over_public_suffix(fine), None, "*.{fine}");
+    }
+}
+
+#[test]
+fn serials_are_twenty_bytes_positive() {
+    for _ in 0..100 {
+        let s = new_serial().unwrap();
+        let b = s.to_bytes();
+        assert_eq!(b.len(), 20);
+        assert!(b[0] & 0x80 == 0 && b[0] != 0);
+    }
+}
+
+#[test]
+fn dns_names_are_checked() {
+    assert_eq!(check_dns("WWW.Example.com.").unwrap(), "www.example.com");
+    assert!(check_dns("*.example.com").is_ok());
+    for bad in ["", "a..b", "-a.com", "a_b.com", "*.*.a.com", "é.com"] {
+        assert!(check_dns(bad).is_err(), "{bad}");
+    }
 }

@@ -13,6 +13,12 @@
 //! shows that it had MACs already (see [`had_macs`]): deleting the header's marker or
 //! setting the schema version back does not get a changed row sealed. From then on a row
 //! without a MAC is a row that was tampered with.
+//!
+//! Beside the row MACs: the hash-chained audit log (`audit`) and the ledger that binds
+//! what only grows to it (`ledger`).
+
+pub(crate) mod audit;
+pub(crate) mod ledger;
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter, types::ValueRef};
 
@@ -250,7 +256,7 @@ pub(crate) fn had_macs(conn: &Connection, dek: &Key) -> Result<Option<String>> {
             r.get(2).map_err(sql)?,
             r.get(3).map_err(sql)?,
         );
-        let aad = crate::entries::key_aad(id, &entry, &crate::crypto::sha256_hex(&der));
+        let aad = crate::crypto::key_aad(id, &entry, &crate::crypto::sha256_hex(&der));
         if dek.open(&aad, &sealed).is_some() {
             return Ok(Some(format!(
                 "the private key of versions row {id} is sealed bound to its entry, as only a certvault with row MACs seals keys"

@@ -6,9 +6,8 @@ use pkcs8::{
 };
 
 use crate::{
-    crypto::fill_random,
+    crypto::{Passphrase, SecretBytes, fill_random},
     error::{Error, Result},
-    secret::{Passphrase, SecretBytes},
 };
 
 /// PBKDF2-HMAC-SHA256 iterations for exported keys and PKCS#12 files (OWASP 2023 figure).
