@@ -630,7 +630,7 @@ pub async fn run<C: Connector>(
 /// is due (`--auto-renew-before`). One failure is logged and the rest go on. Returns
 /// (renewed, failed).
 pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64) {
-    match vault.ca_purge_due() {
+    match vault.purge_due_cas() {
         Ok(purged) => {
             for ca in purged {
                 tracing::warn!(ca = %ca, "the CA's waiting window ended: its key is destroyed");
@@ -929,7 +929,7 @@ mod tests {
         let pass = vault::Passphrase::new("correct horse battery".into());
         let mut agent_vault = Vault::create(&path, &pass).unwrap();
         agent_vault
-            .ca_create(&vault::NewCa {
+            .create_ca(&vault::NewCa {
                 name: "Root".into(),
                 subject: "CN=Root".into(),
                 key_type: vault::KeyType::EcP256,
@@ -941,15 +941,14 @@ mod tests {
             .unwrap();
         // Due for renewal at once.
         agent_vault
-            .ca_issue(
-                "Root",
-                &vault::NewLeaf {
-                    dns: vec!["www.example.com".into()],
-                    validity: Some(time::Duration::days(10)),
-                    auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
-                    ..vault::NewLeaf::default()
-                },
-            )
+            .ca("Root")
+            .unwrap()
+            .issue(&vault::NewLeaf {
+                dns: vec!["www.example.com".into()],
+                validity: Some(time::Duration::days(10)),
+                auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
+                ..vault::NewLeaf::default()
+            })
             .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(

@@ -31,7 +31,7 @@ pub use crate::{
     ca::check_dns as check_dns_name,
     ca::pca::{AwsPrivate, AwsRevocation, PcaPending, PcaRequest, PcaStored, serial_for_aws},
     ca::{
-        CaState, CaSummary, Crl, CsrRequest, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY,
+        Ca, CaState, CaSummary, Crl, CsrRequest, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY,
         DEFAULT_PENDING_WINDOW_DAYS, IssuedCert, KeyType, NewCa, NewLeaf, PENDING_WINDOW_DAYS,
         Revocation, parse_subject,
     },

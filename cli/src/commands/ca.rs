@@ -17,7 +17,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
     match args.action {
         CaAction::Create(a) => {
             let mut v = ctx.unlock_writer("ca create")?;
-            let ca = v.ca_create(&NewCa {
+            let ca = v.create_ca(&NewCa {
                 name: a.name,
                 subject: a.subject,
                 key_type: a.key_type.into(),
@@ -52,19 +52,19 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
         CaAction::List => {
             let mut v = ctx.open()?;
             // A CA whose waiting window ended is purged by whoever notices (with the key).
-            if v.ca_list()?.iter().any(|c| {
+            if v.cas()?.iter().any(|c| {
                 c.state == vault::CaState::PendingDeletion
                     && c.deletion_date
                         .is_some_and(|d| d <= time::OffsetDateTime::now_utc())
             }) {
                 v = ctx.unlock_writer("ca list")?;
-                for name in v.ca_purge_due()? {
+                for name in v.purge_due_cas()? {
                     note(&format!(
                         "CA {name}: its waiting window ended; its key is now destroyed"
                     ));
                 }
             }
-            let cas = v.ca_list()?;
+            let cas = v.cas()?;
             let p = &ctx.printer;
             if p.json {
                 p.json(&cas)?;
@@ -138,7 +138,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
                 );
             }
             let mut v = ctx.unlock_writer("ca issue")?;
-            let issued = v.ca_issue_many(&a.ca, &reqs)?;
+            let issued = v.ca(&a.ca)?.issue_many(&reqs)?;
             if ctx.printer.json {
                 ctx.printer.json(&issued)?;
             } else {
@@ -152,38 +152,32 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
         }
         CaAction::Issue(a) => {
             let mut v = ctx.unlock_writer("ca issue")?;
-            let issued = v.ca_issue(
-                &a.ca,
-                &NewLeaf {
-                    dns: a.dns,
-                    ips: a.ip,
-                    validity: Some(a.validity),
-                    key_type: Some(a.key_type.into()),
-                    name: a.name,
-                    auto_renew_before: a.auto_renew_before,
-                },
-            )?;
+            let issued = v.ca(&a.ca)?.issue(&NewLeaf {
+                dns: a.dns,
+                ips: a.ip,
+                validity: Some(a.validity),
+                key_type: Some(a.key_type.into()),
+                name: a.name,
+                auto_renew_before: a.auto_renew_before,
+            })?;
             print_issued(ctx, &issued, "issued")
         }
         CaAction::Sign(a) => {
             let csr = std::fs::read(&a.csr)
                 .with_context(|| format!("cannot read {}", a.csr.display()))?;
             let mut v = ctx.unlock_writer("ca sign")?;
-            let issued = v.ca_sign(
-                &a.ca,
-                &CsrRequest {
-                    source_name: a.csr.display().to_string(),
-                    csr,
-                    name: a.name,
-                    dns: a.dns,
-                    validity: Some(a.validity),
-                },
-            )?;
+            let issued = v.ca(&a.ca)?.sign(&CsrRequest {
+                source_name: a.csr.display().to_string(),
+                csr,
+                name: a.name,
+                dns: a.dns,
+                validity: Some(a.validity),
+            })?;
             print_issued(ctx, &issued, "signed")
         }
         CaAction::Revoke(a) => {
             let mut v = ctx.unlock_writer("ca revoke")?;
-            let r = v.ca_revoke(&a.entry, a.reason.into())?;
+            let r = v.revoke(&a.entry, a.reason.into())?;
             if ctx.printer.json {
                 ctx.printer.json(&r)?;
             } else {
@@ -206,22 +200,22 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
         CaAction::ExportBundle(a) => bundle(ctx, a),
         CaAction::Disable(a) => {
             let mut v = ctx.unlock_writer("ca disable")?;
-            let s = v.ca_disable(&a.ca)?;
+            let s = v.ca(&a.ca)?.disable()?;
             state_changed(ctx, &a.ca, s, None)
         }
         CaAction::Enable(a) => {
             let mut v = ctx.unlock_writer("ca enable")?;
-            let s = v.ca_enable(&a.ca)?;
+            let s = v.ca(&a.ca)?.enable()?;
             state_changed(ctx, &a.ca, s, None)
         }
         CaAction::CancelDeletion(a) => {
             let mut v = ctx.unlock_writer("ca cancel-deletion")?;
-            let s = v.ca_cancel_deletion(&a.ca)?;
+            let s = v.ca(&a.ca)?.cancel_deletion()?;
             state_changed(ctx, &a.ca, s, None)
         }
         CaAction::ScheduleDeletion(a) => {
-            let v = ctx.open()?;
-            let live = v.ca_live_certificates(&a.ca)?;
+            let mut v = ctx.open()?;
+            let live = v.ca(&a.ca)?.live_certificates()?;
             if !a.yes {
                 if !std::io::stdin().is_terminal() {
                     return Err(UsageError(format!(
@@ -243,7 +237,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
             }
             drop(v);
             let mut v = ctx.unlock_writer("ca schedule-deletion")?;
-            let (at, _) = v.ca_schedule_deletion(&a.ca, a.pending_window_days)?;
+            let (at, _) = v.ca(&a.ca)?.schedule_deletion(a.pending_window_days)?;
             if !live.is_empty() {
                 note(&format!(
                     "warning: CA {} issued {} still in date: {}",
@@ -271,7 +265,7 @@ pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
         }
         CaAction::Purge(a) => {
             let mut v = ctx.unlock_writer("ca purge")?;
-            if v.ca_purge(&a.ca)? {
+            if v.ca(&a.ca)?.purge()? {
                 ctx.printer
                     .line(&format!("CA {}: its key is destroyed", a.ca))?;
             } else {
@@ -350,7 +344,7 @@ fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
         );
     }
     let mut v = ctx.unlock_writer("ca crl")?;
-    let crl = v.ca_crl(&a.ca, a.next_update)?;
+    let crl = v.ca(&a.ca)?.crl(a.next_update)?;
     let bytes = match a.format {
         CrlFormat::Pem => pem_block("X509 CRL", &crl.der).into_bytes(),
         CrlFormat::Der => crl.der.clone(),
@@ -387,8 +381,8 @@ fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
 fn bundle(ctx: &Ctx, a: CaBundleArgs) -> Result<Status> {
     // Unlocked: the rows the bundle comes from are checked before clients are told to
     // trust it.
-    let v = ctx.unlock()?;
-    let (name, ders) = v.ca_bundle(&a.ca)?;
+    let mut v = ctx.unlock()?;
+    let (name, ders) = v.ca(&a.ca)?.bundle()?;
     let text: String = ders.iter().map(|d| pem_block("CERTIFICATE", d)).collect();
     match &a.out {
         Some(out) => {

@@ -6,6 +6,10 @@ use time::{Duration, OffsetDateTime};
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 use super::*;
+#[allow(unused_imports)]
+use super::{
+    bench::*, create::*, issue::*, keys::*, lifecycle::*, names::*, pipeline::*, revoke::*, row::*,
+};
 use crate::{Passphrase, Vault};
 
 fn vault() -> (tempfile::TempDir, Vault) {
@@ -20,7 +24,7 @@ fn vault() -> (tempfile::TempDir, Vault) {
 }
 
 fn root(v: &mut Vault, name: &str) -> CaSummary {
-    v.ca_create(&NewCa {
+    v.create_ca(&NewCa {
         name: name.into(),
         subject: format!("CN={name},O=Test"),
         key_type: KeyType::EcP256,
@@ -51,36 +55,54 @@ fn actions(v: &Vault) -> Vec<String> {
 fn the_key_is_destroyed_only_after_the_waiting_window() {
     let (_d, mut v) = vault();
     let ca = root(&mut v, "Root");
-    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
+        .unwrap();
     assert!(
-        v.ca_schedule_deletion("Root", 6).is_err(),
+        v.ca("Root").unwrap().schedule_deletion(6).is_err(),
         "6 days is under KMS's 7"
     );
     assert!(
-        v.ca_schedule_deletion("Root", 31).is_err(),
+        v.ca("Root").unwrap().schedule_deletion(31).is_err(),
         "31 days is over KMS's 30"
     );
-    let (at, live) = v.ca_schedule_deletion("Root", 7).unwrap();
+    let (at, live) = v.ca("Root").unwrap().schedule_deletion(7).unwrap();
     assert_eq!(live, ["www.example.com"], "in-date certificates are listed");
     let at = at.unix_timestamp();
     // Pending: no signing, audited as a use while pending.
-    let e = v.ca_issue("Root", &leaf("api.example.com")).unwrap_err();
+    let e = v
+        .ca("Root")
+        .unwrap()
+        .issue(&leaf("api.example.com"))
+        .unwrap_err();
     assert!(e.to_string().contains("pending-deletion"), "{e}");
     assert!(e.to_string().contains("cancel-deletion"), "{e}");
     assert_eq!(v.count_audit_events("ca-use-while-pending").unwrap(), 1);
-    assert!(v.ca_crl("Root", Duration::days(7)).is_err());
+    assert!(v.ca("Root").unwrap().crl(Duration::days(7)).is_err());
     // Not before the window ends.
-    assert!(v.ca_purge_at("Root", at - 1).is_err());
-    assert!(v.ca_purge_due_at(at - 1).unwrap().is_empty());
+    assert!(v.ca("Root").unwrap().purge_at(at - 1).is_err());
+    assert!(v.purge_due_cas_at(at - 1).unwrap().is_empty());
     // Cancel returns it to disabled, not enabled.
-    assert_eq!(v.ca_cancel_deletion("Root").unwrap(), CaState::Disabled);
-    assert!(v.ca_issue("Root", &leaf("api.example.com")).is_err());
-    assert_eq!(v.ca_enable("Root").unwrap(), CaState::Enabled);
-    v.ca_issue("Root", &leaf("api.example.com")).unwrap();
+    assert_eq!(
+        v.ca("Root").unwrap().cancel_deletion().unwrap(),
+        CaState::Disabled
+    );
+    assert!(
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("api.example.com"))
+            .is_err()
+    );
+    assert_eq!(v.ca("Root").unwrap().enable().unwrap(), CaState::Enabled);
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("api.example.com"))
+        .unwrap();
     // Scheduled again; after the window, the key is destroyed.
-    let (at, _) = v.ca_schedule_deletion("Root", 30).unwrap();
+    let (at, _) = v.ca("Root").unwrap().schedule_deletion(30).unwrap();
     let at = at.unix_timestamp();
-    assert_eq!(v.ca_purge_due_at(at).unwrap(), ["Root"]);
+    assert_eq!(v.purge_due_cas_at(at).unwrap(), ["Root"]);
     let sealed: Option<Vec<u8>> = v
         .conn
         .query_row(
@@ -90,10 +112,10 @@ fn the_key_is_destroyed_only_after_the_waiting_window() {
         )
         .unwrap();
     assert!(sealed.is_none(), "the CA's sealed key is gone");
-    let listed = v.ca_list().unwrap();
+    let listed = v.cas().unwrap();
     assert_eq!(listed[0].state, CaState::Deleted);
     assert!(actions(&v).contains(&"ca-purge".to_owned()));
-    assert!(v.ca_enable("Root").is_err());
+    assert!(v.ca("Root").unwrap().enable().is_err());
     assert!(v.verify().unwrap().intact(), "every row still checks out");
 }
 
@@ -102,15 +124,17 @@ fn renewals_fall_due_when_that_much_validity_is_left() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
     let issued = v
-        .ca_issue(
-            "Root",
-            &NewLeaf {
-                auto_renew_before: Some(Duration::days(30)),
-                ..leaf("www.example.com")
-            },
-        )
+        .ca("Root")
+        .unwrap()
+        .issue(&NewLeaf {
+            auto_renew_before: Some(Duration::days(30)),
+            ..leaf("www.example.com")
+        })
         .unwrap();
-    v.ca_issue("Root", &leaf("manual.example.com")).unwrap();
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("manual.example.com"))
+        .unwrap();
     let end = issued.not_after;
     assert!(
         v.due_for_renewal(end - Duration::days(31))
@@ -128,7 +152,7 @@ fn renewals_fall_due_when_that_much_validity_is_left() {
     assert_eq!(after.summary.version, 2);
     assert_eq!(after.versions[0].sans, before.versions[0].sans);
     // A revoked current version is not renewed by the agent.
-    v.ca_revoke("www.example.com", RevocationReason::Superseded)
+    v.revoke("www.example.com", RevocationReason::Superseded)
         .unwrap();
     assert!(
         v.due_for_renewal(OffsetDateTime::now_utc() + Duration::days(3650))
@@ -137,13 +161,12 @@ fn renewals_fall_due_when_that_much_validity_is_left() {
     );
     // Refused: auto-renewal at or beyond the validity would renew for ever.
     let e = v
-        .ca_issue(
-            "Root",
-            &NewLeaf {
-                auto_renew_before: Some(Duration::days(90)),
-                ..leaf("loop.example.com")
-            },
-        )
+        .ca("Root")
+        .unwrap()
+        .issue(&NewLeaf {
+            auto_renew_before: Some(Duration::days(90)),
+            ..leaf("loop.example.com")
+        })
         .unwrap_err();
     assert!(e.to_string().contains("shorter than the validity"), "{e}");
 }
@@ -152,22 +175,24 @@ fn renewals_fall_due_when_that_much_validity_is_left() {
 fn a_crl_numbers_up_and_leaves_out_what_expired_before_this_update() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_issue(
-        "Root",
-        &NewLeaf {
+    v.ca("Root")
+        .unwrap()
+        .issue(&NewLeaf {
             validity: Some(Duration::seconds(1)),
             ..leaf("short.example.com")
-        },
-    )
-    .unwrap();
-    v.ca_issue("Root", &leaf("long.example.com")).unwrap();
-    v.ca_revoke("long.example.com", RevocationReason::KeyCompromise)
+        })
+        .unwrap();
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("long.example.com"))
+        .unwrap();
+    v.revoke("long.example.com", RevocationReason::KeyCompromise)
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    v.ca_revoke("short.example.com", RevocationReason::Superseded)
+    v.revoke("short.example.com", RevocationReason::Superseded)
         .unwrap();
-    let first = v.ca_crl("Root", Duration::days(7)).unwrap();
-    let second = v.ca_crl("Root", Duration::days(7)).unwrap();
+    let first = v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
+    let second = v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
     assert_eq!((first.number, second.number), (1, 2));
     assert_eq!(
         first.entries, 1,
@@ -183,11 +208,15 @@ fn a_crl_numbers_up_and_leaves_out_what_expired_before_this_update() {
 fn a_ca_row_changed_outside_certvault_is_refused() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_disable("Root").unwrap();
+    v.ca("Root").unwrap().disable().unwrap();
     v.conn
         .execute("UPDATE cas SET state = 'enabled'", [])
         .unwrap();
-    let e = v.ca_issue("Root", &leaf("www.example.com")).unwrap_err();
+    let e = v
+        .ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
+        .unwrap_err();
     assert!(matches!(e, Error::RowTampered { table: "cas", .. }), "{e}");
     let report = v.verify().unwrap();
     assert!(!report.intact());
@@ -198,7 +227,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
     let constrained = v
-        .ca_create(&NewCa {
+        .create_ca(&NewCa {
             name: "Int".into(),
             subject: "CN=Int".into(),
             key_type: KeyType::EcP384,
@@ -216,35 +245,36 @@ fn bad_requests_are_refused_and_change_nothing() {
     };
     let before = count(&v);
     for (what, r) in [
-        ("outside", v.ca_issue("Int", &leaf("evil.net"))),
-        ("unknown CA", v.ca_issue("Nope", &leaf("a.example.com"))),
+        ("outside", v.ca("Int").unwrap().issue(&leaf("evil.net"))),
+        (
+            "unknown CA",
+            v.ca("Nope")
+                .and_then(|mut c| c.issue(&leaf("a.example.com"))),
+        ),
         (
             "too long",
-            v.ca_issue(
-                "Int",
-                &NewLeaf {
-                    validity: Some(Duration::days(400)),
-                    ..leaf("a.example.com")
-                },
-            ),
+            v.ca("Int").unwrap().issue(&NewLeaf {
+                validity: Some(Duration::days(400)),
+                ..leaf("a.example.com")
+            }),
         ),
-        ("no names", v.ca_issue("Int", &NewLeaf::default())),
-        ("bad dns", v.ca_issue("Int", &leaf("a b.example.com"))),
+        ("no names", v.ca("Int").unwrap().issue(&NewLeaf::default())),
+        (
+            "bad dns",
+            v.ca("Int").unwrap().issue(&leaf("a b.example.com")),
+        ),
     ] {
         assert!(r.is_err(), "{what}");
     }
     assert!(parse_subject("O=no cn").is_err());
-    let bad_csr = v.ca_sign(
-        "Int",
-        &CsrRequest {
-            source_name: "x.csr".into(),
-            csr: b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
-                .to_vec(),
-            name: None,
-            dns: Vec::new(),
-            validity: None,
-        },
-    );
+    let bad_csr = v.ca("Int").unwrap().sign(&CsrRequest {
+        source_name: "x.csr".into(),
+        csr: b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            .to_vec(),
+        name: None,
+        dns: Vec::new(),
+        validity: None,
+    });
     assert!(bad_csr.is_err());
     assert_eq!(count(&v), before, "nothing was added");
 }
@@ -256,7 +286,7 @@ fn intermediate(
     path_len: Option<u8>,
     permit: &[&str],
 ) -> Result<CaSummary> {
-    v.ca_create(&NewCa {
+    v.create_ca(&NewCa {
         name: name.into(),
         subject: format!("CN={name}"),
         key_type: KeyType::EcP256,
@@ -274,8 +304,11 @@ fn intermediate(
 fn regression_a_deleted_revocation_stops_push_renewal_and_crl() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-    v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
+        .unwrap();
+    v.revoke("www.example.com", RevocationReason::KeyCompromise)
         .unwrap();
     v.conn.execute("DELETE FROM revocations", []).unwrap();
     let push = v.import_material("www.example.com").unwrap_err();
@@ -291,7 +324,7 @@ fn regression_a_deleted_revocation_stops_push_renewal_and_crl() {
     );
     let renew = v.renew("www.example.com", true).unwrap_err();
     assert!(matches!(renew, Error::RowTampered { .. }), "{renew}");
-    let crl = v.ca_crl("Root", Duration::days(7)).unwrap_err();
+    let crl = v.ca("Root").unwrap().crl(Duration::days(7)).unwrap_err();
     assert!(matches!(crl, Error::RowTampered { .. }), "{crl}");
 }
 
@@ -301,8 +334,11 @@ fn regression_a_deleted_revocation_stops_push_renewal_and_crl() {
 fn regression_revoked_and_csr_signed_entries_are_not_renewed() {
     let (_d, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-    v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
+        .unwrap();
+    v.revoke("www.example.com", RevocationReason::KeyCompromise)
         .unwrap();
     for reuse in [true, false] {
         let e = v.renew("www.example.com", reuse).unwrap_err();
@@ -314,17 +350,16 @@ fn regression_revoked_and_csr_signed_entries_are_not_renewed() {
         .distinguished_name
         .push(DnType::CommonName, "csr.example.com");
     let csr = params.serialize_request(&key).unwrap();
-    v.ca_sign(
-        "Root",
-        &CsrRequest {
+    v.ca("Root")
+        .unwrap()
+        .sign(&CsrRequest {
             source_name: "csr".into(),
             csr: csr.der().to_vec(),
             name: None,
             dns: Vec::new(),
             validity: None,
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     let e = v.renew("csr.example.com", false).unwrap_err();
     assert!(e.to_string().contains("from a CSR"), "{e}");
 }
@@ -344,12 +379,19 @@ fn regression_intermediates_keep_their_parents_limits() {
     // No names given: the parent's are inherited.
     let child = intermediate(&mut v, "Inherits", "Two", None, &[]).unwrap();
     assert_eq!(child.permitted_dns, ["example.com"]);
-    assert!(v.ca_issue("Inherits", &leaf("evil.net")).is_err());
+    assert!(v.ca("Inherits").unwrap().issue(&leaf("evil.net")).is_err());
     assert!(intermediate(&mut v, "Wild", "Root", None, &["*.example.com"]).is_err());
     // A disabled ancestor stops the CAs below it.
-    v.ca_issue("Inherits", &leaf("a.example.com")).unwrap();
-    v.ca_disable("Two").unwrap();
-    let e = v.ca_issue("Inherits", &leaf("b.example.com")).unwrap_err();
+    v.ca("Inherits")
+        .unwrap()
+        .issue(&leaf("a.example.com"))
+        .unwrap();
+    v.ca("Two").unwrap().disable().unwrap();
+    let e = v
+        .ca("Inherits")
+        .unwrap()
+        .issue(&leaf("b.example.com"))
+        .unwrap_err();
     assert!(e.to_string().contains("CA Two above it is disabled"), "{e}");
 }
 
@@ -387,13 +429,16 @@ fn regression_a_ca_entry_is_not_an_ordinary_entry() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("is a CA of this vault"), "{e}");
-    let locked = Vault::open(&dir.path().join("vault.db")).unwrap();
-    assert!(matches!(locked.ca_bundle("Root"), Err(Error::Locked)));
+    let mut locked = Vault::open(&dir.path().join("vault.db")).unwrap();
+    assert!(matches!(
+        locked.ca("Root").unwrap().bundle(),
+        Err(Error::Locked)
+    ));
     v.conn
         .execute("UPDATE versions SET subject = 'CN=Someone Else'", [])
         .unwrap();
     assert!(matches!(
-        v.ca_bundle("Root"),
+        v.ca("Root").unwrap().bundle(),
         Err(Error::RowTampered { .. })
     ));
 }
@@ -408,13 +453,12 @@ fn an_issued_certificate_carries_the_public_half_of_the_key_sealed_with_it() {
     for kt in KeyType::ALL {
         let name = format!("{kt}.example.com");
         let issued = v
-            .ca_issue(
-                "Root",
-                &NewLeaf {
-                    key_type: Some(kt),
-                    ..leaf(&name)
-                },
-            )
+            .ca("Root")
+            .unwrap()
+            .issue(&NewLeaf {
+                key_type: Some(kt),
+                ..leaf(&name)
+            })
             .unwrap();
         v.renew(&issued.name, false).unwrap();
         v.renew(&issued.name, true).unwrap();
@@ -463,7 +507,7 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
             ..leaf(&format!("host{i}.example.com"))
         })
         .collect();
-    let out = v.ca_issue_many("Root", &reqs).unwrap();
+    let out = v.ca("Root").unwrap().issue_many(&reqs).unwrap();
     let names: Vec<String> = out.iter().map(|c| c.name.clone()).collect();
     let asked: Vec<String> = (0..n).map(|i| format!("host{i}.example.com")).collect();
     assert_eq!(names, asked);
@@ -503,14 +547,14 @@ fn a_batch_made_on_two_threads_stores_every_request_in_order_or_nothing() {
         .map(|i| leaf(&format!("again{i}.example.com")))
         .collect();
     reqs[PIPELINE_CHUNK + 3].validity = Some(Duration::days(365 * 50));
-    let e = v.ca_issue_many("Root", &reqs).unwrap_err();
+    let e = v.ca("Root").unwrap().issue_many(&reqs).unwrap_err();
     assert!(e.to_string().contains("Root"), "{e}");
     assert_eq!(entries(&v), before, "all or nothing");
     assert_eq!(v.count_audit_events("ca-issue").unwrap(), n as u64);
     // A failure on the first request, too (the receiving side ends before anything came).
     reqs[PIPELINE_CHUNK + 3].validity = None;
     reqs[0].validity = Some(Duration::days(365 * 50));
-    assert!(v.ca_issue_many("Root", &reqs).is_err());
+    assert!(v.ca("Root").unwrap().issue_many(&reqs).is_err());
     assert_eq!(entries(&v), before);
     assert!(v.verify().unwrap().audit.problem.is_none());
 }
@@ -535,7 +579,10 @@ fn a_vault_file_with_a_trigger_or_a_view_is_not_used() {
     ] {
         let (d, mut v) = vault();
         root(&mut v, "Root");
-        v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("www.example.com"))
+            .unwrap();
         drop(v);
         let path = d.path().join("vault.db");
         let before = std::fs::read(&path).unwrap();
@@ -567,7 +614,10 @@ fn chain_rows_planted_under_the_next_version_id_do_not_join_its_chain() {
     // and be sealed with it.
     let (d, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
+        .unwrap();
     let next: i64 = v
         .conn
         .query_row("SELECT max(id) + 1 FROM versions", [], |r| r.get(0))
@@ -582,7 +632,11 @@ fn chain_rows_planted_under_the_next_version_id_do_not_join_its_chain() {
     )
     .unwrap();
     drop(raw);
-    let issued = v.ca_issue("Root", &leaf("api.example.com")).unwrap();
+    let issued = v
+        .ca("Root")
+        .unwrap()
+        .issue(&leaf("api.example.com"))
+        .unwrap();
     let row: i64 = v
         .conn
         .query_row(
@@ -604,6 +658,43 @@ fn chain_rows_planted_under_the_next_version_id_do_not_join_its_chain() {
     };
     assert_eq!(chain, [0], "the root only");
     assert!(v.verify().unwrap().bad_rows.is_empty());
+}
+
+// The CA's handle.
+#[test]
+fn the_handle_names_a_ca_that_exists_and_revokes_only_what_it_issued() {
+    let (_d, mut v) = vault();
+    root(&mut v, "Root");
+    root(&mut v, "Other");
+    assert!(matches!(v.ca("Nope"), Err(Error::NoSuchCa { query }) if query == "Nope"));
+    // By name, any case, or by entry id.
+    assert_eq!(v.ca("root").unwrap().name(), "root");
+    let id = v
+        .cas()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Root")
+        .unwrap()
+        .id;
+    v.ca(&id).unwrap().issue(&leaf("www.example.com")).unwrap();
+    let events = v.audit_events().unwrap().len();
+    let e = v
+        .ca("Other")
+        .unwrap()
+        .revoke("www.example.com", RevocationReason::Superseded)
+        .unwrap_err();
+    assert!(e.to_string().contains("did not issue"), "{e}");
+    assert!(
+        !v.is_revoked(&v.resolve("www.example.com").unwrap().0)
+            .unwrap()
+    );
+    assert_eq!(v.audit_events().unwrap().len(), events, "nothing written");
+    let r = v
+        .ca("Root")
+        .unwrap()
+        .revoke("www.example.com", RevocationReason::Superseded)
+        .unwrap();
+    assert_eq!(r.ca, "Root");
 }
 
 // Names, subjects and serials.

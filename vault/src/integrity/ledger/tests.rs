@@ -124,7 +124,7 @@ fn export_key(v: &mut Vault, q: &str) -> crate::Result<crate::Exported> {
 }
 
 fn root(v: &mut Vault, name: &str) {
-    v.ca_create(&NewCa {
+    v.create_ca(&NewCa {
         name: name.into(),
         subject: format!("CN={name}"),
         key_type: KeyType::EcP256,
@@ -498,7 +498,10 @@ fn a_ca_row_put_back_older_is_refused_however_the_log_is_edited() {
     for edit in ["", "delete", "hide"] {
         let (_d, path, mut v) = vault();
         root(&mut v, "Root");
-        v.ca_issue("Root", &leaf("www.example.com")).unwrap();
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("www.example.com"))
+            .unwrap();
         let old: (String, i64, i64, Option<i64>, Vec<u8>) = raw(&path)
             .query_row(
                 "SELECT state, crl_number, revoked_count, audit_seq, mac FROM cas",
@@ -506,10 +509,10 @@ fn a_ca_row_put_back_older_is_refused_however_the_log_is_edited() {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .unwrap();
-        v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+        v.revoke("www.example.com", RevocationReason::KeyCompromise)
             .unwrap();
-        v.ca_crl("Root", Duration::days(7)).unwrap();
-        v.ca_disable("Root").unwrap();
+        v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
+        v.ca("Root").unwrap().disable().unwrap();
         // Something else happens after, so the CA's events are in the middle of the log.
         import(&mut v, "other.example.com");
         let db = raw(&path);
@@ -535,7 +538,11 @@ fn a_ca_row_put_back_older_is_refused_however_the_log_is_edited() {
             _ => {}
         }
         drop(db);
-        let e = v.ca_issue("Root", &leaf("new.example.com")).unwrap_err();
+        let e = v
+            .ca("Root")
+            .unwrap()
+            .issue(&leaf("new.example.com"))
+            .unwrap_err();
         let text = e.to_string();
         match edit {
             "" => assert!(
@@ -545,7 +552,7 @@ fn a_ca_row_put_back_older_is_refused_however_the_log_is_edited() {
             _ => assert!(matches!(e, Error::AuditTampered { .. }), "{edit}: {text}"),
         }
         assert!(v.resolve("new.example.com").is_err());
-        assert!(v.ca_crl("Root", Duration::days(7)).is_err());
+        assert!(v.ca("Root").unwrap().crl(Duration::days(7)).is_err());
         assert!(!v.verify().unwrap().intact());
     }
 }
@@ -555,14 +562,20 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
     for schema_6 in [false, true] {
         let (_d, path, mut v) = vault();
         root(&mut v, "Root");
-        v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-        v.ca_issue("Root", &leaf("api.example.com")).unwrap();
-        v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("www.example.com"))
             .unwrap();
-        v.ca_crl("Root", Duration::days(7)).unwrap();
-        v.ca_crl("Root", Duration::days(7)).unwrap();
-        v.ca_disable("Root").unwrap();
-        v.ca_enable("Root").unwrap();
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("api.example.com"))
+            .unwrap();
+        v.revoke("www.example.com", RevocationReason::KeyCompromise)
+            .unwrap();
+        v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
+        v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
+        v.ca("Root").unwrap().disable().unwrap();
+        v.ca("Root").unwrap().enable().unwrap();
         let svc = import(&mut v, "svc.internal");
         if !schema_6 {
             let version: i64 = raw(&path)
@@ -615,7 +628,7 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
         let report = v.verify().unwrap();
         assert!(report.intact(), "{schema_6}: {report:?}");
         // The ledger goes on from what the rows hold.
-        let crl = v.ca_crl("Root", Duration::days(7)).unwrap();
+        let crl = v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
         assert_eq!(crl.number, 3);
         assert_eq!(crl.entries, 1);
         let www = v.resolve("www.example.com").unwrap().0;
@@ -623,7 +636,7 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
         if !schema_6 {
             assert!(v.revoked_checked(&svc).unwrap());
         }
-        v.ca_revoke("api.example.com", RevocationReason::Superseded)
+        v.revoke("api.example.com", RevocationReason::Superseded)
             .unwrap();
         assert!(v.verify().unwrap().intact());
         drop(v);
@@ -648,7 +661,7 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
                 .any(|a| a.starts_with("integrity-failure") && a.contains("bound already")),
             "{log:?}"
         );
-        assert!(v.ca_crl("Root", Duration::days(7)).is_err());
+        assert!(v.ca("Root").unwrap().crl(Duration::days(7)).is_err());
         assert!(!v.verify().unwrap().intact());
     }
 }
@@ -659,11 +672,14 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
 fn a_schema_7_row_put_back_older_before_the_upgrade_is_not_bound() {
     let (_d, path, mut v) = vault();
     root(&mut v, "Root");
-    v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-    v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+    v.ca("Root")
+        .unwrap()
+        .issue(&leaf("www.example.com"))
         .unwrap();
-    v.ca_crl("Root", Duration::days(7)).unwrap();
-    v.ca_schedule_deletion("Root", 30).unwrap();
+    v.revoke("www.example.com", RevocationReason::KeyCompromise)
+        .unwrap();
+    v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
+    v.ca("Root").unwrap().schedule_deletion(30).unwrap();
     as_schema_7(&path, &mut v, false);
     {
         // The copy from before the revocation, MACed as schema 7 did.
@@ -688,10 +704,15 @@ fn a_schema_7_row_put_back_older_before_the_upgrade_is_not_bound() {
         assert!(refused[0].contains(what), "{what}: {}", refused[0]);
     }
     assert!(!log.iter().any(|a| a.starts_with("ca-bind")), "{log:?}");
-    assert!(v.ca_issue("Root", &leaf("new.example.com")).is_err());
-    assert!(v.ca_crl("Root", Duration::days(7)).is_err());
+    assert!(
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("new.example.com"))
+            .is_err()
+    );
+    assert!(v.ca("Root").unwrap().crl(Duration::days(7)).is_err());
     assert_eq!(
-        v.ca_list().unwrap()[0].state,
+        v.cas().unwrap()[0].state,
         CaState::Enabled,
         "the row says so; nothing acts on it"
     );
@@ -751,11 +772,17 @@ fn write_upgrade_fixtures() {
     {
         let (d, path, mut v) = vault();
         root(&mut v, "Root");
-        v.ca_issue("Root", &leaf("www.example.com")).unwrap();
-        v.ca_issue("Root", &leaf("api.example.com")).unwrap();
-        v.ca_revoke("www.example.com", RevocationReason::KeyCompromise)
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("www.example.com"))
             .unwrap();
-        v.ca_crl("Root", Duration::days(7)).unwrap();
+        v.ca("Root")
+            .unwrap()
+            .issue(&leaf("api.example.com"))
+            .unwrap();
+        v.revoke("www.example.com", RevocationReason::KeyCompromise)
+            .unwrap();
+        v.ca("Root").unwrap().crl(Duration::days(7)).unwrap();
         let svc = import(&mut v, "svc.internal");
         let version: i64 = raw(&path)
             .query_row(
