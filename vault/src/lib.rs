@@ -16,53 +16,46 @@
 //! ```
 #![warn(missing_docs)]
 
-mod acm;
-mod audit;
 mod ca;
-mod chain;
 mod crypto;
-mod deploy;
 mod entries;
 mod error;
-mod export;
-mod import;
+mod formats;
 mod integrity;
-mod keycheck;
-mod ledger;
-mod lock;
-mod model;
-mod pbe;
-mod pca;
-mod schema;
-mod secret;
+mod records;
+mod sql;
 mod store;
 pub mod text;
 
 pub use crate::{
-    acm::{
-        AcmDetail, AcmObservation, AcmRecord, AcmSummary, DnsRecord, Location, NameValidation,
-        ScanOutcome, source_of_kind,
-    },
-    audit::{AuditEvent, AuditProblem, AuditReport},
     ca::check_dns as check_dns_name,
+    ca::pca::{AwsPrivate, AwsRevocation, PcaPending, PcaRequest, PcaStored, serial_for_aws},
     ca::{
-        CaState, CaSummary, Crl, CsrRequest, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY,
+        Ca, CaState, CaSummary, Crl, CsrRequest, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY,
         DEFAULT_PENDING_WINDOW_DAYS, IssuedCert, KeyType, NewCa, NewLeaf, PENDING_WINDOW_DAYS,
-        Revocation, RevocationReason, parse_subject,
+        Revocation, parse_subject,
     },
-    chain::{ServedIdentity, chain_fingerprint, served_identity},
     crypto::idempotency_token,
-    deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
+    crypto::secret::{Passphrase, SecretBytes},
+    entries::discovered::{AcmObservation, ScanOutcome, source_of_kind},
+    entries::model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     entries::{ExportOptions, ImportOptions, ImportOutcome, ListFilter, parse_tag, validate_name},
     error::{Error, InputProblem, KdfCost, Result},
-    export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE, check_export_passphrase},
-    import::{Bundle, InputPasswords, MAX_CERTIFICATES, MAX_INPUT_BYTES},
+    formats::bundle::{Bundle, InputPasswords, MAX_INPUT_BYTES},
+    formats::cert::MAX_CERTIFICATES,
+    formats::chain::{ServedIdentity, chain_fingerprint, served_identity},
+    formats::export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE, check_export_passphrase},
+    formats::pbe::{
+        MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N,
+    },
+    formats::revocation::RevocationReason,
     integrity::BadRow,
-    lock::LockHolder,
-    model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
-    pbe::{MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N},
-    pca::{AwsPrivate, AwsRevocation, PcaPending, PcaRequest, PcaStored, serial_for_aws},
-    schema::SCHEMA_VERSION,
-    secret::{Passphrase, SecretBytes},
+    integrity::audit::{AuditEvent, AuditProblem, AuditReport},
+    records::acm::{AcmDetail, AcmRecord, AcmSummary, DnsRecord, Location, NameValidation},
+    records::deploy::{
+        Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity,
+    },
+    store::lock::LockHolder,
+    store::schema::SCHEMA_VERSION,
     store::{Vault, VerifyReport},
 };

@@ -630,7 +630,7 @@ pub async fn run<C: Connector>(
 /// is due (`--auto-renew-before`). One failure is logged and the rest go on. Returns
 /// (renewed, failed).
 pub fn ca_maintenance(vault: &mut Vault, now: time::OffsetDateTime) -> (u64, u64) {
-    match vault.ca_purge_due() {
+    match vault.purge_due_cas() {
         Ok(purged) => {
             for ca in purged {
                 tracing::warn!(ca = %ca, "the CA's waiting window ended: its key is destroyed");

@@ -112,7 +112,7 @@ async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
     let pass = vault::Passphrase::new("correct horse battery".into());
     let mut agent_vault = Vault::create(&path, &pass).unwrap();
     agent_vault
-        .ca_create(&vault::NewCa {
+        .create_ca(&vault::NewCa {
             name: "Root".into(),
             subject: "CN=Root".into(),
             key_type: vault::KeyType::EcP256,
@@ -124,15 +124,14 @@ async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
         .unwrap();
     // Due for renewal at once.
     agent_vault
-        .ca_issue(
-            "Root",
-            &vault::NewLeaf {
-                dns: vec!["www.example.com".into()],
-                validity: Some(time::Duration::days(10)),
-                auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
-                ..vault::NewLeaf::default()
-            },
-        )
+        .ca("Root")
+        .unwrap()
+        .issue(&vault::NewLeaf {
+            dns: vec!["www.example.com".into()],
+            validity: Some(time::Duration::days(10)),
+            auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
+            ..vault::NewLeaf::default()
+        })
         .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(

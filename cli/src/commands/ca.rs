@@ -3,284 +3,309 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::Serialize;
 use vault::{CsrRequest, NewCa, NewLeaf};
 
 use super::{Ctx, export::write_public_file};
 use crate::{
     Status, UsageError,
-    cli::{CaAction, CaArgs, CaBundleArgs, CaCrlArgs, CrlFormat, RenewArgs},
+    cli::{
+        CaAction, CaArgs, CaBundleArgs, CaCreateArgs, CaCrlArgs, CaIssueArgs, CaRevokeArgs,
+        CaScheduleArgs, CaSignArgs, CrlFormat, RenewArgs,
+    },
     output::{cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 
 pub(crate) fn ca(ctx: &Ctx, args: CaArgs) -> Result<Status> {
     match args.action {
-        CaAction::Create(a) => {
-            let mut v = ctx.unlock_writer("ca create")?;
-            let ca = v.ca_create(&NewCa {
-                name: a.name,
-                subject: a.subject,
-                key_type: a.key_type.into(),
-                validity: a.validity,
-                parent: a.parent,
-                path_len: a.path_len,
-                permit_dns: a.permit_dns,
-            })?;
-            if ctx.printer.json {
-                ctx.printer.json(&ca)?;
-            } else {
-                ctx.printer.line(&format!(
-                    "created {} CA {} ({}): {}, {}, valid until {}",
-                    if ca.parent.is_some() {
-                        "intermediate"
-                    } else {
-                        "root"
-                    },
-                    ca.name,
-                    ca.id,
-                    ca.subject,
-                    ca.key_type,
-                    date(ca.not_after)
-                ))?;
-                let name = vault::text::shell_word(&ca.name);
-                note(&format!(
-                    "next: `certvault ca issue {name} --dns NAME` issues a certificate; `certvault ca export-bundle {name}` writes the trust bundle for clients"
-                ));
-            }
-            Ok(Status::Ok)
-        }
-        CaAction::List => {
-            let mut v = ctx.open()?;
-            // A CA whose waiting window ended is purged by whoever notices (with the key).
-            if v.ca_list()?.iter().any(|c| {
-                c.state == vault::CaState::PendingDeletion
-                    && c.deletion_date
-                        .is_some_and(|d| d <= time::OffsetDateTime::now_utc())
-            }) {
-                v = ctx.unlock_writer("ca list")?;
-                for name in v.ca_purge_due()? {
-                    note(&format!(
-                        "CA {name}: its waiting window ended; its key is now destroyed"
-                    ));
-                }
-            }
-            let cas = v.ca_list()?;
-            let p = &ctx.printer;
-            if p.json {
-                p.json(&cas)?;
-            } else if cas.is_empty() {
-                note("no CAs: `certvault ca create NAME --subject \"CN=...\"` creates one");
-            } else {
-                let mut t = p.table(&[
-                    "NAME", "STATE", "KEY", "SUBJECT", "EXPIRES", "", "ISSUED", "REVOKED", "PARENT",
-                ]);
-                for c in &cas {
-                    let state = match c.deletion_date {
-                        Some(d) => format!("{} (deleted {})", c.state, date(d)),
-                        None => c.state.to_string(),
-                    };
-                    t.add_row(vec![
-                        cell(&c.name),
-                        cell(state),
-                        cell(&c.key_type),
-                        cell(&c.subject),
-                        expiry_date_cell(c.not_after),
-                        expiry_cell(relative(c.not_after), c.not_after),
-                        cell(c.issued),
-                        cell(c.revoked),
-                        cell(c.parent.as_deref().unwrap_or("-")),
-                    ]);
-                }
-                t.keep(&[1, 2, 4, 5, 6, 7]);
-                t.print()?;
-            }
-            Ok(Status::Ok)
-        }
-        CaAction::Issue(a) if a.from_file.is_some() => {
-            let file = a.from_file.clone().unwrap_or_default();
-            let text = read_bounded(&file, 4 << 20)?;
-            let mut reqs = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                if line.is_empty() {
-                    continue;
-                }
-                if reqs.len() == 10_000 {
-                    bail!(
-                        "{}: more than 10,000 certificates in one file",
-                        file.display()
-                    );
-                }
-                let mut req = NewLeaf {
-                    validity: Some(a.validity),
-                    key_type: Some(a.key_type.into()),
-                    auto_renew_before: a.auto_renew_before,
-                    ..NewLeaf::default()
-                };
-                for word in line.split(|c: char| c.is_whitespace() || c == ',') {
-                    if word.is_empty() {
-                        continue;
-                    }
-                    match word.parse::<std::net::IpAddr>() {
-                        Ok(ip) => req.ips.push(ip),
-                        Err(_) => req.dns.push(word.to_owned()),
-                    }
-                }
-                if req.dns.is_empty() && req.ips.is_empty() {
-                    bail!("{}:{}: no names on this line", file.display(), n + 1);
-                }
-                reqs.push(req);
-            }
-            if reqs.is_empty() {
-                bail!(
-                    "{}: no certificates to issue (one line of names per certificate)",
-                    file.display()
-                );
-            }
-            let mut v = ctx.unlock_writer("ca issue")?;
-            let issued = v.ca_issue_many(&a.ca, &reqs)?;
-            if ctx.printer.json {
-                ctx.printer.json(&issued)?;
-            } else {
-                ctx.printer.line(&format!(
-                    "issued {} by CA {}, each a new entry with its key",
-                    vault::text::count(issued.len(), "certificate", "certificates"),
-                    issued.first().map(|c| c.ca.as_str()).unwrap_or(&a.ca)
-                ))?;
-            }
-            Ok(Status::Ok)
-        }
-        CaAction::Issue(a) => {
-            let mut v = ctx.unlock_writer("ca issue")?;
-            let issued = v.ca_issue(
-                &a.ca,
-                &NewLeaf {
-                    dns: a.dns,
-                    ips: a.ip,
-                    validity: Some(a.validity),
-                    key_type: Some(a.key_type.into()),
-                    name: a.name,
-                    auto_renew_before: a.auto_renew_before,
-                },
-            )?;
-            print_issued(ctx, &issued, "issued")
-        }
-        CaAction::Sign(a) => {
-            let csr = std::fs::read(&a.csr)
-                .with_context(|| format!("cannot read {}", a.csr.display()))?;
-            let mut v = ctx.unlock_writer("ca sign")?;
-            let issued = v.ca_sign(
-                &a.ca,
-                &CsrRequest {
-                    source_name: a.csr.display().to_string(),
-                    csr,
-                    name: a.name,
-                    dns: a.dns,
-                    validity: Some(a.validity),
-                },
-            )?;
-            print_issued(ctx, &issued, "signed")
-        }
-        CaAction::Revoke(a) => {
-            let mut v = ctx.unlock_writer("ca revoke")?;
-            let r = v.ca_revoke(&a.entry, a.reason.into())?;
-            if ctx.printer.json {
-                ctx.printer.json(&r)?;
-            } else {
-                ctx.printer.line(&format!(
-                    "revoked {} (serial {}) by CA {}: {}, at {}",
-                    r.name,
-                    r.serial,
-                    r.ca,
-                    r.reason,
-                    date(r.revoked_at)
-                ))?;
-                note(&format!(
-                    "its deployments are flagged revoked and never pushed again; `certvault ca crl {}` writes the CRL that lists it",
-                    vault::text::shell_word(&r.ca)
-                ));
-            }
-            Ok(Status::Ok)
-        }
+        CaAction::Create(a) => create(ctx, a),
+        CaAction::List => list(ctx),
+        CaAction::Issue(a) if a.from_file.is_some() => issue_from_file(ctx, a),
+        CaAction::Issue(a) => issue(ctx, a),
+        CaAction::Sign(a) => sign(ctx, a),
+        CaAction::Revoke(a) => revoke(ctx, a),
         CaAction::Crl(a) => crl(ctx, a),
         CaAction::ExportBundle(a) => bundle(ctx, a),
         CaAction::Disable(a) => {
             let mut v = ctx.unlock_writer("ca disable")?;
-            let s = v.ca_disable(&a.ca)?;
-            state_changed(ctx, &a.ca, s, None)
+            let s = v.ca(&a.ca)?.disable()?;
+            state_changed(ctx, &a.ca, s)
         }
         CaAction::Enable(a) => {
             let mut v = ctx.unlock_writer("ca enable")?;
-            let s = v.ca_enable(&a.ca)?;
-            state_changed(ctx, &a.ca, s, None)
+            let s = v.ca(&a.ca)?.enable()?;
+            state_changed(ctx, &a.ca, s)
         }
         CaAction::CancelDeletion(a) => {
             let mut v = ctx.unlock_writer("ca cancel-deletion")?;
-            let s = v.ca_cancel_deletion(&a.ca)?;
-            state_changed(ctx, &a.ca, s, None)
+            let s = v.ca(&a.ca)?.cancel_deletion()?;
+            state_changed(ctx, &a.ca, s)
         }
-        CaAction::ScheduleDeletion(a) => {
-            let v = ctx.open()?;
-            let live = v.ca_live_certificates(&a.ca)?;
-            if !a.yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(UsageError(format!(
-                        "scheduling the deletion of CA {} destroys its key after {} days; add --yes to confirm",
-                        a.ca, a.pending_window_days
-                    ))
-                    .into());
-                }
-                note(&format!(
-                    "CA {}: its key will be destroyed in {} days, after which it can never sign again.",
-                    a.ca, a.pending_window_days
-                ));
-                note("Type the CA's name to confirm:");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != a.ca {
-                    bail!("not confirmed; nothing was changed");
-                }
-            }
-            drop(v);
-            let mut v = ctx.unlock_writer("ca schedule-deletion")?;
-            let (at, _) = v.ca_schedule_deletion(&a.ca, a.pending_window_days)?;
-            if !live.is_empty() {
-                note(&format!(
-                    "warning: CA {} issued {} still in date: {}",
-                    a.ca,
-                    vault::text::count(live.len(), "certificate", "certificates"),
-                    live.join(", ")
-                ));
-            }
-            if ctx.printer.json {
-                ctx.printer.json(&json!({
-                    "ca": a.ca,
-                    "state": "pending-deletion",
-                    "deletion_date": vault::text::timestamp(at),
-                    "in_date": live,
-                }))?;
-            } else {
-                ctx.printer.line(&format!(
-                    "CA {} is pending deletion: its key is destroyed on {} (`certvault ca cancel-deletion {}` keeps it, disabled)",
-                    a.ca,
-                    date(at),
-                    vault::text::shell_word(&a.ca)
-                ))?;
-            }
-            Ok(Status::Ok)
-        }
+        CaAction::ScheduleDeletion(a) => schedule_deletion(ctx, a),
         CaAction::Purge(a) => {
             let mut v = ctx.unlock_writer("ca purge")?;
-            if v.ca_purge(&a.ca)? {
-                ctx.printer
-                    .line(&format!("CA {}: its key is destroyed", a.ca))?;
+            let line = if v.ca(&a.ca)?.purge()? {
+                format!("CA {}: its key is destroyed", a.ca)
             } else {
-                ctx.printer
-                    .line(&format!("CA {}: its key was destroyed already", a.ca))?;
-            }
+                format!("CA {}: its key was destroyed already", a.ca)
+            };
+            ctx.printer.line(&line)?;
             Ok(Status::Ok)
         }
     }
+}
+
+fn create(ctx: &Ctx, a: CaCreateArgs) -> Result<Status> {
+    let mut v = ctx.unlock_writer("ca create")?;
+    let ca = v.create_ca(&NewCa {
+        name: a.name,
+        subject: a.subject,
+        key_type: a.key_type.into(),
+        validity: a.validity,
+        parent: a.parent,
+        path_len: a.path_len,
+        permit_dns: a.permit_dns,
+    })?;
+    if ctx.printer.json {
+        ctx.printer.json(&ca)?;
+    } else {
+        ctx.printer.line(&format!(
+            "created {} CA {} ({}): {}, {}, valid until {}",
+            if ca.parent.is_some() {
+                "intermediate"
+            } else {
+                "root"
+            },
+            ca.name,
+            ca.id,
+            ca.subject,
+            ca.key_type,
+            date(ca.not_after)
+        ))?;
+        let name = vault::text::shell_word(&ca.name);
+        note(&format!(
+            "next: `certvault ca issue {name} --dns NAME` issues a certificate; `certvault ca export-bundle {name}` writes the trust bundle for clients"
+        ));
+    }
+    Ok(Status::Ok)
+}
+
+fn list(ctx: &Ctx) -> Result<Status> {
+    let mut v = ctx.open()?;
+    // A CA whose waiting window ended is purged by whoever notices (with the key).
+    if v.cas_due_for_purge(time::OffsetDateTime::now_utc())? {
+        v = ctx.unlock_writer("ca list")?;
+        for name in v.purge_due_cas()? {
+            note(&format!(
+                "CA {name}: its waiting window ended; its key is now destroyed"
+            ));
+        }
+    }
+    let cas = v.cas()?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json(&cas)?;
+    } else if cas.is_empty() {
+        note("no CAs: `certvault ca create NAME --subject \"CN=...\"` creates one");
+    } else {
+        let mut t = p.table(&[
+            "NAME", "STATE", "KEY", "SUBJECT", "EXPIRES", "", "ISSUED", "REVOKED", "PARENT",
+        ]);
+        for c in &cas {
+            let state = match c.deletion_date {
+                Some(d) => format!("{} (deleted {})", c.state, date(d)),
+                None => c.state.to_string(),
+            };
+            t.add_row(vec![
+                cell(&c.name),
+                cell(state),
+                cell(&c.key_type),
+                cell(&c.subject),
+                expiry_date_cell(c.not_after),
+                expiry_cell(relative(c.not_after), c.not_after),
+                cell(c.issued),
+                cell(c.revoked),
+                cell(c.parent.as_deref().unwrap_or("-")),
+            ]);
+        }
+        t.keep(&[1, 2, 4, 5, 6, 7]);
+        t.print()?;
+    }
+    Ok(Status::Ok)
+}
+
+/// The requests of `ca issue --from-file`: one line of names (DNS or IP) per certificate.
+fn requests_from_file(a: &CaIssueArgs, file: &std::path::Path) -> Result<Vec<NewLeaf>> {
+    let text = read_bounded(file, 4 << 20)?;
+    let mut reqs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if reqs.len() == 10_000 {
+            bail!(
+                "{}: more than 10,000 certificates in one file",
+                file.display()
+            );
+        }
+        let mut req = NewLeaf {
+            validity: Some(a.validity),
+            key_type: Some(a.key_type.into()),
+            auto_renew_before: a.auto_renew_before,
+            ..NewLeaf::default()
+        };
+        for word in line.split(|c: char| c.is_whitespace() || c == ',') {
+            if word.is_empty() {
+                continue;
+            }
+            match word.parse::<std::net::IpAddr>() {
+                Ok(ip) => req.ips.push(ip),
+                Err(_) => req.dns.push(word.to_owned()),
+            }
+        }
+        if req.dns.is_empty() && req.ips.is_empty() {
+            bail!("{}:{}: no names on this line", file.display(), n + 1);
+        }
+        reqs.push(req);
+    }
+    if reqs.is_empty() {
+        bail!(
+            "{}: no certificates to issue (one line of names per certificate)",
+            file.display()
+        );
+    }
+    Ok(reqs)
+}
+
+fn issue_from_file(ctx: &Ctx, a: CaIssueArgs) -> Result<Status> {
+    let file = a.from_file.clone().unwrap_or_default();
+    let reqs = requests_from_file(&a, &file)?;
+    let mut v = ctx.unlock_writer("ca issue")?;
+    let issued = v.ca(&a.ca)?.issue_many(&reqs)?;
+    if ctx.printer.json {
+        ctx.printer.json(&issued)?;
+    } else {
+        ctx.printer.line(&format!(
+            "issued {} by CA {}, each a new entry with its key",
+            vault::text::count(issued.len(), "certificate", "certificates"),
+            issued.first().map(|c| c.ca.as_str()).unwrap_or(&a.ca)
+        ))?;
+    }
+    Ok(Status::Ok)
+}
+
+fn issue(ctx: &Ctx, a: CaIssueArgs) -> Result<Status> {
+    let mut v = ctx.unlock_writer("ca issue")?;
+    let issued = v.ca(&a.ca)?.issue(&NewLeaf {
+        dns: a.dns,
+        ips: a.ip,
+        validity: Some(a.validity),
+        key_type: Some(a.key_type.into()),
+        name: a.name,
+        auto_renew_before: a.auto_renew_before,
+    })?;
+    print_issued(ctx, &issued, "issued")
+}
+
+fn sign(ctx: &Ctx, a: CaSignArgs) -> Result<Status> {
+    let csr = std::fs::read(&a.csr).with_context(|| format!("cannot read {}", a.csr.display()))?;
+    let mut v = ctx.unlock_writer("ca sign")?;
+    let issued = v.ca(&a.ca)?.sign(&CsrRequest {
+        source_name: a.csr.display().to_string(),
+        csr,
+        name: a.name,
+        dns: a.dns,
+        validity: Some(a.validity),
+    })?;
+    print_issued(ctx, &issued, "signed")
+}
+
+fn revoke(ctx: &Ctx, a: CaRevokeArgs) -> Result<Status> {
+    let mut v = ctx.unlock_writer("ca revoke")?;
+    let r = v.revoke(&a.entry, a.reason.into())?;
+    if ctx.printer.json {
+        ctx.printer.json(&r)?;
+    } else {
+        ctx.printer.line(&format!(
+            "revoked {} (serial {}) by CA {}: {}, at {}",
+            r.name,
+            r.serial,
+            r.ca,
+            r.reason,
+            date(r.revoked_at)
+        ))?;
+        note(&format!(
+            "its deployments are flagged revoked and never pushed again; `certvault ca crl {}` writes the CRL that lists it",
+            vault::text::shell_word(&r.ca)
+        ));
+    }
+    Ok(Status::Ok)
+}
+
+/// Asks for the CA's name to be typed (unless `--yes`); refuses without a terminal.
+fn confirm_deletion(a: &CaScheduleArgs) -> Result<()> {
+    if a.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(format!(
+            "scheduling the deletion of CA {} destroys its key after {} days; add --yes to confirm",
+            a.ca, a.pending_window_days
+        ))
+        .into());
+    }
+    note(&format!(
+        "CA {}: its key will be destroyed in {} days, after which it can never sign again.",
+        a.ca, a.pending_window_days
+    ));
+    note("Type the CA's name to confirm:");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != a.ca {
+        bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
+/// What `ca schedule-deletion --output json` prints.
+#[derive(Serialize)]
+struct DeletionScheduled<'a> {
+    ca: &'a str,
+    deletion_date: String,
+    in_date: &'a [String],
+    state: vault::CaState,
+}
+
+fn schedule_deletion(ctx: &Ctx, a: CaScheduleArgs) -> Result<Status> {
+    let live = ctx.open()?.ca(&a.ca)?.live_certificates()?;
+    confirm_deletion(&a)?;
+    let mut v = ctx.unlock_writer("ca schedule-deletion")?;
+    let (at, _) = v.ca(&a.ca)?.schedule_deletion(a.pending_window_days)?;
+    if !live.is_empty() {
+        note(&format!(
+            "warning: CA {} issued {} still in date: {}",
+            a.ca,
+            vault::text::count(live.len(), "certificate", "certificates"),
+            live.join(", ")
+        ));
+    }
+    if ctx.printer.json {
+        ctx.printer.json(&DeletionScheduled {
+            ca: &a.ca,
+            deletion_date: vault::text::timestamp(at),
+            in_date: &live,
+            state: vault::CaState::PendingDeletion,
+        })?;
+    } else {
+        ctx.printer.line(&format!(
+            "CA {} is pending deletion: its key is destroyed on {} (`certvault ca cancel-deletion {}` keeps it, disabled)",
+            a.ca,
+            date(at),
+            vault::text::shell_word(&a.ca)
+        ))?;
+    }
+    Ok(Status::Ok)
 }
 
 /// A text file of at most `limit` bytes.
@@ -297,14 +322,16 @@ fn read_bounded(path: &std::path::Path, limit: u64) -> Result<String> {
     Ok(text)
 }
 
-fn state_changed(
-    ctx: &Ctx,
-    ca: &str,
+/// What a change of a CA's state prints with `--output json`.
+#[derive(Serialize)]
+struct StateChanged<'a> {
+    ca: &'a str,
     state: vault::CaState,
-    _at: Option<time::OffsetDateTime>,
-) -> Result<Status> {
+}
+
+fn state_changed(ctx: &Ctx, ca: &str, state: vault::CaState) -> Result<Status> {
     if ctx.printer.json {
-        ctx.printer.json(&json!({ "ca": ca, "state": state }))?;
+        ctx.printer.json(&StateChanged { ca, state })?;
     } else {
         ctx.printer.line(&format!("CA {ca} is {state}"))?;
     }
@@ -336,6 +363,17 @@ fn pem_block(tag: &str, der: &[u8]) -> String {
     )
 }
 
+/// What `ca crl --out FILE --output json` prints.
+#[derive(Serialize)]
+struct CrlWritten<'a> {
+    ca: &'a str,
+    entries: usize,
+    next_update: String,
+    number: u64,
+    out: &'a std::path::Path,
+    this_update: String,
+}
+
 fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
     if a.format == CrlFormat::Der && a.out.is_none() && std::io::stdout().is_terminal() {
         return Err(UsageError("a DER CRL is binary: add --out FILE (or pipe it)".into()).into());
@@ -350,7 +388,7 @@ fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
         );
     }
     let mut v = ctx.unlock_writer("ca crl")?;
-    let crl = v.ca_crl(&a.ca, a.next_update)?;
+    let crl = v.ca(&a.ca)?.crl(a.next_update)?;
     let bytes = match a.format {
         CrlFormat::Pem => pem_block("X509 CRL", &crl.der).into_bytes(),
         CrlFormat::Der => crl.der.clone(),
@@ -367,14 +405,14 @@ fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
                 date(crl.next_update)
             );
             if ctx.printer.json {
-                ctx.printer.json(&json!({
-                    "ca": a.ca,
-                    "number": crl.number,
-                    "this_update": vault::text::timestamp(crl.this_update),
-                    "next_update": vault::text::timestamp(crl.next_update),
-                    "entries": crl.entries,
-                    "out": out,
-                }))?;
+                ctx.printer.json(&CrlWritten {
+                    ca: &a.ca,
+                    entries: crl.entries,
+                    next_update: vault::text::timestamp(crl.next_update),
+                    number: crl.number,
+                    out,
+                    this_update: vault::text::timestamp(crl.this_update),
+                })?;
             } else {
                 ctx.printer.line(&summary)?;
             }
@@ -387,8 +425,8 @@ fn crl(ctx: &Ctx, a: CaCrlArgs) -> Result<Status> {
 fn bundle(ctx: &Ctx, a: CaBundleArgs) -> Result<Status> {
     // Unlocked: the rows the bundle comes from are checked before clients are told to
     // trust it.
-    let v = ctx.unlock()?;
-    let (name, ders) = v.ca_bundle(&a.ca)?;
+    let mut v = ctx.unlock()?;
+    let (name, ders) = v.ca(&a.ca)?.bundle()?;
     let text: String = ders.iter().map(|d| pem_block("CERTIFICATE", d)).collect();
     match &a.out {
         Some(out) => {

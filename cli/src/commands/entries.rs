@@ -3,14 +3,14 @@
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
-use serde_json::json;
+use serde::Serialize;
 use vault::ListFilter;
 
 use super::Ctx;
 use crate::{
     Status, UsageError,
     cli::{ListArgs, RemoveArgs, ShowArgs},
-    output::{cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
+    output::{Printer, cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<Status> {
@@ -81,7 +81,16 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
         p.json(&d)?;
         return Ok(Status::Ok);
     }
-    let s = &d.summary;
+    print_head(p, &d.summary)?;
+    print_versions(p, &d.versions)?;
+    if !d.acm.is_empty() {
+        print_acm(p, &d.acm)?;
+    }
+    Ok(Status::Ok)
+}
+
+/// The facts of an entry's current version, one per line.
+fn print_head(p: &Printer, s: &vault::EntrySummary) -> Result<()> {
     let mut head = p.table(&[]);
     let tags = s
         .tags
@@ -128,8 +137,12 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     }
     head.keep(&[0]);
     head.print()?;
+    Ok(())
+}
+
+fn print_versions(p: &Printer, versions: &[vault::VersionDetail]) -> Result<()> {
     let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
-    for ver in &d.versions {
+    for ver in versions {
         let chain = if ver.chain.is_empty() {
             "-".to_owned()
         } else {
@@ -151,35 +164,46 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     }
     t.keep(&[0, 1, 3, 4, 6]).shorten_middle(2);
     t.print()?;
-    if !d.acm.is_empty() {
-        let mut t = p.table(&[
-            "ACCOUNT",
-            "REGION",
-            "TYPE",
-            "STATUS",
-            "IN USE BY",
-            "VALIDATION",
-            "ARN",
+    Ok(())
+}
+
+/// Where the entry's certificate was found in ACM or IAM.
+fn print_acm(p: &Printer, records: &[vault::AcmRecord]) -> Result<()> {
+    let mut t = p.table(&[
+        "ACCOUNT",
+        "REGION",
+        "TYPE",
+        "STATUS",
+        "IN USE BY",
+        "VALIDATION",
+        "ARN",
+    ]);
+    for a in records {
+        let status = match a.gone_at {
+            Some(_) => "GONE from AWS".to_owned(),
+            None => a.summary.status.clone(),
+        };
+        t.add_row(vec![
+            cell(&a.location.account),
+            cell(&a.location.region),
+            cell(&a.summary.kind),
+            cell(status),
+            cell(a.detail.in_use_by.len()),
+            cell(a.detail.validation_method.as_deref().unwrap_or("-")),
+            cell(&a.summary.arn),
         ]);
-        for a in &d.acm {
-            let status = match a.gone_at {
-                Some(_) => "GONE from AWS".to_owned(),
-                None => a.summary.status.clone(),
-            };
-            t.add_row(vec![
-                cell(&a.location.account),
-                cell(&a.location.region),
-                cell(&a.summary.kind),
-                cell(status),
-                cell(a.detail.in_use_by.len()),
-                cell(a.detail.validation_method.as_deref().unwrap_or("-")),
-                cell(&a.summary.arn),
-            ]);
-        }
-        t.keep(&[0, 1, 2, 3, 4, 5]).shorten_middle(6);
-        t.print()?;
     }
-    Ok(Status::Ok)
+    t.keep(&[0, 1, 2, 3, 4, 5]).shorten_middle(6);
+    t.print()?;
+    Ok(())
+}
+
+/// What `remove --output json` prints.
+#[derive(Serialize)]
+struct Removed<'a> {
+    id: &'a str,
+    name: &'a str,
+    removed: bool,
 }
 
 pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
@@ -210,8 +234,11 @@ pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
         );
     }
     if ctx.printer.json {
-        ctx.printer
-            .json(&json!({ "id": id, "name": name, "removed": true }))?;
+        ctx.printer.json(&Removed {
+            id: &id,
+            name: &name,
+            removed: true,
+        })?;
     } else {
         ctx.printer
             .line(&format!("removed {name} ({id}) from the vault"))?;

@@ -3,6 +3,7 @@
 use std::{io::IsTerminal, path::Path};
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use vault::{ExportFormat, ExportOptions};
 
 use super::Ctx;
@@ -19,6 +20,43 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
         Format::Der => ExportFormat::Der,
         Format::P12 => ExportFormat::Pkcs12,
     };
+    check_args(&args, format)?;
+    let mut v = ctx.open()?;
+    // Resolve first so an unknown name fails before any prompt.
+    v.resolve(&args.entry)?;
+    let needs_passphrase =
+        format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
+    if needs_passphrase || args.with_key {
+        // A passphrase and a key are about to be held: no core dump from here on.
+        secrets::no_core_dumps()?;
+    }
+    let export_pass = if needs_passphrase {
+        Some(export_passphrase(&args)?)
+    } else {
+        None
+    };
+    if args.with_key {
+        ctx.unlock_opened(&mut v)?;
+    }
+    let exported = v.export(
+        &args.entry,
+        ExportOptions {
+            format,
+            with_key: args.with_key,
+            unencrypted_key: args.unencrypted_key,
+            passphrase: export_pass.as_ref(),
+            version: args.cert_version,
+        },
+    )?;
+    match &args.out {
+        Some(path) => written(ctx, path, &exported, args.force)?,
+        None => write_stdout(exported.bytes.expose_secret())?,
+    }
+    Ok(Status::Ok)
+}
+
+/// What the command line asks for that cannot be done, before anything is read.
+fn check_args(args: &ExportArgs, format: ExportFormat) -> Result<()> {
     if args.unencrypted_key && format == ExportFormat::Pkcs12 {
         return Err(UsageError(
             "a PKCS#12 file is always encrypted with the export passphrase: drop --unencrypted-key (it is for --format pem)".into(),
@@ -51,67 +89,50 @@ pub(crate) fn export(ctx: &Ctx, args: ExportArgs) -> Result<Status> {
         )
         .into());
     }
+    Ok(())
+}
 
-    let mut v = ctx.open()?;
-    // Resolve first so an unknown name fails before any prompt.
-    v.resolve(&args.entry)?;
-    let needs_passphrase =
-        format == ExportFormat::Pkcs12 || (args.with_key && !args.unencrypted_key);
-    if needs_passphrase || args.with_key {
-        // A passphrase and a key are about to be held: no core dump from here on.
-        secrets::no_core_dumps()?;
+/// The passphrase an export is encrypted with, checked before the vault passphrase is
+/// asked for: a short one is refused at once.
+fn export_passphrase(args: &ExportArgs) -> Result<vault::Passphrase> {
+    let p = secrets::obtain(&secrets::Source {
+        what: "export passphrase",
+        file: args.export_passphrase_file.as_deref(),
+        flag: "--export-passphrase-file",
+        env: "CERTVAULT_EXPORT_PASSPHRASE",
+        confirm: true,
+    })?;
+    vault::check_export_passphrase(&p)
+        .map_err(|why| anyhow::anyhow!("{why}; nothing was exported"))?;
+    Ok(p)
+}
+
+/// What `export --out FILE --output json` prints.
+#[derive(Serialize)]
+struct Written<'a> {
+    contains_key: bool,
+    file: &'a Path,
+    key_unencrypted: bool,
+}
+
+fn written(ctx: &Ctx, path: &Path, exported: &vault::Exported, force: bool) -> Result<()> {
+    write_private_file(path, exported.bytes.expose_secret(), force)?;
+    if exported.key_unencrypted {
+        note(&format!(
+            "warning: {} holds an UNENCRYPTED private key; protect or delete it",
+            path.display()
+        ));
     }
-    let export_pass = if needs_passphrase {
-        Some(secrets::obtain(&secrets::Source {
-            what: "export passphrase",
-            file: args.export_passphrase_file.as_deref(),
-            flag: "--export-passphrase-file",
-            env: "CERTVAULT_EXPORT_PASSPHRASE",
-            confirm: true,
-        })?)
+    if ctx.printer.json {
+        ctx.printer.json(&Written {
+            contains_key: exported.contains_key,
+            file: path,
+            key_unencrypted: exported.key_unencrypted,
+        })?;
     } else {
-        None
-    };
-    // Checked before the vault passphrase is asked for: a short one is refused at once.
-    if let Some(p) = &export_pass {
-        vault::check_export_passphrase(p)
-            .map_err(|why| anyhow::anyhow!("{why}; nothing was exported"))?;
+        note(&format!("wrote {}", path.display()));
     }
-    if args.with_key {
-        ctx.unlock_opened(&mut v)?;
-    }
-    let exported = v.export(
-        &args.entry,
-        ExportOptions {
-            format,
-            with_key: args.with_key,
-            unencrypted_key: args.unencrypted_key,
-            passphrase: export_pass.as_ref(),
-            version: args.cert_version,
-        },
-    )?;
-    match &args.out {
-        Some(path) => {
-            write_private_file(path, exported.bytes.expose_secret(), args.force)?;
-            if exported.key_unencrypted {
-                note(&format!(
-                    "warning: {} holds an UNENCRYPTED private key; protect or delete it",
-                    path.display()
-                ));
-            }
-            if ctx.printer.json {
-                ctx.printer.json(&serde_json::json!({
-                    "file": path,
-                    "contains_key": exported.contains_key,
-                    "key_unencrypted": exported.key_unencrypted,
-                }))?;
-            } else {
-                note(&format!("wrote {}", path.display()));
-            }
-        }
-        None => write_stdout(exported.bytes.expose_secret())?,
-    }
-    Ok(Status::Ok)
+    Ok(())
 }
 
 /// Writes `bytes` to `path` with mode 0600 via a temporary file in the same folder, so a

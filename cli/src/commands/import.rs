@@ -1,7 +1,7 @@
 //! `certvault import`.
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 use vault::{Bundle, ImportOptions, ImportOutcome, InputPasswords, text::count};
 
 use super::Ctx;
@@ -45,7 +45,48 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
         key: keypw.as_ref(),
     };
 
-    // Parse everything before touching the vault: one bad file imports nothing.
+    let bundles = read_bundles(&args, passwords)?;
+    ctx.unlock_opened(&mut v)?;
+    let origins: Vec<String> = bundles.iter().map(|b| b.origin().to_owned()).collect();
+    for b in &bundles {
+        for n in b.notes() {
+            note(&format!("note: {n}"));
+        }
+    }
+    let outcomes = v.import(
+        bundles,
+        &ImportOptions {
+            name: args.name,
+            tags,
+        },
+    )?;
+
+    if ctx.printer.json {
+        let rows: Vec<_> = origins
+            .iter()
+            .zip(&outcomes)
+            .map(|(file, result)| Imported { file, result })
+            .collect();
+        ctx.printer.json(&rows)?;
+    } else if outcomes.len() == 1 || args.verbose {
+        for (file, o) in origins.iter().zip(&outcomes) {
+            ctx.printer.line(&format!("{file}: {}", describe(o)))?;
+        }
+    } else {
+        ctx.printer.line(&summary(&outcomes))?;
+    }
+    Ok(Status::Ok)
+}
+
+/// One file of `import --output json`.
+#[derive(Serialize)]
+struct Imported<'a> {
+    file: &'a str,
+    result: &'a ImportOutcome,
+}
+
+/// Every file parsed before the vault is touched: one bad file imports nothing.
+fn read_bundles(args: &ImportArgs, passwords: InputPasswords<'_>) -> Result<Vec<Bundle>> {
     let mut bundles = Vec::with_capacity(args.files.len());
     let mut errors = Vec::new();
     for file in &args.files {
@@ -69,37 +110,7 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
         ))
         .into());
     }
-
-    ctx.unlock_opened(&mut v)?;
-    let origins: Vec<String> = bundles.iter().map(|b| b.origin().to_owned()).collect();
-    for b in &bundles {
-        for n in b.notes() {
-            note(&format!("note: {n}"));
-        }
-    }
-    let outcomes = v.import(
-        bundles,
-        &ImportOptions {
-            name: args.name,
-            tags,
-        },
-    )?;
-
-    if ctx.printer.json {
-        let rows: Vec<_> = origins
-            .iter()
-            .zip(&outcomes)
-            .map(|(file, o)| json!({ "file": file, "result": o }))
-            .collect();
-        ctx.printer.json(&rows)?;
-    } else if outcomes.len() == 1 || args.verbose {
-        for (file, o) in origins.iter().zip(&outcomes) {
-            ctx.printer.line(&format!("{file}: {}", describe(o)))?;
-        }
-    } else {
-        ctx.printer.line(&summary(&outcomes))?;
-    }
-    Ok(Status::Ok)
+    Ok(bundles)
 }
 
 /// What happened to one file.

@@ -1,11 +1,38 @@
 //! `certvault init` and `certvault passwd`.
 
 use anyhow::Result;
-use serde_json::json;
+use std::path::Path;
+
+use serde::Serialize;
 use vault::Vault;
 
 use super::Ctx;
 use crate::{Status, cli::PasswdArgs, secrets};
+
+/// What `init --output json` prints.
+#[derive(Serialize)]
+struct Created<'a> {
+    created: bool,
+    path: &'a Path,
+}
+
+/// What `passwd --output json` prints.
+#[derive(Serialize)]
+struct PassphraseChanged<'a> {
+    passphrase_changed: bool,
+    path: &'a Path,
+}
+
+/// What `passwd --rotate-data-key --output json` prints: what was sealed again.
+#[derive(Serialize)]
+struct DataKeyRotated<'a> {
+    audit_head: Option<String>,
+    data_key_rotated: bool,
+    keys_resealed: u64,
+    passphrase_changed: bool,
+    path: &'a Path,
+    rows_resealed: u64,
+}
 
 pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
     let path = ctx.vault_path()?;
@@ -16,8 +43,10 @@ pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
     let pass = ctx.passphrase(true)?;
     Vault::create(&path, &pass)?;
     if ctx.printer.json {
-        ctx.printer
-            .json(&json!({ "path": path, "created": true }))?;
+        ctx.printer.json(&Created {
+            created: true,
+            path: &path,
+        })?;
     } else {
         ctx.printer.line(&format!(
             "created vault {} (readable by you only)
@@ -52,10 +81,14 @@ pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
         let (keys, rows) = v.rotate_data_key(&new)?;
         let head = v.audit_anchor()?.map(|(s, d)| format!("{s}:{d}"));
         if ctx.printer.json {
-            ctx.printer.json(&json!({
-                "path": v.path(), "passphrase_changed": true, "data_key_rotated": true,
-                "keys_resealed": keys, "rows_resealed": rows, "audit_head": head,
-            }))?;
+            ctx.printer.json(&DataKeyRotated {
+                audit_head: head.clone(),
+                data_key_rotated: true,
+                keys_resealed: keys,
+                passphrase_changed: true,
+                path: v.path(),
+                rows_resealed: rows,
+            })?;
         } else {
             ctx.printer.line(&format!(
                 "passphrase changed and data key rotated: {} and {} sealed again; restart a running agent. Audit head now {}",
@@ -68,8 +101,10 @@ pub(crate) fn passwd(ctx: &Ctx, args: PasswdArgs) -> Result<Status> {
     }
     v.change_passphrase(&new)?;
     if ctx.printer.json {
-        ctx.printer
-            .json(&json!({ "path": v.path(), "passphrase_changed": true }))?;
+        ctx.printer.json(&PassphraseChanged {
+            passphrase_changed: true,
+            path: v.path(),
+        })?;
     } else {
         ctx.printer.line("passphrase changed")?;
     }

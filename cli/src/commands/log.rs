@@ -40,7 +40,11 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
             match v.audit_anchor()? {
                 Some((seq, digest)) => {
                     if p.json {
-                        p.json(&serde_json::json!({ "seq": seq, "digest": digest, "anchor": format!("{seq}:{digest}") }))?;
+                        p.json(&Head {
+                            anchor: format!("{seq}:{digest}"),
+                            digest: &digest,
+                            seq,
+                        })?;
                     } else {
                         p.line(&format!("{seq}:{digest}"))?;
                     }
@@ -148,6 +152,21 @@ pub(crate) fn verify(ctx: &Ctx) -> Result<Status> {
     }
 }
 
+/// What `log head --output json` prints.
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    anchor: String,
+    digest: &'a str,
+    seq: i64,
+}
+
+/// What `backup --output json` prints.
+#[derive(serde::Serialize)]
+struct BackupWritten<'a> {
+    audit_head: Option<&'a str>,
+    path: &'a std::path::Path,
+}
+
 /// `certvault backup OUT`.
 pub(crate) fn backup(ctx: &Ctx, args: crate::cli::BackupArgs) -> Result<Status> {
     let p = &ctx.printer;
@@ -155,7 +174,10 @@ pub(crate) fn backup(ctx: &Ctx, args: crate::cli::BackupArgs) -> Result<Status> 
     let anchor = v.backup(&args.out, args.force)?;
     let anchor = anchor.map(|(s, d)| format!("{s}:{d}"));
     if p.json {
-        p.json(&serde_json::json!({ "path": args.out, "audit_head": anchor }))?;
+        p.json(&BackupWritten {
+            audit_head: anchor.as_deref(),
+            path: &args.out,
+        })?;
     } else {
         p.line(&format!(
             "backup written to {} (0600); its audit log ends at {}",

@@ -67,7 +67,7 @@ fn main() -> Result<()> {
     let path = dir.path().join("vault.db");
     let pass = Passphrase::new("benchmark passphrase, long enough".into());
     let mut v = Vault::create(&path, &pass).context("creating the vault")?;
-    v.ca_create(&NewCa {
+    v.create_ca(&NewCa {
         name: "Bench CA".into(),
         subject: "CN=Bench CA".into(),
         key_type: KeyType::EcP256,
@@ -81,13 +81,10 @@ fn main() -> Result<()> {
     eprintln!("[ca-bench] issuing {issue_n} certificates");
     let start = Instant::now();
     for i in 0..issue_n {
-        v.ca_issue(
-            "Bench CA",
-            &NewLeaf {
-                dns: vec![format!("host{i}.bench.test")],
-                ..NewLeaf::default()
-            },
-        )?;
+        v.ca("Bench CA")?.issue(&NewLeaf {
+            dns: vec![format!("host{i}.bench.test")],
+            ..NewLeaf::default()
+        })?;
     }
     let issue_rate = issue_n as f64 / start.elapsed().as_secs_f64();
 
@@ -111,7 +108,7 @@ fn main() -> Result<()> {
             })
             .collect();
         let start = Instant::now();
-        v.ca_issue_many("Bench CA", &reqs)?;
+        v.ca("Bench CA")?.issue_many(&reqs)?;
         Ok(batch_n as f64 / start.elapsed().as_secs_f64())
     };
     // Rounds alternate, so that both ways see a vault of about the same size.
@@ -135,7 +132,7 @@ fn main() -> Result<()> {
     let mut crl_entries = 0;
     for _ in 0..3 {
         let start = Instant::now();
-        let crl = v.ca_crl("Bench CA", time::Duration::days(7))?;
+        let crl = v.ca("Bench CA")?.crl(time::Duration::days(7))?;
         crl_times.push(start.elapsed());
         crl_size = crl.der.len();
         crl_entries = crl.entries;
@@ -145,7 +142,7 @@ fn main() -> Result<()> {
     let mut revoke_times = Vec::new();
     for i in 0..20 {
         let start = Instant::now();
-        v.ca_revoke(&format!("host{i}.bench.test"), RevocationReason::Superseded)?;
+        v.revoke(&format!("host{i}.bench.test"), RevocationReason::Superseded)?;
         revoke_times.push(start.elapsed());
     }
 
@@ -160,7 +157,7 @@ fn main() -> Result<()> {
             ..NewLeaf::default()
         })
         .collect();
-    v.ca_issue_many("Bench CA", &reqs)?;
+    v.ca("Bench CA")?.issue_many(&reqs)?;
     drop(v);
     let fresh = || -> Result<Vault> {
         let mut v = Vault::open(&path)?;
@@ -170,27 +167,21 @@ fn main() -> Result<()> {
     let mut v = fresh()?;
     let events = v.audit_events()?.len();
     let start = Instant::now();
-    v.ca_issue(
-        "Bench CA",
-        &NewLeaf {
-            dns: vec!["first.bench.test".into()],
-            ..NewLeaf::default()
-        },
-    )?;
+    v.ca("Bench CA")?.issue(&NewLeaf {
+        dns: vec!["first.bench.test".into()],
+        ..NewLeaf::default()
+    })?;
     let first_issue = start.elapsed();
     let start = Instant::now();
-    v.ca_issue(
-        "Bench CA",
-        &NewLeaf {
-            dns: vec!["second.bench.test".into()],
-            ..NewLeaf::default()
-        },
-    )?;
+    v.ca("Bench CA")?.issue(&NewLeaf {
+        dns: vec!["second.bench.test".into()],
+        ..NewLeaf::default()
+    })?;
     let second_issue = start.elapsed();
     drop(v);
     let mut v = fresh()?;
     let start = Instant::now();
-    v.ca_crl("Bench CA", time::Duration::days(7))?;
+    v.ca("Bench CA")?.crl(time::Duration::days(7))?;
     let first_crl = start.elapsed();
     drop(v);
     // What an agent pass adds before it pushes: the whole chain checked, the kept anchor

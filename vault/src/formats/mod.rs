@@ -1,0 +1,17 @@
+//! Certificate and key formats, with no vault in sight: reading PEM, DER and PKCS#12 (with
+//! their password-based encryption checked before any work is done) into a [`Bundle`],
+//! writing PEM, DER, encrypted PKCS#8 and PKCS#12, the facts indexed of a certificate,
+//! building a chain, checking that a key belongs to its certificate, and the revocation
+//! reasons of a CRL.
+//!
+//! Everything here is pure: it parses, checks and encodes bytes, and promises that nothing
+//! it returns has been trusted without its check (a bundle's key matches its certificate,
+//! an input's KDF cost is bounded before it is paid).
+
+pub(crate) mod bundle;
+pub(crate) mod cert;
+pub(crate) mod chain;
+pub(crate) mod export;
+pub(crate) mod keycheck;
+pub(crate) mod pbe;
+pub(crate) mod revocation;

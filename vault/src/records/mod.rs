@@ -1,0 +1,6 @@
+//! What the vault remembers of the world outside it: the ACM certificates it has seen (one
+//! row per ARN) and its deployments (entry, target, ARN, state). Each table's SQL lives in
+//! its module, every row is MACed, and every change is audited in its transaction.
+
+pub(crate) mod acm;
+pub(crate) mod deploy;
