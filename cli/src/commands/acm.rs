@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{
+    args::{
         AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs, AcmKeyArg, AcmRequestArgs,
         AcmRequestPrivateArgs, AcmRequestsArgs, ValidationArg,
     },

@@ -9,7 +9,7 @@ use vault::{CsrRequest, NewCa, NewLeaf};
 use super::{Ctx, export::write_public_file};
 use crate::{
     Status, UsageError,
-    cli::{CaAction, CaArgs, CaBundleArgs, CaCrlArgs, CrlFormat, RenewArgs},
+    args::{CaAction, CaArgs, CaBundleArgs, CaCrlArgs, CrlFormat, RenewArgs},
     output::{cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use vault::Vault;
 
 use super::Ctx;
-use crate::{Status, cli::PasswdArgs, secrets};
+use crate::{Status, args::PasswdArgs, secrets};
 
 pub(crate) fn init(ctx: &Ctx) -> Result<Status> {
     let path = ctx.vault_path()?;

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
+    args::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
     output::{cell, date, expiry_cell, expiry_date_cell, note, relative},
 };
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{MigrateValidationArgs, RotateArgs},
+    args::{MigrateValidationArgs, RotateArgs},
     output::{cell, note},
 };
 
