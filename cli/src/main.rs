@@ -1,7 +1,7 @@
 //! The `certvault` binary: argument parsing, prompts and output only; the work is in the
 //! `vault` (and, for AWS, `agent`) libraries.
 
-mod cli;
+mod args;
 mod commands;
 mod output;
 mod secrets;
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         output::note(&format!("error: {e:#}"));
         return ExitCode::from(exit::ERROR);
     }
-    let cli = cli::Cli::parse();
+    let cli = args::Cli::parse();
     match commands::run(cli) {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Attention) => ExitCode::from(exit::ATTENTION),

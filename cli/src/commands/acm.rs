@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     Status, UsageError,
-    cli::{
+    args::{
         AcmAction, AcmArgs, AcmDeleteArgs, AcmExportKeyArgs, AcmKeyArg, AcmRequestArgs,
         AcmRequestPrivateArgs, AcmRequestsArgs, ValidationArg,
     },

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     Status, UsageError,
-    cli::{AcmRenewArgs, AcmRevokeArgs, ReasonArg},
+    args::{AcmRenewArgs, AcmRevokeArgs, ReasonArg},
     output::{date, note},
 };
 

@@ -9,7 +9,7 @@ use vault::{CsrRequest, NewCa, NewLeaf};
 use super::{Ctx, export::write_public_file};
 use crate::{
     Status, UsageError,
-    cli::{
+    args::{
         CaAction, CaArgs, CaBundleArgs, CaCreateArgs, CaCrlArgs, CaIssueArgs, CaRevokeArgs,
         CaScheduleArgs, CaSignArgs, CrlFormat, RenewArgs,
     },

@@ -8,7 +8,7 @@ use vault::text::count;
 use super::Ctx;
 use crate::{
     Reported, Status, UsageError,
-    cli::{AgentArgs, DeployArgs, LogFormat, StatusArgs, SyncArgs, UndeployArgs},
+    args::{AgentArgs, DeployArgs, LogFormat, StatusArgs, SyncArgs, UndeployArgs},
     output::{Color, Printer, cell, date, note},
 };
 

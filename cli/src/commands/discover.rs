@@ -9,7 +9,7 @@ use vault::text::count;
 use super::Ctx;
 use crate::{
     Reported, Status,
-    cli::DiscoverArgs,
+    args::DiscoverArgs,
     output::{Color, Printer, cell, date, day, expiry_cell, relative},
 };
 

@@ -9,7 +9,7 @@ use vault::ListFilter;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{ListArgs, RemoveArgs, ShowArgs},
+    args::{ListArgs, RemoveArgs, ShowArgs},
     output::{Printer, cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
 

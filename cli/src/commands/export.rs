@@ -9,7 +9,7 @@ use vault::{ExportFormat, ExportOptions};
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{ExportArgs, Format},
+    args::{ExportArgs, Format},
     output::{note, write_stdout},
     secrets,
 };

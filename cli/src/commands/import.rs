@@ -7,7 +7,7 @@ use vault::{Bundle, ImportOptions, ImportOutcome, InputPasswords, text::count};
 use super::Ctx;
 use crate::{
     Reported, Status, UsageError,
-    cli::ImportArgs,
+    args::ImportArgs,
     output::{error_chain, note},
     secrets,
 };

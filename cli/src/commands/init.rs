@@ -7,7 +7,7 @@ use serde::Serialize;
 use vault::Vault;
 
 use super::Ctx;
-use crate::{Status, cli::PasswdArgs, secrets};
+use crate::{Status, args::PasswdArgs, secrets};
 
 /// What `init --output json` prints.
 #[derive(Serialize)]

@@ -6,7 +6,7 @@ use vault::text::count;
 use super::Ctx;
 use crate::{
     Reported, Status,
-    cli::{LogAction, LogArgs},
+    args::{LogAction, LogArgs},
     output::{cell, date},
 };
 
@@ -168,7 +168,7 @@ struct BackupWritten<'a> {
 }
 
 /// `certvault backup OUT`.
-pub(crate) fn backup(ctx: &Ctx, args: crate::cli::BackupArgs) -> Result<Status> {
+pub(crate) fn backup(ctx: &Ctx, args: crate::args::BackupArgs) -> Result<Status> {
     let p = &ctx.printer;
     let v = ctx.open()?;
     let anchor = v.backup(&args.out, args.force)?;

@@ -25,7 +25,7 @@ use clap::ValueEnum as _;
 
 use crate::{
     Status, UsageError,
-    cli::{Cli, Command, Global, Output},
+    args::{Cli, Command, Global, Output},
     output::Printer,
     secrets,
 };

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Ctx, common::print_json};
 use crate::{
     Status, UsageError,
-    cli::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
+    args::{PcaAction, PcaArgs, PcaIssueArgs, PcaListArgs},
     output::{cell, date, expiry_cell, expiry_date_cell, note, relative},
 };
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{RdsAction, RdsArgs, RdsCaAuditArgs},
+    args::{RdsAction, RdsArgs, RdsCaAuditArgs},
     output::{cell, date, note},
 };
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::{
     Status, UsageError,
-    cli::{MigrateValidationArgs, RotateArgs},
+    args::{MigrateValidationArgs, RotateArgs},
     output::{cell, note},
 };
 use agent::elb::{

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use super::Ctx;
 use crate::{
     Status,
-    cli::{Cli, CompletionsArgs, ManArgs},
+    args::{Cli, CompletionsArgs, ManArgs},
     output::{note, write_stdout},
 };
 
