@@ -27,12 +27,6 @@ pub mod reconcile;
 mod regions;
 mod route53;
 
-// Shims for the old paths of moved modules, for the modules not yet moved.
-#[cfg(test)]
-use crate::aws::fake;
-use crate::aws::retry;
-use acm::{delete, request};
-
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::{

@@ -9,10 +9,10 @@ use serde::Serialize;
 use vault::DnsRecord;
 
 use crate::{
+    aws::retry::{Idempotence, Scope},
     aws::{Connector, HostedZone, Route53Api, plain},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{Idempotence, Scope},
 };
 
 /// Pages of one zone name read at most (a name may be shared by several zones, private ones
@@ -165,8 +165,8 @@ pub async fn route53_place<C: Connector>(
             ),
         ));
     }
-    let global = crate::request::scope_for(config, target);
-    let (session, _) = crate::request::connect_as(
+    let global = crate::aws::scope_for(config.retry, target);
+    let (session, _) = crate::aws::connect_as(
         connector,
         &global,
         target,
@@ -332,7 +332,7 @@ pub async fn place_validation_records<C: Connector>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{ACCOUNT, Fake};
+    use crate::aws::fake::{ACCOUNT, Fake};
 
     fn record(domain: &str, name: &str) -> DnsRecord {
         DnsRecord {

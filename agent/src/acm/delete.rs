@@ -8,10 +8,10 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    aws::retry::{CallStats, Idempotence, LimiterPool, Scope},
     aws::{AcmApi, AcmWrite, Connector, ENTRY_TAG, arn_location},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{CallStats, Idempotence, LimiterPool, Scope},
 };
 
 /// What to delete, and what it must be.
@@ -432,8 +432,8 @@ pub async fn delete_planned<C: Connector>(
 mod tests {
     use super::*;
     use crate::{
+        aws::fake::{ACCOUNT, Fake, FakeCert},
         aws::{AcmWrite, Connector},
-        fake::{ACCOUNT, Fake, FakeCert},
     };
 
     fn material(cn: &str) -> (vault::ImportMaterial, String) {

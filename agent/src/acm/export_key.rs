@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    aws::retry::{CallStats, Idempotence, Scope},
     aws::{AcmWrite, Connector, ExportedKey, arn_location},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{CallStats, Idempotence, Scope},
 };
 
 /// What to export.

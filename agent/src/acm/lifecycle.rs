@@ -7,12 +7,12 @@ use std::time::Duration;
 use vault::AcmObservation;
 
 use crate::{
+    acm::request::observe_with,
+    aws::retry::Idempotence,
     aws::{AcmWrite, Connector, arn_location},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
     pca::{PcaApi, pca_arn_location},
-    request::{connect_as, observe_with, scope_for},
-    retry::Idempotence,
 };
 
 fn refused(operation: &'static str, region: &str, code: &str, message: String) -> ApiError {
@@ -38,9 +38,9 @@ pub async fn pca_revoke<C: Connector>(
             format!("{ca_arn} is not an AWS Private CA ARN: nothing was revoked"),
         ));
     };
-    let global = scope_for(config, target);
+    let global = crate::aws::scope_for(config.retry, target);
     let what = format!("the CA {ca_arn} belongs to");
-    let (session, account) = connect_as(
+    let (session, account) = crate::aws::connect_as(
         connector,
         &global,
         target,
@@ -96,8 +96,8 @@ pub async fn acm_renew<C: Connector>(
             format!("{arn} is not an ACM certificate ARN"),
         ));
     };
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
+    let global = crate::aws::scope_for(config.retry, target);
+    let (session, account) = crate::aws::connect_as(
         connector,
         &global,
         target,
@@ -315,7 +315,7 @@ pub(crate) fn issued_through(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{ACCOUNT, Fake, FakeCert};
+    use crate::aws::fake::{ACCOUNT, Fake, FakeCert};
 
     fn target() -> Target {
         Target {

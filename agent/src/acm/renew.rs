@@ -185,9 +185,9 @@ mod tests {
     use super::*;
     use crate::{
         acm::revoke::{RevokePlan, RevokeRequest, plan_revoke, revoke_planned},
+        aws::fake::{Fake, FakeCert},
         config::Target,
         discover::{DiscoverOptions, discover},
-        fake::{Fake, FakeCert},
     };
 
     fn target() -> Target {

@@ -5,12 +5,12 @@ use std::{collections::BTreeMap, time::Duration};
 
 use vault::{AcmObservation, AcmSummary};
 
-pub(crate) use crate::aws::connect_as;
+use crate::aws::connect_as;
 use crate::{
+    aws::retry::{Idempotence, Scope},
     aws::{AcmApi, AcmWrite, CertRequest, Connector, arn_location},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{Idempotence, Scope},
     route53::{PlacedRecord, Placement, route53_place},
 };
 
@@ -500,7 +500,7 @@ pub async fn place_records<C: Connector>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{ACCOUNT, Fake};
+    use crate::aws::fake::{ACCOUNT, Fake};
 
     fn target() -> Target {
         Target {

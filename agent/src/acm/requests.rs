@@ -413,7 +413,7 @@ mod tests {
     use crate::{
         acm::request::{Submission, submit},
         aws::CertRequest,
-        fake::Fake,
+        aws::fake::Fake,
     };
 
     fn vault() -> (tempfile::TempDir, Vault) {

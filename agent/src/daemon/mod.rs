@@ -25,11 +25,11 @@ use vault::Vault;
 
 use crate::{
     aws::Connector,
+    aws::retry::{CallCounts, jitter_unit},
     config::Config,
     error::Result,
     reconcile::plan::State,
     reconcile::{SyncOptions, SyncReport, sync},
-    retry::{CallCounts, jitter_unit},
 };
 
 /// How the agent runs.

@@ -11,7 +11,7 @@ async fn an_agent_pass_skips_while_another_writer_holds_the_vault() {
     let mut cli = Vault::open(&path).unwrap();
     cli.lock_writer("deploy", Duration::ZERO).unwrap();
     let metrics = Arc::new(Mutex::new(Metrics::default()));
-    let fake = crate::fake::Fake::default();
+    let fake = crate::aws::fake::Fake::default();
     let opts = AgentOptions {
         interval: Duration::from_secs(3600),
         lock_timeout: Duration::from_secs(2),
@@ -146,7 +146,7 @@ async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
     cli.rotate_data_key(&pass).unwrap();
     let events = cli.audit_events().unwrap().len();
     let metrics = Arc::new(Mutex::new(Metrics::default()));
-    let fake = crate::fake::Fake::default();
+    let fake = crate::aws::fake::Fake::default();
     let opts = AgentOptions {
         interval: Duration::from_secs(3600),
         lock_timeout: Duration::from_secs(2),

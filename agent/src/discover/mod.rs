@@ -17,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 use vault::{AcmDetail, AcmObservation, AcmRecord, AcmSummary, Location, Vault};
 
 use crate::{
+    aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
     aws::{AcmApi, Connector, IamApi, MAX_LIST_PAGES, connect_within},
     config::{Config, Quotas, Target},
     error::{ApiError, ErrorKind, Result},
     pem::bundle_from,
     regions,
-    retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
 /// Statuses whose certificate can be read with GetCertificate.

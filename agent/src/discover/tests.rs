@@ -2,7 +2,7 @@
 //! throttling, quota and access errors, email validation, pending and failed statuses).
 
 use super::*;
-use crate::fake::{Fake, FakeCert, Faults};
+use crate::aws::fake::{Fake, FakeCert, Faults};
 use vault::{Passphrase, Source};
 
 fn vault() -> (tempfile::TempDir, Vault) {

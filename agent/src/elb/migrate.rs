@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, time::Duration};
 use vault::{AcmDetail, AcmRecord, DnsRecord, Location, Vault};
 
 use crate::{
+    acm::request::{acm_describe, acm_observe, acm_request, acm_wait_for_records},
     aws::CertRequest,
     aws::Connector,
     config::{Config, Target},
@@ -18,7 +19,6 @@ use crate::{
         select::Pair,
     },
     error::ApiError,
-    request::{acm_describe, acm_observe, acm_request, acm_wait_for_records},
     route53::{Placement, place_validation_records},
 };
 
@@ -387,7 +387,7 @@ async fn submit<C: Connector>(
         region: region.to_owned(),
     };
     let requested = vault::AcmObservation {
-        summary: crate::request::requested_summary(&arn, &req),
+        summary: crate::acm::request::requested_summary(&arn, &req),
         detail: Some(AcmDetail {
             validation_method: Some("DNS".into()),
             ..Default::default()

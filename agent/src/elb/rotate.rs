@@ -9,14 +9,13 @@
 use serde::Serialize;
 
 use crate::{
+    aws::retry::{Idempotence, Scope},
     aws::{
         AcmApi, ClassicLb, Connector, ElbApi, ElbV2Api, ListenerV2, LoadBalancerV2, all_pages,
         arn_location,
     },
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    request::{connect_as, scope_for},
-    retry::{Idempotence, Scope},
 };
 
 /// How one listener is moved.
@@ -209,8 +208,8 @@ pub async fn rotation_plans<C: Connector>(
     target: &Target,
     pairs: &[(String, String)],
 ) -> Result<Vec<Result<RotationPlan, ApiError>>, ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
+    let global = crate::aws::scope_for(config.retry, target);
+    let (session, account) = crate::aws::connect_as(
         connector,
         &global,
         target,
@@ -382,8 +381,8 @@ pub async fn rotation_apply<C: Connector>(
     plan: &RotationPlan,
     done: &mut (dyn FnMut(&Swap, &Result<(), ApiError>) + Send),
 ) -> Result<(), ApiError> {
-    let global = scope_for(config, target);
-    let (session, _) = connect_as(
+    let global = crate::aws::scope_for(config.retry, target);
+    let (session, _) = crate::aws::connect_as(
         connector,
         &global,
         target,

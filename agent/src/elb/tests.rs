@@ -7,8 +7,8 @@ use vault::{AcmDetail, AcmObservation, AcmSummary, Location, Passphrase, Vault};
 
 use super::*;
 use crate::{
+    aws::fake::{ACCOUNT, Fake, FakeCert, Hook},
     config::{Config, Target},
-    fake::{ACCOUNT, Fake, FakeCert, Hook},
 };
 
 fn vault() -> (tempfile::TempDir, Vault) {

@@ -7,10 +7,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{PcaApi, pca_arn_location};
 use crate::{
+    aws::retry::{CallStats, Idempotence, Scope},
     aws::{CertificatePem, Connector},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    retry::{CallStats, Idempotence, Scope},
 };
 
 /// The signature algorithm for a CA's key algorithm.

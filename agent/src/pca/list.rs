@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::{PcaApi, PrivateCa};
 use crate::{
     aws::Connector,
+    aws::retry::{CallStats, Idempotence, Scope},
     config::{Config, Target},
     error::ApiError,
-    retry::{CallStats, Idempotence, Scope},
 };
 
 /// Every Private CA of a target in its regions, region by region: a region that fails is

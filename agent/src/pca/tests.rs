@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use super::*;
+use crate::aws::fake::{ACCOUNT, Fake};
 use crate::config::{Config, Target};
-use crate::fake::{ACCOUNT, Fake};
 
 fn target() -> Target {
     Target {

@@ -13,11 +13,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
+    aws::retry::{Idempotence, Scope},
     aws::{Connector, DbInstance, RdsApi, RdsCa, all_pages},
     config::{Config, Target},
     error::{ApiError, ErrorKind},
-    request::{connect_as, scope_for},
-    retry::{Idempotence, Scope},
 };
 
 /// One instance, audited.
@@ -113,8 +112,8 @@ pub async fn rds_ca_audit<C: Connector>(
     region: &str,
     expected_ca: Option<&str>,
 ) -> Result<RegionAudit, ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
+    let global = crate::aws::scope_for(config.retry, target);
+    let (session, account) = crate::aws::connect_as(
         connector,
         &global,
         target,
@@ -170,18 +169,26 @@ pub async fn rds_ca_audits<C: Connector>(
     let mut out = RdsAudits::default();
     let mut seen: std::collections::BTreeMap<(String, String), String> = Default::default();
     for t in targets {
-        let global = scope_for(config, t);
-        let (session, account) =
-            match connect_as(connector, &global, t, None, "GetCallerIdentity", "global").await {
-                Ok(s) => s,
-                Err(e) => {
-                    for region in &t.regions {
-                        out.failures
-                            .push((t.name.clone(), region.clone(), e.clone()));
-                    }
-                    continue;
+        let global = crate::aws::scope_for(config.retry, t);
+        let (session, account) = match crate::aws::connect_as(
+            connector,
+            &global,
+            t,
+            None,
+            "GetCallerIdentity",
+            "global",
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                for region in &t.regions {
+                    out.failures
+                        .push((t.name.clone(), region.clone(), e.clone()));
                 }
-            };
+                continue;
+            }
+        };
         for region in &t.regions {
             let key = (account.clone(), region.clone());
             if let Some(first) = seen.get(&key) {
@@ -513,11 +520,11 @@ pub async fn rds_apply<C: Connector>(
     let mut ready: BTreeSet<(String, String, String)> = BTreeSet::new();
     for (n, m) in moves.iter().enumerate() {
         let left = moves.len() - n;
-        let global = scope_for(config, &m.target);
+        let global = crate::aws::scope_for(config.retry, &m.target);
         let stop = |why: String, done: &mut RdsApplied| {
             done.stopped = Some((why, left));
         };
-        let session = match connect_as(
+        let session = match crate::aws::connect_as(
             connector,
             &global,
             &m.target,
@@ -696,7 +703,7 @@ async fn wait_available<R: RdsApi>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::ACCOUNT;
+    use crate::aws::fake::ACCOUNT;
 
     #[test]
     fn an_instance_needs_rotation_when_its_ca_is_not_the_expected_one_or_ends_soon() {
@@ -751,7 +758,7 @@ mod tests {
         assert!(judge(db(Some("longer")), Some("new"), true, &cas, now).needs_rotation);
     }
 
-    use crate::fake::{Fake, FakeDb};
+    use crate::aws::fake::{Fake, FakeDb};
 
     fn fleet(fake: &Fake, busy: &[(&str, u32)]) {
         let now = OffsetDateTime::now_utc();

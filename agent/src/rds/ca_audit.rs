@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::{
         aws::RdsCa,
-        fake::{Fake, FakeDb, Hook},
+        aws::fake::{Fake, FakeDb, Hook},
         rds::{rds_ca_audits, rds_moves},
     };
 

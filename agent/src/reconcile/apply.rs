@@ -19,13 +19,13 @@ use tokio::sync::{mpsc, oneshot};
 use vault::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
 
 use crate::{
+    aws::retry::{Idempotence, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, ENTRY_TAG, Written, arn_location},
     error::{ApiError, ErrorKind},
     reconcile::{
         observe::{list_all, names},
         plan::{Action, Desired, Observed, State},
     },
-    retry::{Idempotence, RegionLimits, Scope},
 };
 
 /// What a region's tasks tell the vault's task.

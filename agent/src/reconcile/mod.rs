@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
 
 use crate::{
+    aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, Connector, StsApi, connect_within},
     config::{Config, Target},
     error::{ApiError, ErrorKind, Result},
@@ -47,7 +48,6 @@ use crate::{
         observe::{Observation, observe_region},
         plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
     },
-    retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
 };
 
 /// Key types ACM imports.

@@ -20,10 +20,10 @@ use time::OffsetDateTime;
 use vault::AcmSummary;
 
 use crate::{
+    aws::retry::{Idempotence, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, ENTRY_TAG, MAX_LIST_PAGES},
     error::{ApiError, ErrorKind},
     reconcile::plan::{Desired, Observed, ObservedCert},
-    retry::{Idempotence, RegionLimits, Scope},
 };
 
 /// What observing a region gives: the plan's input and the listing's summaries.

@@ -4,7 +4,7 @@
 use super::*;
 use crate::{
     aws::ENTRY_TAG,
-    fake::{Fake, FakeCert, Faults},
+    aws::fake::{Fake, FakeCert, Faults},
 };
 use vault::{Bundle, ImportOptions, InputPasswords, Passphrase};
 
@@ -360,14 +360,16 @@ async fn regression_an_entry_removed_mid_pass_fails_only_its_deployment() {
     deploy(&mut v, "b.example.com", "us-east-1", false, false);
     let path = dir.path().join("v.db");
     let removed = std::sync::atomic::AtomicBool::new(false);
-    fake.state.lock().unwrap().hook = crate::fake::Hook(Some(std::sync::Arc::new(move |op| {
-        if op == "ListCertificates" && !removed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let c = rusqlite::Connection::open(&path).unwrap();
-            c.pragma_update(None, "foreign_keys", true).unwrap();
-            c.execute("DELETE FROM entries WHERE name = 'a.example.com'", [])
-                .unwrap();
-        }
-    })));
+    fake.state.lock().unwrap().hook =
+        crate::aws::fake::Hook(Some(std::sync::Arc::new(move |op| {
+            if op == "ListCertificates" && !removed.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let c = rusqlite::Connection::open(&path).unwrap();
+                c.pragma_update(None, "foreign_keys", true).unwrap();
+                c.execute("DELETE FROM entries WHERE name = 'a.example.com'", [])
+                    .unwrap();
+            }
+        })));
     let r = sync(&fake, &mut v, &Config::default(), &SyncOptions::default())
         .await
         .expect("the pass goes on");
@@ -508,7 +510,7 @@ async fn regression_in_sync_records_the_deployed_fingerprint() {
     // A renewal lands in the vault; someone pushes it into the ARN out of band.
     add(&mut v, "a.example.com", fresh_bundle("a.example.com"));
     crate::aws::AcmWrite::import_certificate(
-        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &Connector::acm(&fake, &crate::aws::fake::ACCOUNT.to_owned(), "us-east-1"),
         &v.import_material("a.example.com").unwrap(),
         Some(&arn),
         &[],
@@ -540,7 +542,7 @@ async fn regression_replace_existing_never_takes_an_arn_another_deployment_adopt
     // The region already holds x's certificate, imported by hand (untagged).
     let m = v.import_material("x.example.com").unwrap();
     let by_hand = crate::aws::AcmWrite::import_certificate(
-        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &Connector::acm(&fake, &crate::aws::fake::ACCOUNT.to_owned(), "us-east-1"),
         &m,
         None,
         &[],
@@ -721,7 +723,7 @@ async fn two_plans_in_one_pass_never_take_the_same_arn() {
     add(&mut v, "x-other", fresh_bundle("x.example.com"));
     // An untagged certificate for the same names, imported by hand.
     let by_hand = crate::aws::AcmWrite::import_certificate(
-        &Connector::acm(&fake, &crate::fake::ACCOUNT.to_owned(), "us-east-1"),
+        &Connector::acm(&fake, &crate::aws::fake::ACCOUNT.to_owned(), "us-east-1"),
         &vault_with(&["x.example.com"])
             .1
             .import_material("x.example.com")
@@ -810,11 +812,12 @@ async fn credentials_that_change_account_during_a_pass_receive_no_key() {
     let (_d, mut v) = vault_with(&["a.example.com"]);
     deploy(&mut v, "a.example.com", "us-east-1", false, false);
     let state = fake.state.clone();
-    fake.state.lock().unwrap().hook = crate::fake::Hook(Some(std::sync::Arc::new(move |op| {
-        if op == "ListCertificates" {
-            state.lock().unwrap().account = Some("999999999999".into());
-        }
-    })));
+    fake.state.lock().unwrap().hook =
+        crate::aws::fake::Hook(Some(std::sync::Arc::new(move |op| {
+            if op == "ListCertificates" {
+                state.lock().unwrap().account = Some("999999999999".into());
+            }
+        })));
     let r = pass(&fake, &mut v).await;
     let d = row(&r, "a.example.com", "us-east-1");
     assert_eq!(d.state, State::Failed);

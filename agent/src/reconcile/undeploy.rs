@@ -8,9 +8,9 @@ use std::time::Duration;
 use vault::{Deployment, Vault};
 
 use crate::{
+    acm::delete::{DeleteRequest, Deleted, Owner, delete_from_acm},
     aws::Connector,
     config::Config,
-    delete::{DeleteRequest, Deleted, Owner, delete_from_acm},
     error::ApiError,
 };
 
