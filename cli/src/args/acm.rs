@@ -1,5 +1,6 @@
 //! Arguments of `certvault acm ...`: certificates in ACM itself.
 
+use super::common::{CaOwner, Recorded, RecordedForArn, Scan, Yes};
 use clap::{Args, Subcommand};
 
 use super::{ca::ReasonArg, parse::parse_period};
@@ -87,10 +88,8 @@ pub(crate) struct AcmRequestPrivateArgs {
     /// The key algorithm [default: ACM's, RSA_2048]
     #[arg(long, value_enum)]
     pub(crate) key_algorithm: Option<AcmKeyArg>,
-    /// The target whose credentials to use (its account must own the CA) [default: the only
-    /// one configured, or `default` without a configuration]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) owner: CaOwner,
 }
 
 #[derive(Debug, Args)]
@@ -112,20 +111,14 @@ pub(crate) struct AcmDeleteArgs {
     /// The certificate: its ARN, or a vault entry (id, id prefix or name) that discovery
     /// found in ACM
     pub(crate) certificate: String,
-    /// The region, when the entry is in ACM in several
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
-    /// The target whose credentials to use [default: the one recorded for the ARN, or
-    /// `default` for an ARN the vault has not seen]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) place: RecordedForArn,
     /// While ACM says "in use" although nothing is listed as using it (it notices a detach
     /// only after minutes), keep trying this long
     #[arg(long, value_name = "PERIOD", default_value = "10m", value_parser = parse_period)]
     pub(crate) wait: time::Duration,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub(crate) yes: bool,
+    #[command(flatten)]
+    pub(crate) confirm: Yes,
 }
 
 #[derive(Debug, Args)]
@@ -133,13 +126,8 @@ pub(crate) struct AcmExportKeyArgs {
     /// The certificate: its ARN, or a vault entry (id, id prefix or name) that discovery
     /// found in ACM
     pub(crate) certificate: String,
-    /// The region, when the entry is in ACM in several
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
-    /// The target whose credentials to use [default: the one recorded for the ARN, or
-    /// `default` for an ARN the vault has not seen]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) place: RecordedForArn,
     /// Do not ask for confirmation (AWS charges for each export)
     #[arg(long)]
     pub(crate) yes: bool,
@@ -152,12 +140,8 @@ pub(crate) struct AcmRenewArgs {
     /// Keep the current key (certificates `pca issue` made only)
     #[arg(long)]
     pub(crate) reuse_key: bool,
-    /// The region, when the entry is in ACM in several
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
-    /// The target whose credentials to use [default: the one recorded]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) place: Recorded,
     /// How long to wait for the renewed certificate (at most 1h)
     #[arg(long, value_name = "PERIOD", default_value = "5m", value_parser = parse_period)]
     pub(crate) wait: time::Duration,
@@ -170,12 +154,8 @@ pub(crate) struct AcmRevokeArgs {
     /// Why (AWS Private CA takes every RFC 5280 reason but certificate-hold)
     #[arg(long, value_enum)]
     pub(crate) reason: ReasonArg,
-    /// The region, when the entry is in ACM in several
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
-    /// The target whose credentials to use [default: the one recorded]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) place: Recorded,
     /// Do not ask for confirmation (a revocation cannot be undone)
     #[arg(long)]
     pub(crate) yes: bool,
@@ -183,26 +163,16 @@ pub(crate) struct AcmRevokeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct MigrateValidationArgs {
-    /// Regions: r1,r2 or `all`
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "REGIONS",
-        default_value = "all"
-    )]
-    pub(crate) regions: Vec<String>,
-    /// Only this target from the configuration file
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) scan: Scan,
     /// Create the DNS validation records in Route 53 (as `acm request --route53`)
     #[arg(long)]
     pub(crate) route53: bool,
     /// Show what would be requested and moved; request, write and move nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub(crate) yes: bool,
+    #[command(flatten)]
+    pub(crate) confirm: Yes,
     /// How long to wait for the new certificates to be issued (at most 72h)
     #[arg(long, value_name = "PERIOD", default_value = "30m", value_parser = parse_period)]
     pub(crate) timeout: time::Duration,

@@ -4,6 +4,7 @@
 
 mod acm;
 mod ca;
+mod common;
 mod deploy;
 mod discover;
 mod entries;

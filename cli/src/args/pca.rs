@@ -1,5 +1,6 @@
 //! Arguments of `certvault pca ...`: AWS Private CA.
 
+use super::common::CaOwner;
 use clap::{Args, Subcommand};
 
 use super::ca::KeyTypeArg;
@@ -49,10 +50,8 @@ pub(crate) struct PcaIssueArgs {
     /// The entry's name (default: the first name)
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// The target whose credentials to use (its account must own the CA) [default: the only
-    /// one configured, or `default` without a configuration]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) owner: CaOwner,
     /// How long to wait for AWS Private CA to issue it
     #[arg(long, value_name = "PERIOD", default_value = "5m", value_parser = parse_period)]
     pub(crate) timeout: time::Duration,

@@ -1,5 +1,6 @@
 //! Arguments of `certvault rds ...`.
 
+use super::common::{Scan, Yes};
 use clap::{Args, Subcommand};
 
 use super::parse::parse_period;
@@ -19,17 +20,8 @@ pub(crate) enum RdsAction {
 
 #[derive(Debug, Args)]
 pub(crate) struct RdsCaAuditArgs {
-    /// Regions: r1,r2 or `all`
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "REGIONS",
-        default_value = "all"
-    )]
-    pub(crate) regions: Vec<String>,
-    /// Only this target from the configuration file
-    #[arg(long, value_name = "NAME")]
-    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) scan: Scan,
     /// The CA every instance should pin [default: each region's default for new instances]
     #[arg(long, value_name = "ID")]
     pub(crate) expected_ca: Option<String>,
@@ -49,7 +41,6 @@ pub(crate) struct RdsCaAuditArgs {
     /// available is watched for its restart to begin before it is taken as done
     #[arg(long, value_name = "PERIOD", default_value = "60s", value_parser = parse_period)]
     pub(crate) restart_settle: time::Duration,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub(crate) yes: bool,
+    #[command(flatten)]
+    pub(crate) confirm: Yes,
 }

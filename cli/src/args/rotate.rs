@@ -1,5 +1,6 @@
 //! Arguments of `certvault rotate`.
 
+use super::common::Yes;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -19,7 +20,6 @@ pub(crate) struct RotateArgs {
     /// Print the plan; change nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub(crate) yes: bool,
+    #[command(flatten)]
+    pub(crate) confirm: Yes,
 }

@@ -1,12 +1,13 @@
 //! `certvault acm ...`: acting on certificates in ACM itself. The workflows are the agent's
 //! (`agent::acm`); this module parses, asks and prints.
 
+use crate::output::{Confirmation, confirm};
 use anyhow::Result;
 use serde::Serialize;
 
 use super::{
     Ctx,
-    common::{choose, confirm_typed, explain, one_target, place_records, print_json, submit},
+    common::{choose, explain, one_target, place_records, print_json, submit},
 };
 use crate::{
     Status, UsageError,
@@ -57,8 +58,8 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
     let chosen = choose(
         &v,
         &args.certificate,
-        args.region.as_deref(),
-        args.target.as_deref(),
+        args.place.region.as_deref(),
+        args.place.target.as_deref(),
     )?;
     let chosen = match agent::acm::export_key::plan_export(&v, chosen).map_err(explain)? {
         ExportPlan::AlreadyHeld {
@@ -74,17 +75,19 @@ fn export_key(ctx: &Ctx, args: AcmExportKeyArgs) -> Result<Status> {
         ExportPlan::Export(chosen) => chosen,
     };
     let what = chosen.what();
-    confirm_typed(
+    confirm(
         args.yes,
-        "export",
-        format!(
-            "exporting the key of {what} is charged by AWS (ExportCertificate); add --yes to confirm"
+        Confirmation::word(
+            "export",
+            format!(
+                "exporting the key of {what} is charged by AWS (ExportCertificate); add --yes to confirm"
+            ),
+            format!(
+                "This exports the private key of {what} from ACM ({}, account {}); AWS charges for each export. The key is sealed in the vault at once.",
+                chosen.region, chosen.account
+            ),
+            "not confirmed; nothing was exported",
         ),
-        &format!(
-            "This exports the private key of {what} from ACM ({}, account {}); AWS charges for each export. The key is sealed in the vault at once.",
-            chosen.region, chosen.account
-        ),
-        "not confirmed; nothing was exported",
     )?;
     let exported = ctx
         .runtime()?
@@ -309,7 +312,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
     let region = region.to_owned();
     let names = checked_names(&args.domain, &args.san)?;
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
-    let target = one_target(&config, args.target.as_deref(), &region)?;
+    let target = one_target(&config, args.owner.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request-private")?;
     let token = vault::idempotency_token(&[
         "acm-request-private",
@@ -453,12 +456,12 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
     let chosen = choose(
         &v,
         &args.certificate,
-        args.region.as_deref(),
-        args.target.as_deref(),
+        args.place.region.as_deref(),
+        args.place.target.as_deref(),
     )?;
     // A deployment's ARN is the agent's to keep; the deployment rows are checked first.
     let plan = agent::acm::delete::plan_delete(&mut v, chosen).map_err(explain)?;
-    confirm_delete(&plan, args.yes)?;
+    confirm_delete(&plan, args.confirm.yes)?;
     let wait = std::time::Duration::try_from(args.wait).unwrap_or_default();
     let outcome = ctx
         .runtime()?
@@ -508,16 +511,18 @@ fn confirm_delete(plan: &DeletePlan, yes: bool) -> Result<()> {
         Some((_, n)) => format!("; the vault keeps the entry {n}"),
         None => String::new(),
     };
-    confirm_typed(
+    confirm(
         yes,
-        "delete",
-        format!(
-            "deleting {what} from ACM ({region}, account {account}) cannot be undone; add --yes to confirm"
+        Confirmation::word(
+            "delete",
+            format!(
+                "deleting {what} from ACM ({region}, account {account}) cannot be undone; add --yes to confirm"
+            ),
+            format!(
+                "This deletes {what} from ACM in {region}, account {account}. It cannot be undone{keeps}."
+            ),
+            "not confirmed; nothing was deleted",
         ),
-        &format!(
-            "This deletes {what} from ACM in {region}, account {account}. It cannot be undone{keeps}."
-        ),
-        "not confirmed; nothing was deleted",
     )
 }
 

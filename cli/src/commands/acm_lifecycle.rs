@@ -4,6 +4,7 @@
 //! (`agent::acm::{renew, revoke}`); this module parses, asks and prints, and words the
 //! refusals (with the command that does what was asked, where there is one).
 
+use crate::output::{Confirmation, confirm};
 use agent::acm::{
     Error as E,
     lifecycle::{Doing, PublicRenewal, RevokedBecause},
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::{
     Ctx,
-    common::{confirm_typed, explain, print_json},
+    common::{explain, print_json},
 };
 use crate::{
     Status, UsageError,
@@ -186,8 +187,8 @@ pub(crate) fn renew(ctx: &Ctx, args: AcmRenewArgs) -> Result<Status> {
     let mut v = ctx.unlock_writer("acm renew")?;
     let req = RenewRequest {
         certificate: &args.certificate,
-        region: args.region.as_deref(),
-        target: args.target.as_deref(),
+        region: args.place.region.as_deref(),
+        target: args.place.target.as_deref(),
         reuse_key: args.reuse_key,
         wait,
     };
@@ -296,8 +297,8 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
     let mut v = ctx.unlock_writer("acm revoke")?;
     let req = RevokeRequest {
         certificate: &args.certificate,
-        region: args.region.as_deref(),
-        target: args.target.as_deref(),
+        region: args.place.region.as_deref(),
+        target: args.place.target.as_deref(),
         reason,
     };
     let runtime = ctx.runtime()?;
@@ -331,14 +332,16 @@ pub(crate) fn revoke(ctx: &Ctx, args: AcmRevokeArgs) -> Result<Status> {
         RevokePlan::Revoke(planned) => planned,
     };
     let what = planned.what();
-    confirm_typed(
+    confirm(
         args.yes,
-        "revoke",
-        format!("revoking {what} cannot be undone; add --yes to confirm"),
-        &format!(
-            "This revokes {what} with AWS Private CA. A revocation cannot be undone: clients that check the CA's CRL or OCSP will refuse it."
+        Confirmation::word(
+            "revoke",
+            format!("revoking {what} cannot be undone; add --yes to confirm"),
+            format!(
+                "This revokes {what} with AWS Private CA. A revocation cannot be undone: clients that check the CA's CRL or OCSP will refuse it."
+            ),
+            "not confirmed; nothing was revoked",
         ),
-        "not confirmed; nothing was revoked",
     )?;
     let done = runtime
         .block_on(agent::acm::revoke::revoke_planned(

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use crate::output::{Confirmation, confirm};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use vault::{CsrRequest, NewCa, NewLeaf};
@@ -245,27 +246,24 @@ fn revoke(ctx: &Ctx, a: CaRevokeArgs) -> Result<Status> {
 
 /// Asks for the CA's name to be typed (unless `--yes`); refuses without a terminal.
 fn confirm_deletion(a: &CaScheduleArgs) -> Result<()> {
-    if a.yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(format!(
-            "scheduling the deletion of CA {} destroys its key after {} days; add --yes to confirm",
-            a.ca, a.pending_window_days
-        ))
-        .into());
-    }
-    note(&format!(
-        "CA {}: its key will be destroyed in {} days, after which it can never sign again.",
-        a.ca, a.pending_window_days
-    ));
-    note("Type the CA's name to confirm:");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != a.ca {
-        bail!("not confirmed; nothing was changed");
-    }
-    Ok(())
+    confirm(
+        a.yes,
+        Confirmation {
+            without_terminal: format!(
+                "scheduling the deletion of CA {} destroys its key after {} days; add --yes to confirm",
+                a.ca, a.pending_window_days
+            ),
+            lines: vec![
+                format!(
+                    "CA {}: its key will be destroyed in {} days, after which it can never sign again.",
+                    a.ca, a.pending_window_days
+                ),
+                "Type the CA's name to confirm:".into(),
+            ],
+            answer: &a.ca,
+            refused: "not confirmed; nothing was changed",
+        },
+    )
 }
 
 /// What `ca schedule-deletion --output json` prints.

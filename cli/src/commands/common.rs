@@ -3,9 +3,7 @@
 //! command makes (a request, its records in Route 53), and the words of the ACM
 //! workflows' refusals, hints naming `certvault` commands included.
 
-use std::io::IsTerminal;
-
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use super::Ctx;
@@ -29,32 +27,6 @@ pub(crate) fn one_target(
         .into());
     }
     Ok(all.remove(0))
-}
-
-/// The typed confirmation of something that cannot be undone: nothing to ask with `yes`;
-/// without a terminal, `no_terminal` (a usage error: --yes is needed); else `explain` and
-/// the prompt to type `word`, and `refused` unless it is typed.
-pub(crate) fn confirm_typed(
-    yes: bool,
-    word: &str,
-    no_terminal: String,
-    explain: &str,
-    refused: &str,
-) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(no_terminal).into());
-    }
-    note(explain);
-    note(&format!("Type '{word}' to confirm:"));
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != word {
-        bail!("{refused}");
-    }
-    Ok(())
 }
 
 /// Prints `value` as the one JSON document, its object keys in order (as every document

@@ -1,14 +1,13 @@
 //! `certvault list`, `show` and `remove`.
 
-use std::io::IsTerminal;
-
-use anyhow::{Result, bail};
+use crate::output::{Confirmation, confirm};
+use anyhow::Result;
 use serde::Serialize;
 use vault::ListFilter;
 
 use super::Ctx;
 use crate::{
-    Status, UsageError,
+    Status,
     args::{ListArgs, RemoveArgs, ShowArgs},
     output::{Printer, cell, date, expiry_cell, expiry_date_cell, note, relative, write_stdout},
 };
@@ -209,23 +208,22 @@ struct Removed<'a> {
 pub(crate) fn remove(ctx: &Ctx, args: RemoveArgs) -> Result<Status> {
     let mut v = ctx.open()?;
     let (id, name) = v.resolve(&args.entry)?;
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(UsageError(format!(
+    confirm(
+        args.yes,
+        Confirmation {
+            without_terminal: format!(
                 "removing {name} deletes its certificates and private keys from the vault for good; add --yes to confirm"
-            ))
-            .into());
-        }
-        note(&format!(
-            "This deletes {name} ({id}), all its versions and private keys from the vault (ACM is not touched)."
-        ));
-        note("Type the entry name to confirm:");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != name {
-            bail!("not confirmed; nothing was removed");
-        }
-    }
+            ),
+            lines: vec![
+                format!(
+                    "This deletes {name} ({id}), all its versions and private keys from the vault (ACM is not touched)."
+                ),
+                "Type the entry name to confirm:".into(),
+            ],
+            answer: &name,
+            refused: "not confirmed; nothing was removed",
+        },
+    )?;
     ctx.unlock_opened(&mut v)?;
     let (id, name) = v.remove(&id)?;
     if !v.wal_emptied() {

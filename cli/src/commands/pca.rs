@@ -106,7 +106,7 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
         )
         .into());
     }
-    let target = super::common::one_target(&config, args.target.as_deref(), region)?;
+    let target = super::common::one_target(&config, args.owner.target.as_deref(), region)?;
     let mut v = ctx.unlock_writer("pca issue")?;
     let pending = v.pca_prepare(&vault::PcaRequest {
         ca_arn: args.ca_arn.clone(),

@@ -1,8 +1,7 @@
 //! `certvault rds ca-audit`: the server CA of every RDS, Aurora and DocumentDB instance in
 //! every selected region, and (`--apply`) each moved to the expected one, one at a time.
 
-use std::io::IsTerminal;
-
+use crate::output::{self, Confirmation};
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
@@ -189,8 +188,8 @@ fn print_outcomes(run: &agent::rds::RdsRun, needing: usize, apply: bool) {
 fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     let (wait_timeout, restart_settle) = waits(&args)?;
     let config = ctx.config()?;
-    let regions = agent::expand_regions(&args.regions, &config.extra_regions)?;
-    let targets = config.select(args.target.as_deref(), Some(&regions))?;
+    let regions = agent::expand_regions(&args.scan.regions, &config.extra_regions)?;
+    let targets = config.select(args.scan.target.as_deref(), Some(&regions))?;
     // Each (account, region) once, whatever the number of targets that reach it.
     let found = ctx.runtime()?.block_on(agent::rds_ca_audits(
         &ctx.connector(),
@@ -270,27 +269,22 @@ fn status(
 }
 
 fn confirm(args: &RdsCaAuditArgs, n: usize) -> Result<()> {
-    if args.yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(format!(
-            "--apply changes the CA of {n} DB instance(s): add --yes to confirm"
-        ))
-        .into());
-    }
-    note(&format!(
-        "This changes the server CA of {n} DB instance(s), one at a time, each waited for until it is available again{}. Type 'apply' to go on:",
-        if args.no_restart {
-            " (taking effect at their next restart)"
-        } else {
-            " (each restarts to take it)"
-        }
-    ));
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != "apply" {
-        bail!("not confirmed; nothing was changed");
-    }
-    Ok(())
+    let restart = if args.no_restart {
+        " (taking effect at their next restart)"
+    } else {
+        " (each restarts to take it)"
+    };
+    output::confirm(
+        args.confirm.yes,
+        Confirmation {
+            without_terminal: format!(
+                "--apply changes the CA of {n} DB instance(s): add --yes to confirm"
+            ),
+            lines: vec![format!(
+                "This changes the server CA of {n} DB instance(s), one at a time, each waited for until it is available again{restart}. Type 'apply' to go on:"
+            )],
+            answer: "apply",
+            refused: "not confirmed; nothing was changed",
+        },
+    )
 }

@@ -3,8 +3,7 @@
 //! email-validated certificates replaced by DNS-validated ones, listeners and all. The
 //! workflows are the agent's (`agent::elb`); this module asks, prints and says what to do.
 
-use std::io::IsTerminal;
-
+use crate::output::{self, Confirmation};
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
@@ -20,22 +19,17 @@ use agent::elb::{
 };
 
 fn confirm(what: &str, yes: bool, dry_run: bool) -> Result<()> {
-    if yes || dry_run {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(format!(
-            "{what}: add --yes to confirm (or --dry-run to see the plan only)"
-        ))
-        .into());
-    }
-    note(&format!("{what}. Type 'rotate' to go on:"));
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != "rotate" {
-        bail!("not confirmed; nothing was changed");
-    }
-    Ok(())
+    output::confirm(
+        yes || dry_run,
+        Confirmation {
+            without_terminal: format!(
+                "{what}: add --yes to confirm (or --dry-run to see the plan only)"
+            ),
+            lines: vec![format!("{what}. Type 'rotate' to go on:")],
+            answer: "rotate",
+            refused: "not confirmed; nothing was changed",
+        },
+    )
 }
 
 fn short(arn: &str) -> &str {
@@ -291,7 +285,7 @@ fn attention_if(skipped: &[String]) -> Status {
 }
 
 pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
-    if ctx.printer.json && !args.yes && !args.dry_run {
+    if ctx.printer.json && !args.confirm.yes && !args.dry_run {
         return Err(UsageError(
             "with --output json, give --dry-run to see the plan, or --yes to apply it".into(),
         )
@@ -336,7 +330,7 @@ pub(crate) fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<Status> {
     }
     confirm(
         &format!("This moves {swaps} listener(s) to the new certificate"),
-        args.yes,
+        args.confirm.yes,
         false,
     )?;
     if !ctx.printer.json {
@@ -552,7 +546,7 @@ fn migrations_to_run(
         &format!(
             "This requests {to_request} DNS-validated certificate(s), waits for them, and moves every listener of {replacing} email-validated certificate(s) to them"
         ),
-        args.yes,
+        args.confirm.yes,
         args.dry_run,
     )?;
     Ok(Some(work))
@@ -563,8 +557,8 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         return Err(UsageError("--timeout: at most 72h".into()).into());
     }
     let config = ctx.config()?;
-    let regions = agent::expand_regions(&args.regions, &config.extra_regions)?;
-    let targets = config.select(args.target.as_deref(), Some(&regions))?;
+    let regions = agent::expand_regions(&args.scan.regions, &config.extra_regions)?;
+    let targets = config.select(args.scan.target.as_deref(), Some(&regions))?;
     let mut v = ctx.unlock_writer("acm migrate-validation")?;
     let runtime = ctx.runtime()?;
     let Some(work) = migrations_to_run(ctx, &v, &targets, &args)? else {

@@ -3,10 +3,12 @@
 //! Everything that reaches a terminal goes through [`clean`] (control characters from
 //! certificates or AWS escaped); colours only on a terminal without NO_COLOR.
 
+mod confirm;
 mod table;
 mod when;
 
 pub(crate) use self::{
+    confirm::{Confirmation, confirm},
     table::{Color, Shorten, Table, cell},
     when::{date, day, expiry_cell, expiry_date_cell, relative},
 };
