@@ -25,6 +25,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 # seen again); `bash scripts/proptest-long.sh` explores with fresh seeds and many more cases.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261201}"
 
+# The layout's rules, read from the sources: no import circle between modules, no function
+# in cli/src over 80 lines (README, Layout).
+python3 scripts/arch.py check
+
 # The end-to-end tests run the real binary: build it first (they refuse a stale one). They
 # find it beside their own executable, so wherever cargo builds.
 echo "building certvault and its tests (the first build downloads and compiles about 360 crates and may take 10 minutes or more on 2 cores) ..." >&2
