@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::aws::fake::{Fake, FakeCert, Faults};
-use vault::{Passphrase, Source};
+use vault::{Passphrase, entries::Source};
 
 fn vault() -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();

@@ -36,7 +36,10 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
-use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
+use vault::{
+    Vault,
+    records::{Deployment, DeploymentUpdate, ImportMaterial},
+};
 
 use crate::{
     aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
@@ -1091,7 +1094,7 @@ fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
             },
             Err(e) => {
                 if let vault::Error::RowTampered { table, row } = &e {
-                    let bad = vault::BadRow {
+                    let bad = vault::integrity::BadRow {
                         table,
                         row: row.clone(),
                     };

@@ -120,8 +120,8 @@ struct RequestedOut<'a> {
     emails: &'a [String],
     entry: Option<&'a str>,
     failure_reason: Option<&'a str>,
-    names: &'a [vault::NameValidation],
-    records: &'a [vault::DnsRecord],
+    names: &'a [vault::records::NameValidation],
+    records: &'a [vault::records::DnsRecord],
     region: &'a str,
     route53: Option<&'a [agent::PlacedRecord]>,
     status: &'a str,
@@ -217,7 +217,7 @@ fn public_request(
     validation: &str,
 ) -> agent::CertRequest {
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
-    let token = vault::idempotency_token(&[
+    let token = vault::records::idempotency_token(&[
         "acm-request",
         &target.name,
         region,
@@ -311,7 +311,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
     let target = one_target(&config, args.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request-private")?;
-    let token = vault::idempotency_token(&[
+    let token = vault::records::idempotency_token(&[
         "acm-request-private",
         &target.name,
         &region,
@@ -532,7 +532,7 @@ fn key_algorithm_name(k: AcmKeyArg) -> &'static str {
 fn checked_names(domain: &str, sans: &[String]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for n in std::iter::once(domain).chain(sans.iter().map(String::as_str)) {
-        let n = vault::check_dns_name(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
+        let n = vault::ca::check_dns(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
         if !names.contains(&n) {
             names.push(n);
         }

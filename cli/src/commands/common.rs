@@ -110,7 +110,7 @@ pub(crate) fn place_records(
     target: &agent::Target,
     account: &str,
     arn: &str,
-    records: &[vault::DnsRecord],
+    records: &[vault::records::DnsRecord],
 ) -> Result<Vec<agent::PlacedRecord>> {
     ctx.runtime()?
         .block_on(agent::acm::request::place_records(

@@ -197,7 +197,7 @@ pub(crate) fn targets_or_env_region(
 /// `--tag k=v` values; a malformed one is a usage error.
 pub(crate) fn tags(raw: &[String]) -> Result<Vec<(String, String)>> {
     raw.iter()
-        .map(|t| vault::parse_tag(t).map_err(|e| UsageError(format!("--tag: {e}")).into()))
+        .map(|t| vault::entries::parse_tag(t).map_err(|e| UsageError(format!("--tag: {e}")).into()))
         .collect()
 }
 

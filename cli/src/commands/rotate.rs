@@ -406,7 +406,8 @@ fn note_words(m: &Migration, n: &MigrationNote) -> String {
 
 /// A migration's records, in words.
 fn records_words(r: &Records) -> String {
-    let join = |records: &[vault::DnsRecord], line: &dyn Fn(&vault::DnsRecord) -> String| {
+    let join = |records: &[vault::records::DnsRecord],
+                line: &dyn Fn(&vault::records::DnsRecord) -> String| {
         records.iter().map(line).collect::<Vec<_>>().join("; ")
     };
     match r {

@@ -102,7 +102,8 @@ pub(crate) fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)
                 .send()
                 .await
                 .unwrap();
-            let (fp, _) = vault::pem_certificate_identity(pem.certificate().unwrap()).unwrap();
+            let (fp, _) =
+                vault::records::pem_certificate_identity(pem.certificate().unwrap()).unwrap();
             out.push((arn, fp));
         }
         out
@@ -136,7 +137,9 @@ fn not_after(pem_text: &str) -> i64 {
 }
 
 pub(crate) fn fingerprint(pem_text: &str) -> String {
-    vault::pem_certificate_identity(pem_text).unwrap().0
+    vault::records::pem_certificate_identity(pem_text)
+        .unwrap()
+        .0
 }
 
 pub(crate) fn reimport(emu: &Emulator, region: &str, arn: &str, cert: &str, key: &str) {
