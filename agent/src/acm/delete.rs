@@ -256,7 +256,9 @@ pub async fn delete_from_acm<C: Connector>(
             )
             .await
         {
-            Ok(request_id) => return Ok(Deleted::Deleted { request_id }),
+            Ok(request_id) => {
+                return Ok(Deleted::Deleted { request_id });
+            }
             Err(e) if gone(&e) => return Ok(Deleted::AlreadyGone),
             Err(e) if e.kind == ErrorKind::InUse => {
                 let users = match describe().await {

@@ -35,8 +35,8 @@ async fn an_agent_pass_skips_while_another_writer_holds_the_vault() {
     drop(cli);
 }
 
-fn row(id: i64, state: State, detail: Option<&str>) -> crate::StatusRow {
-    crate::StatusRow {
+fn row(id: i64, state: State, detail: Option<&str>) -> crate::reconcile::StatusRow {
+    crate::reconcile::StatusRow {
         id,
         name: format!("e{id}"),
         entry_id: format!("id{id}"),
@@ -55,7 +55,7 @@ fn row(id: i64, state: State, detail: Option<&str>) -> crate::StatusRow {
     }
 }
 
-fn report(rows: Vec<crate::StatusRow>) -> SyncReport {
+fn report(rows: Vec<crate::reconcile::StatusRow>) -> SyncReport {
     SyncReport {
         deployments: rows,
         ..SyncReport::default()

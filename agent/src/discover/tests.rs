@@ -261,7 +261,7 @@ async fn throttled_past_the_budget_fails_the_region_only() {
     assert_eq!(west.status, "failed");
     assert_eq!(
         west.error.as_ref().unwrap().attempts,
-        crate::RetryPolicy::default().max_attempts
+        crate::config::RetryPolicy::default().max_attempts
     );
     assert_eq!(r.total, 1);
 }

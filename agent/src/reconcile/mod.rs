@@ -20,6 +20,9 @@ pub(crate) mod plan;
 mod undeploy;
 
 pub use deployable::{DeployChoice, Deployable, deployable};
+pub use plan::{
+    Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan,
+};
 pub use undeploy::{UndeployError, UndeployRequest, UndeployStep, undeploy};
 
 use std::{
@@ -49,7 +52,6 @@ use crate::{
     reconcile::{
         apply::{Applier, Event},
         observe::{Observation, observe_region},
-        plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
     },
 };
 

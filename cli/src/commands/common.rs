@@ -73,7 +73,7 @@ pub(crate) fn submit(
     config: &agent::Config,
     target: &agent::Target,
     region: &str,
-    request: &agent::CertRequest,
+    request: &agent::aws::CertRequest,
     audit: &str,
     wait: std::time::Duration,
 ) -> Result<agent::acm::request::Submitted> {
@@ -111,7 +111,7 @@ pub(crate) fn place_records(
     account: &str,
     arn: &str,
     records: &[vault::records::DnsRecord],
-) -> Result<Vec<agent::PlacedRecord>> {
+) -> Result<Vec<agent::route53::PlacedRecord>> {
     ctx.runtime()?
         .block_on(agent::acm::request::place_records(
             &ctx.connector(),

@@ -188,7 +188,8 @@ pub(crate) fn targets_or_env_region(
         if t.regions.is_empty()
             && let Some(r) = &env_region
         {
-            t.regions = agent::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
+            t.regions =
+                agent::config::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
         }
     }
     Ok(targets)

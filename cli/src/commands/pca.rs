@@ -85,7 +85,7 @@ fn print_cas(ctx: &Ctx, rows: &[agent::pca::ListedCa]) -> Result<()> {
 
 fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let Some((_, region)) = agent::pca_arn_location(&args.ca_arn) else {
+    let Some((_, region)) = agent::aws::pca_arn_location(&args.ca_arn) else {
         return Err(UsageError(format!(
             "--ca-arn {}: not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
             args.ca_arn

@@ -68,7 +68,7 @@ fn what_to_do(region: &str, new: &str, user: &str) -> String {
                 "an API Gateway custom domain name: `aws apigateway update-domain-name --region {region} --domain-name {name} --patch-operations op=replace,path=/regionalCertificateArn,value={new}` (for an edge-optimized domain, path=/certificateArn and a certificate in us-east-1)"
             )
         }
-        _ => agent::what_to_do(region, "", new, user),
+        _ => agent::acm::delete::what_to_do(region, "", new, user),
     }
 }
 
@@ -119,7 +119,7 @@ struct ResultJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     listener: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<agent::SwapKind>,
+    kind: Option<agent::elb::SwapKind>,
     old: &'a str,
     new: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,7 +250,10 @@ fn planned(
     let regions = if args.regions.is_empty() {
         None
     } else {
-        Some(agent::expand_regions(&args.regions, &config.extra_regions)?)
+        Some(agent::config::expand_regions(
+            &args.regions,
+            &config.extra_regions,
+        )?)
     };
     let req = agent::elb::RotateRequest {
         old: &args.old,
@@ -564,7 +567,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         return Err(UsageError("--timeout: at most 72h".into()).into());
     }
     let config = ctx.config()?;
-    let regions = agent::expand_regions(&args.regions, &config.extra_regions)?;
+    let regions = agent::config::expand_regions(&args.regions, &config.extra_regions)?;
     let targets = config.select(args.target.as_deref(), Some(&regions))?;
     let mut v = ctx.unlock_writer("acm migrate-validation")?;
     let runtime = ctx.runtime()?;

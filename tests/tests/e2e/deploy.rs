@@ -202,7 +202,7 @@ fn deploy_to_three_regions_and_renewal_is_reimported_into_the_same_arn() {
     let entry_id = env.json(&["list"])[0]["id"].as_str().unwrap().to_owned();
     assert!(
         tags.iter()
-            .any(|t| t.key() == agent::ENTRY_TAG && t.value() == Some(entry_id.as_str()))
+            .any(|t| t.key() == agent::aws::ENTRY_TAG && t.value() == Some(entry_id.as_str()))
     );
 
     // A no-op status reads listings only, and says all is well.
@@ -432,7 +432,7 @@ fn replace_existing_adopts_instead_of_duplicating_and_a_crash_is_adopted() {
             .private_key(Blob::new(k.as_bytes()))
             .tags(
                 aws_sdk_acm::types::Tag::builder()
-                    .key(agent::ENTRY_TAG)
+                    .key(agent::aws::ENTRY_TAG)
                     .value(&entry)
                     .build()
                     .unwrap(),

@@ -149,11 +149,11 @@ fn plaintext_key_copies_left_in_memory_after_a_pass() {
     };
     v.add_deployment("memory.example.com", "default", "us-east-1", false, false)
         .unwrap();
-    let report = block_on(agent::sync(
+    let report = block_on(agent::reconcile::sync(
         &ToEmulator(&emu),
         &mut v,
         &agent::Config::default(),
-        &agent::SyncOptions::default(),
+        &agent::reconcile::SyncOptions::default(),
     ))
     .unwrap();
     assert!(report.all_in_sync(), "{report:#?}");
