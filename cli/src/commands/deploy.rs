@@ -1,5 +1,6 @@
 //! `certvault deploy`, `undeploy`, `status` and `sync`.
 
+use agent::acm::request::target_account;
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
@@ -63,11 +64,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     {
         let runtime = ctx.runtime()?;
         for t in &targets {
-            if let Err(e) = runtime.block_on(agent::acm::request::target_account(
-                &ctx.connector(),
-                &config,
-                t,
-            )) {
+            if let Err(e) = runtime.block_on(target_account(&ctx.connector(), &config, t)) {
                 return Err(no_account(ctx, &t.name, &e));
             }
         }
