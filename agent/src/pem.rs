@@ -1,7 +1,7 @@
 //! ACM's answer to GetCertificate (a certificate and its chain, PEM) read as a vault
 //! bundle: what discovery records and what a request that was issued becomes.
 
-use vault::{Bundle, InputPasswords};
+use vault::formats::{Bundle, InputPasswords};
 
 use crate::aws::CertificatePem;
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vault::DnsRecord;
+use vault::records::DnsRecord;
 
 use crate::{
     aws::retry::{Idempotence, Scope},

@@ -204,8 +204,8 @@ pub async fn delete_from_acm<C: Connector>(
                 || acm.get_certificate(req.arn),
             )
             .await?;
-        let held =
-            vault::served_identity(&pem.certificate, pem.chain.as_deref()).map(|s| s.fingerprint);
+        let held = vault::formats::served_identity(&pem.certificate, pem.chain.as_deref())
+            .map(|s| s.fingerprint);
         if held
             .as_ref()
             .is_some_and(|fp| owner.fingerprints.contains(fp))
@@ -256,7 +256,9 @@ pub async fn delete_from_acm<C: Connector>(
             )
             .await
         {
-            Ok(request_id) => return Ok(Deleted::Deleted { request_id }),
+            Ok(request_id) => {
+                return Ok(Deleted::Deleted { request_id });
+            }
             Err(e) if gone(&e) => return Ok(Deleted::AlreadyGone),
             Err(e) if e.kind == ErrorKind::InUse => {
                 let users = match describe().await {
@@ -436,7 +438,7 @@ mod tests {
         aws::{AcmWrite, Connector},
     };
 
-    fn material(cn: &str) -> (vault::ImportMaterial, String) {
+    fn material(cn: &str) -> (vault::records::ImportMaterial, String) {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut p = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -455,13 +457,14 @@ mod tests {
         )
         .unwrap();
         let b =
-            vault::Bundle::from_bytes(cn, pem.as_bytes(), None, None, Default::default()).unwrap();
+            vault::formats::Bundle::from_bytes(cn, pem.as_bytes(), None, None, Default::default())
+                .unwrap();
         let fp = b.fingerprint().to_owned();
         v.import(vec![b], &Default::default()).unwrap();
         (v.import_material(cn).unwrap(), fp)
     }
 
-    async fn put(fake: &Fake, m: &vault::ImportMaterial, tag: Option<&str>) -> String {
+    async fn put(fake: &Fake, m: &vault::records::ImportMaterial, tag: Option<&str>) -> String {
         let tags: Vec<(String, String)> = tag
             .map(|t| vec![(ENTRY_TAG.to_owned(), t.to_owned())])
             .unwrap_or_default();
@@ -777,13 +780,19 @@ mod tests {
             .push(rcgen::DnType::CommonName, "www.example.com");
         let cert = params.self_signed(&key).unwrap();
         let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        let b = vault::Bundle::from_bytes("www", pem.as_bytes(), None, None, Default::default())
-            .unwrap();
+        let b = vault::formats::Bundle::from_bytes(
+            "www",
+            pem.as_bytes(),
+            None,
+            None,
+            Default::default(),
+        )
+        .unwrap();
         v.import(vec![b], &Default::default()).unwrap();
         let id = v
             .add_deployment("www.example.com", "default", "us-east-1", false, false)
             .unwrap();
-        v.update_deployment(&vault::DeploymentUpdate {
+        v.update_deployment(&vault::records::DeploymentUpdate {
             id,
             state: "in-sync".into(),
             detail: None,

@@ -144,13 +144,13 @@ pub struct KeyExported {
     /// The certificate.
     pub arn: String,
     /// What the vault did with it.
-    pub outcome: vault::ImportOutcome,
+    pub outcome: vault::entries::ImportOutcome,
 }
 
 impl KeyExported {
     /// The entry (id, name), and what became of it, in words.
     pub fn entry_and_words(&self) -> (&str, &str, &'static str) {
-        use vault::ImportOutcome as O;
+        use vault::entries::ImportOutcome as O;
         match &self.outcome {
             O::Created { id, name } => (id, name, "a new entry, with its key"),
             O::NewVersion { id, name, .. } => (id, name, "a new version, with its key"),

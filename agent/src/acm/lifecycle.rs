@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vault::AcmObservation;
+use vault::entries::AcmObservation;
 
 use crate::{
     acm::request::observe_with,
@@ -248,8 +248,12 @@ pub(crate) fn entry_of(v: &vault::Vault, certificate: &str) -> super::Result<(St
 
 /// Refuses an entry that is not a certificate AWS issued (the vault's own CA, a file, IAM,
 /// an early `pca issue`); `Ok` for one ACM holds (asked of ACM next).
-pub(crate) fn aws_issued(source: vault::Source, name: &str, doing: Doing) -> super::Result<()> {
-    use vault::Source as S;
+pub(crate) fn aws_issued(
+    source: vault::entries::Source,
+    name: &str,
+    doing: Doing,
+) -> super::Result<()> {
+    use vault::entries::Source as S;
     match source {
         S::AcmAmazonIssued | S::AcmPrivate | S::AcmImported => Ok(()),
         _ => Err(super::Error::NotIssuedByAws {
@@ -286,7 +290,7 @@ pub(crate) fn revoked_at(
 /// Refuses a `--target` or `--region` other than those an entry `pca issue` made was issued
 /// through.
 pub(crate) fn issued_through(
-    aws: &vault::AwsPrivate,
+    aws: &vault::ca::pca::AwsPrivate,
     name: &str,
     target: Option<&str>,
     region: Option<&str>,

@@ -151,7 +151,7 @@ pub enum Error {
         /// The entry's name.
         name: String,
         /// Where it came from.
-        origin: vault::Source,
+        origin: vault::entries::Source,
         /// What was asked.
         doing: lifecycle::Doing,
     },
@@ -356,7 +356,7 @@ pub fn choose(
         return choose_arn(v, certificate, region, target);
     }
     let (id, name) = v.resolve(certificate)?;
-    let candidates: Vec<vault::AcmRecord> = v
+    let candidates: Vec<vault::records::AcmRecord> = v
         .acm_records_of(&id)?
         .into_iter()
         .filter(|r| r.gone_at.is_none())

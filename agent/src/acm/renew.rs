@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use vault::{AcmObservation, Vault};
+use vault::{Vault, entries::AcmObservation};
 
 use super::{
     Error, Result,
@@ -35,7 +35,7 @@ pub enum RenewOutcome {
     /// An entry `pca issue` made, issued again by its CA as a new version.
     Reissued {
         /// What the vault stored.
-        stored: vault::PcaStored,
+        stored: vault::ca::pca::PcaStored,
         /// Whether the key was kept.
         reused_key: bool,
     },
@@ -113,7 +113,7 @@ pub async fn renew<C: Connector>(
     )?;
     let serial = |o: &AcmObservation| o.detail.as_ref().and_then(|d| d.serial.clone());
     let done = serial(&renewed.after) != serial(&renewed.before);
-    let location = vault::Location {
+    let location = vault::records::Location {
         target: chosen.target.clone(),
         account: renewed.account.clone(),
         region: chosen.region.clone(),
@@ -162,7 +162,7 @@ async fn reissue<C: Connector>(
     connector: &C,
     v: &mut Vault,
     config: &Config,
-    aws: &vault::AwsPrivate,
+    aws: &vault::ca::pca::AwsPrivate,
     req: RenewRequest<'_>,
 ) -> Result<RenewOutcome> {
     let pending = v.pca_prepare_renewal(&aws.entry_id, req.reuse_key)?;

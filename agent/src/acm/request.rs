@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use vault::{AcmObservation, AcmSummary};
+use vault::{entries::AcmObservation, records::AcmSummary};
 
 use crate::aws::connect_as;
 use crate::{
@@ -372,7 +372,7 @@ pub struct Submitted {
     /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
     pub status: String,
     /// What ACM said of it (empty when it could not be read).
-    pub detail: vault::AcmDetail,
+    pub detail: vault::records::AcmDetail,
     /// The entry an issued certificate became.
     pub entry: Option<String>,
     /// Why ACM's answer about it could not be read yet, if it could not (the request is
@@ -394,7 +394,7 @@ pub async fn submit<C: Connector>(
         .await
         .map_err(|e| super::Error::NotRequested(Box::new(e)))?;
     // Recorded at once: whatever happens next, the vault knows this request.
-    let location = vault::Location {
+    let location = vault::records::Location {
         target: target.name.clone(),
         account: account.clone(),
         region: region.to_owned(),
@@ -404,7 +404,7 @@ pub async fn submit<C: Connector>(
         vec![AcmObservation {
             summary: requested_summary(&arn, req),
             // How it is validated is known from the request itself.
-            detail: req.validation.as_ref().map(|m| vault::AcmDetail {
+            detail: req.validation.as_ref().map(|m| vault::records::AcmDetail {
                 validation_method: Some(m.clone()),
                 ..Default::default()
             }),
@@ -431,7 +431,7 @@ pub async fn submit<C: Connector>(
         }
         Err(e) => (
             "PENDING_VALIDATION".to_owned(),
-            vault::AcmDetail::default(),
+            vault::records::AcmDetail::default(),
             None,
             Some(e),
         ),
@@ -456,7 +456,7 @@ pub async fn place_records<C: Connector>(
     target: &Target,
     account: &str,
     arn: &str,
-    records: &[vault::DnsRecord],
+    records: &[vault::records::DnsRecord],
 ) -> super::Result<Vec<PlacedRecord>> {
     let placed = route53_place(
         connector,

@@ -11,7 +11,11 @@ use std::{
 
 use serde::Serialize;
 use tokio::time::Instant;
-use vault::{AcmObservation, AcmRecord, DnsRecord, NameValidation, Vault};
+use vault::{
+    Vault,
+    entries::AcmObservation,
+    records::{AcmRecord, DnsRecord, NameValidation},
+};
 
 use super::request::{place_records, validation_addresses};
 use crate::{
@@ -231,7 +235,7 @@ async fn follow_one<C: Connector>(
             return Ok((row, true));
         }
     };
-    let location = vault::Location {
+    let location = vault::records::Location {
         target: rec.location.target.clone(),
         account,
         region: rec.location.region.clone(),
@@ -334,7 +338,7 @@ pub fn placement_words(p: &Placement) -> String {
 fn describe_request(
     v: &mut Vault,
     rec: &AcmRecord,
-    location: &vault::Location,
+    location: &vault::records::Location,
     obs: AcmObservation,
     row: &mut RequestRow,
 ) -> super::Result<bool> {

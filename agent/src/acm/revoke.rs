@@ -61,7 +61,7 @@ pub struct PlannedRevocation {
     /// Where ACM holds it, for a certificate ACM holds.
     pub at: Option<String>,
     target: Target,
-    record: vault::AwsRevocation,
+    record: vault::ca::pca::AwsRevocation,
 }
 
 impl PlannedRevocation {
@@ -154,7 +154,7 @@ pub async fn plan_revoke<C: Connector>(
     let region = crate::pca::pca_arn_location(&ca_arn)
         .map(|(_, r)| r.to_owned())
         .unwrap_or_else(|| chosen.region.clone());
-    let record = vault::AwsRevocation {
+    let record = vault::ca::pca::AwsRevocation {
         entry_id: id,
         version_id,
         via: "acm".into(),
@@ -182,7 +182,7 @@ fn plan_pca(
     req: RevokeRequest<'_>,
     id: &str,
     name: String,
-    aws: vault::AwsPrivate,
+    aws: vault::ca::pca::AwsPrivate,
 ) -> Result<RevokePlan> {
     // An ARN names what ACM holds there, which may be an older version than the one the
     // entry's record describes: only the entry itself names what is revoked.
@@ -206,7 +206,7 @@ fn plan_pca(
     let target = config
         .select(Some(&aws.target), Some(std::slice::from_ref(&aws.region)))?
         .remove(0);
-    let record = vault::AwsRevocation {
+    let record = vault::ca::pca::AwsRevocation {
         entry_id: id.to_owned(),
         version_id: aws.version_id,
         via: "pca".into(),
@@ -249,7 +249,7 @@ pub async fn revoke_planned<C: Connector>(
         config,
         &target,
         &ca_arn,
-        &vault::serial_for_aws(&serial),
+        &vault::ca::pca::serial_for_aws(&serial),
         &record.reason,
     )
     .await

@@ -6,7 +6,7 @@ use aws_sdk_acm::{
     operation::RequestId,
     types::{Filters, KeyAlgorithm},
 };
-use vault::{AcmDetail, AcmSummary, DnsRecord};
+use vault::records::{AcmDetail, AcmSummary, DnsRecord};
 
 use super::{ArnParts, CertificatePem, ListPage, classify, time_of};
 use crate::error::{ApiError, ErrorKind, Refusal};
@@ -73,7 +73,7 @@ pub trait AcmWrite: Send + Sync {
     /// ImportCertificate: a new certificate (tagged) or, with `arn`, a re-import into it.
     fn import_certificate(
         &self,
-        material: &vault::ImportMaterial,
+        material: &vault::records::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<Written, ApiError>> + Send;
@@ -260,7 +260,7 @@ impl AcmApi for SdkAcm {
             failure_reason: c.failure_reason().map(|f| f.as_str().to_owned()),
             names: dvo
                 .iter()
-                .map(|d| vault::NameValidation {
+                .map(|d| vault::records::NameValidation {
                     domain: d.domain_name().to_owned(),
                     method: d.validation_method().map(|m| m.as_str().to_owned()),
                     status: d.validation_status().map(|v| v.as_str().to_owned()),
@@ -302,7 +302,7 @@ fn acm_tags(tags: &[(String, String)]) -> Vec<aws_sdk_acm::types::Tag> {
 impl AcmWrite for SdkAcm {
     async fn import_certificate(
         &self,
-        material: &vault::ImportMaterial,
+        material: &vault::records::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
     ) -> Result<Written, ApiError> {

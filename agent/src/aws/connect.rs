@@ -675,10 +675,11 @@ mod tests {
             key.serialize_pem()
         );
         let b =
-            vault::Bundle::from_bytes("a", pem.as_bytes(), None, None, Default::default()).unwrap();
+            vault::formats::Bundle::from_bytes("a", pem.as_bytes(), None, None, Default::default())
+                .unwrap();
         v.import(
             vec![b],
-            &vault::ImportOptions {
+            &vault::entries::ImportOptions {
                 name: Some("a".into()),
                 ..Default::default()
             },

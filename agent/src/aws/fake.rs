@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use vault::{AcmDetail, AcmSummary};
+use vault::records::{AcmDetail, AcmSummary};
 
 use crate::{
     aws::{
@@ -458,7 +458,7 @@ impl AcmApi for FakeAcm {
 impl AcmWrite for FakeAcm {
     async fn import_certificate(
         &self,
-        material: &vault::ImportMaterial,
+        material: &vault::records::ImportMaterial,
         arn: Option<&str>,
         tags: &[(String, String)],
     ) -> Result<Written, ApiError> {
@@ -486,7 +486,7 @@ impl AcmWrite for FakeAcm {
                 self.region, self.account
             ),
         };
-        let domains = vault::pem_certificate_identity(&material.certificate);
+        let domains = vault::records::pem_certificate_identity(&material.certificate);
         let cert = match certs.iter_mut().find(|c| c.summary.arn == arn) {
             Some(c) => c,
             None => {
@@ -626,7 +626,7 @@ impl AcmWrite for FakeAcm {
                 validation_records: if dns {
                     names
                         .iter()
-                        .map(|n| vault::DnsRecord {
+                        .map(|n| vault::records::DnsRecord {
                             domain: n.clone(),
                             name: format!("_x1.{n}."),
                             record_type: "CNAME".into(),
@@ -638,7 +638,7 @@ impl AcmWrite for FakeAcm {
                 },
                 names: names
                     .iter()
-                    .map(|n| vault::NameValidation {
+                    .map(|n| vault::records::NameValidation {
                         domain: n.clone(),
                         method: req.validation.clone(),
                         status: Some("PENDING_VALIDATION".into()),

@@ -25,7 +25,7 @@ mod iam;
 pub(crate) mod paging;
 mod pca;
 mod rds;
-pub(crate) mod retry;
+pub mod retry;
 mod route53;
 mod sts;
 

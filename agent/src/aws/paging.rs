@@ -2,7 +2,7 @@
 //! stoppable), and a bound on how many pages a listing may have before the server's tokens
 //! are no longer trusted.
 
-use vault::AcmSummary;
+use vault::records::AcmSummary;
 
 use super::retry::{Idempotence, Scope};
 use crate::error::{ApiError, Refusal};

@@ -765,7 +765,7 @@ fn anchor_keep(
 fn changes_to_log<'r>(
     report: &'r SyncReport,
     known: &mut HashMap<i64, (State, Option<String>)>,
-) -> Vec<&'r crate::StatusRow> {
+) -> Vec<&'r crate::reconcile::StatusRow> {
     let first = known.is_empty();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();

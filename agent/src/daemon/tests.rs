@@ -35,8 +35,8 @@ async fn an_agent_pass_skips_while_another_writer_holds_the_vault() {
     drop(cli);
 }
 
-fn row(id: i64, state: State, detail: Option<&str>) -> crate::StatusRow {
-    crate::StatusRow {
+fn row(id: i64, state: State, detail: Option<&str>) -> crate::reconcile::StatusRow {
+    crate::reconcile::StatusRow {
         id,
         name: format!("e{id}"),
         entry_id: format!("id{id}"),
@@ -55,7 +55,7 @@ fn row(id: i64, state: State, detail: Option<&str>) -> crate::StatusRow {
     }
 }
 
-fn report(rows: Vec<crate::StatusRow>) -> SyncReport {
+fn report(rows: Vec<crate::reconcile::StatusRow>) -> SyncReport {
     SyncReport {
         deployments: rows,
         ..SyncReport::default()
@@ -112,10 +112,10 @@ async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
     let pass = vault::Passphrase::new("correct horse battery".into());
     let mut agent_vault = Vault::create(&path, &pass).unwrap();
     agent_vault
-        .create_ca(&vault::NewCa {
+        .create_ca(&vault::ca::NewCa {
             name: "Root".into(),
             subject: "CN=Root".into(),
-            key_type: vault::KeyType::EcP256,
+            key_type: vault::ca::KeyType::EcP256,
             validity: time::Duration::days(3650),
             parent: None,
             path_len: None,
@@ -126,11 +126,11 @@ async fn a_pass_after_a_rotation_stops_before_the_ca_maintenance() {
     agent_vault
         .ca("Root")
         .unwrap()
-        .issue(&vault::NewLeaf {
+        .issue(&vault::ca::NewLeaf {
             dns: vec!["www.example.com".into()],
             validity: Some(time::Duration::days(10)),
             auto_renew_before: Some(time::Duration::days(10) - time::Duration::SECOND),
-            ..vault::NewLeaf::default()
+            ..vault::ca::NewLeaf::default()
         })
         .unwrap();
     std::thread::sleep(Duration::from_millis(1100));

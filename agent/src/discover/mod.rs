@@ -14,7 +14,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use vault::{AcmDetail, AcmObservation, AcmRecord, AcmSummary, Location, Vault};
+use vault::{
+    Vault,
+    entries::AcmObservation,
+    records::{AcmDetail, AcmRecord, AcmSummary, Location},
+};
 
 use crate::{
     aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::aws::fake::{Fake, FakeCert, Faults};
-use vault::{Passphrase, Source};
+use vault::{Passphrase, entries::Source};
 
 fn vault() -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();
@@ -261,7 +261,7 @@ async fn throttled_past_the_budget_fails_the_region_only() {
     assert_eq!(west.status, "failed");
     assert_eq!(
         west.error.as_ref().unwrap().attempts,
-        crate::RetryPolicy::default().max_attempts
+        crate::config::RetryPolicy::default().max_attempts
     );
     assert_eq!(r.total, 1);
 }

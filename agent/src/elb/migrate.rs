@@ -6,7 +6,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use vault::{AcmDetail, AcmRecord, DnsRecord, Location, Vault};
+use vault::{
+    Vault,
+    records::{AcmDetail, AcmRecord, DnsRecord, Location},
+};
 
 use crate::{
     acm::request::{acm_describe, acm_observe, acm_request, acm_wait_for_records},
@@ -335,7 +338,7 @@ fn token_for(m: &Migration) -> String {
     sorted.sort();
     let mut parts = vec!["migrate-validation", m.target.as_str(), m.region.as_str()];
     parts.extend(sorted.iter().map(String::as_str));
-    vault::idempotency_token(&parts)
+    vault::records::idempotency_token(&parts)
 }
 
 /// An error and its sources, as `{:#}` of anyhow shows them.
@@ -386,7 +389,7 @@ async fn submit<C: Connector>(
         account: account.clone(),
         region: region.to_owned(),
     };
-    let requested = vault::AcmObservation {
+    let requested = vault::entries::AcmObservation {
         summary: crate::acm::request::requested_summary(&arn, &req),
         detail: Some(AcmDetail {
             validation_method: Some("DNS".into()),

@@ -15,7 +15,10 @@ pub use self::{
         MigrateEvent, MigrateOptions, MigrateReport, Migration, MigrationNote, Records,
         find_migrations, migration_counts, run_migrations,
     },
-    rotate::{Elsewhere, RotationPlan, Swap, SwapKind},
+    rotate::{
+        Elsewhere, Listeners, RotationPlan, Swap, SwapKind, plan_swaps, rotation_apply,
+        rotation_plan, rotation_plans,
+    },
     run::{PlanOutcome, SwapOutcomes, apply_plans, plan_pairs},
     select::{Pair, RotateRequest, SelectError, Selection, Skipped, select_pairs},
 };

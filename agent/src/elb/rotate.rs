@@ -155,8 +155,11 @@ fn moved_elsewhere(user: &str) -> bool {
 
 /// The names of `old` (its domain and SANs) that `new` does not cover (exactly, or by a
 /// wildcard of one label).
-fn uncovered_names(old: &vault::AcmSummary, new: &vault::AcmSummary) -> Vec<String> {
-    let names = |s: &vault::AcmSummary| -> Vec<String> {
+fn uncovered_names(
+    old: &vault::records::AcmSummary,
+    new: &vault::records::AcmSummary,
+) -> Vec<String> {
+    let names = |s: &vault::records::AcmSummary| -> Vec<String> {
         std::iter::once(&s.domain)
             .chain(s.sans.iter())
             .filter(|n| !n.is_empty())
@@ -263,7 +266,7 @@ async fn check_pair<C: Connector>(
     target: &Target,
     old: &str,
     new: &str,
-) -> Result<(String, vault::AcmDetail), ApiError> {
+) -> Result<(String, vault::records::AcmDetail), ApiError> {
     let refuse = |code: &str, message: String| {
         ApiError::local(ErrorKind::Validation, "Rotate", "global", code, message)
     };
@@ -487,7 +490,7 @@ mod tests {
 
     #[test]
     fn new_must_cover_every_name_old_serves() {
-        let s = |d: &str, sans: &[&str]| vault::AcmSummary {
+        let s = |d: &str, sans: &[&str]| vault::records::AcmSummary {
             domain: d.into(),
             sans: sans.iter().map(|x| x.to_string()).collect(),
             ..Default::default()

@@ -3,7 +3,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use vault::{AcmDetail, AcmObservation, AcmSummary, Location, Passphrase, Vault};
+use vault::{
+    Passphrase, Vault,
+    entries::AcmObservation,
+    records::{AcmDetail, AcmSummary, Location},
+};
 
 use super::*;
 use crate::{

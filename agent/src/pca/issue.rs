@@ -206,7 +206,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Stored {
     /// What the vault stored.
-    pub stored: vault::PcaStored,
+    pub stored: vault::ca::pca::PcaStored,
     /// How many GetCertificate calls it took.
     pub polls: u32,
     /// How long it took, from the first call (tokio time).
@@ -221,7 +221,7 @@ pub async fn issue_and_store<C: Connector>(
     v: &mut vault::Vault,
     config: &Config,
     target: &Target,
-    pending: vault::PcaPending,
+    pending: vault::ca::pca::PcaPending,
     timeout: Duration,
 ) -> Result<Stored, StoreError> {
     let started = tokio::time::Instant::now();

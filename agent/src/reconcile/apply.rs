@@ -16,7 +16,7 @@ use std::{
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use vault::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
+use vault::records::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
 
 use crate::{
     aws::retry::{Idempotence, RegionLimits, Scope},
@@ -369,10 +369,12 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
                         || self.acm.get_certificate(&arn),
                     )
                     .await?;
-                let current = vault::served_identity(&holds.certificate, holds.chain.as_deref())
-                    .is_some_and(|s| {
-                        s.fingerprint == m.fingerprint && s.chain_fingerprint == m.chain_fingerprint
-                    });
+                let current =
+                    vault::formats::served_identity(&holds.certificate, holds.chain.as_deref())
+                        .is_some_and(|s| {
+                            s.fingerprint == m.fingerprint
+                                && s.chain_fingerprint == m.chain_fingerprint
+                        });
                 if !current {
                     self.scope
                         .call(

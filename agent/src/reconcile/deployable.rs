@@ -3,7 +3,10 @@
 //! take are skipped and named). Read from the vault only; nothing is recorded.
 
 use time::OffsetDateTime;
-use vault::{EntrySummary, ListFilter, Vault};
+use vault::{
+    Vault,
+    entries::{EntrySummary, ListFilter},
+};
 
 use super::{material_problem, not_importable};
 

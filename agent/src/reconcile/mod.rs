@@ -20,6 +20,9 @@ pub(crate) mod plan;
 mod undeploy;
 
 pub use deployable::{DeployChoice, Deployable, deployable};
+pub use plan::{
+    Action, Desired, Observed, ObservedCert, PlanOptions, State, account_problem, plan,
+};
 pub use undeploy::{UndeployError, UndeployRequest, UndeployStep, undeploy};
 
 use std::{
@@ -36,7 +39,10 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
-use vault::{Deployment, DeploymentUpdate, ImportMaterial, Vault};
+use vault::{
+    Vault,
+    records::{Deployment, DeploymentUpdate, ImportMaterial},
+};
 
 use crate::{
     aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
@@ -46,7 +52,6 @@ use crate::{
     reconcile::{
         apply::{Applier, Event},
         observe::{Observation, observe_region},
-        plan::{Action, Desired, Observed, PlanOptions, State, account_problem, plan},
     },
 };
 
@@ -1091,7 +1096,7 @@ fn plan_region<A: AcmApi + AcmWrite + 'static, S: StsApi + 'static>(
             },
             Err(e) => {
                 if let vault::Error::RowTampered { table, row } = &e {
-                    let bad = vault::BadRow {
+                    let bad = vault::integrity::BadRow {
                         table,
                         row: row.clone(),
                     };

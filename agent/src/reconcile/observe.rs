@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, stream};
 use time::OffsetDateTime;
-use vault::AcmSummary;
+use vault::records::AcmSummary;
 
 use crate::{
     aws::retry::{Idempotence, RegionLimits, Scope},
@@ -78,8 +78,8 @@ pub(crate) async fn list_all<A: AcmApi>(
     ))
 }
 
-fn served(pem: &crate::aws::CertificatePem) -> Option<vault::ServedIdentity> {
-    vault::served_identity(&pem.certificate, pem.chain.as_deref())
+fn served(pem: &crate::aws::CertificatePem) -> Option<vault::formats::ServedIdentity> {
+    vault::formats::served_identity(&pem.certificate, pem.chain.as_deref())
 }
 
 /// What to find out about one ARN.

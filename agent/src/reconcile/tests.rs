@@ -6,7 +6,11 @@ use crate::{
     aws::ENTRY_TAG,
     aws::fake::{Fake, FakeCert, Faults},
 };
-use vault::{Bundle, ImportOptions, InputPasswords, Passphrase};
+use vault::{
+    Passphrase,
+    entries::ImportOptions,
+    formats::{Bundle, InputPasswords},
+};
 
 /// A fresh self-signed P-256 certificate and key for `cn`, valid for 90 days.
 fn fresh_bundle(cn: &str) -> Bundle {
@@ -390,7 +394,7 @@ async fn regression_an_unreadable_foreign_certificate_does_not_fail_the_region()
     fake.add(
         "us-east-1",
         FakeCert {
-            summary: vault::AcmSummary {
+            summary: vault::records::AcmSummary {
                 arn: foreign.into(),
                 kind: "IMPORTED".into(),
                 status: "ISSUED".into(),
@@ -852,7 +856,7 @@ async fn a_corrected_chain_is_reimported_into_the_same_arn() {
         .import(vec![corrected], &ImportOptions::default())
         .unwrap();
     assert!(
-        matches!(out[0], vault::ImportOutcome::ChainUpdated { .. }),
+        matches!(out[0], vault::entries::ImportOutcome::ChainUpdated { .. }),
         "{out:?}"
     );
     let r = pass(&fake, &mut v).await;
@@ -861,10 +865,10 @@ async fn a_corrected_chain_is_reimported_into_the_same_arn() {
     assert_eq!(d.arn.as_deref(), Some(arn.as_str()), "same ARN");
     let served = fake.certs("us-east-1")[0].chain.clone().unwrap();
     assert_eq!(
-        vault::served_identity(&leaf, Some(&served))
+        vault::formats::served_identity(&leaf, Some(&served))
             .unwrap()
             .chain_fingerprint,
-        vault::served_identity(&leaf, Some(&other_chain))
+        vault::formats::served_identity(&leaf, Some(&other_chain))
             .unwrap()
             .chain_fingerprint
     );

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use vault::{Deployment, Vault};
+use vault::{Vault, records::Deployment};
 
 use crate::{
     acm::delete::{DeleteRequest, Deleted, Owner, delete_from_acm},

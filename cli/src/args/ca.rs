@@ -60,14 +60,14 @@ pub(crate) enum KeyTypeArg {
     Rsa4096,
 }
 
-impl From<KeyTypeArg> for vault::KeyType {
-    fn from(k: KeyTypeArg) -> vault::KeyType {
+impl From<KeyTypeArg> for vault::ca::KeyType {
+    fn from(k: KeyTypeArg) -> vault::ca::KeyType {
         match k {
-            KeyTypeArg::EcP256 => vault::KeyType::EcP256,
-            KeyTypeArg::EcP384 => vault::KeyType::EcP384,
-            KeyTypeArg::Rsa2048 => vault::KeyType::Rsa2048,
-            KeyTypeArg::Rsa3072 => vault::KeyType::Rsa3072,
-            KeyTypeArg::Rsa4096 => vault::KeyType::Rsa4096,
+            KeyTypeArg::EcP256 => vault::ca::KeyType::EcP256,
+            KeyTypeArg::EcP384 => vault::ca::KeyType::EcP384,
+            KeyTypeArg::Rsa2048 => vault::ca::KeyType::Rsa2048,
+            KeyTypeArg::Rsa3072 => vault::ca::KeyType::Rsa3072,
+            KeyTypeArg::Rsa4096 => vault::ca::KeyType::Rsa4096,
         }
     }
 }
@@ -163,9 +163,9 @@ pub(crate) enum ReasonArg {
     PrivilegeWithdrawn,
 }
 
-impl From<ReasonArg> for vault::RevocationReason {
-    fn from(r: ReasonArg) -> vault::RevocationReason {
-        use vault::RevocationReason as R;
+impl From<ReasonArg> for vault::formats::RevocationReason {
+    fn from(r: ReasonArg) -> vault::formats::RevocationReason {
+        use vault::formats::RevocationReason as R;
         match r {
             ReasonArg::Unspecified => R::Unspecified,
             ReasonArg::KeyCompromise => R::KeyCompromise,
@@ -238,7 +238,7 @@ pub(crate) struct CaScheduleArgs {
     /// The CA
     pub(crate) ca: String,
     /// Days before its key is destroyed (7 to 30, as AWS KMS)
-    #[arg(long, default_value_t = vault::DEFAULT_PENDING_WINDOW_DAYS,
+    #[arg(long, default_value_t = vault::ca::DEFAULT_PENDING_WINDOW_DAYS,
           value_parser = clap::value_parser!(u32).range(7..=30))]
     pub(crate) pending_window_days: u32,
     /// Do not ask for confirmation

@@ -63,7 +63,7 @@ pub(crate) struct ListArgs {
     pub(crate) expiring_within: Option<time::Duration>,
     /// Only entries from this source
     #[arg(long, value_parser = parse_source)]
-    pub(crate) source: Option<vault::Source>,
+    pub(crate) source: Option<vault::entries::Source>,
     /// Only certificates with a name (CN or SAN) matching this pattern; `*` is a wildcard
     #[arg(long, value_name = "PATTERN")]
     pub(crate) domain: Option<String>,

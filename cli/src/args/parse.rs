@@ -73,9 +73,12 @@ fn parse_span(s: &str, years: bool) -> Result<time::Duration, String> {
     }
 }
 
-pub(crate) fn parse_source(s: &str) -> Result<vault::Source, String> {
-    vault::Source::parse(s).ok_or_else(|| {
-        let all: Vec<&str> = vault::Source::ALL.iter().map(|s| s.as_str()).collect();
+pub(crate) fn parse_source(s: &str) -> Result<vault::entries::Source, String> {
+    vault::entries::Source::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = vault::entries::Source::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         format!("unknown source '{s}': one of {}", all.join(", "))
     })
 }

@@ -123,17 +123,17 @@ struct RequestedOut<'a> {
     emails: &'a [String],
     entry: Option<&'a str>,
     failure_reason: Option<&'a str>,
-    names: &'a [vault::NameValidation],
-    records: &'a [vault::DnsRecord],
+    names: &'a [vault::records::NameValidation],
+    records: &'a [vault::records::DnsRecord],
     region: &'a str,
-    route53: Option<&'a [agent::PlacedRecord]>,
+    route53: Option<&'a [agent::route53::PlacedRecord]>,
     status: &'a str,
     validation: &'a str,
 }
 
 /// The one region a request is for.
 fn one_region(config: &agent::Config, region: &str) -> Result<String> {
-    let regions = agent::expand_regions(&[region.to_owned()], &config.extra_regions)?;
+    let regions = agent::config::expand_regions(&[region.to_owned()], &config.extra_regions)?;
     let [region] = regions.as_slice() else {
         return Err(UsageError(format!(
             "--region {region}: one region (a request is for one region; request again for another)"
@@ -199,7 +199,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
     print_requested(ctx, &out, args.route53)?;
     let by_hand = placed.as_ref().is_some_and(|p| {
         p.iter()
-            .any(|r| !matches!(r.placement, agent::Placement::InPlace { .. }))
+            .any(|r| !matches!(r.placement, agent::route53::Placement::InPlace { .. }))
     });
     Ok(
         if by_hand || matches!(s.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT") {
@@ -218,9 +218,9 @@ fn public_request(
     region: &str,
     names: &[String],
     validation: &str,
-) -> agent::CertRequest {
+) -> agent::aws::CertRequest {
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
-    let token = vault::idempotency_token(&[
+    let token = vault::records::idempotency_token(&[
         "acm-request",
         &target.name,
         region,
@@ -230,7 +230,7 @@ fn public_request(
         key_algorithm.unwrap_or(""),
         if args.export_enabled { "export" } else { "" },
     ]);
-    agent::CertRequest {
+    agent::aws::CertRequest {
         domain: names[0].clone(),
         sans: names[1..].to_vec(),
         validation: Some(validation.to_owned()),
@@ -302,7 +302,7 @@ struct RequestedPrivateOut<'a> {
 
 fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let Some((_, region)) = agent::pca_arn_location(&args.ca_arn) else {
+    let Some((_, region)) = agent::aws::pca_arn_location(&args.ca_arn) else {
         return Err(UsageError(format!(
             "--ca-arn {}: not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
             args.ca_arn
@@ -314,7 +314,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
     let target = one_target(&config, args.owner.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request-private")?;
-    let token = vault::idempotency_token(&[
+    let token = vault::records::idempotency_token(&[
         "acm-request-private",
         &target.name,
         &region,
@@ -322,7 +322,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
         &names.join(","),
         key_algorithm.unwrap_or(""),
     ]);
-    let req = agent::CertRequest {
+    let req = agent::aws::CertRequest {
         domain: names[0].clone(),
         sans: names[1..].to_vec(),
         validation: None,
@@ -473,7 +473,7 @@ fn delete(ctx: &Ctx, args: AcmDeleteArgs) -> Result<Status> {
             wait,
         ))
         .map_err(explain)?;
-    let already_gone = outcome == agent::Deleted::AlreadyGone;
+    let already_gone = outcome == agent::acm::delete::Deleted::AlreadyGone;
     let c = &plan.chosen;
     let entry_name = c.entry.as_ref().map(|(_, n)| n.as_str());
     if ctx.printer.json {
@@ -537,7 +537,7 @@ fn key_algorithm_name(k: AcmKeyArg) -> &'static str {
 fn checked_names(domain: &str, sans: &[String]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for n in std::iter::once(domain).chain(sans.iter().map(String::as_str)) {
-        let n = vault::check_dns_name(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
+        let n = vault::ca::check_dns(n).map_err(|e| UsageError(format!("--domain/--san: {e}")))?;
         if !names.contains(&n) {
             names.push(n);
         }
@@ -551,7 +551,7 @@ fn checked_names(domain: &str, sans: &[String]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn print_placed(ctx: &Ctx, placed: &[agent::PlacedRecord]) -> Result<()> {
+fn print_placed(ctx: &Ctx, placed: &[agent::route53::PlacedRecord]) -> Result<()> {
     let mut t = ctx
         .printer
         .table(&["DOMAIN", "NAME", "TYPE", "VALUE", "ROUTE 53"]);
@@ -568,7 +568,7 @@ fn print_placed(ctx: &Ctx, placed: &[agent::PlacedRecord]) -> Result<()> {
     t.print()?;
     let by_hand = placed
         .iter()
-        .filter(|p| !matches!(p.placement, agent::Placement::InPlace { .. }))
+        .filter(|p| !matches!(p.placement, agent::route53::Placement::InPlace { .. }))
         .count();
     note(&if by_hand == 0 {
         "every record is in Route 53: ACM validates within minutes, and renews by itself for as long as they stay".to_owned()

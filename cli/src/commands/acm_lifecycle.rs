@@ -26,8 +26,8 @@ use crate::{
 
 /// Why an entry that is not a certificate AWS issued cannot be renewed or revoked here, and
 /// what does it.
-fn not_ours(source: vault::Source, name: &str, doing: Doing) -> String {
-    use vault::Source as S;
+fn not_ours(source: vault::entries::Source, name: &str, doing: Doing) -> String {
+    use vault::entries::Source as S;
     let renew = doing == Doing::Renew;
     let verb = if renew { "renew" } else { "revoke" };
     match source {
@@ -173,7 +173,7 @@ struct RenewedOut<'a> {
 #[derive(Serialize)]
 struct ReissuedOut<'a> {
     #[serde(flatten)]
-    stored: &'a vault::PcaStored,
+    stored: &'a vault::ca::pca::PcaStored,
     renewed: bool,
     reused_key: bool,
 }
@@ -243,7 +243,7 @@ pub(crate) fn renew(ctx: &Ctx, args: AcmRenewArgs) -> Result<Status> {
     }
 }
 
-fn print_reissued(ctx: &Ctx, stored: &vault::PcaStored, reused_key: bool) -> Result<()> {
+fn print_reissued(ctx: &Ctx, stored: &vault::ca::pca::PcaStored, reused_key: bool) -> Result<()> {
     if ctx.printer.json {
         return print_json(
             ctx,

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use crate::output::{Confirmation, confirm};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use vault::{CsrRequest, NewCa, NewLeaf};
+use vault::ca::{CsrRequest, NewCa, NewLeaf};
 
 use super::{Ctx, export::write_public_file};
 use crate::{
@@ -272,7 +272,7 @@ struct DeletionScheduled<'a> {
     ca: &'a str,
     deletion_date: String,
     in_date: &'a [String],
-    state: vault::CaState,
+    state: vault::ca::CaState,
 }
 
 fn schedule_deletion(ctx: &Ctx, a: CaScheduleArgs) -> Result<Status> {
@@ -293,7 +293,7 @@ fn schedule_deletion(ctx: &Ctx, a: CaScheduleArgs) -> Result<Status> {
             ca: &a.ca,
             deletion_date: vault::text::timestamp(at),
             in_date: &live,
-            state: vault::CaState::PendingDeletion,
+            state: vault::ca::CaState::PendingDeletion,
         })?;
     } else {
         ctx.printer.line(&format!(
@@ -324,10 +324,10 @@ fn read_bounded(path: &std::path::Path, limit: u64) -> Result<String> {
 #[derive(Serialize)]
 struct StateChanged<'a> {
     ca: &'a str,
-    state: vault::CaState,
+    state: vault::ca::CaState,
 }
 
-fn state_changed(ctx: &Ctx, ca: &str, state: vault::CaState) -> Result<Status> {
+fn state_changed(ctx: &Ctx, ca: &str, state: vault::ca::CaState) -> Result<Status> {
     if ctx.printer.json {
         ctx.printer.json(&StateChanged { ca, state })?;
     } else {
@@ -336,7 +336,7 @@ fn state_changed(ctx: &Ctx, ca: &str, state: vault::CaState) -> Result<Status> {
     Ok(Status::Ok)
 }
 
-fn print_issued(ctx: &Ctx, c: &vault::IssuedCert, how: &str) -> Result<Status> {
+fn print_issued(ctx: &Ctx, c: &vault::ca::IssuedCert, how: &str) -> Result<Status> {
     if ctx.printer.json {
         ctx.printer.json(c)?;
     } else {

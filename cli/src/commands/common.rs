@@ -45,7 +45,7 @@ pub(crate) fn submit(
     config: &agent::Config,
     target: &agent::Target,
     region: &str,
-    request: &agent::CertRequest,
+    request: &agent::aws::CertRequest,
     audit: &str,
     wait: std::time::Duration,
 ) -> Result<agent::acm::request::Submitted> {
@@ -82,8 +82,8 @@ pub(crate) fn place_records(
     target: &agent::Target,
     account: &str,
     arn: &str,
-    records: &[vault::DnsRecord],
-) -> Result<Vec<agent::PlacedRecord>> {
+    records: &[vault::records::DnsRecord],
+) -> Result<Vec<agent::route53::PlacedRecord>> {
     ctx.runtime()?
         .block_on(agent::acm::request::place_records(
             &ctx.connector(),

@@ -1,5 +1,6 @@
 //! `certvault deploy`, `undeploy`, `status` and `sync`.
 
+use agent::acm::request::target_account;
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
@@ -63,7 +64,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
     {
         let runtime = ctx.runtime()?;
         for t in &targets {
-            if let Err(e) = runtime.block_on(agent::target_account(&ctx.connector(), &config, t)) {
+            if let Err(e) = runtime.block_on(target_account(&ctx.connector(), &config, t)) {
                 return Err(no_account(ctx, &t.name, &e));
             }
         }
@@ -82,7 +83,7 @@ pub(crate) fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<Status> {
             }
         }
     }
-    let opts = agent::SyncOptions {
+    let opts = agent::reconcile::SyncOptions {
         only,
         push: true,
         lock_timeout: ctx.lock_timeout(),
@@ -126,8 +127,8 @@ fn run_pass(
     ctx: &Ctx,
     v: &mut vault::Vault,
     config: &agent::Config,
-    opts: agent::SyncOptions,
-) -> Result<agent::SyncReport> {
+    opts: agent::reconcile::SyncOptions,
+) -> Result<agent::reconcile::SyncReport> {
     let runtime = ctx.runtime()?;
     let report = runtime.block_on(async {
         let stop = opts.stop.clone();
@@ -137,7 +138,7 @@ fn run_pass(
             note("stopping: finishing the calls in flight and recording them");
             stop.cancel();
         });
-        let report = agent::sync(&ctx.connector(), v, config, &opts).await;
+        let report = agent::reconcile::sync(&ctx.connector(), v, config, &opts).await;
         watcher.abort();
         anyhow::Ok(report?)
     });
@@ -149,7 +150,7 @@ pub(crate) fn undeploy(ctx: &Ctx, args: UndeployArgs) -> Result<Status> {
     let config = ctx.config()?;
     let regions = args
         .regions
-        .map(|r| agent::expand_regions(&r, &config.extra_regions))
+        .map(|r| agent::config::expand_regions(&r, &config.extra_regions))
         .transpose()?;
     let mut v = ctx.unlock_writer("undeploy")?;
     let req = agent::reconcile::UndeployRequest {
@@ -207,7 +208,7 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
     let config = ctx.config()?;
     let regions = args
         .regions
-        .map(|r| agent::expand_regions(&r, &config.extra_regions))
+        .map(|r| agent::config::expand_regions(&r, &config.extra_regions))
         .transpose()?;
     // Checking changes nothing: no passphrase needed.
     let v = ctx.open()?;
@@ -222,20 +223,24 @@ pub(crate) fn status(ctx: &Ctx, args: StatusArgs) -> Result<Status> {
     if only.is_empty() {
         note("no deployments match");
         if ctx.printer.json {
-            ctx.printer.json(&Vec::<agent::StatusRow>::new())?;
+            ctx.printer
+                .json(&Vec::<agent::reconcile::StatusRow>::new())?;
         }
         return Ok(Status::Ok);
     }
     let mut v = v;
-    let opts = agent::SyncOptions {
+    let opts = agent::reconcile::SyncOptions {
         dry_run: true,
         deep: args.deep,
         only,
         ..Default::default()
     };
-    let report = ctx
-        .runtime()?
-        .block_on(agent::sync(&ctx.connector(), &mut v, &config, &opts))?;
+    let report = ctx.runtime()?.block_on(agent::reconcile::sync(
+        &ctx.connector(),
+        &mut v,
+        &config,
+        &opts,
+    ))?;
     if ctx.printer.json {
         ctx.printer.json(&report.deployments)?;
     } else {
@@ -264,7 +269,7 @@ pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
     } else {
         ctx.unlock_writer("sync")?
     };
-    let opts = agent::SyncOptions {
+    let opts = agent::reconcile::SyncOptions {
         dry_run: args.dry_run,
         deep: args.deep,
         force: args.force,
@@ -276,7 +281,7 @@ pub(crate) fn sync(ctx: &Ctx, args: SyncArgs) -> Result<Status> {
     finish(ctx, &report, args.dry_run)
 }
 
-fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status> {
+fn finish(ctx: &Ctx, report: &agent::reconcile::SyncReport, dry_run: bool) -> Result<Status> {
     if ctx.printer.json {
         ctx.printer.json(report)?;
     } else {
@@ -316,11 +321,11 @@ fn finish(ctx: &Ctx, report: &agent::SyncReport, dry_run: bool) -> Result<Status
 
 /// Each failed deployment with its whole reason (a table cuts it to the terminal), and what
 /// to do: fix it and sync again, or forget the deployment.
-fn failure_reasons(report: &agent::SyncReport) -> String {
+fn failure_reasons(report: &agent::reconcile::SyncReport) -> String {
     let mut lines: Vec<String> = report
         .deployments
         .iter()
-        .filter(|d| d.state == agent::State::Failed)
+        .filter(|d| d.state == agent::reconcile::State::Failed)
         .map(|d| {
             format!(
                 "{} ({}/{}): {}",
@@ -334,7 +339,7 @@ fn failure_reasons(report: &agent::SyncReport) -> String {
     if let Some(d) = report
         .deployments
         .iter()
-        .find(|d| d.state == agent::State::Failed)
+        .find(|d| d.state == agent::reconcile::State::Failed)
     {
         lines.push(format!(
             "once fixed, `certvault sync` tries again; `certvault undeploy NAME --target T --regions R` forgets a deployment and leaves ACM as it is (here: `certvault undeploy {} --target {} --regions {}`)",
@@ -366,7 +371,7 @@ pub(crate) fn failed_of(
     }
 }
 
-fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<()> {
+fn print_rows(p: &Printer, report: &agent::reconcile::SyncReport, dry_run: bool) -> Result<()> {
     let mut t = p.table(&[
         "NAME",
         "TARGET",
@@ -378,7 +383,7 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
     ]);
     for r in &report.deployments {
         let state = cell(r.state.as_str());
-        let state = if r.state == agent::State::InSync {
+        let state = if r.state == agent::reconcile::State::InSync {
             state.fg(Color::Green)
         } else {
             state.fg(Color::Red)
@@ -398,7 +403,7 @@ fn print_rows(p: &Printer, report: &agent::SyncReport, dry_run: bool) -> Result<
     let not_in_sync = report
         .deployments
         .iter()
-        .filter(|r| r.state != agent::State::InSync)
+        .filter(|r| r.state != agent::reconcile::State::InSync)
         .count();
     p.line(&format!(
         "{}, {} not in sync, {} {}; {}{}{}",
@@ -481,7 +486,7 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
             .join("certvault")
             .join(format!("anchor-{}", v.vault_id())),
     };
-    if let Err(why) = agent::anchor_check(&v, &anchor_file) {
+    if let Err(why) = agent::daemon::anchor_check(&v, &anchor_file) {
         anyhow::bail!(
             "the vault was rolled back behind the audit anchor this agent kept ({why}): it was not unlocked and nothing was done. Restore the vault, or remove {} to accept it as it is",
             anchor_file.display()
@@ -491,7 +496,7 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     v.unlock(&pass)?;
     drop(pass);
     tracing::info!(anchor = %anchor_file.display(), "the audit anchor is kept outside the vault");
-    let opts = agent::AgentOptions {
+    let opts = agent::daemon::AgentOptions {
         interval,
         lock_timeout: ctx.lock_timeout(),
         anchor_file: Some(anchor_file),
@@ -499,15 +504,15 @@ pub(crate) fn agent(ctx: &Ctx, args: AgentArgs) -> Result<Status> {
     let runtime = ctx.agent_runtime()?;
     let ran = runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let metrics = std::sync::Arc::new(std::sync::Mutex::new(agent::Metrics::default()));
+        let metrics = std::sync::Arc::new(std::sync::Mutex::new(agent::daemon::Metrics::default()));
         if let Some(addr) = args.metrics_addr {
-            let bound = agent::serve_metrics(addr, metrics.clone())
+            let bound = agent::daemon::serve_metrics(addr, metrics.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
             tracing::info!(%bound, "metrics at http://{bound}/metrics (and /healthz, /readyz)");
         }
         tracing::info!(interval_s = interval.as_secs(), vault = %v.path().display(), "agent started");
-        agent::run_agent(&ctx.connector(), &mut v, &config, opts, metrics, shutdown).await?;
+        agent::daemon::run(&ctx.connector(), &mut v, &config, opts, metrics, shutdown).await?;
         anyhow::Ok(())
     });
     // Calls abandoned at a stop may leave blocking work (name lookups): do not wait for it.

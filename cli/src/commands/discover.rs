@@ -29,18 +29,18 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let progress = |p: agent::Progress| match p {
-        agent::Progress::Started(n) => bar.set_length(n as u64),
-        agent::Progress::Finished { location, .. } => {
+    let progress = |p: agent::discover::Progress| match p {
+        agent::discover::Progress::Started(n) => bar.set_length(n as u64),
+        agent::discover::Progress::Finished { location, .. } => {
             bar.set_message(location);
             bar.inc(1);
         }
     };
-    let opts = agent::DiscoverOptions {
+    let opts = agent::discover::DiscoverOptions {
         include_iam: args.include_iam,
         deep: args.deep,
     };
-    let report = runtime.block_on(agent::discover(
+    let report = runtime.block_on(agent::discover::discover(
         &ctx.connector(),
         &mut vault,
         &config,
@@ -74,7 +74,7 @@ pub(crate) fn discover(ctx: &Ctx, args: DiscoverArgs) -> Result<Status> {
     })
 }
 
-fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
+fn print_report(p: &Printer, r: &agent::discover::DiscoveryReport) -> Result<()> {
     let accounts: std::collections::BTreeSet<_> = r
         .locations
         .iter()
@@ -109,7 +109,7 @@ fn print_report(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
 }
 
 /// Each location scanned: its status and how many certificates of each type.
-fn print_locations(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
+fn print_locations(p: &Printer, r: &agent::discover::DiscoveryReport) -> Result<()> {
     let types = ["IMPORTED", "AMAZON_ISSUED", "PRIVATE", "IAM"];
     let mut t = p.table(&[
         "TARGET", "ACCOUNT", "REGION", "STATUS", "CERTS", "IMPORTED", "AMAZON", "PRIVATE", "IAM",
@@ -145,8 +145,8 @@ fn print_locations(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
 }
 
 /// What needs attention, one section per kind, with what to do.
-fn print_findings(p: &Printer, f: &agent::Findings) -> Result<()> {
-    let sections: [(&str, &Vec<agent::Finding>, &str); 6] = [
+fn print_findings(p: &Printer, f: &agent::discover::Findings) -> Result<()> {
+    let sections: [(&str, &Vec<agent::discover::Finding>, &str); 6] = [
         (
             "Expired",
             &f.expired,
@@ -205,7 +205,7 @@ fn print_findings(p: &Printer, f: &agent::Findings) -> Result<()> {
 }
 
 /// Every location's errors.
-fn print_errors(p: &Printer, r: &agent::DiscoveryReport) -> Result<()> {
+fn print_errors(p: &Printer, r: &agent::discover::DiscoveryReport) -> Result<()> {
     let errors: Vec<_> = r
         .locations
         .iter()

@@ -3,7 +3,7 @@
 use crate::output::{Confirmation, confirm};
 use anyhow::Result;
 use serde::Serialize;
-use vault::ListFilter;
+use vault::entries::ListFilter;
 
 use super::Ctx;
 use crate::{
@@ -63,8 +63,8 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
     if args.pem {
         let out = v.export(
             &args.entry,
-            vault::ExportOptions {
-                format: vault::ExportFormat::Pem,
+            vault::entries::ExportOptions {
+                format: vault::formats::ExportFormat::Pem,
                 with_key: false,
                 unencrypted_key: false,
                 passphrase: None,
@@ -89,7 +89,7 @@ pub(crate) fn show(ctx: &Ctx, args: ShowArgs) -> Result<Status> {
 }
 
 /// The facts of an entry's current version, one per line.
-fn print_head(p: &Printer, s: &vault::EntrySummary) -> Result<()> {
+fn print_head(p: &Printer, s: &vault::entries::EntrySummary) -> Result<()> {
     let mut head = p.table(&[]);
     let tags = s
         .tags
@@ -139,7 +139,7 @@ fn print_head(p: &Printer, s: &vault::EntrySummary) -> Result<()> {
     Ok(())
 }
 
-fn print_versions(p: &Printer, versions: &[vault::VersionDetail]) -> Result<()> {
+fn print_versions(p: &Printer, versions: &[vault::entries::VersionDetail]) -> Result<()> {
     let mut t = p.table(&["VER", "", "SERIAL", "NOT AFTER", "KEY", "CHAIN", "SHA-256"]);
     for ver in versions {
         let chain = if ver.chain.is_empty() {
@@ -167,7 +167,7 @@ fn print_versions(p: &Printer, versions: &[vault::VersionDetail]) -> Result<()> 
 }
 
 /// Where the entry's certificate was found in ACM or IAM.
-fn print_acm(p: &Printer, records: &[vault::AcmRecord]) -> Result<()> {
+fn print_acm(p: &Printer, records: &[vault::records::AcmRecord]) -> Result<()> {
     let mut t = p.table(&[
         "ACCOUNT",
         "REGION",

@@ -4,7 +4,7 @@ use std::{io::IsTerminal, path::Path};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vault::{ExportFormat, ExportOptions};
+use vault::{entries::ExportOptions, formats::ExportFormat};
 
 use super::Ctx;
 use crate::{
@@ -102,7 +102,7 @@ fn export_passphrase(args: &ExportArgs) -> Result<vault::Passphrase> {
         env: "CERTVAULT_EXPORT_PASSPHRASE",
         confirm: true,
     })?;
-    vault::check_export_passphrase(&p)
+    vault::formats::check_export_passphrase(&p)
         .map_err(|why| anyhow::anyhow!("{why}; nothing was exported"))?;
     Ok(p)
 }
@@ -115,7 +115,7 @@ struct Written<'a> {
     key_unencrypted: bool,
 }
 
-fn written(ctx: &Ctx, path: &Path, exported: &vault::Exported, force: bool) -> Result<()> {
+fn written(ctx: &Ctx, path: &Path, exported: &vault::formats::Exported, force: bool) -> Result<()> {
     write_private_file(path, exported.bytes.expose_secret(), force)?;
     if exported.key_unencrypted {
         note(&format!(

@@ -2,7 +2,11 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use vault::{Bundle, ImportOptions, ImportOutcome, InputPasswords, text::count};
+use vault::{
+    entries::{ImportOptions, ImportOutcome},
+    formats::{Bundle, InputPasswords},
+    text::count,
+};
 
 use super::Ctx;
 use crate::{
@@ -21,7 +25,7 @@ pub(crate) fn import(ctx: &Ctx, args: ImportArgs) -> Result<Status> {
     }
     let tags = super::tags(&args.tags)?;
     if let Some(n) = &args.name {
-        vault::validate_name(n).map_err(|e| UsageError(format!("--name: {e}")))?;
+        vault::entries::validate_name(n).map_err(|e| UsageError(format!("--name: {e}")))?;
     }
     // Open first: a missing vault is the first thing to say.
     let mut v = ctx.open()?;

@@ -60,7 +60,7 @@ pub(crate) fn log(ctx: &Ctx, args: LogArgs) -> Result<Status> {
                 && let Some((seq, digest)) = &a.expect_head
                 && let Some(what) = v.check_audit_anchor(*seq, digest)?
             {
-                report.problem = Some(vault::AuditProblem { seq: *seq, what });
+                report.problem = Some(vault::integrity::AuditProblem { seq: *seq, what });
             }
             if p.json {
                 p.json(&report)?;

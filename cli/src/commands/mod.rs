@@ -188,7 +188,8 @@ pub(crate) fn targets_or_env_region(
         if t.regions.is_empty()
             && let Some(r) = &env_region
         {
-            t.regions = agent::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
+            t.regions =
+                agent::config::expand_regions(std::slice::from_ref(r), &config.extra_regions)?;
         }
     }
     Ok(targets)
@@ -197,7 +198,7 @@ pub(crate) fn targets_or_env_region(
 /// `--tag k=v` values; a malformed one is a usage error.
 pub(crate) fn tags(raw: &[String]) -> Result<Vec<(String, String)>> {
     raw.iter()
-        .map(|t| vault::parse_tag(t).map_err(|e| UsageError(format!("--tag: {e}")).into()))
+        .map(|t| vault::entries::parse_tag(t).map_err(|e| UsageError(format!("--tag: {e}")).into()))
         .collect()
 }
 

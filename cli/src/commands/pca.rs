@@ -85,7 +85,7 @@ fn print_cas(ctx: &Ctx, rows: &[agent::pca::ListedCa]) -> Result<()> {
 
 fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
     let config = ctx.config()?;
-    let Some((_, region)) = agent::pca_arn_location(&args.ca_arn) else {
+    let Some((_, region)) = agent::aws::pca_arn_location(&args.ca_arn) else {
         return Err(UsageError(format!(
             "--ca-arn {}: not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
             args.ca_arn
@@ -108,7 +108,7 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
     }
     let target = super::common::one_target(&config, args.owner.target.as_deref(), region)?;
     let mut v = ctx.unlock_writer("pca issue")?;
-    let pending = v.pca_prepare(&vault::PcaRequest {
+    let pending = v.pca_prepare(&vault::ca::pca::PcaRequest {
         ca_arn: args.ca_arn.clone(),
         dns: args.dns,
         key_type: args.key_type.into(),
@@ -164,7 +164,7 @@ fn issue(ctx: &Ctx, args: PcaIssueArgs) -> Result<Status> {
 #[derive(Serialize)]
 struct IssuedOut<'a> {
     #[serde(flatten)]
-    stored: &'a vault::PcaStored,
+    stored: &'a vault::ca::pca::PcaStored,
     get_certificate_calls: u32,
     seconds: f64,
 }

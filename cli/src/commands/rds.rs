@@ -18,7 +18,7 @@ pub(crate) fn rds(ctx: &Ctx, args: RdsArgs) -> Result<Status> {
     }
 }
 
-fn print_audits(ctx: &Ctx, audits: &[(agent::Target, agent::RegionAudit)]) -> Result<()> {
+fn print_audits(ctx: &Ctx, audits: &[(agent::Target, agent::rds::RegionAudit)]) -> Result<()> {
     for (_, a) in audits {
         ctx.printer.line(&format!(
             "{} (account {}): expected CA {}{}",
@@ -59,9 +59,9 @@ fn print_audits(ctx: &Ctx, audits: &[(agent::Target, agent::RegionAudit)]) -> Re
 /// `rds ca-audit --output json`.
 #[derive(Serialize)]
 struct AuditJson<'a> {
-    regions: Vec<&'a agent::RegionAudit>,
+    regions: Vec<&'a agent::rds::RegionAudit>,
     failures: &'a [String],
-    same_account: &'a [agent::SameAccount],
+    same_account: &'a [agent::rds::SameAccount],
     applied: &'a [agent::rds::RdsOutcome],
     stopped: Option<StoppedJson<'a>>,
 }
@@ -89,9 +89,9 @@ fn waits(args: &RdsCaAuditArgs) -> Result<(std::time::Duration, std::time::Durat
 }
 
 /// What `--apply` tells while it waits, and once an instance is done.
-fn tell(p: &agent::RdsProgress<'_>, no_restart: bool) {
+fn tell(p: &agent::rds::RdsProgress<'_>, no_restart: bool) {
     match p {
-        agent::RdsProgress::Waiting {
+        agent::rds::RdsProgress::Waiting {
             step,
             instance,
             before,
@@ -114,7 +114,7 @@ fn tell(p: &agent::RdsProgress<'_>, no_restart: bool) {
                 ));
             }
         }
-        agent::RdsProgress::Available(m) => note(&format!(
+        agent::rds::RdsProgress::Available(m) => note(&format!(
             "{} ({}): now {}{}",
             m.instance,
             m.region,
@@ -134,10 +134,10 @@ fn apply(
     ctx: &Ctx,
     args: &RdsCaAuditArgs,
     config: &agent::Config,
-    audits: &[(agent::Target, agent::RegionAudit)],
-    opts: agent::RdsApplyOptions,
+    audits: &[(agent::Target, agent::rds::RegionAudit)],
+    opts: agent::rds::RdsApplyOptions,
 ) -> Result<agent::rds::RdsRun> {
-    let (moves, refused) = agent::rds_moves(audits);
+    let (moves, refused) = agent::rds::rds_moves(audits);
     if moves.is_empty() {
         return Ok(agent::rds::RdsRun::refused(&refused));
     }
@@ -188,10 +188,10 @@ fn print_outcomes(run: &agent::rds::RdsRun, needing: usize, apply: bool) {
 fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
     let (wait_timeout, restart_settle) = waits(&args)?;
     let config = ctx.config()?;
-    let regions = agent::expand_regions(&args.scan.regions, &config.extra_regions)?;
+    let regions = agent::config::expand_regions(&args.scan.regions, &config.extra_regions)?;
     let targets = config.select(args.scan.target.as_deref(), Some(&regions))?;
     // Each (account, region) once, whatever the number of targets that reach it.
-    let found = ctx.runtime()?.block_on(agent::rds_ca_audits(
+    let found = ctx.runtime()?.block_on(agent::rds::rds_ca_audits(
         &ctx.connector(),
         &config,
         &targets,
@@ -215,7 +215,7 @@ fn ca_audit(ctx: &Ctx, args: RdsCaAuditArgs) -> Result<Status> {
             s.target, s.account, s.audited_by, s.region, s.audited_by
         ));
     }
-    let opts = agent::RdsApplyOptions {
+    let opts = agent::rds::RdsApplyOptions {
         no_restart: args.no_restart,
         wait_timeout,
         restart_settle,

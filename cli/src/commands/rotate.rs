@@ -62,7 +62,7 @@ fn what_to_do(region: &str, new: &str, user: &str) -> String {
                 "an API Gateway custom domain name: `aws apigateway update-domain-name --region {region} --domain-name {name} --patch-operations op=replace,path=/regionalCertificateArn,value={new}` (for an edge-optimized domain, path=/certificateArn and a certificate in us-east-1)"
             )
         }
-        _ => agent::what_to_do(region, "", new, user),
+        _ => agent::acm::delete::what_to_do(region, "", new, user),
     }
 }
 
@@ -113,7 +113,7 @@ struct ResultJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     listener: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<agent::SwapKind>,
+    kind: Option<agent::elb::SwapKind>,
     old: &'a str,
     new: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,7 +244,10 @@ fn planned(
     let regions = if args.regions.is_empty() {
         None
     } else {
-        Some(agent::expand_regions(&args.regions, &config.extra_regions)?)
+        Some(agent::config::expand_regions(
+            &args.regions,
+            &config.extra_regions,
+        )?)
     };
     let req = agent::elb::RotateRequest {
         old: &args.old,
@@ -400,7 +403,8 @@ fn note_words(m: &Migration, n: &MigrationNote) -> String {
 
 /// A migration's records, in words.
 fn records_words(r: &Records) -> String {
-    let join = |records: &[vault::DnsRecord], line: &dyn Fn(&vault::DnsRecord) -> String| {
+    let join = |records: &[vault::records::DnsRecord],
+                line: &dyn Fn(&vault::records::DnsRecord) -> String| {
         records.iter().map(line).collect::<Vec<_>>().join("; ")
     };
     match r {
@@ -557,7 +561,7 @@ pub(crate) fn migrate_validation(ctx: &Ctx, args: MigrateValidationArgs) -> Resu
         return Err(UsageError("--timeout: at most 72h".into()).into());
     }
     let config = ctx.config()?;
-    let regions = agent::expand_regions(&args.scan.regions, &config.extra_regions)?;
+    let regions = agent::config::expand_regions(&args.scan.regions, &config.extra_regions)?;
     let targets = config.select(args.scan.target.as_deref(), Some(&regions))?;
     let mut v = ctx.unlock_writer("acm migrate-validation")?;
     let runtime = ctx.runtime()?;

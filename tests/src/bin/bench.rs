@@ -425,7 +425,7 @@ fn check_entries(vault: &Path, expected: usize) -> Result<()> {
     let v =
         vault::Vault::open(vault).with_context(|| format!("cannot open {}", vault.display()))?;
     let entries = v
-        .list(&vault::ListFilter::default())
+        .list(&vault::entries::ListFilter::default())
         .with_context(|| format!("cannot list {}", vault.display()))?;
     ensure!(
         entries.len() == expected,

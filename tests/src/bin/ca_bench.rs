@@ -22,7 +22,11 @@ use ring::{
     rand::SystemRandom,
     signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair},
 };
-use vault::{KeyType, NewCa, NewLeaf, Passphrase, RevocationReason, Vault};
+use vault::{
+    Passphrase, Vault,
+    ca::{KeyType, NewCa, NewLeaf},
+    formats::RevocationReason,
+};
 
 /// Rounds of the raw and batch measurements.
 const ROUNDS: usize = 5;

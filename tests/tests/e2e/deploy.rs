@@ -102,7 +102,8 @@ pub(crate) fn acm_contents(emu: &Emulator, region: &str) -> Vec<(String, String)
                 .send()
                 .await
                 .unwrap();
-            let (fp, _) = vault::pem_certificate_identity(pem.certificate().unwrap()).unwrap();
+            let (fp, _) =
+                vault::records::pem_certificate_identity(pem.certificate().unwrap()).unwrap();
             out.push((arn, fp));
         }
         out
@@ -136,7 +137,9 @@ fn not_after(pem_text: &str) -> i64 {
 }
 
 pub(crate) fn fingerprint(pem_text: &str) -> String {
-    vault::pem_certificate_identity(pem_text).unwrap().0
+    vault::records::pem_certificate_identity(pem_text)
+        .unwrap()
+        .0
 }
 
 pub(crate) fn reimport(emu: &Emulator, region: &str, arn: &str, cert: &str, key: &str) {
@@ -199,7 +202,7 @@ fn deploy_to_three_regions_and_renewal_is_reimported_into_the_same_arn() {
     let entry_id = env.json(&["list"])[0]["id"].as_str().unwrap().to_owned();
     assert!(
         tags.iter()
-            .any(|t| t.key() == agent::ENTRY_TAG && t.value() == Some(entry_id.as_str()))
+            .any(|t| t.key() == agent::aws::ENTRY_TAG && t.value() == Some(entry_id.as_str()))
     );
 
     // A no-op status reads listings only, and says all is well.
@@ -429,7 +432,7 @@ fn replace_existing_adopts_instead_of_duplicating_and_a_crash_is_adopted() {
             .private_key(Blob::new(k.as_bytes()))
             .tags(
                 aws_sdk_acm::types::Tag::builder()
-                    .key(agent::ENTRY_TAG)
+                    .key(agent::aws::ENTRY_TAG)
                     .value(&entry)
                     .build()
                     .unwrap(),

@@ -126,15 +126,16 @@ fn plaintext_key_copies_left_in_memory_after_a_pass() {
     // base64 the SDK's JSON body carries (the PEM, base64-encoded again).
     let (scalar, pem_line, json_b64) = {
         let (cert, key) = certvault_tests::self_signed("memory.example.com", 30).unwrap();
-        let b = vault::Bundle::from_bytes(
+        let b = vault::formats::Bundle::from_bytes(
             "mem",
             format!("{cert}{key}").as_bytes(),
             None,
             None,
-            vault::InputPasswords::default(),
+            vault::formats::InputPasswords::default(),
         )
         .unwrap();
-        v.import(vec![b], &vault::ImportOptions::default()).unwrap();
+        v.import(vec![b], &vault::entries::ImportOptions::default())
+            .unwrap();
         let m = v.import_material("memory.example.com").unwrap();
         let pem_text = String::from_utf8(m.private_key.expose_secret().to_vec()).unwrap();
         let der = ::pem::parse(&pem_text).unwrap().into_contents();
@@ -148,11 +149,11 @@ fn plaintext_key_copies_left_in_memory_after_a_pass() {
     };
     v.add_deployment("memory.example.com", "default", "us-east-1", false, false)
         .unwrap();
-    let report = block_on(agent::sync(
+    let report = block_on(agent::reconcile::sync(
         &ToEmulator(&emu),
         &mut v,
         &agent::Config::default(),
-        &agent::SyncOptions::default(),
+        &agent::reconcile::SyncOptions::default(),
     ))
     .unwrap();
     assert!(report.all_in_sync(), "{report:#?}");

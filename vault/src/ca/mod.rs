@@ -14,7 +14,7 @@ mod issue;
 mod keys;
 mod lifecycle;
 mod names;
-pub(crate) mod pca;
+pub mod pca;
 mod pipeline;
 mod revoke;
 mod row;

@@ -208,14 +208,19 @@ impl Vault {
     /// What is wrong, if anything, with what decides whether the certificates CA `ca_id`
     /// issued are revoked: its row (MAC, and the newest copy) and its revocations (MACs, and
     /// all there). For a pass to check each CA once, not once per deployment.
-    pub(crate) fn ca_revocations_problem(&self, ca_id: &str) -> Result<Option<crate::BadRow>> {
+    pub(crate) fn ca_revocations_problem(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<crate::integrity::BadRow>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let checked = self
             .read_ca(ca_id)
             .and_then(|ca| check_revocations(&self.conn, keys, &ca));
         match checked {
             Ok(()) => Ok(None),
-            Err(Error::RowTampered { table, row }) => Ok(Some(crate::BadRow { table, row })),
+            Err(Error::RowTampered { table, row }) => {
+                Ok(Some(crate::integrity::BadRow { table, row }))
+            }
             Err(e) => Err(e),
         }
     }

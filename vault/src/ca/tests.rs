@@ -411,18 +411,18 @@ fn regression_a_ca_entry_is_not_an_ordinary_entry() {
         p.distinguished_name.push(DnType::CommonName, "x.test");
         (p.self_signed(&k).unwrap().pem(), k.serialize_pem())
     };
-    let bundle = crate::Bundle::from_bytes(
+    let bundle = crate::formats::Bundle::from_bytes(
         "x.pem",
         format!("{cert}{key}").as_bytes(),
         None,
         None,
-        crate::InputPasswords::default(),
+        crate::formats::InputPasswords::default(),
     )
     .unwrap();
     let e = v
         .import(
             vec![bundle],
-            &crate::ImportOptions {
+            &crate::entries::ImportOptions {
                 name: Some("Root".into()),
                 ..Default::default()
             },

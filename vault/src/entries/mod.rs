@@ -8,6 +8,11 @@
 pub(crate) mod discovered;
 pub(crate) mod model;
 
+pub use self::{
+    discovered::{AcmObservation, ScanOutcome, source_of_kind},
+    model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
+};
+
 use crate::sql::Cached as _;
 use std::collections::BTreeMap;
 
@@ -16,7 +21,6 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     crypto::{Keys, Passphrase, SecretBytes, key_aad, sha256_hex},
-    entries::model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
     error::{Error, Result},
     formats::{
         bundle::Bundle,

@@ -15,3 +15,12 @@ pub(crate) mod export;
 pub(crate) mod keycheck;
 pub(crate) mod pbe;
 pub(crate) mod revocation;
+
+pub use self::{
+    bundle::{Bundle, InputPasswords, MAX_INPUT_BYTES},
+    cert::MAX_CERTIFICATES,
+    chain::{ServedIdentity, chain_fingerprint, served_identity},
+    export::{ExportFormat, Exported, MIN_EXPORT_PASSPHRASE, check_export_passphrase},
+    pbe::{MAX_PBKDF2_ITERATIONS, MAX_PKCS12_ITERATIONS, MAX_SCRYPT_BYTES, MAX_SCRYPT_LOG_N},
+    revocation::RevocationReason,
+};

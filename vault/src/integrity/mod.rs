@@ -20,6 +20,8 @@
 pub(crate) mod audit;
 pub(crate) mod ledger;
 
+pub use self::audit::{AuditEvent, AuditProblem, AuditReport};
+
 use rusqlite::{Connection, OptionalExtension, params_from_iter, types::ValueRef};
 
 use crate::{

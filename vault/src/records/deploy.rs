@@ -37,7 +37,7 @@ pub struct Deployment {
     pub arn: Option<String>,
     /// Fingerprint of what was last imported there.
     pub deployed_fingerprint: Option<String>,
-    /// [`crate::chain_fingerprint`] of the chain last imported there (unknown for
+    /// [`crate::formats::chain_fingerprint`] of the chain last imported there (unknown for
     /// deployments made before schema 4).
     pub deployed_chain: Option<String>,
     /// When a first import (or re-create) was sent whose answer has not been recorded: the
@@ -65,7 +65,7 @@ pub struct Deployment {
     pub last_synced: Option<OffsetDateTime>,
     /// The vault's current certificate for the entry.
     pub vault_fingerprint: String,
-    /// [`crate::chain_fingerprint`] of its chain.
+    /// [`crate::formats::chain_fingerprint`] of its chain.
     pub vault_chain: String,
     /// Its key algorithm.
     pub key_algorithm: String,
@@ -94,7 +94,7 @@ pub struct ImportMaterial {
     pub private_key: SecretBytes,
     /// The certificate's fingerprint.
     pub fingerprint: String,
-    /// [`crate::chain_fingerprint`] of the chain.
+    /// [`crate::formats::chain_fingerprint`] of the chain.
     pub chain_fingerprint: String,
     /// Its key algorithm, in ACM's naming.
     pub key_algorithm: String,
@@ -510,7 +510,7 @@ impl Vault {
     /// says whether it is revoked) fail their integrity check, with the first bad row of
     /// each. Needs the vault unlocked; the audit chain is checked by the caller first
     /// ([`Vault::require_audit_intact`]).
-    pub fn deployment_problems(&self) -> Result<BTreeMap<i64, crate::BadRow>> {
+    pub fn deployment_problems(&self) -> Result<BTreeMap<i64, crate::integrity::BadRow>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let bad_deployments = integrity::check(
             &self.conn,
@@ -554,8 +554,8 @@ impl Vault {
         // What only grows decides what is pushed (a revoked certificate never is): each CA
         // that issued a deployed entry is checked once (its row the newest copy, its
         // revocations all there), and each entry's revocations by AWS Private CA.
-        let mut by_ca: BTreeMap<String, Option<crate::BadRow>> = BTreeMap::new();
-        let mut by_entry: BTreeMap<String, Option<crate::BadRow>> = BTreeMap::new();
+        let mut by_ca: BTreeMap<String, Option<crate::integrity::BadRow>> = BTreeMap::new();
+        let mut by_entry: BTreeMap<String, Option<crate::integrity::BadRow>> = BTreeMap::new();
         for row in rows {
             let (id, entry, version) = row.map_err(Error::sqlite("checking deployments"))?;
             let found = bad_deployments
@@ -596,7 +596,7 @@ impl Vault {
                                     None => match self.require_aws_revocations(&entry) {
                                         Ok(()) => None,
                                         Err(Error::RowTampered { table, row }) => {
-                                            Some(crate::BadRow { table, row })
+                                            Some(crate::integrity::BadRow { table, row })
                                         }
                                         Err(e) => return Err(e),
                                     },

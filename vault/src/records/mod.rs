@@ -4,3 +4,10 @@
 
 pub(crate) mod acm;
 pub(crate) mod deploy;
+
+pub use self::{
+    acm::{AcmDetail, AcmRecord, AcmSummary, DnsRecord, Location, NameValidation},
+    deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
+};
+/// The idempotency token of a request to AWS that these records follow (ACM, Private CA).
+pub use crate::crypto::idempotency_token;

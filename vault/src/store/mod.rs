@@ -12,6 +12,8 @@ mod checks;
 pub(crate) mod lock;
 pub(crate) mod schema;
 
+pub use self::{lock::LockHolder, schema::SCHEMA_VERSION};
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -24,7 +26,7 @@ use crate::{
     crypto::{KdfParams, Key, Keys, Passphrase, fill_random},
     error::{Error, Result},
     integrity::audit::{self, AuditEvent, AuditReport},
-    store::schema::{SCHEMA_VERSION, meta, migrate, open_connection, set_meta},
+    store::schema::{meta, migrate, open_connection, set_meta},
     text::count,
 };
 
@@ -44,7 +46,7 @@ pub struct VerifyReport {
     pub rows: u64,
     /// Rows that fail their check (changed outside certvault, unsealed, an older copy put
     /// back, revocations deleted).
-    pub bad_rows: Vec<crate::BadRow>,
+    pub bad_rows: Vec<crate::integrity::BadRow>,
     /// The audit chain.
     pub audit: AuditReport,
     /// What is wrong with the vault's header (a removed integrity marker).
@@ -1072,7 +1074,7 @@ impl Vault {
         }
         match &r {
             Err(Error::RowTampered { table, row }) => {
-                let bad = crate::BadRow {
+                let bad = crate::integrity::BadRow {
                     table,
                     row: row.clone(),
                 };
@@ -1094,7 +1096,11 @@ impl Vault {
 
     /// Records that rows failed their integrity check when something was about to act on
     /// them (the refusal itself is the caller's).
-    pub fn record_integrity_failure(&mut self, bad: &crate::BadRow, refused: &str) -> Result<()> {
+    pub fn record_integrity_failure(
+        &mut self,
+        bad: &crate::integrity::BadRow,
+        refused: &str,
+    ) -> Result<()> {
         self.record_event(
             "integrity-failure",
             None,

@@ -7,10 +7,11 @@ use time::{Duration, OffsetDateTime};
 
 use super::*;
 use crate::{
-    Bundle, ExportFormat, ExportOptions, Exported, ImportOptions, ImportOutcome, InputPasswords,
-    ListFilter, Passphrase, Result, Source,
-    entries::glob_match,
-    parse_tag,
+    Passphrase, Result,
+    entries::{
+        ExportOptions, ImportOptions, ImportOutcome, ListFilter, Source, glob_match, parse_tag,
+    },
+    formats::{Bundle, ExportFormat, Exported, InputPasswords},
     store::schema::{MIGRATIONS, SCHEMA_VERSION, migrate},
 };
 use rcgen::{CertificateParams, KeyPair};

@@ -83,7 +83,7 @@ pub struct Desired {
     pub account: Option<String>,
     /// SHA-256 of the vault's current certificate.
     pub vault_fingerprint: String,
-    /// Identity of its chain ([`vault::chain_fingerprint`]).
+    /// Identity of its chain ([`vault::formats::chain_fingerprint`]).
     pub vault_chain: String,
     /// The ARN ACM gave it, if deployed.
     pub arn: Option<String>,

@@ -79,7 +79,7 @@ impl Vault {
             certificate_pem.as_bytes(),
             Some(("the key ACM exported", encrypted_key_pem)),
             chain_pem.map(|c| ("the chain ACM exported", c.as_bytes())),
-            crate::InputPasswords {
+            crate::formats::InputPasswords {
                 pkcs12: None,
                 key: Some(passphrase),
             },

@@ -1,7 +1,11 @@
 //! Tests of how scans are merged into the vault.
 
 use super::*;
-use crate::{ImportOptions, InputPasswords, ListFilter, Passphrase};
+use crate::{
+    Passphrase,
+    entries::{ImportOptions, ListFilter},
+    formats::InputPasswords,
+};
 use time::OffsetDateTime;
 
 fn vault() -> (tempfile::TempDir, Vault) {

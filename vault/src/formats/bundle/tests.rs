@@ -426,7 +426,7 @@ fn a_bogus_stored_key_is_replaced_by_the_right_one() {
     v.import(vec![bogus], &Default::default()).unwrap();
     let out = v.import(vec![good], &Default::default()).unwrap();
     assert!(
-        matches!(out[0], crate::ImportOutcome::KeyReplaced { .. }),
+        matches!(out[0], crate::entries::ImportOutcome::KeyReplaced { .. }),
         "{out:?}"
     );
     assert!(

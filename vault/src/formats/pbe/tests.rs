@@ -26,7 +26,10 @@ use pkcs12::{
 use rcgen::{CertificateParams, KeyPair};
 
 use super::*;
-use crate::{Bundle, InputPasswords, Passphrase};
+use crate::{
+    Passphrase,
+    formats::{Bundle, InputPasswords},
+};
 
 const KEY_PASSWORD: &str = "key password";
 const P12_PASSWORD: &str = "p12 password";

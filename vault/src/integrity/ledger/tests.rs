@@ -10,8 +10,12 @@ use rusqlite::{Connection, params};
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Bundle, CaState, Error, ExportFormat, ExportOptions, ImportOptions, InputPasswords, KeyType,
-    NewCa, NewLeaf, Passphrase, RevocationReason, Vault, integrity, integrity::audit,
+    Error, Passphrase, Vault,
+    ca::{CaState, KeyType, NewCa, NewLeaf},
+    entries::{ExportOptions, ImportOptions},
+    formats::{Bundle, ExportFormat, InputPasswords, RevocationReason},
+    integrity,
+    integrity::audit,
 };
 
 pub(crate) fn pass() -> Passphrase {
@@ -109,7 +113,7 @@ fn import(v: &mut Vault, cn: &str) -> String {
     v.resolve(cn).unwrap().0
 }
 
-fn export_key(v: &mut Vault, q: &str) -> crate::Result<crate::Exported> {
+fn export_key(v: &mut Vault, q: &str) -> crate::Result<crate::formats::Exported> {
     let p = Passphrase::new("export-passphrase".into());
     v.export(
         q,
@@ -585,7 +589,7 @@ fn rows_of_schema_6_and_7_are_checked_and_bound_to_the_log_once() {
                     |r| r.get(0),
                 )
                 .unwrap();
-            v.record_aws_revocation(&crate::AwsRevocation {
+            v.record_aws_revocation(&crate::ca::pca::AwsRevocation {
                 entry_id: svc.clone(),
                 version_id: version,
                 via: "acm".into(),
@@ -791,7 +795,7 @@ fn write_upgrade_fixtures() {
                 |r| r.get(0),
             )
             .unwrap();
-        v.record_aws_revocation(&crate::AwsRevocation {
+        v.record_aws_revocation(&crate::ca::pca::AwsRevocation {
             entry_id: svc,
             version_id: version,
             via: "acm".into(),
