@@ -16,7 +16,7 @@ use crate::{
     aws::retry::{Idempotence, Scope},
     aws::{Connector, DbInstance, RdsApi, RdsCa, all_pages},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// One instance, audited.
@@ -233,12 +233,10 @@ async fn audit_region<R: RdsApi>(
     loop {
         pages_read += 1;
         if pages_read > MAX_PAGES {
-            return Err(ApiError::local(
-                ErrorKind::Other,
+            return Err(ApiError::refused(
                 "DescribeCertificates",
                 region,
-                "TooManyPages",
-                format!("more than {MAX_PAGES} pages"),
+                Refusal::TooManyPages { pages: MAX_PAGES },
             ));
         }
         let m = marker.clone();
