@@ -94,16 +94,7 @@ pub async fn acm_renew<C: Connector>(
             },
         ));
     };
-    let global = crate::aws::scope_for(config.retry, target);
-    let (session, account) = crate::aws::connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // Checks the ARN's account against the session's before anything is asked.
     let before = observe_with(connector, &global, &session, &account, target, arn).await?;
     if before.summary.kind != "PRIVATE"

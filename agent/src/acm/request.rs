@@ -5,7 +5,6 @@ use std::{collections::BTreeMap, time::Duration};
 
 use vault::{AcmObservation, AcmSummary};
 
-use crate::aws::connect_as;
 use crate::{
     aws::retry::{Idempotence, Scope},
     aws::{AcmApi, AcmWrite, CertRequest, Connector, arn_location},
@@ -13,13 +12,6 @@ use crate::{
     error::{ApiError, Refusal},
     route53::{PlacedRecord, Placement, route53_place},
 };
-
-/// A scope for the calls of one command on `target` (the configured retry policy, counts
-/// of its own). Kept here for the workflows that open by hand; `aws::open` does the whole
-/// opening.
-pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
-    crate::aws::scope_for(config.retry, target)
-}
 
 /// RequestCertificate in one region of a target: the new certificate's ARN, and the account.
 pub async fn acm_request<C: Connector>(
@@ -29,16 +21,7 @@ pub async fn acm_request<C: Connector>(
     region: &str,
     req: &CertRequest,
 ) -> Result<(String, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // A private certificate comes from a CA of this account only.
     if let Some(ca) = &req.ca_arn
         && crate::pca::pca_arn_location(ca).map(|(a, _)| a) != Some(account.as_str())
@@ -79,16 +62,7 @@ pub async fn target_account<C: Connector>(
     config: &Config,
     target: &Target,
 ) -> Result<String, ApiError> {
-    let global = scope_for(config, target);
-    let (_, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (_, _, account) = crate::aws::open(connector, config.retry, target).await?;
     Ok(account)
 }
 
@@ -119,16 +93,7 @@ pub async fn acm_describe<C: Connector>(
     target: &Target,
     arn: &str,
 ) -> Result<(AcmObservation, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let obs = describe_with(connector, &global, &session, &account, target, arn, false).await?;
     Ok((obs, account))
 }
@@ -150,17 +115,9 @@ pub async fn acm_observe_many<C: Connector>(
     };
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
     let deadline_or_far = deadline.unwrap_or(far);
-    let global = scope_for(config, target);
-    let (session, account) = tokio::time::timeout_at(
+    let (global, session, account) = tokio::time::timeout_at(
         deadline_or_far,
-        connect_as(
-            connector,
-            &global,
-            target,
-            None,
-            "GetCallerIdentity",
-            "global",
-        ),
+        crate::aws::open(connector, config.retry, target),
     )
     .await
     .map_err(|_| timed_out("GetCallerIdentity", "global", Refusal::NoAnswerInTime))??;
@@ -283,16 +240,7 @@ pub async fn acm_wait_for_records<C: Connector>(
     names: usize,
     wait: Duration,
 ) -> Result<(AcmObservation, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {

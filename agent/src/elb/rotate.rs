@@ -208,16 +208,7 @@ pub async fn rotation_plans<C: Connector>(
     target: &Target,
     pairs: &[(String, String)],
 ) -> Result<Vec<Result<RotationPlan, ApiError>>, ApiError> {
-    let global = crate::aws::scope_for(config.retry, target);
-    let (session, account) = crate::aws::connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let mut listeners: std::collections::BTreeMap<String, Result<Listeners, ApiError>> =
         std::collections::BTreeMap::new();
     let mut out = Vec::with_capacity(pairs.len());
