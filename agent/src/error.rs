@@ -170,6 +170,250 @@ pub enum Refusal {
     /// STS answered GetCallerIdentity without an account.
     #[error("STS did not say which account the credentials belong to")]
     NoAccount,
+    /// A target's credentials resolve to another account than the one something is of, in
+    /// the words of the workflow that checked (`{what} account {expected}, but target ...`).
+    #[error(
+        "{what} account {expected}, but target '{target}' {}resolves to account {found}: {nothing}",
+        if *.now { "now " } else { "" }
+    )]
+    AccountDiffers {
+        /// What the expected account is of (`the CA belongs to`, `the ARN belongs to`).
+        what: String,
+        /// The account expected.
+        expected: String,
+        /// The target.
+        target: String,
+        /// The account the target's credentials resolve to.
+        found: String,
+        /// Whether they resolve there *now* (they were resolved before, or recorded).
+        now: bool,
+        /// What was not done (`nothing was deleted`).
+        nothing: &'static str,
+    },
+    /// A private CA named for an ACM request is not of the target's account.
+    #[error(
+        "the CA {ca} is not one of account {account}, which target '{target}' resolves to: nothing was requested"
+    )]
+    CaOfAnotherAccount {
+        /// The CA's ARN.
+        ca: String,
+        /// The target's account.
+        account: String,
+        /// The target.
+        target: String,
+    },
+    /// A string that is not an ACM certificate ARN.
+    #[error("{arn} is not an ACM certificate ARN")]
+    InvalidArn {
+        /// What was given.
+        arn: String,
+    },
+    /// A string that is not an AWS Private CA ARN, where a CA is to issue.
+    #[error(
+        "{arn} is not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)"
+    )]
+    InvalidCaArn {
+        /// What was given.
+        arn: String,
+    },
+    /// A string that is not an AWS Private CA ARN, where a certificate is to be revoked.
+    #[error("{arn} is not an AWS Private CA ARN: nothing was revoked")]
+    InvalidCaArnToRevoke {
+        /// What was given.
+        arn: String,
+    },
+    /// The two certificates of a rotation are not both ACM certificate ARNs.
+    #[error("{old} and {new} must both be ACM certificate ARNs")]
+    InvalidArns {
+        /// The certificate rotated from.
+        old: String,
+        /// The certificate rotated to.
+        new: String,
+    },
+    /// The two certificates of a rotation are in different regions or accounts.
+    #[error(
+        "{old} is in {old_region} of account {old_account}, {new} in {new_region} of account {new_account}: a listener can only take a certificate of its own region and account"
+    )]
+    DifferentPlaces {
+        /// The certificate rotated from.
+        old: String,
+        /// Its region.
+        old_region: String,
+        /// Its account.
+        old_account: String,
+        /// The certificate rotated to.
+        new: String,
+        /// Its region.
+        new_region: String,
+        /// Its account.
+        new_account: String,
+    },
+    /// A rotation from a certificate to itself.
+    #[error("OLD and NEW are the same certificate")]
+    SameCertificate,
+    /// The certificate rotated to is not issued.
+    #[error("{arn} is {status}, not issued: nothing is moved to it")]
+    NotIssued {
+        /// The certificate.
+        arn: String,
+        /// ACM's status.
+        status: String,
+    },
+    /// The certificate rotated to does not cover names the old one serves.
+    #[error(
+        "{new} does not cover {} that {old} serves: clients asking for them would be refused; nothing is moved",
+        .uncovered.join(", ")
+    )]
+    NamesDiffer {
+        /// The certificate rotated to.
+        new: String,
+        /// The certificate rotated from.
+        old: String,
+        /// The names it does not cover.
+        uncovered: Vec<String>,
+    },
+    /// A listener's default certificate changed since the plan.
+    #[error(
+        "the default certificate of {listener} is {} now, not {planned} as planned: it was changed since the plan, and is left as it is",
+        .now.as_deref().unwrap_or("none")
+    )]
+    ListenerChanged {
+        /// The listener.
+        listener: String,
+        /// Its default certificate now.
+        now: Option<String>,
+        /// The one the plan saw.
+        planned: String,
+    },
+    /// ACM answered a request with an ARN of another account.
+    #[error("ACM answered with {arn}, not an ARN of account {account}")]
+    UnexpectedArn {
+        /// What ACM answered.
+        arn: String,
+        /// The account asked in.
+        account: String,
+    },
+    /// A call was still unanswered when the time given ran out.
+    #[error("no answer before the time given ran out")]
+    NoAnswerInTime,
+    /// A call was not asked: the time given had run out.
+    #[error("not asked: the time given ran out before the time given ran out")]
+    NotAskedInTime,
+    /// A certificate ACM returned could not be read.
+    #[error("{arn}: {reason}")]
+    UnreadableCertificate {
+        /// The certificate.
+        arn: String,
+        /// Why.
+        reason: String,
+    },
+    /// The vault row of a discovery was tampered with (the vault's words).
+    #[error("{reason}")]
+    RowTampered {
+        /// The vault's error.
+        reason: String,
+    },
+    /// A target named by the vault is not in the configuration.
+    #[error("target '{target}' is not in the configuration; nothing was sent to AWS")]
+    UnknownTarget {
+        /// The target.
+        target: String,
+    },
+    /// An ACM listing did not end.
+    #[error("the listing did not end after {pages} pages")]
+    ListingDidNotEnd {
+        /// The most pages read.
+        pages: usize,
+    },
+    /// More pages of hosted zones than may be read.
+    #[error("more than {pages} pages of hosted zones named {name}")]
+    TooManyZones {
+        /// The name looked up.
+        name: String,
+        /// The most pages read.
+        pages: usize,
+    },
+    /// More validation records than are written at once.
+    #[error("{count} validation records: at most {max}; nothing was written to Route 53")]
+    TooManyRecords {
+        /// How many were asked for.
+        count: usize,
+        /// The most.
+        max: usize,
+    },
+    /// The vault could not record an import before it was sent.
+    #[error("not sent: the vault could not record the import first ({why})")]
+    NotRecorded {
+        /// Why.
+        why: String,
+    },
+    /// A private CA that is not ACTIVE (nor PENDING_CERTIFICATE) was asked to issue.
+    #[error("the CA {ca} is {status}: it issues only when ACTIVE; nothing was issued")]
+    CaNotActive {
+        /// The CA.
+        ca: String,
+        /// Its status.
+        status: String,
+    },
+    /// A private CA whose key algorithm certvault cannot sign with.
+    #[error(
+        "the CA {ca} has key algorithm {}, which certvault does not know how to sign with",
+        .algorithm.as_deref().unwrap_or("(none)")
+    )]
+    UnknownKeyAlgorithm {
+        /// The CA.
+        ca: String,
+        /// Its key algorithm, if it has one.
+        algorithm: Option<String>,
+    },
+    /// A certificate ACM will not renew on request.
+    #[error(
+        "{arn} is {kind} and {}: ACM renews only eligible private certificates on request; nothing was asked",
+        .eligibility.as_deref().unwrap_or("of unknown eligibility")
+    )]
+    NotEligible {
+        /// The certificate.
+        arn: String,
+        /// Its type (`IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`).
+        kind: String,
+        /// Its renewal eligibility, if ACM said.
+        eligibility: Option<String>,
+    },
+    /// A certificate tagged as another vault's (the tag rule's words).
+    #[error("{why}")]
+    AnotherVaultsCertificate {
+        /// Why it is not this vault's.
+        why: String,
+    },
+    /// A certificate that is neither tagged with the entry nor holds one of its
+    /// certificates.
+    #[error(
+        "{arn} holds certificate {} and is tagged {}: it is not this entry's, so nothing was deleted",
+        .held.as_deref().map_or("(unreadable)", |f| &f[..16]),
+        .tag.as_ref().map_or_else(
+            || format!("without {}", crate::tags::ENTRY_TAG),
+            |t| format!("{}={t}", crate::tags::ENTRY_TAG)
+        )
+    )]
+    NotThisEntry {
+        /// The certificate.
+        arn: String,
+        /// The fingerprint of the certificate it holds, if readable.
+        held: Option<String>,
+        /// Its entry tag, if any.
+        tag: Option<String>,
+    },
+    /// A certificate still in use: each user, with what to do about it.
+    #[error(
+        "{arn} is in use; nothing was deleted. Detach it from each of these first:\n{}",
+        .users.iter().map(|(u, todo)| format!("  - {u}\n    {todo}")).collect::<Vec<_>>().join("\n")
+    )]
+    InUse {
+        /// The certificate.
+        arn: String,
+        /// Each user (from `InUseBy`) and what to do about it.
+        users: Vec<(String, String)>,
+    },
 }
 
 impl Refusal {
@@ -184,6 +428,33 @@ impl Refusal {
                 "InsecureEndpoint"
             }
             Refusal::NoAccount => "NoAccount",
+            Refusal::AccountDiffers { .. } | Refusal::CaOfAnotherAccount { .. } => {
+                "AccountMismatch"
+            }
+            Refusal::InvalidArn { .. }
+            | Refusal::InvalidCaArn { .. }
+            | Refusal::InvalidCaArnToRevoke { .. }
+            | Refusal::InvalidArns { .. } => "InvalidArn",
+            Refusal::DifferentPlaces { .. } => "DifferentPlaces",
+            Refusal::SameCertificate => "SameCertificate",
+            Refusal::NotIssued { .. } => "NotIssued",
+            Refusal::NamesDiffer { .. } => "NamesDiffer",
+            Refusal::ListenerChanged { .. } => "ListenerChanged",
+            Refusal::UnexpectedArn { .. } => "UnexpectedArn",
+            Refusal::NoAnswerInTime | Refusal::NotAskedInTime => "Timeout",
+            Refusal::UnreadableCertificate { .. } => "UnreadableCertificate",
+            Refusal::RowTampered { .. } => "RowTampered",
+            Refusal::UnknownTarget { .. } => "UnknownTarget",
+            Refusal::ListingDidNotEnd { .. } => "TooManyPages",
+            Refusal::TooManyZones { .. } => "TooManyZones",
+            Refusal::TooManyRecords { .. } => "TooManyRecords",
+            Refusal::NotRecorded { .. } => "NotRecorded",
+            Refusal::CaNotActive { .. } => "InvalidStateException",
+            Refusal::UnknownKeyAlgorithm { .. } => "UnknownKeyAlgorithm",
+            Refusal::NotEligible { .. } => "NotEligible",
+            Refusal::AnotherVaultsCertificate { .. } => "AnotherVaultsCertificate",
+            Refusal::NotThisEntry { .. } => "NotThisEntry",
+            Refusal::InUse { .. } => "ResourceInUseException",
         }
     }
 
@@ -192,10 +463,38 @@ impl Refusal {
         match self {
             Refusal::AccountMismatch { .. }
             | Refusal::InsecureKeyEndpoint { .. }
-            | Refusal::InsecureCaEndpoint { .. } => ErrorKind::Validation,
-            Refusal::Timeout { .. } => ErrorKind::Transient,
+            | Refusal::InsecureCaEndpoint { .. }
+            | Refusal::AccountDiffers { .. }
+            | Refusal::CaOfAnotherAccount { .. }
+            | Refusal::InvalidArn { .. }
+            | Refusal::InvalidCaArn { .. }
+            | Refusal::InvalidCaArnToRevoke { .. }
+            | Refusal::InvalidArns { .. }
+            | Refusal::DifferentPlaces { .. }
+            | Refusal::SameCertificate
+            | Refusal::NotIssued { .. }
+            | Refusal::NamesDiffer { .. }
+            | Refusal::ListenerChanged { .. }
+            | Refusal::UnreadableCertificate { .. }
+            | Refusal::UnknownTarget { .. }
+            | Refusal::TooManyRecords { .. }
+            | Refusal::CaNotActive { .. }
+            | Refusal::UnknownKeyAlgorithm { .. }
+            | Refusal::NotEligible { .. }
+            | Refusal::AnotherVaultsCertificate { .. }
+            | Refusal::NotThisEntry { .. } => ErrorKind::Validation,
+            Refusal::Timeout { .. } | Refusal::NoAnswerInTime | Refusal::NotAskedInTime => {
+                ErrorKind::Transient
+            }
             Refusal::Stopped => ErrorKind::Stopped,
-            Refusal::TooManyPages { .. } | Refusal::NoAccount => ErrorKind::Other,
+            Refusal::InUse { .. } => ErrorKind::InUse,
+            Refusal::TooManyPages { .. }
+            | Refusal::NoAccount
+            | Refusal::UnexpectedArn { .. }
+            | Refusal::RowTampered { .. }
+            | Refusal::ListingDidNotEnd { .. }
+            | Refusal::TooManyZones { .. }
+            | Refusal::NotRecorded { .. } => ErrorKind::Other,
         }
     }
 }
@@ -418,6 +717,267 @@ mod tests {
             "GetCallerIdentity in global: Timeout: resolving the credentials of target 'prod' took more than 30s"
         );
         assert!(t.outcome_unknown(), "a timeout may have been carried out");
+        // Every other refusal: the code, kind and message the untyped error had.
+        let s = |v: &str| v.to_owned();
+        let cases: Vec<(Refusal, &str, ErrorKind, &str)> = vec![
+            (
+                Refusal::AccountDiffers {
+                    what: s("the ARN belongs to"),
+                    expected: s("111"),
+                    target: s("prod"),
+                    found: s("222"),
+                    now: true,
+                    nothing: "nothing was deleted",
+                },
+                "AccountMismatch",
+                ErrorKind::Validation,
+                "the ARN belongs to account 111, but target 'prod' now resolves to account 222: nothing was deleted",
+            ),
+            (
+                Refusal::AccountDiffers {
+                    what: s("the CA belongs to"),
+                    expected: s("111"),
+                    target: s("prod"),
+                    found: s("222"),
+                    now: false,
+                    nothing: "nothing was asked of it",
+                },
+                "AccountMismatch",
+                ErrorKind::Validation,
+                "the CA belongs to account 111, but target 'prod' resolves to account 222: nothing was asked of it",
+            ),
+            (
+                Refusal::CaOfAnotherAccount {
+                    ca: s("ca"),
+                    account: s("111"),
+                    target: s("prod"),
+                },
+                "AccountMismatch",
+                ErrorKind::Validation,
+                "the CA ca is not one of account 111, which target 'prod' resolves to: nothing was requested",
+            ),
+            (
+                Refusal::InvalidArn { arn: s("x") },
+                "InvalidArn",
+                ErrorKind::Validation,
+                "x is not an ACM certificate ARN",
+            ),
+            (
+                Refusal::InvalidCaArn { arn: s("x") },
+                "InvalidArn",
+                ErrorKind::Validation,
+                "x is not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
+            ),
+            (
+                Refusal::InvalidCaArnToRevoke { arn: s("x") },
+                "InvalidArn",
+                ErrorKind::Validation,
+                "x is not an AWS Private CA ARN: nothing was revoked",
+            ),
+            (
+                Refusal::InvalidArns {
+                    old: s("o"),
+                    new: s("n"),
+                },
+                "InvalidArn",
+                ErrorKind::Validation,
+                "o and n must both be ACM certificate ARNs",
+            ),
+            (
+                Refusal::DifferentPlaces {
+                    old: s("o"),
+                    old_region: s("r1"),
+                    old_account: s("a1"),
+                    new: s("n"),
+                    new_region: s("r2"),
+                    new_account: s("a2"),
+                },
+                "DifferentPlaces",
+                ErrorKind::Validation,
+                "o is in r1 of account a1, n in r2 of account a2: a listener can only take a certificate of its own region and account",
+            ),
+            (
+                Refusal::SameCertificate,
+                "SameCertificate",
+                ErrorKind::Validation,
+                "OLD and NEW are the same certificate",
+            ),
+            (
+                Refusal::NotIssued {
+                    arn: s("n"),
+                    status: s("PENDING_VALIDATION"),
+                },
+                "NotIssued",
+                ErrorKind::Validation,
+                "n is PENDING_VALIDATION, not issued: nothing is moved to it",
+            ),
+            (
+                Refusal::NamesDiffer {
+                    new: s("n"),
+                    old: s("o"),
+                    uncovered: vec![s("a.example"), s("b.example")],
+                },
+                "NamesDiffer",
+                ErrorKind::Validation,
+                "n does not cover a.example, b.example that o serves: clients asking for them would be refused; nothing is moved",
+            ),
+            (
+                Refusal::ListenerChanged {
+                    listener: s("l"),
+                    now: None,
+                    planned: s("o"),
+                },
+                "ListenerChanged",
+                ErrorKind::Validation,
+                "the default certificate of l is none now, not o as planned: it was changed since the plan, and is left as it is",
+            ),
+            (
+                Refusal::UnexpectedArn {
+                    arn: s("x"),
+                    account: s("111"),
+                },
+                "UnexpectedArn",
+                ErrorKind::Other,
+                "ACM answered with x, not an ARN of account 111",
+            ),
+            (
+                Refusal::NoAnswerInTime,
+                "Timeout",
+                ErrorKind::Transient,
+                "no answer before the time given ran out",
+            ),
+            (
+                Refusal::NotAskedInTime,
+                "Timeout",
+                ErrorKind::Transient,
+                "not asked: the time given ran out before the time given ran out",
+            ),
+            (
+                Refusal::UnreadableCertificate {
+                    arn: s("x"),
+                    reason: s("bad PEM"),
+                },
+                "UnreadableCertificate",
+                ErrorKind::Validation,
+                "x: bad PEM",
+            ),
+            (
+                Refusal::RowTampered { reason: s("why") },
+                "RowTampered",
+                ErrorKind::Other,
+                "why",
+            ),
+            (
+                Refusal::UnknownTarget { target: s("t") },
+                "UnknownTarget",
+                ErrorKind::Validation,
+                "target 't' is not in the configuration; nothing was sent to AWS",
+            ),
+            (
+                Refusal::ListingDidNotEnd { pages: 7 },
+                "TooManyPages",
+                ErrorKind::Other,
+                "the listing did not end after 7 pages",
+            ),
+            (
+                Refusal::TooManyPages { pages: 7 },
+                "TooManyPages",
+                ErrorKind::Other,
+                "more than 7 pages",
+            ),
+            (
+                Refusal::TooManyZones {
+                    name: s("example.com"),
+                    pages: 7,
+                },
+                "TooManyZones",
+                ErrorKind::Other,
+                "more than 7 pages of hosted zones named example.com",
+            ),
+            (
+                Refusal::TooManyRecords { count: 9, max: 8 },
+                "TooManyRecords",
+                ErrorKind::Validation,
+                "9 validation records: at most 8; nothing was written to Route 53",
+            ),
+            (
+                Refusal::NotRecorded { why: s("full") },
+                "NotRecorded",
+                ErrorKind::Other,
+                "not sent: the vault could not record the import first (full)",
+            ),
+            (
+                Refusal::CaNotActive {
+                    ca: s("ca"),
+                    status: s("DISABLED"),
+                },
+                "InvalidStateException",
+                ErrorKind::Validation,
+                "the CA ca is DISABLED: it issues only when ACTIVE; nothing was issued",
+            ),
+            (
+                Refusal::UnknownKeyAlgorithm {
+                    ca: s("ca"),
+                    algorithm: None,
+                },
+                "UnknownKeyAlgorithm",
+                ErrorKind::Validation,
+                "the CA ca has key algorithm (none), which certvault does not know how to sign with",
+            ),
+            (
+                Refusal::NotEligible {
+                    arn: s("x"),
+                    kind: s("IMPORTED"),
+                    eligibility: None,
+                },
+                "NotEligible",
+                ErrorKind::Validation,
+                "x is IMPORTED and of unknown eligibility: ACM renews only eligible private certificates on request; nothing was asked",
+            ),
+            (
+                Refusal::AnotherVaultsCertificate { why: s("why") },
+                "AnotherVaultsCertificate",
+                ErrorKind::Validation,
+                "why",
+            ),
+            (
+                Refusal::NotThisEntry {
+                    arn: s("x"),
+                    held: Some(s("0123456789abcdef0123")),
+                    tag: None,
+                },
+                "NotThisEntry",
+                ErrorKind::Validation,
+                "x holds certificate 0123456789abcdef and is tagged without certvault:entry-id: it is not this entry's, so nothing was deleted",
+            ),
+            (
+                Refusal::NotThisEntry {
+                    arn: s("x"),
+                    held: None,
+                    tag: Some(s("e1")),
+                },
+                "NotThisEntry",
+                ErrorKind::Validation,
+                "x holds certificate (unreadable) and is tagged certvault:entry-id=e1: it is not this entry's, so nothing was deleted",
+            ),
+            (
+                Refusal::InUse {
+                    arn: s("x"),
+                    users: vec![(s("u1"), s("do 1")), (s("u2"), s("do 2"))],
+                },
+                "ResourceInUseException",
+                ErrorKind::InUse,
+                "x is in use; nothing was deleted. Detach it from each of these first:\n  - u1\n    do 1\n  - u2\n    do 2",
+            ),
+        ];
+        for (refusal, code, kind, message) in cases {
+            let e = ApiError::refused("Op", "r", refusal.clone());
+            assert_eq!(
+                (e.code.as_str(), e.kind, e.message.as_str()),
+                (code, kind, message)
+            );
+            assert_eq!(e.refusal(), Some(&refusal));
+        }
         // What AWS said is no refusal; nor is the JSON of an error any different.
         let aws = ApiError::local(ErrorKind::Other, "X", "r", "C", "m".into());
         assert!(aws.refusal().is_none());

@@ -29,6 +29,7 @@ pub mod rds;
 pub mod reconcile;
 pub mod regions;
 pub mod route53;
+mod tags;
 
 pub use tokio_util::sync::CancellationToken;
 

@@ -12,7 +12,7 @@ use crate::{
     aws::retry::{Idempotence, Scope},
     aws::{Connector, HostedZone, Route53Api, plain},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// Pages of one zone name read at most (a name may be shared by several zones, private ones
@@ -131,12 +131,13 @@ async fn zones_named<R: Route53Api>(
             _ => return Ok(found),
         }
     }
-    Err(ApiError::local(
-        ErrorKind::Other,
+    Err(ApiError::refused(
         "ListHostedZonesByName",
         "global",
-        "TooManyZones",
-        format!("more than {MAX_ZONE_PAGES} pages of hosted zones named {name}"),
+        Refusal::TooManyZones {
+            name: name.to_owned(),
+            pages: MAX_ZONE_PAGES,
+        },
     ))
 }
 
@@ -154,15 +155,13 @@ pub async fn route53_place<C: Connector>(
     comment: &str,
 ) -> Result<Vec<PlacedRecord>, ApiError> {
     if records.len() > MAX_RECORDS {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             "ChangeResourceRecordSets",
             "global",
-            "TooManyRecords",
-            format!(
-                "{} validation records: at most {MAX_RECORDS}; nothing was written to Route 53",
-                records.len()
-            ),
+            Refusal::TooManyRecords {
+                count: records.len(),
+                max: MAX_RECORDS,
+            },
         ));
     }
     let global = crate::aws::scope_for(config.retry, target);
@@ -444,7 +443,13 @@ mod tests {
         let e = route53_place(&fake, &Config::default(), &target(), ACCOUNT, &records, "t")
             .await
             .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountMismatch { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(fake.calls("ChangeResourceRecordSets"), before);
     }
 }

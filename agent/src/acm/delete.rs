@@ -11,7 +11,7 @@ use crate::{
     aws::retry::{CallStats, Idempotence, LimiterPool, Scope},
     aws::{AcmApi, AcmWrite, Connector, ENTRY_TAG, arn_location},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, ErrorKind, Refusal},
 };
 
 /// What to delete, and what it must be.
@@ -85,14 +85,8 @@ pub enum Deleted {
     AlreadyGone,
 }
 
-fn refuse(region: &str, code: &str, message: String) -> ApiError {
-    ApiError::local(
-        ErrorKind::Validation,
-        "DeleteCertificate",
-        region,
-        code,
-        message,
-    )
+fn refuse(region: &str, refusal: Refusal) -> ApiError {
+    ApiError::refused("DeleteCertificate", region, refusal)
 }
 
 fn gone(e: &ApiError) -> bool {
@@ -134,11 +128,14 @@ pub async fn delete_from_acm<C: Connector>(
         {
             return Err(refuse(
                 region,
-                "AccountMismatch",
-                format!(
-                    "{what} account {expected}, but target '{}' now resolves to account {account}: nothing was deleted",
-                    req.target.name
-                ),
+                Refusal::AccountDiffers {
+                    what: what.into(),
+                    expected: expected.to_owned(),
+                    target: req.target.name.clone(),
+                    found: account,
+                    now: true,
+                    nothing: "nothing was deleted",
+                },
             ));
         }
     }
@@ -180,7 +177,7 @@ pub async fn delete_from_acm<C: Connector>(
                 .find(|(k, _)| k == ENTRY_TAG)
                 .and_then(|(_, t)| rule.refusal(req.arn, region, t))
             {
-                Some(why) => Err(refuse(region, "AnotherVaultsCertificate", why)),
+                Some(why) => Err(refuse(region, Refusal::AnotherVaultsCertificate { why })),
                 None => Ok(()),
             };
         };
@@ -214,16 +211,11 @@ pub async fn delete_from_acm<C: Connector>(
         }
         Err(refuse(
             region,
-            "NotThisEntry",
-            format!(
-                "{} holds certificate {} and is tagged {}: it is not this entry's, so nothing was deleted",
-                req.arn,
-                held.as_deref().map_or("(unreadable)", |f| &f[..16]),
-                tag.map_or_else(
-                    || format!("without {ENTRY_TAG}"),
-                    |t| format!("{ENTRY_TAG}={t}")
-                )
-            ),
+            Refusal::NotThisEntry {
+                arn: req.arn.to_owned(),
+                held,
+                tag: tag.cloned(),
+            },
         ))
     };
     match ours().await {
@@ -288,19 +280,16 @@ pub async fn delete_from_acm<C: Connector>(
 }
 
 fn in_use(region: &str, account: &str, arn: &str, users: &[String]) -> ApiError {
-    let list: Vec<String> = users
+    let users = users
         .iter()
-        .map(|u| format!("  - {u}\n    {}", what_to_do(region, account, arn, u)))
+        .map(|u| (u.clone(), what_to_do(region, account, arn, u)))
         .collect();
-    ApiError::local(
-        ErrorKind::InUse,
-        "DeleteCertificate",
+    refuse(
         region,
-        "ResourceInUseException",
-        format!(
-            "{arn} is in use; nothing was deleted. Detach it from each of these first:\n{}",
-            list.join("\n")
-        ),
+        Refusal::InUse {
+            arn: arn.to_owned(),
+            users,
+        },
     )
 }
 
@@ -509,7 +498,13 @@ mod tests {
         let e = delete_from_acm(&fake, &Config::default(), req(&t, &arn, &fps, 600))
             .await
             .unwrap_err();
-        assert_eq!(e.code, "NotThisEntry", "{e}");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::NotThisEntry { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(fake.calls("DeleteCertificate"), 0);
         assert_eq!(fake.certs("us-east-1").len(), 1);
     }
@@ -550,7 +545,13 @@ mod tests {
         let e = delete_from_acm(&fake, &Config::default(), req(&t, &arn, &fps, 600))
             .await
             .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountDiffers { .. })
+            ),
+            "{e}"
+        );
         assert!(e.message.contains(ACCOUNT) && e.message.contains("999999999999"));
         assert_eq!(fake.calls("DescribeCertificate"), 0);
     }
@@ -652,7 +653,13 @@ mod tests {
         let e = delete_from_acm(&fake, &Config::default(), named(&t, &arn))
             .await
             .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountDiffers { .. })
+            ),
+            "{e}"
+        );
     }
 
     /// Review finding (issue 16): `acm delete` deleted a certificate another vault had
@@ -701,7 +708,13 @@ mod tests {
             .await;
             match (outcome, refused) {
                 (Err(e), Some(why)) => {
-                    assert_eq!(e.code, "AnotherVaultsCertificate", "{e}");
+                    assert!(
+                        matches!(
+                            e.refusal(),
+                            Some(crate::error::Refusal::AnotherVaultsCertificate { .. })
+                        ),
+                        "{e}"
+                    );
                     assert!(
                         e.message.contains(why) && e.message.contains(ENTRY_TAG),
                         "{e}"

@@ -9,7 +9,7 @@ use crate::{
     aws::retry::{CallStats, Idempotence, Scope},
     aws::{AcmWrite, Connector, ExportedKey, arn_location},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// What to export.
@@ -33,12 +33,12 @@ pub async fn acm_export_key<C: Connector>(
     req: ExportKeyRequest<'_>,
 ) -> Result<(ExportedKey, String), ApiError> {
     let Some((owner, region)) = arn_location(req.arn) else {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             "ExportCertificate",
             "global",
-            "InvalidArn",
-            format!("{} is not an ACM certificate ARN", req.arn),
+            Refusal::InvalidArn {
+                arn: req.arn.to_owned(),
+            },
         ));
     };
     let global = Scope::new(
@@ -60,15 +60,17 @@ pub async fn acm_export_key<C: Connector>(
         if let Some(expected) = expected
             && expected != account
         {
-            return Err(ApiError::local(
-                ErrorKind::Validation,
+            return Err(ApiError::refused(
                 "ExportCertificate",
                 region,
-                "AccountMismatch",
-                format!(
-                    "{what} account {expected}, but target '{}' now resolves to account {account}: nothing was asked of ACM",
-                    req.target.name
-                ),
+                Refusal::AccountDiffers {
+                    what: what.into(),
+                    expected: expected.to_owned(),
+                    target: req.target.name.clone(),
+                    found: account,
+                    now: true,
+                    nothing: "nothing was asked of ACM",
+                },
             ));
         }
     }

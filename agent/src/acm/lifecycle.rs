@@ -11,13 +11,9 @@ use crate::{
     aws::retry::Idempotence,
     aws::{AcmWrite, Connector, arn_location},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
     pca::{PcaApi, pca_arn_location},
 };
-
-fn refused(operation: &'static str, region: &str, code: &str, message: String) -> ApiError {
-    ApiError::local(ErrorKind::Validation, operation, region, code, message)
-}
 
 /// RevokeCertificate: the certificate with `serial_hex` (colon-separated octets) issued by
 /// `ca_arn`, with `target`'s credentials, only if they resolve to the CA's account. A
@@ -31,11 +27,12 @@ pub async fn pca_revoke<C: Connector>(
     reason: &str,
 ) -> Result<String, ApiError> {
     let Some((owner, region)) = pca_arn_location(ca_arn) else {
-        return Err(refused(
+        return Err(ApiError::refused(
             "RevokeCertificate",
             "global",
-            "InvalidArn",
-            format!("{ca_arn} is not an AWS Private CA ARN: nothing was revoked"),
+            Refusal::InvalidCaArnToRevoke {
+                arn: ca_arn.to_owned(),
+            },
         ));
     };
     let global = crate::aws::scope_for(config.retry, target);
@@ -89,41 +86,28 @@ pub async fn acm_renew<C: Connector>(
     wait: Duration,
 ) -> Result<Renewed, ApiError> {
     let Some((_, region)) = arn_location(arn) else {
-        return Err(refused(
+        return Err(ApiError::refused(
             "RenewCertificate",
             "global",
-            "InvalidArn",
-            format!("{arn} is not an ACM certificate ARN"),
+            Refusal::InvalidArn {
+                arn: arn.to_owned(),
+            },
         ));
     };
-    let global = crate::aws::scope_for(config.retry, target);
-    let (session, account) = crate::aws::connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // Checks the ARN's account against the session's before anything is asked.
     let before = observe_with(connector, &global, &session, &account, target, arn).await?;
     if before.summary.kind != "PRIVATE"
         || before.summary.renewal_eligibility.as_deref() != Some("ELIGIBLE")
     {
-        return Err(refused(
+        return Err(ApiError::refused(
             "RenewCertificate",
             region,
-            "NotEligible",
-            format!(
-                "{arn} is {} and {}: ACM renews only eligible private certificates on request; nothing was asked",
-                before.summary.kind,
-                before
-                    .summary
-                    .renewal_eligibility
-                    .as_deref()
-                    .unwrap_or("of unknown eligibility")
-            ),
+            Refusal::NotEligible {
+                arn: arn.to_owned(),
+                kind: before.summary.kind.clone(),
+                eligibility: before.summary.renewal_eligibility.clone(),
+            },
         ));
     }
     let serial = |o: &AcmObservation| o.detail.as_ref().and_then(|d| d.serial.clone());
@@ -373,7 +357,10 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "NotEligible");
+        assert!(
+            matches!(e.refusal(), Some(crate::error::Refusal::NotEligible { .. })),
+            "{e}"
+        );
         assert_eq!(fake.calls("RenewCertificate"), 1);
 
         // Another account behind the credentials: nothing is asked either.
@@ -387,7 +374,13 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountDiffers { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(fake.calls("RenewCertificate"), 1);
     }
 
@@ -435,7 +428,13 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountMismatch { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(fake.calls("RevokeCertificate"), calls);
     }
 }

@@ -5,21 +5,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 use vault::{entries::AcmObservation, records::AcmSummary};
 
-use crate::aws::connect_as;
 use crate::{
     aws::retry::{Idempotence, Scope},
     aws::{AcmApi, AcmWrite, CertRequest, Connector, arn_location},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
     route53::{PlacedRecord, Placement, route53_place},
 };
-
-/// A scope for the calls of one command on `target` (the configured retry policy, counts
-/// of its own). Kept here for the workflows that open by hand; `aws::open` does the whole
-/// opening.
-pub(crate) fn scope_for(config: &Config, target: &Target) -> Scope {
-    crate::aws::scope_for(config.retry, target)
-}
 
 /// RequestCertificate in one region of a target: the new certificate's ARN, and the account.
 pub async fn acm_request<C: Connector>(
@@ -29,29 +21,19 @@ pub async fn acm_request<C: Connector>(
     region: &str,
     req: &CertRequest,
 ) -> Result<(String, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // A private certificate comes from a CA of this account only.
     if let Some(ca) = &req.ca_arn
         && crate::pca::pca_arn_location(ca).map(|(a, _)| a) != Some(account.as_str())
     {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             "RequestCertificate",
             region,
-            "AccountMismatch",
-            format!(
-                "the CA {ca} is not one of account {account}, which target '{}' resolves to: nothing was requested",
-                target.name
-            ),
+            Refusal::CaOfAnotherAccount {
+                ca: ca.to_owned(),
+                account,
+                target: target.name.clone(),
+            },
         ));
     }
     let acm = connector.acm(&session, region);
@@ -63,12 +45,10 @@ pub async fn acm_request<C: Connector>(
         })
         .await?;
     if arn_location(&arn).map(|(a, _)| a) != Some(account.as_str()) {
-        return Err(ApiError::local(
-            ErrorKind::Other,
+        return Err(ApiError::refused(
             "RequestCertificate",
             region,
-            "UnexpectedArn",
-            format!("ACM answered with {arn}, not an ARN of account {account}"),
+            Refusal::UnexpectedArn { arn, account },
         ));
     }
     Ok((arn, account))
@@ -82,16 +62,7 @@ pub async fn target_account<C: Connector>(
     config: &Config,
     target: &Target,
 ) -> Result<String, ApiError> {
-    let global = scope_for(config, target);
-    let (_, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (_, _, account) = crate::aws::open(connector, config.retry, target).await?;
     Ok(account)
 }
 
@@ -122,16 +93,7 @@ pub async fn acm_describe<C: Connector>(
     target: &Target,
     arn: &str,
 ) -> Result<(AcmObservation, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let obs = describe_with(connector, &global, &session, &account, target, arn, false).await?;
     Ok((obs, account))
 }
@@ -148,31 +110,17 @@ pub async fn acm_observe_many<C: Connector>(
     arns: &[String],
     deadline: Option<tokio::time::Instant>,
 ) -> Result<(String, Vec<Result<AcmObservation, ApiError>>), ApiError> {
-    let timed_out = |operation: &'static str, region: &str, what: &str| {
-        ApiError::local(
-            ErrorKind::Transient,
-            operation,
-            region,
-            "Timeout",
-            format!("{what} before the time given ran out"),
-        )
+    let timed_out = |operation: &'static str, region: &str, refusal: Refusal| {
+        ApiError::refused(operation, region, refusal)
     };
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
     let deadline_or_far = deadline.unwrap_or(far);
-    let global = scope_for(config, target);
-    let (session, account) = tokio::time::timeout_at(
+    let (global, session, account) = tokio::time::timeout_at(
         deadline_or_far,
-        connect_as(
-            connector,
-            &global,
-            target,
-            None,
-            "GetCallerIdentity",
-            "global",
-        ),
+        crate::aws::open(connector, config.retry, target),
     )
     .await
-    .map_err(|_| timed_out("GetCallerIdentity", "global", "no answer"))??;
+    .map_err(|_| timed_out("GetCallerIdentity", "global", Refusal::NoAnswerInTime))??;
     let mut out = Vec::with_capacity(arns.len());
     for arn in arns {
         let region = arn_location(arn).map_or("global", |(_, r)| r);
@@ -180,7 +128,7 @@ pub async fn acm_observe_many<C: Connector>(
             out.push(Err(timed_out(
                 "DescribeCertificate",
                 region,
-                "not asked: the time given ran out",
+                Refusal::NotAskedInTime,
             )));
             continue;
         }
@@ -190,7 +138,13 @@ pub async fn acm_observe_many<C: Connector>(
                 observe_with(connector, &global, &session, &account, target, arn),
             )
             .await
-            .unwrap_or_else(|_| Err(timed_out("DescribeCertificate", region, "no answer"))),
+            .unwrap_or_else(|_| {
+                Err(timed_out(
+                    "DescribeCertificate",
+                    region,
+                    Refusal::NoAnswerInTime,
+                ))
+            }),
         );
     }
     Ok((account, out))
@@ -220,24 +174,26 @@ async fn describe_with<C: Connector>(
     read: bool,
 ) -> Result<AcmObservation, ApiError> {
     let Some((owner, region)) = arn_location(arn) else {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             "DescribeCertificate",
             "global",
-            "InvalidArn",
-            format!("{arn} is not an ACM certificate ARN"),
+            Refusal::InvalidArn {
+                arn: arn.to_owned(),
+            },
         ));
     };
     if account != owner {
-        return Err(ApiError::local(
-            ErrorKind::Validation,
+        return Err(ApiError::refused(
             "DescribeCertificate",
             region,
-            "AccountMismatch",
-            format!(
-                "{arn} belongs to account {owner}, but target '{}' now resolves to account {account}: nothing was asked of ACM",
-                target.name
-            ),
+            Refusal::AccountDiffers {
+                what: format!("{arn} belongs to"),
+                expected: owner.to_owned(),
+                target: target.name.clone(),
+                found: account.to_owned(),
+                now: true,
+                nothing: "nothing was asked of ACM",
+            },
         ));
     }
     let acm = connector.acm(session, region);
@@ -254,12 +210,13 @@ async fn describe_with<C: Connector>(
             })
             .await?;
         Some(crate::pem::bundle_from(arn, &pem).map_err(|e| {
-            ApiError::local(
-                ErrorKind::Validation,
+            ApiError::refused(
                 "GetCertificate",
                 region,
-                "UnreadableCertificate",
-                format!("{arn}: {e}"),
+                Refusal::UnreadableCertificate {
+                    arn: arn.to_owned(),
+                    reason: e.to_string(),
+                },
             )
         })?)
     } else {
@@ -283,16 +240,7 @@ pub async fn acm_wait_for_records<C: Connector>(
     names: usize,
     wait: Duration,
 ) -> Result<(AcmObservation, String), ApiError> {
-    let global = scope_for(config, target);
-    let (session, account) = connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {
@@ -603,8 +551,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(account, ACCOUNT);
-        assert_eq!(seen[0].as_ref().unwrap_err().code, "AccountMismatch");
-        assert_eq!(seen[1].as_ref().unwrap_err().code, "InvalidArn");
+        assert!(matches!(
+            seen[0].as_ref().unwrap_err().refusal(),
+            Some(crate::error::Refusal::AccountDiffers { .. })
+        ));
+        assert!(matches!(
+            seen[1].as_ref().unwrap_err().refusal(),
+            Some(crate::error::Refusal::InvalidArn { .. })
+        ));
         assert_eq!(seen[2].as_ref().unwrap().summary.arn, arn);
 
         // Another account now behind the credentials: nothing is asked of ACM.
@@ -613,7 +567,13 @@ mod tests {
         let e = acm_observe(&fake, &Config::default(), &t, &arn)
             .await
             .unwrap_err();
-        assert_eq!(e.code, "AccountMismatch");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::AccountDiffers { .. })
+            ),
+            "{e}"
+        );
         assert_eq!(fake.calls("DescribeCertificate"), describes);
     }
 }

@@ -49,9 +49,7 @@ pub trait AcmApi: Send + Sync {
     ) -> impl Future<Output = Result<CertificatePem, ApiError>> + Send;
 }
 
-/// The tag that marks a certificate certvault imported, with the entry id as value: a
-/// crash between ImportCertificate and recording the ARN is adopted, not duplicated.
-pub const ENTRY_TAG: &str = "certvault:entry-id";
+pub use crate::tags::ENTRY_TAG;
 
 /// What ImportCertificate answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 pub(crate) use self::{
     acm::SdkAcm,
     classify::classify,
-    connect::{connect_as, connect_within, scope_for},
+    connect::{connect_as, connect_within, open, scope_for},
     elb::{SdkElb, SdkElbV2},
     iam::SdkIam,
     paging::all_pages,

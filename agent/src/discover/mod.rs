@@ -24,7 +24,7 @@ use crate::{
     aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
     aws::{AcmApi, Connector, IamApi, MAX_LIST_PAGES, connect_within},
     config::{Config, Quotas, Target},
-    error::{ApiError, ErrorKind, Result},
+    error::{ApiError, ErrorKind, Refusal, Result},
     pem::bundle_from,
     regions,
 };
@@ -396,12 +396,12 @@ fn record_scan(
             // fails that location; the others are still recorded.
             Err(e @ vault::Error::RowTampered { .. }) => {
                 row.status = "failed";
-                row.error = Some(ApiError::local(
-                    ErrorKind::Other,
+                row.error = Some(ApiError::refused(
                     "RecordDiscovery",
                     &row.region,
-                    "RowTampered",
-                    e.to_string(),
+                    Refusal::RowTampered {
+                        reason: e.to_string(),
+                    },
                 ));
                 None
             }

@@ -15,7 +15,7 @@ use crate::{
         arn_location,
     },
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// How one listener is moved.
@@ -211,16 +211,7 @@ pub async fn rotation_plans<C: Connector>(
     target: &Target,
     pairs: &[(String, String)],
 ) -> Result<Vec<Result<RotationPlan, ApiError>>, ApiError> {
-    let global = crate::aws::scope_for(config.retry, target);
-    let (session, account) = crate::aws::connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let mut listeners: std::collections::BTreeMap<String, Result<Listeners, ApiError>> =
         std::collections::BTreeMap::new();
     let mut out = Vec::with_capacity(pairs.len());
@@ -267,39 +258,37 @@ async fn check_pair<C: Connector>(
     old: &str,
     new: &str,
 ) -> Result<(String, vault::records::AcmDetail), ApiError> {
-    let refuse = |code: &str, message: String| {
-        ApiError::local(ErrorKind::Validation, "Rotate", "global", code, message)
-    };
+    let refuse = |refusal| ApiError::refused("Rotate", "global", refusal);
     let (Some((old_account, region)), Some((new_account, new_region))) =
         (arn_location(old), arn_location(new))
     else {
-        return Err(refuse(
-            "InvalidArn",
-            format!("{old} and {new} must both be ACM certificate ARNs"),
-        ));
+        return Err(refuse(Refusal::InvalidArns {
+            old: old.to_owned(),
+            new: new.to_owned(),
+        }));
     };
     if region != new_region || old_account != new_account {
-        return Err(refuse(
-            "DifferentPlaces",
-            format!(
-                "{old} is in {region} of account {old_account}, {new} in {new_region} of account {new_account}: a listener can only take a certificate of its own region and account"
-            ),
-        ));
+        return Err(refuse(Refusal::DifferentPlaces {
+            old: old.to_owned(),
+            old_region: region.to_owned(),
+            old_account: old_account.to_owned(),
+            new: new.to_owned(),
+            new_region: new_region.to_owned(),
+            new_account: new_account.to_owned(),
+        }));
     }
     if old == new {
-        return Err(refuse(
-            "SameCertificate",
-            "OLD and NEW are the same certificate".into(),
-        ));
+        return Err(refuse(Refusal::SameCertificate));
     }
     if account != old_account {
-        return Err(refuse(
-            "AccountMismatch",
-            format!(
-                "the certificates are in account {old_account}, but target '{}' resolves to account {account}: nothing was read or changed",
-                target.name
-            ),
-        ));
+        return Err(refuse(Refusal::AccountDiffers {
+            what: "the certificates are in".into(),
+            expected: old_account.to_owned(),
+            target: target.name.clone(),
+            found: account.to_owned(),
+            now: false,
+            nothing: "nothing was read or changed",
+        }));
     }
     let scope = global.in_region(region);
     let acm = connector.acm(session, region);
@@ -309,13 +298,10 @@ async fn check_pair<C: Connector>(
         })
         .await?;
     if new_summary.status != "ISSUED" {
-        return Err(refuse(
-            "NotIssued",
-            format!(
-                "{new} is {}, not issued: nothing is moved to it",
-                new_summary.status
-            ),
-        ));
+        return Err(refuse(Refusal::NotIssued {
+            arn: new.to_owned(),
+            status: new_summary.status.clone(),
+        }));
     }
     let (old_summary, old_detail) = scope
         .call(None, "DescribeCertificate", Idempotence::Safe, || {
@@ -324,13 +310,11 @@ async fn check_pair<C: Connector>(
         .await?;
     let uncovered = uncovered_names(&old_summary, &new_summary);
     if !uncovered.is_empty() {
-        return Err(refuse(
-            "NamesDiffer",
-            format!(
-                "{new} does not cover {} that {old} serves: clients asking for them would be refused; nothing is moved",
-                uncovered.join(", ")
-            ),
-        ));
+        return Err(refuse(Refusal::NamesDiffer {
+            new: new.to_owned(),
+            old: old.to_owned(),
+            uncovered,
+        }));
     }
     Ok((region.to_owned(), old_detail))
 }
@@ -417,17 +401,14 @@ pub async fn rotation_apply<C: Connector>(
                             })
                             .await
                     }
-                    Ok(now) => Err(ApiError::local(
-                        ErrorKind::Validation,
+                    Ok(now) => Err(ApiError::refused(
                         "ModifyListener",
                         &plan.region,
-                        "ListenerChanged",
-                        format!(
-                            "the default certificate of {} is {} now, not {} as planned: it was changed since the plan, and is left as it is",
-                            s.listener,
-                            now.as_deref().unwrap_or("none"),
-                            s.old
-                        ),
+                        Refusal::ListenerChanged {
+                            listener: s.listener.clone(),
+                            now,
+                            planned: s.old.clone(),
+                        },
                     )),
                     Err(e) => Err(e),
                 }

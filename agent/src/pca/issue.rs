@@ -10,7 +10,7 @@ use crate::{
     aws::retry::{CallStats, Idempotence, Scope},
     aws::{CertificatePem, Connector},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// The signature algorithm for a CA's key algorithm.
@@ -54,10 +54,6 @@ pub struct PcaIssued {
     pub account: String,
 }
 
-fn refuse(region: &str, operation: &'static str, code: &str, message: String) -> ApiError {
-    ApiError::local(ErrorKind::Validation, operation, region, code, message)
-}
-
 /// Issues a certificate from an AWS Private CA for a CSR, only in the account the CA's ARN
 /// names, and waits for it: GetCertificate is polled with backoff (0.2 s, doubling, at
 /// most 5 s) while it answers RequestInProgressException, up to the timeout.
@@ -67,14 +63,12 @@ pub async fn pca_issue<C: Connector>(
     req: PcaIssueRequest<'_>,
 ) -> Result<PcaIssued, ApiError> {
     let Some((owner, region)) = pca_arn_location(req.ca_arn) else {
-        return Err(refuse(
-            "global",
+        return Err(ApiError::refused(
             "IssueCertificate",
-            "InvalidArn",
-            format!(
-                "{} is not an AWS Private CA ARN (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)",
-                req.ca_arn
-            ),
+            "global",
+            Refusal::InvalidCaArn {
+                arn: req.ca_arn.to_owned(),
+            },
         ));
     };
     let stats = Arc::new(CallStats::default());
@@ -91,14 +85,17 @@ pub async fn pca_issue<C: Connector>(
         })
         .await?;
     if account != owner {
-        return Err(refuse(
-            region,
+        return Err(ApiError::refused(
             "IssueCertificate",
-            "AccountMismatch",
-            format!(
-                "the CA belongs to account {owner}, but target '{}' resolves to account {account}: nothing was asked of it",
-                req.target.name
-            ),
+            region,
+            Refusal::AccountDiffers {
+                what: "the CA belongs to".into(),
+                expected: owner.to_owned(),
+                target: req.target.name.clone(),
+                found: account,
+                now: false,
+                nothing: "nothing was asked of it",
+            },
         ));
     }
     let pca = connector.pca(&session, region);
@@ -115,26 +112,23 @@ pub async fn pca_issue<C: Connector>(
     // InvalidStateException). PENDING_CERTIFICATE is let through: the emulator leaves a
     // new CA there and signs all the same; AWS refuses it with its own words.
     if !matches!(ca.status.as_str(), "ACTIVE" | "PENDING_CERTIFICATE") {
-        return Err(refuse(
-            region,
+        return Err(ApiError::refused(
             "IssueCertificate",
-            "InvalidStateException",
-            format!(
-                "the CA {} is {}: it issues only when ACTIVE; nothing was issued",
-                req.ca_arn, ca.status
-            ),
+            region,
+            Refusal::CaNotActive {
+                ca: req.ca_arn.to_owned(),
+                status: ca.status.clone(),
+            },
         ));
     }
     let Some(signing) = ca.key_algorithm.as_deref().and_then(signing_algorithm_for) else {
-        return Err(refuse(
-            region,
+        return Err(ApiError::refused(
             "IssueCertificate",
-            "UnknownKeyAlgorithm",
-            format!(
-                "the CA {} has key algorithm {}, which certvault does not know how to sign with",
-                req.ca_arn,
-                ca.key_algorithm.as_deref().unwrap_or("(none)")
-            ),
+            region,
+            Refusal::UnknownKeyAlgorithm {
+                ca: req.ca_arn.to_owned(),
+                algorithm: ca.key_algorithm.clone(),
+            },
         ));
     };
     // Safe to repeat: the idempotency token returns the same certificate.

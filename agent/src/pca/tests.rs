@@ -81,7 +81,13 @@ async fn a_ca_of_another_account_in_another_state_or_not_an_arn_is_refused() {
     let e = pca_issue(&fake, &Config::default(), req(&t, &ca, &csr, "t"))
         .await
         .unwrap_err();
-    assert_eq!(e.code, "AccountMismatch", "{e}");
+    assert!(
+        matches!(
+            e.refusal(),
+            Some(crate::error::Refusal::AccountDiffers { .. })
+        ),
+        "{e}"
+    );
     assert!(e.message.contains(ACCOUNT) && e.message.contains("999999999999"));
     assert_eq!(fake.calls("DescribeCertificateAuthority"), 0);
     fake.state.lock().unwrap().account = None;
@@ -104,7 +110,13 @@ async fn a_ca_of_another_account_in_another_state_or_not_an_arn_is_refused() {
         let e = pca_issue(&fake, &Config::default(), req(&t, bad, &csr, "t"))
             .await
             .unwrap_err();
-        assert_eq!(e.code, "InvalidArn", "{bad}: {e}");
+        assert!(
+            matches!(
+                e.refusal(),
+                Some(crate::error::Refusal::InvalidCaArn { .. })
+            ),
+            "{bad}: {e}"
+        );
     }
     assert_eq!(fake.calls("IssueCertificate"), 0);
 }

@@ -16,7 +16,7 @@ use crate::{
     aws::retry::{Idempotence, Scope},
     aws::{Connector, DbInstance, RdsApi, RdsCa, all_pages},
     config::{Config, Target},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, Refusal},
 };
 
 /// One instance, audited.
@@ -112,16 +112,7 @@ pub async fn rds_ca_audit<C: Connector>(
     region: &str,
     expected_ca: Option<&str>,
 ) -> Result<RegionAudit, ApiError> {
-    let global = crate::aws::scope_for(config.retry, target);
-    let (session, account) = crate::aws::connect_as(
-        connector,
-        &global,
-        target,
-        None,
-        "GetCallerIdentity",
-        "global",
-    )
-    .await?;
+    let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     let rds = connector.rds(&session, region);
     audit_region(
         &rds,
@@ -169,17 +160,7 @@ pub async fn rds_ca_audits<C: Connector>(
     let mut out = RdsAudits::default();
     let mut seen: std::collections::BTreeMap<(String, String), String> = Default::default();
     for t in targets {
-        let global = crate::aws::scope_for(config.retry, t);
-        let (session, account) = match crate::aws::connect_as(
-            connector,
-            &global,
-            t,
-            None,
-            "GetCallerIdentity",
-            "global",
-        )
-        .await
-        {
+        let (global, session, account) = match crate::aws::open(connector, config.retry, t).await {
             Ok(s) => s,
             Err(e) => {
                 for region in &t.regions {
@@ -233,12 +214,10 @@ async fn audit_region<R: RdsApi>(
     loop {
         pages_read += 1;
         if pages_read > MAX_PAGES {
-            return Err(ApiError::local(
-                ErrorKind::Other,
+            return Err(ApiError::refused(
                 "DescribeCertificates",
                 region,
-                "TooManyPages",
-                format!("more than {MAX_PAGES} pages"),
+                Refusal::TooManyPages { pages: MAX_PAGES },
             ));
         }
         let m = marker.clone();

@@ -21,7 +21,7 @@ use vault::records::{AcmSummary, DeploymentUpdate, ImportMaterial, Imported};
 use crate::{
     aws::retry::{Idempotence, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, ENTRY_TAG, Written, arn_location},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, ErrorKind, Refusal},
     reconcile::{
         observe::{list_all, names},
         plan::{Action, Desired, Observed, State},
@@ -303,12 +303,10 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
     async fn starting(&self, id: i64) -> Result<(), ApiError> {
         let (ack, done) = oneshot::channel();
         let refused = |why: String| {
-            ApiError::local(
-                ErrorKind::Other,
+            ApiError::refused(
                 "ImportCertificate",
                 &self.scope.region,
-                "NotRecorded",
-                format!("not sent: the vault could not record the import first ({why})"),
+                Refusal::NotRecorded { why },
             )
         };
         self.tx
@@ -319,12 +317,10 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
             .map_err(refused)?;
         // A stop that came while the start was being recorded: do not send.
         if self.scope.stop.is_cancelled() {
-            return Err(ApiError::local(
-                ErrorKind::Stopped,
+            return Err(ApiError::refused(
                 "ImportCertificate",
                 &self.scope.region,
-                "Stopped",
-                "not sent: the pass was stopped".into(),
+                Refusal::Stopped,
             ));
         }
         Ok(())

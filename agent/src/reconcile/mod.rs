@@ -48,7 +48,7 @@ use crate::{
     aws::retry::{CallCounts, CallStats, Idempotence, LimiterPool, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, Connector, StsApi, connect_within},
     config::{Config, Target},
-    error::{ApiError, ErrorKind, Result},
+    error::{ApiError, ErrorKind, Refusal, Result},
     reconcile::{
         apply::{Applier, Event},
         observe::{Observation, observe_region},
@@ -926,14 +926,12 @@ async fn connect_all<C: Connector>(
                     ..Target::default()
                 },
                 None => {
-                    let e = ApiError::local(
-                        ErrorKind::Validation,
+                    let e = ApiError::refused(
                         "Configuration",
                         "global",
-                        "UnknownTarget",
-                        format!(
-                            "target '{name}' is not in the configuration; nothing was sent to AWS"
-                        ),
+                        Refusal::UnknownTarget {
+                            target: name.clone(),
+                        },
                     );
                     return (name, Err(e));
                 }

@@ -22,7 +22,7 @@ use vault::records::AcmSummary;
 use crate::{
     aws::retry::{Idempotence, RegionLimits, Scope},
     aws::{AcmApi, AcmWrite, ENTRY_TAG, MAX_LIST_PAGES},
-    error::{ApiError, ErrorKind},
+    error::{ApiError, ErrorKind, Refusal},
     reconcile::plan::{Desired, Observed, ObservedCert},
 };
 
@@ -69,12 +69,12 @@ pub(crate) async fn list_all<A: AcmApi>(
             return Ok(summaries);
         }
     }
-    Err(ApiError::local(
-        ErrorKind::Other,
+    Err(ApiError::refused(
         "ListCertificates",
         &scope.region,
-        "TooManyPages",
-        format!("the listing did not end after {MAX_LIST_PAGES} pages"),
+        Refusal::ListingDidNotEnd {
+            pages: MAX_LIST_PAGES,
+        },
     ))
 }
 
