@@ -78,7 +78,9 @@ def strip_comments_and_strings(text):
 def drop_test_modules(text):
     """Blanks out `#[cfg(test)] mod tests { ... }` blocks (text already stripped)."""
     while True:
-        m = re.search(r"#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s+)?mod\s+" + IDENT + r"\s*\{", text)
+        m = re.search(
+            r"#\[cfg\(test\)\]\s*(#\[[^\]]*\]\s*)*(pub(\([^)]*\))?\s+)?mod\s+" + IDENT + r"\s*\{", text
+        )
         if not m:
             return text
         depth, j = 1, m.end()
@@ -276,7 +278,7 @@ def circles(crate):
 def functions(path):
     """Yields (name, first line, line count) for every fn with a body in a file."""
     with open(path, encoding="utf-8") as f:
-        text = strip_comments_and_strings(f.read())
+        text = drop_test_modules(strip_comments_and_strings(f.read()))
     for m in re.finditer(r"\bfn\s+(" + IDENT + r")", text):
         # Find the body's opening brace: the first `{` at paren/angle depth 0, unless a `;`
         # comes first (a declaration without body).
