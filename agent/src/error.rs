@@ -257,7 +257,7 @@ pub enum Refusal {
         /// The certificate.
         arn: String,
         /// ACM's status.
-        status: String,
+        status: vault::records::CertificateStatus,
     },
     /// The certificate rotated to does not cover names the old one serves.
     #[error(
@@ -375,7 +375,7 @@ pub enum Refusal {
         /// The certificate.
         arn: String,
         /// Its type (`IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`).
-        kind: String,
+        kind: vault::records::CertificateType,
         /// Its renewal eligibility, if ACM said.
         eligibility: Option<String>,
     },
@@ -805,7 +805,7 @@ mod tests {
             (
                 Refusal::NotIssued {
                     arn: s("n"),
-                    status: s("PENDING_VALIDATION"),
+                    status: "PENDING_VALIDATION".into(),
                 },
                 "NotIssued",
                 ErrorKind::Validation,
@@ -927,7 +927,7 @@ mod tests {
             (
                 Refusal::NotEligible {
                     arn: s("x"),
-                    kind: s("IMPORTED"),
+                    kind: "IMPORTED".into(),
                     eligibility: None,
                 },
                 "NotEligible",

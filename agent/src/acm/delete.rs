@@ -296,11 +296,8 @@ fn in_use(region: &str, account: &str, arn: &str, users: &[String]) -> ApiError 
 /// What to do about one user of a certificate (an ARN from `InUseBy`) before it can be
 /// deleted.
 pub fn what_to_do(region: &str, account: &str, arn: &str, user: &str) -> String {
-    let parts: Vec<&str> = user.splitn(6, ':').collect();
-    let (service, owner) = match parts.as_slice() {
-        ["arn", _, service, _, owner, _] => (*service, *owner),
-        _ => ("", ""),
-    };
+    let (service, owner) =
+        crate::aws::ArnParts::parse(user).map_or(("", ""), |p| (p.service, p.account));
     if !owner.is_empty() && owner != account {
         return format!(
             "it is in account {owner}, not this one ({account}): a resource AWS manages for you (such as the load balancer behind an API Gateway endpoint) that only AWS Support can release: ask them to, naming {arn}"

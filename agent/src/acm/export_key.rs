@@ -194,8 +194,7 @@ pub async fn export_chosen<C: Connector>(
     let kind = chosen
         .seen
         .as_ref()
-        .map_or("PRIVATE", |(_, k)| k.as_str())
-        .to_owned();
+        .map_or(vault::records::CertificateType::Private, |(_, k)| k.clone());
     let name = match (&chosen.entry, &chosen.seen) {
         (Some((_, n)), _) => n.clone(),
         (None, Some((domain, _))) => domain.clone(),

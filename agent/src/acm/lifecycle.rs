@@ -2,6 +2,7 @@
 //! (RenewCertificate), and revoking a private certificate with the AWS Private CA that
 //! issued it (RevokeCertificate), each only in the account the vault recorded.
 
+use crate::aws::{CertificateStatus, CertificateType, ValidationMethod};
 use std::time::Duration;
 
 use vault::entries::AcmObservation;
@@ -97,7 +98,7 @@ pub async fn acm_renew<C: Connector>(
     let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // Checks the ARN's account against the session's before anything is asked.
     let before = observe_with(connector, &global, &session, &account, target, arn).await?;
-    if before.summary.kind != "PRIVATE"
+    if before.summary.kind != CertificateType::Private
         || before.summary.renewal_eligibility.as_deref() != Some("ELIGIBLE")
     {
         return Err(ApiError::refused(
@@ -167,7 +168,7 @@ pub enum PublicRenewal {
     /// It is not issued (its status): there is nothing to renew.
     NotIssued {
         /// ACM's status.
-        status: String,
+        status: CertificateStatus,
     },
     /// Validated by email: someone must approve each renewal.
     Email {
@@ -186,16 +187,15 @@ pub enum PublicRenewal {
 impl PublicRenewal {
     /// What ACM says of a public certificate it holds.
     pub fn of(obs: &AcmObservation) -> PublicRenewal {
-        let status = obs.summary.status.as_str();
-        if status != "ISSUED" {
+        if obs.summary.status != CertificateStatus::Issued {
             return PublicRenewal::NotIssued {
-                status: status.to_owned(),
+                status: obs.summary.status.clone(),
             };
         }
         let detail = obs.detail.clone().unwrap_or_default();
         let ineligible = obs.summary.renewal_eligibility.as_deref() == Some("INELIGIBLE");
-        match detail.validation_method.as_deref() {
-            Some("EMAIL") => PublicRenewal::Email { ineligible },
+        match detail.validation_method {
+            Some(ValidationMethod::Email) => PublicRenewal::Email { ineligible },
             _ => PublicRenewal::Dns {
                 failing: detail
                     .names
@@ -212,7 +212,7 @@ impl PublicRenewal {
 /// The entry `certificate` names (an entry, or an ARN: the entry deployed there, else the
 /// one the vault's record of it feeds).
 pub(crate) fn entry_of(v: &vault::Vault, certificate: &str) -> super::Result<(String, String)> {
-    if !certificate.starts_with("arn:") {
+    if !crate::aws::names_an_arn(certificate) {
         return Ok(v.resolve(certificate)?);
     }
     // A deployment's ARN: the entry deployed there.
@@ -258,7 +258,7 @@ pub(crate) fn revoked_at(
     let Some(record) = v.acm_record(arn)? else {
         return Ok(None);
     };
-    if record.summary.status == "REVOKED" {
+    if record.summary.status == CertificateStatus::Revoked {
         return Ok(Some(RevokedBecause::AcmSaid));
     }
     let Some(fingerprint) = record.fingerprint_sha256.as_deref() else {

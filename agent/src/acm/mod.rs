@@ -20,7 +20,7 @@ pub mod revoke;
 use vault::Vault;
 
 use crate::{
-    aws::arn_location,
+    aws::{CertificateType, arn_location},
     config::{Config, Target},
     error::ApiError,
 };
@@ -201,7 +201,7 @@ pub enum Error {
         /// The ARN.
         arn: String,
         /// Its kind.
-        kind: String,
+        kind: CertificateType,
     },
     /// ACM says it is not eligible for renewal on request.
     #[error("ACM says {arn} is {} for renewal; nothing was asked", eligibility.as_deref().unwrap_or("not eligible"))]
@@ -256,12 +256,12 @@ pub enum Error {
         serial: String,
     },
     /// Only private certificates are revoked, by the Private CA that issued them.
-    #[error("{arn} is {}: only private certificates are revoked here, by the AWS Private CA that issued them{}; nothing was revoked", match kind.as_str() { "AMAZON_ISSUED" => "a public certificate", "IMPORTED" => "imported into ACM", other => other }, if kind == "IMPORTED" { " (revoke an imported one with the CA that issued it)" } else { "" })]
+    #[error("{arn} is {}: only private certificates are revoked here, by the AWS Private CA that issued them{}; nothing was revoked", match kind { CertificateType::AmazonIssued => "a public certificate", CertificateType::Imported => "imported into ACM", other => other.as_str() }, if *kind == CertificateType::Imported { " (revoke an imported one with the CA that issued it)" } else { "" })]
     NotPrivate {
         /// The ARN.
         arn: String,
         /// Its kind.
-        kind: String,
+        kind: CertificateType,
     },
     /// ACM gives neither the certificate nor its CA.
     #[error(
@@ -324,7 +324,7 @@ pub struct Chosen {
     /// The entry it feeds (id, name), when the vault has one.
     pub entry: Option<(String, String)>,
     /// What discovery last saw there (domain, kind), for the confirmation.
-    pub seen: Option<(String, String)>,
+    pub seen: Option<(String, CertificateType)>,
 }
 
 impl Chosen {
@@ -352,7 +352,7 @@ pub fn choose(
     region: Option<&str>,
     target: Option<&str>,
 ) -> Result<Chosen> {
-    if certificate.starts_with("arn:") {
+    if crate::aws::names_an_arn(certificate) {
         return choose_arn(v, certificate, region, target);
     }
     let (id, name) = v.resolve(certificate)?;

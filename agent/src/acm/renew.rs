@@ -4,6 +4,7 @@
 //! certificate: whether ACM renews it by itself), before anything is asked of AWS where the
 //! vault can tell.
 
+use crate::aws::CertificateType;
 use std::time::Duration;
 
 use vault::{Vault, entries::AcmObservation};
@@ -71,7 +72,7 @@ pub async fn renew<C: Connector>(
         return Err(Error::ReuseKeyNotPca { name });
     }
     aws_issued(v.show(&id)?.summary.source, &name, Doing::Renew)?;
-    let by_arn = req.certificate.starts_with("arn:");
+    let by_arn = crate::aws::names_an_arn(req.certificate);
     let chosen = super::choose(
         v,
         if by_arn { req.certificate } else { &id },
@@ -131,19 +132,19 @@ pub async fn renew<C: Connector>(
 /// an imported one, one of another kind, or one ACM does not call eligible.
 fn renewable(arn: &str, obs: &AcmObservation) -> Result<()> {
     let arn = arn.to_owned();
-    match obs.summary.kind.as_str() {
-        "PRIVATE" => {}
-        "AMAZON_ISSUED" => {
+    match &obs.summary.kind {
+        CertificateType::Private => {}
+        CertificateType::AmazonIssued => {
             return Err(Error::PublicCertificate {
                 arn,
                 renewal: super::lifecycle::PublicRenewal::of(obs),
             });
         }
-        "IMPORTED" => return Err(Error::ImportedCertificate { arn }),
+        CertificateType::Imported => return Err(Error::ImportedCertificate { arn }),
         other => {
             return Err(Error::OtherKind {
                 arn,
-                kind: other.to_owned(),
+                kind: other.clone(),
             });
         }
     }

@@ -1,6 +1,7 @@
 //! `acm request` and `acm requests`: certificates requested from ACM (public ones validated
 //! by DNS or email), followed until they are issued.
 
+use crate::aws::{CertificateStatus, CertificateType, ValidationMethod};
 use std::{collections::BTreeMap, time::Duration};
 
 use vault::{entries::AcmObservation, records::AcmSummary};
@@ -203,7 +204,7 @@ async fn describe_with<C: Connector>(
             acm.describe_certificate(arn)
         })
         .await?;
-    let certificate = if read && summary.status == "ISSUED" {
+    let certificate = if read && summary.status == CertificateStatus::Issued {
         let pem = scope
             .call(None, "GetCertificate", Idempotence::Safe, || {
                 acm.get_certificate(arn)
@@ -246,8 +247,8 @@ pub async fn acm_wait_for_records<C: Connector>(
     loop {
         let obs = observe_with(connector, &global, &session, &account, target, arn).await?;
         let detail = obs.detail.as_ref();
-        let dns = detail.and_then(|d| d.validation_method.as_deref()) == Some("DNS");
-        let ready = obs.summary.status != "PENDING_VALIDATION"
+        let dns = detail.and_then(|d| d.validation_method.as_ref()) == Some(&ValidationMethod::Dns);
+        let ready = obs.summary.status != CertificateStatus::PendingValidation
             || !dns
             || detail.is_some_and(|d| d.validation_records.len() >= names);
         if ready || started.elapsed() + pause > wait {
@@ -264,12 +265,11 @@ pub fn requested_summary(arn: &str, req: &CertRequest) -> AcmSummary {
     AcmSummary {
         arn: arn.to_owned(),
         kind: if req.ca_arn.is_some() {
-            "PRIVATE"
+            CertificateType::Private
         } else {
-            "AMAZON_ISSUED"
-        }
-        .into(),
-        status: "PENDING_VALIDATION".into(),
+            CertificateType::AmazonIssued
+        },
+        status: CertificateStatus::PendingValidation,
         domain: req.domain.clone(),
         sans: std::iter::once(req.domain.clone())
             .chain(req.sans.iter().cloned())
@@ -318,7 +318,7 @@ pub struct Submitted {
     /// The account it was requested in.
     pub account: String,
     /// What ACM said after the request (`PENDING_VALIDATION` when it could not be read).
-    pub status: String,
+    pub status: CertificateStatus,
     /// What ACM said of it (empty when it could not be read).
     pub detail: vault::records::AcmDetail,
     /// The entry an issued certificate became.
@@ -378,7 +378,7 @@ pub async fn submit<C: Connector>(
             (status, detail, outcome.created.first().cloned(), None)
         }
         Err(e) => (
-            "PENDING_VALIDATION".to_owned(),
+            CertificateStatus::PendingValidation,
             vault::records::AcmDetail::default(),
             None,
             Some(e),
@@ -496,7 +496,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(obs.summary.status, "PENDING_VALIDATION");
+        assert_eq!(obs.summary.status, CertificateStatus::PendingValidation);
         let records = &obs.detail.as_ref().unwrap().validation_records;
         assert_eq!(records.len(), 2, "{records:?}");
         assert!(records.iter().all(|r| r.record_type == "CNAME"));
@@ -540,7 +540,7 @@ mod tests {
             let (obs, _) = acm_observe(&fake, &Config::default(), &t, &arn)
                 .await
                 .unwrap();
-            assert_eq!(obs.summary.status, status);
+            assert_eq!(obs.summary.status.as_str(), status);
             assert_eq!(obs.detail.unwrap().failure_reason.as_deref(), reason);
         }
 

@@ -4,6 +4,7 @@
 //! with `wait`, round after round with backoff (5 s, doubling, at most 60 s) until none is
 //! open or the timeout, which also bounds a round however slowly AWS answers.
 
+use crate::aws::{CertificateStatus, ValidationMethod};
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::Duration,
@@ -58,13 +59,21 @@ pub struct RequestRow {
     /// What became of each record in Route 53, the round it was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route53: Option<Vec<PlacedRecord>>,
-    /// ACM's status, or `unknown` when ACM could not be asked.
-    pub status: String,
+    /// ACM's status; `None` (written `unknown`) when ACM could not be asked.
+    #[serde(serialize_with = "status_or_unknown")]
+    pub status: Option<CertificateStatus>,
     /// The target it was requested through.
     pub target: String,
     /// How it is validated (when ACM answered; `null` when ACM did not say).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub validation: Option<Option<String>>,
+    pub validation: Option<Option<ValidationMethod>>,
+}
+
+fn status_or_unknown<S: serde::Serializer>(
+    status: &Option<CertificateStatus>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_ref().map_or("unknown", CertificateStatus::as_str))
 }
 
 /// What following the requests came to.
@@ -80,11 +89,16 @@ impl Followed {
     /// Whether the result needs someone's attention: a request failed or timed out, a
     /// record must be created by hand, or (having waited) one is still open.
     pub fn needs_attention(&self, waited: bool) -> bool {
-        let settled_badly = self
+        let settled_badly = self.rows.iter().any(|r| {
+            !matches!(
+                r.status,
+                Some(CertificateStatus::Issued | CertificateStatus::PendingValidation)
+            )
+        });
+        let still_open = self
             .rows
             .iter()
-            .any(|r| r.status != "ISSUED" && r.status != "PENDING_VALIDATION");
-        let still_open = self.rows.iter().any(|r| r.status == "PENDING_VALIDATION");
+            .any(|r| r.status == Some(CertificateStatus::PendingValidation));
         settled_badly || self.by_hand || (waited && still_open)
     }
 }
@@ -223,14 +237,13 @@ async fn follow_one<C: Connector>(
         records_in_place: None,
         region: rec.location.region.clone(),
         route53: None,
-        status: String::new(),
+        status: None,
         target: rec.location.target.clone(),
         validation: None,
     };
     let (account, obs) = match seen {
         Ok(x) => x,
         Err(e) => {
-            row.status = "unknown".into();
             row.detail = e;
             return Ok((row, true));
         }
@@ -243,7 +256,7 @@ async fn follow_one<C: Connector>(
     let records = obs
         .detail
         .as_ref()
-        .filter(|d| d.validation_method.as_deref() == Some("DNS"))
+        .filter(|d| d.validation_method == Some(ValidationMethod::Dns))
         .map(|d| d.validation_records.clone())
         .unwrap_or_default();
     let still_open = describe_request(v, rec, &location, obs, &mut row)?;
@@ -347,8 +360,8 @@ fn describe_request(
     let detail = obs.detail.clone().unwrap_or_default();
     let outcome = v.record_acm_scan(location, vec![obs], false)?;
     let mut open = false;
-    let words = match status.as_str() {
-        "ISSUED" => {
+    let words = match status {
+        CertificateStatus::Issued => {
             let entry = outcome
                 .records
                 .iter()
@@ -359,13 +372,13 @@ fn describe_request(
                 None => "issued".into(),
             }
         }
-        "FAILED" => format!(
+        CertificateStatus::Failed => format!(
             "failed: {}",
             detail.failure_reason.as_deref().unwrap_or("ACM gave no reason")
         ),
         // Part of the JSON document (`detail`), so it is written here, hint included.
-        "VALIDATION_TIMED_OUT" => "not validated within 72 hours: request it again (`certvault acm request`); the DNS validation records stay the same (they are unique per name and account)".into(),
-        "PENDING_VALIDATION" if detail.validation_method.as_deref() == Some("DNS") => {
+        CertificateStatus::ValidationTimedOut => "not validated within 72 hours: request it again (`certvault acm request`); the DNS validation records stay the same (they are unique per name and account)".into(),
+        CertificateStatus::PendingValidation if detail.validation_method == Some(ValidationMethod::Dns) => {
             open = true;
             format!(
                 "waiting for {} DNS record{} (see --output json)",
@@ -373,14 +386,14 @@ fn describe_request(
                 if detail.validation_records.len() == 1 { "" } else { "s" }
             )
         }
-        "PENDING_VALIDATION" => {
+        CertificateStatus::PendingValidation => {
             open = true;
             format!(
                 "waiting for someone to approve the mail to {}",
                 validation_addresses(&rec.summary.domain).join(", ")
             )
         }
-        _ => status_words(&status),
+        _ => status_words(status.as_str()),
     };
     // Which names are done, and which are still waiting, once some are.
     let mixed = detail.names.len() > 1
@@ -404,7 +417,7 @@ fn describe_request(
     } else {
         words
     };
-    row.status = status;
+    row.status = Some(status);
     row.validation = Some(detail.validation_method);
     row.names = Some(detail.names);
     row.records = Some(detail.validation_records);
@@ -456,7 +469,7 @@ mod tests {
         };
         let submitted = submit(fake, v, &Config::default(), s).await.unwrap();
         assert!(submitted.unread.is_none());
-        assert_eq!(submitted.status, "PENDING_VALIDATION");
+        assert_eq!(submitted.status, CertificateStatus::PendingValidation);
         submitted.arn
     }
 
@@ -505,7 +518,7 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(got.rows.len(), 1);
         let row = &got.rows[0];
-        assert_eq!(row.status, "PENDING_VALIDATION");
+        assert_eq!(row.status, Some(CertificateStatus::PendingValidation));
         assert_eq!(row.detail, "waiting for 1 DNS record (see --output json)");
         assert_eq!(row.validation, Some(Some("DNS".into())));
         assert_eq!(row.records.as_ref().unwrap().len(), 1);
@@ -539,7 +552,11 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(15));
         // Three rounds of two; the credentials resolved once a round.
         assert_eq!(fake.calls("DescribeCertificate") - describes, 6);
-        assert!(got.rows.iter().all(|r| r.status == "PENDING_VALIDATION"));
+        assert!(
+            got.rows
+                .iter()
+                .all(|r| r.status == Some(CertificateStatus::PendingValidation))
+        );
         assert!(got.needs_attention(true));
     }
 
@@ -584,12 +601,12 @@ mod tests {
         assert_eq!(rounds, 2);
         assert_eq!(start.elapsed(), Duration::from_secs(5 + 10));
         let row = |arn: &str| got.rows.iter().find(|r| r.arn == arn).unwrap();
-        assert_eq!(row(&a).status, "FAILED");
+        assert_eq!(row(&a).status, Some(CertificateStatus::Failed));
         assert_eq!(row(&a).detail, "failed: CAA_ERROR");
-        assert_eq!(row(&b).status, "VALIDATION_TIMED_OUT");
+        assert_eq!(row(&b).status, Some(CertificateStatus::ValidationTimedOut));
         assert!(got.needs_attention(false));
         // The vault recorded what ACM said (failed and timed-out requests stay listed).
-        let recorded: Vec<(String, String)> = v
+        let recorded: Vec<(String, CertificateStatus)> = v
             .acm_requests()
             .unwrap()
             .into_iter()
@@ -598,8 +615,8 @@ mod tests {
         assert_eq!(
             recorded,
             [
-                (a.clone(), "FAILED".to_owned()),
-                (b.clone(), "VALIDATION_TIMED_OUT".to_owned())
+                (a.clone(), CertificateStatus::Failed),
+                (b.clone(), CertificateStatus::ValidationTimedOut)
             ]
         );
     }
@@ -622,7 +639,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(pauses, 2);
-        assert_eq!(got.rows[0].status, "unknown");
+        assert_eq!(got.rows[0].status, None);
         assert!(
             got.rows[0].detail.contains("AccessDeniedException"),
             "{:?}",

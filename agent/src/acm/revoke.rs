@@ -4,6 +4,7 @@
 //! and what was revoked already; the caller confirms; [`revoke_planned`] revokes and
 //! records it (audited in the vault).
 
+use crate::aws::CertificateType;
 use vault::Vault;
 
 use super::{
@@ -113,7 +114,7 @@ pub async fn plan_revoke<C: Connector>(
         return plan_pca(config, req, &id, name, aws);
     }
     aws_issued(v.show(&id)?.summary.source, &name, Doing::Revoke)?;
-    let by_arn = req.certificate.starts_with("arn:");
+    let by_arn = crate::aws::names_an_arn(req.certificate);
     let chosen = super::choose(
         v,
         if by_arn { req.certificate } else { &id },
@@ -128,7 +129,7 @@ pub async fn plan_revoke<C: Connector>(
             error: Box::new(error),
             doing: Doing::Revoke,
         })?;
-    if obs.summary.kind != "PRIVATE" {
+    if obs.summary.kind != CertificateType::Private {
         return Err(Error::NotPrivate {
             arn: chosen.arn,
             kind: obs.summary.kind,
@@ -186,7 +187,7 @@ fn plan_pca(
 ) -> Result<RevokePlan> {
     // An ARN names what ACM holds there, which may be an older version than the one the
     // entry's record describes: only the entry itself names what is revoked.
-    if req.certificate.starts_with("arn:") {
+    if crate::aws::names_an_arn(req.certificate) {
         return Err(Error::NameTheEntry {
             arn: req.certificate.to_owned(),
             name,

@@ -19,7 +19,7 @@ pub struct CertRequest {
     /// More names.
     pub sans: Vec<String>,
     /// `DNS` or `EMAIL` (public certificates).
-    pub validation: Option<String>,
+    pub validation: Option<vault::records::ValidationMethod>,
     /// `RSA_2048`, `EC_prime256v1` or `EC_secp384r1`.
     pub key_algorithm: Option<String>,
     /// Whether the certificate may be exported (`Options.Export = ENABLED`).
@@ -170,14 +170,8 @@ impl AcmApi for SdkAcm {
             .iter()
             .map(|s| AcmSummary {
                 arn: s.certificate_arn().unwrap_or_default().to_owned(),
-                kind: s
-                    .r#type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                status: s
-                    .status()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
+                kind: s.r#type().map(|t| t.as_str().into()).unwrap_or_default(),
+                status: s.status().map(|t| t.as_str().into()).unwrap_or_default(),
                 domain: s.domain_name().unwrap_or_default().to_owned(),
                 sans: s.subject_alternative_name_summaries().to_vec(),
                 key_algorithm: key_algorithm_name(s.key_algorithm()),
@@ -218,14 +212,8 @@ impl AcmApi for SdkAcm {
         };
         let summary = AcmSummary {
             arn: arn.to_owned(),
-            kind: c
-                .r#type()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-            status: c
-                .status()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
+            kind: c.r#type().map(|t| t.as_str().into()).unwrap_or_default(),
+            status: c.status().map(|t| t.as_str().into()).unwrap_or_default(),
             domain: c.domain_name().unwrap_or_default().to_owned(),
             sans: c.subject_alternative_names().to_vec(),
             key_algorithm: key_algorithm_name(c.key_algorithm()),
@@ -243,7 +231,7 @@ impl AcmApi for SdkAcm {
             validation_method: dvo
                 .iter()
                 .find_map(|d| d.validation_method())
-                .map(|m| m.as_str().to_owned()),
+                .map(|m| m.as_str().into()),
             validation_records: dvo
                 .iter()
                 .filter_map(|d| {
@@ -260,7 +248,7 @@ impl AcmApi for SdkAcm {
                 .iter()
                 .map(|d| vault::records::NameValidation {
                     domain: d.domain_name().to_owned(),
-                    method: d.validation_method().map(|m| m.as_str().to_owned()),
+                    method: d.validation_method().map(|m| m.as_str().into()),
                     status: d.validation_status().map(|v| v.as_str().to_owned()),
                 })
                 .collect(),
@@ -352,7 +340,11 @@ impl AcmWrite for SdkAcm {
                     .chain(req.sans.iter().cloned())
                     .collect()
             }))
-            .set_validation_method(req.validation.as_deref().map(ValidationMethod::from))
+            .set_validation_method(
+                req.validation
+                    .as_ref()
+                    .map(|m| ValidationMethod::from(m.as_str())),
+            )
             .set_key_algorithm(req.key_algorithm.as_deref().map(KeyAlgorithm::from))
             .set_certificate_authority_arn(req.ca_arn.clone());
         if req.export {

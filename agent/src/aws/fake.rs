@@ -2,6 +2,7 @@
 //! cannot do: paging, throttling, quota errors, access denied, lost answers, credentials
 //! that start resolving to another account, email validation, statuses.
 
+use crate::aws::CertificateType;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
@@ -605,7 +606,7 @@ impl AcmWrite for FakeAcm {
         let names: Vec<String> = std::iter::once(req.domain.clone())
             .chain(req.sans.iter().cloned())
             .collect();
-        let dns = req.validation.as_deref() == Some("DNS");
+        let dns = req.validation == Some(crate::aws::ValidationMethod::Dns);
         certs.push(FakeCert {
             summary: AcmSummary {
                 arn: arn.clone(),
@@ -656,7 +657,7 @@ impl AcmWrite for FakeAcm {
         self.fake
             .enter(&self.region, "RenewCertificate", Some(arn))?;
         let eligible = self.find("RenewCertificate", arn, |c| {
-            c.summary.kind == "PRIVATE"
+            c.summary.kind == CertificateType::Private
                 && c.summary.renewal_eligibility.as_deref() == Some("ELIGIBLE")
         })?;
         if !eligible {

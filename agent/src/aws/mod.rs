@@ -15,7 +15,6 @@
 //! `Operation in region: Code: message`, never as a `Debug` dump.
 
 mod acm;
-mod arn;
 mod classify;
 mod connect;
 mod elb;
@@ -44,11 +43,16 @@ pub(crate) use self::{
     route53::plain,
     sts::SdkSts,
 };
+/// The typed names of AWS (one parser), from the vault where the records use them.
+pub use vault::records::{
+    AccountId, Arn, ArnError, ArnParts, CertificateStatus, CertificateType, Region,
+    ValidationMethod, names_an_arn, service_of,
+};
+
 pub use self::{
     acm::{
         AcmApi, AcmWrite, CertRequest, ENTRY_TAG, ExportedKey, Written, all_key_types, arn_location,
     },
-    arn::{AccountId, Arn, ArnError, ArnParts, Region},
     connect::{Connector, SdkConnector, Target, insecure_endpoint},
     elb::{ClassicLb, ElbApi, ElbV2Api, ListenerV2, LoadBalancerV2},
     iam::{IamApi, IamServerCertificate},

@@ -7,6 +7,7 @@
 //! or for all with `deep`. The vault is written on the calling task only, one transaction
 //! per region, as results arrive.
 
+use crate::aws::{CertificateStatus, CertificateType, ValidationMethod};
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use futures_util::{StreamExt, stream};
@@ -29,8 +30,16 @@ use crate::{
     regions,
 };
 
-/// Statuses whose certificate can be read with GetCertificate.
-const READABLE: &[&str] = &["ISSUED", "EXPIRED", "INACTIVE", "REVOKED"];
+/// Whether a certificate of this status can be read with GetCertificate.
+fn readable(status: &CertificateStatus) -> bool {
+    matches!(
+        status,
+        CertificateStatus::Issued
+            | CertificateStatus::Expired
+            | CertificateStatus::Inactive
+            | CertificateStatus::Revoked
+    )
+}
 /// Findings look this far ahead for expiry.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
@@ -98,9 +107,9 @@ pub struct Finding {
     pub region: String,
     /// ACM type.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: CertificateType,
     /// ACM status.
-    pub status: String,
+    pub status: CertificateStatus,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339::option")]
     pub not_after: Option<OffsetDateTime>,
@@ -415,8 +424,8 @@ fn record_scan(
             .filter(|r| r.gone_at.is_none())
             .collect();
         for r in &live {
-            *row.by_type.entry(r.summary.kind.clone()).or_default() += 1;
-            *report.totals.entry(r.summary.kind.clone()).or_default() += 1;
+            *row.by_type.entry(r.summary.kind.to_string()).or_default() += 1;
+            *report.totals.entry(r.summary.kind.to_string()).or_default() += 1;
             add_findings(&mut report.findings, r);
         }
         report.total += live.len();
@@ -442,7 +451,7 @@ fn add_findings(f: &mut Findings, r: &AcmRecord) {
         entry_id: r.entry_id.clone(),
     };
     let now = OffsetDateTime::now_utc();
-    let expired = s.status == "EXPIRED" || s.not_after.is_some_and(|t| t <= now);
+    let expired = s.status == CertificateStatus::Expired || s.not_after.is_some_and(|t| t <= now);
     if expired {
         f.expired.push(finding());
     } else if s
@@ -451,16 +460,16 @@ fn add_findings(f: &mut Findings, r: &AcmRecord) {
     {
         f.expiring.push(finding());
     }
-    if s.status == "ISSUED" && s.in_use == Some(false) && !expired {
+    if s.status == CertificateStatus::Issued && s.in_use == Some(false) && !expired {
         f.unused.push(finding());
     }
-    if r.detail.validation_method.as_deref() == Some("EMAIL") {
+    if r.detail.validation_method == Some(ValidationMethod::Email) {
         f.email_validated.push(finding());
     }
-    match s.status.as_str() {
-        "PENDING_VALIDATION" => f.pending_validation.push(finding()),
-        "FAILED" | "VALIDATION_TIMED_OUT" | "REVOKED" => f.failed.push(finding()),
-        _ => {}
+    if s.status == CertificateStatus::PendingValidation {
+        f.pending_validation.push(finding());
+    } else if s.status.is_failed() {
+        f.failed.push(finding());
     }
 }
 
@@ -489,7 +498,7 @@ fn needs_detail(s: &AcmSummary, known: Option<&AcmRecord>, deep: bool) -> bool {
         || secs(k.summary.issued_at) != secs(s.issued_at)
         || secs(k.summary.not_after) != secs(s.not_after)
         || k.summary.status != s.status
-        || (k.fingerprint_sha256.is_none() && READABLE.contains(&s.status.as_str()))
+        || (k.fingerprint_sha256.is_none() && readable(&s.status))
 }
 
 fn unreadable(operation: &'static str, region: &str, arn: &str, reason: String) -> ApiError {
@@ -609,7 +618,7 @@ async fn observe_acm<A: AcmApi>(
         }
     };
     let mut certificate = None;
-    if READABLE.contains(&summary.status.as_str()) {
+    if readable(&summary.status) {
         match limits
             .scope
             .call(
@@ -682,13 +691,12 @@ async fn scan_iam<I: IamApi>(
     for c in listed {
         let summary = AcmSummary {
             arn: c.arn.clone(),
-            kind: "IAM".into(),
+            kind: CertificateType::Iam,
             status: if c.expiration.is_some_and(|t| t <= now) {
-                "EXPIRED"
+                CertificateStatus::Expired
             } else {
-                "ISSUED"
-            }
-            .into(),
+                CertificateStatus::Issued
+            },
             domain: c.name.clone(),
             sans: Vec::new(),
             key_algorithm: None,

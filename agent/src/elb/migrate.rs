@@ -4,6 +4,7 @@
 //! issued or the timeout ends, and every load balancer listener of the old one moved to
 //! it. Nothing is deleted; a run after a stop resumes (it finds its requests).
 
+use crate::aws::{CertificateStatus, CertificateType, ValidationMethod};
 use std::{collections::BTreeMap, time::Duration};
 
 use vault::{
@@ -62,7 +63,7 @@ pub enum MigrationNote {
     /// It is dead (failed, expired...): listed, not replaced.
     Dead {
         /// Its status (`EXPIRED` for an issued one past its end).
-        status: String,
+        status: CertificateStatus,
     },
     /// The target's credentials could not describe it: nothing was requested.
     NotRequested(ApiError),
@@ -73,7 +74,7 @@ pub enum MigrationNote {
     /// The replacement is failed or timed out: nothing was moved.
     NewFailed {
         /// Its status.
-        status: String,
+        status: CertificateStatus,
     },
     /// What the certificate whose replacement this one shares (`lead`) came to.
     AsFor {
@@ -123,7 +124,7 @@ pub struct Migration {
     /// region, whose replacement this one shares (its index): one request per set of names.
     pub shares: Option<usize>,
     /// Its status, when it is dead (failed, expired, revoked...): listed, not replaced.
-    pub dead: Option<String>,
+    pub dead: Option<CertificateStatus>,
 }
 
 impl Migration {
@@ -184,10 +185,13 @@ impl MigrateReport {
 
 /// Statuses of a certificate worth replacing: it serves, or it will.
 fn alive(r: &AcmRecord) -> bool {
-    matches!(r.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
-        && r.summary
-            .not_after
-            .is_none_or(|t| t > time::OffsetDateTime::now_utc())
+    matches!(
+        r.summary.status,
+        CertificateStatus::Issued | CertificateStatus::PendingValidation
+    ) && r
+        .summary
+        .not_after
+        .is_none_or(|t| t > time::OffsetDateTime::now_utc())
 }
 
 fn names_of(r: &AcmRecord) -> Vec<String> {
@@ -218,8 +222,9 @@ pub fn find_migrations(v: &Vault, targets: &[Target]) -> vault::Result<Vec<Migra
         for region in &t.regions {
             let records = v.acm_records(&t.name, region)?;
             for r in records.values() {
-                let email = r.detail.validation_method.as_deref() == Some("EMAIL");
-                if r.gone_at.is_some() || r.summary.kind != "AMAZON_ISSUED" || !email {
+                let email = r.detail.validation_method == Some(ValidationMethod::Email);
+                if r.gone_at.is_some() || r.summary.kind != CertificateType::AmazonIssued || !email
+                {
                     continue;
                 }
                 let m = found(&work, &records, r, &t.name, region);
@@ -247,8 +252,8 @@ fn found(
         ..Default::default()
     };
     if !alive(r) {
-        let status = if r.summary.status == "ISSUED" {
-            "EXPIRED".to_owned()
+        let status = if r.summary.status == CertificateStatus::Issued {
+            CertificateStatus::Expired
         } else {
             r.summary.status.clone()
         };
@@ -277,12 +282,15 @@ fn found(
             c.gone_at.is_none()
                 && c.summary.arn != r.summary.arn
                 && c.location.account == r.location.account
-                && c.summary.kind == "AMAZON_ISSUED"
-                && c.detail.validation_method.as_deref() == Some("DNS")
-                && matches!(c.summary.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
+                && c.summary.kind == CertificateType::AmazonIssued
+                && c.detail.validation_method == Some(ValidationMethod::Dns)
+                && matches!(
+                    c.summary.status,
+                    CertificateStatus::Issued | CertificateStatus::PendingValidation
+                )
                 && same_names(&names_of(c), &names)
         })
-        .max_by_key(|c| (c.summary.status == "ISSUED", c.first_seen))
+        .max_by_key(|c| (c.summary.status == CertificateStatus::Issued, c.first_seen))
         .map(|c| c.summary.arn.clone());
     Migration {
         names,
@@ -357,7 +365,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 struct Submitted {
     arn: String,
     account: String,
-    status: String,
+    status: CertificateStatus,
     detail: AcmDetail,
 }
 
@@ -375,7 +383,7 @@ async fn submit<C: Connector>(
     let req = CertRequest {
         domain: m.names[0].clone(),
         sans: m.names[1..].to_vec(),
-        validation: Some("DNS".into()),
+        validation: Some(ValidationMethod::Dns),
         token: token_for(m),
         ..Default::default()
     };
@@ -392,7 +400,7 @@ async fn submit<C: Connector>(
     let requested = vault::entries::AcmObservation {
         summary: crate::acm::request::requested_summary(&arn, &req),
         detail: Some(AcmDetail {
-            validation_method: Some("DNS".into()),
+            validation_method: Some(ValidationMethod::Dns),
             ..Default::default()
         }),
         certificate: None,
@@ -427,7 +435,7 @@ async fn submit<C: Connector>(
                 arn: arn.clone(),
                 error,
             });
-            ("PENDING_VALIDATION".to_owned(), AcmDetail::default())
+            (CertificateStatus::PendingValidation, AcmDetail::default())
         }
     };
     Ok(Submitted {
@@ -537,7 +545,7 @@ async fn records_of<C: Connector>(
     } else {
         Records::ToCreate(records)
     };
-    m.issued = status == "ISSUED";
+    m.issued = status == CertificateStatus::Issued;
     if let Some(obs) = observed
         && !opts.dry_run
     {
@@ -583,9 +591,9 @@ async fn wait_issued<C: Connector>(
                 region: m.region.clone(),
             };
             v.record_acm_scan(&location, vec![obs], false)?;
-            match status.as_str() {
-                "ISSUED" => m.issued = true,
-                "FAILED" | "VALIDATION_TIMED_OUT" => {
+            match status {
+                CertificateStatus::Issued => m.issued = true,
+                CertificateStatus::Failed | CertificateStatus::ValidationTimedOut => {
                     m.note = Some(MigrationNote::NewFailed { status })
                 }
                 _ => {}

@@ -6,6 +6,7 @@
 //! use OLD are listed with the command to run. The plan is read from AWS each time, so a
 //! run after a failure resumes where the last one stopped.
 
+use crate::aws::CertificateStatus;
 use serde::Serialize;
 
 use crate::{
@@ -146,11 +147,7 @@ pub struct RotationPlan {
 /// Whether a user of OLD is one that `rotate` does not move (anything but a load balancer):
 /// listed in the plan, so the caller can say what to do about it.
 fn moved_elsewhere(user: &str) -> bool {
-    let service = match user.splitn(6, ':').collect::<Vec<_>>().as_slice() {
-        ["arn", _, service, ..] => *service,
-        _ => "",
-    };
-    service != "elasticloadbalancing" && !user.ends_with(".elb.amazonaws.com")
+    crate::aws::service_of(user) != "elasticloadbalancing" && !user.ends_with(".elb.amazonaws.com")
 }
 
 /// The names of `old` (its domain and SANs) that `new` does not cover (exactly, or by a
@@ -297,7 +294,7 @@ async fn check_pair<C: Connector>(
             acm.describe_certificate(new)
         })
         .await?;
-    if new_summary.status != "ISSUED" {
+    if new_summary.status != CertificateStatus::Issued {
         return Err(refuse(Refusal::NotIssued {
             arn: new.to_owned(),
             status: new_summary.status.clone(),

@@ -5,7 +5,10 @@
 
 use vault::Vault;
 
-use crate::{aws::arn_location, config::Config};
+use crate::{
+    aws::{arn_location, names_an_arn},
+    config::Config,
+};
 
 /// What `rotate` is asked to move.
 #[derive(Debug, Clone, Copy)]
@@ -158,10 +161,6 @@ fn account_of(arn: &str) -> Option<&str> {
     arn_location(arn).map(|(account, _)| account)
 }
 
-fn is_arn(s: &str) -> bool {
-    s.starts_with("arn:")
-}
-
 /// The pairs `rotate` moves (see the module's doc), one per OLD ARN: two NEW ARNs for one
 /// OLD are refused.
 pub fn select_pairs(
@@ -169,7 +168,7 @@ pub fn select_pairs(
     config: &Config,
     req: &RotateRequest<'_>,
 ) -> Result<Selection, SelectError> {
-    let mut selection = if is_arn(req.old) && is_arn(req.new) {
+    let mut selection = if names_an_arn(req.old) && names_an_arn(req.new) {
         both_arns(v, config, req)?
     } else {
         by_entries(v, config, req)?
@@ -228,7 +227,7 @@ fn side(
     req: &RotateRequest<'_>,
     s: &str,
 ) -> Result<Vec<(String, String, String)>, SelectError> {
-    if !is_arn(s) {
+    if !names_an_arn(s) {
         let (id, _) = v.resolve(s)?;
         return Ok(arns_of(v, &id)?);
     }

@@ -257,7 +257,7 @@ fn dead_certificates_are_listed_not_replaced() {
     )
     .unwrap();
     let work = find_migrations(&v, &targets(&["us-east-1"])).unwrap();
-    assert_eq!(work[0].dead.as_deref(), Some("FAILED"));
+    assert_eq!(work[0].dead, Some(crate::aws::CertificateStatus::Failed));
     assert_eq!(migration_counts(&work), (0, 0));
 }
 

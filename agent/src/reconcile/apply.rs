@@ -9,6 +9,7 @@
 //!   a copy tagged with the entry; finding none, the deployment waits for the next pass.
 //! - Adopting an ARN tags it with the entry id, so a later lookup finds it.
 
+use crate::aws::CertificateType;
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
@@ -445,7 +446,7 @@ impl<A: AcmApi + AcmWrite, J> Applier<'_, A, J> {
     async fn find_tagged(&self, d: &Desired) -> Result<Option<String>, ApiError> {
         let listed = list_all(self.acm, self.scope, self.limits).await?;
         for (arn, s) in listed {
-            if s.kind != "IMPORTED"
+            if s.kind != CertificateType::Imported
                 || self.claimed.lock().expect("claims lock").contains(&arn)
                 || !names(&s.domain, &s.sans)
                     .iter()

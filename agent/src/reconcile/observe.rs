@@ -13,6 +13,7 @@
 //! A call about one certificate that fails marks that certificate unreadable; it never
 //! fails the region. Only the listing itself failing does.
 
+use crate::aws::CertificateType;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, stream};
@@ -195,7 +196,7 @@ pub(crate) async fn observe_region<A: AcmApi + AcmWrite>(
             if changed {
                 needs.push((arn.clone(), Need::Read));
             }
-        } else if s.kind == "IMPORTED"
+        } else if s.kind == CertificateType::Imported
             && names(&s.domain, &s.sans)
                 .iter()
                 .any(|n| wanted_names.contains(n.as_str()))

@@ -2,6 +2,7 @@
 //! (`agent::acm`); this module parses, asks and prints.
 
 use crate::output::{Confirmation, confirm};
+use agent::aws::{CertificateStatus, ValidationMethod};
 use anyhow::Result;
 use serde::Serialize;
 
@@ -127,8 +128,8 @@ struct RequestedOut<'a> {
     records: &'a [vault::records::DnsRecord],
     region: &'a str,
     route53: Option<&'a [agent::route53::PlacedRecord]>,
-    status: &'a str,
-    validation: &'a str,
+    status: &'a CertificateStatus,
+    validation: ValidationMethod,
 }
 
 /// The one region a request is for.
@@ -148,10 +149,10 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
     let region = one_region(&config, &args.region)?;
     let names = checked_names(&args.domain, &args.san)?;
     let validation = match args.validation {
-        ValidationArg::Dns => "DNS",
-        ValidationArg::Email => "EMAIL",
+        ValidationArg::Dns => ValidationMethod::Dns,
+        ValidationArg::Email => ValidationMethod::Email,
     };
-    if args.route53 && validation != "DNS" {
+    if args.route53 && validation != ValidationMethod::Dns {
         return Err(UsageError(
             "--route53 creates DNS validation records: it goes with --validation dns".into(),
         )
@@ -159,7 +160,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
     }
     let target = one_target(&config, args.target.as_deref(), &region)?;
     let mut v = ctx.unlock_writer("acm request")?;
-    let req = public_request(&args, &target, &region, &names, validation);
+    let req = public_request(&args, &target, &region, &names, &validation);
     let exportable = if args.export_enabled {
         ", exportable"
     } else {
@@ -178,7 +179,7 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
     } else {
         None
     };
-    let emails: Vec<String> = if validation == "EMAIL" {
+    let emails: Vec<String> = if validation == ValidationMethod::Email {
         names.iter().flat_map(|n| validation_addresses(n)).collect()
     } else {
         Vec::new()
@@ -202,7 +203,12 @@ fn request(ctx: &Ctx, args: AcmRequestArgs) -> Result<Status> {
             .any(|r| !matches!(r.placement, agent::route53::Placement::InPlace { .. }))
     });
     Ok(
-        if by_hand || matches!(s.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT") {
+        if by_hand
+            || matches!(
+                s.status,
+                CertificateStatus::Failed | CertificateStatus::ValidationTimedOut
+            )
+        {
             Status::Attention
         } else {
             Status::Ok
@@ -217,7 +223,7 @@ fn public_request(
     target: &agent::Target,
     region: &str,
     names: &[String],
-    validation: &str,
+    validation: &ValidationMethod,
 ) -> agent::aws::CertRequest {
     let key_algorithm = args.key_algorithm.map(key_algorithm_name);
     let token = vault::records::idempotency_token(&[
@@ -226,14 +232,14 @@ fn public_request(
         region,
         &names[0],
         &names[1..].join(","),
-        validation,
+        validation.as_str(),
         key_algorithm.unwrap_or(""),
         if args.export_enabled { "export" } else { "" },
     ]);
     agent::aws::CertRequest {
         domain: names[0].clone(),
         sans: names[1..].to_vec(),
-        validation: Some(validation.to_owned()),
+        validation: Some(validation.clone()),
         key_algorithm: key_algorithm.map(str::to_owned),
         export: args.export_enabled,
         ca_arn: None,
@@ -250,9 +256,9 @@ fn print_requested(ctx: &Ctx, out: &RequestedOut<'_>, route53: bool) -> Result<(
         out.arn,
         out.region,
         out.account,
-        status_words(out.status)
+        status_words(out.status.as_str())
     ))?;
-    if out.validation == "DNS" {
+    if out.validation == ValidationMethod::Dns {
         if out.records.is_empty() {
             note(if route53 {
                 "ACM has not produced the DNS records yet: `certvault acm requests --route53` shows them and creates them in Route 53 when it has"
@@ -297,7 +303,7 @@ struct RequestedPrivateOut<'a> {
     ca_arn: &'a str,
     entry: Option<&'a str>,
     region: &'a str,
-    status: &'a str,
+    status: &'a CertificateStatus,
 }
 
 fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
@@ -351,7 +357,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
             "requested {} from {} ({region}): {}",
             s.arn,
             args.ca_arn,
-            status_words(&s.status)
+            status_words(s.status.as_str())
         ))?;
         match &s.entry {
             Some(name) => note(&format!(
@@ -361,7 +367,7 @@ fn request_private(ctx: &Ctx, args: AcmRequestPrivateArgs) -> Result<Status> {
             None => note("`certvault acm requests` follows it until it is issued"),
         }
     }
-    Ok(if s.status == "FAILED" {
+    Ok(if s.status == CertificateStatus::Failed {
         Status::Attention
     } else {
         Status::Ok
@@ -422,10 +428,16 @@ fn print_requests(ctx: &Ctx, rows: &[RequestRow]) -> Result<()> {
         .printer
         .table(&["DOMAIN", "REGION", "STATUS", "DETAIL", "ARN"]);
     for r in rows {
-        let status = if r.status == "PENDING_VALIDATION" && r.records_in_place == Some(true) {
+        let status = if r.status == Some(CertificateStatus::PendingValidation)
+            && r.records_in_place == Some(true)
+        {
             "records in place".to_owned()
         } else {
-            status_words(&r.status)
+            status_words(
+                r.status
+                    .as_ref()
+                    .map_or("unknown", CertificateStatus::as_str),
+            )
         };
         t.add_row(vec![
             cell(&r.domain),

@@ -69,7 +69,7 @@ fn public_renewal(r: &PublicRenewal) -> String {
     match r {
         PublicRenewal::NotIssued { status } => format!(
             "it is {}: there is nothing to renew",
-            status.to_lowercase().replace('_', " ")
+            status.as_str().to_lowercase().replace('_', " ")
         ),
         PublicRenewal::Email { ineligible } => format!(
             "ACM renews it by itself, but it is validated by email: at each renewal someone must approve the mail ACM sends to the domain's admin@, administrator@, hostmaster@, postmaster@ and webmaster@ addresses{}; a DNS-validated replacement (`certvault acm request --validation dns --route53`) renews without anyone",

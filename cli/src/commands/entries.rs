@@ -1,6 +1,7 @@
 //! `certvault list`, `show` and `remove`.
 
 use crate::output::{Confirmation, confirm};
+use agent::aws::ValidationMethod;
 use anyhow::Result;
 use serde::Serialize;
 use vault::entries::ListFilter;
@@ -180,7 +181,7 @@ fn print_acm(p: &Printer, records: &[vault::records::AcmRecord]) -> Result<()> {
     for a in records {
         let status = match a.gone_at {
             Some(_) => "GONE from AWS".to_owned(),
-            None => a.summary.status.clone(),
+            None => a.summary.status.to_string(),
         };
         t.add_row(vec![
             cell(&a.location.account),
@@ -188,7 +189,12 @@ fn print_acm(p: &Printer, records: &[vault::records::AcmRecord]) -> Result<()> {
             cell(&a.summary.kind),
             cell(status),
             cell(a.detail.in_use_by.len()),
-            cell(a.detail.validation_method.as_deref().unwrap_or("-")),
+            cell(
+                a.detail
+                    .validation_method
+                    .as_ref()
+                    .map_or("-", ValidationMethod::as_str),
+            ),
             cell(&a.summary.arn),
         ]);
     }

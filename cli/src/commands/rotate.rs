@@ -44,12 +44,7 @@ fn print_json<T: Serialize>(ctx: &Ctx, value: &T) -> Result<()> {
 
 /// What to do about a user of OLD that `rotate` does not move.
 fn what_to_do(region: &str, new: &str, user: &str) -> String {
-    let parts: Vec<&str> = user.splitn(6, ':').collect();
-    let service = match parts.as_slice() {
-        ["arn", _, service, ..] => *service,
-        _ => "",
-    };
-    match service {
+    match agent::aws::service_of(user) {
         "cloudfront" => {
             let id = user.rsplit('/').next().unwrap_or(user);
             format!(

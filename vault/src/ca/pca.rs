@@ -640,11 +640,12 @@ impl Vault {
         let not_after = bundle.leaf.info.not_after;
         let fingerprint = bundle.leaf.info.fingerprint.clone();
         // arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID
-        let parts: Vec<&str> = ca.splitn(6, ':').collect();
-        let (Some(region), Some(account)) = (parts.get(3), parts.get(4)) else {
-            return Err(pca_error(&ca, "not an AWS Private CA ARN"));
+        let (region, account) = match crate::records::ArnParts::parse(&ca) {
+            Ok(p) if p.service == "acm-pca" && !p.region.is_empty() && !p.account.is_empty() => {
+                (p.region.to_owned(), p.account.to_owned())
+            }
+            _ => return Err(pca_error(&ca, "not an AWS Private CA ARN")),
         };
-        let (region, account) = (region.to_string(), account.to_string());
         let actor = self.actor.clone();
         let tx = self
             .conn

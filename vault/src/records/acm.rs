@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::{CertificateStatus, CertificateType, ValidationMethod};
 use crate::{
     error::{Error, Result},
     integrity::{self, audit},
@@ -47,9 +48,9 @@ pub struct AcmSummary {
     /// The certificate's ARN.
     pub arn: String,
     /// `IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`, or `IAM`.
-    pub kind: String,
+    pub kind: CertificateType,
     /// `ISSUED`, `PENDING_VALIDATION`, `EXPIRED`, `FAILED`, ...
-    pub status: String,
+    pub status: CertificateStatus,
     /// Main domain name.
     pub domain: String,
     /// Subject alternative names, as far as known.
@@ -83,7 +84,7 @@ pub struct AcmDetail {
     /// ARNs of what uses the certificate (load balancers, distributions, ...).
     pub in_use_by: Vec<String>,
     /// `DNS` or `EMAIL` (of the first domain), for Amazon-issued certificates.
-    pub validation_method: Option<String>,
+    pub validation_method: Option<ValidationMethod>,
     /// DNS validation records.
     pub validation_records: Vec<DnsRecord>,
     /// Why issuance failed, if it did.
@@ -105,7 +106,7 @@ pub struct NameValidation {
     /// The name.
     pub domain: String,
     /// `DNS` or `EMAIL`.
-    pub method: Option<String>,
+    pub method: Option<ValidationMethod>,
     /// `PENDING_VALIDATION`, `SUCCESS` or `FAILED`.
     pub status: Option<String>,
 }

@@ -13,6 +13,7 @@
 //! - an ARN another deployment owns (in this plan or anywhere in the vault) is never taken;
 //! - what ACM holds is compared leaf and chain.
 
+use crate::aws::CertificateType;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -118,7 +119,7 @@ pub struct ObservedCert {
     /// Its ARN.
     pub arn: String,
     /// `IMPORTED`, `AMAZON_ISSUED`, `PRIVATE`.
-    pub kind: String,
+    pub kind: CertificateType,
     /// ImportedAt, seconds.
     pub imported_at: Option<i64>,
     /// Domain and SANs, sorted.
@@ -489,8 +490,11 @@ fn plan_import(
             };
         }
         if d.blocked.is_none()
-            && let Some(o) = untagged()
-                .find(|o| o.kind == "IMPORTED" && !d.domains.is_empty() && o.domains == d.domains)
+            && let Some(o) = untagged().find(|o| {
+                o.kind == CertificateType::Imported
+                    && !d.domains.is_empty()
+                    && o.domains == d.domains
+            })
         {
             return Action::Reimport {
                 id: d.id,

@@ -12,6 +12,7 @@ use crate::{
     error::{Error, Result},
     formats::bundle::Bundle,
     integrity::{self, audit},
+    records::CertificateType,
     records::acm::{
         AcmDetail, AcmRecord, AcmSummary, Location, RECORD_SELECT, entry_name, mark_gone,
         record_from_row, unix,
@@ -49,12 +50,12 @@ pub struct ScanOutcome {
 }
 
 /// The vault source of a certificate found in ACM or IAM.
-pub fn source_of_kind(kind: &str) -> Source {
+pub fn source_of_kind(kind: &CertificateType) -> Source {
     match kind {
-        "AMAZON_ISSUED" => Source::AcmAmazonIssued,
-        "PRIVATE" => Source::AcmPrivate,
-        "IAM" => Source::Iam,
-        _ => Source::AcmImported,
+        CertificateType::AmazonIssued => Source::AcmAmazonIssued,
+        CertificateType::Private => Source::AcmPrivate,
+        CertificateType::Iam => Source::Iam,
+        CertificateType::Imported | CertificateType::Other(_) => Source::AcmImported,
     }
 }
 
@@ -67,7 +68,7 @@ impl Vault {
     pub fn record_exported_key(
         &mut self,
         arn: &str,
-        kind: &str,
+        kind: &CertificateType,
         name: &str,
         certificate_pem: &str,
         chain_pem: Option<&str>,
@@ -91,7 +92,7 @@ impl Vault {
     fn record_exported_key_checked(
         &mut self,
         arn: &str,
-        kind: &str,
+        kind: &CertificateType,
         name: &str,
         bundle: Bundle,
     ) -> Result<ImportOutcome> {

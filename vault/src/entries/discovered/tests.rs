@@ -5,6 +5,7 @@ use crate::{
     Passphrase,
     entries::{ImportOptions, ListFilter},
     formats::InputPasswords,
+    records::ValidationMethod,
 };
 use time::OffsetDateTime;
 
@@ -74,8 +75,8 @@ fn discovered_certificates_become_entries_with_their_source_and_arn() {
     assert_eq!(e.acm_arn.as_deref(), Some("arn:1"));
     assert_eq!(e.region.as_deref(), Some("us-east-1"));
     assert_eq!(
-        out.records[0].detail.validation_method.as_deref(),
-        Some("EMAIL")
+        out.records[0].detail.validation_method,
+        Some(ValidationMethod::Email)
     );
     assert!(v.verify_audit().unwrap().problem.is_none());
 }

@@ -7,7 +7,8 @@
 //! everything after the fifth colon and may hold colons and slashes of its own. An ARN that
 //! parses displays as the very text it was parsed from.
 //!
-//! Self-contained (std, serde and thiserror only), so it can move to another crate as is.
+//! Self-contained (std, serde and thiserror only): the vault's records and the agent's AWS
+//! boundary (`agent::aws`, which re-exports these types) share it.
 
 use std::{fmt, str::FromStr};
 
@@ -105,6 +106,20 @@ impl<'a> ArnParts<'a> {
         }
         Ok(parts)
     }
+}
+
+/// Whether a command's argument names an ARN rather than a vault entry: the one rule, used
+/// wherever an argument may be either. It only looks at the `arn:` prefix; whether the text
+/// is a valid ARN is for [`ArnParts::parse`] (and `Arn`'s `FromStr`) to say, with an error
+/// naming what is wrong.
+pub fn names_an_arn(text: &str) -> bool {
+    text.starts_with("arn:")
+}
+
+/// The service an ARN names (`elasticloadbalancing`, `cloudfront`, ...), or `""` for a text
+/// that is not an ARN (a load balancer's DNS name, as the emulator lists users).
+pub fn service_of(text: &str) -> &str {
+    ArnParts::parse(text).map_or("", |p| p.service)
 }
 
 /// An Amazon Resource Name, checked once when it is parsed.
