@@ -2,8 +2,11 @@
 """The shape of certvault's code: lines per crate, the longest functions, and import circles.
 
     python3 scripts/arch.py report        # figures for a closing note
-    python3 scripts/arch.py check         # exits 1 on an import circle between modules, or
-                                          # on a function in cli/src over CLI_MAX_FN lines
+    python3 scripts/arch.py check         # exits 1 on an import circle between modules, on
+                                          # a function in cli/src over CLI_MAX_FN lines, on
+                                          # a mod.rs with inline tests (they go in tests.rs
+                                          # beside it), or on a library message naming a
+                                          # `certvault` command (hints are the CLI's)
 
 A module is a file or folder under a crate's `src/` (`store.rs` or `store/mod.rs` is
 `store`); inside a folder, its files are modules too. An edge A -> B is a path in A's
@@ -358,8 +361,68 @@ def report():
     print(f"functions in cli/src over {CLI_MAX_FN} lines: {len(over)}")
 
 
+# Library text that names a `certvault` command on purpose: records, not error hints. A
+# deployment's reason and a request's detail are stored and served as they are (`status`,
+# its JSON, the agent's logs), with no CLI to add a hint; the writer lock names the command
+# that holds it.
+RECORD_TEXT = [
+    ("agent/src/reconcile/plan/mod.rs", "`certvault renew` or `certvault ca issue` makes a new one"),
+    ("agent/src/reconcile/plan/mod.rs", "run `certvault deploy` again or enable --auto-redeploy"),
+    ("agent/src/reconcile/apply.rs", "then move listeners with `certvault rotate`"),
+    ("agent/src/acm/requests.rs", "request it again (`certvault acm request`)"),
+    ("vault/src/store/lock.rs", "\"`certvault {}` (pid {} on {}, since {})\""),
+]
+
+
+def string_literals(text):
+    """The string literals of Rust source (outside comments), roughly: enough for a check."""
+    no_comments = re.sub(r"//[^\n]*", "", text)
+    return re.findall(r'"(?:[^"\\]|\\.)*"', no_comments)
+
+
+def commands_in_libraries():
+    """Library string literals (outside tests) that name a `certvault` command."""
+    found = []
+    for crate in ["vault", "agent"]:
+        for path in rust_files(os.path.join(ROOT, crate, "src")):
+            if is_test_file(path):
+                continue
+            rel = os.path.relpath(path, ROOT)
+            with open(path) as f:
+                text = f.read()
+            cut = re.search(r"#\[cfg\(test\)\]\s*mod tests\s*\{", text)
+            if cut:
+                text = text[: cut.start()]
+            for lit in string_literals(text):
+                if "`certvault " not in lit:
+                    continue
+                if any(rel == p and snippet in lit for p, snippet in RECORD_TEXT):
+                    continue
+                found.append((rel, lit[:100]))
+    return found
+
+
+def inline_tests_in_mod_rs():
+    """Folder modules whose mod.rs holds its tests inline (they go in tests.rs beside it)."""
+    found = []
+    for crate in CRATES:
+        for path in rust_files(os.path.join(ROOT, crate, "src")):
+            if os.path.basename(path) != "mod.rs":
+                continue
+            with open(path) as f:
+                if re.search(r"\bmod\s+tests\s*\{", strip_comments_and_strings(f.read())):
+                    found.append(os.path.relpath(path, ROOT))
+    return found
+
+
 def check():
     bad = False
+    for path, lit in commands_in_libraries():
+        bad = True
+        print(f"{path}: {lit}: names a certvault command; say it as a Remedy and let the CLI word it")
+    for path in inline_tests_in_mod_rs():
+        bad = True
+        print(f"{path}: inline mod tests; a folder module's tests go in tests.rs beside its mod.rs")
     for crate in CRATES:
         for parent, comp in circles(crate):
             bad = True
@@ -371,7 +434,8 @@ def check():
             print(f"{path}:{first}: fn {name} is {count} lines (the CLI parses, asks and prints; at most {CLI_MAX_FN})")
     if bad:
         sys.exit(1)
-    print("no import circles; no function in cli/src over", CLI_MAX_FN, "lines")
+    print("no import circles; no function in cli/src over", CLI_MAX_FN, "lines;",
+          "no inline tests in a mod.rs; no certvault command named in a library message")
 
 
 if __name__ == "__main__":

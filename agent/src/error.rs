@@ -379,11 +379,40 @@ pub enum Refusal {
         /// Its renewal eligibility, if ACM said.
         eligibility: Option<String>,
     },
-    /// A certificate tagged as another vault's (the tag rule's words).
-    #[error("{why}")]
+    /// A certificate tagged with an entry id that this command may not delete under: a copy
+    /// of an entry deployed in the region (its agent would adopt it), or an entry this vault
+    /// never held (another vault's deployment).
+    #[error(
+        "{arn} is tagged {}={tag}{}",
+        crate::tags::ENTRY_TAG,
+        match deployed {
+            Some((name, region)) => format!(": a copy of {name}, which is deployed in {region}; its agent would adopt or import it again, so nothing was deleted"),
+            None => ", an entry this vault never held: it is another certvault vault's deployment, and that vault's agent would import it again under a new ARN, so nothing was deleted".to_owned(),
+        }
+    )]
     AnotherVaultsCertificate {
-        /// Why it is not this vault's.
-        why: String,
+        /// The certificate.
+        arn: String,
+        /// Its `certvault:entry-id` tag.
+        tag: String,
+        /// The entry of this vault deployed in the region under that id, and the region;
+        /// `None` for an id this vault never held.
+        deployed: Option<(String, String)>,
+    },
+    /// A certificate AWS Private CA was still issuing when the wait ended: nothing was
+    /// stored, and the key made for it is gone.
+    #[error(
+        "{certificate} was still being issued after {waited_s} s ({polls} GetCertificate calls); nothing was stored, and the key made for it is gone, so that certificate can never be used: revoke it (`aws acm-pca revoke-certificate --certificate-authority-arn {ca} --certificate-serial SERIAL --revocation-reason SUPERSEDED`)"
+    )]
+    StillIssuing {
+        /// The certificate's ARN.
+        certificate: String,
+        /// The CA's ARN.
+        ca: String,
+        /// How long it was waited for, in seconds.
+        waited_s: u64,
+        /// How many GetCertificate calls were made.
+        polls: u32,
     },
     /// A certificate that is neither tagged with the entry nor holds one of its
     /// certificates.
@@ -453,6 +482,7 @@ impl Refusal {
             Refusal::UnknownKeyAlgorithm { .. } => "UnknownKeyAlgorithm",
             Refusal::NotEligible { .. } => "NotEligible",
             Refusal::AnotherVaultsCertificate { .. } => "AnotherVaultsCertificate",
+            Refusal::StillIssuing { .. } => "RequestInProgressException",
             Refusal::NotThisEntry { .. } => "NotThisEntry",
             Refusal::InUse { .. } => "ResourceInUseException",
         }
@@ -483,6 +513,8 @@ impl Refusal {
             | Refusal::NotEligible { .. }
             | Refusal::AnotherVaultsCertificate { .. }
             | Refusal::NotThisEntry { .. } => ErrorKind::Validation,
+            // What AWS's RequestInProgressException is classified as.
+            Refusal::StillIssuing { .. } => ErrorKind::NotFound,
             Refusal::Timeout { .. } | Refusal::NoAnswerInTime | Refusal::NotAskedInTime => {
                 ErrorKind::Transient
             }
@@ -544,6 +576,11 @@ impl ApiError {
         self.refusal.as_deref()
     }
 
+    /// What a person can do about it, when the agent refused (see [`Remedy`]).
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.refusal().and_then(Refusal::remedy)
+    }
+
     /// A failure found before anything was sent (configuration, a stopped pass), not yet
     /// typed as a [`Refusal`].
     pub(crate) fn local(
@@ -571,6 +608,37 @@ impl ApiError {
     pub fn outcome_unknown(&self) -> bool {
         self.kind == ErrorKind::Transient
             || (self.kind == ErrorKind::Other && self.code == "DispatchFailure")
+    }
+}
+
+/// What a person can do about an error of the agent, as data: the CLI says it in its own
+/// words and with its own command names (the library names no command), as rage adds its
+/// hints on top of age's errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// What the vault says can be done.
+    Vault(vault::error::Remedy),
+    /// Undeploy the deployment (that deletes its certificate from ACM).
+    Undeploy,
+    /// Undeploy it from the vault whose deployment it is.
+    UndeployInThatVault,
+    /// Issue the certificate again.
+    PcaIssueAgain,
+}
+
+impl Refusal {
+    /// What a person can do about the refusal, if something.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Refusal::AnotherVaultsCertificate { deployed, .. } => Some(if deployed.is_some() {
+                Remedy::Undeploy
+            } else {
+                Remedy::UndeployInThatVault
+            }),
+            Refusal::StillIssuing { .. } => Some(Remedy::PcaIssueAgain),
+            _ => None,
+        }
     }
 }
 
@@ -615,6 +683,17 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// What a person can do about it, if something (see [`Remedy`]).
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Error::Api(e) => e.remedy(),
+            Error::Vault(e) => e.remedy().map(Remedy::Vault),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -935,10 +1014,24 @@ mod tests {
                 "x is IMPORTED and of unknown eligibility: ACM renews only eligible private certificates on request; nothing was asked",
             ),
             (
-                Refusal::AnotherVaultsCertificate { why: s("why") },
+                Refusal::AnotherVaultsCertificate {
+                    arn: s("x"),
+                    tag: s("e1"),
+                    deployed: Some((s("www"), s("eu-west-1"))),
+                },
                 "AnotherVaultsCertificate",
                 ErrorKind::Validation,
-                "why",
+                "x is tagged certvault:entry-id=e1: a copy of www, which is deployed in eu-west-1; its agent would adopt or import it again, so nothing was deleted",
+            ),
+            (
+                Refusal::AnotherVaultsCertificate {
+                    arn: s("x"),
+                    tag: s("e2"),
+                    deployed: None,
+                },
+                "AnotherVaultsCertificate",
+                ErrorKind::Validation,
+                "x is tagged certvault:entry-id=e2, an entry this vault never held: it is another certvault vault's deployment, and that vault's agent would import it again under a new ARN, so nothing was deleted",
             ),
             (
                 Refusal::NotThisEntry {

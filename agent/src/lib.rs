@@ -36,5 +36,5 @@ pub use tokio_util::sync::CancellationToken;
 pub use crate::{
     aws::{Connector, SdkConnector},
     config::{Config, Target},
-    error::{ApiError, Error, ErrorKind, Refusal, Result},
+    error::{ApiError, Error, ErrorKind, Refusal, Remedy, Result},
 };

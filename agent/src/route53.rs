@@ -328,6 +328,16 @@ pub async fn place_validation_records<C: Connector>(
     }
     Ok(placed)
 }
+impl PlaceError {
+    /// What a person can do about it, if something (see [`crate::Remedy`]).
+    pub fn remedy(&self) -> Option<crate::Remedy> {
+        match self {
+            PlaceError::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            PlaceError::Route53(e) => e.remedy(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

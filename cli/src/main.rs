@@ -58,12 +58,12 @@ fn main() -> ExitCode {
                 output::note(&format!("error: {r}"));
                 return ExitCode::from(exit::ERROR);
             }
-            output::note(&format!("error: {e:#}"));
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || matches!(
                     e.downcast_ref::<agent::Error>(),
                     Some(agent::Error::UnknownRegion { .. })
                 );
+            output::note(&format!("error: {}", output::error_chain(e)));
             if usage {
                 ExitCode::from(exit::USAGE)
             } else {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// There is no vault file at the path.
-    #[error("no vault at {}: run `certvault init` to create one", path.display())]
+    #[error("no vault at {}", path.display())]
     NoVault {
         /// Where the vault was looked for.
         path: PathBuf,
@@ -28,6 +28,15 @@ pub enum Error {
         path: PathBuf,
         /// Why it was rejected.
         reason: String,
+    },
+    /// The vault file has more than one name (hard links): refused, as a vault must have
+    /// one.
+    #[error("{} is not a usable certvault vault: it has {links} hard links; a vault must have one name", path.display())]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
     },
     /// The vault was written by a newer certvault.
     #[error(
@@ -97,7 +106,7 @@ pub enum Error {
     },
     /// A row failed its integrity check: it was changed outside certvault.
     #[error(
-        "{table} row {row} fails its integrity check: it was changed outside certvault, so it is not acted on (nothing was sent to AWS); `certvault verify` lists every such row"
+        "{table} row {row} fails its integrity check: it was changed outside certvault, so it is not acted on (nothing was sent to AWS)"
     )]
     RowTampered {
         /// The table.
@@ -107,7 +116,7 @@ pub enum Error {
     },
     /// The audit log does not verify (an event edited, removed, or the newest ones cut).
     #[error(
-        "the audit log does not verify ({what}): nothing is acted on over it, and nothing more is written to it; `certvault log verify` says where; restore the vault from a backup"
+        "the audit log does not verify ({what}): nothing is acted on over it, and nothing more is written to it; restore the vault from a backup"
     )]
     AuditTampered {
         /// What is wrong, and at which event.
@@ -126,7 +135,7 @@ pub enum Error {
     /// `verify` was asked to check a vault whose schema is older than this build's: it
     /// writes nothing, so it does not upgrade it.
     #[error(
-        "{} is at schema {found}, older than this certvault's {supported}: `certvault verify` writes nothing, so it does not upgrade it; any other command upgrades it first (`certvault list` needs no passphrase)",
+        "{} is at schema {found}, older than this certvault's {supported}: checking it writes nothing, so it does not upgrade it",
         path.display()
     )]
     SchemaNotUpgraded {
@@ -158,12 +167,22 @@ pub enum Error {
         subject: String,
     },
     /// No entry has that id or name.
-    #[error("no entry with id or name '{query}'{hint}")]
+    #[error("no entry with id or name '{query}'{}", match hint {
+        NotFoundHint::ShortPrefix => ": an id prefix needs at least 4 hex digits".to_owned(),
+        NotFoundHint::NoneNamesIt => ": no certificate names it either".to_owned(),
+        NotFoundHint::InCertificateOf { name, id } => format!(
+            ": it is a name in the certificate of {name} ({id}): give that entry's name or id"
+        ),
+        NotFoundHint::InCertificatesOf(n) => {
+            format!(": it is a name in the certificates of {n} entries")
+        }
+        NotFoundHint::Nothing | NotFoundHint::NotSearched => String::new(),
+    })]
     NotFound {
         /// What the user asked for.
         query: String,
-        /// What to try instead (starts with `: `), or nothing.
-        hint: String,
+        /// What the vault found that may help (the CLI says what to run).
+        hint: NotFoundHint,
     },
     /// The entry has no such version.
     #[error("{name} has no version {version}: it has {versions}")]
@@ -211,7 +230,7 @@ pub enum Error {
     },
     /// The data key was rotated by another process after this one unlocked.
     #[error(
-        "the data key of {} was rotated (`certvault passwd --rotate-data-key`) after this process unlocked it, so nothing was written with the old one: run the command again (restart a running agent) to unlock with the new key",
+        "the data key of {} was rotated after this process unlocked it, so nothing was written with the old one: run the command again (restart a running agent) to unlock with the new key",
         path.display()
     )]
     DataKeyRotated {
@@ -246,7 +265,7 @@ pub enum Error {
     #[error("the system random number generator failed")]
     Random,
     /// No CA has that name or id.
-    #[error("no CA named '{query}' (`certvault ca list` shows the CAs)")]
+    #[error("no CA named '{query}'")]
     NoSuchCa {
         /// What the user asked for.
         query: String,
@@ -256,11 +275,17 @@ pub enum Error {
     Ca {
         /// The CA.
         ca: String,
-        /// What is wrong, and what to do.
+        /// What is wrong.
         problem: String,
+        /// What a person can do about it, if something.
+        remedy: Option<Box<Remedy>>,
     },
     /// A CA that is not enabled was asked to sign.
-    #[error("CA {ca} is {state}: it cannot {doing} ({hint})")]
+    #[error("CA {ca} is {state}: it cannot {doing}{}", match deletion_on {
+        Some(on) => format!(" (it is scheduled for deletion on {on})"),
+        None if *state == "deleted" => " (its key is destroyed)".to_owned(),
+        None => String::new(),
+    })]
     CaState {
         /// The CA.
         ca: String,
@@ -268,8 +293,8 @@ pub enum Error {
         state: &'static str,
         /// What was refused ("issue", "make a CRL").
         doing: String,
-        /// How to change its state.
-        hint: String,
+        /// When its key is destroyed, for a CA pending deletion.
+        deletion_on: Option<String>,
     },
     /// A subject given with `--subject` cannot be used.
     #[error("invalid subject '{subject}': {reason}")]
@@ -310,9 +335,7 @@ pub enum Error {
         reason: String,
     },
     /// The entry was not issued by the vault's CA (renew, revoke).
-    #[error(
-        "{name} was not issued by a CA of this vault: only what `certvault ca issue` or `ca sign` made can be renewed or revoked here"
-    )]
+    #[error("{name} was not issued by a CA of this vault")]
     NotIssued {
         /// The entry.
         name: String,
@@ -559,4 +582,110 @@ impl Error {
             problem,
         }
     }
+
+    /// What a person can do about this error, as data: the CLI says it in its own words,
+    /// with its own command names (the libraries name no command), as rage adds its hints
+    /// on top of age's errors.
+    pub fn remedy(&self) -> Option<Remedy> {
+        Some(match self {
+            Error::NoVault { .. } => Remedy::Init,
+            Error::RowTampered { .. } => Remedy::Verify,
+            Error::AuditTampered { .. } => Remedy::LogVerify,
+            Error::SchemaNotUpgraded { .. } => Remedy::UpgradeFirst,
+            Error::NoSuchCa { .. } => Remedy::CaList,
+            Error::NotIssued { .. } => Remedy::IssuedHereOnly,
+            Error::HardLinked { .. } => Remedy::Backup,
+            Error::NotFound { query, hint } => Remedy::FindEntry {
+                query: query.clone(),
+                hint: hint.clone(),
+            },
+            Error::CaState { ca, state, .. } => match *state {
+                "disabled" => Remedy::CaEnable { ca: ca.clone() },
+                "pending-deletion" => Remedy::CaCancelDeletion {
+                    ca: Some(ca.clone()),
+                },
+                _ => return None,
+            },
+            Error::Ca { remedy, .. } => return remedy.as_deref().cloned(),
+            _ => return None,
+        })
+    }
+}
+
+/// What the vault found when a query named no entry: what the CLI's hint builds on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotFoundHint {
+    /// Nothing more to say (a lookup by exact name).
+    Nothing,
+    /// Fewer than 4 hex digits: too short for an id prefix.
+    ShortPrefix,
+    /// Not a plain DNS-like name: nothing was searched.
+    NotSearched,
+    /// A DNS-like name that no certificate holds.
+    NoneNamesIt,
+    /// A name the certificate of one entry holds.
+    InCertificateOf {
+        /// That entry's name.
+        name: String,
+        /// Its id.
+        id: String,
+    },
+    /// A name held by the certificates of this many entries.
+    InCertificatesOf(usize),
+}
+
+/// What a person can do about an error (see [`Error::remedy`]): which step helps, never
+/// how a program spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Create a vault there.
+    Init,
+    /// List every row that fails its check.
+    Verify,
+    /// Find where the audit log breaks.
+    LogVerify,
+    /// Any command that writes upgrades the vault first (a listing needs no passphrase).
+    UpgradeFirst,
+    /// List the CAs.
+    CaList,
+    /// Copy a vault rather than link it.
+    Backup,
+    /// Find the entry meant.
+    FindEntry {
+        /// What was asked for.
+        query: String,
+        /// What the vault found.
+        hint: NotFoundHint,
+    },
+    /// Enable the CA.
+    CaEnable {
+        /// The CA.
+        ca: String,
+    },
+    /// Cancel the CA's deletion (it returns to disabled).
+    CaCancelDeletion {
+        /// The CA, when it is named.
+        ca: Option<String>,
+    },
+    /// The CA list shows the date of its deletion.
+    CaDeletionDate,
+    /// Schedule the CA's deletion (its key is destroyed after a waiting window).
+    CaScheduleDeletion,
+    /// Give clients the CA's trust bundle.
+    CaExportBundle,
+    /// Issue a new certificate from the vault's CA (with a new key).
+    CaIssue,
+    /// Sign a new CSR.
+    CaSign,
+    /// Renew the entry of that name, or choose another name.
+    RenewOrRename {
+        /// The entry.
+        name: String,
+    },
+    /// Issue a new certificate from AWS Private CA.
+    PcaIssue,
+    /// Only what the vault's CAs issued or signed is renewed or revoked by it.
+    IssuedHereOnly,
 }

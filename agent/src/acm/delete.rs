@@ -50,16 +50,16 @@ pub struct TagRule<'a> {
 
 impl TagRule<'_> {
     /// Why a certificate tagged `tag` is not deleted, if it is not.
-    fn refusal(&self, arn: &str, region: &str, tag: &str) -> Option<String> {
-        if let Some(name) = self.deployed.get(tag) {
-            return Some(format!(
-                "{arn} is tagged {ENTRY_TAG}={tag}: a copy of {name}, which is deployed in {region}; its agent would adopt or import it again. `certvault undeploy` deletes a deployment's certificate; nothing was deleted"
-            ));
-        }
-        (!self.known.contains(tag)).then(|| {
-            format!(
-                "{arn} is tagged {ENTRY_TAG}={tag}, an entry this vault never held: it is another certvault vault's deployment, and that vault's agent would import it again under a new ARN. Delete it from that vault (`certvault undeploy ENTRY --delete-from-acm`); nothing was deleted"
-            )
+    fn refusal(&self, arn: &str, region: &str, tag: &str) -> Option<Refusal> {
+        let deployed = match self.deployed.get(tag) {
+            Some(name) => Some((name.clone(), region.to_owned())),
+            None if self.known.contains(tag) => return None,
+            None => None,
+        };
+        Some(Refusal::AnotherVaultsCertificate {
+            arn: arn.to_owned(),
+            tag: tag.to_owned(),
+            deployed,
         })
     }
 }
@@ -177,7 +177,7 @@ pub async fn delete_from_acm<C: Connector>(
                 .find(|(k, _)| k == ENTRY_TAG)
                 .and_then(|(_, t)| rule.refusal(req.arn, region, t))
             {
-                Some(why) => Err(refuse(region, Refusal::AnotherVaultsCertificate { why })),
+                Some(refusal) => Err(refuse(region, refusal)),
                 None => Ok(()),
             };
         };

@@ -451,3 +451,14 @@ fn choose_arn(
         seen,
     })
 }
+
+impl Error {
+    /// What a person can do about it, if something (see [`crate::Remedy`]).
+    pub fn remedy(&self) -> Option<crate::Remedy> {
+        match self {
+            Error::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            Error::Agent(e) => e.remedy(),
+            _ => None,
+        }
+    }
+}

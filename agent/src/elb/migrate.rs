@@ -9,11 +9,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use vault::{
     Vault,
-    records::{AcmDetail, AcmRecord, DnsRecord, Location},
+    records::{AcmRecord, DnsRecord, Location},
 };
 
 use crate::{
-    acm::request::{acm_describe, acm_observe, acm_request, acm_wait_for_records},
+    acm::request::{Submission, Submitted, acm_describe, acm_observe},
     aws::CertRequest,
     aws::Connector,
     config::{Config, Target},
@@ -361,17 +361,10 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// A request just sent and recorded: its ARN, account, status and detail.
-struct Submitted {
-    arn: String,
-    account: String,
-    status: CertificateStatus,
-    detail: AcmDetail,
-}
-
-/// Sends a DNS-validated request and records it in the vault at once (audited
-/// `acm-request`), then describes it (waiting up to a minute for DNS records) and records
-/// what ACM says. Why not, in words.
+/// Sends a DNS-validated request through `acm request`'s own workflow
+/// ([`crate::acm::request::submit`]: recorded in the vault at once, audited `acm-request`,
+/// then described, waiting up to a minute for DNS records, and recorded again). Why not, in
+/// words.
 async fn submit<C: Connector>(
     connector: &C,
     v: &mut Vault,
@@ -387,63 +380,28 @@ async fn submit<C: Connector>(
         token: token_for(m),
         ..Default::default()
     };
-    let region = m.region.as_str();
-    let (arn, account) = acm_request(connector, config, target, region, &req)
-        .await
-        .map_err(|e| format!("nothing was requested: {e}"))?;
-    // Recorded at once: whatever happens next, the vault knows this request.
-    let location = Location {
-        target: target.name.clone(),
-        account: account.clone(),
-        region: region.to_owned(),
-    };
-    let requested = vault::entries::AcmObservation {
-        summary: crate::acm::request::requested_summary(&arn, &req),
-        detail: Some(AcmDetail {
-            validation_method: Some(ValidationMethod::Dns),
-            ..Default::default()
-        }),
-        certificate: None,
-    };
     let audit = format!(
         "{} (DNS validation), to replace the email-validated {}",
         m.names.join(", "),
         m.old
     );
-    v.record_acm_scan(&location, vec![requested], false)
-        .and_then(|_| {
-            v.record_event(
-                "acm-request",
-                None,
-                &format!("requested {arn} in {region}, account {account}: {audit}"),
-            )
-        })
-        .map_err(|e| chain(&e))?;
-    let names = 1 + req.sans.len();
-    let wait = Duration::from_secs(60);
-    let observed = acm_wait_for_records(connector, config, target, &arn, names, wait).await;
-    let (status, detail) = match observed {
-        Ok((obs, _)) => {
-            let status = obs.summary.status.clone();
-            let detail = obs.detail.clone().unwrap_or_default();
-            v.record_acm_scan(&location, vec![obs], false)
-                .map_err(|e| chain(&e))?;
-            (status, detail)
-        }
-        Err(error) => {
-            events.push(MigrateEvent::Unanswered {
-                arn: arn.clone(),
-                error,
-            });
-            (CertificateStatus::PendingValidation, AcmDetail::default())
-        }
+    let submission = Submission {
+        target,
+        region: &m.region,
+        request: &req,
+        audit: &audit,
+        wait: Duration::from_secs(60),
     };
-    Ok(Submitted {
-        arn,
-        account,
-        status,
-        detail,
-    })
+    let mut submitted = crate::acm::request::submit(connector, v, config, submission)
+        .await
+        .map_err(|e| chain(&e))?;
+    if let Some(error) = submitted.unread.take() {
+        events.push(MigrateEvent::Unanswered {
+            arn: submitted.arn.clone(),
+            error,
+        });
+    }
+    Ok(submitted)
 }
 
 /// Step 1: a request for each lead without a replacement (after a Describe of the old one with

@@ -282,3 +282,14 @@ fn by_entries(
     }
     Ok(out)
 }
+
+impl SelectError {
+    /// What a person can do about it, if something (see [`crate::Remedy`]).
+    pub fn remedy(&self) -> Option<crate::Remedy> {
+        match self {
+            SelectError::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            SelectError::Config(e) => e.remedy(),
+            _ => None,
+        }
+    }
+}

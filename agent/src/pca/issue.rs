@@ -164,13 +164,20 @@ pub async fn pca_issue<C: Connector>(
             }
             Err(e) if e.code == "RequestInProgressException" => {
                 if started.elapsed() + pause > req.timeout {
+                    let refused = ApiError::refused(
+                        e.operation,
+                        &e.region,
+                        Refusal::StillIssuing {
+                            certificate: certificate_arn,
+                            ca: req.ca_arn.to_owned(),
+                            waited_s: started.elapsed().as_secs(),
+                            polls,
+                        },
+                    );
                     return Err(ApiError {
-                        message: format!(
-                            "{certificate_arn} was still being issued after {} s ({polls} GetCertificate calls); nothing was stored, and the key made for it is gone, so that certificate can never be used: revoke it (`aws acm-pca revoke-certificate --certificate-authority-arn {} --certificate-serial SERIAL --revocation-reason SUPERSEDED`) and run `certvault pca issue` again",
-                            started.elapsed().as_secs(),
-                            req.ca_arn
-                        ),
-                        ..e
+                        attempts: e.attempts,
+                        request_id: e.request_id,
+                        ..refused
                     });
                 }
                 tokio::time::sleep(pause).await;
@@ -241,4 +248,15 @@ pub async fn issue_and_store<C: Connector>(
         polls: issued.polls,
         took: started.elapsed(),
     })
+}
+
+impl StoreError {
+    /// What a person can do about it, if something (see [`crate::Remedy`]).
+    pub fn remedy(&self) -> Option<crate::Remedy> {
+        match self {
+            StoreError::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            StoreError::Agent(e) => e.remedy(),
+            _ => None,
+        }
+    }
 }

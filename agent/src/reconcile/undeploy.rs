@@ -221,3 +221,14 @@ pub async fn undeploy<C: Connector>(
     }
     Ok(name)
 }
+
+impl UndeployError {
+    /// What a person can do about it, if something (see [`crate::Remedy`]).
+    pub fn remedy(&self) -> Option<crate::Remedy> {
+        match self {
+            UndeployError::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            UndeployError::Config(e) => e.remedy(),
+            _ => None,
+        }
+    }
+}

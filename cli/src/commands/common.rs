@@ -155,19 +155,7 @@ pub(crate) fn explain(e: agent::acm::Error) -> anyhow::Error {
             vault::text::shell_word(&name),
             vault::text::shell_word(&target),
         ),
-        // The rest say it all, their causes after them.
-        other => anyhow!(chain(&other)),
+        // The rest say it all, their causes (and a hint) after them.
+        other => anyhow!(crate::output::error_chain(other)),
     }
-}
-
-/// An error and its sources, as `{:#}` prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

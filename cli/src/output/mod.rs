@@ -4,6 +4,7 @@
 //! certificates or AWS escaped); colours only on a terminal without NO_COLOR.
 
 mod confirm;
+mod hints;
 mod table;
 mod when;
 
@@ -89,9 +90,12 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// An error with its whole chain of causes, on one line.
+/// An error with its whole chain of causes, on one line, and what to run about it when one
+/// of certvault's commands helps (the libraries name no command: see `hints`).
 pub(crate) fn error_chain(e: impl Into<anyhow::Error>) -> String {
-    format!("{:#}", e.into())
+    let e = e.into();
+    let hint = hints::remedy_of(&e).map(|r| hints::words(&r));
+    format!("{e:#}{}", hint.unwrap_or_default())
 }
 
 /// A line on stderr for people (progress, confirmations, errors), never data.

@@ -464,22 +464,22 @@ impl Vault {
         let key_type = key_type.as_deref().and_then(KeyType::parse);
         check_revocations(&self.conn, keys, &ca)?;
         if self.is_revoked(&id)? {
-            return Err(ca_error(
+            return Err(ca_remedied(
                 &ca.name,
                 format!(
-                    "the current certificate of {name} is revoked: issue a new certificate (`certvault ca issue`), with a new key"
+                    "the current certificate of {name} is revoked: issue a new certificate, with a new key"
                 ),
+                crate::error::Remedy::CaIssue,
             ));
         }
         self.ca_usable(&ca, "renew")?;
         let validity = Duration::seconds(validity_s);
         let Some(kt) = key_type else {
             // A signed CSR: the key is its owner's.
-            return Err(ca_error(
+            return Err(ca_remedied(
                 &ca.name,
-                format!(
-                    "{name} was signed from a CSR: its key is with its owner; sign a new CSR with `certvault ca sign`"
-                ),
+                format!("{name} was signed from a CSR: its key is with its owner; sign a new CSR"),
+                crate::error::Remedy::CaSign,
             ));
         };
         let (pkcs8, leaf_key) = if reuse_key {

@@ -4,6 +4,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::error::Remedy;
 
 /// Destroys a CA's key material (every version's sealed key) and marks it deleted.
 pub(super) fn destroy_key(
@@ -41,14 +42,11 @@ impl Vault {
     pub(crate) fn ca_disable(&mut self, query: &str) -> Result<CaState> {
         self.ca_transition(query, "disable", |s| match s {
             CaState::Enabled | CaState::Disabled => Ok((CaState::Disabled, None)),
-            other => Err(format!(
-                "it is {other}: {}",
-                if other == CaState::PendingDeletion {
-                    "`certvault ca cancel-deletion` returns it to disabled"
-                } else {
-                    "its key is destroyed"
-                }
+            CaState::PendingDeletion => Err(Refused::with(
+                "it is pending-deletion",
+                Remedy::CaCancelDeletion { ca: None },
             )),
+            CaState::Deleted => Err("it is deleted: its key is destroyed".into()),
         })
     }
 
@@ -56,10 +54,10 @@ impl Vault {
     pub(crate) fn ca_enable(&mut self, query: &str) -> Result<CaState> {
         self.ca_transition(query, "enable", |s| match s {
             CaState::Enabled | CaState::Disabled => Ok((CaState::Enabled, None)),
-            CaState::PendingDeletion => Err(
-                "it is pending deletion: `certvault ca cancel-deletion` first (it returns to disabled)"
-                    .into(),
-            ),
+            CaState::PendingDeletion => Err(Refused::with(
+                "it is pending deletion",
+                Remedy::CaCancelDeletion { ca: None },
+            )),
             CaState::Deleted => Err("its key is destroyed".into()),
         })
     }
@@ -80,9 +78,10 @@ impl Vault {
         let at = now_unix() + i64::from(window_days) * 86_400;
         self.ca_transition(query, "schedule-deletion", |s| match s {
             CaState::Enabled | CaState::Disabled => Ok((CaState::PendingDeletion, Some(at))),
-            CaState::PendingDeletion => {
-                Err("it is pending deletion already (`certvault ca list` shows the date)".into())
-            }
+            CaState::PendingDeletion => Err(Refused::with(
+                "it is pending deletion already",
+                Remedy::CaDeletionDate,
+            )),
             CaState::Deleted => Err("its key is destroyed already".into()),
         })?;
         let live = self.ca_live_certificates(query)?;
@@ -93,7 +92,7 @@ impl Vault {
     pub(crate) fn ca_cancel_deletion(&mut self, query: &str) -> Result<CaState> {
         self.ca_transition(query, "cancel-deletion", |s| match s {
             CaState::PendingDeletion => Ok((CaState::Disabled, None)),
-            other => Err(format!("it is {other}, not pending deletion")),
+            other => Err(format!("it is {other}, not pending deletion").into()),
         })
     }
 
@@ -213,7 +212,7 @@ impl Vault {
         &mut self,
         query: &str,
         action: &str,
-        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
+        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), Refused>,
     ) -> Result<CaState> {
         let r = self.ca_transition_checked(query, action, next);
         self.audit_refusal(r, &format!("ca {action}"))
@@ -223,14 +222,17 @@ impl Vault {
         &mut self,
         query: &str,
         action: &str,
-        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), String>,
+        next: impl FnOnce(CaState) -> std::result::Result<(CaState, Option<i64>), Refused>,
     ) -> Result<CaState> {
         // Checked from here on; written only if nothing changed meanwhile.
         let seen = self.conn.data_version()?;
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
         let ca = self.read_ca(query)?;
-        let (state, at) =
-            next(ca.state).map_err(|why| ca_error(&ca.name, format!("cannot {action}: {why}")))?;
+        let (state, at) = next(ca.state).map_err(|why| Error::Ca {
+            ca: ca.name.clone(),
+            problem: format!("cannot {action}: {}", why.why),
+            remedy: why.remedy.map(Box::new),
+        })?;
         let actor = self.actor.clone();
         let tx = self.conn.write_unchanged("changing the CA", seen)?;
         let seq = audit::append(
@@ -256,5 +258,35 @@ impl Vault {
         integrity::seal_one(&tx, &keys.rows, &integrity::CAS, &ca.id)?;
         tx.commit().map_err(Error::sqlite("changing the CA"))?;
         Ok(state)
+    }
+}
+
+/// Why a CA cannot change state, and what a person can do about it.
+pub(super) struct Refused {
+    why: String,
+    remedy: Option<Remedy>,
+}
+
+impl Refused {
+    fn with(why: &str, remedy: Remedy) -> Refused {
+        Refused {
+            why: why.to_owned(),
+            remedy: Some(remedy),
+        }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(why: &str) -> Refused {
+        Refused {
+            why: why.to_owned(),
+            remedy: None,
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused { why, remedy: None }
     }
 }

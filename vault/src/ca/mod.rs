@@ -259,6 +259,16 @@ fn ca_error(name: &str, problem: impl Into<String>) -> Error {
     Error::Ca {
         ca: name.to_owned(),
         problem: problem.into(),
+        remedy: None,
+    }
+}
+
+/// A CA's refusal with what a person can do about it.
+fn ca_remedied(name: &str, problem: impl Into<String>, remedy: crate::error::Remedy) -> Error {
+    Error::Ca {
+        ca: name.to_owned(),
+        problem: problem.into(),
+        remedy: Some(Box::new(remedy)),
     }
 }
 

@@ -120,8 +120,9 @@ fn unrecorded(name: &str, version_id: i64) -> Error {
     Error::Ca {
         ca: "AWS Private CA".into(),
         problem: format!(
-            "{name} came from AWS Private CA, but the vault holds no record of which CA issued its current certificate (versions row {version_id}): the row was removed outside certvault, or the entry was made before schema 7. It is not pushed; issue a new one with `certvault pca issue`"
+            "{name} came from AWS Private CA, but the vault holds no record of which CA issued its current certificate (versions row {version_id}): the row was removed outside certvault, or the entry was made before schema 7. It is not pushed; issue a new one"
         ),
+        remedy: Some(Box::new(crate::error::Remedy::PcaIssue)),
     }
 }
 
@@ -216,6 +217,7 @@ fn pca_error(ca: &str, problem: impl Into<String>) -> Error {
     Error::Ca {
         ca: ca.to_owned(),
         problem: problem.into(),
+        remedy: None,
     }
 }
 
@@ -423,13 +425,14 @@ impl Vault {
             ));
         }
         if rec.revoked_at.is_some() {
-            return Err(pca_error(
-                &ca,
-                format!(
-                    "the current certificate of {} is revoked: issue a new one (`certvault pca issue`), with a new key",
+            return Err(Error::Ca {
+                ca: ca.clone(),
+                problem: format!(
+                    "the current certificate of {} is revoked: issue a new one, with a new key",
                     rec.name
                 ),
-            ));
+                remedy: Some(Box::new(crate::error::Remedy::PcaIssue)),
+            });
         }
         let (key_type, validity_s): (Option<String>, Option<i64>) = self
             .conn

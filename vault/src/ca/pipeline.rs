@@ -52,12 +52,10 @@ impl Vault {
                 ));
             }
             if self.name_taken(&name)? {
-                return Err(ca_error(
+                return Err(ca_remedied(
                     &ca.name,
-                    format!(
-                        "an entry named {name} exists already: `certvault renew {}` renews it, or choose another --name; nothing was issued",
-                        crate::text::shell_word(&name)
-                    ),
+                    format!("an entry named {name} exists already; nothing was issued"),
+                    crate::error::Remedy::RenewOrRename { name: name.clone() },
                 ));
             }
             if !seen.insert(name.to_lowercase()) {

@@ -162,18 +162,8 @@ impl Vault {
                 format!("it cannot {doing}: its waiting window ended and its key is now destroyed"),
             ));
         }
-        let hint = match ca.state {
-            CaState::Disabled => format!(
-                "`certvault ca enable {}` enables it",
-                crate::text::shell_word(&ca.name)
-            ),
-            CaState::PendingDeletion => format!(
-                "it is scheduled for deletion on {}; `certvault ca cancel-deletion {}` keeps it (disabled)",
-                crate::text::timestamp(from_unix(ca.deletion_at.unwrap_or(0))),
-                crate::text::shell_word(&ca.name)
-            ),
-            _ => "its key is destroyed".into(),
-        };
+        let deletion_on = (ca.state == CaState::PendingDeletion)
+            .then(|| crate::text::timestamp(from_unix(ca.deletion_at.unwrap_or(0))));
         let state = ca.state;
         // A pending CA's use is told apart: it is what `certvault_ca_use_while_pending_total`
         // counts (the way a CloudWatch alarm on a pending KMS key warns that it is still used).
@@ -190,7 +180,7 @@ impl Vault {
             ca: ca.name.clone(),
             state: state.as_str(),
             doing: doing.to_owned(),
-            hint,
+            deletion_on,
         })
     }
 

@@ -77,7 +77,13 @@ fn the_key_is_destroyed_only_after_the_waiting_window() {
         .issue(&leaf("api.example.com"))
         .unwrap_err();
     assert!(e.to_string().contains("pending-deletion"), "{e}");
-    assert!(e.to_string().contains("cancel-deletion"), "{e}");
+    // What can be done about it is data; the CLI says which command.
+    assert_eq!(
+        e.remedy(),
+        Some(crate::error::Remedy::CaCancelDeletion {
+            ca: Some("Root".into())
+        })
+    );
     assert_eq!(v.count_audit_events("ca-use-while-pending").unwrap(), 1);
     assert!(v.ca("Root").unwrap().crl(Duration::days(7)).is_err());
     // Not before the window ends.

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     crypto::{Keys, Passphrase, SecretBytes, key_aad, sha256_hex},
-    error::{Error, Result},
+    error::{Error, NotFoundHint, Result},
     formats::{
         bundle::Bundle,
         export::{self, ExportFormat, Exported},
@@ -304,10 +304,9 @@ impl Vault {
 
     /// What to try when `query` names no entry: more digits, or a search by the names in
     /// the certificates.
-    fn not_found_hint(&self, query: &str) -> String {
+    fn not_found_hint(&self, query: &str) -> NotFoundHint {
         if !query.is_empty() && query.len() < 4 && query.chars().all(|c| c.is_ascii_hexdigit()) {
-            return ": an id prefix needs at least 4 hex digits (`certvault list` shows the ids)"
-                .into();
+            return NotFoundHint::ShortPrefix;
         }
         // Only a plain DNS-like name is searched and put in a command to copy: no glob, no
         // character a shell would read.
@@ -317,7 +316,7 @@ impl Vault {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if !plain {
-            return ": `certvault list` shows every entry's id and name".into();
+            return NotFoundHint::NotSearched;
         }
         let named_in = self
             .list(&ListFilter {
@@ -325,20 +324,14 @@ impl Vault {
                 ..Default::default()
             })
             .unwrap_or_default();
-        let command = format!("`certvault list --domain {query}`");
         match named_in.as_slice() {
-            [] if query.contains('.') => format!(
-                ": no certificate names it either; {command} finds entries by the names in their certificates"
-            ),
-            [] => ": `certvault list` shows every entry's id and name".into(),
-            [one] => format!(
-                ": it is a name in the certificate of {} ({}): give that entry's name or id",
-                one.name, one.id
-            ),
-            many => format!(
-                ": it is a name in the certificates of {} entries; {command} lists them",
-                many.len()
-            ),
+            [] if query.contains('.') => NotFoundHint::NoneNamesIt,
+            [] => NotFoundHint::NotSearched,
+            [one] => NotFoundHint::InCertificateOf {
+                name: one.name.clone(),
+                id: one.id.clone(),
+            },
+            many => NotFoundHint::InCertificatesOf(many.len()),
         }
     }
 
@@ -518,7 +511,7 @@ impl Vault {
             }
             (None, None) => Err(Error::NotFound {
                 query: name.to_owned(),
-                hint: String::new(),
+                hint: NotFoundHint::Nothing,
             }),
         }
     }
@@ -718,7 +711,8 @@ impl Vault {
         if self.is_ca(&id)? {
             return Err(Error::Ca {
                 ca: name,
-                problem: "a CA is not removed: `certvault ca schedule-deletion` destroys its key after a waiting window (7 to 30 days)".into(),
+                problem: "a CA is not removed".into(),
+                remedy: Some(Box::new(crate::error::Remedy::CaScheduleDeletion)),
             });
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
@@ -978,6 +972,7 @@ pub(crate) fn import_bundle(
                 return Err(Error::Ca {
                     ca: ename,
                     problem: "it is a CA of this vault: a certificate imported under its name would become the one it signs with; import under another --name".into(),
+                    remedy: None,
                 });
             }
             let max: u32 = tx

@@ -273,7 +273,8 @@ impl Vault {
         if self.is_ca(&id)? {
             return Err(Error::Ca {
                 ca: name,
-                problem: "a CA's certificate and key are not deployed to ACM: deploy what it issues, and give clients its trust bundle (`certvault ca export-bundle`)".into(),
+                problem: "a CA's certificate and key are not deployed to ACM: deploy what it issues, and give clients its trust bundle".into(),
+                remedy: Some(Box::new(crate::error::Remedy::CaExportBundle)),
             });
         }
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;

@@ -374,12 +374,9 @@ impl Vault {
                 {
                     use std::os::unix::fs::MetadataExt;
                     if m.nlink() > 1 {
-                        return Err(Error::NotAVault {
+                        return Err(Error::HardLinked {
                             path: path.to_owned(),
-                            reason: format!(
-                                "it has {} hard links; a vault must have one name (copy it with `certvault backup` instead of linking it)",
-                                m.nlink()
-                            ),
+                            links: m.nlink(),
                         });
                     }
                 }
