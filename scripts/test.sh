@@ -26,7 +26,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261201}"
 
 # The layout's rules, read from the sources: no import circle between modules, no function
-# in cli/src over 80 lines (README, Layout).
+# in cli/src over 80 lines, no inline tests in a mod.rs, no certvault command named in a
+# library message (README, Layout).
 python3 scripts/arch.py check
 
 # The end-to-end tests run the real binary: build it first (they refuse a stale one). They
