@@ -160,27 +160,9 @@ pub async fn delete_from_acm<C: Connector>(
     // Whose is it? Our tag, or one of the entry's certificates. Checked again before every
     // attempt: the retries below can span minutes.
     let ours = || async {
-        let Some(owner) = req.owner else {
-            let Some(rule) = req.tags else {
-                return Ok(());
-            };
-            let tags = scope
-                .call(
-                    Some(&limits.list_tags),
-                    "ListTagsForCertificate",
-                    Idempotence::Safe,
-                    || acm.list_tags(req.arn),
-                )
-                .await?;
-            return match tags
-                .iter()
-                .find(|(k, _)| k == ENTRY_TAG)
-                .and_then(|(_, t)| rule.refusal(req.arn, region, t))
-            {
-                Some(refusal) => Err(refuse(region, refusal)),
-                None => Ok(()),
-            };
-        };
+        if req.owner.is_none() && req.tags.is_none() {
+            return Ok(());
+        }
         let tags = scope
             .call(
                 Some(&limits.list_tags),
@@ -190,6 +172,14 @@ pub async fn delete_from_acm<C: Connector>(
             )
             .await?;
         let tag = tags.iter().find(|(k, _)| k == ENTRY_TAG).map(|(_, v)| v);
+        let Some(owner) = req.owner else {
+            // `acm delete`: only the tag rule.
+            let refusal = req.tags.as_ref().zip(tag);
+            return match refusal.and_then(|(rule, t)| rule.refusal(req.arn, region, t)) {
+                Some(refusal) => Err(refuse(region, refusal)),
+                None => Ok(()),
+            };
+        };
         if tag.map(String::as_str) == Some(owner.entry_id) {
             return Ok(());
         }

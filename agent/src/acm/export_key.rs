@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     aws::retry::{CallStats, Idempotence, Scope},
-    aws::{AcmWrite, Connector, ExportedKey, arn_location},
+    aws::{AcmWrite, Connector, ExportedKey},
     config::{Config, Target},
     error::{ApiError, Refusal},
 };
@@ -32,15 +32,7 @@ pub async fn acm_export_key<C: Connector>(
     config: &Config,
     req: ExportKeyRequest<'_>,
 ) -> Result<(ExportedKey, String), ApiError> {
-    let Some((owner, region)) = arn_location(req.arn) else {
-        return Err(ApiError::refused(
-            "ExportCertificate",
-            "global",
-            Refusal::InvalidArn {
-                arn: req.arn.to_owned(),
-            },
-        ));
-    };
+    let (owner, region) = crate::aws::acm_location("ExportCertificate", req.arn)?;
     let global = Scope::new(
         config.retry,
         Arc::new(CallStats::default()),

@@ -10,7 +10,7 @@ use vault::entries::AcmObservation;
 use crate::{
     acm::request::observe_with,
     aws::retry::Idempotence,
-    aws::{AcmWrite, Connector, arn_location},
+    aws::{AcmWrite, Connector},
     config::{Config, Target},
     error::{ApiError, Refusal},
     pca::{PcaApi, pca_arn_location},
@@ -86,15 +86,7 @@ pub async fn acm_renew<C: Connector>(
     arn: &str,
     wait: Duration,
 ) -> Result<Renewed, ApiError> {
-    let Some((_, region)) = arn_location(arn) else {
-        return Err(ApiError::refused(
-            "RenewCertificate",
-            "global",
-            Refusal::InvalidArn {
-                arn: arn.to_owned(),
-            },
-        ));
-    };
+    let (_, region) = crate::aws::acm_location("RenewCertificate", arn)?;
     let (global, session, account) = crate::aws::open(connector, config.retry, target).await?;
     // Checks the ARN's account against the session's before anything is asked.
     let before = observe_with(connector, &global, &session, &account, target, arn).await?;

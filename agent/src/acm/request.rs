@@ -174,15 +174,7 @@ async fn describe_with<C: Connector>(
     arn: &str,
     read: bool,
 ) -> Result<AcmObservation, ApiError> {
-    let Some((owner, region)) = arn_location(arn) else {
-        return Err(ApiError::refused(
-            "DescribeCertificate",
-            "global",
-            Refusal::InvalidArn {
-                arn: arn.to_owned(),
-            },
-        ));
-    };
+    let (owner, region) = crate::aws::acm_location("DescribeCertificate", arn)?;
     if account != owner {
         return Err(ApiError::refused(
             "DescribeCertificate",

@@ -66,6 +66,22 @@ pub fn arn_location(arn: &str) -> Option<(&str, &str)> {
     (p.service == "acm" && !p.account.is_empty()).then_some((p.account, p.region))
 }
 
+/// [`arn_location`], or `operation` refused (nothing sent) for an ARN that is not ACM's.
+pub fn acm_location<'a>(
+    operation: &'static str,
+    arn: &'a str,
+) -> Result<(&'a str, &'a str), ApiError> {
+    arn_location(arn).ok_or_else(|| {
+        ApiError::refused(
+            operation,
+            "global",
+            crate::error::Refusal::InvalidArn {
+                arn: arn.to_owned(),
+            },
+        )
+    })
+}
+
 /// What certvault writes to ACM.
 pub trait AcmWrite: Send + Sync {
     /// ImportCertificate: a new certificate (tagged) or, with `arn`, a re-import into it.

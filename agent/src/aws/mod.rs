@@ -51,7 +51,8 @@ pub use vault::records::{
 
 pub use self::{
     acm::{
-        AcmApi, AcmWrite, CertRequest, ENTRY_TAG, ExportedKey, Written, all_key_types, arn_location,
+        AcmApi, AcmWrite, CertRequest, ENTRY_TAG, ExportedKey, Written, acm_location,
+        all_key_types, arn_location,
     },
     connect::{Connector, SdkConnector, Target, insecure_endpoint},
     elb::{ClassicLb, ElbApi, ElbV2Api, ListenerV2, LoadBalancerV2},

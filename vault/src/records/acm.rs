@@ -209,14 +209,17 @@ impl Vault {
     /// Every record of one target and region (gone ones included), keyed by ARN: what the
     /// agent compares a new listing with to decide what to Describe and Get.
     pub fn acm_records(&self, target: &str, region: &str) -> Result<BTreeMap<String, AcmRecord>> {
+        self.records_by_arn("target = ?1 AND region = ?2", [target, region])
+    }
+
+    /// The records a `WHERE` clause selects, keyed by ARN.
+    fn records_by_arn(&self, clause: &str, args: [&str; 2]) -> Result<BTreeMap<String, AcmRecord>> {
         let mut stmt = self
             .conn
-            .prepare(&format!(
-                "{RECORD_SELECT} WHERE target = ?1 AND region = ?2"
-            ))
+            .prepare(&format!("{RECORD_SELECT} WHERE {clause}"))
             .map_err(Error::sqlite("reading ACM records"))?;
         let rows = stmt
-            .query_map([target, region], record_from_row)
+            .query_map(args, record_from_row)
             .map_err(Error::sqlite("reading ACM records"))?;
         let mut out = BTreeMap::new();
         for r in rows {
@@ -233,21 +236,7 @@ impl Vault {
         account: &str,
         region: &str,
     ) -> Result<BTreeMap<String, AcmRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "{RECORD_SELECT} WHERE account = ?1 AND region = ?2"
-            ))
-            .map_err(Error::sqlite("reading ACM records"))?;
-        let rows = stmt
-            .query_map([account, region], record_from_row)
-            .map_err(Error::sqlite("reading ACM records"))?;
-        let mut out = BTreeMap::new();
-        for r in rows {
-            let r = r.map_err(Error::sqlite("reading ACM records"))?;
-            out.insert(r.summary.arn.clone(), r);
-        }
-        Ok(out)
+        self.records_by_arn("account = ?1 AND region = ?2", [account, region])
     }
 
     /// Every ACM record of an entry.
