@@ -8,6 +8,8 @@
 pub(crate) mod discovered;
 pub(crate) mod model;
 
+pub use crate::ids::{EntryId, EntryIdError};
+
 pub use self::{
     discovered::{AcmObservation, ScanOutcome, source_of_kind},
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
