@@ -357,7 +357,7 @@ pub fn plan_delete(v: &mut vault::Vault, chosen: super::Chosen) -> super::Result
         .filter(|d| {
             d.region == chosen.region && d.account.as_deref().is_none_or(|a| a == chosen.account)
         })
-        .map(|d| (d.entry_id.clone(), d.name.clone()))
+        .map(|d| (d.entry_id.to_string(), d.name.clone()))
         .collect();
     Ok(DeletePlan { chosen, deployed })
 }

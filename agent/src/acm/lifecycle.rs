@@ -146,7 +146,7 @@ pub enum RevokedBecause {
     /// The vault recorded its revocation.
     Recorded {
         /// The certificate's serial.
-        serial: String,
+        serial: vault::formats::Serial,
         /// When.
         at: time::OffsetDateTime,
         /// The reason given.
@@ -203,7 +203,10 @@ impl PublicRenewal {
 
 /// The entry `certificate` names (an entry, or an ARN: the entry deployed there, else the
 /// one the vault's record of it feeds).
-pub(crate) fn entry_of(v: &vault::Vault, certificate: &str) -> super::Result<(String, String)> {
+pub(crate) fn entry_of(
+    v: &vault::Vault,
+    certificate: &str,
+) -> super::Result<(vault::entries::EntryId, String)> {
     if !crate::aws::names_an_arn(certificate) {
         return Ok(v.resolve(certificate)?);
     }

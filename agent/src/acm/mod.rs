@@ -253,7 +253,7 @@ pub enum Error {
         /// The entry's name.
         name: String,
         /// Its current certificate's serial.
-        serial: String,
+        serial: vault::formats::Serial,
     },
     /// Only private certificates are revoked, by the Private CA that issued them.
     #[error("{arn} is {}: only private certificates are revoked here, by the AWS Private CA that issued them{}; nothing was revoked", match kind { CertificateType::AmazonIssued => "a public certificate", CertificateType::Imported => "imported into ACM", other => other.as_str() }, if *kind == CertificateType::Imported { " (revoke an imported one with the CA that issued it)" } else { "" })]
@@ -322,7 +322,7 @@ pub struct Chosen {
     /// The target it is reached through.
     pub target: String,
     /// The entry it feeds (id, name), when the vault has one.
-    pub entry: Option<(String, String)>,
+    pub entry: Option<(vault::entries::EntryId, String)>,
     /// What discovery last saw there (domain, kind), for the confirmation.
     pub seen: Option<(String, CertificateType)>,
 }

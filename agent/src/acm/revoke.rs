@@ -5,7 +5,7 @@
 //! records it (audited in the vault).
 
 use crate::aws::CertificateType;
-use vault::Vault;
+use vault::{Vault, formats::Serial};
 
 use super::{
     Error, Result,
@@ -37,7 +37,7 @@ pub enum RevokePlan {
         /// The entry's name.
         name: String,
         /// The certificate's serial.
-        serial: String,
+        serial: Serial,
         /// Where ACM holds it (a certificate ACM holds), or `None` (an entry `pca issue`
         /// made).
         arn: Option<String>,
@@ -56,7 +56,7 @@ pub struct PlannedRevocation {
     /// The entry's name.
     pub name: String,
     /// The certificate's serial.
-    pub serial: String,
+    pub serial: Serial,
     /// The CA that issued it.
     pub ca_arn: String,
     /// Where ACM holds it, for a certificate ACM holds.
@@ -97,7 +97,7 @@ pub struct Revoked {
     /// Always true.
     pub revoked: bool,
     /// The certificate's serial.
-    pub serial: String,
+    pub serial: Serial,
 }
 
 /// Finds what `req` revokes, checking what the vault and ACM hold (nothing is changed).
@@ -111,7 +111,7 @@ pub async fn plan_revoke<C: Connector>(
     if let Some(aws) = v.aws_private(&id)?
         && aws.via == "pca"
     {
-        return plan_pca(config, req, &id, name, aws);
+        return plan_pca(config, req, name, aws);
     }
     aws_issued(v.show(&id)?.summary.source, &name, Doing::Revoke)?;
     let by_arn = crate::aws::names_an_arn(req.certificate);
@@ -181,7 +181,6 @@ pub async fn plan_revoke<C: Connector>(
 fn plan_pca(
     config: &Config,
     req: RevokeRequest<'_>,
-    id: &str,
     name: String,
     aws: vault::ca::pca::AwsPrivate,
 ) -> Result<RevokePlan> {
@@ -208,7 +207,7 @@ fn plan_pca(
         .select(Some(&aws.target), Some(std::slice::from_ref(&aws.region)))?
         .remove(0);
     let record = vault::ca::pca::AwsRevocation {
-        entry_id: id.to_owned(),
+        entry_id: aws.entry_id.clone(),
         version_id: aws.version_id,
         via: "pca".into(),
         ca_arn: aws.ca_arn.clone(),
@@ -250,7 +249,7 @@ pub async fn revoke_planned<C: Connector>(
         config,
         &target,
         &ca_arn,
-        &vault::ca::pca::serial_for_aws(&serial),
+        &serial.aws_form(),
         &record.reason,
     )
     .await

@@ -114,7 +114,7 @@ pub struct Finding {
     #[serde(with = "time::serde::rfc3339::option")]
     pub not_after: Option<OffsetDateTime>,
     /// The vault entry, when the certificate was read.
-    pub entry_id: Option<String>,
+    pub entry_id: Option<vault::entries::EntryId>,
 }
 
 /// What a security lead wants to read after a scan.

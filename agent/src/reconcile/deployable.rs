@@ -25,7 +25,7 @@ pub struct DeployChoice<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deployable {
     /// (id, name), sorted, each once.
-    pub entries: Vec<(String, String)>,
+    pub entries: Vec<(vault::entries::EntryId, String)>,
     /// Named entries ACM cannot take: (name, why). When any is, nothing may be deployed.
     pub refused: Vec<(String, String)>,
     /// Entries `--all` or `--tag` picked that ACM cannot take: (name, why), in order.

@@ -230,7 +230,7 @@ fn blocked(d: &Deployment, now: OffsetDateTime) -> Option<String> {
 fn desired_of(d: &Deployment, now: OffsetDateTime) -> Desired {
     Desired {
         id: d.id,
-        entry_id: d.entry_id.clone(),
+        entry_id: d.entry_id.to_string(),
         account: d.account.clone(),
         vault_fingerprint: d.vault_fingerprint.clone(),
         vault_chain: d.vault_chain.clone(),
@@ -270,7 +270,7 @@ fn row_of(d: &Deployment) -> StatusRow {
     StatusRow {
         id: d.id,
         name: d.name.clone(),
-        entry_id: d.entry_id.clone(),
+        entry_id: d.entry_id.to_string(),
         target: d.target.clone(),
         account: d.account.clone(),
         region: d.region.clone(),

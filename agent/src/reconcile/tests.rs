@@ -268,7 +268,7 @@ fn tagged(fake: &Fake, loc: &str, entry: &str) -> usize {
         .count()
 }
 
-fn entry_id(v: &Vault, name: &str) -> String {
+fn entry_id(v: &Vault, name: &str) -> vault::entries::EntryId {
     v.resolve(name).unwrap().0
 }
 

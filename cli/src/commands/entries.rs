@@ -99,13 +99,13 @@ fn print_head(p: &Printer, s: &vault::entries::EntrySummary) -> Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     for (k, val) in [
-        ("id", s.id.clone()),
+        ("id", s.id.to_string()),
         ("name", s.name.clone()),
         ("source", s.source.to_string()),
         ("subject", s.subject.clone()),
         ("names", s.sans.join(", ")),
         ("issuer", s.issuer.clone()),
-        ("serial", s.serial.clone()),
+        ("serial", s.serial.to_string()),
         ("valid from", date(s.not_before)),
     ] {
         head.add_row(vec![cell(k), cell(val)]);

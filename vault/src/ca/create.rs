@@ -235,6 +235,8 @@ impl Vault {
         self.ca_list()?
             .into_iter()
             .find(|c| c.id == id)
-            .ok_or(Error::NoSuchCa { query: id })
+            .ok_or(Error::NoSuchCa {
+                query: id.to_string(),
+            })
     }
 }

@@ -39,7 +39,7 @@ pub(super) struct Signer<'a> {
 /// A leaf signed, not yet stored.
 pub(super) struct Signed {
     pub(super) bundle: Bundle,
-    pub(super) serial: String,
+    pub(super) serial: Serial,
     pub(super) sans: Vec<String>,
     pub(super) not_after: OffsetDateTime,
 }

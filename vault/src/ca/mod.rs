@@ -39,9 +39,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     crypto::{Keys, SecretBytes, fill_random},
-    entries::{Arrival, ImportOutcome, import_bundle, model::Source, validate_name},
+    entries::{Arrival, EntryId, ImportOutcome, import_bundle, model::Source, validate_name},
     error::{Error, Result},
     formats::{
+        Serial,
         bundle::{Bundle, PrivateKey, public_key_of_pkcs8},
         cert::{Cert, CertInfo},
     },
@@ -159,7 +160,7 @@ pub struct CsrRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct CaSummary {
     /// The CA's entry id.
-    pub id: String,
+    pub id: EntryId,
     /// Its name.
     pub name: String,
     /// Its certificate's subject.
@@ -190,7 +191,7 @@ pub struct CaSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedCert {
     /// The entry's id.
-    pub id: String,
+    pub id: EntryId,
     /// The entry's name.
     pub name: String,
     /// The version made.
@@ -198,7 +199,7 @@ pub struct IssuedCert {
     /// The issuing CA.
     pub ca: String,
     /// The serial (hex).
-    pub serial: String,
+    pub serial: Serial,
     /// The names in it.
     pub sans: Vec<String>,
     /// Its end.
@@ -214,7 +215,7 @@ pub struct Revocation {
     /// The CA.
     pub ca: String,
     /// The serial revoked (hex).
-    pub serial: String,
+    pub serial: Serial,
     /// Why.
     pub reason: RevocationReason,
     /// When.

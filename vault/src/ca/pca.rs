@@ -10,9 +10,12 @@ use time::OffsetDateTime;
 use crate::{
     ca::{KeyType, MAX_NAMES, check_dns, key_pair},
     crypto::SecretBytes,
-    entries::{Arrival, ImportOutcome, import_bundle, model::Source, validate_name},
+    entries::{Arrival, EntryId, ImportOutcome, import_bundle, model::Source, validate_name},
     error::{Error, Result},
-    formats::bundle::{Bundle, InputPasswords},
+    formats::{
+        Serial,
+        bundle::{Bundle, InputPasswords},
+    },
     integrity,
     integrity::audit,
     store::Vault,
@@ -48,7 +51,7 @@ pub struct PcaPending {
     target: String,
     validity_days: i64,
     /// The entry renewed (a new version of it), if this is a renewal.
-    renewing: Option<String>,
+    renewing: Option<EntryId>,
     /// The CSR, PEM: what goes to AWS.
     pub csr_pem: String,
     /// Derived from the CSR (so from the request and this key): a call sent again after a
@@ -87,7 +90,7 @@ impl PcaPending {
 #[derive(Debug, Clone, Serialize)]
 pub struct AwsPrivate {
     /// The entry.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// Its name.
     pub name: String,
     /// The version's row.
@@ -106,7 +109,7 @@ pub struct AwsPrivate {
     /// The region.
     pub region: String,
     /// The serial number (hex).
-    pub serial: String,
+    pub serial: Serial,
     /// When it was revoked, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
@@ -130,7 +133,7 @@ fn unrecorded(name: &str, version_id: i64) -> Error {
 #[derive(Debug, Clone)]
 pub struct AwsRevocation {
     /// The entry.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// The version revoked.
     pub version_id: i64,
     /// `pca` or `acm`.
@@ -178,26 +181,11 @@ fn from_unix(t: Option<i64>) -> Option<OffsetDateTime> {
     t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
 }
 
-/// The serial as AWS Private CA's RevokeCertificate takes it: hex octets, colon-separated.
-pub fn serial_for_aws(serial: &str) -> String {
-    let hex = serial.replace(':', "").to_ascii_lowercase();
-    let hex = if hex.len() % 2 == 1 {
-        format!("0{hex}")
-    } else {
-        hex
-    };
-    hex.as_bytes()
-        .chunks(2)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// A certificate from AWS Private CA, stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct PcaStored {
     /// The entry.
-    pub id: String,
+    pub id: EntryId,
     /// Its name.
     pub name: String,
     /// The CA.
@@ -205,7 +193,7 @@ pub struct PcaStored {
     /// The certificate's ARN in AWS Private CA.
     pub certificate_arn: String,
     /// The serial number (hex).
-    pub serial: String,
+    pub serial: Serial,
     /// Its names.
     pub sans: Vec<String>,
     /// End of validity.
@@ -285,14 +273,14 @@ impl Vault {
             .conn
             .query_row(
                 "SELECT a.version_id, e.name, a.via, a.ca_arn, a.certificate_arn, a.target,
-                        a.account, a.region, v.serial
+                        a.account, a.region, v.serial, e.id
                  FROM entries e JOIN versions v ON v.id = e.current_version
                  JOIN aws_private a ON a.version_id = v.id AND a.entry_id = e.id
                  WHERE e.id = ?1",
                 [entry_id],
                 |r| {
                     Ok(AwsPrivate {
-                        entry_id: entry_id.to_owned(),
+                        entry_id: r.get(9)?,
                         version_id: r.get(0)?,
                         name: r.get(1)?,
                         via: r.get(2)?,
@@ -388,9 +376,9 @@ impl Vault {
         &self,
         entry_id: &str,
         fingerprint: &str,
-    ) -> Result<Option<(i64, String)>> {
+    ) -> Result<Option<(i64, Serial)>> {
         let keys = self.keys.as_ref().ok_or(Error::Locked)?;
-        let row: Option<(i64, String)> = self
+        let row: Option<(i64, Serial)> = self
             .conn
             .query_row(
                 "SELECT id, serial FROM versions WHERE entry_id = ?1 AND fingerprint = ?2",

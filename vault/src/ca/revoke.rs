@@ -87,7 +87,7 @@ impl Vault {
                 ));
             }
         }
-        let (row, serial, not_after, issuer): (i64, String, i64, String) = self
+        let (row, serial, not_after, issuer): (i64, Serial, i64, String) = self
             .conn
             .query_row(
                 "SELECT v.id, v.serial, v.not_after, v.issuer FROM entries e

@@ -8,6 +8,8 @@
 pub(crate) mod discovered;
 pub(crate) mod model;
 
+pub use crate::ids::{EntryId, EntryIdError};
+
 pub use self::{
     discovered::{AcmObservation, ScanOutcome, source_of_kind},
     model::{ChainCert, EntryDetail, EntrySummary, Source, VersionDetail},
@@ -29,7 +31,7 @@ use crate::{
     integrity,
     integrity::audit,
     store::schema::write_chain,
-    store::{Vault, now_unix, random_hex},
+    store::{Vault, now_unix},
 };
 
 /// Options for [`Vault::import`].
@@ -48,14 +50,14 @@ pub enum ImportOutcome {
     /// A new entry was created.
     Created {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
     },
     /// A new version was added to an existing entry.
     NewVersion {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
         /// The new version's number.
@@ -64,7 +66,7 @@ pub enum ImportOutcome {
     /// The certificate was already there without its key; the key was added.
     KeyAdded {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
         /// The version the key was added to.
@@ -74,7 +76,7 @@ pub enum ImportOutcome {
     /// it: the key was replaced by the one imported.
     KeyReplaced {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
         /// The version whose key was replaced.
@@ -84,7 +86,7 @@ pub enum ImportOutcome {
     /// (and its deployments will be re-imported).
     ChainUpdated {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
         /// The version whose chain changed.
@@ -93,7 +95,7 @@ pub enum ImportOutcome {
     /// The certificate was already in the vault: nothing changed.
     AlreadyPresent {
         /// Entry id.
-        id: String,
+        id: EntryId,
         /// Entry name.
         name: String,
         /// The version that holds it.
@@ -261,8 +263,8 @@ impl Vault {
     }
 
     /// Finds an entry by id, name (case-insensitive) or unique id prefix (4+ characters).
-    pub fn resolve(&self, query: &str) -> Result<(String, String)> {
-        let by = |sql: &str| -> Result<Vec<(String, String)>> {
+    pub fn resolve(&self, query: &str) -> Result<(EntryId, String)> {
+        let by = |sql: &str| -> Result<Vec<(EntryId, String)>> {
             let mut stmt = self
                 .conn
                 .prepare_cached(sql)
@@ -329,7 +331,7 @@ impl Vault {
             [] => NotFoundHint::NotSearched,
             [one] => NotFoundHint::InCertificateOf {
                 name: one.name.clone(),
-                id: one.id.clone(),
+                id: one.id.to_string(),
             },
             many => NotFoundHint::InCertificatesOf(many.len()),
         }
@@ -706,7 +708,7 @@ impl Vault {
     }
 
     /// Removes an entry, its versions and keys from the vault (never from AWS).
-    pub fn remove(&mut self, query: &str) -> Result<(String, String)> {
+    pub fn remove(&mut self, query: &str) -> Result<(EntryId, String)> {
         let (id, name) = self.resolve(query)?;
         if self.is_ca(&id)? {
             return Err(Error::Ca {
@@ -818,7 +820,7 @@ pub(crate) fn import_bundle(
     } = arrival;
     let sq = Error::sqlite("importing");
     let fp = bundle.leaf.info.fingerprint.clone();
-    let existing: Option<(i64, String, String, u32, bool)> = tx
+    let existing: Option<(i64, EntryId, String, u32, bool)> = tx
         .row_cached(
             "SELECT v.id, e.id, e.name, v.version, v.key_sealed IS NOT NULL
              FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.fingerprint = ?1",
@@ -949,7 +951,7 @@ pub(crate) fn import_bundle(
             row: max.to_string(),
         });
     };
-    let entry: Option<(String, String)> = tx
+    let entry: Option<(EntryId, String)> = tx
         .row_cached(
             "SELECT id, name FROM entries WHERE name = ?1",
             [name],
@@ -993,7 +995,7 @@ pub(crate) fn import_bundle(
         }
         None => {
             // A new entry's current version is its only one.
-            let id = random_hex(8)?;
+            let id = EntryId::random()?;
             tx.exec_cached(
                 "INSERT INTO entries (id, name, source, current_version, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",

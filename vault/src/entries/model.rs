@@ -73,8 +73,8 @@ impl std::fmt::Display for Source {
 /// One logical certificate with the facts of its current version, as `list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct EntrySummary {
-    /// Stable random id (16 hex digits).
-    pub id: String,
+    /// Stable random id (16 lowercase hex digits).
+    pub id: super::EntryId,
     /// Unique name.
     pub name: String,
     /// Where it came from.
@@ -88,7 +88,7 @@ pub struct EntrySummary {
     /// Issuer of the current version.
     pub issuer: String,
     /// Serial number, lowercase hex.
-    pub serial: String,
+    pub serial: crate::formats::Serial,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
@@ -143,7 +143,7 @@ pub struct VersionDetail {
     /// Issuer.
     pub issuer: String,
     /// Serial, lowercase hex.
-    pub serial: String,
+    pub serial: crate::formats::Serial,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,

@@ -98,7 +98,7 @@ pub(crate) struct CertInfo {
     pub(crate) common_name: Option<String>,
     pub(crate) issuer: String,
     pub(crate) sans: Vec<String>,
-    pub(crate) serial: String,
+    pub(crate) serial: super::Serial,
     pub(crate) not_before: OffsetDateTime,
     pub(crate) not_after: OffsetDateTime,
     pub(crate) key_algorithm: KeyAlgorithm,
@@ -146,12 +146,7 @@ impl CertInfo {
             Ok(None) => Vec::new(),
             Err(e) => return Err(format!("bad subjectAltName extension: {e}")),
         };
-        let serial = hex::encode(strip_leading_zeros(cert.raw_serial()));
-        let serial = if serial.is_empty() {
-            "00".into()
-        } else {
-            serial
-        };
+        let serial = super::Serial::from_der_integer(cert.raw_serial());
         let validity = cert.validity();
         let (key_algorithm, public_key) = spki_identity(cert.public_key());
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);

@@ -126,7 +126,7 @@ pub struct AcmRecord {
     /// SHA-256 of the certificate last read from it.
     pub fingerprint_sha256: Option<String>,
     /// The vault entry holding that certificate.
-    pub entry_id: Option<String>,
+    pub entry_id: Option<crate::ids::EntryId>,
     /// When it was first seen.
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,

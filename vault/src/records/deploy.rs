@@ -13,6 +13,7 @@ use crate::{
     crypto::{SecretBytes, sha256_hex},
     error::{Error, Result},
     formats::export,
+    ids::EntryId,
     integrity,
     integrity::audit,
     store::{Vault, now_unix},
@@ -24,7 +25,7 @@ pub struct Deployment {
     /// Row id.
     pub id: i64,
     /// The entry.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// The entry's name.
     pub name: String,
     /// Target name.

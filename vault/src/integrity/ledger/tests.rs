@@ -99,7 +99,7 @@ fn cert_pem(cn: &str) -> String {
     format!("{}{}", cert.pem(), key.serialize_pem())
 }
 
-fn import(v: &mut Vault, cn: &str) -> String {
+fn import(v: &mut Vault, cn: &str) -> crate::entries::EntryId {
     let pem = cert_pem(cn);
     let b = Bundle::from_bytes(
         "t.pem",
