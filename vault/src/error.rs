@@ -80,6 +80,17 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A row holds a value certvault never writes (a malformed entry id or serial): it was
+    /// changed outside certvault.
+    #[error(
+        "a row read while {context} holds what certvault never writes ({what}): it was changed outside certvault, so nothing is done from it"
+    )]
+    MalformedRow {
+        /// What the vault was doing.
+        context: &'static str,
+        /// The value and what is wrong with it.
+        what: String,
+    },
     /// The passphrase does not open the vault.
     #[error("wrong passphrase: it does not unlock this vault (nothing was changed)")]
     WrongPassphrase,
@@ -573,7 +584,15 @@ impl Error {
     }
 
     pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
-        move |source| Error::Sqlite { context, source }
+        move |source| match source {
+            // A stored value its type refuses (an entry id, a serial): certvault never
+            // writes one, so the row was changed outside it.
+            rusqlite::Error::FromSqlConversionFailure(_, _, e) => Error::MalformedRow {
+                context,
+                what: e.to_string(),
+            },
+            source => Error::Sqlite { context, source },
+        }
     }
 
     pub(crate) fn input(source_name: impl Into<String>, problem: InputProblem) -> Error {
@@ -589,7 +608,7 @@ impl Error {
     pub fn remedy(&self) -> Option<Remedy> {
         Some(match self {
             Error::NoVault { .. } => Remedy::Init,
-            Error::RowTampered { .. } => Remedy::Verify,
+            Error::RowTampered { .. } | Error::MalformedRow { .. } => Remedy::Verify,
             Error::AuditTampered { .. } => Remedy::LogVerify,
             Error::SchemaNotUpgraded { .. } => Remedy::UpgradeFirst,
             Error::NoSuchCa { .. } => Remedy::CaList,

@@ -245,6 +245,37 @@ fn certificate_swapped_under_a_key_is_detected() {
 }
 
 #[test]
+fn an_id_certvault_never_writes_is_named_as_a_changed_row() {
+    // Regression: an entry id rewritten with sqlite3 to a text no vault holds read as
+    // "vault database error ... Conversion error from type Text at index: 0, ...", its cause
+    // twice, with nothing on what it means.
+    let (_d, path, mut v) = new_vault();
+    import(&mut v, &cert_pem("a.example", 90));
+    // As sqlite3 does by default: no foreign keys enforced.
+    raw(&path)
+        .execute_batch("PRAGMA foreign_keys = OFF; UPDATE entries SET id = 'ZZZZ';")
+        .unwrap();
+    let e = Vault::open(&path)
+        .unwrap()
+        .list(&ListFilter::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::MalformedRow { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("'ZZZZ' is not an entry id") && text.contains("changed outside certvault"),
+        "{text}"
+    );
+    assert!(
+        std::error::Error::source(&e).is_none(),
+        "the cause is said once"
+    );
+    assert_eq!(e.remedy(), Some(crate::error::Remedy::Verify));
+    // `verify` names the row.
+    let report = v.verify().unwrap();
+    assert!(!report.bad_rows.is_empty(), "{report:?}");
+}
+
+#[test]
 fn passwd_rewraps_only_the_data_key() {
     let (_d, path, mut v) = new_vault();
     import(&mut v, &cert_pem("a.example", 90));
