@@ -1,6 +1,7 @@
 //! The traits every newtype over a checked string shares ([`EntryId`], [`Serial`]): shown,
-//! compared, serialised and stored as its plain text, and read back through its `FromStr`,
-//! so a malformed value is refused with that type's error, never a panic.
+//! compared, serialised and stored as its plain text. Text from a person or a file goes
+//! through its `FromStr` (a malformed value is refused with that type's error, never a
+//! panic); a stored value is read as stored, vouched for by its row's MAC.
 //!
 //! [`EntryId`]: crate::entries::EntryId
 //! [`Serial`]: crate::formats::Serial
@@ -88,13 +89,15 @@ macro_rules! string_newtype {
                 Ok(::rusqlite::types::ToSqlOutput::from(self.0.as_str()))
             }
         }
+        /// A stored value is read as it is stored, not parsed: what vouches for a row is its
+        /// MAC, checked row by row where the row is acted on, so a row changed outside
+        /// certvault is named and refused alone, and never stops the reading of the others
+        /// (one bad deployment must not stop a sync pass).
         impl ::rusqlite::types::FromSql for $t {
             fn column_result(
                 value: ::rusqlite::types::ValueRef<'_>,
             ) -> ::rusqlite::types::FromSqlResult<$t> {
-                let text = value.as_str()?;
-                text.parse()
-                    .map_err(|e| ::rusqlite::types::FromSqlError::Other(Box::new(e)))
+                Ok($t(value.as_str()?.to_owned()))
             }
         }
     };

@@ -245,34 +245,61 @@ fn certificate_swapped_under_a_key_is_detected() {
 }
 
 #[test]
-fn an_id_certvault_never_writes_is_named_as_a_changed_row() {
-    // Regression: an entry id rewritten with sqlite3 to a text no vault holds read as
-    // "vault database error ... Conversion error from type Text at index: 0, ...", its cause
-    // twice, with nothing on what it means.
+fn a_row_changed_outside_certvault_is_refused_alone() {
+    // Regression: with ids typed, one deployment whose entry id was rewritten with sqlite3
+    // made `deployments()` fail for every row (MalformedRow), so a sync pass deployed
+    // nothing; before that, the same id made `list` print a SQLite conversion error twice.
+    // A stored value is read as stored: the row's MAC names it, and only it is refused.
     let (_d, path, mut v) = new_vault();
     import(&mut v, &cert_pem("a.example", 90));
+    import(&mut v, &cert_pem("b.example", 90));
+    let a = v
+        .add_deployment("a.example", "default", "us-east-1", false, false)
+        .unwrap();
+    let b = v
+        .add_deployment("b.example", "default", "us-east-1", false, false)
+        .unwrap();
     // As sqlite3 does by default: no foreign keys enforced.
     raw(&path)
-        .execute_batch("PRAGMA foreign_keys = OFF; UPDATE entries SET id = 'ZZZZ';")
+        .execute_batch(&format!(
+            "PRAGMA foreign_keys = OFF; UPDATE entries SET id = 'ZZZZ' WHERE name = 'a.example';
+             UPDATE deployments SET entry_id = 'ZZZZ' WHERE id = {a};"
+        ))
         .unwrap();
-    let e = Vault::open(&path)
-        .unwrap()
-        .list(&ListFilter::default())
-        .unwrap_err();
-    assert!(matches!(e, Error::MalformedRow { .. }), "{e:?}");
-    let text = e.to_string();
+    let all = v.deployments().unwrap();
+    assert_eq!(all.len(), 2, "every row is read");
+    let bad = v.deployment_problems().unwrap();
+    assert!(bad.contains_key(&a), "{bad:?}");
     assert!(
-        text.contains("'ZZZZ' is not an entry id") && text.contains("changed outside certvault"),
-        "{text}"
+        !bad.contains_key(&b),
+        "only the changed row is refused: {bad:?}"
     );
+    // `list` reads on, and `verify` names the row.
+    assert_eq!(v.list(&ListFilter::default()).unwrap().len(), 2);
+    let report = v.verify().unwrap();
+    assert_eq!(
+        report.bad_rows.len(),
+        2,
+        "the entry and its deployment: {report:?}"
+    );
+}
+
+#[test]
+fn a_value_no_row_may_hold_is_named_once_as_a_changed_row() {
+    // A stored value that SQLite cannot convert (a text where a number belongs) is a row
+    // changed outside certvault: said once, with what to run.
+    let e = Error::sqlite("listing entries")(rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        "'x' is not a number".into(),
+    ));
+    assert!(matches!(e, Error::MalformedRow { .. }), "{e:?}");
+    assert!(e.to_string().contains("changed outside certvault"), "{e}");
     assert!(
         std::error::Error::source(&e).is_none(),
         "the cause is said once"
     );
     assert_eq!(e.remedy(), Some(crate::error::Remedy::Verify));
-    // `verify` names the row.
-    let report = v.verify().unwrap();
-    assert!(!report.bad_rows.is_empty(), "{report:?}");
 }
 
 #[test]
