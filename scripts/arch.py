@@ -32,8 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
-def strip_comments_and_strings(text):
-    """Blanks out comments and string/char literals, keeping line structure."""
+def strip_comments_and_strings(text, literals=None):
+    """Blanks out comments and string/char literals, keeping line structure. With a list as
+    `literals`, the text of each string literal (plain or raw) is appended to it."""
     out = []
     i, n = 0, len(text)
     while i < n:
@@ -59,6 +60,8 @@ def strip_comments_and_strings(text):
             close = '"' + m.group(1)
             j = text.find(close, i + len(m.group(0)))
             j = n if j < 0 else j + len(close)
+            if literals is not None:
+                literals.append(text[i + len(m.group(0)):j - len(close)])
             out.append('""' + re.sub(r"[^\n]", " ", text[i + 2:j]))
             i = j
         elif c == '"':
@@ -66,6 +69,9 @@ def strip_comments_and_strings(text):
             while j < n and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
             j = min(j + 1, n)
+            if literals is not None:
+                # A line continued with a backslash reads as one line.
+                literals.append(re.sub(r"\\\n\s*", "", text[i + 1:j - 1]))
             out.append('"' + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + '"')
             i = j
         elif c == "'" and re.match(r"'(\\.|[^\\'])'", text[i:i + 4]) or (c == "'" and re.match(r"'\\u\{[0-9a-fA-F]+\}'", text[i:i + 12])):
@@ -370,14 +376,16 @@ RECORD_TEXT = [
     ("agent/src/reconcile/plan/mod.rs", "run `certvault deploy` again or enable --auto-redeploy"),
     ("agent/src/reconcile/apply.rs", "then move listeners with `certvault rotate`"),
     ("agent/src/acm/requests.rs", "request it again (`certvault acm request`)"),
-    ("vault/src/store/lock.rs", "\"`certvault {}` (pid {} on {}, since {})\""),
+    ("vault/src/store/lock.rs", "`certvault {}` (pid {} on {}, since {})"),
 ]
 
 
 def string_literals(text):
-    """The string literals of Rust source (outside comments), roughly: enough for a check."""
-    no_comments = re.sub(r"//[^\n]*", "", text)
-    return re.findall(r'"(?:[^"\\]|\\.)*"', no_comments)
+    """The string literals of Rust source, outside comments, read by the same lexer that
+    blanks them (so `"http://"`, raw strings and char literals such as `'"'` are read right)."""
+    found = []
+    strip_comments_and_strings(text, found)
+    return found
 
 
 def commands_in_libraries():
@@ -394,7 +402,7 @@ def commands_in_libraries():
             if cut:
                 text = text[: cut.start()]
             for lit in string_literals(text):
-                if "`certvault " not in lit:
+                if not re.search(r"`certvault\s", lit):
                     continue
                 if any(rel == p and snippet in lit for p, snippet in RECORD_TEXT):
                     continue

@@ -618,6 +618,7 @@ impl Error {
                 query: query.clone(),
                 hint: hint.clone(),
             },
+            // The state's words (`CaState::as_str`): the error module names no other.
             Error::CaState { ca, state, .. } => match *state {
                 "disabled" => Remedy::CaEnable { ca: ca.clone() },
                 "pending-deletion" => Remedy::CaCancelDeletion {

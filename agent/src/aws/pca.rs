@@ -4,7 +4,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{AccountId, ArnParts, CertificatePem, classify, time_of};
+use super::{CertificatePem, classify, time_of};
 use crate::error::{ApiError, ErrorKind, Refusal};
 
 /// One AWS Private CA.
@@ -214,14 +214,7 @@ impl PcaApi for SdkPca {
 }
 
 /// The account and region a Private CA ARN names
-/// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`).
+/// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`): the vault's rule.
 pub fn pca_arn_location(arn: &str) -> Option<(&str, &str)> {
-    let p = ArnParts::parse(arn).ok()?;
-    let id = p.resource.strip_prefix("certificate-authority/")?;
-    (p.service == "acm-pca"
-        && !p.region.is_empty()
-        && p.account.parse::<AccountId>().is_ok()
-        && !id.is_empty()
-        && !id.contains('/'))
-    .then_some((p.account, p.region))
+    vault::records::pca_location(arn)
 }

@@ -226,7 +226,9 @@ impl UndeployError {
     /// What a person can do about it, if something (see [`crate::Remedy`]).
     pub fn remedy(&self) -> Option<crate::Remedy> {
         match self {
-            UndeployError::Vault(e) => e.remedy().map(crate::Remedy::Vault),
+            UndeployError::Vault(e) | UndeployError::Tampered { error: e, .. } => {
+                e.remedy().map(crate::Remedy::Vault)
+            }
             UndeployError::Config(e) => e.remedy(),
             _ => None,
         }

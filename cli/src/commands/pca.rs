@@ -175,7 +175,9 @@ pub(crate) fn stored_error(e: agent::pca::StoreError) -> anyhow::Error {
     match e {
         agent::pca::StoreError::Vault(e) => e.into(),
         agent::pca::StoreError::Agent(e) => e.into(),
-        agent::pca::StoreError::NotStored(e) => anyhow::anyhow!("nothing was stored: {e}"),
+        agent::pca::StoreError::NotStored(e) => {
+            anyhow::anyhow!("nothing was stored: {}", crate::output::error_chain(e))
+        }
         other => anyhow::anyhow!("{other}"),
     }
 }

@@ -18,8 +18,15 @@ pub(super) fn remedy_of(e: &anyhow::Error) -> Option<Remedy> {
 }
 
 fn remedy_of_one(e: &(dyn StdError + 'static)) -> Option<Remedy> {
+    // A boxed source (`#[source] Box<ApiError>`) is in the chain as the box itself.
     if let Some(e) = e.downcast_ref::<vault::Error>() {
         return e.remedy().map(Remedy::Vault);
+    }
+    if let Some(e) = e.downcast_ref::<Box<vault::Error>>() {
+        return e.remedy().map(Remedy::Vault);
+    }
+    if let Some(e) = e.downcast_ref::<Box<agent::ApiError>>() {
+        return e.remedy();
     }
     if let Some(e) = e.downcast_ref::<agent::Error>() {
         return e.remedy();

@@ -159,3 +159,42 @@ fn control_characters_cannot_reach_the_terminal() {
     );
     assert_eq!(clean("\u{9b}31m"), "\\x9b31m");
 }
+
+#[test]
+fn a_hint_is_found_behind_a_boxed_source() {
+    // Regression: `acm delete` of another vault's copy wraps the agent's refusal as
+    // `#[source] Box<ApiError>`; the chain holds the box, so the hint naming the command to
+    // run was never printed.
+    let refused = agent::ApiError::refused(
+        "DeleteCertificate",
+        "eu-west-1",
+        agent::Refusal::AnotherVaultsCertificate {
+            arn: "arn:aws:acm:eu-west-1:123456789012:certificate/x".into(),
+            tag: "0123456789abcdef".into(),
+            deployed: None,
+        },
+    );
+    let e = agent::acm::Error::DeleteFailed {
+        arn: "arn:aws:acm:eu-west-1:123456789012:certificate/x".into(),
+        source: Box::new(refused),
+    };
+    let text = error_chain(e);
+    assert!(
+        text.ends_with(
+            "so nothing was deleted. Delete it from that vault (`certvault undeploy ENTRY --delete-from-acm`)"
+        ),
+        "{text}"
+    );
+    // And behind a boxed vault error.
+    let e = agent::acm::Error::Tampered {
+        arn: "arn:aws:acm:eu-west-1:123456789012:certificate/x".into(),
+        source: Box::new(vault::Error::RowTampered {
+            table: "deployments",
+            row: "3".into(),
+        }),
+    };
+    assert!(
+        error_chain(e).ends_with("; `certvault verify` lists every such row"),
+        "the verify hint"
+    );
+}

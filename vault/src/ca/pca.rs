@@ -631,12 +631,10 @@ impl Vault {
         let not_after = bundle.leaf.info.not_after;
         let fingerprint = bundle.leaf.info.fingerprint.clone();
         // arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID
-        let (region, account) = match crate::records::ArnParts::parse(&ca) {
-            Ok(p) if p.service == "acm-pca" && !p.region.is_empty() && !p.account.is_empty() => {
-                (p.region.to_owned(), p.account.to_owned())
-            }
-            _ => return Err(pca_error(&ca, "not an AWS Private CA ARN")),
+        let Some((account, region)) = crate::records::pca_location(&ca) else {
+            return Err(pca_error(&ca, "not an AWS Private CA ARN"));
         };
+        let (region, account) = (region.to_owned(), account.to_owned());
         let actor = self.actor.clone();
         let tx = self
             .conn

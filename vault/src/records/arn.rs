@@ -116,6 +116,19 @@ pub fn names_an_arn(text: &str) -> bool {
     text.starts_with("arn:")
 }
 
+/// The account and region an AWS Private CA's ARN names
+/// (`arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID`): the one rule for it.
+pub fn pca_location(arn: &str) -> Option<(&str, &str)> {
+    let p = ArnParts::parse(arn).ok()?;
+    let id = p.resource.strip_prefix("certificate-authority/")?;
+    (p.service == "acm-pca"
+        && !p.region.is_empty()
+        && p.account.parse::<AccountId>().is_ok()
+        && !id.is_empty()
+        && !id.contains('/'))
+    .then_some((p.account, p.region))
+}
+
 /// The service an ARN names (`elasticloadbalancing`, `cloudfront`, ...), or `""` for a text
 /// that is not an ARN (a load balancer's DNS name, as the emulator lists users).
 pub fn service_of(text: &str) -> &str {

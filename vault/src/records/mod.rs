@@ -11,7 +11,7 @@ mod kinds;
 
 pub use self::{
     acm::{AcmDetail, AcmRecord, AcmSummary, DnsRecord, Location, NameValidation},
-    arn::{AccountId, Arn, ArnError, ArnParts, Region, names_an_arn, service_of},
+    arn::{AccountId, Arn, ArnError, ArnParts, Region, names_an_arn, pca_location, service_of},
     deploy::{Deployment, DeploymentUpdate, ImportMaterial, Imported, pem_certificate_identity},
     kinds::{CertificateStatus, CertificateType, Unrecognized, ValidationMethod},
 };
