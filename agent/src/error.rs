@@ -106,8 +106,9 @@ pub struct ApiError {
     /// AWS's request id, when the service answered (boxed: an error stays small enough to
     /// return by value).
     pub request_id: Option<Box<str>>,
-    /// Why the agent itself refused, when it did (nothing was sent): what `kind`, `code` and
-    /// `message` were derived from. See [`ApiError::refusal`].
+    /// Why the agent itself refused or stopped, when it did (nothing was sent, or it gave
+    /// up waiting): what `kind`, `code` and `message` were derived from. See
+    /// [`ApiError::refusal`].
     #[serde(skip)]
     pub refusal: Option<Box<Refusal>>,
 }
@@ -399,8 +400,9 @@ pub enum Refusal {
         /// `None` for an id this vault never held.
         deployed: Option<(String, String)>,
     },
-    /// A certificate AWS Private CA was still issuing when the wait ended: nothing was
-    /// stored, and the key made for it is gone.
+    /// A certificate AWS Private CA was still issuing when the wait ended: the agent's own
+    /// stop after its calls (not a refusal before one), with AWS's code
+    /// (`RequestInProgressException`). Nothing was stored, and the key made for it is gone.
     #[error(
         "{certificate} was still being issued after {waited_s} s ({polls} GetCertificate calls); nothing was stored, and the key made for it is gone, so that certificate can never be used: revoke it (`aws acm-pca revoke-certificate --certificate-authority-arn {ca} --certificate-serial SERIAL --revocation-reason SUPERSEDED`)"
     )]
@@ -571,7 +573,7 @@ impl ApiError {
         }
     }
 
-    /// Why the agent refused, when it was the agent and not AWS.
+    /// Why the agent refused (or stopped waiting), when it was the agent and not AWS.
     pub fn refusal(&self) -> Option<&Refusal> {
         self.refusal.as_deref()
     }
