@@ -2,7 +2,7 @@
 //! by DNS or email), followed until they are issued.
 
 use crate::aws::{CertificateStatus, CertificateType, ValidationMethod};
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use vault::{entries::AcmObservation, records::AcmSummary};
 
@@ -11,7 +11,7 @@ use crate::{
     aws::{AcmApi, AcmWrite, CertRequest, Connector, arn_location},
     config::{Config, Target},
     error::{ApiError, Refusal},
-    route53::{PlacedRecord, Placement, route53_place},
+    route53::{PlaceError, PlacedRecord, place_validation_records},
 };
 
 /// RequestCertificate in one region of a target: the new certificate's ARN, and the account.
@@ -388,7 +388,8 @@ pub async fn submit<C: Connector>(
 
 /// Creates (UPSERT) a request's DNS validation records in Route 53 with `target`'s
 /// credentials (only if they still resolve to the request's `account`); each zone written
-/// is an audit event (`route53-records`). What became of each record.
+/// is an audit event (`route53-records`, see [`place_validation_records`]). What became of
+/// each record.
 pub async fn place_records<C: Connector>(
     connector: &C,
     v: &mut vault::Vault,
@@ -398,43 +399,12 @@ pub async fn place_records<C: Connector>(
     arn: &str,
     records: &[vault::records::DnsRecord],
 ) -> super::Result<Vec<PlacedRecord>> {
-    let placed = route53_place(
-        connector,
-        config,
-        target,
-        account,
-        records,
-        &format!("certvault: DNS validation of {arn}"),
-    )
-    .await
-    .map_err(|e| super::Error::NotPlaced(Box::new(e)))?;
-    let mut zones: BTreeMap<(&str, &str, &str), Vec<&str>> = BTreeMap::new();
-    for p in &placed {
-        if let Placement::InPlace {
-            zone_id,
-            zone,
-            change,
-        } = &p.placement
-        {
-            let names = zones
-                .entry((zone_id.as_str(), zone.as_str(), change.as_str()))
-                .or_default();
-            if !names.contains(&p.record.name.as_str()) {
-                names.push(&p.record.name);
-            }
-        }
-    }
-    for ((id, zone, change), names) in zones {
-        v.record_event(
-            "route53-records",
-            None,
-            &format!(
-                "validation records of {arn} written (UPSERT) to Route 53 zone {zone} ({id}), account {account}, change {change}: {}",
-                names.join(", ")
-            ),
-        )?;
-    }
-    Ok(placed)
+    place_validation_records(connector, v, config, target, account, arn, records)
+        .await
+        .map_err(|e| match e {
+            PlaceError::Route53(e) => super::Error::NotPlaced(Box::new(e)),
+            PlaceError::Vault(e) => e.into(),
+        })
 }
 
 #[cfg(test)]
